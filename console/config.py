@@ -1,0 +1,413 @@
+"""TOML config -> typed, frozen dataclasses.
+
+Every error is one line naming the file, the key and the reason, e.g.::
+
+    config error: prod.toml: clusters.main.hosts.db1.pasword: unknown key (did you mean 'password'?)
+
+Layout (see ``sample-configs/`` for commented examples)::
+
+    state_dir = "~/.local/state/dbops-console"
+    [ui]            theme, refresh_interval
+    [clusters.NAME] heartbeat, auto_failover, ...
+    [clusters.NAME.hosts.HOSTNAME]  host, port, user, password|password_file|password_env, tags
+    [clusters.NAME.replication]     user, password|password_file|password_env
+    [tasks.TASKNAME] kind = "relay" | ... ; options checked by that kind
+
+Task kinds validate their own options: a kind registers a parser with
+``register_task_kind``; ``console.engine.kinds`` imports every kind.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_STATE_DIR = "~/.local/state/dbops-console"
+DEFAULT_CONFIG_PATHS = ("./dbops.toml", "~/.config/dbops-console/config.toml")
+THEMES = ("dark", "light", "solarized")
+
+
+class ConfigError(UserError):
+    exit_code = 2
+
+    def __init__(self, file: str | os.PathLike | None, key: str, reason: str):
+        self.file, self.key, self.reason = str(file or "<config>"), key, reason
+        where = f"{self.file}: {key}: " if key else f"{self.file}: "
+        super().__init__(f"config error: {where}{reason}")
+
+
+class Secret:
+    """A password that never prints: ``repr``/``str`` show ``***``.
+
+    The value is read lazily from its source each time ``reveal()`` is
+    called, so rotating a password file needs no restart.
+    """
+
+    __slots__ = ("_value", "_file", "_env", "source")
+
+    def __init__(self, value: str | None = None, *, file: str | None = None, env: str | None = None):
+        self._value, self._file, self._env = value, file, env
+        self.source = (f"file {file}" if file else f"env ${env}" if env else
+                       "inline" if value is not None else "none")
+
+    def reveal(self) -> str:
+        if self._value is not None:
+            return self._value
+        if self._file:
+            return Path(self._file).read_text().rstrip("\r\n")
+        if self._env:
+            return os.environ.get(self._env, "")
+        return ""
+
+    def __repr__(self) -> str:
+        return f"Secret({self.source})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and self.source == other.source and self._value == other._value
+
+    def __hash__(self) -> int:
+        return hash(self.source)
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    name: str
+    host: str
+    port: int
+    user: str
+    password: Secret = field(repr=False)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: Secret = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    name: str
+    hosts: tuple[HostConfig, ...]
+    replication: Credentials | None = None
+    heartbeat: bool = False
+    heartbeat_interval: float = 0.5
+    auto_failover: bool = False
+    check_interval: float = 1.0
+    max_lag_seconds: float = 10.0
+    block_period: float = 600.0
+    hooks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def host(self, name_or_address: str) -> HostConfig | None:
+        for h in self.hosts:
+            if name_or_address in (h.name, h.address):
+                return h
+        return None
+
+
+@dataclass(frozen=True)
+class UIConfig:
+    theme: str = "dark"
+    refresh_interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str
+    kind: str
+    cluster: str | None
+    autostart: bool
+    options: Any  # the kind's own frozen dataclass
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    state_dir: Path
+    ui: UIConfig
+    clusters: Mapping[str, ClusterConfig]
+    tasks: Mapping[str, TaskConfig]
+
+    def cluster(self, name: str | None) -> ClusterConfig:
+        if name is None:
+            if len(self.clusters) == 1:
+                return next(iter(self.clusters.values()))
+            raise UserError(f"{self.path}: several clusters ({', '.join(self.clusters)}); pass --cluster NAME")
+        try:
+            return self.clusters[name]
+        except KeyError:
+            raise UserError(f"{self.path}: no cluster named {name!r} (known: {', '.join(self.clusters) or 'none'})") from None
+
+    def task(self, name: str) -> TaskConfig:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise UserError(f"{self.path}: no task named {name!r} (known: {', '.join(self.tasks) or 'none'})") from None
+
+
+# ---------------------------------------------------------------------------
+# small schema helper shared with the task kinds
+
+
+class Table:
+    """A TOML table being read: tracks which keys were used so unknown keys
+    (typos) are reported with a suggestion."""
+
+    def __init__(self, data: Mapping[str, Any], path: str, file: str | os.PathLike | None):
+        if not isinstance(data, Mapping):
+            raise ConfigError(file, path, f"must be a table, got {_tname(data)}")
+        self.data, self.path, self.file = data, path, file
+        self._known: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def error(self, name: str, reason: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), reason)
+
+    def get(self, name: str, typ: type | tuple[type, ...], default: Any = ..., *,
+            choices: tuple | None = None, minimum: float | None = None) -> Any:
+        self._known.add(name)
+        if name not in self.data:
+            if default is ...:
+                raise self.error(name, "missing (required)")
+            return default
+        value = self.data[name]
+        types = typ if isinstance(typ, tuple) else (typ,)
+        if float in types and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            want = " or ".join(_tname_t(t) for t in types)
+            raise self.error(name, f"must be {want}, got {_tname(value)} {value!r}")
+        if choices is not None and value not in choices:
+            raise self.error(name, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.error(name, f"must be at least {minimum}, got {value!r}")
+        return value
+
+    def table(self, name: str, default_empty: bool = True) -> Table:
+        self._known.add(name)
+        if name not in self.data:
+            if default_empty:
+                return Table({}, self.key(name), self.file)
+            raise self.error(name, "missing (required table)")
+        return Table(self.data[name], self.key(name), self.file)
+
+    def secret(self, prefix: str = "password", required: bool = True) -> Secret | None:
+        """One of ``password``, ``password_file`` or ``password_env``."""
+        names = (prefix, f"{prefix}_file", f"{prefix}_env")
+        given = [n for n in names if n in self.data]
+        for n in names:
+            self._known.add(n)
+        if len(given) > 1:
+            raise self.error(given[1], f"give only one of {', '.join(names)}")
+        if not given:
+            if required:
+                raise ConfigError(self.file, self.path,
+                                  f"no password source: set one of {', '.join(names)}")
+            return None
+        n = given[0]
+        value = self.get(n, str)
+        if n == prefix:
+            return Secret(value)
+        if n.endswith("_file"):
+            p = Path(value).expanduser()
+            if not p.is_absolute() and self.file:
+                p = Path(self.file).resolve().parent / p
+            try:
+                with open(p):
+                    pass
+            except OSError as e:
+                raise self.error(n, f"cannot read password file {p}: {e.strerror}") from None
+            return Secret(file=str(p))
+        if value not in os.environ:
+            raise self.error(n, f"environment variable {value} is not set")
+        return Secret(env=value)
+
+    def path_value(self, name: str, default: Any = ...) -> Path:
+        raw = self.get(name, str, default)
+        if raw is None:
+            return None  # type: ignore[return-value]
+        p = Path(raw).expanduser()
+        if not p.is_absolute() and self.file:
+            p = Path(self.file).resolve().parent / p
+        return p
+
+    def finish(self) -> None:
+        for k in self.data:
+            if k not in self._known:
+                close = difflib.get_close_matches(k, sorted(self._known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else \
+                    f" (known keys: {', '.join(sorted(self._known))})" if self._known else ""
+                raise self.error(k, f"unknown key{hint}")
+
+
+def _tname(v: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true/false",
+            list: "a list", dict: "a table"}.get(type(v), type(v).__name__)
+
+
+def _tname_t(t: type) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+            list: "a list", dict: "a table"}.get(t, t.__name__)
+
+
+# ---------------------------------------------------------------------------
+# task kinds register their option parsers here
+
+TaskParser = Callable[[Table], Any]
+_TASK_KINDS: dict[str, TaskParser] = {}
+
+
+def register_task_kind(kind: str, parser: TaskParser) -> None:
+    _TASK_KINDS[kind] = parser
+
+
+def task_kinds() -> tuple[str, ...]:
+    import console.engine.kinds  # noqa: F401  (registers every kind)
+
+    return tuple(sorted(_TASK_KINDS))
+
+
+# ---------------------------------------------------------------------------
+
+
+def find_config(explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get("DBOPS_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    for cand in DEFAULT_CONFIG_PATHS:
+        p = Path(cand).expanduser()
+        if p.exists():
+            return p
+    raise UserError("no config file: pass --config FILE, set DBOPS_CONFIG, "
+                    "or try `dbops-console --demo` to start a local sandbox")
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    path = Path(path).expanduser()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(path, "", f"cannot read file: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(path, "", "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(path, "", f"invalid TOML: {e}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
+    top = Table(data, "", path)
+    state_dir = top.path_value("state_dir", DEFAULT_STATE_DIR)
+
+    ui_t = top.table("ui")
+    ui = UIConfig(
+        theme=ui_t.get("theme", str, "dark", choices=THEMES),
+        refresh_interval=ui_t.get("refresh_interval", float, 1.0, minimum=0.1),
+    )
+    ui_t.finish()
+
+    clusters: dict[str, ClusterConfig] = {}
+    cl_t = top.table("clusters")
+    for cname in cl_t.data:
+        clusters[cname] = _parse_cluster(cl_t.table(cname, default_empty=False), cname)
+    cl_t.finish()
+
+    tasks: dict[str, TaskConfig] = {}
+    t_t = top.table("tasks")
+    for tname in t_t.data:
+        tasks[tname] = _parse_task(t_t.table(tname, default_empty=False), tname, clusters)
+    t_t.finish()
+    top.finish()
+    return Config(path=path, state_dir=state_dir, ui=ui, clusters=clusters, tasks=tasks)
+
+
+def _parse_cluster(t: Table, name: str) -> ClusterConfig:
+    hosts_t = t.table("hosts", default_empty=False)
+    if not hosts_t.data:
+        raise ConfigError(t.file, hosts_t.path, "a cluster needs at least one host")
+    hosts = []
+    for hname in hosts_t.data:
+        h = hosts_t.table(hname, default_empty=False)
+        tags_t = h.table("tags")
+        tags = {k: tags_t.get(k, str) for k in tags_t.data}
+        tags_t.finish()
+        hosts.append(HostConfig(
+            name=hname,
+            host=h.get("host", str, "127.0.0.1"),
+            port=h.get("port", int, 3306, minimum=1),
+            user=h.get("user", str),
+            password=h.secret(),
+            tags=tags,
+        ))
+        h.finish()
+    hosts_t.finish()
+    seen: dict[str, str] = {}
+    for h in hosts:
+        if h.address in seen:
+            raise ConfigError(t.file, f"{hosts_t.path}.{h.name}",
+                              f"same address {h.address} as host {seen[h.address]!r}")
+        seen[h.address] = h.name
+
+    repl = None
+    if "replication" in t.data:
+        r = t.table("replication")
+        repl = Credentials(user=r.get("user", str), password=r.secret())
+        r.finish()
+    hooks_t = t.table("hooks")
+    hooks = {}
+    for k in ("pre_failover", "post_failover"):
+        v = hooks_t.get(k, list, [])
+        if not all(isinstance(x, str) for x in v):
+            raise hooks_t.error(k, "must be a list of executable paths (strings)")
+        hooks[k] = tuple(v)
+    hooks_t.finish()
+    c = ClusterConfig(
+        name=name,
+        hosts=tuple(hosts),
+        replication=repl,
+        heartbeat=t.get("heartbeat", bool, False),
+        heartbeat_interval=t.get("heartbeat_interval", float, 0.5, minimum=0.05),
+        auto_failover=t.get("auto_failover", bool, False),
+        check_interval=t.get("check_interval", float, 1.0, minimum=0.1),
+        max_lag_seconds=t.get("max_lag_seconds", float, 10.0, minimum=0),
+        block_period=t.get("block_period", float, 600.0, minimum=0),
+        hooks=hooks,
+    )
+    t.finish()
+    return c
+
+
+def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig]) -> TaskConfig:
+    kinds = task_kinds()
+    kind = t.get("kind", str, choices=kinds)
+    cluster = t.get("cluster", str, None)
+    if cluster is not None and cluster not in clusters:
+        raise t.error("cluster", f"no cluster named {cluster!r} (known: {', '.join(clusters) or 'none'})")
+    autostart = t.get("autostart", bool, False)
+    options = _TASK_KINDS[kind](t)
+    t.finish()
+    return TaskConfig(name=name, kind=kind, cluster=cluster, autostart=autostart, options=options)

@@ -1,0 +1,161 @@
+"""Engine: owns tasks, dispatches commands, keeps the audit log and event feed.
+
+The TUI, the headless CLI and the control sockets are three faces of the
+same calls: ``engine.command(task_id, name, actor=..., **args)`` returns a
+result or raises a one-line ``CommandError``; every call is audited.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from console.config import Config, TaskConfig
+from console.engine.state import AuditEntry, StateDir
+from console.engine.task import DONE, FAILED, NEW, Task, TaskStatus
+from console.errors import CommandError, ConfirmationRequired, UserError
+
+TaskFactory = Callable[["Engine", TaskConfig], Task]
+_FACTORIES: dict[str, TaskFactory] = {}
+
+
+def register_task_factory(kind: str, factory: TaskFactory) -> None:
+    _FACTORIES[kind] = factory
+
+
+class Engine:
+    def __init__(self, config: Config, state: StateDir | None = None):
+        self.config = config
+        self.state = state or StateDir(config.state_dir)
+        self._tasks: dict[str, Task] = {}
+        self._lock = threading.RLock()
+        self._events: collections.deque[tuple[int, AuditEntry]] = collections.deque(maxlen=2000)
+        self._seq = 0
+        import console.engine.kinds  # noqa: F401  (registers factories)
+
+    # ---- tasks ---------------------------------------------------------------
+
+    def add_task(self, task: Task) -> Task:
+        with self._lock:
+            if task.task_id in self._tasks and self._tasks[task.task_id].state not in (DONE, FAILED):
+                raise CommandError(f"a task named {task.task_id!r} already runs")
+            task.engine = self
+            self._tasks[task.task_id] = task
+        self.audit("engine", "add", task.task_id, "ok", task.kind)
+        return task
+
+    def create_configured(self, name: str) -> Task:
+        """Build (not start) the task declared as ``[tasks.NAME]`` in the config."""
+        tc = self.config.task(name)
+        factory = _FACTORIES.get(tc.kind)
+        if factory is None:
+            raise UserError(f"task kind {tc.kind!r} has no engine support in this build")
+        return self.add_task(factory(self, tc))
+
+    def start_autostart_tasks(self) -> list[str]:
+        started = []
+        for name, tc in self.config.tasks.items():
+            if tc.autostart and name not in self._tasks:
+                self.create_configured(name).start()
+                started.append(name)
+        return started
+
+    def task(self, task_id: str) -> Task:
+        try:
+            return self._tasks[task_id]
+        except KeyError:
+            known = ", ".join(self._tasks) or "none"
+            raise CommandError(f"no task {task_id!r} (running tasks: {known})") from None
+
+    def tasks(self) -> list[Task]:
+        with self._lock:
+            return list(self._tasks.values())
+
+    def statuses(self) -> list[TaskStatus]:
+        return [t.status() for t in self.tasks()]
+
+    def start(self, task_id: str, actor: str = "operator") -> None:
+        t = self.task(task_id)
+        t.start()
+        self.audit(actor, "start", task_id, "ok")
+
+    # ---- commands ------------------------------------------------------------
+
+    def command(self, task_id: str, name: str, actor: str = "operator", **args: Any) -> Any:
+        """Run an operator command on a task; audited whatever the outcome."""
+        try:
+            t = self.task(task_id)
+            cmds = t.commands()
+            if name not in cmds:
+                raise CommandError(f"task {task_id} ({t.kind}) has no command {name!r}; "
+                                   f"try one of: {', '.join(sorted(cmds))}")
+            fn, dangerous, _ = cmds[name]
+            confirm = args.pop("confirm", None)
+            if dangerous and confirm != t.confirm_target():
+                raise ConfirmationRequired(
+                    f"{name} on {task_id} is dangerous: confirm by typing {t.confirm_target()!r}")
+            params = inspect.signature(fn).parameters
+            if "actor" in params:
+                args["actor"] = actor
+            unknown = [a for a in args if a not in params and not any(
+                p.kind == p.VAR_KEYWORD for p in params.values())]
+            if unknown:
+                raise CommandError(f"command {name} takes no argument {unknown[0]!r}")
+            result = fn(**args)
+        except UserError as e:
+            self.audit(actor, name, task_id, "refused", str(e))
+            raise
+        except Exception as e:
+            self.audit(actor, name, task_id, "failed", f"{type(e).__name__}: {e}")
+            raise
+        shown = {k: v for k, v in args.items() if k != "actor"}
+        self.audit(actor, name, task_id, "ok", " ".join(f"{k}={v}" for k, v in shown.items()))
+        return result
+
+    # ---- audit and events ------------------------------------------------------
+
+    def audit(self, actor: str, action: str, target: str, outcome: str, detail: str = "") -> None:
+        entry = AuditEntry(time.time(), actor, action, target, outcome, detail)
+        try:
+            self.state.audit(entry)
+        except OSError as e:  # never let audit failure kill a task, but say so
+            print(f"dbops-console: cannot write audit log: {e}", file=sys.stderr)
+        self._push(entry)
+
+    def event(self, source: str, message: str, level: str = "info") -> None:
+        """A monitor observation for the event log pane (not an operator action)."""
+        self._push(AuditEntry(time.time(), "monitor", level, source, message))
+
+    def _push(self, entry: AuditEntry) -> None:
+        with self._lock:
+            self._seq += 1
+            self._events.append((self._seq, entry))
+
+    def events_since(self, seq: int) -> list[tuple[int, AuditEntry]]:
+        with self._lock:
+            return [(s, e) for s, e in self._events if s > seq]
+
+    def log_exception(self, source: str, text: str) -> None:
+        p = self.state.root / "errors.log"
+        with open(p, "a") as f:
+            f.write(f"--- {time.strftime('%F %T')} {source}\n{text}\n")
+
+    # ---- shutdown ----------------------------------------------------------------
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        for t in self.tasks():
+            if t.state not in (DONE, FAILED, NEW):
+                t.stop(actor="engine", wait=None)
+            elif t.state == NEW:
+                t.stop(actor="engine")
+        deadline = time.monotonic() + timeout
+        for t in self.tasks():
+            t.join(max(0.0, deadline - time.monotonic()))
+
+
+__all__ = ["Engine", "register_task_factory", "NEW"]

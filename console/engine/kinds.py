@@ -1,0 +1,4 @@
+"""Imports every task kind so that each registers its config parser.
+
+Add one line here per task kind.
+"""

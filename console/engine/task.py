@@ -1,0 +1,257 @@
+"""Task base: lifecycle, pause/resume/stop, frozen status snapshots, commands.
+
+A task is a state machine::
+
+    new -> running <-> paused -> done | failed      (stopped = done by request)
+
+plus a task-specific ``phase``.  Subclasses implement ``run()`` in an engine
+thread and call ``self.checkpoint()`` often: it blocks while paused and
+raises ``TaskStopped`` when a stop was requested.  ``status()`` returns a
+frozen ``TaskStatus`` whose ``detail`` is the kind's own frozen dataclass.
+Commands are methods decorated with ``@command``; the engine dispatches and
+audits them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from console.errors import CommandError, UserError
+
+if TYPE_CHECKING:
+    from console.engine.engine import Engine
+
+NEW, RUNNING, PAUSED, DONE, FAILED = "new", "running", "paused", "done", "failed"
+STATES = (NEW, RUNNING, PAUSED, DONE, FAILED)
+_ALLOWED = {
+    NEW: {RUNNING, FAILED, DONE},
+    RUNNING: {PAUSED, DONE, FAILED},
+    PAUSED: {RUNNING, DONE, FAILED},
+    DONE: set(),
+    FAILED: set(),
+}
+
+
+class TaskStopped(Exception):
+    """Raised inside ``run()`` by ``checkpoint()`` when a stop was requested."""
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    task_id: str
+    kind: str
+    state: str
+    phase: str
+    since: float
+    last_error: str
+    throttle_reason: str
+    summary: str
+    detail: Any = None  # the kind's own frozen dataclass
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict, is_dataclass
+
+        d = {k: getattr(self, k) for k in ("task_id", "kind", "state", "phase", "since",
+                                           "last_error", "throttle_reason", "summary")}
+        d["detail"] = asdict(self.detail) if is_dataclass(self.detail) else self.detail
+        return d
+
+
+def command(name: str | None = None, *, dangerous: bool = False, help: str = ""):
+    """Mark a Task method as an operator command.  ``dangerous`` commands need
+    ``confirm=<task target>`` (see ``Task.confirm_target``)."""
+
+    def deco(fn: Callable) -> Callable:
+        fn._command = (name or fn.__name__.replace("_", "-"), dangerous, help or (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return deco
+
+
+class Task:
+    kind = "task"
+
+    def __init__(self, task_id: str):
+        self.task_id = task_id
+        self.engine: Engine | None = None
+        self._state = NEW
+        self._phase = ""
+        self._since = time.time()
+        self._last_error = ""
+        self._throttle_reason = ""
+        self._lock = threading.RLock()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle ---------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    def _transition(self, new: str, actor: str = "engine", detail: str = "") -> None:
+        with self._lock:
+            old = self._state
+            if new == old:
+                return
+            if new not in _ALLOWED[old]:
+                raise CommandError(f"task {self.task_id} is {old}; cannot become {new}")
+            self._state = new
+            self._since = time.time()
+        if self.engine:
+            self.engine.audit(actor, "state", self.task_id, new, f"from {old}" + (f": {detail}" if detail else ""))
+
+    def set_phase(self, phase: str) -> None:
+        with self._lock:
+            if phase != self._phase:
+                self._phase = phase
+                self._since = time.time()
+                if self.engine:
+                    self.engine.audit("engine", "phase", self.task_id, phase)
+
+    def set_error(self, msg: str) -> None:
+        self._last_error = msg
+
+    def set_throttle(self, reason: str) -> None:
+        self._throttle_reason = reason
+
+    def start(self) -> None:
+        with self._lock:
+            if self._state != NEW:
+                raise CommandError(f"task {self.task_id} is {self._state}; only a new task can start")
+            self._transition(RUNNING)
+            self._thread = threading.Thread(target=self._main, name=f"task-{self.task_id}", daemon=True)
+            self._thread.start()
+
+    def _main(self) -> None:
+        try:
+            self.run()
+        except TaskStopped:
+            self._finish(DONE, "stopped")
+        except UserError as e:
+            self._last_error = str(e)
+            self._finish(FAILED, str(e))
+        except Exception as e:  # noqa: BLE001 - a task must never die silently
+            self._last_error = f"{type(e).__name__}: {e}"
+            if self.engine:
+                self.engine.log_exception(self.task_id, traceback.format_exc())
+            self._finish(FAILED, self._last_error)
+        else:
+            self._finish(DONE)
+        finally:
+            self.cleanup()
+
+    def _finish(self, state: str, detail: str = "") -> None:
+        with self._lock:
+            if self._state in (DONE, FAILED):
+                return
+            self._resume.set()
+            self._transition(state, detail=detail)
+
+    def pause(self, actor: str = "operator") -> None:
+        with self._lock:
+            if self._state != RUNNING:
+                raise CommandError(f"task {self.task_id} is {self._state}; only a running task can pause")
+            self._resume.clear()
+            self._transition(PAUSED, actor)
+
+    def resume(self, actor: str = "operator") -> None:
+        with self._lock:
+            if self._state != PAUSED:
+                raise CommandError(f"task {self.task_id} is {self._state}; only a paused task can resume")
+            self._transition(RUNNING, actor)
+            self._resume.set()
+
+    def stop(self, actor: str = "operator", wait: float | None = 10.0) -> None:
+        with self._lock:
+            if self._state in (DONE, FAILED):
+                return
+            self._stop.set()
+            self._resume.set()
+            if self._state == NEW:
+                self._transition(DONE, actor, "stopped before start")
+                return
+        self.on_stop_requested()
+        if wait and self._thread and self._thread is not threading.current_thread():
+            self._thread.join(wait)
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def checkpoint(self) -> None:
+        """Call often from ``run()``: waits while paused, raises when stopping."""
+        while not self._resume.is_set():
+            self._resume.wait(0.2)
+        if self._stop.is_set():
+            raise TaskStopped()
+
+    def sleep(self, seconds: float) -> None:
+        """Interruptible sleep: returns early (raising) on stop."""
+        if self._stop.wait(seconds):
+            raise TaskStopped()
+        self.checkpoint()
+
+    # ---- to override -------------------------------------------------------
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        """Called once when ``run`` ends, however it ends."""
+
+    def on_stop_requested(self) -> None:
+        """Called (from the operator's thread) when stop is requested: close
+        sockets here so a blocking read returns."""
+
+    def detail(self) -> Any:
+        return None
+
+    def summary(self) -> str:
+        return ""
+
+    def confirm_target(self) -> str:
+        """What an operator must type to confirm a dangerous command."""
+        return self.task_id
+
+    # ---- status and commands ------------------------------------------------
+
+    def status(self) -> TaskStatus:
+        with self._lock:
+            return TaskStatus(
+                task_id=self.task_id, kind=self.kind, state=self._state, phase=self._phase,
+                since=self._since, last_error=self._last_error,
+                throttle_reason=self._throttle_reason, summary=self.summary(),
+                detail=self.detail(),
+            )
+
+    def commands(self) -> dict[str, tuple[Callable, bool, str]]:
+        out = {
+            "pause": (lambda actor="operator": self.pause(actor), False, "pause the task"),
+            "resume": (lambda actor="operator": self.resume(actor), False, "resume a paused task"),
+            "stop": (lambda actor="operator": self.stop(actor), False, "stop the task"),
+        }
+        for attr in dir(type(self)):
+            fn = getattr(type(self), attr, None)
+            meta = getattr(fn, "_command", None)
+            if meta:
+                name, dangerous, help_ = meta
+                out[name] = (getattr(self, attr), dangerous, help_)
+        return out

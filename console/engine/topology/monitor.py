@@ -1,0 +1,197 @@
+"""Monitor task: rediscovers a cluster's topology at the configured interval,
+keeps a lag history per replica, optionally writes the heartbeat on the
+primary (like pt-heartbeat), and reports changes to the event feed."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from console.config import ClusterConfig
+from console.mysql.connection import DBError, Endpoint, connect
+from console.mysql.probe import ensure_heartbeat_table, write_heartbeat
+from console.engine.task import Task
+from console.engine.topology.discovery import ConnPool, discover
+from console.engine.topology.model import Topology
+
+HISTORY = 120
+
+
+@dataclass(frozen=True)
+class MonitorDetail:
+    cluster: str
+    topology: Topology | None
+    lag_history: tuple[tuple[str, tuple[float, ...]], ...]
+    interval: float
+    rounds: int
+    heartbeat: bool
+
+    def history(self, address: str) -> tuple[float, ...]:
+        return dict(self.lag_history).get(address, ())
+
+
+def monitor_id(cluster: str) -> str:
+    return f"monitor:{cluster}"
+
+
+class MonitorTask(Task):
+    kind = "monitor"
+
+    def __init__(self, cluster: ClusterConfig, interval: float = 1.0):
+        super().__init__(monitor_id(cluster.name))
+        self.cluster = cluster
+        self.interval = interval
+        self.pool = ConnPool(connect_timeout=min(1.0, max(0.3, interval)), read_timeout=max(2.0, interval * 3))
+        self._topology: Topology | None = None
+        self._history: dict[str, collections.deque] = {}
+        self._rounds = 0
+        self._changed = threading.Event()
+        self._hb_thread: threading.Thread | None = None
+        self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"probe-{cluster.name}")
+
+    # ---- interval is an operator setting -------------------------------------
+    def set_interval(self, seconds: float) -> None:
+        if seconds < 0.1:
+            raise ValueError("interval must be at least 0.1 s")
+        self.interval = seconds
+
+    def command_interval(self, seconds: float, actor: str = "operator") -> float:
+        self.set_interval(float(seconds))
+        return self.interval
+
+    def commands(self):
+        c = super().commands()
+        c["interval"] = (self.command_interval, False, "set the refresh interval in seconds")
+        return c
+
+    # ---- loop --------------------------------------------------------------
+    def run(self) -> None:
+        self.set_phase("discovering")
+        if self.cluster.heartbeat:
+            self._hb_thread = threading.Thread(target=self._heartbeat_loop, daemon=True,
+                                               name=f"heartbeat-{self.cluster.name}")
+            self._hb_thread.start()
+        while True:
+            self.checkpoint()
+            t0 = time.monotonic()
+            self.refresh()
+            self.set_phase("watching")
+            self.sleep(max(0.05, self.interval - (time.monotonic() - t0)))
+
+    def refresh(self) -> Topology:
+        prev = self._topology
+        sid = None
+        if self.cluster.heartbeat and prev and prev.primary:
+            sid = prev.primary.server_id
+        topo = discover(self.cluster, self.pool, previous=prev, heartbeat_sid=sid,
+                        executor=self._executor)
+        if self.cluster.heartbeat and sid is None and topo.primary:
+            sid = topo.primary.server_id  # first round: measure on the next one
+        now = time.time()
+        for h in topo.hosts:
+            if h.role in ("replica", "intermediate"):
+                lag = h.heartbeat_lag if h.heartbeat_lag is not None else h.seconds_behind
+                dq = self._history.setdefault(h.address, collections.deque(maxlen=HISTORY))
+                dq.append(float(lag) if lag is not None and h.reachable else float("nan"))
+        self._report_changes(prev, topo)
+        self._topology = topo
+        self._rounds += 1
+        self._last = now
+        self._changed.set()
+        return topo
+
+    def _report_changes(self, prev: Topology | None, topo: Topology) -> None:
+        if not self.engine:
+            return
+        old = {h.address: h for h in prev.hosts} if prev else {}
+        for h in topo.hosts:
+            o = old.get(h.address)
+            if o is None:
+                self.engine.event(self.task_id, f"found {h.name} ({h.address}) as {h.role}"
+                                  + ("" if h.reachable else f", unreachable: {h.error}"),
+                                  "info" if h.reachable else "warning")
+                continue
+            if o.reachable and not h.reachable:
+                self.engine.event(self.task_id, f"{h.name} became unreachable: {h.error}", "error")
+            elif not o.reachable and h.reachable:
+                self.engine.event(self.task_id, f"{h.name} is reachable again", "info")
+            if o.role != h.role and h.reachable:
+                self.engine.event(self.task_id, f"{h.name} is now {h.role} (was {o.role})", "warning")
+            if h.replication_error and h.replication_error != o.replication_error:
+                self.engine.event(self.task_id, f"{h.name} replication error: {h.replication_error}", "error")
+
+    def _heartbeat_loop(self) -> None:
+        conn = None
+        target = ""
+        ensured = False
+        while not self.stopping:
+            topo = self._topology
+            prim = topo.primary if topo else None
+            try:
+                if prim is None or not prim.reachable:
+                    raise DBError("no single reachable primary")
+                if conn is None or target != prim.address:
+                    if conn:
+                        conn.close()
+                    host, _, port = prim.address.rpartition(":")
+                    h0 = self.cluster.hosts[0]
+                    ep = Endpoint(host, int(port), h0.user, h0.password, prim.name)
+                    conn = connect(ep, connect_timeout=1.0, read_timeout=2.0, write_timeout=2.0)
+                    target, ensured = prim.address, False
+                if not ensured:
+                    ensure_heartbeat_table(conn)
+                    ensured = True
+                write_heartbeat(conn)
+            except Exception:  # noqa: BLE001 - heartbeat is best effort; the probe reports errors
+                if conn:
+                    try:
+                        conn.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+                conn = None
+            self._stop.wait(self.cluster.heartbeat_interval)
+        if conn:
+            conn.close()
+
+    def wait_round(self, timeout: float = 10.0) -> Topology | None:
+        """Block until the next refresh completes (tests, headless status)."""
+        self._changed.clear()
+        self._changed.wait(timeout)
+        return self._topology
+
+    @property
+    def topology(self) -> Topology | None:
+        return self._topology
+
+    def cleanup(self) -> None:
+        self.pool.close()
+        self._executor.shutdown(wait=False)
+
+    def detail(self) -> MonitorDetail:
+        return MonitorDetail(
+            cluster=self.cluster.name, topology=self._topology,
+            lag_history=tuple((a, tuple(d)) for a, d in self._history.items()),
+            interval=self.interval, rounds=self._rounds, heartbeat=self.cluster.heartbeat,
+        )
+
+    def summary(self) -> str:
+        t = self._topology
+        if not t:
+            return "discovering"
+        up = sum(1 for h in t.hosts if h.reachable)
+        return f"{len(t.hosts)} hosts, {up} reachable" + (f", {len(t.problems)} problem(s)" if t.problems else "")
+
+
+def one_shot(cluster: ClusterConfig, timeout: float = 2.0) -> Topology:
+    """Discover once without a running task (headless ``status``)."""
+    pool = ConnPool(connect_timeout=min(2.0, timeout), read_timeout=max(2.0, timeout))
+    try:
+        topo = discover(cluster, pool)
+        if cluster.heartbeat and topo.primary:
+            topo = discover(cluster, pool, previous=topo, heartbeat_sid=topo.primary.server_id)
+        return topo
+    finally:
+        pool.close()

@@ -1,0 +1,177 @@
+"""pymysql connections with timeouts, retries and redaction of secrets.
+
+Nothing here decides anything: it opens connections and turns driver errors
+into one-line ``DBError``s that never contain a password.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pymysql
+import pymysql.cursors
+
+from console.config import Credentials, HostConfig, Secret
+from console.errors import UserError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and as whom to connect.  ``name`` is the config's host name."""
+
+    host: str
+    port: int
+    user: str
+    password: Secret = field(repr=False, compare=False)
+    name: str = ""
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.address})" if self.name and self.name != self.address else self.address
+
+    @classmethod
+    def from_host(cls, h: HostConfig) -> Endpoint:
+        return cls(h.host, h.port, h.user, h.password, h.name)
+
+    def with_address(self, host: str, port: int, name: str = "") -> Endpoint:
+        """Same credentials, another server (a discovered replica, say)."""
+        return Endpoint(host, port, self.user, self.password, name or f"{host}:{port}")
+
+    def with_credentials(self, cred: Credentials) -> Endpoint:
+        return Endpoint(self.host, self.port, cred.user, cred.password, self.name)
+
+
+class DBError(UserError):
+    """A server could not be reached or refused a statement."""
+
+    def __init__(self, message: str, *, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+# MySQL/MariaDB error codes worth naming
+ER_ACCESS_DENIED = 1045
+CR_CONN_HOST_ERROR = 2003
+CR_SERVER_GONE = 2006
+CR_SERVER_LOST = 2013
+ER_LOCK_WAIT_TIMEOUT = 1205
+ER_LOCK_DEADLOCK = 1213
+ER_QUERY_INTERRUPTED = 1317
+TRANSIENT_CODES = frozenset({CR_CONN_HOST_ERROR, CR_SERVER_GONE, CR_SERVER_LOST, 2055,
+                             ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK, 1040, 1927})
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for s in secrets:
+        if s and len(s) >= 1:
+            text = text.replace(s, "***")
+    return text
+
+
+def describe_error(exc: BaseException, ep: Endpoint | None = None) -> DBError:
+    """A one-line, secret-free ``DBError`` from a driver exception."""
+    code = None
+    if isinstance(exc, pymysql.err.MySQLError) and exc.args and isinstance(exc.args[0], int):
+        code = exc.args[0]
+        msg = str(exc.args[1]) if len(exc.args) > 1 else ""
+    else:
+        msg = str(exc) or type(exc).__name__
+    secrets = []
+    if ep is not None:
+        try:
+            secrets.append(ep.password.reveal())
+        except OSError:
+            pass
+    msg = redact(" ".join(msg.split()), secrets)
+    where = f"{ep.label}: " if ep else ""
+    hint = ""
+    if code == ER_ACCESS_DENIED:
+        hint = " (check the user and password source in the config)"
+    elif code == CR_CONN_HOST_ERROR or isinstance(exc, (ConnectionRefusedError, TimeoutError)):
+        hint = " (is the server running and the port right?)"
+    text = f"{where}{msg}{hint}" if code is None else f"{where}error {code}: {msg}{hint}"
+    return DBError(text, code=code)
+
+
+def connect(ep: Endpoint, *, database: str | None = None, connect_timeout: float = 3.0,
+            read_timeout: float | None = 30.0, write_timeout: float | None = 30.0,
+            autocommit: bool = True, dict_cursor: bool = False, **kwargs: Any) -> pymysql.Connection:
+    """Open a connection or raise a one-line ``DBError``."""
+    try:
+        password = ep.password.reveal()
+    except OSError as e:
+        raise DBError(f"{ep.label}: cannot read password: {e.strerror}") from None
+    try:
+        return pymysql.connect(
+            host=ep.host, port=ep.port, user=ep.user, password=password, database=database,
+            connect_timeout=connect_timeout, read_timeout=read_timeout,
+            write_timeout=write_timeout, autocommit=autocommit, charset="utf8mb4",
+            cursorclass=pymysql.cursors.DictCursor if dict_cursor else pymysql.cursors.Cursor,
+            **kwargs,
+        )
+    except Exception as e:  # noqa: BLE001 - driver raises many types
+        raise describe_error(e, ep) from None
+
+
+def is_transient(err: BaseException) -> bool:
+    code = getattr(err, "code", None)
+    if code is None and isinstance(err, pymysql.err.MySQLError) and err.args:
+        code = err.args[0] if isinstance(err.args[0], int) else None
+    return code in TRANSIENT_CODES or isinstance(err, (ConnectionError, TimeoutError))
+
+
+def backoff_delays(base: float = 0.2, cap: float = 10.0, rng: random.Random | None = None):
+    """Exponential backoff with full jitter: an endless iterator of delays."""
+    rng = rng or random.Random()
+    attempt = 0
+    while True:
+        yield rng.uniform(base / 2, min(cap, base * (2 ** attempt)))
+        attempt += 1
+
+
+def with_retries(fn: Callable[[], T], *, attempts: int = 3, base: float = 0.2,
+                 retry_if: Callable[[BaseException], bool] = is_transient,
+                 sleep: Callable[[float], None] = time.sleep) -> T:
+    delays = backoff_delays(base)
+    for i in range(attempts):
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001
+            if i == attempts - 1 or not retry_if(e):
+                raise
+            sleep(next(delays))
+    raise AssertionError("unreachable")
+
+
+def query(conn: pymysql.Connection, sql: str, args: Any = None) -> list[dict[str, Any]]:
+    """Run a statement and return rows as dicts (column names as keys)."""
+    with conn.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
+
+
+def query_one(conn: pymysql.Connection, sql: str, args: Any = None) -> dict[str, Any] | None:
+    rows = query(conn, sql, args)
+    return rows[0] if rows else None
+
+
+def scalar(conn: pymysql.Connection, sql: str, args: Any = None) -> Any:
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        row = cur.fetchone()
+        return row[0] if row else None
+
+
+def execute(conn: pymysql.Connection, sql: str, args: Any = None) -> int:
+    with conn.cursor() as cur:
+        return cur.execute(sql, args)

@@ -1,0 +1,57 @@
+"""The console config written into a sandbox directory (``DIR/dbops.toml``).
+
+Task kinds that want a ready-made task in the sandbox add a section in
+``task_sections``; tasks there are declared with ``autostart = false``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from console.sandbox import Sandbox, SandboxInfo
+
+
+def _q(s: str) -> str:
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_config(sb: Sandbox, info: SandboxInfo) -> str:
+    from console.sandbox import OPS_USER, REPL_USER
+
+    lines = [
+        "# Console config for the local sandbox, written by `dbops-console sandbox up`.",
+        "# Passwords live in the secrets/ directory beside this file (mode 0600).",
+        f"state_dir = {_q(sb.dir / 'state')}",
+        "",
+        "[ui]",
+        'theme = "dark"',
+        "refresh_interval = 1.0",
+        "",
+        "[clusters.sandbox]",
+        "# keep a heartbeat table (dbops.heartbeat) on the primary for lag in ms",
+        "heartbeat = true",
+        "check_interval = 1.0",
+        "",
+        "[clusters.sandbox.replication]",
+        f"user = {_q(REPL_USER)}",
+        f"password_file = {_q(sb.secret_path(REPL_USER))}",
+        "",
+    ]
+    for n in info.nodes:
+        lines += [
+            f"[clusters.sandbox.hosts.{n.name}]",
+            'host = "127.0.0.1"',
+            f"port = {n.port}",
+            f"user = {_q(OPS_USER)}",
+            f"password_file = {_q(sb.secret_path(OPS_USER))}",
+            f'tags = {{ dc = "local", role = "{n.role}" }}',
+            "",
+        ]
+    lines += task_sections(sb, info)
+    return "\n".join(lines)
+
+
+def task_sections(sb: Sandbox, info: SandboxInfo) -> list[str]:
+    """Task declarations for the sandbox config (one block per task kind)."""
+    return []
