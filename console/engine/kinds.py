@@ -2,3 +2,4 @@
 
 Add one line here per task kind.
 """
+import console.engine.relay  # noqa: F401,E402  relay: config parser + engine factory

@@ -1,0 +1,132 @@
+"""``dbops-console relay``: run a relay task in the foreground (headless).
+
+Two forms::
+
+    dbops-console relay --config FILE --task NAME
+    dbops-console relay --host H --port P --user U --password-file F --relay-dir DIR
+                        [--server-id N] [--stop-at-end]
+
+SIGINT/SIGTERM stop it cleanly: the last complete transaction is fsynced and
+recorded in relay.meta before it exits.  ``--stop-at-end`` exits 0 once the
+relay has caught up with the end of the upstream's binlogs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from console.config import Config, Secret, UIConfig
+from console.engine.task import DONE, FAILED
+from console.errors import UserError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("relay", help="stream an upstream's binlog into local relay files (foreground)")
+    p.add_argument("--task", metavar="NAME", help="a relay task declared in the config")
+    p.add_argument("--host", metavar="H", help="ad hoc: upstream host")
+    p.add_argument("--port", metavar="P", type=int, default=3306, help="ad hoc: upstream port (3306)")
+    p.add_argument("--user", metavar="U", help="ad hoc: replication user")
+    p.add_argument("--password-file", metavar="F", help="ad hoc: file holding the password")
+    p.add_argument("--relay-dir", metavar="DIR", help="ad hoc: relay directory")
+    p.add_argument("--server-id", metavar="N", type=int, help="our replica server_id (default 4242)")
+    p.add_argument("--start-from", metavar="S",
+                   help='ad hoc: oldest (default) | now | gtid:D-S-N | file:NAME:POS')
+    p.add_argument("--stop-at-end", action="store_true",
+                   help="exit 0 once caught up with the upstream's current end")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=run)
+
+
+def _build(args):
+    from console.engine.engine import Engine
+    from console.engine.relay import RelayTask
+    from console.engine.relay.options import RelayOptions, check_start_from
+    from console.mysql.connection import Endpoint
+
+    if args.task:
+        if args.host or args.relay_dir:
+            raise UserError("relay: give either --task NAME (with --config) or --host/--relay-dir, not both")
+        from console.commands.common import config_from_args
+
+        cfg = config_from_args(args)
+        tc = cfg.task(args.task)
+        if tc.kind != "relay":
+            raise UserError(f"relay: task {args.task!r} is a {tc.kind} task, not a relay task")
+        changes = {}
+        if args.stop_at_end:
+            changes["stop_at_end"] = True
+        if args.server_id:
+            changes["server_id"] = args.server_id
+        if changes:
+            tc = dataclasses.replace(tc, options=dataclasses.replace(tc.options, **changes))
+        engine = Engine(cfg)
+        from console.engine.relay import make_relay_task
+
+        task = make_relay_task(engine, tc)
+        return engine, engine.add_task(task)
+    missing = [n for n, v in (("--host", args.host), ("--user", args.user),
+                              ("--password-file", args.password_file),
+                              ("--relay-dir", args.relay_dir)) if not v]
+    if missing:
+        raise UserError(f"relay: missing {', '.join(missing)} (or use --config FILE --task NAME)")
+    pw = Path(args.password_file).expanduser()
+    try:
+        pw.read_text()
+    except OSError as e:
+        raise UserError(f"relay: cannot read password file {pw}: {e.strerror}") from None
+    if args.server_id is not None and not 1 <= args.server_id <= 0xFFFFFFFF:
+        raise UserError(f"relay: --server-id must be between 1 and 4294967295, got {args.server_id}")
+    if not 1 <= args.port <= 65535:
+        raise UserError(f"relay: --port must be between 1 and 65535, got {args.port}")
+    start = args.start_from or "oldest"
+    why = check_start_from(start)
+    if why:
+        raise UserError(f"relay: --start-from {why}")
+    relay_dir = Path(args.relay_dir).expanduser()
+    opts = RelayOptions(relay_dir=relay_dir, server_id=args.server_id or 4242,
+                        start_from=start, stop_at_end=args.stop_at_end)
+    ep = Endpoint(args.host, args.port, args.user, Secret(file=str(pw)))
+    cfg = Config(path=None, state_dir=relay_dir / ".state", ui=UIConfig(), clusters={}, tasks={})
+    engine = Engine(cfg)
+    return engine, engine.add_task(RelayTask("relay", ep, opts))
+
+
+def run(args) -> int:
+    engine, task = _build(args)
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        engine.start(task.task_id, actor="cli")
+        last_line = 0.0
+        while not stop.is_set() and task.state not in (DONE, FAILED):
+            stop.wait(0.2)
+            if not args.quiet and time.monotonic() - last_line >= 5:
+                last_line = time.monotonic()
+                d = task.status().detail
+                print(f"relay: {d.relayed_file}:{d.relayed_pos} gtid {d.relayed_gtid or '-'} "
+                      f"behind {d.bytes_behind if d.bytes_behind is not None else '?'} B "
+                      f"{d.mb_per_s:.1f} MB/s retries {d.retries}"
+                      + (f" last error: {d.last_error}" if d.last_error else ""), file=sys.stderr)
+        if task.state not in (DONE, FAILED):
+            task.stop(actor="cli", wait=30)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    st = task.status()
+    d = st.detail
+    if not args.quiet:
+        print(f"relay: stopped at {d.relayed_subdir}/{d.relayed_file}:{d.relayed_pos} "
+              f"gtid {d.relayed_gtid or '-'} ({d.total_events} events, {d.total_bytes} bytes)",
+              file=sys.stderr)
+    if st.state == FAILED:
+        raise UserError(f"relay failed: {st.last_error}", exit_code=1)
+    return 0

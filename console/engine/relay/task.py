@@ -1,0 +1,459 @@
+"""The relay task: stream an upstream's binlog into local relay files.
+
+One engine thread runs sessions (connect, dump, write) until stopped; a
+session ends on EOF (``stop_at_end``), pause, switch-master, or an error.
+After any session the relay directory is cut back to ``relay.meta`` (the last
+fsynced transaction boundary) and the next session resumes from there:
+from the upstream ``file:pos`` while the upstream is the same server, by GTID
+into a new subdirectory when it is another one.  Transient errors retry with
+exponential backoff and jitter; the read watchdog is the socket timeout
+(3 x heartbeat + 1 s).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+
+from console.engine.relay.options import RelayOptions
+from console.engine.relay.store import RelayMeta, RelayStore
+from console.engine.task import PAUSED, Task, TaskStopped, command
+from console.errors import CommandError, UserError
+from console.mysql import gtid as G
+from console.mysql.binlog import events as E
+from console.mysql.binlog.client import Batch, DumpClient, DumpError, ServerIdentity
+from console.mysql.binlog.writer import BinlogFileWriter
+from console.mysql.connection import DBError, Endpoint, backoff_delays, connect, query, query_one
+
+
+@dataclass(frozen=True)
+class RelayStatus:
+    upstream: str
+    upstream_identity: str
+    connected: bool
+    upstream_file: str
+    upstream_pos: int
+    upstream_gtid: str
+    received_file: str
+    received_pos: int
+    relayed_subdir: str
+    relayed_file: str
+    relayed_pos: int
+    relayed_gtid: str
+    bytes_behind: int | None
+    seconds_behind: float | None
+    events_per_s: float
+    mb_per_s: float
+    total_events: int
+    total_bytes: int
+    retries: int
+    last_error: str
+    relay_dir: str
+    relay_bytes: int
+    relay_files: int
+    upstream_retention: str
+    caught_up: bool
+    mb_history: tuple[float, ...] = ()
+
+
+class _Session(Exception):
+    """Internal: the current session must end (pause, switch)."""
+
+
+class RelayTask(Task):
+    kind = "relay"
+
+    def __init__(self, task_id: str, endpoint: Endpoint, options: RelayOptions,
+                 resolve_target=None):
+        super().__init__(task_id)
+        self.endpoint = endpoint
+        self.opts = options
+        self.store = RelayStore(options.relay_dir)
+        self.resolve_target = resolve_target  # name -> Endpoint (cluster hosts)
+        self.meta: RelayMeta | None = None
+        self.client: DumpClient | None = None
+        self.writer: BinlogFileWriter | None = None
+        self._writer_key: tuple[str, str] | None = None
+        self._cand: tuple[str, int, int, str] | None = None
+        self._last_flush = 0.0
+        self._switch: tuple[Endpoint, bool] | None = None
+        self._force_start: str | None = None
+        self._retries = 0
+        self._events = 0
+        self._bytes = 0
+        self._samples: collections.deque = collections.deque(maxlen=64)
+        self._history: collections.deque = collections.deque(maxlen=60)
+        self._recv = ("", 0)
+        self._last_ts = 0
+        self._connected = False
+        self._identity = ""
+        self._upstream = ("", 0, "", 0)  # file, pos, gtid, bytes after (file, pos)
+        self._upstream_logs: list[tuple[str, int]] = []
+        self._retention = ""
+        self._last_purge = 0.0
+        self._io_lock = threading.Lock()
+
+    # ---- main loop ---------------------------------------------------------------
+
+    def run(self) -> None:
+        self.set_phase("recovering")
+        self.meta = self.store.recover()
+        poller = threading.Thread(target=self._poll_upstream, name=f"relay-poll-{self.task_id}",
+                                  daemon=True)
+        poller.start()
+        delays = None
+        while True:
+            self.checkpoint()
+            try:
+                done = self._session()
+                delays = None
+                if done:
+                    self.set_phase("caught-up")
+                    return
+            except TaskStopped:
+                raise
+            except (DumpError, DBError, OSError, E.BinlogFormatError) as e:
+                try:
+                    self._flush()  # everything up to the last boundary was written whole
+                except OSError:
+                    pass
+                self._end_session()
+                if self.stopping:
+                    raise TaskStopped() from None
+                if self._switch or not self._resume.is_set():
+                    continue
+                transient = getattr(e, "transient", True) if isinstance(e, DumpError) else True
+                msg = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+                self.set_error(msg)
+                if not transient:
+                    raise UserError(msg) from None
+                self._retries += 1
+                delays = delays or backoff_delays(0.5, self.opts.reconnect_max)
+                self.set_phase("reconnecting")
+                self.sleep(next(delays))
+            except _Session:
+                self._end_session()
+
+    def cleanup(self) -> None:
+        self._end_session()
+
+    def on_stop_requested(self) -> None:
+        c = self.client
+        if c is not None:
+            c.shutdown()
+
+    # ---- one session -----------------------------------------------------------------
+
+    def _session(self) -> bool:
+        if self._switch:
+            self.endpoint, force = self._switch
+            self._switch = None
+            self._force_start = "force" if force else None
+        self.set_phase("connecting")
+        client = DumpClient(self.endpoint, server_id=self.opts.server_id,
+                            heartbeat=self.opts.heartbeat, stop_at_end=self.opts.stop_at_end,
+                            gtid_strict=self.opts.gtid_strict)
+        self.client = client
+        ident = client.connect()
+        self._identity = ident.key
+        if self.stopping:
+            raise TaskStopped()
+        meta = self._prepare_meta(client, ident)
+        if meta.file:
+            client.open(file=meta.file, pos=meta.pos, gtid_state=E.parse_state(meta.gtid),
+                        need_fde=meta.relay_pos <= 4 and meta.pos > 4)
+        else:
+            client.open(gtid=meta.gtid)
+        self._connected = True
+        self.set_phase("streaming")
+        self._last_flush = time.monotonic()
+        for batch in client.batches():
+            self._handle(batch)
+            if batch.eof:
+                self._flush()
+                self._end_session()
+                return True
+            if not self._resume.is_set() or self._switch:
+                self._flush()
+                raise _Session()
+            if self.stopping:
+                self._flush()
+                raise TaskStopped()
+        return False
+
+    def _prepare_meta(self, client: DumpClient, ident: ServerIdentity) -> RelayMeta:
+        meta = self.meta
+        server = self.endpoint.address
+        if meta is None:
+            sub = self.store.new_subdir(ident.key)
+            file, pos, gtid = self._fresh_start(client)
+            meta = RelayMeta(sub, ident.key, server, file, pos, pos if file else 0, gtid, time.time())
+            self.store.save_meta(meta)
+        elif meta.identity != ident.key:
+            gtid = self._check_continuity(client, meta)
+            sub = self.store.new_subdir(ident.key)
+            meta = RelayMeta(sub, ident.key, server, "", 0, 0, gtid, time.time())
+            self.store.save_meta(meta)
+            if self.engine:
+                self.engine.audit("engine", "relay-subdir", self.task_id, "ok",
+                                  f"{sub} for {self.endpoint.label} from GTID {gtid or 'start'}")
+        elif meta.server != server:
+            meta = RelayMeta(**{**meta.__dict__, "server": server})
+            self.store.save_meta(meta)
+        self._force_start = None
+        self.meta = meta
+        return meta
+
+    def _fresh_start(self, client: DumpClient) -> tuple[str, int, str]:
+        sf = self.opts.start_from
+        if sf.startswith("gtid:"):
+            return "", 0, sf[5:]
+        if sf.startswith("file:"):
+            name, _, pos = sf[5:].rpartition(":")
+            return name, int(pos), ""
+        c = connect(self.endpoint, read_timeout=10)
+        try:
+            if sf == "now":
+                return "", 0, str(query_one(c, "SELECT @@gtid_binlog_pos AS g")["g"] or "")
+            logs = query(c, "SHOW BINARY LOGS")
+        finally:
+            c.close()
+        if not logs:
+            raise DumpError(f"{self.endpoint.label}: binary logging is off", transient=False)
+        return str(logs[0]["Log_name"]), 4, ""
+
+    def _check_continuity(self, client: DumpClient, meta: RelayMeta) -> str:
+        """The GTID to continue from on another upstream; refuses a gap."""
+        _, _, theirs_text = client.master_status()
+        ours = G.parse(meta.gtid, G.MARIADB)
+        theirs = G.parse(theirs_text, G.MARIADB)
+        missing = ours.subtract(theirs)
+        if missing.is_empty():
+            return meta.gtid
+        if self._force_start:
+            # forced: continue from the new upstream's own position where it is behind
+            state = E.parse_state(meta.gtid)
+            their_state = E.parse_state(theirs_text)
+            for d in list(state):
+                if d not in their_state:
+                    del state[d]
+                elif their_state[d][1] < state[d][1]:
+                    state[d] = their_state[d]
+            return E.format_state(state)
+        raise DumpError(f"{self.endpoint.label} lacks relayed transactions {missing.describe()} "
+                        f"(its GTID position is {theirs_text or 'empty'}); refusing to continue "
+                        f"there: use switch-master with force to accept the gap", transient=False)
+
+    def _handle(self, batch: Batch) -> None:
+        if batch.data:
+            meta = self.meta
+            assert meta is not None
+            key = (meta.subdir, batch.file)
+            if self._writer_key != key:
+                self._close_writer(sync=True)
+                self.writer = BinlogFileWriter(self.store.subdir_path(meta.subdir) / batch.file)
+                self._writer_key = key
+            w = self.writer
+            assert w is not None
+            base = w.offset
+            w.write(batch.data)
+            if batch.boundary_end >= 0:
+                self._cand = (batch.file, batch.boundary_pos, base + batch.boundary_end,
+                              E.format_state(batch.gtid_state))
+            self._events += batch.count
+            self._bytes += len(batch.data)
+            self._last_ts = batch.last_ts or self._last_ts
+            if batch.rotate_to:
+                self._close_writer(sync=True)
+                self._cand = (batch.rotate_to, 4, 4, E.format_state(batch.gtid_state))
+                self._flush()
+        self._recv = (batch.file, batch.upstream_pos)
+        now = time.monotonic()
+        if not self._samples or now - self._samples[-1][0] >= 1.0:
+            self._samples.append((now, self._events, self._bytes))
+            self._history.append(self._rates()[1])
+        if batch.idle or batch.eof or now - self._last_flush >= self.opts.flush_interval:
+            self._flush()
+        if now - self._last_purge > 60:
+            self._last_purge = now
+            self._retention_purge()
+
+    def _flush(self) -> None:
+        """fsync the relay file, then publish the last boundary in relay.meta."""
+        self._last_flush = time.monotonic()
+        cand, meta = self._cand, self.meta
+        if cand is None or meta is None:
+            return
+        file, pos, relay_pos, gtid = cand
+        if (meta.file, meta.pos, meta.relay_pos) == (file, pos, relay_pos):
+            return
+        if self.writer is not None:
+            self.writer.sync()
+        self.meta = meta.with_position(file, pos, relay_pos, gtid)
+        self.store.save_meta(self.meta)
+
+    def _close_writer(self, sync: bool) -> None:
+        w, self.writer, self._writer_key = self.writer, None, None
+        if w is not None:
+            if sync:
+                w.sync()
+            w.close()
+
+    def _end_session(self) -> None:
+        """Close the connection and the file; cut the relay back to the meta."""
+        with self._io_lock:
+            c, self.client = self.client, None
+            self._connected = False
+            if c is not None:
+                c.close()
+            self._close_writer(sync=False)
+            self._cand = None
+            try:
+                self.meta = self.store.recover()
+            except UserError as e:
+                self.set_error(str(e))
+
+    def _retention_purge(self) -> None:
+        if self.opts.max_age_hours > 0 or self.opts.max_size_mb > 0:
+            removed = self.store.purge(max_age=self.opts.max_age_hours * 3600,
+                                       max_bytes=int(self.opts.max_size_mb * 1024 * 1024))
+            if removed and self.engine:
+                self.engine.audit("engine", "purge", self.task_id, "ok",
+                                  f"{len(removed)} relay file(s) by retention")
+
+    # ---- upstream polling (status only) ------------------------------------------------
+
+    def _poll_upstream(self) -> None:
+        while not self.stopping and self.state not in ("done", "failed"):
+            ep = self.endpoint
+            try:
+                c = connect(ep, connect_timeout=2, read_timeout=5)
+                try:
+                    st = query_one(c, "SHOW MASTER STATUS") or {}
+                    g = query_one(c, "SELECT @@gtid_binlog_pos AS g, @@expire_logs_days AS d")
+                    logs = [(str(r["Log_name"]), int(r["File_size"])) for r in query(c, "SHOW BINARY LOGS")]
+                finally:
+                    c.close()
+                self._upstream = (str(st.get("File", "")), int(st.get("Position", 0) or 0),
+                                  str(g["g"] or ""), 0)
+                self._upstream_logs = logs
+                days = float(g["d"] or 0)
+                self._retention = f"{days:g}d" if days else "unlimited"
+            except (DBError, Exception):  # noqa: BLE001 - status only: never kill the task
+                pass
+            self._stop.wait(2.0)
+
+    # ---- status ----------------------------------------------------------------------------
+
+    def _rates(self) -> tuple[float, float]:
+        s = list(self._samples)
+        if len(s) < 2:
+            return 0.0, 0.0
+        t0, e0, b0 = s[max(0, len(s) - 6)]
+        t1, e1, b1 = s[-1]
+        dt = t1 - t0
+        if dt <= 0:
+            return 0.0, 0.0
+        return (e1 - e0) / dt, (b1 - b0) / dt / 1e6
+
+    def _behind(self) -> int | None:
+        meta = self.meta
+        up_file, up_pos, _, _ = self._upstream
+        if not meta or not up_file or not meta.file:
+            return None
+        if meta.identity != self._identity and self._identity:
+            return None
+        if meta.file == up_file:
+            return max(0, up_pos - meta.pos)
+        logs = self._upstream_logs
+        names = [n for n, _ in logs]
+        if meta.file not in names:
+            return None
+        i = names.index(meta.file)
+        total = logs[i][1] - meta.pos
+        for n, size in logs[i + 1:]:
+            total += size if n != up_file else up_pos
+        return max(0, total)
+
+    def detail(self) -> RelayStatus:
+        meta = self.meta
+        up_file, up_pos, up_gtid, _ = self._upstream
+        behind = self._behind()
+        caught = behind == 0
+        ev_s, mb_s = self._rates()
+        files = self.store.all_files()
+        secs = None
+        if behind is not None:
+            secs = 0.0 if caught else (max(0.0, time.time() - self._last_ts) if self._last_ts else None)
+        return RelayStatus(
+            upstream=self.endpoint.label, upstream_identity=self._identity,
+            connected=self._connected, upstream_file=up_file, upstream_pos=up_pos,
+            upstream_gtid=up_gtid, received_file=self._recv[0], received_pos=self._recv[1],
+            relayed_subdir=meta.subdir if meta else "", relayed_file=meta.file if meta else "",
+            relayed_pos=meta.pos if meta else 0, relayed_gtid=meta.gtid if meta else "",
+            bytes_behind=behind, seconds_behind=secs, events_per_s=round(ev_s, 1),
+            mb_per_s=round(mb_s, 3), total_events=self._events, total_bytes=self._bytes,
+            retries=self._retries, last_error=self._last_error, relay_dir=str(self.store.root),
+            relay_bytes=sum(f.size for f in files), relay_files=len(files),
+            upstream_retention=self._retention, caught_up=caught,
+            mb_history=tuple(self._history),
+        )
+
+    def summary(self) -> str:
+        meta = self.meta
+        if not meta:
+            return f"relay from {self.endpoint.label}: starting"
+        pos = f"{meta.file}:{meta.pos}" if meta.file else "(by GTID)"
+        return f"relay from {self.endpoint.label} at {pos} gtid {meta.gtid or '-'}"
+
+    # ---- commands -------------------------------------------------------------------------------
+
+    def _target(self, target: str) -> Endpoint:
+        if self.resolve_target:
+            ep = self.resolve_target(target)
+            if ep is not None:
+                return ep
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit():
+            raise CommandError(f"switch-master: unknown target {target!r}: give a host of the "
+                               f"cluster or host:port")
+        return self.endpoint.with_address(host, int(port))
+
+    @command("switch-master", dangerous=True,
+             help="point the relay at another upstream (continues by GTID)")
+    def switch_master(self, target: str, force: bool = False, actor: str = "operator") -> str:
+        """Point the relay at another upstream; continues by GTID in a new subdirectory."""
+        if self.state not in ("running", PAUSED):
+            raise CommandError(f"task {self.task_id} is {self.state}; switch-master needs a running relay")
+        ep = self._target(target)
+        if ep.address == self.endpoint.address:
+            raise CommandError(f"switch-master: the relay already reads from {ep.label}")
+        c = connect(ep, connect_timeout=3, read_timeout=10)
+        try:
+            theirs = str(query_one(c, "SELECT @@gtid_binlog_pos AS g")["g"] or "")
+        finally:
+            c.close()
+        ours = self.meta.gtid if self.meta else ""
+        missing = G.parse(ours, G.MARIADB).subtract(G.parse(theirs, G.MARIADB))
+        if not missing.is_empty() and not force:
+            raise CommandError(f"switch-master: {ep.label} lacks relayed transactions "
+                               f"{missing.describe()} (it is at {theirs or 'nothing'}); "
+                               f"pass force to accept the gap")
+        self._switch = (ep, bool(force))
+        c2 = self.client
+        if c2 is not None:
+            c2.shutdown()
+        return f"switching to {ep.label}"
+
+    @command("purge", dangerous=True, help="remove old relay files now")
+    def purge(self, before: str = "", all_old: bool = False) -> str:
+        """Remove relay files older than BEFORE (or all but the current one)."""
+        if not before and not all_old:
+            removed = self.store.purge(max_age=self.opts.max_age_hours * 3600,
+                                       max_bytes=int(self.opts.max_size_mb * 1024 * 1024))
+        else:
+            removed = self.store.purge(before=before, everything_old=all_old)
+        return f"removed {len(removed)} relay file(s)" + (
+            f": {', '.join(f.subdir + '/' + f.name for f in removed)}" if removed else "")

@@ -1,0 +1,540 @@
+"""A raw binlog dump client on a pymysql connection.
+
+Usage::
+
+    client = DumpClient(endpoint, server_id=4201, heartbeat=1.0)
+    client.open(file="mysql-bin.000001", pos=4)        # or gtid="0-1-100"
+    for batch in client.batches():                     # fast path (relay)
+        write(batch.data)                                # events as in the upstream file
+        if batch.boundary_end >= 0: ...                  # last transaction boundary in batch
+    # or, one event at a time (slower, friendlier):
+    for ev in client.events(): ev.file, ev.end_pos, ev.boundary, ev.gtid, ev.position
+
+How it talks to the server (MariaDB; MySQL where noted):
+
+* ``SET @master_binlog_checksum = @@global.binlog_checksum`` announces that we
+  understand checksums, so events arrive exactly as stored (with their CRC32),
+  and every event's CRC32 is verified here.
+* ``SET @mariadb_slave_capability = 4`` (GTID-aware replica), so the server
+  sends GTID, GTID_LIST and BINLOG_CHECKPOINT events unchanged.
+* ``SET @master_heartbeat_period`` (ns) makes an idle server send heartbeats,
+  which feed the caller's read watchdog (the socket timeout).
+* ``COM_REGISTER_SLAVE`` with our ``server_id``: we show in SHOW SLAVE HOSTS.
+* ``COM_BINLOG_DUMP`` from file:pos, or with an empty name plus
+  ``@slave_connect_state`` for a GTID start; flag 2
+  (``BINLOG_SEND_ANNOTATE_ROWS_EVENT``) so ANNOTATE_ROWS events are sent and
+  relay files stay byte-identical; flag 1 (``BINLOG_DUMP_NON_BLOCK``) when
+  ``stop_at_end`` asks the server to send EOF at the end of its last binlog.
+  MySQL GTID start uses ``COM_BINLOG_DUMP_GTID``.
+
+After the dump command the socket is read directly in big chunks
+(``recv_into`` a reusable buffer); packets are split here, events > 16 MiB
+spanning several packets are joined, and only headers are decoded.
+Artificial events (the fake ROTATE at the start, fake GTID_LIST) and
+heartbeats are consumed here and never appear in ``Batch.data``.
+
+The FORMAT_DESCRIPTION event a server re-sends when a dump starts in the
+middle of a file is not part of that file at that place, so it is dropped; at
+the start of a file it is kept.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pymysql
+
+from console.errors import UserError
+from console.mysql.binlog import events as E
+from console.mysql.connection import Endpoint, connect, describe_error, query_one
+
+COM_BINLOG_DUMP = 0x12
+COM_REGISTER_SLAVE = 0x15
+COM_BINLOG_DUMP_GTID = 0x1E
+BINLOG_DUMP_NON_BLOCK = 1
+BINLOG_SEND_ANNOTATE_ROWS_EVENT = 2
+MARIA_SLAVE_CAPABILITY_GTID = 4
+MAX_PACKET = 0xFFFFFF
+
+_INTERESTING = frozenset({
+    E.QUERY, E.ROTATE, E.FORMAT_DESCRIPTION, E.XID, E.HEARTBEAT, E.GTID, E.GTID_LIST,
+    E.XA_PREPARE, E.MYSQL_GTID, E.MYSQL_ANONYMOUS_GTID, E.QUERY_COMPRESSED, E.STOP,
+})
+
+
+class DumpError(UserError):
+    """The upstream refused or broke the dump (error packet, bad event, closed socket)."""
+
+    def __init__(self, message: str, *, code: int | None = None, transient: bool = True):
+        super().__init__(message)
+        self.code = code
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class ServerIdentity:
+    """Who the upstream is; ``key`` names its relay subdirectory."""
+
+    server_id: int
+    hostname: str
+    port: int
+    version: str
+    uuid: str = ""
+    flavor: str = "mariadb"
+
+    @property
+    def key(self) -> str:
+        if self.uuid:
+            return self.uuid
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.hostname)
+        return f"{safe}-{self.port}-{self.server_id}"
+
+
+@dataclass
+class Batch:
+    """Events received in one read of the socket, all from one upstream file.
+
+    ``data`` holds the events to store, byte for byte (header..CRC), in order.
+    ``boundary_end`` is the length of the prefix of ``data`` that ends at the
+    last transaction boundary (-1: none in this batch); ``boundary_pos`` is
+    the upstream position after it and ``gtid_state`` the GTID position there
+    (domain -> (server_id, seq)).  ``events`` is filled only when asked for:
+    ``(offset, size, type, log_pos, boundary, gtid)`` per event.
+    """
+
+    file: str
+    data: bytes = b""
+    count: int = 0
+    boundary_end: int = -1
+    boundary_pos: int = 0
+    gtid_state: dict = field(default_factory=dict)
+    new_file: bool = False       # data starts with the FDE of a new file (write the magic first)
+    rotate_to: str = ""          # batch ends with a real ROTATE to this file
+    upstream_pos: int = 0        # newest upstream position seen (events or heartbeat)
+    heartbeat: bool = False
+    last_ts: int = 0             # header timestamp of the last event in data
+    idle: bool = False           # nothing more is waiting on the socket right now
+    eof: bool = False            # the server reached its end (stop_at_end)
+    events: list | None = None
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    """One event as stored, with where it ends upstream and the GTID state.
+
+    ``boundary`` is True when the event ends a transaction (or stands outside
+    one): ``file:end_pos`` and ``position`` (GTID position, MariaDB notation)
+    are then a safe place to resume from.  ``gtid`` names the transaction the
+    boundary event closes ("" outside transactions).
+    """
+
+    file: str
+    end_pos: int
+    timestamp: int
+    type: int
+    server_id: int
+    flags: int
+    data: bytes
+    boundary: bool
+    gtid: str
+    position: str
+
+    @property
+    def type_name(self) -> str:
+        return E.TYPE_NAMES.get(self.type, f"type{self.type}")
+
+
+class DumpClient:
+    def __init__(self, endpoint: Endpoint, *, server_id: int, heartbeat: float = 1.0,
+                 connect_timeout: float = 5.0, read_timeout: float | None = None,
+                 stop_at_end: bool = False, annotate: bool = True, gtid_strict: bool = True,
+                 report_host: str = "dbops-relay", buffer_size: int = 4 << 20):
+        if not 1 <= server_id <= 0xFFFFFFFF:
+            raise UserError(f"server_id must be between 1 and 4294967295, got {server_id}")
+        self.endpoint = endpoint
+        self.server_id = server_id
+        self.heartbeat = heartbeat
+        self.connect_timeout = connect_timeout
+        # watchdog: no byte (event or heartbeat) for this long = dead connection
+        self.read_timeout = read_timeout or max(3.0, heartbeat * 3 + 1)
+        self.stop_at_end = stop_at_end
+        self.annotate = annotate
+        self.gtid_strict = gtid_strict
+        self.report_host = report_host
+        self.buffer_size = buffer_size
+        self.conn: pymysql.Connection | None = None
+        self.identity: ServerIdentity | None = None
+        self.checksum = True
+        self.file = ""
+        self.pos = 4
+        self.tracker = E.GroupTracker()
+        self._sock: socket.socket | None = None
+        self._need_fde = False
+
+    # ---- connection ----------------------------------------------------------
+
+    def connect(self) -> ServerIdentity:
+        """Connect and learn who the upstream is (no dump yet)."""
+        self.close()
+        self.conn = connect(self.endpoint, connect_timeout=self.connect_timeout,
+                            read_timeout=self.read_timeout, write_timeout=self.read_timeout)
+        try:
+            row = query_one(self.conn, "SELECT @@server_id AS id, @@hostname AS h, @@port AS p, "
+                                       "@@version AS v, @@global.binlog_checksum AS c")
+            uuid = ""
+            flavor = "mariadb" if "mariadb" in str(row["v"]).lower() else "mysql"
+            if flavor == "mysql":
+                uuid = str(query_one(self.conn, "SELECT @@server_uuid AS u")["u"])
+            self.identity = ServerIdentity(int(row["id"]), str(row["h"]), int(row["p"]),
+                                           str(row["v"]), uuid, flavor)
+            self.checksum = str(row["c"]).upper() != "NONE"
+        except pymysql.MySQLError as e:
+            self.close()
+            raise describe_error(e, self.endpoint) from None
+        return self.identity
+
+    def master_status(self) -> tuple[str, int, str]:
+        """(file, pos, gtid_binlog_pos) of the upstream right now (own short connection)."""
+        c = connect(self.endpoint, connect_timeout=self.connect_timeout, read_timeout=10)
+        try:
+            row = query_one(c, "SHOW MASTER STATUS")
+            gtid = ""
+            if self.identity is None or self.identity.flavor == "mariadb":
+                gtid = str((query_one(c, "SELECT @@gtid_binlog_pos AS g") or {}).get("g") or "")
+            else:
+                gtid = str((query_one(c, "SELECT @@gtid_executed AS g") or {}).get("g") or "")
+            if not row:
+                return "", 0, gtid
+            return str(row["File"]), int(row["Position"]), gtid
+        except pymysql.MySQLError as e:
+            raise describe_error(e, self.endpoint) from None
+        finally:
+            c.close()
+
+    def open(self, file: str = "", pos: int = 4, gtid: str = "",
+             gtid_state: dict | None = None, need_fde: bool = False) -> None:
+        """Register as a replica and start the dump at ``file:pos`` or after ``gtid``.
+
+        ``gtid_state`` (domain -> (server, seq)) seeds the GTID tracking for a
+        file:pos start in the middle of a file.  ``need_fde`` keeps the
+        FORMAT_DESCRIPTION the server re-sends for a start inside a file (for
+        a caller that starts a new file there; the server has zeroed its
+        log_pos and creation time, so that one copy is not byte-identical)."""
+        if self.conn is None:
+            self.connect()
+        conn = self.conn
+        assert conn is not None and self.identity is not None
+        try:
+            with conn.cursor() as cur:
+                if self.checksum:
+                    cur.execute("SET @master_binlog_checksum = @@global.binlog_checksum")
+                cur.execute("SET @master_heartbeat_period = %s", (int(self.heartbeat * 1e9),))
+                if self.identity.flavor == "mariadb":
+                    cur.execute("SET @mariadb_slave_capability = %s", (MARIA_SLAVE_CAPABILITY_GTID,))
+                    if gtid or (not file):
+                        cur.execute("SET @slave_connect_state = %s", (gtid,))
+                        cur.execute("SET @slave_gtid_strict_mode = %s", (1 if self.gtid_strict else 0,))
+                        cur.execute("SET @slave_gtid_ignore_duplicates = 0")
+            self._register(conn)
+            flags = (BINLOG_SEND_ANNOTATE_ROWS_EVENT if self.annotate else 0) | \
+                (BINLOG_DUMP_NON_BLOCK if self.stop_at_end else 0)
+            if self.identity.flavor == "mysql" and gtid:
+                payload = mysql_dump_gtid_payload(flags, self.server_id, gtid)
+                conn._execute_command(COM_BINLOG_DUMP_GTID, payload)
+            else:
+                name = b"" if (gtid or not file) and self.identity.flavor == "mariadb" else file.encode()
+                payload = struct.pack("<IHI", pos if name else 4, flags, self.server_id) + name
+                conn._execute_command(COM_BINLOG_DUMP, payload)
+        except pymysql.MySQLError as e:
+            self.close()
+            raise describe_error(e, self.endpoint) from None
+        self.file, self.pos = file, pos if file else 4
+        self._need_fde = need_fde
+        self.tracker = E.GroupTracker(E.parse_state(gtid) if gtid else gtid_state)
+        self._sock = conn._sock
+        self._sock.settimeout(self.read_timeout)
+
+    def _register(self, conn: pymysql.Connection) -> None:
+        host = self.report_host.encode()[:60]
+        user = self.endpoint.user.encode()[:60]
+        payload = (struct.pack("<I", self.server_id) + bytes([len(host)]) + host
+                   + bytes([len(user)]) + user + b"\x00"
+                   + struct.pack("<HII", 0, 0, 0))
+        conn._execute_command(COM_REGISTER_SLAVE, payload)
+        conn._read_packet()  # OK, or raises the server's error
+
+    def close(self) -> None:
+        c, self.conn, self._sock = self.conn, None, None
+        if c is not None:
+            try:
+                if c._sock is not None:
+                    c._sock.close()
+            except OSError:
+                pass
+            try:
+                c._force_close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+
+    def shutdown(self) -> None:
+        """From another thread: make a blocking read return at once."""
+        s = self._sock
+        if s is not None:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # ---- reading -------------------------------------------------------------
+
+    def batches(self, with_events: bool = False) -> Iterator[Batch]:
+        """Batches of events until EOF (stop_at_end) or an error."""
+        sock = self._sock
+        if sock is None:
+            raise DumpError("dump not open: call open() first", transient=False)
+        buf = bytearray(self.buffer_size)
+        mv = memoryview(buf)
+        start = end = 0
+        crc32 = zlib.crc32
+        u32 = E._U32.unpack_from
+        hdr = E.HEADER.unpack_from
+        interesting = _INTERESTING
+        tracker = self.tracker
+        label = self.endpoint.label
+        need = 0
+        pending_data = False
+        while True:
+            # ---- read more --------------------------------------------------------
+            if pending_data and not select.select([sock], [], [], 0)[0]:
+                pending_data = False
+                yield Batch(file=self.file, upstream_pos=self.pos, idle=True)
+            if need > len(buf) or (end == len(buf)):
+                keep = end - start
+                if need > len(buf) or start == 0:
+                    nbuf = bytearray(max(need, len(buf) * 2, keep + 1))
+                else:
+                    nbuf = bytearray(len(buf))
+                nbuf[:keep] = mv[start:end]
+                mv.release()
+                buf, mv = nbuf, memoryview(nbuf)
+                start, end = 0, keep
+            elif start and end - start < 65536 and len(buf) - end < 65536:
+                keep = end - start
+                buf[:keep] = mv[start:end]
+                start, end = 0, keep
+            try:
+                n = sock.recv_into(mv[end:])
+            except TimeoutError:
+                raise DumpError(f"{label}: no event or heartbeat for {self.read_timeout:.0f}s "
+                                f"(read watchdog)") from None
+            except OSError as e:
+                raise DumpError(f"{label}: connection lost: {e.strerror or e}") from None
+            if n == 0:
+                raise DumpError(f"{label}: upstream closed the connection")
+            end += n
+            # ---- split packets ----------------------------------------------------
+            segs: list = []
+            evs: list | None = [] if with_events else None
+            batch = Batch(file=self.file, events=evs)
+            dlen = 0
+            p = start
+            crc = self.checksum
+            while end - p >= 4:
+                plen = buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)
+                pe = p + 4 + plen
+                if pe > end:
+                    need = max(0, pe - p)
+                    break
+                if plen == MAX_PACKET:  # event of 16 MiB or more: several packets
+                    total, q = self._multi_end(buf, p, end)
+                    if q < 0:
+                        need = total
+                        break
+                    event = self._join_multi(mv, p, q)
+                    ev_mv = memoryview(event)
+                    s_off, e_off, src = 0, len(event), ev_mv
+                    pe = q
+                else:
+                    first = buf[p + 4]
+                    if first:
+                        self._special_packet(buf, p, plen, first)
+                        batch.eof = True
+                        start = pe
+                        self._finish(batch, segs, dlen)
+                        yield batch
+                        return
+                    s_off, e_off, src = p + 5, pe, mv
+                need = 0
+                ts, typ, sid, size, log_pos, flags = hdr(src, s_off)
+                if size != e_off - s_off:
+                    raise DumpError(f"{label}: event size {size} does not match packet "
+                                    f"({e_off - s_off} bytes) in {self.file}", transient=False)
+                if crc and typ != E.FORMAT_DESCRIPTION and \
+                        crc32(src[s_off:e_off - 4]) != u32(src, e_off - 4)[0]:
+                    raise DumpError(f"{label}: CRC32 mismatch in {E.TYPE_NAMES.get(typ, typ)} event "
+                                    f"ending at {self.file}:{log_pos}", transient=True)
+                p = pe
+                boundary = True
+                g = None
+                if typ in interesting or flags & E.LOG_EVENT_ARTIFICIAL_F:
+                    ev = src[s_off:e_off]
+                    if typ == E.FORMAT_DESCRIPTION:
+                        crc = self.checksum = E.fde_checksum_alg(ev) == E.CHECKSUM_CRC32
+                        if crc and crc32(ev[:-4]) != u32(ev, size - 4)[0]:
+                            raise DumpError(f"{label}: CRC32 mismatch in Format_desc of {self.file}")
+                        if self.pos != 4 and not self._need_fde:
+                            continue  # re-sent description of a file we are inside
+                        self._need_fde = False
+                        batch.new_file = dlen == 0
+                        tracker.reset_group()
+                    elif typ == E.HEARTBEAT:
+                        if log_pos:
+                            self.pos = log_pos
+                        batch.heartbeat = True
+                        continue
+                    elif typ == E.ROTATE:
+                        name, rpos = E.rotate_target(ev, 4 if crc else 0)
+                        if flags & E.LOG_EVENT_ARTIFICIAL_F or ts == 0:
+                            if name != self.file:
+                                if dlen:
+                                    self._finish(batch, segs, dlen)
+                                    yield batch
+                                    segs, dlen = [], 0
+                                    evs = [] if with_events else None
+                                    batch = Batch(file=name, events=evs)
+                                self.file, self.pos = name, rpos
+                                batch.file = name
+                            continue
+                        segs.append(ev)
+                        if evs is not None:
+                            evs.append((dlen, size, typ, log_pos, True, None))
+                        dlen += size
+                        batch.count += 1
+                        tracker.reset_group()
+                        batch.boundary_end, batch.boundary_pos = dlen, log_pos
+                        batch.rotate_to = name
+                        self._finish(batch, segs, dlen)
+                        yield batch
+                        self.file, self.pos = name, 4
+                        segs, dlen = [], 0
+                        evs = [] if with_events else None
+                        batch = Batch(file=name, events=evs)
+                        continue
+                    elif flags & E.LOG_EVENT_ARTIFICIAL_F:
+                        continue  # fake GTID_LIST and friends: not part of any file
+                    elif typ == E.STOP:
+                        tracker.reset_group()
+                    boundary = tracker.feed(typ, ev, 4 if crc else 0)
+                    if boundary:
+                        g = tracker.last_gtid
+                elif tracker.in_group:
+                    boundary = False
+                segs.append(src[s_off:e_off])
+                dlen += size
+                batch.count += 1
+                batch.last_ts = ts
+                if log_pos:  # 0 only in a re-sent FORMAT_DESCRIPTION: no move
+                    self.pos = log_pos
+                if boundary:
+                    batch.boundary_end, batch.boundary_pos = dlen, self.pos
+                if evs is not None:
+                    evs.append((dlen - size, size, typ, self.pos, boundary, g))
+            start = p
+            if dlen or batch.heartbeat:
+                self._finish(batch, segs, dlen)
+                pending_data = True
+                yield batch
+
+    def _finish(self, batch: Batch, segs: list, dlen: int) -> None:
+        batch.data = b"".join(segs) if segs else b""
+        batch.upstream_pos = self.pos
+        if batch.boundary_end >= 0:
+            batch.gtid_state = dict(self.tracker.state)
+
+    @staticmethod
+    def _multi_end(buf, p: int, end: int) -> tuple[int, int]:
+        """For packets starting at ``p`` of length 0xFFFFFF: (bytes needed from p,
+        end offset of the last packet or -1 when not all are in the buffer)."""
+        q = p
+        while True:
+            if end - q < 4:
+                return q - p + 4 + MAX_PACKET, -1
+            plen = buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16)
+            qe = q + 4 + plen
+            if qe > end:
+                return qe - p, -1
+            q = qe
+            if plen < MAX_PACKET:
+                return q - p, q
+
+    @staticmethod
+    def _join_multi(mv, p: int, q: int) -> bytes:
+        parts = []
+        first = True
+        while p < q:
+            plen = mv[p] | (mv[p + 1] << 8) | (mv[p + 2] << 16)
+            parts.append(mv[p + 5 if first else p + 4:p + 4 + plen])
+            first = False
+            p += 4 + plen
+        return b"".join(parts)
+
+    def _special_packet(self, buf, p: int, plen: int, first: int) -> None:
+        label = self.endpoint.label
+        if first == 0xFE and plen < 9:
+            return  # EOF: the server reached the end of its binlogs (non-blocking dump)
+        if first == 0xFF:
+            code = struct.unpack_from("<H", buf, p + 5)[0]
+            msg = bytes(buf[p + 7:p + 4 + plen])
+            if msg.startswith(b"#"):
+                msg = msg[6:]
+            text = msg.decode("utf-8", "replace")
+            # 1236: position/GTID not available upstream: retrying will not help
+            raise DumpError(f"{label}: error {code} from dump: {text}", code=code,
+                            transient=code not in (1236,))
+        raise DumpError(f"{label}: unexpected packet 0x{first:02x} in binlog stream",
+                        transient=False)
+
+    def events(self) -> Iterator[RawEvent]:
+        """One ``RawEvent`` per stored event (not heartbeats or artificial events)."""
+        state = dict(self.tracker.state)
+        for b in self.batches(with_events=True):
+            data = b.data
+            for off, size, typ, end_pos, boundary, gtid in b.events or ():
+                raw = data[off:off + size]
+                ts, _, sid, _, _, flags = E.HEADER.unpack_from(raw, 0)
+                gtext = ""
+                if boundary:
+                    if gtid is not None:
+                        state[gtid[0]] = (gtid[1], gtid[2])
+                        gtext = f"{gtid[0]}-{gtid[1]}-{gtid[2]}"
+                    elif typ == E.GTID_LIST:
+                        for d, s, q in E.gtid_list(raw):
+                            if d not in state or q >= state[d][1]:
+                                state[d] = (s, q)
+                yield RawEvent(b.file, end_pos, ts, typ, sid, flags,
+                               raw, boundary, gtext, E.format_state(state) if boundary else "")
+            if b.eof:
+                return
+
+
+def mysql_dump_gtid_payload(flags: int, server_id: int, gtid_text: str) -> bytes:
+    """COM_BINLOG_DUMP_GTID body for a MySQL ``uuid:1-5,...`` set (untagged)."""
+    from console.mysql import gtid as G
+
+    gs = G.parse(gtid_text, G.MYSQL)
+    sids = b""
+    n = 0
+    for key, intervals in gs:
+        if ":" in str(key):
+            raise UserError("tagged MySQL GTIDs are not supported by the dump client yet")
+        n += 1
+        sids += bytes.fromhex(str(key).replace("-", "")) + struct.pack("<Q", len(intervals))
+        for lo, hi in intervals:
+            sids += struct.pack("<QQ", lo, hi + 1)
+    data = struct.pack("<Q", n) + sids
+    return struct.pack("<HII", flags | 4, server_id, 0) + struct.pack("<QI", 4, len(data)) + data
