@@ -13,6 +13,7 @@ exponential backoff and jitter; the read watchdog is the socket timeout
 from __future__ import annotations
 
 import collections
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -94,6 +95,7 @@ class RelayTask(Task):
         self._retention = ""
         self._last_purge = 0.0
         self._io_lock = threading.Lock()
+        self._werr: BaseException | None = None
 
     # ---- main loop ---------------------------------------------------------------
 
@@ -169,19 +171,64 @@ class RelayTask(Task):
         self._connected = True
         self.set_phase("streaming")
         self._last_flush = time.monotonic()
-        for batch in client.batches():
-            self._handle(batch)
-            if batch.eof:
-                self._flush()
-                self._end_session()
-                return True
-            if not self._resume.is_set() or self._switch:
-                self._flush()
-                raise _Session()
-            if self.stopping:
-                self._flush()
-                raise TaskStopped()
+        # Writing (pwrite, fsync, meta) runs in its own thread so that disk I/O
+        # overlaps with reading and splitting the stream.
+        q: queue.Queue = queue.Queue(maxsize=16)
+        self._werr = None
+        wt = threading.Thread(target=self._write_loop, args=(q,), daemon=True,
+                              name=f"relay-write-{self.task_id}")
+        wt.start()
+        reason = ""
+        try:
+            for batch in client.batches():
+                while wt.is_alive():
+                    try:
+                        q.put(batch, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if self._werr is not None or not wt.is_alive():
+                    break
+                if batch.eof:
+                    reason = "eof"
+                elif self.stopping:
+                    reason = "stop"
+                elif not self._resume.is_set() or self._switch:
+                    reason = "session"
+                if reason:
+                    break
+        finally:
+            while wt.is_alive():
+                try:
+                    q.put(None, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            wt.join()
+        if self._werr is not None:
+            raise self._werr
+        self._flush()
+        if reason == "eof":
+            self._end_session()
+            return True
+        if reason == "stop":
+            raise TaskStopped()
+        if reason == "session":
+            raise _Session()
         return False
+
+    def _write_loop(self, q: queue.Queue) -> None:
+        while True:
+            batch = q.get()
+            if batch is None:
+                return
+            try:
+                self._handle(batch)
+            except BaseException as e:  # noqa: BLE001 - handed to the session thread
+                self._werr = e
+                while q.get() is not None:  # let the reader finish putting
+                    pass
+                return
 
     def _prepare_meta(self, client: DumpClient, ident: ServerIdentity) -> RelayMeta:
         meta = self.meta

@@ -67,6 +67,12 @@ _INTERESTING = frozenset({
 })
 
 
+_SLOW_TYPE = bytes(1 if t in _INTERESTING else 0 for t in range(256))
+# CRC-32 of data followed by its own CRC-32 (little endian) is this constant,
+# so one crc32() call over the whole event verifies it.
+CRC_RESIDUE = 0x2144DF1C
+
+
 class DumpError(UserError):
     """The upstream refused or broke the dump (error packet, bad event, closed socket)."""
 
@@ -293,7 +299,11 @@ class DumpClient:
     # ---- reading -------------------------------------------------------------
 
     def batches(self, with_events: bool = False) -> Iterator[Batch]:
-        """Batches of events until EOF (stop_at_end) or an error."""
+        """Batches of events until EOF (stop_at_end) or an error.
+
+        The hot loop touches only the packet length, the event type, the
+        artificial flag and the CRC of ordinary events; everything else is
+        decoded for the few event types that move positions or groups."""
         sock = self._sock
         if sock is None:
             raise DumpError("dump not open: call open() first", transient=False)
@@ -302,9 +312,9 @@ class DumpClient:
         start = end = 0
         crc32 = zlib.crc32
         u32 = E._U32.unpack_from
-        hdr = E.HEADER.unpack_from
-        interesting = _INTERESTING
-        tracker = self.tracker
+        slow_type = _SLOW_TYPE
+        fast = not with_events
+        artificial = E.LOG_EVENT_ARTIFICIAL_F
         label = self.endpoint.label
         need = 0
         pending_data = False
@@ -338,122 +348,147 @@ class DumpClient:
                 raise DumpError(f"{label}: upstream closed the connection")
             end += n
             # ---- split packets ----------------------------------------------------
+            tracker = self.tracker
+            in_group = tracker.in_group
             segs: list = []
-            evs: list | None = [] if with_events else None
+            append = segs.append
+            evs: list | None = None if fast else []
             batch = Batch(file=self.file, events=evs)
-            dlen = 0
+            dlen = 0          # bytes in segs, kept by the slow path only (events mode)
+            b_idx = -1        # number of segs up to the last boundary
+            b_pos = 0
             p = start
             crc = self.checksum
             while end - p >= 4:
-                plen = buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)
+                plen = u32(buf, p)[0] & MAX_PACKET
                 pe = p + 4 + plen
                 if pe > end:
-                    need = max(0, pe - p)
+                    need = pe - p
                     break
-                if plen == MAX_PACKET:  # event of 16 MiB or more: several packets
+                s = p + 5
+                if plen != MAX_PACKET and not buf[p + 4]:
+                    if fast and not (slow_type[buf[s + 4]] or buf[s + 17] & artificial):
+                        # ordinary event (rows, table map, annotate, ...): the hot path
+                        ev = mv[s:pe]
+                        if crc and crc32(ev) != CRC_RESIDUE:
+                            raise self._crc_error(buf[s + 4])
+                        append(ev)
+                        if not in_group:
+                            b_idx = len(segs)
+                            b_pos = self.pos = u32(buf, s + 13)[0]
+                        p = pe
+                        continue
+                    src, s_off, e_off = mv, s, pe
+                elif plen == MAX_PACKET:  # event of 16 MiB or more: several packets
                     total, q = self._multi_end(buf, p, end)
                     if q < 0:
                         need = total
                         break
                     event = self._join_multi(mv, p, q)
-                    ev_mv = memoryview(event)
-                    s_off, e_off, src = 0, len(event), ev_mv
+                    src, s_off, e_off = memoryview(event), 0, len(event)
                     pe = q
                 else:
-                    first = buf[p + 4]
-                    if first:
-                        self._special_packet(buf, p, plen, first)
-                        batch.eof = True
-                        start = pe
-                        self._finish(batch, segs, dlen)
-                        yield batch
-                        return
-                    s_off, e_off, src = p + 5, pe, mv
+                    self._special_packet(buf, p, plen, buf[p + 4])
+                    start = pe
+                    batch.eof = True
+                    tracker.in_group = in_group
+                    self._finish(batch, segs, b_idx, b_pos)
+                    yield batch
+                    return
                 need = 0
-                ts, typ, sid, size, log_pos, flags = hdr(src, s_off)
-                if size != e_off - s_off:
-                    raise DumpError(f"{label}: event size {size} does not match packet "
-                                    f"({e_off - s_off} bytes) in {self.file}", transient=False)
-                if crc and typ != E.FORMAT_DESCRIPTION and \
-                        crc32(src[s_off:e_off - 4]) != u32(src, e_off - 4)[0]:
-                    raise DumpError(f"{label}: CRC32 mismatch in {E.TYPE_NAMES.get(typ, typ)} event "
-                                    f"ending at {self.file}:{log_pos}", transient=True)
                 p = pe
+                # ---- slow path: full header -------------------------------------------
+                ts, typ, sid, size, log_pos, flags = E.HEADER.unpack_from(src, s_off)
+                if size != e_off - s_off:
+                    raise DumpError(f"{label}: event size {size} does not match its packet "
+                                    f"({e_off - s_off} bytes) after {self.file}:{self.pos}",
+                                    transient=False)
+                ev = src[s_off:e_off]
+                if typ == E.FORMAT_DESCRIPTION:  # its own checksum setting decides
+                    crc = self.checksum = E.fde_checksum_alg(ev) == E.CHECKSUM_CRC32
+                if crc and crc32(ev) != CRC_RESIDUE:
+                    raise self._crc_error(typ)
                 boundary = True
                 g = None
-                if typ in interesting or flags & E.LOG_EVENT_ARTIFICIAL_F:
-                    ev = src[s_off:e_off]
-                    if typ == E.FORMAT_DESCRIPTION:
-                        crc = self.checksum = E.fde_checksum_alg(ev) == E.CHECKSUM_CRC32
-                        if crc and crc32(ev[:-4]) != u32(ev, size - 4)[0]:
-                            raise DumpError(f"{label}: CRC32 mismatch in Format_desc of {self.file}")
-                        if self.pos != 4 and not self._need_fde:
-                            continue  # re-sent description of a file we are inside
-                        self._need_fde = False
-                        batch.new_file = dlen == 0
-                        tracker.reset_group()
-                    elif typ == E.HEARTBEAT:
-                        if log_pos:
-                            self.pos = log_pos
-                        batch.heartbeat = True
+                if typ == E.FORMAT_DESCRIPTION:
+                    if self.pos != 4 and not self._need_fde:
+                        continue  # re-sent description of a file we are inside
+                    self._need_fde = False
+                    batch.new_file = not segs
+                    tracker.reset_group()
+                elif typ == E.HEARTBEAT:
+                    if log_pos:
+                        self.pos = log_pos
+                    batch.heartbeat = True
+                    continue
+                elif typ == E.ROTATE:
+                    name, rpos = E.rotate_target(ev, 4 if crc else 0)
+                    if flags & artificial or ts == 0:
+                        if name != self.file:
+                            if segs:
+                                self._finish(batch, segs, b_idx, b_pos)
+                                yield batch
+                                segs, dlen, b_idx = [], 0, -1
+                                append = segs.append
+                                evs = None if fast else []
+                                batch = Batch(file=name, events=evs)
+                            self.file, self.pos = name, rpos
+                            batch.file = name
                         continue
-                    elif typ == E.ROTATE:
-                        name, rpos = E.rotate_target(ev, 4 if crc else 0)
-                        if flags & E.LOG_EVENT_ARTIFICIAL_F or ts == 0:
-                            if name != self.file:
-                                if dlen:
-                                    self._finish(batch, segs, dlen)
-                                    yield batch
-                                    segs, dlen = [], 0
-                                    evs = [] if with_events else None
-                                    batch = Batch(file=name, events=evs)
-                                self.file, self.pos = name, rpos
-                                batch.file = name
-                            continue
-                        segs.append(ev)
-                        if evs is not None:
-                            evs.append((dlen, size, typ, log_pos, True, None))
-                        dlen += size
-                        batch.count += 1
-                        tracker.reset_group()
-                        batch.boundary_end, batch.boundary_pos = dlen, log_pos
-                        batch.rotate_to = name
-                        self._finish(batch, segs, dlen)
-                        yield batch
-                        self.file, self.pos = name, 4
-                        segs, dlen = [], 0
-                        evs = [] if with_events else None
-                        batch = Batch(file=name, events=evs)
-                        continue
-                    elif flags & E.LOG_EVENT_ARTIFICIAL_F:
-                        continue  # fake GTID_LIST and friends: not part of any file
-                    elif typ == E.STOP:
-                        tracker.reset_group()
+                    append(ev)
+                    if evs is not None:
+                        evs.append((dlen, size, typ, log_pos, True, None))
+                    tracker.reset_group()
+                    in_group = False
+                    batch.rotate_to = name
+                    self.pos = log_pos
+                    self._finish(batch, segs, len(segs), log_pos)
+                    yield batch
+                    self.file, self.pos = name, 4
+                    segs, dlen, b_idx = [], 0, -1
+                    append = segs.append
+                    evs = None if fast else []
+                    batch = Batch(file=name, events=evs)
+                    continue
+                elif flags & artificial:
+                    continue  # fake GTID_LIST and friends: not part of any file
+                elif typ == E.STOP:
+                    tracker.reset_group()
+                if slow_type[typ]:
                     boundary = tracker.feed(typ, ev, 4 if crc else 0)
+                    in_group = tracker.in_group
                     if boundary:
                         g = tracker.last_gtid
-                elif tracker.in_group:
+                elif in_group:
                     boundary = False
-                segs.append(src[s_off:e_off])
-                dlen += size
-                batch.count += 1
-                batch.last_ts = ts
+                append(ev)
                 if log_pos:  # 0 only in a re-sent FORMAT_DESCRIPTION: no move
                     self.pos = log_pos
                 if boundary:
-                    batch.boundary_end, batch.boundary_pos = dlen, self.pos
+                    b_idx, b_pos = len(segs), self.pos
                 if evs is not None:
-                    evs.append((dlen - size, size, typ, self.pos, boundary, g))
+                    evs.append((dlen, size, typ, self.pos, boundary, g))
+                    dlen += size
             start = p
-            if dlen or batch.heartbeat:
-                self._finish(batch, segs, dlen)
+            tracker.in_group = in_group
+            if segs or batch.heartbeat:
+                self._finish(batch, segs, b_idx, b_pos)
                 pending_data = True
                 yield batch
 
-    def _finish(self, batch: Batch, segs: list, dlen: int) -> None:
+    def _crc_error(self, typ: int) -> DumpError:
+        return DumpError(f"{self.endpoint.label}: CRC32 mismatch in a "
+                         f"{E.TYPE_NAMES.get(typ, f'type {typ}')} event after {self.file}:{self.pos}")
+
+    def _finish(self, batch: Batch, segs: list, b_idx: int, b_pos: int) -> None:
         batch.data = b"".join(segs) if segs else b""
+        batch.count = len(segs)
+        if segs:
+            batch.last_ts = E._U32.unpack_from(segs[-1], 0)[0]
         batch.upstream_pos = self.pos
-        if batch.boundary_end >= 0:
+        if b_idx >= 0:
+            batch.boundary_end = b_idx and sum(map(len, segs[:b_idx]))
+            batch.boundary_pos = b_pos
             batch.gtid_state = dict(self.tracker.state)
 
     @staticmethod
