@@ -54,4 +54,18 @@ def render_config(sb: Sandbox, info: SandboxInfo) -> str:
 
 def task_sections(sb: Sandbox, info: SandboxInfo) -> list[str]:
     """Task declarations for the sandbox config (one block per task kind)."""
-    return []
+    lines: list[str] = []
+    lines += [
+        "# relay: the primary's binlog into local relay files (start it from the console",
+        "# or with `dbops-console relay --config THIS --task sandbox-relay`)",
+        "[tasks.sandbox-relay]",
+        'kind = "relay"',
+        'cluster = "sandbox"',
+        f"host = {_q(info.nodes[0].name)}",
+        f"relay_dir = {_q(sb.dir / 'relay')}",
+        "server_id = 4242",
+        "heartbeat = 1.0",
+        "autostart = false",
+        "",
+    ]
+    return lines

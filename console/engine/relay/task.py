@@ -96,6 +96,7 @@ class RelayTask(Task):
         self._last_purge = 0.0
         self._io_lock = threading.Lock()
         self._werr: BaseException | None = None
+        self._wake = threading.Event()
 
     # ---- main loop ---------------------------------------------------------------
 
@@ -134,7 +135,9 @@ class RelayTask(Task):
                 self._retries += 1
                 delays = delays or backoff_delays(0.5, self.opts.reconnect_max)
                 self.set_phase("reconnecting")
-                self.sleep(next(delays))
+                self._wake.clear()
+                if self._wake.wait(next(delays)) or self.stopping:  # switch-master or stop wakes us
+                    self.checkpoint()
             except _Session:
                 self._end_session()
 
@@ -142,6 +145,7 @@ class RelayTask(Task):
         self._end_session()
 
     def on_stop_requested(self) -> None:
+        self._wake.set()
         c = self.client
         if c is not None:
             c.shutdown()
@@ -489,6 +493,7 @@ class RelayTask(Task):
                                f"{missing.describe()} (it is at {theirs or 'nothing'}); "
                                f"pass force to accept the gap")
         self._switch = (ep, bool(force))
+        self._wake.set()
         c2 = self.client
         if c2 is not None:
             c2.shutdown()

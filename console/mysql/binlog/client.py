@@ -521,7 +521,10 @@ class DumpClient:
     def _special_packet(self, buf, p: int, plen: int, first: int) -> None:
         label = self.endpoint.label
         if first == 0xFE and plen < 9:
-            return  # EOF: the server reached the end of its binlogs (non-blocking dump)
+            if self.stop_at_end:
+                return  # EOF: the server reached the end of its binlogs (non-blocking dump)
+            # a blocking dump never ends by itself: the server is shutting down
+            raise DumpError(f"{label}: upstream ended the dump (shutting down?)")
         if first == 0xFF:
             code = struct.unpack_from("<H", buf, p + 5)[0]
             msg = bytes(buf[p + 7:p + 4 + plen])
