@@ -15,10 +15,16 @@ import pytest
 
 from console.engine.relay.reader import RelayReader
 from console.engine.relay.store import RelayStore
-from console.errors import CommandError
-from tests.integration.relay_support import (Load, compare_with_upstream, gtid_pos,
-                                             mariadb_binlog_text, start_relay, upstream_gtids,
-                                             wait_meta_gtid)
+from console.errors import CommandError, ConfirmationRequired
+from tests.integration.relay_support import (
+    Load,
+    compare_with_upstream,
+    gtid_pos,
+    mariadb_binlog_text,
+    start_relay,
+    upstream_gtids,
+    wait_meta_gtid,
+)
 from tests.support.sandboxes import SandboxHandle
 
 pytestmark = pytest.mark.integration
@@ -60,6 +66,14 @@ def test_relay_files_identical_and_readable(sandbox, tmp_path):
         assert d.caught_up and d.bytes_behind == 0 and d.seconds_behind == 0.0
         assert d.relayed_gtid == gtid_pos(h) and d.retries == 0 and task.state == "running"
         assert d.total_events > 10 and d.relay_files >= 2
+        # pause closes the stream; resume continues where the meta is
+        task.engine.command(task.task_id, "pause")
+        h.sql("node1", "INSERT INTO relaytest.t VALUES (4, 'paused', 1)")
+        time.sleep(0.5)
+        assert task.state == "paused" and not task.status().detail.connected
+        assert task.meta.gtid != gtid_pos(h)
+        task.engine.command(task.task_id, "resume")
+        wait_meta_gtid(relay_dir, gtid_pos(h))
     finally:
         task.stop()
     assert task.state == "done"
@@ -73,6 +87,17 @@ def test_relay_files_identical_and_readable(sandbox, tmp_path):
     assert got == upstream_gtids(h, "node1")
     tail = [e for e in RelayReader(relay_dir).events(gtid=got[-3]) if e.gtid]
     assert [e.gtid for e in tail] == got[-2:] and tail[-1].position == gtid_pos(h)
+    # purge: dangerous (typed confirmation), keeps pinned and current files
+    store = RelayStore(relay_dir)
+    with pytest.raises(ConfirmationRequired):
+        task.engine.command(task.task_id, "purge", all_old=True)
+    store.pin("backup-test", sub.name, names[1])
+    task.engine.command(task.task_id, "purge", all_old=True, confirm=task.task_id)
+    left = [f.name for f in store.all_files()]
+    assert left == names[1:]
+    store.unpin("backup-test")
+    task.engine.command(task.task_id, "purge", all_old=True, confirm=task.task_id)
+    assert [f.name for f in store.all_files()] == [store.load_meta().file]
 
 
 def test_event_over_16mib_headless_stop_at_end(sandbox, tmp_path):

@@ -144,6 +144,14 @@ class RelayTask(Task):
     def cleanup(self) -> None:
         self._end_session()
 
+    def pause(self, actor: str = "operator") -> None:
+        """Pause: the stream is closed at once (the upstream must not wait on
+        us); the durable position stays in relay.meta for resume."""
+        super().pause(actor)
+        c = self.client
+        if c is not None:
+            c.shutdown()
+
     def on_stop_requested(self) -> None:
         self._wake.set()
         c = self.client
