@@ -73,6 +73,7 @@ class RelayTask(Task):
         self.opts = options
         self.store = RelayStore(options.relay_dir)
         self.resolve_target = resolve_target  # name -> Endpoint (cluster hosts)
+        self.cluster: str | None = None          # config cluster, when declared in a config
         self.meta: RelayMeta | None = None
         self.client: DumpClient | None = None
         self.writer: BinlogFileWriter | None = None

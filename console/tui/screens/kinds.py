@@ -1,1 +1,2 @@
 """Imports every task kind's screen module (one line per kind)."""
+import console.tui.screens.relay  # noqa: F401,E402  relay screen
