@@ -222,3 +222,22 @@ def test_switch_master_after_promotion(private, tmp_path):
     audit = (relay_dir / ".state" / "audit.log").read_text()
     assert "switch-master" in audit and "refused" in audit
     assert os.path.exists(relay_dir / "server-uuid.index")
+
+
+@pytest.mark.parametrize("how", ["gtid", "file"])
+def test_fresh_start_from_gtid_or_file_position(sandbox, tmp_path, how):
+    h = sandbox
+    h.sql("node1", "CREATE DATABASE IF NOT EXISTS relaytest",
+          "CREATE TABLE IF NOT EXISTS relaytest.f (id INT AUTO_INCREMENT PRIMARY KEY)",
+          "INSERT INTO relaytest.f VALUES ()")
+    start_gtid = gtid_pos(h)
+    file, pos = h.sql("node1", "SHOW MASTER STATUS")[0][:2]
+    h.sql("node1", "INSERT INTO relaytest.f VALUES ()", "INSERT INTO relaytest.f VALUES ()")
+    start = f"gtid:{start_gtid}" if how == "gtid" else f"file:{file}:{pos}"
+    task = start_relay(h, tmp_path / "relay", start_from=start, stop_at_end=True)
+    assert task.join(30) and task.state == "done", task.status().last_error
+    got = [e.gtid for e in RelayReader(tmp_path / "relay").events(gtid=start_gtid) if e.gtid]
+    assert got == upstream_gtids(h, "node1")[-2:]
+    sub = only_subdir(tmp_path / "relay")
+    for f in sub.iterdir():
+        mariadb_binlog_text(f)

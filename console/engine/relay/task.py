@@ -134,6 +134,8 @@ class RelayTask(Task):
                 if not transient:
                     raise UserError(msg) from None
                 self._retries += 1
+                if self.opts.stop_at_end and self._retries > 5:
+                    raise UserError(f"{msg} (gave up after {self._retries - 1} retries)") from None
                 delays = delays or backoff_delays(0.5, self.opts.reconnect_max)
                 self.set_phase("reconnecting")
                 self._wake.clear()
@@ -249,7 +251,8 @@ class RelayTask(Task):
         if meta is None:
             sub = self.store.new_subdir(ident.key)
             file, pos, gtid = self._fresh_start(client)
-            meta = RelayMeta(sub, ident.key, server, file, pos, pos if file else 0, gtid, time.time())
+            # a file start inside a file begins a new relay file: magic + FDE, then events
+            meta = RelayMeta(sub, ident.key, server, file, pos, 4 if file else 0, gtid, time.time())
             self.store.save_meta(meta)
         elif meta.identity != ident.key:
             gtid = self._check_continuity(client, meta)
