@@ -241,3 +241,34 @@ def test_fresh_start_from_gtid_or_file_position(sandbox, tmp_path, how):
     sub = only_subdir(tmp_path / "relay")
     for f in sub.iterdir():
         mariadb_binlog_text(f)
+
+
+def test_semi_sync_ack(sandbox, tmp_path):
+    """The primary waits for the relay's ACK (sent after fsync): commits count
+    as semi-synchronous, none falls back to async."""
+    h = sandbox
+
+    def status(name):
+        return int(h.sql("node1", f"SHOW GLOBAL STATUS LIKE '{name}'")[0][1])
+
+    h.sql("node1", "SET GLOBAL rpl_semi_sync_master_timeout = 10000",
+          "SET GLOBAL rpl_semi_sync_master_enabled = ON")
+    task = start_relay(h, tmp_path / "relay", start_from="now", semi_sync=True, server_id=5103)
+    try:
+        deadline = time.monotonic() + 20
+        while status("Rpl_semi_sync_master_clients") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status("Rpl_semi_sync_master_clients") == 1
+        yes, no = status("Rpl_semi_sync_master_yes_tx"), status("Rpl_semi_sync_master_no_tx")
+        h.sql("node1", "CREATE DATABASE IF NOT EXISTS relaytest",
+              "CREATE TABLE IF NOT EXISTS relaytest.semi (id INT AUTO_INCREMENT PRIMARY KEY)")
+        for _ in range(3):
+            h.sql("node1", "INSERT INTO relaytest.semi VALUES ()")
+        assert status("Rpl_semi_sync_master_yes_tx") - yes >= 5
+        assert status("Rpl_semi_sync_master_no_tx") == no
+        d = task.status().detail
+        assert d.semi_sync == "on" and d.acks >= 5
+        assert RelayStore(tmp_path / "relay").load_meta().gtid == gtid_pos(h)  # durable before ACK
+    finally:
+        h.sql("node1", "SET GLOBAL rpl_semi_sync_master_enabled = OFF")
+        task.stop()

@@ -56,6 +56,8 @@ class RelayStatus:
     relay_files: int
     upstream_retention: str
     caught_up: bool
+    semi_sync: str = "off"       # off | on | unavailable (upstream has no semi-sync master)
+    acks: int = 0
     mb_history: tuple[float, ...] = ()
 
 
@@ -98,6 +100,8 @@ class RelayTask(Task):
         self._io_lock = threading.Lock()
         self._werr: BaseException | None = None
         self._wake = threading.Event()
+        self._ack_pending = False
+        self._acks = 0
 
     # ---- main loop ---------------------------------------------------------------
 
@@ -171,7 +175,7 @@ class RelayTask(Task):
         self.set_phase("connecting")
         client = DumpClient(self.endpoint, server_id=self.opts.server_id,
                             heartbeat=self.opts.heartbeat, stop_at_end=self.opts.stop_at_end,
-                            gtid_strict=self.opts.gtid_strict)
+                            gtid_strict=self.opts.gtid_strict, semi_sync=self.opts.semi_sync)
         self.client = client
         ident = client.connect()
         self._identity = ident.key
@@ -328,6 +332,15 @@ class RelayTask(Task):
             self._events += batch.count
             self._bytes += len(batch.data)
             self._last_ts = batch.last_ts or self._last_ts
+            if batch.need_ack:
+                self._ack_pending = True
+            if self._ack_pending and batch.boundary_end >= 0:
+                # semi-sync: the upstream waits for us; ACK only what is durable
+                self._flush()
+                if self.client is not None:
+                    self.client.send_ack(batch.file, batch.boundary_pos)
+                    self._acks += 1
+                self._ack_pending = False
             if batch.rotate_to:
                 self._close_writer(sync=True)
                 self._cand = (batch.rotate_to, 4, 4, E.format_state(batch.gtid_state))
@@ -461,8 +474,17 @@ class RelayTask(Task):
             retries=self._retries, last_error=self._last_error, relay_dir=str(self.store.root),
             relay_bytes=sum(f.size for f in files), relay_files=len(files),
             upstream_retention=self._retention, caught_up=caught,
+            semi_sync=self._semi_state(), acks=self._acks,
             mb_history=tuple(self._history),
         )
+
+    def _semi_state(self) -> str:
+        if not self.opts.semi_sync:
+            return "off"
+        c = self.client
+        if c is None:
+            return "on (not connected)"
+        return "on" if c.semi_active else "unavailable"
 
     def summary(self) -> str:
         meta = self.meta

@@ -26,6 +26,10 @@ How it talks to the server (MariaDB; MySQL where noted):
   relay files stay byte-identical; flag 1 (``BINLOG_DUMP_NON_BLOCK``) when
   ``stop_at_end`` asks the server to send EOF at the end of its last binlog.
   MySQL GTID start uses ``COM_BINLOG_DUMP_GTID``.
+* ``semi_sync=True``: ``SET @rpl_semi_sync_slave = 1`` when the upstream has
+  a semi-sync master; each event packet then starts ``0x00 0xEF flags`` and
+  ``Batch.need_ack`` tells the caller to ``send_ack(file, pos)`` once the
+  batch's last boundary is durable.
 
 After the dump command the socket is read directly in big chunks
 (``recv_into`` a reusable buffer); packets are split here, events > 16 MiB
@@ -60,6 +64,8 @@ BINLOG_DUMP_NON_BLOCK = 1
 BINLOG_SEND_ANNOTATE_ROWS_EVENT = 2
 MARIA_SLAVE_CAPABILITY_GTID = 4
 MAX_PACKET = 0xFFFFFF
+SEMI_SYNC_MAGIC = 0xEF
+SEMI_SYNC_NEED_ACK = 0x01
 
 _INTERESTING = frozenset({
     E.QUERY, E.ROTATE, E.FORMAT_DESCRIPTION, E.XID, E.HEARTBEAT, E.GTID, E.GTID_LIST,
@@ -127,6 +133,7 @@ class Batch:
     idle: bool = False           # nothing more is waiting on the socket right now
     eof: bool = False            # the server reached its end (stop_at_end)
     events: list | None = None
+    need_ack: bool = False       # semi-sync: the upstream waits for an ACK of boundary_pos
 
 
 @dataclass(frozen=True)
@@ -159,7 +166,8 @@ class DumpClient:
     def __init__(self, endpoint: Endpoint, *, server_id: int, heartbeat: float = 1.0,
                  connect_timeout: float = 5.0, read_timeout: float | None = None,
                  stop_at_end: bool = False, annotate: bool = True, gtid_strict: bool = True,
-                 report_host: str = "dbops-relay", buffer_size: int = 4 << 20):
+                 report_host: str = "dbops-relay", buffer_size: int = 4 << 20,
+                 semi_sync: bool = False):
         if not 1 <= server_id <= 0xFFFFFFFF:
             raise UserError(f"server_id must be between 1 and 4294967295, got {server_id}")
         self.endpoint = endpoint
@@ -173,6 +181,8 @@ class DumpClient:
         self.gtid_strict = gtid_strict
         self.report_host = report_host
         self.buffer_size = buffer_size
+        self.semi_sync = semi_sync
+        self.semi_active = False  # the upstream agreed: events carry the semi-sync prefix
         self.conn: pymysql.Connection | None = None
         self.identity: ServerIdentity | None = None
         self.checksum = True
@@ -242,6 +252,12 @@ class DumpClient:
                 cur.execute("SET @master_heartbeat_period = %s", (int(self.heartbeat * 1e9),))
                 if self.identity.flavor == "mariadb":
                     cur.execute("SET @mariadb_slave_capability = %s", (MARIA_SLAVE_CAPABILITY_GTID,))
+                self.semi_active = False
+                if self.semi_sync:
+                    cur.execute("SHOW VARIABLES LIKE 'rpl_semi_sync_master_enabled'")
+                    if cur.fetchone():
+                        cur.execute("SET @rpl_semi_sync_slave = 1")
+                        self.semi_active = True
                     if gtid or (not file):
                         cur.execute("SET @slave_connect_state = %s", (gtid,))
                         cur.execute("SET @slave_gtid_strict_mode = %s", (1 if self.gtid_strict else 0,))
@@ -287,6 +303,15 @@ class DumpClient:
             except Exception:  # noqa: BLE001 - closing a broken connection
                 pass
 
+    def send_ack(self, file: str, pos: int) -> None:
+        """Semi-sync: tell the upstream that everything up to ``file:pos`` is
+        durable here.  Called (from the writer) only after fsync + meta."""
+        sock = self._sock
+        if sock is None or not self.semi_active:
+            return
+        payload = bytes([SEMI_SYNC_MAGIC]) + struct.pack("<Q", pos) + file.encode()
+        sock.sendall(struct.pack("<I", len(payload))[:3] + b"\x00" + payload)
+
     def shutdown(self) -> None:
         """From another thread: make a blocking read return at once."""
         s = self._sock
@@ -314,6 +339,8 @@ class DumpClient:
         u32 = E._U32.unpack_from
         slow_type = _SLOW_TYPE
         fast = not with_events
+        semi = self.semi_active
+        hoff = 7 if semi else 5  # [0x00][0xEF][flags] before each event with semi-sync
         artificial = E.LOG_EVENT_ARTIFICIAL_F
         label = self.endpoint.label
         need = 0
@@ -365,8 +392,10 @@ class DumpClient:
                 if pe > end:
                     need = pe - p
                     break
-                s = p + 5
+                s = p + hoff
                 if plen != MAX_PACKET and not buf[p + 4]:
+                    if semi and buf[p + 6] & SEMI_SYNC_NEED_ACK:
+                        batch.need_ack = True
                     if fast and not (slow_type[buf[s + 4]] or buf[s + 17] & artificial):
                         # ordinary event (rows, table map, annotate, ...): the hot path
                         ev = mv[s:pe]
@@ -384,7 +413,9 @@ class DumpClient:
                     if q < 0:
                         need = total
                         break
-                    event = self._join_multi(mv, p, q)
+                    if semi and buf[p + 6] & SEMI_SYNC_NEED_ACK:
+                        batch.need_ack = True
+                    event = self._join_multi(mv, p, q, hoff)
                     src, s_off, e_off = memoryview(event), 0, len(event)
                     pe = q
                 else:
@@ -508,12 +539,12 @@ class DumpClient:
                 return q - p, q
 
     @staticmethod
-    def _join_multi(mv, p: int, q: int) -> bytes:
+    def _join_multi(mv, p: int, q: int, hoff: int = 5) -> bytes:
         parts = []
         first = True
         while p < q:
             plen = mv[p] | (mv[p + 1] << 8) | (mv[p + 2] << 16)
-            parts.append(mv[p + 5 if first else p + 4:p + 4 + plen])
+            parts.append(mv[p + hoff if first else p + 4:p + 4 + plen])
             first = False
             p += 4 + plen
         return b"".join(parts)

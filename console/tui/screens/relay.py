@@ -140,7 +140,8 @@ class RelayScreen(Screen):
         err = f"   [red]last error: {st.last_error}[/red]" if st.last_error else ""
         self.query_one("#rates", Static).update(
             f"state [b]{st.state}[/b] ({st.phase})   {d.events_per_s:.0f} events/s   "
-            f"{d.mb_per_s:.2f} MB/s   retries {d.retries}{err}")
+            f"{d.mb_per_s:.2f} MB/s   retries {d.retries}   semi-sync {d.semi_sync}"
+            f"{f' ({d.acks} ACKs)' if d.acks else ''}{err}")
         self.query_one("#spark", Sparkline).data = list(d.mb_history) or [0.0]
 
     # ---- actions -------------------------------------------------------------
