@@ -252,16 +252,16 @@ class DumpClient:
                 cur.execute("SET @master_heartbeat_period = %s", (int(self.heartbeat * 1e9),))
                 if self.identity.flavor == "mariadb":
                     cur.execute("SET @mariadb_slave_capability = %s", (MARIA_SLAVE_CAPABILITY_GTID,))
+                    if gtid or (not file):
+                        cur.execute("SET @slave_connect_state = %s", (gtid,))
+                        cur.execute("SET @slave_gtid_strict_mode = %s", (1 if self.gtid_strict else 0,))
+                        cur.execute("SET @slave_gtid_ignore_duplicates = 0")
                 self.semi_active = False
                 if self.semi_sync:
                     cur.execute("SHOW VARIABLES LIKE 'rpl_semi_sync_master_enabled'")
                     if cur.fetchone():
                         cur.execute("SET @rpl_semi_sync_slave = 1")
                         self.semi_active = True
-                    if gtid or (not file):
-                        cur.execute("SET @slave_connect_state = %s", (gtid,))
-                        cur.execute("SET @slave_gtid_strict_mode = %s", (1 if self.gtid_strict else 0,))
-                        cur.execute("SET @slave_gtid_ignore_duplicates = 0")
             self._register(conn)
             flags = (BINLOG_SEND_ANNOTATE_ROWS_EVENT if self.annotate else 0) | \
                 (BINLOG_DUMP_NON_BLOCK if self.stop_at_end else 0)
