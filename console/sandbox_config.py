@@ -54,4 +54,15 @@ def render_config(sb: Sandbox, info: SandboxInfo) -> str:
 
 def task_sections(sb: Sandbox, info: SandboxInfo) -> list[str]:
     """Task declarations for the sandbox config (one block per task kind)."""
-    return []
+    out: list[str] = []
+    out += [  # backup: continuous log backup + snapshots under the sandbox directory
+        "[tasks.sandbox-backup]",
+        'kind = "backup"',
+        'cluster = "sandbox"',
+        "autostart = false",
+        f"storage = {_q(sb.dir / 'backup')}",
+        "server_id = 4243",
+        "keep_snapshots = 3",
+        "",
+    ]
+    return out

@@ -7,6 +7,7 @@ process reading our pipe and writing the compressed stream to a file object.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import threading
@@ -52,6 +53,7 @@ class Compressor:
                                      stderr=subprocess.PIPE)
         self.sink = sink
         self.bytes_out = 0
+        self.sha = hashlib.sha256()
         self._err: BaseException | None = None
         self._pump = threading.Thread(target=self._copy, daemon=True)
         self._pump.start()
@@ -64,6 +66,7 @@ class Compressor:
                 if not chunk:
                     break
                 self.sink.write(chunk)
+                self.sha.update(chunk)
                 self.bytes_out += len(chunk)
         except BaseException as e:  # noqa: BLE001 - reported by close()
             self._err = e
