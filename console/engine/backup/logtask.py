@@ -99,6 +99,7 @@ class BackupTask(Task):
         self._need_discovery = options.follow_primary and not options.host
         self._source_gtid = ""
         self._samples: collections.deque = collections.deque(maxlen=600)  # (t, gtid state)
+        self._polled = False
         self._oldest_binlog = ""
         self._retention = ""
         self._snap_thread: threading.Thread | None = None
@@ -397,6 +398,7 @@ class BackupTask(Task):
                     c.close()
                 self._source_gtid = str(g["g"] or "")
                 self._samples.append((time.time(), E.parse_state(self._source_gtid)))
+                self._polled = True
                 self._oldest_binlog = str(logs[0]["Log_name"]) if logs else ""
                 days = float(g["d"] or 0)
                 self._retention = f"binlogs expire after {days:g} days" if days else "binlogs never expire"
@@ -406,7 +408,7 @@ class BackupTask(Task):
 
     def lag_seconds(self) -> float | None:
         """Age of the oldest source position sample not yet covered by the checkpoint."""
-        if not self._samples:
+        if not self._polled:
             return None
         now = time.time()
         while self._samples and state_le(self._samples[0][1], self.gtid_state):
