@@ -119,7 +119,7 @@ def _mariadb_dump(storage: Storage, key: str, ep: Endpoint):
     with defaults_file(ep) as cnf, storage.writer(key) as sink:
         comp = zstd.Compressor(sink, threads=2)
         err = tempfile.TemporaryFile()
-        head = b""
+        head = tail = b""
         try:
             proc = subprocess.Popen(
                 [exe, f"--defaults-extra-file={cnf}", "--single-transaction", "--master-data=2",
@@ -133,6 +133,7 @@ def _mariadb_dump(storage: Storage, key: str, ep: Endpoint):
                     break
                 if len(head) < 1 << 16:
                     head += chunk[:1 << 16]
+                tail = (tail + chunk)[-(1 << 16):]   # the GTID comes at the end
                 comp.write(chunk)
             rc = proc.wait()
         finally:
@@ -142,9 +143,10 @@ def _mariadb_dump(storage: Storage, key: str, ep: Endpoint):
         err.close()
         if rc != 0:
             raise SnapshotError(f"mariadb-dump failed (exit {rc}): {text.splitlines()[-1:] or ''}")
-        g = _DUMP_GTID.search(head)
+        found = _DUMP_GTID.findall(head + tail)
+        g = found[-1] if found else None
         p = _DUMP_POS.search(head)
         if g is None:
             raise SnapshotError("mariadb-dump wrote no GTID position (is binary logging on?)")
         return (p.group(1).decode() if p else "", int(p.group(2)) if p else 0,
-                g.group(1).decode(), comp.bytes_out, comp.sha.hexdigest())
+                g.decode(), comp.bytes_out, comp.sha.hexdigest())
