@@ -4,8 +4,9 @@ Row events go as ``BINLOG '<base64>'`` statements (the server applies them
 itself, exactly as the source wrote them: no decoding here), DDL and other
 statements as their text with the session settings of their QUERY event,
 and each transaction as BEGIN ... COMMIT.  Statements are pipelined: up to
-``BATCH_STATEMENTS`` COM_QUERY packets are written back to back, then their
-replies are read in order, so a batch costs one round trip.  (Multi-statement
+``BATCH_STATEMENTS`` COM_QUERY packets are written back to back by a sender
+thread while their replies are read in order here, so a batch costs one
+round trip.  (Multi-statement
 packets cannot be used: MariaDB 10.11 answers a row-event BINLOG statement
 with an OK packet lacking SERVER_MORE_RESULTS_EXISTS, which desynchronises the
 client.)  The first error aborts the replay, reported with the GTIDs of the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import struct
+import threading
 
 import pymysql
 from pymysql.connections import MySQLResult
@@ -33,8 +35,8 @@ INTVAR, RAND, USER_VAR = 5, 13, 14
 ROWS_TYPES = frozenset({23, 24, 25, 30, 31, 32, 166, 167, 168, 169, 170, 171})
 SKIP_TYPES = frozenset({E.ANNOTATE_ROWS, 27, E.BINLOG_CHECKPOINT, E.GTID_LIST, 35, 29})
 STMT_END_F = 1
-BATCH_BYTES = 2 << 20
-BATCH_STATEMENTS = 1000
+BATCH_BYTES = 8 << 20
+BATCH_STATEMENTS = 5000
 
 # QUERY status variable codes and their fixed sizes (variable ones handled below)
 _Q_FIXED = {0: 4, 1: 8, 3: 4, 4: 6, 7: 2, 8: 2, 9: 8, 10: 4, 13: 3, 16: 1, 17: 8, 18: 2, 19: 1,
@@ -193,25 +195,55 @@ class Replayer:
         parts = self.parts
         first, last = self.first_in_batch, self.current
         self.parts, self.size, self.first_in_batch = [], 0, ""
-        conn = self.conn
         try:
-            buf = []
+            group: list[bytes] = []
             for stmt in parts:
-                if len(stmt) + 1 >= 0xFFFFFF:      # multi-packet statement: let pymysql split it
-                    if buf:
-                        conn._write_bytes(b"".join(buf))
-                        buf = []
-                    conn._execute_command(COMMAND.COM_QUERY, stmt)
+                if len(stmt) + 1 >= 0xFFFFFF:      # multi-packet statement: pymysql splits it
+                    self._pipeline(group)
+                    group = []
+                    self.conn._execute_command(COMMAND.COM_QUERY, stmt)
+                    self._read_results(1)
                 else:
-                    buf.append(struct.pack("<I", len(stmt) + 1)[:3] + b"\x00\x03" + stmt)
-            if buf:
-                conn._write_bytes(b"".join(buf))
-            for _ in parts:
-                conn._next_seq_id = 1
-                result = MySQLResult(conn)
-                result.read()
-            conn._result = None
-        except pymysql.MySQLError as e:
-            conn.close()
-            msg = e.args[1] if len(e.args) > 1 else str(e)
+                    group.append(stmt)
+            self._pipeline(group)
+        except (pymysql.MySQLError, OSError) as e:
+            if self.conn.open:
+                self.conn.close()
+            msg = e.args[1] if isinstance(e, pymysql.MySQLError) and len(e.args) > 1 else str(e)
             raise ReplayError(f"replay failed in transactions {first}..{last}: {msg}") from None
+
+    def _read_results(self, n: int) -> None:
+        conn = self.conn
+        for _ in range(n):
+            conn._next_seq_id = 1
+            MySQLResult(conn).read()
+        conn._result = None
+
+    def _pipeline(self, stmts: list[bytes]) -> None:
+        """Send COM_QUERY packets from a thread while reading the replies here
+        (a writer that never reads would deadlock once the replies fill the
+        socket buffer)."""
+        if not stmts:
+            return
+        data = b"".join(struct.pack("<I", len(s) + 1)[:3] + b"\x00\x03" + s for s in stmts)
+        sock = self.conn._sock
+        failed: list[BaseException] = []
+
+        def send() -> None:
+            try:
+                sock.sendall(data)
+            except OSError as e:
+                failed.append(e)
+
+        th = threading.Thread(target=send, name="replay-send", daemon=True)
+        th.start()
+        try:
+            self._read_results(len(stmts))
+        except BaseException:
+            if self.conn.open:
+                self.conn.close()
+            raise
+        finally:
+            th.join()
+        if failed:
+            raise failed[0]

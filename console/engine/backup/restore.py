@@ -253,7 +253,8 @@ def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, po
             with conn.cursor() as cur:
                 cur.execute("SET GLOBAL gtid_slave_pos = %s", (E.format_state(state),))
         finally:
-            conn.close()
+            if conn.open:
+                conn.close()
         result.restored_gtid = E.format_state(state)
         result.transactions, result.last_commit, result.replay_bytes = n, last_ts, nbytes
         missing = {d: q for d, (_, q) in target.items() if state.get(d, (0, 0))[1] < q}
