@@ -305,6 +305,8 @@ class BackupTask(Task):
                 caught_up_at=self.cp.caught_up_at, updated=time.time()))
         self._pending, self._pending_bytes = [], 0
         self._txns += len(txns)
+        segs, seg_b, snap_b = self._stats
+        self._stats = (segs + 1, seg_b + len(stored), snap_b)
         self._timeline.append((man.first_ts, man.last_ts, man.transactions))
 
     def _safe_publish(self) -> None:
@@ -384,6 +386,21 @@ class BackupTask(Task):
         self._stats_at = 0.0
         return removed.describe()
 
+    @command("restore", help="point-in-time restore into a new directory (never the cluster)")
+    def restore(self, target_dir: str, to_time: str = "", to_gtid: str = "", port: int = 3307,
+                actor: str = "operator") -> str:
+        """Restore to a time ('YYYY-MM-DD HH:MM:SS') or GTID into TARGET_DIR; blocks until done."""
+        from console.engine.backup.restore import parse_time, restore
+
+        if bool(to_time) == bool(to_gtid):
+            raise CommandError("restore: give exactly one of to_time or to_gtid")
+        if not target_dir:
+            raise CommandError("restore: give the target directory")
+        r = restore(self.opts.storage, target_dir, port=int(port),
+                    to_time=parse_time(to_time) if to_time else None, to_gtid=to_gtid or None)
+        return (f"restored {r.target} into {r.target_dir}: snapshot {r.snapshot} + "
+                f"{r.transactions} transactions -> GTID {r.restored_gtid}")
+
     # ---- source polling (status) ----------------------------------------------------------
 
     def _poll_source(self) -> None:
@@ -416,10 +433,11 @@ class BackupTask(Task):
         return 0.0 if not self._samples else round(now - self._samples[0][0], 2)
 
     def _refresh_catalog(self) -> None:
-        now = time.monotonic()
-        if now - self._stats_at < 5.0:
+        """Re-read sizes from storage at start and after snapshots/retention
+        (segments published by this task are counted as they go)."""
+        if self._stats_at:
             return
-        self._stats_at = now
+        self._stats_at = time.monotonic()
         try:
             self._stats = self.catalog.stored_bytes()
             self._snapshots = tuple((s.id, s.method, s.finished, s.stored_bytes, s.gtid)

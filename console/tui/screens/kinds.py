@@ -1,1 +1,2 @@
 """Imports every task kind's screen module (one line per kind)."""
+import console.tui.screens.backup  # noqa: F401,E402  backup screen
