@@ -54,15 +54,30 @@ def render_config(sb: Sandbox, info: SandboxInfo) -> str:
 
 def task_sections(sb: Sandbox, info: SandboxInfo) -> list[str]:
     """Task declarations for the sandbox config (one block per task kind)."""
-    out: list[str] = []
-    out += [  # backup: continuous log backup + snapshots under the sandbox directory
+    lines: list[str] = []
+    lines += [
+        "# relay: the primary's binlog into local relay files (start it from the console",
+        "# or with `dbops-console relay --config THIS --task sandbox-relay`)",
+        "[tasks.sandbox-relay]",
+        'kind = "relay"',
+        'cluster = "sandbox"',
+        f"host = {_q(info.nodes[0].name)}",
+        f"relay_dir = {_q(sb.dir / 'relay')}",
+        "server_id = 4242",
+        "heartbeat = 1.0",
+        "autostart = false",
+        "",
+    ]
+    lines += [
+        "# backup: continuous binlog backup + snapshots under the sandbox directory (start it",
+        "# from the console or with `dbops-console backup --config THIS --task sandbox-backup`)",
         "[tasks.sandbox-backup]",
         'kind = "backup"',
         'cluster = "sandbox"',
-        "autostart = false",
         f"storage = {_q(sb.dir / 'backup')}",
         "server_id = 4243",
         "keep_snapshots = 3",
+        "autostart = false",
         "",
     ]
-    return out
+    return lines

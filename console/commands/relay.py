@@ -4,7 +4,7 @@ Two forms::
 
     dbops-console relay --config FILE --task NAME
     dbops-console relay --host H --port P --user U --password-file F --relay-dir DIR
-                        [--server-id N] [--stop-at-end]
+                        [--server-id N] [--start-from S] [--semi-sync] [--stop-at-end]
 
 SIGINT/SIGTERM stop it cleanly: the last complete transaction is fsynced and
 recorded in relay.meta before it exits.  ``--stop-at-end`` exits 0 once the
@@ -36,6 +36,8 @@ def register(sub) -> None:
     p.add_argument("--server-id", metavar="N", type=int, help="our replica server_id (default 4242)")
     p.add_argument("--start-from", metavar="S",
                    help='ad hoc: oldest (default) | now | gtid:D-S-N | file:NAME:POS')
+    p.add_argument("--semi-sync", action="store_true",
+                   help="act as a semi-synchronous replica (ACK after fsync)")
     p.add_argument("--stop-at-end", action="store_true",
                    help="exit 0 once caught up with the upstream's current end")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
@@ -62,6 +64,8 @@ def _build(args):
             changes["stop_at_end"] = True
         if args.server_id:
             changes["server_id"] = args.server_id
+        if args.semi_sync:
+            changes["semi_sync"] = True
         if changes:
             tc = dataclasses.replace(tc, options=dataclasses.replace(tc.options, **changes))
         engine = Engine(cfg)
@@ -89,7 +93,7 @@ def _build(args):
         raise UserError(f"relay: --start-from {why}")
     relay_dir = Path(args.relay_dir).expanduser()
     opts = RelayOptions(relay_dir=relay_dir, server_id=args.server_id or 4242,
-                        start_from=start, stop_at_end=args.stop_at_end)
+                        start_from=start, stop_at_end=args.stop_at_end, semi_sync=args.semi_sync)
     ep = Endpoint(args.host, args.port, args.user, Secret(file=str(pw)))
     cfg = Config(path=None, state_dir=relay_dir / ".state", ui=UIConfig(), clusters={}, tasks={})
     engine = Engine(cfg)

@@ -44,7 +44,9 @@ def cluster_endpoints(engine: Engine, tc: TaskConfig):
 
 def make_relay_task(engine: Engine, tc: TaskConfig) -> RelayTask:
     ep, resolve = cluster_endpoints(engine, tc)
-    return RelayTask(tc.name, ep, tc.options, resolve_target=resolve)
+    task = RelayTask(tc.name, ep, tc.options, resolve_target=resolve)
+    task.cluster = engine.config.cluster(tc.cluster).name
+    return task
 
 
 register_task_factory("relay", make_relay_task)

@@ -15,6 +15,7 @@
     max_size_mb = 0              # keep the relay under this size (0: no limit)
     gtid_strict = true           # refuse to continue if the upstream lacks our GTIDs
     reconnect_max = 30.0         # cap of the reconnect backoff, seconds
+    semi_sync = false            # act as a semi-sync replica: ACK after fsync
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class RelayOptions:
     gtid_strict: bool = True
     reconnect_max: float = 30.0
     stop_at_end: bool = False
+    semi_sync: bool = False
 
 
 def check_start_from(value: str) -> str | None:
@@ -76,6 +78,7 @@ def parse_relay(t: Table) -> RelayOptions:
         max_size_mb=t.get("max_size_mb", float, 0.0, minimum=0),
         gtid_strict=t.get("gtid_strict", bool, True),
         reconnect_max=t.get("reconnect_max", float, 30.0, minimum=0.5),
+        semi_sync=t.get("semi_sync", bool, False),
     )
 
 

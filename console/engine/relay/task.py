@@ -13,6 +13,7 @@ exponential backoff and jitter; the read watchdog is the socket timeout
 from __future__ import annotations
 
 import collections
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ class RelayStatus:
     relay_files: int
     upstream_retention: str
     caught_up: bool
+    semi_sync: str = "off"       # off | on | unavailable (upstream has no semi-sync master)
+    acks: int = 0
     mb_history: tuple[float, ...] = ()
 
 
@@ -72,6 +75,7 @@ class RelayTask(Task):
         self.opts = options
         self.store = RelayStore(options.relay_dir)
         self.resolve_target = resolve_target  # name -> Endpoint (cluster hosts)
+        self.cluster: str | None = None          # config cluster, when declared in a config
         self.meta: RelayMeta | None = None
         self.client: DumpClient | None = None
         self.writer: BinlogFileWriter | None = None
@@ -94,6 +98,10 @@ class RelayTask(Task):
         self._retention = ""
         self._last_purge = 0.0
         self._io_lock = threading.Lock()
+        self._werr: BaseException | None = None
+        self._wake = threading.Event()
+        self._ack_pending = False
+        self._acks = 0
 
     # ---- main loop ---------------------------------------------------------------
 
@@ -130,16 +138,29 @@ class RelayTask(Task):
                 if not transient:
                     raise UserError(msg) from None
                 self._retries += 1
+                if self.opts.stop_at_end and self._retries > 5:
+                    raise UserError(f"{msg} (gave up after {self._retries - 1} retries)") from None
                 delays = delays or backoff_delays(0.5, self.opts.reconnect_max)
                 self.set_phase("reconnecting")
-                self.sleep(next(delays))
+                self._wake.clear()
+                if self._wake.wait(next(delays)) or self.stopping:  # switch-master or stop wakes us
+                    self.checkpoint()
             except _Session:
                 self._end_session()
 
     def cleanup(self) -> None:
         self._end_session()
 
+    def pause(self, actor: str = "operator") -> None:
+        """Pause: the stream is closed at once (the upstream must not wait on
+        us); the durable position stays in relay.meta for resume."""
+        super().pause(actor)
+        c = self.client
+        if c is not None:
+            c.shutdown()
+
     def on_stop_requested(self) -> None:
+        self._wake.set()
         c = self.client
         if c is not None:
             c.shutdown()
@@ -154,7 +175,7 @@ class RelayTask(Task):
         self.set_phase("connecting")
         client = DumpClient(self.endpoint, server_id=self.opts.server_id,
                             heartbeat=self.opts.heartbeat, stop_at_end=self.opts.stop_at_end,
-                            gtid_strict=self.opts.gtid_strict)
+                            gtid_strict=self.opts.gtid_strict, semi_sync=self.opts.semi_sync)
         self.client = client
         ident = client.connect()
         self._identity = ident.key
@@ -169,19 +190,64 @@ class RelayTask(Task):
         self._connected = True
         self.set_phase("streaming")
         self._last_flush = time.monotonic()
-        for batch in client.batches():
-            self._handle(batch)
-            if batch.eof:
-                self._flush()
-                self._end_session()
-                return True
-            if not self._resume.is_set() or self._switch:
-                self._flush()
-                raise _Session()
-            if self.stopping:
-                self._flush()
-                raise TaskStopped()
+        # Writing (pwrite, fsync, meta) runs in its own thread so that disk I/O
+        # overlaps with reading and splitting the stream.
+        q: queue.Queue = queue.Queue(maxsize=16)
+        self._werr = None
+        wt = threading.Thread(target=self._write_loop, args=(q,), daemon=True,
+                              name=f"relay-write-{self.task_id}")
+        wt.start()
+        reason = ""
+        try:
+            for batch in client.batches():
+                while wt.is_alive():
+                    try:
+                        q.put(batch, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if self._werr is not None or not wt.is_alive():
+                    break
+                if batch.eof:
+                    reason = "eof"
+                elif self.stopping:
+                    reason = "stop"
+                elif not self._resume.is_set() or self._switch:
+                    reason = "session"
+                if reason:
+                    break
+        finally:
+            while wt.is_alive():
+                try:
+                    q.put(None, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            wt.join()
+        if self._werr is not None:
+            raise self._werr
+        self._flush()
+        if reason == "eof":
+            self._end_session()
+            return True
+        if reason == "stop":
+            raise TaskStopped()
+        if reason == "session":
+            raise _Session()
         return False
+
+    def _write_loop(self, q: queue.Queue) -> None:
+        while True:
+            batch = q.get()
+            if batch is None:
+                return
+            try:
+                self._handle(batch)
+            except BaseException as e:  # noqa: BLE001 - handed to the session thread
+                self._werr = e
+                while q.get() is not None:  # let the reader finish putting
+                    pass
+                return
 
     def _prepare_meta(self, client: DumpClient, ident: ServerIdentity) -> RelayMeta:
         meta = self.meta
@@ -189,7 +255,8 @@ class RelayTask(Task):
         if meta is None:
             sub = self.store.new_subdir(ident.key)
             file, pos, gtid = self._fresh_start(client)
-            meta = RelayMeta(sub, ident.key, server, file, pos, pos if file else 0, gtid, time.time())
+            # a file start inside a file begins a new relay file: magic + FDE, then events
+            meta = RelayMeta(sub, ident.key, server, file, pos, 4 if file else 0, gtid, time.time())
             self.store.save_meta(meta)
         elif meta.identity != ident.key:
             gtid = self._check_continuity(client, meta)
@@ -265,6 +332,15 @@ class RelayTask(Task):
             self._events += batch.count
             self._bytes += len(batch.data)
             self._last_ts = batch.last_ts or self._last_ts
+            if batch.need_ack:
+                self._ack_pending = True
+            if self._ack_pending and batch.boundary_end >= 0:
+                # semi-sync: the upstream waits for us; ACK only what is durable
+                self._flush()
+                if self.client is not None:
+                    self.client.send_ack(batch.file, batch.boundary_pos)
+                    self._acks += 1
+                self._ack_pending = False
             if batch.rotate_to:
                 self._close_writer(sync=True)
                 self._cand = (batch.rotate_to, 4, 4, E.format_state(batch.gtid_state))
@@ -398,8 +474,17 @@ class RelayTask(Task):
             retries=self._retries, last_error=self._last_error, relay_dir=str(self.store.root),
             relay_bytes=sum(f.size for f in files), relay_files=len(files),
             upstream_retention=self._retention, caught_up=caught,
+            semi_sync=self._semi_state(), acks=self._acks,
             mb_history=tuple(self._history),
         )
+
+    def _semi_state(self) -> str:
+        if not self.opts.semi_sync:
+            return "off"
+        c = self.client
+        if c is None:
+            return "on (not connected)"
+        return "on" if c.semi_active else "unavailable"
 
     def summary(self) -> str:
         meta = self.meta
@@ -442,6 +527,7 @@ class RelayTask(Task):
                                f"{missing.describe()} (it is at {theirs or 'nothing'}); "
                                f"pass force to accept the gap")
         self._switch = (ep, bool(force))
+        self._wake.set()
         c2 = self.client
         if c2 is not None:
             c2.shutdown()

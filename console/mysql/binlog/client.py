@@ -26,6 +26,10 @@ How it talks to the server (MariaDB; MySQL where noted):
   relay files stay byte-identical; flag 1 (``BINLOG_DUMP_NON_BLOCK``) when
   ``stop_at_end`` asks the server to send EOF at the end of its last binlog.
   MySQL GTID start uses ``COM_BINLOG_DUMP_GTID``.
+* ``semi_sync=True``: ``SET @rpl_semi_sync_slave = 1`` when the upstream has
+  a semi-sync master; each event packet then starts ``0x00 0xEF flags`` and
+  ``Batch.need_ack`` tells the caller to ``send_ack(file, pos)`` once the
+  batch's last boundary is durable.
 
 After the dump command the socket is read directly in big chunks
 (``recv_into`` a reusable buffer); packets are split here, events > 16 MiB
@@ -60,11 +64,19 @@ BINLOG_DUMP_NON_BLOCK = 1
 BINLOG_SEND_ANNOTATE_ROWS_EVENT = 2
 MARIA_SLAVE_CAPABILITY_GTID = 4
 MAX_PACKET = 0xFFFFFF
+SEMI_SYNC_MAGIC = 0xEF
+SEMI_SYNC_NEED_ACK = 0x01
 
 _INTERESTING = frozenset({
     E.QUERY, E.ROTATE, E.FORMAT_DESCRIPTION, E.XID, E.HEARTBEAT, E.GTID, E.GTID_LIST,
     E.XA_PREPARE, E.MYSQL_GTID, E.MYSQL_ANONYMOUS_GTID, E.QUERY_COMPRESSED, E.STOP,
 })
+
+
+_SLOW_TYPE = bytes(1 if t in _INTERESTING else 0 for t in range(256))
+# CRC-32 of data followed by its own CRC-32 (little endian) is this constant,
+# so one crc32() call over the whole event verifies it.
+CRC_RESIDUE = 0x2144DF1C
 
 
 class DumpError(UserError):
@@ -121,6 +133,7 @@ class Batch:
     idle: bool = False           # nothing more is waiting on the socket right now
     eof: bool = False            # the server reached its end (stop_at_end)
     events: list | None = None
+    need_ack: bool = False       # semi-sync: the upstream waits for an ACK of boundary_pos
 
 
 @dataclass(frozen=True)
@@ -153,7 +166,8 @@ class DumpClient:
     def __init__(self, endpoint: Endpoint, *, server_id: int, heartbeat: float = 1.0,
                  connect_timeout: float = 5.0, read_timeout: float | None = None,
                  stop_at_end: bool = False, annotate: bool = True, gtid_strict: bool = True,
-                 report_host: str = "dbops-relay", buffer_size: int = 4 << 20):
+                 report_host: str = "dbops-relay", buffer_size: int = 4 << 20,
+                 semi_sync: bool = False):
         if not 1 <= server_id <= 0xFFFFFFFF:
             raise UserError(f"server_id must be between 1 and 4294967295, got {server_id}")
         self.endpoint = endpoint
@@ -167,6 +181,8 @@ class DumpClient:
         self.gtid_strict = gtid_strict
         self.report_host = report_host
         self.buffer_size = buffer_size
+        self.semi_sync = semi_sync
+        self.semi_active = False  # the upstream agreed: events carry the semi-sync prefix
         self.conn: pymysql.Connection | None = None
         self.identity: ServerIdentity | None = None
         self.checksum = True
@@ -236,6 +252,12 @@ class DumpClient:
                 cur.execute("SET @master_heartbeat_period = %s", (int(self.heartbeat * 1e9),))
                 if self.identity.flavor == "mariadb":
                     cur.execute("SET @mariadb_slave_capability = %s", (MARIA_SLAVE_CAPABILITY_GTID,))
+                self.semi_active = False
+                if self.semi_sync:
+                    cur.execute("SHOW VARIABLES LIKE 'rpl_semi_sync_master_enabled'")
+                    if cur.fetchone():
+                        cur.execute("SET @rpl_semi_sync_slave = 1")
+                        self.semi_active = True
                     if gtid or (not file):
                         cur.execute("SET @slave_connect_state = %s", (gtid,))
                         cur.execute("SET @slave_gtid_strict_mode = %s", (1 if self.gtid_strict else 0,))
@@ -281,6 +303,15 @@ class DumpClient:
             except Exception:  # noqa: BLE001 - closing a broken connection
                 pass
 
+    def send_ack(self, file: str, pos: int) -> None:
+        """Semi-sync: tell the upstream that everything up to ``file:pos`` is
+        durable here.  Called (from the writer) only after fsync + meta."""
+        sock = self._sock
+        if sock is None or not self.semi_active:
+            return
+        payload = bytes([SEMI_SYNC_MAGIC]) + struct.pack("<Q", pos) + file.encode()
+        sock.sendall(struct.pack("<I", len(payload))[:3] + b"\x00" + payload)
+
     def shutdown(self) -> None:
         """From another thread: make a blocking read return at once."""
         s = self._sock
@@ -293,7 +324,11 @@ class DumpClient:
     # ---- reading -------------------------------------------------------------
 
     def batches(self, with_events: bool = False) -> Iterator[Batch]:
-        """Batches of events until EOF (stop_at_end) or an error."""
+        """Batches of events until EOF (stop_at_end) or an error.
+
+        The hot loop touches only the packet length, the event type, the
+        artificial flag and the CRC of ordinary events; everything else is
+        decoded for the few event types that move positions or groups."""
         sock = self._sock
         if sock is None:
             raise DumpError("dump not open: call open() first", transient=False)
@@ -302,9 +337,11 @@ class DumpClient:
         start = end = 0
         crc32 = zlib.crc32
         u32 = E._U32.unpack_from
-        hdr = E.HEADER.unpack_from
-        interesting = _INTERESTING
-        tracker = self.tracker
+        slow_type = _SLOW_TYPE
+        fast = not with_events
+        semi = self.semi_active
+        hoff = 7 if semi else 5  # [0x00][0xEF][flags] before each event with semi-sync
+        artificial = E.LOG_EVENT_ARTIFICIAL_F
         label = self.endpoint.label
         need = 0
         pending_data = False
@@ -338,122 +375,151 @@ class DumpClient:
                 raise DumpError(f"{label}: upstream closed the connection")
             end += n
             # ---- split packets ----------------------------------------------------
+            tracker = self.tracker
+            in_group = tracker.in_group
             segs: list = []
-            evs: list | None = [] if with_events else None
+            append = segs.append
+            evs: list | None = None if fast else []
             batch = Batch(file=self.file, events=evs)
-            dlen = 0
+            dlen = 0          # bytes in segs, kept by the slow path only (events mode)
+            b_idx = -1        # number of segs up to the last boundary
+            b_pos = 0
             p = start
             crc = self.checksum
             while end - p >= 4:
-                plen = buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16)
+                plen = u32(buf, p)[0] & MAX_PACKET
                 pe = p + 4 + plen
                 if pe > end:
-                    need = max(0, pe - p)
+                    need = pe - p
                     break
-                if plen == MAX_PACKET:  # event of 16 MiB or more: several packets
+                s = p + hoff
+                if plen != MAX_PACKET and not buf[p + 4]:
+                    if semi and buf[p + 6] & SEMI_SYNC_NEED_ACK:
+                        batch.need_ack = True
+                    if fast and not (slow_type[buf[s + 4]] or buf[s + 17] & artificial):
+                        # ordinary event (rows, table map, annotate, ...): the hot path
+                        ev = mv[s:pe]
+                        if crc and crc32(ev) != CRC_RESIDUE:
+                            raise self._crc_error(buf[s + 4])
+                        append(ev)
+                        if not in_group:
+                            b_idx = len(segs)
+                            b_pos = self.pos = u32(buf, s + 13)[0]
+                        p = pe
+                        continue
+                    src, s_off, e_off = mv, s, pe
+                elif plen == MAX_PACKET:  # event of 16 MiB or more: several packets
                     total, q = self._multi_end(buf, p, end)
                     if q < 0:
                         need = total
                         break
-                    event = self._join_multi(mv, p, q)
-                    ev_mv = memoryview(event)
-                    s_off, e_off, src = 0, len(event), ev_mv
+                    if semi and buf[p + 6] & SEMI_SYNC_NEED_ACK:
+                        batch.need_ack = True
+                    event = self._join_multi(mv, p, q, hoff)
+                    src, s_off, e_off = memoryview(event), 0, len(event)
                     pe = q
                 else:
-                    first = buf[p + 4]
-                    if first:
-                        self._special_packet(buf, p, plen, first)
-                        batch.eof = True
-                        start = pe
-                        self._finish(batch, segs, dlen)
-                        yield batch
-                        return
-                    s_off, e_off, src = p + 5, pe, mv
+                    self._special_packet(buf, p, plen, buf[p + 4])
+                    start = pe
+                    batch.eof = True
+                    tracker.in_group = in_group
+                    self._finish(batch, segs, b_idx, b_pos)
+                    yield batch
+                    return
                 need = 0
-                ts, typ, sid, size, log_pos, flags = hdr(src, s_off)
-                if size != e_off - s_off:
-                    raise DumpError(f"{label}: event size {size} does not match packet "
-                                    f"({e_off - s_off} bytes) in {self.file}", transient=False)
-                if crc and typ != E.FORMAT_DESCRIPTION and \
-                        crc32(src[s_off:e_off - 4]) != u32(src, e_off - 4)[0]:
-                    raise DumpError(f"{label}: CRC32 mismatch in {E.TYPE_NAMES.get(typ, typ)} event "
-                                    f"ending at {self.file}:{log_pos}", transient=True)
                 p = pe
+                # ---- slow path: full header -------------------------------------------
+                ts, typ, sid, size, log_pos, flags = E.HEADER.unpack_from(src, s_off)
+                if size != e_off - s_off:
+                    raise DumpError(f"{label}: event size {size} does not match its packet "
+                                    f"({e_off - s_off} bytes) after {self.file}:{self.pos}",
+                                    transient=False)
+                ev = src[s_off:e_off]
+                if typ == E.FORMAT_DESCRIPTION:  # its own checksum setting decides
+                    crc = self.checksum = E.fde_checksum_alg(ev) == E.CHECKSUM_CRC32
+                if crc and crc32(ev) != CRC_RESIDUE:
+                    raise self._crc_error(typ)
                 boundary = True
                 g = None
-                if typ in interesting or flags & E.LOG_EVENT_ARTIFICIAL_F:
-                    ev = src[s_off:e_off]
-                    if typ == E.FORMAT_DESCRIPTION:
-                        crc = self.checksum = E.fde_checksum_alg(ev) == E.CHECKSUM_CRC32
-                        if crc and crc32(ev[:-4]) != u32(ev, size - 4)[0]:
-                            raise DumpError(f"{label}: CRC32 mismatch in Format_desc of {self.file}")
-                        if self.pos != 4 and not self._need_fde:
-                            continue  # re-sent description of a file we are inside
-                        self._need_fde = False
-                        batch.new_file = dlen == 0
-                        tracker.reset_group()
-                    elif typ == E.HEARTBEAT:
-                        if log_pos:
-                            self.pos = log_pos
-                        batch.heartbeat = True
+                if typ == E.FORMAT_DESCRIPTION:
+                    if self.pos != 4 and not self._need_fde:
+                        continue  # re-sent description of a file we are inside
+                    self._need_fde = False
+                    batch.new_file = not segs
+                    tracker.reset_group()
+                elif typ == E.HEARTBEAT:
+                    if log_pos:
+                        self.pos = log_pos
+                    batch.heartbeat = True
+                    continue
+                elif typ == E.ROTATE:
+                    name, rpos = E.rotate_target(ev, 4 if crc else 0)
+                    if flags & artificial or ts == 0:
+                        if name != self.file:
+                            if segs:
+                                self._finish(batch, segs, b_idx, b_pos)
+                                yield batch
+                                segs, dlen, b_idx = [], 0, -1
+                                append = segs.append
+                                evs = None if fast else []
+                                batch = Batch(file=name, events=evs)
+                            self.file, self.pos = name, rpos
+                            batch.file = name
                         continue
-                    elif typ == E.ROTATE:
-                        name, rpos = E.rotate_target(ev, 4 if crc else 0)
-                        if flags & E.LOG_EVENT_ARTIFICIAL_F or ts == 0:
-                            if name != self.file:
-                                if dlen:
-                                    self._finish(batch, segs, dlen)
-                                    yield batch
-                                    segs, dlen = [], 0
-                                    evs = [] if with_events else None
-                                    batch = Batch(file=name, events=evs)
-                                self.file, self.pos = name, rpos
-                                batch.file = name
-                            continue
-                        segs.append(ev)
-                        if evs is not None:
-                            evs.append((dlen, size, typ, log_pos, True, None))
-                        dlen += size
-                        batch.count += 1
-                        tracker.reset_group()
-                        batch.boundary_end, batch.boundary_pos = dlen, log_pos
-                        batch.rotate_to = name
-                        self._finish(batch, segs, dlen)
-                        yield batch
-                        self.file, self.pos = name, 4
-                        segs, dlen = [], 0
-                        evs = [] if with_events else None
-                        batch = Batch(file=name, events=evs)
-                        continue
-                    elif flags & E.LOG_EVENT_ARTIFICIAL_F:
-                        continue  # fake GTID_LIST and friends: not part of any file
-                    elif typ == E.STOP:
-                        tracker.reset_group()
+                    append(ev)
+                    if evs is not None:
+                        evs.append((dlen, size, typ, log_pos, True, None))
+                    tracker.reset_group()
+                    in_group = False
+                    batch.rotate_to = name
+                    self.pos = log_pos
+                    self._finish(batch, segs, len(segs), log_pos)
+                    yield batch
+                    self.file, self.pos = name, 4
+                    segs, dlen, b_idx = [], 0, -1
+                    append = segs.append
+                    evs = None if fast else []
+                    batch = Batch(file=name, events=evs)
+                    continue
+                elif flags & artificial:
+                    continue  # fake GTID_LIST and friends: not part of any file
+                elif typ == E.STOP:
+                    tracker.reset_group()
+                if slow_type[typ]:
                     boundary = tracker.feed(typ, ev, 4 if crc else 0)
+                    in_group = tracker.in_group
                     if boundary:
                         g = tracker.last_gtid
-                elif tracker.in_group:
+                elif in_group:
                     boundary = False
-                segs.append(src[s_off:e_off])
-                dlen += size
-                batch.count += 1
-                batch.last_ts = ts
+                append(ev)
                 if log_pos:  # 0 only in a re-sent FORMAT_DESCRIPTION: no move
                     self.pos = log_pos
                 if boundary:
-                    batch.boundary_end, batch.boundary_pos = dlen, self.pos
+                    b_idx, b_pos = len(segs), self.pos
                 if evs is not None:
-                    evs.append((dlen - size, size, typ, self.pos, boundary, g))
+                    evs.append((dlen, size, typ, self.pos, boundary, g))
+                    dlen += size
             start = p
-            if dlen or batch.heartbeat:
-                self._finish(batch, segs, dlen)
+            tracker.in_group = in_group
+            if segs or batch.heartbeat:
+                self._finish(batch, segs, b_idx, b_pos)
                 pending_data = True
                 yield batch
 
-    def _finish(self, batch: Batch, segs: list, dlen: int) -> None:
+    def _crc_error(self, typ: int) -> DumpError:
+        return DumpError(f"{self.endpoint.label}: CRC32 mismatch in a "
+                         f"{E.TYPE_NAMES.get(typ, f'type {typ}')} event after {self.file}:{self.pos}")
+
+    def _finish(self, batch: Batch, segs: list, b_idx: int, b_pos: int) -> None:
         batch.data = b"".join(segs) if segs else b""
+        batch.count = len(segs)
+        if segs:
+            batch.last_ts = E._U32.unpack_from(segs[-1], 0)[0]
         batch.upstream_pos = self.pos
-        if batch.boundary_end >= 0:
+        if b_idx >= 0:
+            batch.boundary_end = b_idx and sum(map(len, segs[:b_idx]))
+            batch.boundary_pos = b_pos
             batch.gtid_state = dict(self.tracker.state)
 
     @staticmethod
@@ -473,12 +539,12 @@ class DumpClient:
                 return q - p, q
 
     @staticmethod
-    def _join_multi(mv, p: int, q: int) -> bytes:
+    def _join_multi(mv, p: int, q: int, hoff: int = 5) -> bytes:
         parts = []
         first = True
         while p < q:
             plen = mv[p] | (mv[p + 1] << 8) | (mv[p + 2] << 16)
-            parts.append(mv[p + 5 if first else p + 4:p + 4 + plen])
+            parts.append(mv[p + hoff if first else p + 4:p + 4 + plen])
             first = False
             p += 4 + plen
         return b"".join(parts)
@@ -486,7 +552,10 @@ class DumpClient:
     def _special_packet(self, buf, p: int, plen: int, first: int) -> None:
         label = self.endpoint.label
         if first == 0xFE and plen < 9:
-            return  # EOF: the server reached the end of its binlogs (non-blocking dump)
+            if self.stop_at_end:
+                return  # EOF: the server reached the end of its binlogs (non-blocking dump)
+            # a blocking dump never ends by itself: the server is shutting down
+            raise DumpError(f"{label}: upstream ended the dump (shutting down?)")
         if first == 0xFF:
             code = struct.unpack_from("<H", buf, p + 5)[0]
             msg = bytes(buf[p + 7:p + 4 + plen])

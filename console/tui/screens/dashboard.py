@@ -21,6 +21,7 @@ from console.engine.topology.monitor import MonitorDetail, monitor_id
 from console.errors import UserError
 from console.tui.format import clean, lag_text
 from console.tui.widgets.help import HelpScreen, bindings_of
+from console.tui.widgets.tables import sync_rows
 from console.tui.widgets.topology import HostTable, TopologyTree
 
 TASK_COLUMNS = (("task", "Task"), ("kind", "Kind"), ("state", "State"), ("phase", "Phase"),
@@ -162,18 +163,7 @@ class DashboardScreen(Screen):
         return rows
 
     def _update_tasks(self) -> None:
-        table = self.query_one("#tasks", DataTable)
-        wanted = []
-        for key, cells in self.task_rows():
-            wanted.append(key)
-            if key in table.rows:
-                for col, val in cells.items():
-                    table.update_cell(key, col, val, update_width=True)
-            else:
-                table.add_row(*[cells[c] for c, _ in TASK_COLUMNS], key=key)
-        for key in [k.value for k in list(table.rows)]:
-            if key not in wanted:
-                table.remove_row(key)
+        sync_rows(self.query_one("#tasks", DataTable), TASK_COLUMNS, self.task_rows())
 
     def _update_events(self) -> None:
         log = self.query_one("#events", RichLog)

@@ -30,12 +30,20 @@ class HelpScreen(ModalScreen[None]):
 
 
 def bindings_of(screen) -> list[tuple[str, str]]:
-    """(key, description) for the bindings active on a screen and the app."""
+    """(key, description) for the screen's own keys, then the app's, one row
+    per action (``plus,equals_sign`` shows once)."""
     out, seen = [], set()
-    for _, binding, enabled, _tooltip in screen.active_bindings.values():
-        if not binding.description or binding.key in seen:
-            continue
-        seen.add(binding.key)
-        key = binding.key_display or screen.app.get_key_display(binding)
-        out.append((key, binding.description + ("" if enabled else " (n/a here)")))
+    for source in (screen, screen.app):
+        for b in getattr(type(source), "BINDINGS", []):
+            if isinstance(b, tuple):
+                key, action, desc = (list(b) + [""])[:3]
+                display = key.split(",")[0]
+            else:
+                key, action, desc = b.key, b.action, b.description
+                display = b.key_display or key.split(",")[0]
+            if not desc or action in seen:
+                continue
+            seen.add(action)
+            display = {"question_mark": "?", "escape": "Esc", "enter": "Enter"}.get(display, display)
+            out.append((display, desc))
     return out

@@ -7,6 +7,7 @@ from textual.widgets import DataTable, Tree
 
 from console.engine.topology.model import Topology
 from console.tui.format import MARK, STYLE, health, health_text, lag_text, short_gtid
+from console.tui.widgets.tables import sync_rows
 
 HOST_COLUMNS = (
     ("host", "Host"), ("address", "Address"), ("role", "Role"), ("health", "State"),
@@ -98,17 +99,5 @@ class HostTable(DataTable):
             self.add_column(label, key=key)
 
     def update_hosts(self, topologies: list[Topology]) -> None:
-        wanted = []
-        for topo in topologies:
-            for h in topo.hosts:
-                key = f"{topo.cluster}/{h.address}"
-                wanted.append(key)
-                cells = host_cells(h)
-                if key in self.rows:
-                    for col, val in cells.items():
-                        self.update_cell(key, col, val, update_width=True)
-                else:
-                    self.add_row(*[cells[c] for c, _ in HOST_COLUMNS], key=key)
-        for key in [k.value for k in list(self.rows)]:
-            if key not in wanted:
-                self.remove_row(key)
+        sync_rows(self, HOST_COLUMNS, ((f"{t.cluster}/{h.address}", host_cells(h))
+                                       for t in topologies for h in t.hosts))

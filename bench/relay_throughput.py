@@ -1,0 +1,127 @@
+"""Relay throughput vs ``mariadb-binlog --read-from-remote-server --raw``.
+
+    python bench/relay_throughput.py [--dir DIR] [--port P] [--mb 250] [--rounds 3] [--keep]
+
+Starts a one-node sandbox (or reuses DIR), fills its binlog with at least
+``--mb`` MB of sysbench OLTP writes (prepare + oltp_write_only), then in the
+same run times the C tool and ``dbops-console relay --stop-at-end`` reading
+all of it from the server (alternating rounds, best time of each), and prints
+both MB/s and the ratio (ours / C).  The FLUSH before timing closes every
+file, so both copies must be byte-identical to each other.
+Passwords go to both tools through a 0600 file, never argv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pymysql
+
+from console.sandbox import Sandbox
+
+
+def binlog_bytes(conn) -> tuple[int, list[tuple[str, int]]]:
+    with conn.cursor() as cur:
+        cur.execute("SHOW BINARY LOGS")
+        logs = [(r[0], int(r[1])) for r in cur.fetchall()]
+    return sum(s for _, s in logs), logs
+
+
+def fill(sb: Sandbox, port: int, pw_file: Path, target_mb: int) -> None:
+    pw = pw_file.read_text().strip()
+    conn = pymysql.connect(host="127.0.0.1", port=port, user="dbops", password=pw, autocommit=True)
+    total, _ = binlog_bytes(conn)
+    if total >= target_mb * 1e6:
+        return
+    with conn.cursor() as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS sbtest")
+    env = dict(os.environ)
+    # sysbench has no password file option: connect as root over the sandbox's
+    # unix socket (socket authentication, no password at all)
+    sock = sb.load().nodes[0].socket
+    common = ["--db-driver=mysql", f"--mysql-socket={sock}", "--mysql-user=root",
+              "--mysql-db=sbtest", "--tables=4", "--table-size=50000"]
+    subprocess.run(["sysbench", "oltp_write_only", *common, "prepare"], check=True,
+                   stdout=subprocess.DEVNULL, env=env)
+    while binlog_bytes(conn)[0] < target_mb * 1e6:
+        subprocess.run(["sysbench", "oltp_write_only", *common, "--threads=4", "--time=20",
+                        "run"], check=True, stdout=subprocess.DEVNULL, env=env)
+        print(f"  binlog now {binlog_bytes(conn)[0] / 1e6:.0f} MB", file=sys.stderr)
+    with conn.cursor() as cur:
+        cur.execute("FLUSH BINARY LOGS")
+    conn.close()
+
+
+def time_c_tool(port: int, pw: str, first: str, out: Path) -> float:
+    out.mkdir(parents=True, exist_ok=True)
+    cnf = out.parent / "client.cnf"
+    fd = os.open(cnf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"[client]\npassword={pw}\n")
+    t = time.perf_counter()
+    subprocess.run(["mariadb-binlog", f"--defaults-extra-file={cnf}", "--read-from-remote-server",
+                    "--raw", "--host=127.0.0.1", f"--port={port}", "--user=dbops",
+                    f"--result-file={out}/", "--to-last-log", first], check=True)
+    return time.perf_counter() - t
+
+
+def time_ours(port: int, pw_file: Path, out: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "console", "relay", "--host", "127.0.0.1", "--port",
+                    str(port), "--user", "dbops", "--password-file", str(pw_file), "--relay-dir",
+                    str(out), "--stop-at-end", "--quiet", "--server-id", "7771"], check=True)
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", default="/tmp/dbops-bench-relay")
+    ap.add_argument("--port", type=int, default=25550)
+    ap.add_argument("--mb", type=int, default=250)
+    ap.add_argument("--keep", action="store_true", help="leave the sandbox running")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (best is kept)")
+    args = ap.parse_args()
+    sb = Sandbox(args.dir, replicas=0, base_port=args.port)
+    sb.up(progress=lambda m: print(m, file=sys.stderr))
+    try:
+        pw_file = sb.secret_path("dbops")
+        fill(sb, args.port, pw_file, args.mb)
+        pw = pw_file.read_text().strip()
+        conn = pymysql.connect(host="127.0.0.1", port=args.port, user="dbops", password=pw)
+        total, logs = binlog_bytes(conn)
+        conn.close()
+        c_times, o_times = [], []
+        same = True
+        for _ in range(args.rounds):  # alternate, keep the best of each (shared machines are noisy)
+            work = Path(tempfile.mkdtemp(prefix="relaybench-", dir=args.dir))
+            try:
+                c_times.append(time_c_tool(args.port, pw, logs[0][0], work / "c"))
+                o_times.append(time_ours(args.port, pw_file, work / "ours"))
+                c_bytes = sum(p.stat().st_size for p in (work / "c").iterdir())
+                sub = work / "ours" / (work / "ours" / "server-uuid.index").read_text().split()[0]
+                o_bytes = sum(p.stat().st_size for p in sub.iterdir())
+                same = same and c_bytes == o_bytes and all(
+                    (sub / n).read_bytes() == (work / "c" / n).read_bytes() for n, _ in logs)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        c_s, ours_s = min(c_times), min(o_times)
+        c_mbs, o_mbs = c_bytes / c_s / 1e6, o_bytes / ours_s / 1e6
+        print(f"binlog: {total / 1e6:.1f} MB in {len(logs)} files, {args.rounds} alternating rounds, best of each")
+        print(f"mariadb-binlog --raw : {c_s:6.2f} s  {c_mbs:7.1f} MB/s   (all: {', '.join(f'{t:.2f}' for t in c_times)})")
+        print(f"dbops-console relay  : {ours_s:6.2f} s  {o_mbs:7.1f} MB/s   (all: {', '.join(f'{t:.2f}' for t in o_times)})")
+        print(f"ratio (ours / C)     : {o_mbs / c_mbs:.2f}   files identical: {same}")
+    finally:
+        if not args.keep:
+            sb.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

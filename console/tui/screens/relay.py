@@ -1,0 +1,221 @@
+"""Relay screen: upstream vs relayed positions, lag gauge, throughput sparkline.
+
+Keys: p pause, u resume, m switch-master (pick a host of the discovered
+topology, then type the task name to confirm), g purge old relay files
+(typed confirmation), escape back.  Reads ``task.status()`` on a timer;
+commands run in worker threads through ``engine.command``.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Header, Label, OptionList, Sparkline, Static
+from textual.widgets.option_list import Option
+
+from console.engine.relay.task import RelayStatus
+from console.errors import UserError
+from console.tui.screens.registry import register_screen
+from console.tui.widgets.confirm import ConfirmDialog
+
+GAUGE_WIDTH = 30
+GAUGE_FULL_BYTES = 64 * 1024 * 1024  # a full bar: 64 MiB behind
+
+
+def human_bytes(n: float | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def lag_gauge(d: RelayStatus) -> str:
+    if d.bytes_behind is None:
+        return "lag  [dim]unknown (upstream position not read yet)[/dim]"
+    frac = min(1.0, d.bytes_behind / GAUGE_FULL_BYTES)
+    filled = round(frac * GAUGE_WIDTH)
+    if d.bytes_behind and not filled:
+        filled = 1
+    color = "green" if frac < 0.1 else "yellow" if frac < 0.5 else "red"
+    bar = f"[{color}]{'█' * filled}[/{color}]{'░' * (GAUGE_WIDTH - filled)}"
+    secs = "-" if d.seconds_behind is None else f"{d.seconds_behind:.1f} s"
+    state = "[green]caught up[/green]" if d.caught_up else f"{human_bytes(d.bytes_behind)} / {secs} behind"
+    return f"lag  {bar}  {state}"
+
+
+def position_panels(d: RelayStatus) -> tuple[str, str]:
+    up = (f"[b]Upstream[/b]  {d.upstream}\n"
+          f"position  {d.upstream_file or '-'}:{d.upstream_pos}\n"
+          f"GTID      {d.upstream_gtid or '-'}\n"
+          f"identity  {d.upstream_identity or '-'}   "
+          f"{'[green]connected[/green]' if d.connected else '[red]not connected[/red]'}\n"
+          f"binlog retention {d.upstream_retention or '?'}")
+    rel = (f"[b]Relayed[/b] (durable)  {d.relay_dir}\n"
+           f"position  {d.relayed_file or '-'}:{d.relayed_pos}\n"
+           f"GTID      {d.relayed_gtid or '-'}\n"
+           f"subdir    {d.relayed_subdir or '-'}\n"
+           f"on disk   {human_bytes(d.relay_bytes)} in {d.relay_files} file(s)")
+    return up, rel
+
+
+class TargetPicker(ModalScreen[str]):
+    """Choose the new upstream among the cluster's hosts."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, choices: list[tuple[str, str]]):
+        super().__init__()
+        self.choices = choices  # (target name, label)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="picker-box"):
+            yield Label("Switch the relay to which upstream?", id="picker-title")
+            yield OptionList(*[Option(label, id=name) for name, label in self.choices], id="picker-list")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id or "")
+
+    def action_cancel(self) -> None:
+        self.dismiss("")
+
+
+class RelayScreen(Screen):
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("p", "pause", "Pause"),
+        Binding("u", "resume", "Resume"),
+        Binding("m", "switch_master", "Switch master"),
+        Binding("g", "purge", "Purge"),
+    ]
+
+    DEFAULT_CSS = """
+    RelayScreen #positions { height: auto; }
+    RelayScreen .panel { width: 1fr; border: round $accent; padding: 0 1; height: auto; }
+    RelayScreen #gauge, RelayScreen #rates { padding: 0 1; height: auto; }
+    RelayScreen #spark { height: 4; margin: 0 1; }
+    TargetPicker { align: center middle; }
+    TargetPicker #picker-box { width: 60; height: auto; border: thick $accent; background: $surface; padding: 1; }
+    """
+
+    def __init__(self, engine, task_id: str):
+        super().__init__()
+        self.engine, self.task_id = engine, task_id
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="positions"):
+            yield Static(id="upstream", classes="panel")
+            yield Static(id="relayed", classes="panel")
+        yield Static(id="gauge")
+        yield Static(id="rates")
+        yield Sparkline([], id="spark")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"relay {self.task_id}"
+        interval = getattr(self.app, "refresh_interval", 1.0)
+        self.set_interval(interval, self.refresh_view)
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        try:
+            st = self.engine.task(self.task_id).status()
+        except UserError:
+            return
+        d: RelayStatus = st.detail
+        up, rel = position_panels(d)
+        self.query_one("#upstream", Static).update(up)
+        self.query_one("#relayed", Static).update(rel)
+        self.query_one("#gauge", Static).update(lag_gauge(d))
+        err = f"   [red]last error: {st.last_error}[/red]" if st.last_error else ""
+        self.query_one("#rates", Static).update(
+            f"state [b]{st.state}[/b] ({st.phase})   {d.events_per_s:.0f} events/s   "
+            f"{d.mb_per_s:.2f} MB/s   retries {d.retries}   semi-sync {d.semi_sync}"
+            f"{f' ({d.acks} ACKs)' if d.acks else ''}{err}")
+        self.query_one("#spark", Sparkline).data = list(d.mb_history) or [0.0]
+
+    # ---- actions -------------------------------------------------------------
+
+    @work(thread=True, group="relay-actions")
+    def _cmd(self, name: str, **args) -> None:
+        try:
+            result = self.engine.command(self.task_id, name, **args)
+            msg = result if isinstance(result, str) and result else f"{name}: {self.task_id}"
+            self.app.call_from_thread(self.notify, msg)
+        except UserError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error")
+        self.app.call_from_thread(self.refresh_view)
+
+    def action_pause(self) -> None:
+        self._cmd("pause")
+
+    def action_resume(self) -> None:
+        self._cmd("resume")
+
+    def targets(self) -> list[tuple[str, str]]:
+        """Hosts of the relay's cluster (discovered topology first), minus the current upstream."""
+        task = self.engine.task(self.task_id)
+        current = task.endpoint.address
+        cluster = getattr(task, "cluster", None)
+        out: list[tuple[str, str]] = []
+        try:
+            from console.engine.topology.monitor import monitor_id
+
+            topo = self.engine.task(monitor_id(cluster)).status().detail.topology if cluster else None
+        except UserError:
+            topo = None
+        if topo is not None:
+            for h in topo.hosts:
+                if h.address != current:
+                    state = h.role if h.reachable else "unreachable"
+                    out.append((h.name or h.address, f"{h.name} {h.address} ({state}, GTID {h.gtid_binlog_pos or '-'})"))
+        elif cluster:
+            for h in self.engine.config.cluster(cluster).hosts:
+                if h.address != current:
+                    out.append((h.name, f"{h.name} {h.address}"))
+        return out
+
+    def action_switch_master(self) -> None:
+        choices = self.targets()
+        if not choices:
+            self.notify("no other host known for this relay's cluster", severity="warning")
+            return
+
+        def picked(target: str | None) -> None:
+            if not target:
+                return
+
+            def confirmed(ok: bool | None) -> None:
+                if ok:
+                    self._cmd("switch-master", target=target, confirm=self.task_id)
+
+            self.app.push_screen(ConfirmDialog(
+                "Switch master",
+                f"Point relay {self.task_id} at {target}? It continues by GTID in a new "
+                f"subdirectory; an upstream that lacks relayed transactions is refused.",
+                self.task_id, action_label="Switch"), confirmed)
+
+        self.app.push_screen(TargetPicker(choices), picked)
+
+    def action_purge(self) -> None:
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._cmd("purge", all_old=True, confirm=self.task_id)
+
+        self.app.push_screen(ConfirmDialog(
+            "Purge relay files",
+            f"Remove every relay file of {self.task_id} except the current one and those "
+            f"readers have pinned?", self.task_id, action_label="Purge"), confirmed)
+
+
+register_screen("relay", RelayScreen)

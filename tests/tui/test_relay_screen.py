@@ -1,0 +1,76 @@
+"""Pilot tests of the relay screen against a real sandbox."""
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from console.engine.engine import Engine
+from console.engine.relay import make_relay_task
+from console.engine.relay.store import RelayStore
+from console.tui.app import ConsoleApp
+from console.tui.screens.registry import screen_for
+from console.tui.screens.relay import RelayScreen, TargetPicker
+from console.tui.widgets.confirm import ConfirmDialog
+
+pytestmark = pytest.mark.integration
+
+
+async def wait_until(pilot, pred, timeout):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if pred():
+            return True
+        await pilot.pause(0.1)
+    return False
+
+
+def text(screen, wid) -> str:
+    return str(screen.query_one(wid).render())
+
+
+async def test_relay_screen_positions_actions_and_switch(sandbox, tmp_path):
+    h = sandbox
+    cfg = replace(h.config, state_dir=tmp_path / "state", ui=replace(h.config.ui, refresh_interval=0.3))
+    tc = cfg.task("sandbox-relay")
+    tc = replace(tc, options=replace(tc.options, relay_dir=tmp_path / "relay", heartbeat=0.5))
+    engine = Engine(cfg)
+    task = engine.add_task(make_relay_task(engine, tc))
+    task.start()
+    app = ConsoleApp(engine)
+    try:
+        async with app.run_test(size=(160, 45)) as pilot:
+            screen = screen_for(engine, "sandbox-relay")
+            assert isinstance(screen, RelayScreen)
+            await app.push_screen(screen)
+            gtid = h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
+            assert await wait_until(pilot, lambda: gtid in text(screen, "#relayed")
+                                    and "caught up" in text(screen, "#gauge"), 20)
+            assert "Upstream" in text(screen, "#upstream") and "node1" in text(screen, "#upstream")
+
+            await pilot.press("p")
+            assert await wait_until(pilot, lambda: task.state == "paused", 5)
+            await pilot.press("u")
+            assert await wait_until(pilot, lambda: task.state == "running", 5)
+
+            await pilot.press("g")                       # purge needs the typed name
+            assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), 5)
+            await pilot.press("escape")
+            assert isinstance(app.screen, RelayScreen)
+
+            await pilot.press("m")                       # switch-master: pick node2, confirm
+            assert await wait_until(pilot, lambda: isinstance(app.screen, TargetPicker), 5)
+            picker = app.screen
+            names = [o.id for o in picker.query_one("OptionList")._options]
+            assert "node2" in names and "node1" not in names
+            picker.dismiss("node2")
+            assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), 5)
+            for ch in "sandbox-relay":
+                await pilot.press(ch)
+            await pilot.press("enter")
+            assert await wait_until(pilot, lambda: "node2" in text(screen, "#upstream")
+                                    and len(RelayStore(tmp_path / "relay").subdirs()) == 2, 20)
+    finally:
+        engine.shutdown()
+    audit = (tmp_path / "state" / "audit.log").read_text()
+    assert '"action": "pause"' in audit and '"action": "switch-master"' in audit
