@@ -68,11 +68,13 @@ async def test_backup_screen_snapshot_pause_and_restore(sandbox, tmp_path):
             dlg.query_one("#restore-point").value = gtid2
             dlg.query_one("#restore-dir").value = str(target)
             dlg.query_one("#restore-port").value = str(free_port_block(1))
-            await pilot.click("#restore-ok")
+            dlg.query_one("#restore-port").focus()
+            await pilot.press("enter")
             assert await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             await pilot.press(*str(target))
             await pilot.press("enter")
-            assert await until(pilot, lambda: (target / "restore.json").exists(), 120)
+            assert await until(pilot, lambda: (target / "restore.json").exists(), 120), \
+                [e.line() for _, e in engine.events_since(0)][-5:]
     finally:
         engine.shutdown()
     r = json.loads((target / "restore.json").read_text())

@@ -82,9 +82,6 @@ class BackupScreen(Screen):
     BackupScreen #bk-timeline { height: auto; padding: 0 1; }
     BackupScreen #bk-spark { height: 3; margin: 0 1; }
     BackupScreen #bk-snapshots { height: 1fr; }
-    RestoreDialog { align: center middle; }
-    RestoreDialog #restore-box { width: 80; height: auto; border: thick $warning; padding: 1 2;
-                                 background: $surface; }
     """
 
     def __init__(self, engine, task_id: str):

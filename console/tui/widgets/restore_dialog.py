@@ -46,6 +46,13 @@ def check(point: str, target_dir: str, port: str) -> tuple[dict | None, str]:
 
 class RestoreDialog(ModalScreen):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    RestoreDialog { align: center middle; }
+    RestoreDialog #restore-box { width: 84; height: auto; border: thick $warning; padding: 1 2;
+                                 background: $surface; }
+    RestoreDialog #restore-box Input { margin-bottom: 1; }
+    RestoreDialog #restore-buttons { height: auto; }
+    """
 
     def __init__(self, default_time: str, default_dir: str, default_port: int = 3307):
         super().__init__()
