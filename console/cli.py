@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "console.commands.sandbox",
     "console.commands.status",
     "console.commands.relay",
+    "console.commands.backup",
+    "console.commands.restore",
 ]
 
 

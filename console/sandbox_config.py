@@ -68,4 +68,16 @@ def task_sections(sb: Sandbox, info: SandboxInfo) -> list[str]:
         "autostart = false",
         "",
     ]
+    lines += [
+        "# backup: continuous binlog backup + snapshots under the sandbox directory (start it",
+        "# from the console or with `dbops-console backup --config THIS --task sandbox-backup`)",
+        "[tasks.sandbox-backup]",
+        'kind = "backup"',
+        'cluster = "sandbox"',
+        f"storage = {_q(sb.dir / 'backup')}",
+        "server_id = 4243",
+        "keep_snapshots = 3",
+        "autostart = false",
+        "",
+    ]
     return lines

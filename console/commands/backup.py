@@ -1,0 +1,208 @@
+"""``dbops-console backup``: run a backup task headless, or inspect its storage.
+
+::
+
+    dbops-console backup --config FILE --task NAME              # run in the foreground
+    dbops-console backup status   --config FILE --task NAME [--json]
+    dbops-console backup snapshot --config FILE --task NAME [--method M] [--json]
+    dbops-console backup verify   --config FILE --task NAME [--quick] [--json]
+    dbops-console backup list     --config FILE --task NAME [--json]
+    dbops-console backup retention --config FILE --task NAME
+
+The foreground run stops cleanly on SIGINT/SIGTERM (complete transactions
+received so far are stored first).  ``verify`` exits 1 when it finds a
+problem.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict
+
+from console.commands.common import config_from_args, print_json
+from console.engine.task import DONE, FAILED
+from console.errors import UserError
+
+ACTIONS = ("run", "status", "snapshot", "verify", "list", "retention")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("backup", help="continuous binlog backup and snapshots (run, status, "
+                                      "snapshot, verify, list, retention)")
+    p.add_argument("action", nargs="?", default="run", choices=ACTIONS, metavar="ACTION",
+                   help=f"one of {', '.join(ACTIONS)} (default: run in the foreground)")
+    p.add_argument("--task", metavar="NAME", required=True, help="a backup task declared in the config")
+    p.add_argument("--method", choices=("auto", "mariadb-backup", "mariadb-dump"),
+                   help="snapshot: how to take it (default: the task's snapshot_method)")
+    p.add_argument("--quick", action="store_true", help="verify: checksums and manifests only, "
+                                                        "do not decompress segments")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="run: no progress lines on stderr")
+    p.set_defaults(func=run)
+
+
+def load_task_config(args, kind: str = "backup"):
+    cfg = config_from_args(args)
+    tc = cfg.task(args.task)
+    if tc.kind != kind:
+        raise UserError(f"task {args.task!r} is a {tc.kind} task, not a {kind} task")
+    return cfg, tc
+
+
+def run(args) -> int:
+    cfg, tc = load_task_config(args)
+    if args.action == "run":
+        return _run(cfg, tc, args)
+    from console.engine.backup.catalog import Catalog
+    from console.engine.backup.storage import LocalStorage
+
+    catalog = Catalog(LocalStorage(tc.options.storage))
+    if args.action == "status":
+        return _status(cfg, tc, catalog, args)
+    if args.action == "list":
+        return _list(catalog, args)
+    if args.action == "verify":
+        from console.engine.backup.verify import verify
+
+        r = verify(catalog, deep=not args.quick)
+        if args.json:
+            print_json({**asdict(r), "ok": r.ok})
+        else:
+            print(f"{r.segments} segment(s), {r.transactions} transaction(s) "
+                  f"from {r.first_gtid or 'the start'} to {r.last_gtid or '-'}, "
+                  f"{r.snapshots} snapshot(s)")
+            for p in r.problems:
+                print(f"PROBLEM: {p}")
+            print("verify: OK" if r.ok else f"verify: {len(r.problems)} problem(s)")
+        return 0 if r.ok else 1
+    if args.action == "snapshot":
+        from console.engine.backup import cluster_endpoints
+        from console.engine.backup.snapshot import take_snapshot
+        from console.engine.backup.sources import find_primary
+        from console.engine.engine import Engine
+
+        eps = cluster_endpoints(Engine(cfg), tc)
+        o = tc.options
+        if o.snapshot_host:
+            ep = eps.ops_for(o.snapshot_host)
+        elif o.host:
+            ep = eps.ops[eps.preferred]
+        else:
+            ep = find_primary(eps) or eps.ops[eps.preferred]
+        m = take_snapshot(catalog.storage, ep, args.method or o.snapshot_method)
+        if args.json:
+            print_json(asdict(m))
+        else:
+            print(f"snapshot {m.id}: {m.method} of {m.source} at GTID {m.gtid} "
+                  f"({m.stored_bytes / 1e6:.1f} MB, {m.finished - m.started:.1f}s)")
+        return 0
+    if args.action == "retention":
+        from console.engine.backup.retention import apply_retention
+
+        print(apply_retention(catalog, tc.options.keep_snapshots, tc.options.keep_days).describe())
+        return 0
+    raise UserError(f"backup: unknown action {args.action!r}")
+
+
+def _list(catalog, args) -> int:
+    snaps = catalog.snapshots()
+    cp = catalog.load_checkpoint()
+    if args.json:
+        print_json({"snapshots": [asdict(s) for s in snaps], "checkpoint": asdict(cp) if cp else None})
+        return 0
+    if not snaps:
+        print("no snapshots")
+    for s in snaps:
+        t = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.finished))
+        print(f"{s.id}  {t}  {s.method:<14} {s.stored_bytes / 1e6:8.1f} MB  gtid {s.gtid}  "
+              f"({s.binlog_file}:{s.binlog_pos})")
+    if cp:
+        t = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(cp.last_event_ts)) if cp.last_event_ts else "-"
+        print(f"log backup up to GTID {cp.gtid or '-'} (last commit {t}), {cp.seq} segment(s) written")
+    return 0
+
+
+def _status(cfg, tc, catalog, args) -> int:
+    from console.engine.backup import cluster_endpoints
+    from console.engine.backup.catalog import state_le
+    from console.engine.backup.sources import find_primary
+    from console.engine.engine import Engine
+    from console.mysql.binlog import events as E
+    from console.mysql.connection import DBError, connect, scalar
+
+    cp = catalog.load_checkpoint()
+    segs, seg_b, snap_b = catalog.stored_bytes()
+    snaps = catalog.snapshots()
+    source, source_gtid, caught_up = "", "", None
+    try:
+        eps = cluster_endpoints(Engine(cfg), tc)
+        ep = find_primary(eps) or eps.ops[eps.preferred]
+        c = connect(ep, connect_timeout=2, read_timeout=5)
+        try:
+            source_gtid = str(scalar(c, "SELECT @@gtid_binlog_pos") or "")
+        finally:
+            c.close()
+        source = ep.label
+        caught_up = state_le(E.parse_state(source_gtid), E.parse_state(cp.gtid if cp else ""))
+    except (DBError, UserError) as e:
+        source = f"unreachable: {e}"
+    out = {
+        "task": tc.name, "storage": str(tc.options.storage), "source": source,
+        "source_gtid": source_gtid, "caught_up": caught_up,
+        "checkpoint": asdict(cp) if cp else None, "segments": segs, "segment_bytes": seg_b,
+        "snapshot_bytes": snap_b,
+        "snapshots": [{"id": s.id, "method": s.method, "finished": s.finished,
+                       "bytes": s.stored_bytes, "gtid": s.gtid} for s in snaps],
+    }
+    if args.json:
+        print_json(out)
+        return 0
+    t = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(cp.last_event_ts)) if cp and cp.last_event_ts else "-"
+    print(f"backup {tc.name} in {tc.options.storage}")
+    print(f"  checkpoint: GTID {cp.gtid if cp else '-'} (last commit {t})")
+    print(f"  source:     {source} at {source_gtid or '-'}"
+          + ("" if caught_up is None else (" (caught up)" if caught_up else " (behind)")))
+    print(f"  stored:     {segs} segment(s), {seg_b / 1e6:.1f} MB; {len(snaps)} snapshot(s), "
+          f"{snap_b / 1e6:.1f} MB")
+    return 0
+
+
+def _run(cfg, tc, args) -> int:
+    from console.engine.backup import make_backup_task
+    from console.engine.engine import Engine
+
+    engine = Engine(cfg)
+    task = engine.add_task(make_backup_task(engine, tc))
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        engine.start(task.task_id, actor="cli")
+        last = 0.0
+        while not stop.is_set() and task.state not in (DONE, FAILED):
+            stop.wait(0.2)
+            if not args.quiet and time.monotonic() - last >= 5:
+                last = time.monotonic()
+                d = task.status().detail
+                lag = "?" if d.lag_seconds is None else f"{d.lag_seconds:.1f}s"
+                print(f"backup: checkpoint {d.checkpoint_gtid or '-'} lag {lag} "
+                      f"segments {d.segments} source {d.source}"
+                      + (f" last error: {d.last_error}" if d.last_error else ""), file=sys.stderr)
+        if task.state not in (DONE, FAILED):
+            task.stop(actor="cli", wait=30)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    st = task.status()
+    if not args.quiet:
+        print(f"backup: stopped at GTID {st.detail.checkpoint_gtid or '-'} "
+              f"({st.detail.transactions} transactions stored by this run)", file=sys.stderr)
+    if st.state == FAILED:
+        raise UserError(f"backup failed: {st.last_error}", exit_code=1)
+    return 0

@@ -1,0 +1,149 @@
+"""A private ``mariadbd`` for a restore: its own directory, port, socket and pid.
+
+It never touches a running cluster: it listens on 127.0.0.1 at its own port,
+runs without binary log or replication, and is stopped by the pid it was
+started with (after checking the pid still runs our own defaults file).
+A restore user (``dbops_restore``@localhost, random password kept in
+``restore.password``, mode 0600) is created by an init file at each start.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pymysql
+
+from console.engine.backup.tools import need
+from console.errors import UserError
+from console.sandbox import pid_alive, port_free
+
+RESTORE_USER = "dbops_restore"
+
+
+class RestoreServerError(UserError):
+    pass
+
+
+class RestoreServer:
+    def __init__(self, directory: str | os.PathLike, port: int):
+        self.dir = Path(directory).resolve()
+        self.port = port
+        self.datadir = self.dir / "data"
+        self.defaults_file = self.dir / "my.cnf"
+        self.socket = str(self.dir / "mariadbd.sock")
+        self.pid: int | None = None
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def password_file(self) -> Path:
+        return self.dir / "restore.password"
+
+    def password(self) -> str:
+        p = self.password_file
+        if not p.exists():
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(18) + "\n")
+        return p.read_text().strip()
+
+    def write_config(self) -> None:
+        pw = self.password()
+        init = self.dir / "init.sql"
+        fd = os.open(init, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"CREATE USER IF NOT EXISTS '{RESTORE_USER}'@'localhost' IDENTIFIED BY '{pw}';\n"
+                    f"ALTER USER '{RESTORE_USER}'@'localhost' IDENTIFIED BY '{pw}';\n"
+                    f"GRANT ALL PRIVILEGES ON *.* TO '{RESTORE_USER}'@'localhost' WITH GRANT OPTION;\n")
+        lines = [
+            "[mariadbd]",
+            f"datadir={self.datadir}",
+            f"socket={self.socket}",
+            f"pid-file={self.dir / 'mariadbd.pid'}",
+            f"log-error={self.dir / 'error.log'}",
+            f"port={self.port}",
+            "bind-address=127.0.0.1",
+            "skip-name-resolve",
+            "skip-log-bin",
+            "skip-slave-start",
+            "server_id=4244",
+            "innodb_buffer_pool_size=256M",
+            "innodb_flush_log_at_trx_commit=2",
+            "max_allowed_packet=1G",
+            "performance_schema=OFF",
+            "character_set_server=utf8mb4",
+            "collation_server=utf8mb4_general_ci",
+            f"init_file={init}",
+            f"tmpdir={self.dir / 'tmp'}",
+        ]
+        (self.dir / "tmp").mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            lines.append("user=root")
+        self.defaults_file.write_text("\n".join(lines) + "\n")
+
+    def install(self) -> None:
+        """A fresh, empty data directory (for a logical snapshot)."""
+        exe = need("mariadb-install-db", "mysql_install_db")
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([exe, f"--defaults-file={self.defaults_file}", "--skip-test-db",
+                            "--auth-root-authentication-method=socket"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise RestoreServerError(f"mariadb-install-db failed: {tail[0]}")
+
+    def start(self, timeout: float = 120.0) -> int:
+        if not port_free(self.port):
+            raise RestoreServerError(f"port {self.port} is in use; pick another with --port")
+        exe = need("mariadbd", "mysqld")
+        log = open(self.dir / "stdout.log", "ab")  # noqa: SIM115
+        self._proc = subprocess.Popen([exe, f"--defaults-file={self.defaults_file}"],
+                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                      start_new_session=True, close_fds=True)
+        log.close()
+        self.pid = self._proc.pid
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RestoreServerError(f"the restore server exited during start-up "
+                                         f"(see {self.dir / 'error.log'})")
+            try:
+                self.connect().close()
+                return self.pid
+            except pymysql.MySQLError as e:
+                last = str(e.args[-1]) if e.args else str(e)
+                time.sleep(0.2)
+        self.stop()
+        raise RestoreServerError(f"the restore server did not accept connections in time: {last}")
+
+    def connect(self, **kw) -> pymysql.Connection:
+        return pymysql.connect(unix_socket=self.socket, user=RESTORE_USER, password=self.password(),
+                               autocommit=True, connect_timeout=2, read_timeout=3600,
+                               charset="utf8mb4", **kw)
+
+    def stop(self, timeout: float = 120.0) -> None:
+        pid = self.pid
+        if not pid or not pid_alive(pid, str(self.defaults_file)):
+            self._reap()
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while pid_alive(pid, str(self.defaults_file)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pid_alive(pid, str(self.defaults_file)):
+            os.kill(pid, signal.SIGKILL)
+        self._reap()
+        self.pid = None
+
+    def _reap(self) -> None:
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            self._proc = None

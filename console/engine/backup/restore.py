@@ -1,0 +1,271 @@
+"""Point-in-time restore into a new data directory, never touching the cluster.
+
+1. Target: ``to_gtid`` (a GTID position: transactions of the named domains up
+   to and including those sequence numbers) or ``to_time`` (every transaction
+   committed at or before that second, in binlog order, stopping at the first
+   one after it).  A time target is turned into a GTID position from the
+   segments, so both paths are exact.
+2. The newest snapshot at or before that position is unpacked into
+   ``DIR/data`` (mariadb-backup: ``zstd -d | mbstream -x`` + ``--prepare``;
+   mariadb-dump: a fresh ``mariadb-install-db`` + the dump loaded later).
+3. A private ``mariadbd`` starts on ``DIR/my.cnf`` (own port, socket, pid).
+4. The stored transactions after the snapshot's position are replayed up to
+   the target exactly (``replay.Replayer``); ``gtid_slave_pos`` is set to
+   the position reached so the copy can be attached as a replica.
+5. The server is stopped by its pid (unless ``keep_running``) and
+   ``DIR/restore.json`` records what was restored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pymysql.constants.CLIENT as CLIENT
+
+from console.engine.backup import zstd
+from console.engine.backup.catalog import Catalog, SnapshotManifest, state_le
+from console.engine.backup.mysqld import RESTORE_USER, RestoreServer
+from console.engine.backup.replay import Replayer
+from console.engine.backup.segments import SegmentManifest, data_key, split_transactions
+from console.engine.backup.storage import LocalStorage
+from console.engine.backup.tools import defaults_file, need
+from console.errors import UserError
+from console.mysql.binlog import events as E
+
+State = dict[int, tuple[int, int]]
+
+
+class RestoreError(UserError):
+    pass
+
+
+@dataclass
+class RestoreResult:
+    target_dir: str
+    port: int
+    snapshot: str
+    snapshot_method: str
+    snapshot_gtid: str
+    target: str
+    restored_gtid: str
+    transactions: int = 0
+    last_commit: float = 0.0
+    prepare_seconds: float = 0.0
+    replay_seconds: float = 0.0
+    replay_bytes: int = 0
+    pid: int | None = None
+    socket: str = ""
+    user: str = RESTORE_USER
+    password_file: str = ""
+    notes: list[str] = field(default_factory=list)
+    server: RestoreServer | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "server"}
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.pid = None
+
+
+def parse_time(text: str) -> float:
+    try:
+        return time.mktime(time.strptime(text.strip(), "%Y-%m-%d %H:%M:%S"))
+    except ValueError:
+        raise RestoreError(f"--to-time {text!r}: use 'YYYY-MM-DD HH:MM:SS' (local time)") from None
+
+
+def _segment_txns(catalog: Catalog, m: SegmentManifest):
+    return split_transactions(zstd.decompress(catalog.storage.get(data_key(m.seq))))
+
+
+def state_at_time(catalog: Catalog, manifests: list[SegmentManifest], t: float) -> State:
+    """GTID position after every transaction committed at or before ``t`` (binlog order)."""
+    if not manifests:
+        raise RestoreError("the backup holds no log segments")
+    if t < manifests[0].first_ts:
+        first = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(manifests[0].first_ts))
+        raise RestoreError(f"no snapshot at or before that time: the log backup starts at "
+                           f"{first} (GTID {manifests[0].gtid_start or 'start'})")
+    state = E.parse_state(manifests[0].gtid_start)
+    for m in manifests:
+        if m.first_ts > t:
+            return state
+        if m.last_ts <= t:
+            state = E.parse_state(m.gtid_end)
+            continue
+        for tx in _segment_txns(catalog, m)[1]:
+            if tx.commit_ts > t:
+                return state
+            state[tx.domain] = (tx.server_id, tx.seq)
+    return state
+
+
+def plan(catalog: Catalog, to_time: float | None, to_gtid: str | None
+         ) -> tuple[State, SnapshotManifest, list[SegmentManifest], str]:
+    cp = catalog.load_checkpoint()
+    if cp is None or not cp.seq:
+        raise RestoreError("the backup holds no log segments yet (is the backup task running?)")
+    manifests = catalog.manifests()
+    if to_gtid is not None:
+        try:
+            target = E.parse_state(to_gtid)
+        except ValueError:
+            raise RestoreError(f"--to-gtid {to_gtid!r}: give a GTID like 0-1-100") from None
+        if not target:
+            raise RestoreError("--to-gtid is empty")
+        if not state_le(target, E.parse_state(cp.gtid)):
+            raise RestoreError(f"the backup reaches only GTID {cp.gtid}; {to_gtid} is not backed up")
+        label = f"GTID {to_gtid}"
+    else:
+        assert to_time is not None
+        if to_time >= cp.covered_until + 1:
+            covered = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(cp.covered_until))
+            raise RestoreError(f"the backup is complete only up to {covered}; pick an earlier "
+                               f"time or wait for the log backup to catch up")
+        target = state_at_time(catalog, manifests, to_time)
+        label = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(to_time))
+    snaps = [s for s in catalog.snapshots() if state_le(E.parse_state(s.gtid), target)]
+    if not snaps:
+        raise RestoreError(f"no snapshot at or before {label} (position "
+                           f"{E.format_state(target) or 'empty'}); take one with "
+                           f"`dbops-console backup snapshot`")
+    snap = max(snaps, key=lambda s: (sum(q for _, q in E.parse_state(s.gtid).values()), s.finished))
+    snap_state = E.parse_state(snap.gtid)
+    first = E.parse_state(manifests[0].gtid_start) if manifests else {}
+    if not state_le(first, snap_state):
+        raise RestoreError(f"the log backup starts at {manifests[0].gtid_start}, after snapshot "
+                           f"{snap.id} ({snap.gtid}): it cannot be rolled forward")
+    needed = [m for m in manifests
+              if not state_le(E.parse_state(m.gtid_end), snap_state)
+              and not state_le(target, E.parse_state(m.gtid_start))]
+    return target, snap, needed, label
+
+
+def _unpack(catalog: Catalog, snap: SnapshotManifest, server: RestoreServer) -> None:
+    storage = catalog.storage
+    if snap.method == "mariadb-backup":
+        server.datadir.mkdir(parents=True)
+        mbstream = need("mbstream")
+        with storage.reader(snap.key) as src:
+            unz = subprocess.Popen([zstd.binary(), "-q", "-d", "-c"], stdin=src,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            x = subprocess.run([mbstream, "-x", "-C", str(server.datadir)], stdin=unz.stdout,
+                               capture_output=True)
+            assert unz.stdout is not None
+            unz.stdout.close()
+            if unz.wait() != 0 or x.returncode != 0:
+                raise RestoreError(f"cannot unpack snapshot {snap.id}: "
+                                   f"{(x.stderr or b'').decode(errors='replace').strip()[-200:]}")
+        exe = need("mariadb-backup", "mariabackup")
+        r = subprocess.run([exe, "--prepare", f"--target-dir={server.datadir}"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise RestoreError(f"mariadb-backup --prepare failed: {tail[0][:300]}")
+    else:
+        server.install()
+
+
+def _load_dump(catalog: Catalog, snap: SnapshotManifest, server: RestoreServer) -> None:
+    client = need("mariadb", "mysql")
+    with catalog.storage.reader(snap.key) as src, \
+            defaults_file(socket=server.socket, user=RESTORE_USER, password=server.password()) as cnf:
+        unz = subprocess.Popen([zstd.binary(), "-q", "-d", "-c"], stdin=src,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = subprocess.run([client, f"--defaults-extra-file={cnf}", "--binary-mode"],
+                           stdin=unz.stdout, capture_output=True)
+        assert unz.stdout is not None
+        unz.stdout.close()
+        if unz.wait() != 0 or r.returncode != 0:
+            raise RestoreError(f"loading dump {snap.id} failed: "
+                               f"{r.stderr.decode(errors='replace').strip()[-300:]}")
+
+
+def replay_segments(catalog: Catalog, conn, manifests: list[SegmentManifest], start: State,
+                    target: State) -> tuple[State, int, float, int]:
+    """Apply transactions after ``start`` up to ``target``; returns
+    (state reached, transactions, last commit time, bytes)."""
+    rp = Replayer(conn)
+    state = dict(start)
+    last_ts = 0.0
+    for m in manifests:
+        fde, txns = _segment_txns(catalog, m)
+        rp.set_fde(fde)
+        for tx in txns:
+            done = state.get(tx.domain)
+            if done is not None and tx.seq <= done[1]:
+                continue                       # already in the snapshot
+            want = target.get(tx.domain)
+            if want is None or tx.seq > want[1]:
+                continue                       # past the target in this domain
+            if done is not None and tx.seq != done[1] + 1:
+                raise RestoreError(f"GTID gap in the backup: domain {tx.domain} jumps from "
+                                   f"{done[1]} to {tx.seq}; run `backup verify`")
+            rp.add(tx)
+            state[tx.domain] = (tx.server_id, tx.seq)
+            last_ts = float(tx.commit_ts)
+    rp.flush()
+    return state, rp.transactions, last_ts, rp.bytes
+
+
+def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, port: int = 3307,
+            to_time: float | None = None, to_gtid: str | None = None,
+            keep_running: bool = False, progress=lambda msg: None) -> RestoreResult:
+    if (to_time is None) == (to_gtid is None):
+        raise RestoreError("give exactly one of --to-time or --to-gtid")
+    tdir = Path(target_dir).expanduser().resolve()
+    if tdir.exists() and any(tdir.iterdir()):
+        raise RestoreError(f"target directory {tdir} is not empty; restore never overwrites")
+    if not 1024 <= port <= 65535:
+        raise RestoreError(f"--port must be between 1024 and 65535, got {port}")
+    catalog = Catalog(LocalStorage(storage_dir))
+    target, snap, manifests, label = plan(catalog, to_time, to_gtid)
+    tdir.mkdir(parents=True, exist_ok=True)
+    server = RestoreServer(tdir, port)
+    server.write_config()
+    t0 = time.monotonic()
+    progress(f"preparing snapshot {snap.id} ({snap.method}, GTID {snap.gtid})")
+    _unpack(catalog, snap, server)
+    server.start()
+    result = RestoreResult(target_dir=str(tdir), port=port, snapshot=snap.id,
+                           snapshot_method=snap.method, snapshot_gtid=snap.gtid, target=label,
+                           restored_gtid=snap.gtid, pid=server.pid, socket=server.socket,
+                           password_file=str(server.password_file), server=server)
+    try:
+        if snap.method == "mariadb-dump":
+            progress("loading the dump")
+            _load_dump(catalog, snap, server)
+        result.prepare_seconds = round(time.monotonic() - t0, 3)
+        progress(f"replaying {len(manifests)} segment(s) up to {label}")
+        conn = server.connect(client_flag=CLIENT.MULTI_STATEMENTS)
+        try:
+            t1 = time.monotonic()
+            state, n, last_ts, nbytes = replay_segments(catalog, conn, manifests,
+                                                        E.parse_state(snap.gtid), target)
+            result.replay_seconds = round(time.monotonic() - t1, 3)
+            with conn.cursor() as cur:
+                cur.execute("SET GLOBAL gtid_slave_pos = %s", (E.format_state(state),))
+        finally:
+            if conn.open:
+                conn.close()
+        result.restored_gtid = E.format_state(state)
+        result.transactions, result.last_commit, result.replay_bytes = n, last_ts, nbytes
+        missing = {d: q for d, (_, q) in target.items() if state.get(d, (0, 0))[1] < q}
+        if missing:
+            raise RestoreError(f"could not reach the target: stopped at {result.restored_gtid}, "
+                               f"target {E.format_state(target)}")
+    except BaseException:
+        server.stop()
+        raise
+    if not keep_running:
+        server.stop()
+        result.pid = None
+    (tdir / "restore.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+    return result

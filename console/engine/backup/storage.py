@@ -1,0 +1,190 @@
+"""Backup storage: a small interface and a local directory implementation.
+
+Keys are relative paths with ``/`` separators (``log/0000000001.binlog.zst``).
+Every ``put`` is an atomic publish: a reader sees the old object, or the
+new one complete and durable, never a part.  An object store implements the
+same five methods (its PUT is atomic by nature).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from console.engine.state import fsync_dir
+from console.errors import UserError
+
+
+class StorageError(UserError):
+    """Backup storage refused or lost an object."""
+
+
+class Storage:
+    """What the backup needs from a store of objects."""
+
+    def put(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def get(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def list(self, prefix: str = "") -> list[str]:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def size(self, key: str) -> int:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def writer(self, key: str) -> Iterator[BinaryIO]:
+        """A file-like sink for a big object, published when the block ends
+        without error (and discarded otherwise)."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    @contextlib.contextmanager
+    def reader(self, key: str) -> Iterator[BinaryIO]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+            return True
+        except StorageError:
+            return False
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+        raise StorageError(f"invalid storage key {key!r}")
+    return key
+
+
+class LocalStorage(Storage):
+    """Objects are files under ``root``; publish = fsync temp file, rename, fsync dir."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).expanduser()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"cannot create backup directory {self.root}: {e.strerror}") from None
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def _tmp(self, p: Path) -> Path:
+        return p.with_name(f".{p.name}.tmp{os.getpid()}")
+
+    def put(self, key: str, data: bytes) -> None:
+        with self.writer(key) as f:
+            f.write(data)
+
+    @contextlib.contextmanager
+    def writer(self, key: str) -> Iterator[BinaryIO]:
+        p = self.path(key)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._tmp(p)
+            f = open(tmp, "wb")  # noqa: SIM115 - closed below
+        except OSError as e:
+            raise StorageError(f"cannot write {p}: {e.strerror}") from None
+        ok = False
+        try:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+            ok = True
+        finally:
+            f.close()
+            if ok:
+                os.replace(tmp, p)
+                fsync_dir(p.parent)
+            else:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except OSError as e:
+            raise StorageError(f"cannot read backup object {key}: {e.strerror}") from None
+
+    @contextlib.contextmanager
+    def reader(self, key: str) -> Iterator[BinaryIO]:
+        try:
+            f = open(self.path(key), "rb")  # noqa: SIM115
+        except OSError as e:
+            raise StorageError(f"cannot read backup object {key}: {e.strerror}") from None
+        with f:
+            yield f
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self.root / prefix if prefix else self.root
+        if not base.is_dir():
+            return []
+        out = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel = Path(dirpath).relative_to(self.root)
+            for fn in filenames:
+                if not fn.startswith("."):
+                    out.append(str(rel / fn) if str(rel) != "." else fn)
+        return sorted(out)
+
+    def delete(self, key: str) -> None:
+        p = self.path(key)
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StorageError(f"cannot delete backup object {key}: {e.strerror}") from None
+        with contextlib.suppress(OSError):
+            fsync_dir(p.parent)
+
+    def size(self, key: str) -> int:
+        try:
+            return self.path(key).stat().st_size
+        except OSError as e:
+            raise StorageError(f"no backup object {key}: {e.strerror}") from None
+
+    def remove_tree(self, prefix: str) -> None:
+        shutil.rmtree(self.root / _check_key(prefix), ignore_errors=True)
+
+    def clean_temp(self) -> int:
+        """Remove temp files left by a crash mid-publish; returns how many."""
+        n = 0
+        for dirpath, _, filenames in os.walk(self.root):
+            for fn in filenames:
+                if fn.startswith(".") and ".tmp" in fn:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(dirpath, fn))
+                        n += 1
+        return n
+
+
+def sha256_of(storage: Storage, key: str) -> str:
+    h = hashlib.sha256()
+    with storage.reader(key) as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+    return h.hexdigest()

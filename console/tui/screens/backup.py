@@ -1,0 +1,166 @@
+"""The backup screen: checkpoint and lag, a timeline of segments and
+snapshots, pause/resume, snapshot now, and the restore dialog.
+
+Refreshes from ``task.status()`` on a timer; actions go through
+``engine.command`` in worker threads (a restore takes a while).
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+
+from console.errors import UserError
+from console.tui.screens.registry import register_screen
+from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.restore_dialog import RestoreDialog
+
+
+def _t(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def status_lines(st) -> list[str]:
+    d = st.detail
+    lag = "?" if d.lag_seconds is None else f"{d.lag_seconds:.2f} s"
+    lines = [
+        f"[b]{st.task_id}[/b]  {st.state}/{st.phase}   source {d.source} "
+        f"({'connected' if d.connected else 'not connected'})",
+        f"checkpoint  GTID [b]{d.checkpoint_gtid or '-'}[/b]   last commit {_t(d.checkpoint_time)}",
+        f"lag         {lag} behind the primary ({'caught up' if d.caught_up else 'behind'})   "
+        f"source at {d.source_gtid or '-'}",
+        f"stored      {d.segments} segments, {_mb(d.segment_bytes)}; {len(d.snapshots)} snapshots, "
+        f"{_mb(d.snapshot_bytes)}   in {d.storage}",
+        f"source      oldest binlog {d.source_oldest_binlog or '-'}; {d.source_retention or '-'} "
+        f"(a pause longer than that loses continuity)",
+    ]
+    if d.snapshot_running:
+        lines.append(f"[yellow]snapshot running: {d.snapshot_running}[/yellow]")
+    if st.last_error:
+        lines.append(f"[red]last error: {st.last_error}[/red]")
+    return lines
+
+
+def timeline_text(d) -> str:
+    """Recent segments (time span, transactions) and the snapshots on one axis."""
+    if not d.timeline and not d.snapshots:
+        return "timeline: nothing stored yet"
+    times = [t for seg in d.timeline for t in seg[:2]] + [s[2] for s in d.snapshots]
+    lo, hi = min(times), max(times)
+    width = 60
+    span = max(1.0, hi - lo)
+    axis = ["─"] * width
+    for first, last, _ in d.timeline:
+        for x in range(int((first - lo) / span * (width - 1)), int((last - lo) / span * (width - 1)) + 1):
+            axis[x] = "█"
+    for s in d.snapshots:
+        axis[int((s[2] - lo) / span * (width - 1))] = "▲"
+    return (f"{time.strftime('%H:%M:%S', time.localtime(lo))} {''.join(axis)} "
+            f"{time.strftime('%H:%M:%S', time.localtime(hi))}   █ log segments  ▲ snapshots")
+
+
+class BackupScreen(Screen):
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("p", "pause", "Pause"),
+        Binding("u", "resume", "Resume"),
+        Binding("s", "snapshot", "Snapshot now"),
+        Binding("r", "restore", "Restore…"),
+    ]
+    DEFAULT_CSS = """
+    BackupScreen #bk-status { height: auto; padding: 0 1; }
+    BackupScreen #bk-timeline { height: auto; padding: 0 1; }
+    BackupScreen #bk-spark { height: 3; margin: 0 1; }
+    BackupScreen #bk-snapshots { height: 1fr; }
+    """
+
+    def __init__(self, engine, task_id: str):
+        super().__init__()
+        self.engine, self.task_id = engine, task_id
+        self._snap_ids: tuple = ()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical():
+            yield Static(id="bk-status")
+            yield Static(id="bk-timeline")
+            yield Sparkline([], summary_function=max, id="bk-spark")
+            yield Static("Snapshots", classes="pane-title")
+            yield DataTable(id="bk-snapshots", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"backup {self.task_id}"
+        t = self.query_one("#bk-snapshots", DataTable)
+        t.add_columns("id", "finished", "method", "size", "GTID")
+        self.set_interval(getattr(self.app, "refresh_interval", 1.0), self.refresh_view)
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        st = self.engine.task(self.task_id).status()
+        d = st.detail
+        self.query_one("#bk-status", Static).update("\n".join(status_lines(st)))
+        self.query_one("#bk-timeline", Static).update(timeline_text(d))
+        self.query_one("#bk-spark", Sparkline).data = [float(seg[2]) for seg in d.timeline] or [0.0]
+        if d.snapshots != self._snap_ids:
+            self._snap_ids = d.snapshots
+            t = self.query_one("#bk-snapshots", DataTable)
+            t.clear()
+            for sid, method, finished, size, gtid in reversed(d.snapshots):
+                t.add_row(sid, _t(finished), method, _mb(size), gtid, key=sid)
+
+    # ---- actions ----------------------------------------------------------------
+
+    @work(thread=True, group="backup-actions")
+    def _cmd(self, name: str, **args) -> None:
+        try:
+            out = self.engine.command(self.task_id, name, **args)
+            self.app.call_from_thread(self.notify, str(out or f"{name}: ok"), timeout=8)
+        except UserError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
+
+    def action_pause(self) -> None:
+        self._cmd("pause")
+
+    def action_resume(self) -> None:
+        self._cmd("resume")
+
+    def action_snapshot(self) -> None:
+        self._cmd("snapshot-now")
+
+    def action_restore(self) -> None:
+        d = self.engine.task(self.task_id).status().detail
+        default_time = _t(d.checkpoint_time) if d.checkpoint_time else ""
+        default_dir = f"{d.storage.rstrip('/')}-restore-{time.strftime('%Y%m%d-%H%M%S')}"
+
+        def chosen(args: dict | None) -> None:
+            if not args:
+                return
+            target = args["target_dir"]
+            what = args.get("to_time") or args.get("to_gtid")
+
+            def confirmed(ok: bool | None) -> None:
+                if ok:
+                    self.notify(f"restoring to {what} into {target}…")
+                    self._cmd("restore", **args)
+
+            self.app.push_screen(ConfirmDialog(
+                "Point-in-time restore",
+                f"Prepare the newest snapshot before {what} in {target}, start a private mariadbd "
+                f"on port {args['port']} and replay the log up to exactly {what}. "
+                f"The running cluster is not touched.", target, action_label="Restore"), confirmed)
+
+        self.app.push_screen(RestoreDialog(default_time, default_dir), chosen)
+
+
+register_screen("backup", BackupScreen)

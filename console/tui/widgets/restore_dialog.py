@@ -1,0 +1,102 @@
+"""The restore dialog: pick a time (or GTID) and a new target directory.
+
+Dismisses with ``None`` (cancelled) or a dict ``{to_time|to_gtid, target_dir,
+port}``; the caller then asks for a typed confirmation of the directory.
+Bad input is reported in the dialog in one line and nothing happens.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+def check(point: str, target_dir: str, port: str) -> tuple[dict | None, str]:
+    """(arguments, "") when the input is usable, else (None, the reason)."""
+    point, target_dir, port = point.strip(), target_dir.strip(), port.strip()
+    args: dict = {}
+    if not point:
+        return None, "give a time (YYYY-MM-DD HH:MM:SS) or a GTID (D-S-N)"
+    try:
+        time.strptime(point, "%Y-%m-%d %H:%M:%S")
+        args["to_time"] = point
+    except ValueError:
+        parts = point.split("-")
+        if len(parts) == 3 and all(p.isdigit() for p in parts):
+            args["to_gtid"] = point
+        else:
+            return None, f"{point!r} is neither YYYY-MM-DD HH:MM:SS nor a GTID like 0-1-100"
+    if not target_dir:
+        return None, "give a new target directory"
+    p = Path(target_dir).expanduser()
+    if p.exists() and any(p.iterdir()):
+        return None, f"{p} is not empty: restore never overwrites"
+    if not port.isdigit() or not 1024 <= int(port) <= 65535:
+        return None, f"port must be a number between 1024 and 65535, got {port!r}"
+    args.update(target_dir=str(p), port=int(port))
+    return args, ""
+
+
+class RestoreDialog(ModalScreen):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    RestoreDialog { align: center middle; }
+    RestoreDialog #restore-box { width: 84; height: auto; border: thick $warning; padding: 1 2;
+                                 background: $surface; }
+    RestoreDialog #restore-box Input { margin-bottom: 1; }
+    RestoreDialog #restore-buttons { height: auto; }
+    """
+
+    def __init__(self, default_time: str, default_dir: str, default_port: int = 3307):
+        super().__init__()
+        self.defaults = (default_time, default_dir, str(default_port))
+
+    def compose(self) -> ComposeResult:
+        t, d, p = self.defaults
+        with Vertical(id="restore-box"):
+            yield Label("Point-in-time restore (into a new directory; the cluster is not touched)",
+                        id="restore-title")
+            yield Label("Restore to (time YYYY-MM-DD HH:MM:SS, or GTID):")
+            yield Input(value=t, id="restore-point")
+            yield Label("Target directory (new or empty):")
+            yield Input(value=d, id="restore-dir")
+            yield Label("Port of the restored server:")
+            yield Input(value=p, id="restore-port")
+            yield Static("", id="restore-error")
+            with Horizontal(id="restore-buttons"):
+                yield Button("Restore…", variant="warning", id="restore-ok")
+                yield Button("Cancel", id="restore-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#restore-point", Input).focus()
+
+    def _submit(self) -> None:
+        args, why = check(self.query_one("#restore-point", Input).value,
+                          self.query_one("#restore-dir", Input).value,
+                          self.query_one("#restore-port", Input).value)
+        if args is None:
+            self.query_one("#restore-error", Static).update(f"[red]{why}[/red]")
+            return
+        self.dismiss(args)
+
+    @on(Button.Pressed, "#restore-ok")
+    def _ok(self) -> None:
+        self._submit()
+
+    @on(Input.Submitted)
+    def _entered(self) -> None:
+        self._submit()
+
+    @on(Button.Pressed, "#restore-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,122 @@
+"""Helpers for the backup integration tests: a private config, a writer, content checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from pathlib import Path
+
+from console.engine.backup import zstd
+from console.engine.backup.catalog import Catalog
+from console.engine.backup.segments import data_key, split_transactions
+from console.engine.backup.storage import LocalStorage
+
+
+def backup_config(handle, tmp: Path, storage: Path, **opts) -> Path:
+    """The sandbox config with its sandbox-backup task pointed at ``storage``."""
+    text = handle.config_path.read_text()
+    text = re.sub(r'(?m)^storage = .*$', f'storage = "{storage}"', text)
+    extra = "".join(f"{k} = {v!r}\n".replace("'", '"') if not isinstance(v, bool)
+                    else f"{k} = {str(v).lower()}\n" for k, v in opts.items())
+    text = text.replace('[tasks.sandbox-backup]\n', '[tasks.sandbox-backup]\n' + extra)
+    p = tmp / "dbops-backup.toml"
+    p.write_text(text)
+    return p
+
+
+class Writer:
+    """Autocommit inserts/updates/deletes into ``db.t`` on the primary from a thread.
+
+    ``hold()`` stops writing (after the statement in flight) until ``release()``.
+    """
+
+    def __init__(self, handle, db: str, node: str = "node1"):
+        self.handle, self.db, self.node = handle, db, node
+        self.stop_ev = threading.Event()
+        self.go = threading.Event()
+        self.go.set()
+        self.idle = threading.Event()
+        self.count = 0
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def setup(self) -> Writer:
+        self.handle.sql(self.node, f"CREATE DATABASE IF NOT EXISTS {self.db}",
+                        f"CREATE TABLE IF NOT EXISTS {self.db}.t (id INT PRIMARY KEY "
+                        f"AUTO_INCREMENT, k INT NOT NULL, v VARCHAR(64), KEY(k))")
+        return self
+
+    def start(self) -> Writer:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        c = None
+        i = 0
+        while not self.stop_ev.is_set():
+            if not self.go.is_set():
+                self.idle.set()
+                self.go.wait(0.1)
+                continue
+            self.idle.clear()
+            try:
+                if c is None:
+                    c = self.handle.connect(self.node)
+                with c.cursor() as cur:
+                    i += 1
+                    if i % 10 == 3:
+                        cur.execute(f"UPDATE {self.db}.t SET v = CONCAT(v, 'u') WHERE k = %s", (i % 97,))
+                    elif i % 10 == 7:
+                        cur.execute(f"DELETE FROM {self.db}.t WHERE k = %s LIMIT 1", (i % 89,))
+                    else:
+                        cur.execute(f"INSERT INTO {self.db}.t (k, v) VALUES (%s, %s)",
+                                    (i % 100, f"row-{i}"))
+                self.count += 1
+            except Exception as e:  # noqa: BLE001 - the writer survives a failover
+                self.errors.append(str(e))
+                c = None
+                time.sleep(0.2)
+        self.idle.set()
+
+    def hold(self) -> None:
+        self.go.clear()
+        self.idle.wait(10)
+
+    def release(self) -> None:
+        self.go.set()
+
+    def stop(self) -> None:
+        self.stop_ev.set()
+        self.go.set()
+        if self.thread.is_alive():
+            self.thread.join(10)
+
+
+def table_checksum(conn, db: str) -> str:
+    h = hashlib.sha256()
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT id, k, v FROM {db}.t ORDER BY id")
+        for row in cur.fetchall():
+            h.update(repr(row).encode())
+    return h.hexdigest()
+
+
+def stored_gtids(storage: Path) -> list[tuple[int, int, int]]:
+    cat = Catalog(LocalStorage(storage))
+    out = []
+    for n in cat.segment_seqs():
+        _, txns = split_transactions(zstd.decompress(cat.storage.get(data_key(n))))
+        out += [(t.domain, t.server_id, t.seq) for t in txns]
+    return out
+
+
+def wait_for(pred, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -1,0 +1,191 @@
+"""Pure logic of the backup: options, retention plan, restore planning by
+time and GTID, verify on hand-built segments, replay statement building,
+the restore dialog's input check and the screen's timeline."""
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from console.config import ConfigError, parse_config
+from console.engine.backup import zstd
+from console.engine.backup.catalog import Catalog, Checkpoint, SnapshotManifest
+from console.engine.backup.replay import Replayer, query_parts
+from console.engine.backup.restore import RestoreError, plan, state_at_time
+from console.engine.backup.retention import apply_retention
+from console.engine.backup.retention import plan as retention_plan
+from console.engine.backup.segments import (
+    SegmentManifest,
+    Txn,
+    advance,
+    build_segment,
+    domains_of,
+    sha256,
+)
+from console.engine.backup.storage import LocalStorage
+from console.engine.backup.verify import verify
+from console.mysql.binlog import events as E
+from console.tui.widgets.restore_dialog import check
+from tests.support import binlog_events as B
+
+T0 = 1_700_000_000
+
+
+def _cfg(**task):
+    data = {"clusters": {"c": {"hosts": {"db1": {"user": "u", "password": "p"}}}},
+            "tasks": {"b": {"kind": "backup", "cluster": "c", "storage": "/tmp/x", **task}}}
+    return parse_config(data)
+
+
+def test_backup_options_parse_and_reject_bad_values():
+    o = _cfg(keep_snapshots=3, snapshot_method="mariadb-dump").task("b").options
+    assert o.keep_snapshots == 3 and o.snapshot_method == "mariadb-dump" and o.flush_interval == 0.5
+    with pytest.raises(ConfigError, match="start_from"):
+        _cfg(start_from="yesterday")
+    with pytest.raises(ConfigError, match="snapshot_method"):
+        _cfg(snapshot_method="tar")
+    with pytest.raises(ConfigError, match="did you mean 'keep_days'"):
+        _cfg(keep_dayz=3)
+    with pytest.raises(ConfigError, match="storage: missing"):
+        parse_config({"tasks": {"b": {"kind": "backup"}}})
+
+
+def _store(tmp_path, seqs_per_segment, ts_step=1):
+    """A catalog with segments of domain 0 transactions, one second apart."""
+    cat = Catalog(LocalStorage(tmp_path))
+    state: dict = {}
+    n = 0
+    for i, count in enumerate(seqs_per_segment, 1):
+        txns = []
+        for _ in range(count):
+            n += 1
+            txns.append(Txn(0, 1, n, T0 + n * ts_step, B.txn(0, 1, n, T0 + n * ts_step), n * 100))
+        stored = zstd.compress(build_segment(B.fde(), txns))
+        new = advance(state, txns)
+        m = SegmentManifest(seq=i, source="h:1", source_id="x", binlog_file="b.1", start_pos=4,
+                            end_pos=n * 100, gtid_start=E.format_state(state),
+                            gtid_end=E.format_state(new), domains=domains_of(txns),
+                            first_ts=txns[0].commit_ts, last_ts=txns[-1].commit_ts,
+                            transactions=len(txns), sha256=sha256(stored))
+        cat.publish_segment(stored, m)
+        state = new
+        cat.save_checkpoint(Checkpoint(seq=i, gtid=m.gtid_end, last_event_ts=m.last_ts))
+    return cat
+
+
+def _snap(cat, sid, gtid, finished):
+    cat.storage.put(f"snapshots/{sid}/dump.sql.zst", b"data")
+    m = SnapshotManifest(id=sid, method="mariadb-dump", source="h:1", gtid=gtid,
+                         started=finished - 1, finished=finished,
+                         key=f"snapshots/{sid}/dump.sql.zst", sha256=sha256(b"data"))
+    cat.publish_snapshot(m)
+    return m
+
+
+def test_state_at_time_stops_at_the_first_later_commit(tmp_path):
+    cat = _store(tmp_path, [3, 3, 3])
+    mans = cat.manifests()
+    assert state_at_time(cat, mans, T0 + 5) == {0: (1, 5)}      # inside segment 2
+    assert state_at_time(cat, mans, T0 + 6) == {0: (1, 6)}      # end of segment 2
+    assert state_at_time(cat, mans, T0 + 100) == {0: (1, 9)}
+    with pytest.raises(RestoreError, match="log backup starts"):
+        state_at_time(cat, mans, T0)
+
+
+def test_plan_picks_the_newest_snapshot_before_the_target(tmp_path):
+    cat = _store(tmp_path, [3, 3, 3])
+    _snap(cat, "a", "0-1-2", T0 + 2)
+    _snap(cat, "b", "0-1-7", T0 + 7)
+    target, snap, segs, _ = plan(cat, None, "0-1-6")
+    assert snap.id == "a" and [m.seq for m in segs] == [1, 2]
+    target, snap, segs, _ = plan(cat, T0 + 8, None)
+    assert snap.id == "b" and target == {0: (1, 8)} and [m.seq for m in segs] == [3]
+    with pytest.raises(RestoreError, match="not backed up"):
+        plan(cat, None, "0-1-10")
+    with pytest.raises(RestoreError, match="complete only up to"):
+        plan(cat, T0 + 60, None)
+    with pytest.raises(RestoreError, match="no snapshot"):
+        plan(cat, None, "0-1-1")
+
+
+def test_verify_finds_sha_mismatch_gap_and_duplicate(tmp_path):
+    cat = _store(tmp_path / "ok", [2, 2, 2])
+    assert verify(cat).ok and verify(cat).transactions == 6
+    # a duplicate: segment 3 re-holds transaction 4
+    dup = _store(tmp_path / "dup", [2, 2, 2])
+    m3 = dup.manifest(3)
+    txns = [Txn(0, 1, q, T0 + q, B.txn(0, 1, q, T0 + q)) for q in (4, 5, 6)]
+    stored = zstd.compress(build_segment(B.fde(), txns))
+    dup.publish_segment(stored, replace(m3, transactions=3, sha256=sha256(stored)))
+    assert any("duplicate" in p for p in verify(dup).problems)
+    # a checkpoint that does not match
+    cat.save_checkpoint(Checkpoint(seq=9, gtid="0-1-99"))
+    assert any("checkpoint" in p for p in verify(cat).problems)
+
+
+def test_retention_keeps_newest_and_the_log_they_need(tmp_path):
+    cat = _store(tmp_path, [3, 3, 3])
+    now = T0 + 10 * 86400
+    a = _snap(cat, "a", "0-1-2", T0 + 2)
+    b = _snap(cat, "b", "0-1-6", T0 + 7)
+    kept, gone = retention_plan([a, b], keep_n=1, keep_days=0, now=now)
+    assert [s.id for s in kept] == ["b"] and [s.id for s in gone] == ["a"]
+    kept, gone = retention_plan([a, b], keep_n=0, keep_days=1, now=now)
+    assert [s.id for s in kept] == ["b"]               # the last one is never deleted
+    kept, gone = retention_plan([a, b], keep_n=0, keep_days=0, now=now)
+    assert gone == []
+    removed = apply_retention(cat, 1, 0, now=now)
+    assert removed.snapshots == ("a",) and removed.segments == (1, 2)   # both end <= 0-1-6
+    assert cat.segment_seqs() == [3]
+    assert verify(cat).ok
+
+
+def test_query_parts_and_replay_statements():
+    import struct
+
+    sv = bytes([0]) + struct.pack("<I", 1 << 26) + bytes([1]) + struct.pack("<Q", 1411383296) \
+        + bytes([4]) + struct.pack("<HHH", 45, 45, 45)
+    body = struct.pack("<IIBHH", 7, 0, 3, 0, len(sv)) + sv + b"app\0" + b"CREATE TABLE t (a INT)"
+    ev = B.event(E.QUERY, body)
+    db, stmt, vars_ = query_parts(ev, 4)
+    assert (db, stmt) == (b"app", b"CREATE TABLE t (a INT)")
+    assert vars_["sql_mode"] == 1411383296 and vars_["charset"] == (45, 45, 45)
+
+    class NoConn:
+        pass
+
+    rp = Replayer(NoConn())
+    rp.set_fde(B.fde())
+    ddl = Txn(0, 1, 1, T0, B.gtid(0, 1, 1, standalone=True) + ev)
+    rp.add(ddl)
+    rp.add(Txn(0, 1, 2, T0, B.txn(0, 1, 2)))
+    parts = rp.parts
+    assert parts[0].startswith(b"BINLOG '")
+    assert any(p.startswith(b"SET TIMESTAMP=") and b"foreign_key_checks=0" in p for p in parts)
+    assert b"USE `app`" in parts and b"CREATE TABLE t (a INT)" in parts
+    assert parts[-3:-1] == [b"BEGIN", parts[-2]] and parts[-2].startswith(b"BINLOG '")
+    assert parts[-1] == b"COMMIT" and b"BEGIN" not in parts[:parts.index(b"CREATE TABLE t (a INT)")]
+
+
+def test_restore_dialog_input_check(tmp_path):
+    args, why = check("2026-01-02 03:04:05", str(tmp_path / "new"), "3310")
+    assert args == {"to_time": "2026-01-02 03:04:05", "target_dir": str(tmp_path / "new"),
+                    "port": 3310} and not why
+    assert check("0-1-77", str(tmp_path / "n"), "3310")[0]["to_gtid"] == "0-1-77"
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "f").write_text("x")
+    assert "not empty" in check("0-1-1", str(tmp_path / "full"), "3310")[1]
+    assert "neither" in check("soon", str(tmp_path / "n"), "3310")[1]
+    assert "port" in check("0-1-1", str(tmp_path / "n"), "80")[1]
+
+
+def test_timeline_marks_segments_and_snapshots():
+    from types import SimpleNamespace
+
+    from console.tui.screens.backup import timeline_text
+
+    now = time.time()
+    d = SimpleNamespace(timeline=((now - 100, now - 90, 5), (now - 10, now, 7)),
+                        snapshots=(("s", "mariadb-backup", now - 50, 1, "0-1-1"),))
+    text = timeline_text(d)
+    assert "█" in text and "▲" in text
