@@ -18,6 +18,7 @@ from console.errors import UserError
 COMMAND_MODULES = [
     "console.commands.sandbox",
     "console.commands.status",
+    "console.commands.migrate",
 ]
 
 

@@ -2,3 +2,4 @@
 
 Add one line here per task kind.
 """
+import console.engine.migration  # noqa: F401
