@@ -133,7 +133,7 @@ class Applier(threading.Thread):
         from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
         settings = {"host": self.ep.host, "port": self.ep.port, "user": self.ep.user,
-                    "passwd": self.ep.password.reveal(), "charset": "utf8mb4"}
+                    "password": self.ep.password.reveal(), "charset": "utf8mb4"}
         return BinLogStreamReader(
             connection_settings=settings, server_id=random.randint(1_000_000_000, 2_000_000_000),
             blocking=True, is_mariadb=self.flavor == "mariadb", auto_position=self.applied_pos,
