@@ -50,11 +50,11 @@ def handle_line(task, line: str) -> str:
         return f"ERROR {type(e).__name__}: {e}"
 
 
-def _cmd(task, name: str, **args):
+def _cmd(task, command_name: str, **args):
     eng = task.engine
     if eng is not None:
-        return eng.command(task.task_id, name, actor="socket", **args)
-    return task.commands()[name][0](**args)
+        return eng.command(task.task_id, command_name, actor="socket", **args)
+    return task.commands()[command_name][0](**args)
 
 
 def _dispatch(task, line: str) -> str:
@@ -65,7 +65,7 @@ def _dispatch(task, line: str) -> str:
             raise UserError(f"unknown setting {name!r}; settable: {', '.join(SETTABLE)}")
         if value == "?":
             return str(task.get_setting(name))
-        _cmd(task, "set", name=name, value=value)
+        _cmd(task, "set", setting=name, value=value)
         return f"OK {name}={task.get_setting(name)}"
     cmd = line.lower()
     if cmd == "help":

@@ -433,8 +433,9 @@ class MigrationTask(Task):
         self._request_panic("operator panic")
         return "panic requested"
 
-    @command("set", help="change a setting: name=chunk-size|dml-batch-size|... value=...")
-    def cmd_set(self, name: str, value) -> str:
+    @command("set", help="change a setting: setting=chunk-size|dml-batch-size|... value=...")
+    def cmd_set(self, setting: str, value) -> str:
+        name = setting
         if name == "chunk-size":
             self.chunk_size = _parse_int(name, value, 10, 1_000_000)
         elif name == "dml-batch-size":
