@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from console.engine.migration.alter import AlterError
 from console.engine.migration.inspect import Refused, inspect
 from console.engine.migration.options import MigrationOptions
-from console.engine.migration.alter import AlterError
 from tests.integration.migration_helpers import (
     DB,
     columns,
