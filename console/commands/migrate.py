@@ -61,6 +61,8 @@ def register(sub) -> None:
     a("--resume", action="store_true", help="continue an interrupted migration from its checkpoint")
     a("--no-verify-checksum", action="store_true", help="skip the checksum before cut-over")
     a("--checksum-chunk-size", type=int, default=10000)
+    a("--copy-threads", type=int, default=1,
+      help="copy chunks in parallel on this many connections (default 1)")
     a("--state-dir", metavar="DIR", help=f"checkpoints and audit log (default {DEFAULT_STATE_DIR})")
     a("--status-interval", type=float, default=5.0, metavar="S", help="progress line every S seconds")
     p.set_defaults(func=run)
@@ -112,7 +114,7 @@ def options_from_args(args):
         approve_renamed_columns=args.approve_renamed_columns,
         allow_foreign_keys=args.allow_foreign_keys, allow_triggers=args.allow_triggers,
         resume=args.resume, verify_checksum=not args.no_verify_checksum,
-        checksum_chunk_size=args.checksum_chunk_size,
+        checksum_chunk_size=args.checksum_chunk_size, copy_threads=args.copy_threads,
     ).validate()
 
 

@@ -70,7 +70,7 @@ def test_composite_key_types_reorder_charset_10k_rows_writes_through_cutover(sb,
                 owner=lambda k: k[0] % 3, new_key=lambda t, n: (t + 3 * (10000 + n // 50), f"n{n}"),
                 make_row=_types_row).start()
     try:
-        _, task = start_task(sb, tmp_path, table="s1", chunk_size=500,
+        _, task = start_task(sb, tmp_path, table="s1", chunk_size=500, copy_threads=2,
                              alter="ADD COLUMN extra INT NOT NULL DEFAULT 5, DROP COLUMN junk, "
                                    "MODIFY name VARCHAR(40) CHARACTER SET utf8mb4 NULL, "
                                    "MODIFY n INT NULL AFTER st")

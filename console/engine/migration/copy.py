@@ -7,7 +7,10 @@ the upper bound of the last committed chunk (what a checkpoint records)."""
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from console.engine.migration.inspect import Inspection
 from console.engine.migration.sqlutil import cmp_tuple, col_list, key_range, qi, qt
@@ -25,6 +28,8 @@ class Copier:
         self.done = False
         self.rows_copied = 0
         self.chunks = 0
+        self._lock = threading.Lock()
+        self._finished: dict[Key | None, Key] = {}
 
     @property
     def _src(self) -> str:
@@ -50,37 +55,47 @@ class Copier:
         self.min, self.max, self.last, self.rows_copied = min_, max_, last, rows
         self.done = self.max is None or (last is not None and tuple(last) == tuple(self.max))
 
-    def next_bound(self, conn, chunk_size: int) -> Key | None:
-        """Upper bound of the next chunk, or None when the copy is complete."""
-        if self.done or self.max is None:
+    def next_bound(self, conn, chunk_size: int, after: Key | None = ...) -> Key | None:
+        """Upper bound of the chunk after ``after`` (default: ``last``), or
+        None when the copy is complete."""
+        if after is ...:
+            after = self.last
+        if self.max is None or (after is not None and tuple(after) == tuple(self.max)):
             return None
         order = ", ".join(qi(c) for c in self.kcols)
-        where, params = key_range(self.kcols, self.last, self.max)
+        where, params = key_range(self.kcols, after, self.max)
         with conn.cursor() as cur:
             cur.execute(f"SELECT {order} FROM {self._src} {self._idx} WHERE {where} "
                         f"ORDER BY {order} LIMIT 1 OFFSET %s", params + [chunk_size - 1])
             row = cur.fetchone()
         return tuple(row) if row else tuple(self.max)
 
-    def copy_chunk(self, conn, hi: Key) -> int:
-        """Copy ``last < key <= hi`` in one transaction; returns rows inserted."""
-        where, params = key_range(self.kcols, self.last, hi)
+    def copy_range(self, conn, lo: Key | None, hi: Key) -> int:
+        """Copy ``lo < key <= hi`` in one transaction (retried on deadlock or
+        lock wait timeout); returns rows inserted.  Thread-safe."""
+        where, params = key_range(self.kcols, lo, hi)
         sql = (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
                f"({col_list(self.ins.shared_ghost)}) SELECT {col_list(self.ins.shared_original)} "
                f"FROM {self._src} {self._idx} WHERE {where} LOCK IN SHARE MODE")
-        with conn.cursor() as cur:
-            cur.execute("START TRANSACTION")
-            try:
-                n = cur.execute(sql, params)
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
-        self.last = tuple(hi)
-        self.rows_copied += n
-        self.chunks += 1
-        if self.last == tuple(self.max):
-            self.done = True
+        return retry_locks(lambda: _in_trx(conn, sql, params))
+
+    def chunk_done(self, lo: Key | None, hi: Key, n: int) -> None:
+        """Record a committed chunk; ``last`` advances only over a gap-free
+        prefix of committed chunks (parallel chunks finish out of order)."""
+        with self._lock:
+            self.rows_copied += n
+            self.chunks += 1
+            self._finished[lo] = tuple(hi)
+            while self.last in self._finished:
+                self.last = self._finished.pop(self.last)
+            if self.max is not None and self.last is not None and tuple(self.last) == tuple(self.max):
+                self.done = True
+
+    def copy_chunk(self, conn, hi: Key) -> int:
+        """Copy the chunk after ``last`` up to ``hi`` (single-threaded use)."""
+        lo = self.last
+        n = self.copy_range(conn, lo, hi)
+        self.chunk_done(lo, hi, n)
         return n
 
     def recopy_range(self, conn, lo: Key | None, hi: Key | None) -> int:
@@ -88,19 +103,24 @@ class Copier:
         bound) with a fresh copy."""
         gwhere, gparams = open_range(list(self.ins.key.ghost_columns), lo, hi)
         where, params = open_range(self.kcols, lo, hi)
-        with conn.cursor() as cur:
-            cur.execute("START TRANSACTION")
-            try:
-                cur.execute(f"DELETE FROM {qt(self.ins.database, self.ins.ghost)} WHERE {gwhere}", gparams)
-                n = cur.execute(
-                    f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
-                    f"({col_list(self.ins.shared_ghost)}) SELECT {col_list(self.ins.shared_original)} "
-                    f"FROM {self._src} {self._idx} WHERE {where} LOCK IN SHARE MODE", params)
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
-        return n
+        delete = f"DELETE FROM {qt(self.ins.database, self.ins.ghost)} WHERE {gwhere}"
+        insert = (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
+                  f"({col_list(self.ins.shared_ghost)}) SELECT {col_list(self.ins.shared_original)} "
+                  f"FROM {self._src} {self._idx} WHERE {where} LOCK IN SHARE MODE")
+
+        def both():
+            with conn.cursor() as cur:
+                cur.execute("START TRANSACTION")
+                try:
+                    cur.execute(delete, gparams)
+                    n = cur.execute(insert, params)
+                    cur.execute("COMMIT")
+                except Exception:
+                    cur.execute("ROLLBACK")
+                    raise
+            return n
+
+        return retry_locks(both)
 
 
 def open_range(cols: list[str], lo: Key | None, hi: Key | None) -> tuple[str, list[Any]]:
@@ -109,3 +129,31 @@ def open_range(cols: list[str], lo: Key | None, hi: Key | None) -> tuple[str, li
     if lo is None:
         return "1=1", []
     return cmp_tuple(cols, lo, ">")
+
+
+T = TypeVar("T")
+LOCK_ERRORS = (1205, 1213)  # lock wait timeout, deadlock (e.g. with the binlog apply)
+
+
+def retry_locks(fn: Callable[[], T], attempts: int = 10) -> T:
+    for i in range(attempts):
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001
+            code = e.args[0] if getattr(e, "args", None) else None
+            if code not in LOCK_ERRORS or i == attempts - 1:
+                raise
+            time.sleep(0.02 * (i + 1))
+    raise AssertionError("unreachable")
+
+
+def _in_trx(conn, sql: str, params: list[Any]) -> int:
+    with conn.cursor() as cur:
+        cur.execute("START TRANSACTION")
+        try:
+            n = cur.execute(sql, params)
+            cur.execute("COMMIT")
+        except Exception:
+            cur.execute("ROLLBACK")
+            raise
+    return n

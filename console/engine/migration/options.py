@@ -42,6 +42,8 @@ class MigrationOptions:
     resume: bool = False
     verify_checksum: bool = True
     checksum_chunk_size: int = 10000
+    copy_threads: int = 1
+
 
     def validate(self) -> MigrationOptions:
         from console.errors import UserError
@@ -101,6 +103,7 @@ def _parse(t: Table) -> MigrationOptions:
         resume=t.get("resume", bool, False),
         verify_checksum=t.get("verify_checksum", bool, True),
         execute=t.get("execute", bool, True),
+        copy_threads=t.get("copy_threads", int, 1, minimum=1),
     )
     for r in o.throttle_control_replicas:
         if not isinstance(r, str) or ":" not in r:

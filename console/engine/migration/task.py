@@ -14,6 +14,7 @@ was committed, so ``resume`` continues after a crash or ``kill -9``."""
 from __future__ import annotations
 
 import collections
+import concurrent.futures as cf
 import os
 import threading
 import time
@@ -200,22 +201,7 @@ class MigrationTask(Task):
 
         # ---- copy
         self.set_phase("copying")
-        last_save = time.monotonic()
-        while not copier.done:
-            self._check_abort()
-            self._gate()
-            self._check_abort()
-            t0 = time.monotonic()
-            hi = copier.next_bound(conn, self.chunk_size)
-            if hi is None:
-                break
-            copier.copy_chunk(conn, hi)
-            took = time.monotonic() - t0
-            if time.monotonic() - last_save >= 1.0:
-                self._save_checkpoint()
-                last_save = time.monotonic()
-            if self.nice_ratio > 0:
-                self.sleep(took * self.nice_ratio)
+        self._copy(conn, copier)
         copier.done = True
         self._save_checkpoint()
         self.log(f"row copy complete: {copier.rows_copied} rows in {copier.chunks} chunks")
@@ -259,6 +245,61 @@ class MigrationTask(Task):
         self.checkpoint_file.remove()
         self.completed = True
         self.set_phase("complete")
+
+    def _copy(self, conn, copier: Copier) -> None:
+        """Chunks are bounded here, in key order, and copied by
+        ``copy_threads`` workers with their own connections; the checkpoint
+        records only the gap-free prefix of committed chunks."""
+        local = threading.local()
+        conns: list = []
+
+        def work(lo, hi):
+            c = getattr(local, "conn", None)
+            if c is None:
+                c = local.conn = self._connect(read_timeout=3600, write_timeout=3600)
+                conns.append(c)
+            t0 = time.monotonic()
+            n = copier.copy_range(c, lo, hi)
+            copier.chunk_done(lo, hi, n)
+            if self.nice_ratio > 0:
+                self._stop.wait((time.monotonic() - t0) * self.nice_ratio)
+            return n
+
+        threads = self.opts.copy_threads
+        inflight: set[cf.Future] = set()
+        after = copier.last
+        last_save = time.monotonic()
+        try:
+            with cf.ThreadPoolExecutor(threads, thread_name_prefix=f"copy-{self.task_id}") as ex:
+                while True:
+                    while len(inflight) >= threads:
+                        done, inflight = cf.wait(inflight, timeout=0.5,
+                                                 return_when=cf.FIRST_COMPLETED)
+                        for f in done:
+                            f.result()          # a failed chunk fails the copy
+                        self._check_abort()
+                    self._check_abort()
+                    self._gate()
+                    self._check_abort()
+                    hi = copier.next_bound(conn, self.chunk_size, after)
+                    if hi is None:
+                        break
+                    inflight.add(ex.submit(work, after, hi))
+                    after = hi
+                    if time.monotonic() - last_save >= 1.0:
+                        self._save_checkpoint()
+                        last_save = time.monotonic()
+                for f in cf.as_completed(inflight):
+                    f.result()
+                inflight = set()
+        finally:
+            for f in inflight:
+                f.cancel()
+            for c in conns:
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001
+                    pass
 
     def _postponed(self) -> bool:
         f = self.opts.postpone_cut_over_flag_file
