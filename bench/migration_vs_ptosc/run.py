@@ -2,7 +2,7 @@
 server's own blocking ``ALTER TABLE ... ALGORITHM=COPY``, in one run.
 
     python -m bench.migration_vs_ptosc.run [--rows 500000] [--rate 100]
-        [--dir /tmp/bench-mig] [--port 26550] [--chunk-size 10000]
+        [--dir /tmp/bench-mig] [--port 26550] [--chunk-size 10000] [--copy-threads 2]
 
 A private sandbox (primary only, ROW binlog) is started, ``sysbench
 oltp_common`` prepares ``sbtest.sbtest1``; each tool adds a column (a full
@@ -108,7 +108,8 @@ class Bench:
              "--user", "dbops", "--password-env", "BENCH_PW", "--database", "sbtest",
              "--table", "sbtest1", "--alter", f"ADD COLUMN {col} INT", "--execute",
              "--ok-to-drop-table", "--initially-drop-ghost-table", "--initially-drop-old-table",
-             "--chunk-size", str(self.args.chunk_size), "--state-dir", str(self.dir / "state"),
+             "--chunk-size", str(self.args.chunk_size), "--copy-threads", str(self.args.copy_threads),
+             "--state-dir", str(self.dir / "state"),
              "--status-interval", "0"] + (["--no-verify-checksum"] if self.args.no_checksum else []),
             capture_output=True, text=True, env=env, cwd=ROOT)
         if r.returncode != 0:
@@ -216,6 +217,7 @@ def main(argv=None) -> int:
     p.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "bench-migration"))
     p.add_argument("--port", type=int, default=26550)
     p.add_argument("--chunk-size", type=int, default=10000)
+    p.add_argument("--copy-threads", type=int, default=2)
     p.add_argument("--no-checksum", action="store_true", help="pass --no-verify-checksum to ours")
     args = p.parse_args(argv)
     Bench(args).main()

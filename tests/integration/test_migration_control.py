@@ -262,3 +262,18 @@ def test_config_task_kind_parses(tmp_path):
         load_config(cfg)
     assert "chunk_sise: unknown key (did you mean 'chunk_size'?)" in str(ei.value)
     Path(pw).unlink()
+
+
+def test_ddl_on_the_original_during_migration_aborts(sb, tmp_path):
+    c = connect(sb)
+    _fill(c, "p4", 300)
+    _, task = start_task(sb, tmp_path, table="p4", alter="ADD COLUMN z INT", postpone_cut_over=True)
+    wait_phase(task, ("postponed",))
+    assert any(n.startswith("binlog retention: ") for n in task.detail().notes)
+    with c.cursor() as cur:
+        cur.execute("ALTER TABLE p4 ADD COLUMN other INT")
+    finish(task, 30)
+    st = task.status()
+    assert st.state == "failed" and "DDL on mig.p4 during the migration" in st.last_error
+    assert "_p4_del" not in tables(c) and columns(c, "p4") == ["id", "v", "s", "other"]
+    c.close()

@@ -161,3 +161,14 @@ def test_options_validate(field, value, msg):
     kw = {"database": "d", "table": "t", "alter": "ADD COLUMN c INT", field: value}
     with pytest.raises(UserError, match=msg):
         MigrationOptions(**kw).validate()
+
+
+def test_ddl_on_the_migrated_table_is_detected_but_not_our_own():
+    from console.engine.migration.apply import touches_table
+
+    assert touches_table("ALTER TABLE `d`.`t` ADD COLUMN x INT", "t", "_t_gho")
+    assert touches_table("drop table t", "t", "_t_gho")
+    assert not touches_table("RENAME TABLE `d`.`t` TO `d`.`_t_del`, `d`.`_t_gho` TO `d`.`t`", "t", "_t_gho")
+    assert not touches_table("ALTER TABLE `d`.`_t_gho` ADD COLUMN x INT", "t", "_t_gho")
+    assert not touches_table("DROP TABLE `d`.`_t_del`", "t", "_t_gho")
+    assert not touches_table("INSERT INTO t VALUES (1)", "t", "_t_gho")

@@ -13,6 +13,7 @@ statements set rows to their row image (see ``dml``)."""
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 import uuid
@@ -50,8 +51,16 @@ class Position:
         return self._set.format()
 
 
-class ApplyError(Exception):
-    pass
+_IDENT = re.compile(r"`((?:[^`]|``)+)`|([A-Za-z0-9_$]+)")
+
+
+def touches_table(query: str, table: str, ghost: str) -> bool:
+    """Is this statement DDL that changes ``table`` (not our own ghost DDL)?"""
+    q = query.lstrip()
+    if not re.match(r"(?i)(ALTER|RENAME|DROP|TRUNCATE)\s", q):
+        return False
+    idents = {(a or b).replace("``", "`").lower() for a, b in _IDENT.findall(q)}
+    return table.lower() in idents and ghost.lower() not in idents
 
 
 class Applier(threading.Thread):
@@ -167,6 +176,10 @@ class Applier(threading.Thread):
                     elif ev.table == self.ins.table and ev.schema == self.ins.database:
                         ops.extend(self._ops(ev))
                     continue
+                if isinstance(ev, QueryEvent) and touches_table(ev.query, self.ins.table, self.ins.ghost):
+                    self.fatal = (f"DDL on {self.ins.database}.{self.ins.table} during the migration "
+                                  f"({' '.join(ev.query.split())[:120]}); aborted, original untouched")
+                    return
                 end = isinstance(ev, XidEvent) or (
                     isinstance(ev, QueryEvent) and ev.query.strip().upper() not in ("BEGIN", "XA START"))
                 if not end or gtid is None:

@@ -10,6 +10,8 @@ cut-over is refused while any mismatch remains."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,11 +32,11 @@ class ChecksumProgress:
 
 
 class Checksummer:
-    def __init__(self, ins: Inspection, copier: Copier, applier, marker_conn_factory,
+    def __init__(self, ins: Inspection, copier: Copier, applier, conn_factory,
                  chunk_size: Callable[[], int], checkpoint: Callable[[], None],
                  attempts: int = 3, wait_timeout: float = 60.0):
         self.ins, self.copier, self.applier = ins, copier, applier
-        self._mcf = marker_conn_factory
+        self._cf = self._mcf = conn_factory
         self._chunk_size, self._checkpoint = chunk_size, checkpoint
         self.attempts, self.wait_timeout = attempts, wait_timeout
         self.progress = ChecksumProgress()
@@ -81,30 +83,65 @@ class Checksummer:
                 cur.execute("ROLLBACK")
         return orig == ghost, orig[0]
 
-    def run(self, conn) -> ChecksumProgress:
-        mconn = self._mcf()
-        p = self.progress = ChecksumProgress()
+    def _chunk(self, conns, lo: Key | None, hi: Key | None) -> None:
+        conn, mconn = conns
+        equal, rows = self._compare(conn, mconn, lo, hi)
+        tries = mism = recop = 0
+        while not equal and tries < self.attempts:
+            mism += 1
+            tries += 1
+            self.copier.recopy_range(conn, lo, hi)
+            recop += 1
+            equal, rows = self._compare(conn, mconn, lo, hi)
+        with self._plock:
+            p = self.progress
+            p.mismatches += mism
+            p.recopied += recop
+            p.remaining_mismatches += 0 if equal else 1
+            p.chunks += 1
+            p.rows += rows
+
+    def run(self, conn, threads: int = 1) -> ChecksumProgress:
+        """Chunks are bounded here in key order and compared by ``threads``
+        workers, each with its own pair of connections."""
+        self.progress = ChecksumProgress()
+        self._plock = threading.Lock()
+        local = threading.local()
+        opened: list = []
+
+        def work(lo, hi):
+            conns = getattr(local, "conns", None)
+            if conns is None:
+                conns = local.conns = (self._cf(), self._mcf())
+                opened.extend(conns)
+            self._chunk(conns, lo, hi)
+
+        inflight: set[cf.Future] = set()
         try:
-            lo: Key | None = None
-            while True:
-                self._checkpoint()
-                hi = self._bounds(conn, lo, self._chunk_size())
-                equal, rows = self._compare(conn, mconn, lo, hi)
-                tries = 0
-                while not equal and tries < self.attempts:
-                    p.mismatches += 1
-                    tries += 1
-                    self.copier.recopy_range(conn, lo, hi)
-                    p.recopied += 1
-                    equal, rows = self._compare(conn, mconn, lo, hi)
-                if not equal:
-                    p.remaining_mismatches += 1
-                p.chunks += 1
-                p.rows += rows
-                if hi is None:
-                    break
-                lo = hi
+            with cf.ThreadPoolExecutor(threads, thread_name_prefix="checksum") as ex:
+                lo: Key | None = None
+                while True:
+                    while len(inflight) >= threads:
+                        done, inflight = cf.wait(inflight, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                        for f in done:
+                            f.result()
+                        self._checkpoint()
+                    self._checkpoint()
+                    hi = self._bounds(conn, lo, self._chunk_size())
+                    inflight.add(ex.submit(work, lo, hi))
+                    if hi is None:
+                        break
+                    lo = hi
+                for f in cf.as_completed(inflight):
+                    f.result()
+                inflight = set()
         finally:
-            mconn.close()
-        p.done = True
-        return p
+            for f in inflight:
+                f.cancel()
+            for c in opened:
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001
+                    pass
+        self.progress.done = True
+        return self.progress

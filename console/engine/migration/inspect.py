@@ -215,10 +215,26 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
         notes.append("triggers allowed: they stay on the old table")
     replicas = tuple((h, p) for h, p, _ in dialect.replica_hosts(conn))
     notes.append(f"replicas: {', '.join(f'{h}:{p}' for h, p in replicas) or 'none found'}")
+    notes.append(binlog_retention(conn))
     rows = int(t["TABLE_ROWS"] or 0)
     notes.append(f"rows (estimate): {rows}")
     return Inspection(db, table, ghost, changelog, old, plan, dialect.name, columns, ghost_cols,
                       tuple(shared), key, rows, replicas, tuple(notes))
+
+
+def binlog_retention(conn) -> str:
+    """How long the binlog is kept: the bound on how long the migration may
+    stay paused, throttled or postponed (its apply reads from there)."""
+    secs = 0.0
+    for var, mult in (("binlog_expire_logs_seconds", 1), ("expire_logs_days", 86400)):
+        row = query_one(conn, f"SHOW GLOBAL VARIABLES LIKE '{var}'")
+        if row and row["Value"] not in (None, "", "0"):
+            secs = float(row["Value"]) * mult
+            break
+    if secs <= 0:
+        return "binlog retention: unlimited (binlogs are not expired)"
+    return (f"binlog retention: {secs / 3600:.0f}h: a paused, throttled or postponed migration must "
+            f"resume within it")
 
 
 def build_new_schema(conn, db: str, table: str, plan: AlterPlan) -> tuple[Column, ...]:
