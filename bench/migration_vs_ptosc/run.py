@@ -2,7 +2,7 @@
 server's own blocking ``ALTER TABLE ... ALGORITHM=COPY``, in one run.
 
     python -m bench.migration_vs_ptosc.run [--rows 500000] [--rate 100]
-        [--dir /tmp/bench-mig] [--port 26550] [--chunk-size 10000] [--copy-threads 2]
+        [--dir /tmp/bench-mig] [--port 26550] [--chunk-size 10000] [--copy-threads 1]
 
 A private sandbox (primary only, ROW binlog) is started, ``sysbench
 oltp_common`` prepares ``sbtest.sbtest1``; each tool adds a column (a full
@@ -84,6 +84,21 @@ class Bench:
         c.close()
         return tuple(r)
 
+    def settle(self, timeout: float = 30.0) -> None:
+        """Let InnoDB flush the previous run's dirty pages so no tool pays for
+        the one before it (the sandbox's buffer pool is only 128M)."""
+        c = self.conn()
+        deadline = time.monotonic() + timeout
+        with c.cursor() as cur:
+            cur.execute("SET GLOBAL innodb_max_dirty_pages_pct = 0")
+            while time.monotonic() < deadline:
+                cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+                if int(cur.fetchone()[1]) < 50:
+                    break
+                time.sleep(0.5)
+            cur.execute("SET GLOBAL innodb_max_dirty_pages_pct = 90")
+        c.close()
+
     # ---- tools ---------------------------------------------------------------
 
     def native(self, col: str) -> None:
@@ -110,8 +125,9 @@ class Bench:
              "--ok-to-drop-table", "--initially-drop-ghost-table", "--initially-drop-old-table",
              "--chunk-size", str(self.args.chunk_size), "--copy-threads", str(self.args.copy_threads),
              "--state-dir", str(self.dir / "state"),
-             "--status-interval", "0"] + (["--no-verify-checksum"] if self.args.no_checksum else []),
+             "--status-interval", "1"] + (["--no-verify-checksum"] if self.args.no_checksum else []),
             capture_output=True, text=True, env=env, cwd=ROOT)
+        (self.dir / f"ours-{col}.log").write_text(r.stderr)
         if r.returncode != 0:
             raise RuntimeError(f"dbops-console migrate failed: {r.stderr.strip()[-800:]}")
         m = re.search(r"checksum: .*", r.stderr)
@@ -167,6 +183,7 @@ class Bench:
             print("\n== idle ==", flush=True)
             for name, fn in tools:
                 n += 1
+                self.settle()
                 before = self.checksum()
                 t = time.monotonic()
                 fn(f"bench_c{n}")
@@ -181,6 +198,7 @@ class Bench:
                   f"max {max(base):7.2f}ms", flush=True)
             for name, fn in tools:
                 n += 1
+                self.settle()
                 wall, lat = self.run_with_load(fn, f"bench_c{n}")
                 self.results[("load", name)] = {"wall": wall, "p95_med": statistics.median(lat),
                                                 "p95_max": max(lat)}
@@ -217,7 +235,7 @@ def main(argv=None) -> int:
     p.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "bench-migration"))
     p.add_argument("--port", type=int, default=26550)
     p.add_argument("--chunk-size", type=int, default=10000)
-    p.add_argument("--copy-threads", type=int, default=2)
+    p.add_argument("--copy-threads", type=int, default=1)
     p.add_argument("--no-checksum", action="store_true", help="pass --no-verify-checksum to ours")
     args = p.parse_args(argv)
     Bench(args).main()
