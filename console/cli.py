@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "console.commands.relay",
     "console.commands.backup",
     "console.commands.restore",
+    "console.commands.migrate",
 ]
 
 

@@ -4,3 +4,4 @@ Add one line here per task kind.
 """
 import console.engine.backup  # noqa: F401,E402  backup: config parser + engine factory
 import console.engine.relay  # noqa: F401,E402  relay: config parser + engine factory
+import console.engine.migration  # noqa: F401

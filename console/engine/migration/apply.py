@@ -1,0 +1,258 @@
+"""Binlog apply: stream the binlog from the migration's start position,
+decode rows only of the original table and the changelog, and apply them to
+the ghost in order, in batches, recording the position of the last fully
+applied transaction (``applied_pos``).
+
+python-mysql-replication is used for decoding only; we own the position: the
+stream starts from our recorded GTID position, ``auto_position`` is moved
+forward after every applied batch (so its internal reconnect resumes from
+what we applied, not from the original start), and after any stream error a
+new stream starts from ``applied_pos``.  Replaying a suffix is harmless: the
+statements set rows to their row image (see ``dml``)."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from console.engine.migration.dml import DmlBuilder
+from console.engine.migration.inspect import Inspection
+from console.mysql import gtid as gtidmod
+from console.mysql.connection import Endpoint, connect
+
+
+class Position:
+    """The GTID position of the last fully applied transaction."""
+
+    def __init__(self, flavor: str, text: str):
+        self.flavor = flavor
+        if flavor == "mariadb":
+            self._doms: dict[int, tuple[int, int]] = {}
+            for item in filter(None, (t.strip() for t in (text or "").split(","))):
+                g = gtidmod.Gtid.parse(item)
+                self._doms[g.domain] = (g.server_id, g.seq)
+        else:
+            self._set = gtidmod.parse(text or "", gtidmod.MYSQL)
+
+    def advance(self, gtid: str) -> None:
+        if self.flavor == "mariadb":
+            g = gtidmod.Gtid.parse(gtid)
+            self._doms[g.domain] = (g.server_id, g.seq)
+        else:
+            self._set = self._set.union(gtidmod.parse(gtid, gtidmod.MYSQL))
+
+    def text(self) -> str:
+        if self.flavor == "mariadb":
+            return ",".join(f"{d}-{s}-{n}" for d, (s, n) in sorted(self._doms.items()))
+        return self._set.format()
+
+
+_IDENT = re.compile(r"`((?:[^`]|``)+)`|([A-Za-z0-9_$]+)")
+
+
+def touches_table(query: str, table: str, ghost: str) -> bool:
+    """Is this statement DDL that changes ``table`` (not our own ghost DDL)?"""
+    q = query.lstrip()
+    if not re.match(r"(?i)(ALTER|RENAME|DROP|TRUNCATE)\s", q):
+        return False
+    idents = {(a or b).replace("``", "`").lower() for a, b in _IDENT.findall(q)}
+    return table.lower() in idents and ghost.lower() not in idents
+
+
+class Applier(threading.Thread):
+    FLUSH_INTERVAL = 0.05
+
+    def __init__(self, ep: Endpoint, ins: Inspection, start_pos: str, *,
+                 batch_size: Callable[[], int], gate: Callable[[], None]):
+        super().__init__(name=f"apply-{ins.table}", daemon=True)
+        self.ep, self.ins = ep, ins
+        self.flavor = "mariadb" if ins.flavor == "mariadb" else "mysql"
+        self.applied_pos = start_pos
+        self._batch_size, self._gate = batch_size, gate
+        self.builder = DmlBuilder(ins.database, ins.ghost, ins.shared, ins.key.columns,
+                                  ins.key.ghost_columns)
+        self.events_applied = 0
+        self.read_file, self.read_pos = "", 0
+        self.heartbeat_at = 0.0          # primary time of the last heartbeat seen in the stream
+        self.error = ""
+        self.fatal: str = ""
+        self.reconnects = 0
+        self._markers: dict[str, threading.Event] = {}
+        self._mlock = threading.Lock()
+        self._stop_ev = threading.Event()
+        self._stream = None
+
+    # ---- markers ----------------------------------------------------------------
+
+    def expect_marker(self) -> str:
+        token = uuid.uuid4().hex
+        with self._mlock:
+            self._markers[token] = threading.Event()
+        return token
+
+    def wait_marker(self, token: str, timeout: float) -> bool:
+        ev = self._markers.get(token)
+        ok = bool(ev) and ev.wait(timeout)
+        with self._mlock:
+            self._markers.pop(token, None)
+        return ok
+
+    def _signal(self, tokens: list[str]) -> None:
+        with self._mlock:
+            for t in tokens:
+                ev = self._markers.get(t)
+                if ev:
+                    ev.set()
+
+    # ---- thread -------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop_ev.set()
+        s = self._stream
+        if s is not None:
+            try:
+                s.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def run(self) -> None:
+        failures = 0
+        while not self._stop_ev.is_set():
+            started = time.monotonic()
+            try:
+                self._stream_once()
+            except Exception as e:  # noqa: BLE001
+                if self._stop_ev.is_set():
+                    break
+                self.error = f"{type(e).__name__}: {e}"
+                self.reconnects += 1
+                failures = 0 if time.monotonic() - started > 30 else failures + 1
+                if failures >= 10:
+                    self.fatal = f"binlog apply keeps failing: {self.error}"
+                    return
+                self._stop_ev.wait(min(5.0, 0.2 * 2 ** failures))
+
+    def _open_stream(self):
+        from pymysqlreplication import BinLogStreamReader
+        from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent
+        from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+        settings = {"host": self.ep.host, "port": self.ep.port, "user": self.ep.user,
+                    "password": self.ep.password.reveal(), "charset": "utf8mb4"}
+        return BinLogStreamReader(
+            connection_settings=settings, server_id=random.randint(1_000_000_000, 2_000_000_000),
+            blocking=True, is_mariadb=self.flavor == "mariadb", auto_position=self.applied_pos,
+            only_schemas=[self.ins.database], only_tables=[self.ins.table, self.ins.changelog],
+            only_events=[GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent, WriteRowsEvent,
+                         UpdateRowsEvent, DeleteRowsEvent],
+            enable_logging=False, slave_heartbeat=1)
+
+    def _stream_once(self) -> None:
+        from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent
+        from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+        conn = connect(self.ep, read_timeout=600, write_timeout=600)
+        stream = self._stream = self._open_stream()
+        pos = Position(self.flavor, self.applied_pos)
+        ops: list[tuple] = []
+        markers: list[str] = []
+        gtid = None
+        last_flush = time.monotonic()
+        try:
+            for ev in stream:
+                if self._stop_ev.is_set():
+                    return
+                self.read_file, self.read_pos = stream.log_file or self.read_file, stream.log_pos or 0
+                if isinstance(ev, (MariadbGtidEvent, GtidEvent)):
+                    gtid = ev.gtid
+                    continue
+                if isinstance(ev, (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)):
+                    if ev.table == self.ins.changelog:
+                        self._changelog(ev, markers)
+                    elif ev.table == self.ins.table and ev.schema == self.ins.database:
+                        ops.extend(self._ops(ev))
+                    continue
+                if isinstance(ev, QueryEvent) and touches_table(ev.query, self.ins.table, self.ins.ghost):
+                    self.fatal = (f"DDL on {self.ins.database}.{self.ins.table} during the migration "
+                                  f"({' '.join(ev.query.split())[:120]}); aborted, original untouched")
+                    return
+                end = isinstance(ev, XidEvent) or (
+                    isinstance(ev, QueryEvent) and ev.query.strip().upper() not in ("BEGIN", "XA START"))
+                if not end or gtid is None:
+                    continue
+                pos.advance(gtid)
+                gtid = None
+                now = time.monotonic()
+                if ops and (len(ops) < self._batch_size() and not markers
+                            and now - last_flush < self.FLUSH_INTERVAL):
+                    continue  # keep batching across transactions
+                if ops:
+                    self._gate()
+                    self._apply(conn, ops)
+                    self.events_applied += len(ops)
+                    ops = []
+                last_flush = now
+                self.applied_pos = pos.text()
+                stream.auto_position = self.applied_pos
+                if markers:
+                    self._signal(markers)
+                    markers = []
+                self.error = ""
+        finally:
+            self._stream = None
+            try:
+                stream.close()
+            finally:
+                conn.close()
+
+    def _changelog(self, ev, markers: list[str]) -> None:
+        for row in ev.rows:
+            vals = row.get("after_values") or row.get("values") or {}
+            hint = vals.get("hint")
+            if hint == "heartbeat":
+                try:
+                    self.heartbeat_at = float(vals.get("value"))
+                except (TypeError, ValueError):
+                    pass
+            elif hint == "marker":
+                markers.append(str(vals.get("value")))
+
+    @staticmethod
+    def _ops(ev):
+        from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent
+
+        if isinstance(ev, UpdateRowsEvent):
+            return [("upd", r["before_values"], r["after_values"]) for r in ev.rows]
+        if isinstance(ev, DeleteRowsEvent):
+            return [("del", r["values"]) for r in ev.rows]
+        return [("ins", r["values"]) for r in ev.rows]
+
+    def _apply(self, conn, ops: list[tuple]) -> None:
+        stmts = self.builder.statements(ops)
+        for attempt in range(10):
+            try:
+                return self._apply_once(conn, stmts)
+            except Exception as e:  # noqa: BLE001
+                code = e.args[0] if getattr(e, "args", None) else None
+                if code not in (1205, 1213) or attempt == 9:  # lock wait timeout, deadlock
+                    raise
+                self.error = f"retrying apply batch after error {code}"
+                time.sleep(0.02 * (attempt + 1))
+
+    def _apply_once(self, conn, stmts) -> None:
+        with conn.cursor() as cur:
+            cur.execute("START TRANSACTION")
+            try:
+                for sql, params in stmts:
+                    cur.execute(sql, params)
+                cur.execute("COMMIT")
+            except Exception:
+                try:
+                    cur.execute("ROLLBACK")
+                except Exception:  # noqa: BLE001
+                    pass
+                raise

@@ -1,0 +1,159 @@
+"""Row copy in chunks along the unique key: ``INSERT IGNORE INTO ghost ...
+SELECT ... FROM original WHERE lo < key <= hi LOCK IN SHARE MODE``.
+
+The range ends at the key's maximum read right after the binlog stream
+started: rows inserted later arrive through the binlog apply.  ``last`` is
+the upper bound of the last committed chunk (what a checkpoint records)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from console.engine.migration.inspect import Inspection
+from console.engine.migration.sqlutil import cmp_tuple, col_list, key_range, qi, qt
+
+Key = tuple[Any, ...]
+
+
+class Copier:
+    def __init__(self, ins: Inspection):
+        self.ins = ins
+        self.kcols = list(ins.key.columns)
+        self.min: Key | None = None
+        self.max: Key | None = None
+        self.last: Key | None = None          # upper bound of the last committed chunk
+        self.done = False
+        self.rows_copied = 0
+        self.chunks = 0
+        self._lock = threading.Lock()
+        self._finished: dict[Key | None, Key] = {}
+
+    @property
+    def _src(self) -> str:
+        return qt(self.ins.database, self.ins.table)
+
+    @property
+    def _idx(self) -> str:
+        return f"FORCE INDEX ({qi(self.ins.key.name)})"
+
+    def init_range(self, conn) -> None:
+        order = ", ".join(qi(c) for c in self.kcols)
+        desc = ", ".join(f"{qi(c)} DESC" for c in self.kcols)
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT {order} FROM {self._src} {self._idx} ORDER BY {order} LIMIT 1")
+            lo = cur.fetchone()
+            cur.execute(f"SELECT {order} FROM {self._src} {self._idx} ORDER BY {desc} LIMIT 1")
+            hi = cur.fetchone()
+        self.min = tuple(lo) if lo else None
+        self.max = tuple(hi) if hi else None
+        self.done = self.max is None
+
+    def restore(self, min_: Key | None, max_: Key | None, last: Key | None, rows: int) -> None:
+        self.min, self.max, self.last, self.rows_copied = min_, max_, last, rows
+        self.done = self.max is None or (last is not None and tuple(last) == tuple(self.max))
+
+    def next_bound(self, conn, chunk_size: int, after: Key | None = ...) -> Key | None:
+        """Upper bound of the chunk after ``after`` (default: ``last``), or
+        None when the copy is complete."""
+        if after is ...:
+            after = self.last
+        if self.max is None or (after is not None and tuple(after) == tuple(self.max)):
+            return None
+        order = ", ".join(qi(c) for c in self.kcols)
+        where, params = key_range(self.kcols, after, self.max)
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT {order} FROM {self._src} {self._idx} WHERE {where} "
+                        f"ORDER BY {order} LIMIT 1 OFFSET %s", params + [chunk_size - 1])
+            row = cur.fetchone()
+        return tuple(row) if row else tuple(self.max)
+
+    def copy_range(self, conn, lo: Key | None, hi: Key) -> int:
+        """Copy ``lo < key <= hi`` in one transaction (retried on deadlock or
+        lock wait timeout); returns rows inserted.  Thread-safe."""
+        where, params = key_range(self.kcols, lo, hi)
+        sql = (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
+               f"({col_list(self.ins.shared_ghost)}) SELECT {col_list(self.ins.shared_original)} "
+               f"FROM {self._src} {self._idx} WHERE {where} LOCK IN SHARE MODE")
+        return retry_locks(lambda: _in_trx(conn, sql, params))
+
+    def chunk_done(self, lo: Key | None, hi: Key, n: int) -> None:
+        """Record a committed chunk; ``last`` advances only over a gap-free
+        prefix of committed chunks (parallel chunks finish out of order)."""
+        with self._lock:
+            self.rows_copied += n
+            self.chunks += 1
+            self._finished[lo] = tuple(hi)
+            while self.last in self._finished:
+                self.last = self._finished.pop(self.last)
+            if self.max is not None and self.last is not None and tuple(self.last) == tuple(self.max):
+                self.done = True
+
+    def copy_chunk(self, conn, hi: Key) -> int:
+        """Copy the chunk after ``last`` up to ``hi`` (single-threaded use)."""
+        lo = self.last
+        n = self.copy_range(conn, lo, hi)
+        self.chunk_done(lo, hi, n)
+        return n
+
+    def recopy_range(self, conn, lo: Key | None, hi: Key | None) -> int:
+        """Replace the ghost's rows in ``lo < key <= hi`` (hi None: no upper
+        bound) with a fresh copy."""
+        gwhere, gparams = open_range(list(self.ins.key.ghost_columns), lo, hi)
+        where, params = open_range(self.kcols, lo, hi)
+        delete = f"DELETE FROM {qt(self.ins.database, self.ins.ghost)} WHERE {gwhere}"
+        insert = (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
+                  f"({col_list(self.ins.shared_ghost)}) SELECT {col_list(self.ins.shared_original)} "
+                  f"FROM {self._src} {self._idx} WHERE {where} LOCK IN SHARE MODE")
+
+        def both():
+            with conn.cursor() as cur:
+                cur.execute("START TRANSACTION")
+                try:
+                    cur.execute(delete, gparams)
+                    n = cur.execute(insert, params)
+                    cur.execute("COMMIT")
+                except Exception:
+                    cur.execute("ROLLBACK")
+                    raise
+            return n
+
+        return retry_locks(both)
+
+
+def open_range(cols: list[str], lo: Key | None, hi: Key | None) -> tuple[str, list[Any]]:
+    if hi is not None:
+        return key_range(cols, lo, hi)
+    if lo is None:
+        return "1=1", []
+    return cmp_tuple(cols, lo, ">")
+
+
+T = TypeVar("T")
+LOCK_ERRORS = (1205, 1213)  # lock wait timeout, deadlock (e.g. with the binlog apply)
+
+
+def retry_locks(fn: Callable[[], T], attempts: int = 10) -> T:
+    for i in range(attempts):
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001
+            code = e.args[0] if getattr(e, "args", None) else None
+            if code not in LOCK_ERRORS or i == attempts - 1:
+                raise
+            time.sleep(0.02 * (i + 1))
+    raise AssertionError("unreachable")
+
+
+def _in_trx(conn, sql: str, params: list[Any]) -> int:
+    with conn.cursor() as cur:
+        cur.execute("START TRANSACTION")
+        try:
+            n = cur.execute(sql, params)
+            cur.execute("COMMIT")
+        except Exception:
+            cur.execute("ROLLBACK")
+            raise
+    return n

@@ -1,0 +1,262 @@
+"""Inspection before anything changes: server settings, the table, its keys,
+foreign keys and triggers, the new schema (built on a temporary copy, so a
+dry run changes nothing), column renames, the shared unique key, a row
+estimate and the replicas to watch.  Every refusal is one clear line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from console.engine.migration.alter import AlterPlan, parse_alter
+from console.engine.migration.options import MigrationOptions
+from console.engine.migration.sqlutil import qi, qt
+from console.errors import UserError
+from console.mysql.connection import query, query_one
+from console.mysql.flavor import Dialect, detect
+
+
+class Refused(UserError):
+    """The migration cannot (or must not) run; the message says why and how."""
+
+
+INT_TYPES = ("tinyint", "smallint", "mediumint", "int", "bigint")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    nullable: bool
+    is_string: bool
+    generated: bool
+
+
+@dataclass(frozen=True)
+class UniqueKey:
+    name: str                 # name in the original table
+    columns: tuple[str, ...]  # original column names
+    ghost_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    database: str
+    table: str
+    ghost: str
+    changelog: str
+    old: str
+    plan: AlterPlan
+    flavor: str                                    # mariadb | mysql | mysql84
+    columns: tuple[Column, ...]
+    ghost_columns: tuple[Column, ...]
+    shared: tuple[tuple[str, str], ...]            # (original name, ghost name)
+    key: UniqueKey
+    rows_estimate: int
+    replicas: tuple[tuple[str, int], ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def shared_original(self) -> tuple[str, ...]:
+        return tuple(o for o, _ in self.shared)
+
+    @property
+    def shared_ghost(self) -> tuple[str, ...]:
+        return tuple(g for _, g in self.shared)
+
+    @property
+    def string_columns(self) -> set[str]:
+        return {c.name for c in self.columns if c.is_string}
+
+    @property
+    def ghost_string_columns(self) -> set[str]:
+        return {c.name for c in self.ghost_columns if c.is_string}
+
+
+def table_names(table: str) -> tuple[str, str, str]:
+    return f"_{table}_gho", f"_{table}_ghc", f"_{table}_del"
+
+
+def read_columns(conn, db: str, table: str) -> tuple[Column, ...]:
+    out = []
+    for r in query(conn, f"SHOW FULL COLUMNS FROM {qt(db, table)}"):
+        extra = str(r.get("Extra") or "").upper()
+        out.append(Column(
+            name=r["Field"], type=str(r["Type"]).lower(), nullable=r["Null"] == "YES",
+            is_string=r.get("Collation") is not None,
+            generated="GENERATED" in extra or "PERSISTENT" in extra or "VIRTUAL" in extra))
+    return tuple(out)
+
+
+def read_unique_keys(conn, db: str, table: str) -> dict[str, list[tuple[str, bool]]]:
+    """Unique keys: name -> [(column, usable)] in key order (usable: no prefix)."""
+    keys: dict[str, list[tuple[int, str, bool]]] = {}
+    for r in query(conn, f"SHOW INDEX FROM {qt(db, table)}"):
+        if int(r["Non_unique"]) != 0:
+            continue
+        col = r.get("Column_name")  # None for a functional key part
+        keys.setdefault(r["Key_name"], []).append(
+            (int(r["Seq_in_index"]), col or "", col is not None and r.get("Sub_part") is None))
+    return {k: [(c, ok) for _, c, ok in sorted(v)] for k, v in keys.items()}
+
+
+def check_server(conn, dialect: Dialect) -> list[str]:
+    row = query_one(conn, "SELECT @@global.log_bin AS log_bin, @@global.binlog_format AS fmt, "
+                          "@@global.binlog_row_image AS img")
+    if not row or str(row["log_bin"]) not in ("1", "ON"):
+        raise Refused("the binary log is off on this server: start it with log_bin (the migration "
+                      "reads changes from the binlog)")
+    if str(row["fmt"]).upper() != "ROW":
+        raise Refused(f"binlog_format is {row['fmt']}: set binlog_format=ROW "
+                      f"(SET GLOBAL binlog_format=ROW and reconnect writers)")
+    if str(row["img"]).upper() != "FULL":
+        raise Refused(f"binlog_row_image is {row['img']}: set binlog_row_image=FULL")
+    meta = query_one(conn, "SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'")
+    if meta and str(meta["Value"]).upper() != "FULL":
+        raise Refused(f"binlog_row_metadata is {meta['Value']}: set binlog_row_metadata=FULL "
+                      f"(row events must carry column names)")
+    return []
+
+
+def choose_key(cands: list[UniqueKey], cols: dict[str, Column]) -> UniqueKey:
+    def rank(k: UniqueKey):
+        ints = all(cols[c].type.split("(")[0].split()[0] in INT_TYPES for c in k.columns)
+        return (k.name != "PRIMARY", len(k.columns), not ints, k.name)
+
+    return sorted(cands, key=rank)[0]
+
+
+def inspect(conn, opts: MigrationOptions) -> Inspection:
+    """Read everything and refuse what cannot be migrated safely."""
+    db, table = opts.database, opts.table
+    plan = parse_alter(opts.alter)
+    dialect = detect(conn)
+    notes = [f"server: {dialect.name} {dialect.version.text}"]
+    check_server(conn, dialect)
+    ghost, changelog, old = table_names(table)
+    if len(ghost) > 64:
+        raise Refused(f"table name {table!r} is too long: the ghost table name {ghost!r} "
+                      f"would exceed 64 characters")
+    t = query_one(conn, "SELECT ENGINE, TABLE_ROWS, TABLE_TYPE FROM information_schema.TABLES "
+                        "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s", (db, table))
+    if not t:
+        raise Refused(f"table {db}.{table} does not exist")
+    if t["TABLE_TYPE"] != "BASE TABLE":
+        raise Refused(f"{db}.{table} is a {t['TABLE_TYPE']}, not a base table")
+    if str(t["ENGINE"]).lower() != "innodb":
+        raise Refused(f"{db}.{table} uses engine {t['ENGINE']}: only InnoDB tables can be "
+                      f"migrated online")
+    trig = query(conn, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+                       "WHERE EVENT_OBJECT_SCHEMA=%s AND EVENT_OBJECT_TABLE=%s", (db, table))
+    if trig and not opts.allow_triggers:
+        raise Refused(f"{db}.{table} has trigger(s) {', '.join(r['TRIGGER_NAME'] for r in trig)}: "
+                      f"they would not follow the table; drop them or pass --allow-triggers")
+    parents = query(conn, "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM "
+                          "information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_SCHEMA=%s "
+                          "AND REFERENCED_TABLE_NAME=%s", (db, table))
+    if parents and not opts.allow_foreign_keys:
+        names = ", ".join(f"{r['TABLE_SCHEMA']}.{r['TABLE_NAME']}" for r in parents)
+        raise Refused(f"{db}.{table} is the parent of foreign key(s) from {names}: after the "
+                      f"cut-over they would point at the old table; refused")
+    children = query(conn, "SELECT DISTINCT CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE "
+                           "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND REFERENCED_TABLE_NAME "
+                           "IS NOT NULL", (db, table))
+    if children and not opts.allow_foreign_keys:
+        raise Refused(f"{db}.{table} has foreign key(s) {', '.join(r['CONSTRAINT_NAME'] for r in children)}: "
+                      f"the ghost table would lose them; pass --allow-foreign-keys to accept that")
+    if plan.renames and not opts.approve_renamed_columns:
+        desc = ", ".join(f"{a} -> {b}" for a, b in plan.renames)
+        raise Refused(f"--alter renames column(s) {desc}: check the mapping and approve it with "
+                      f"--approve-renamed-columns")
+
+    columns = read_columns(conn, db, table)
+    ghost_cols = build_new_schema(conn, db, table, plan)
+    rename = {a.lower(): b for a, b in plan.renames}
+    gmap = {c.name.lower(): c for c in ghost_cols if not c.generated}
+    shared = []
+    for c in columns:
+        if c.generated:
+            continue
+        target = rename.get(c.name.lower(), c.name)
+        g = gmap.get(target.lower())
+        if g is not None:
+            shared.append((c.name, g.name))
+    if not shared:
+        raise Refused("the old and new schema share no column")
+    to_ghost = {o.lower(): g for o, g in shared}
+    colmap = {c.name: c for c in columns}
+    okeys = read_unique_keys(conn, db, table)
+    gkeys = read_unique_keys(conn, db, f"_{table}_gho_chk")
+    gkey_cols = {tuple(c.lower() for c, _ in v): k for k, v in gkeys.items() if all(ok for _, ok in v)}
+    cands = []
+    for name, kc in okeys.items():
+        if not kc or not all(ok for _, ok in kc):
+            continue
+        cols = [c for c, _ in kc]
+        if any(colmap[c].nullable for c in cols) or any(c.lower() not in to_ghost for c in cols):
+            continue
+        mapped = tuple(to_ghost[c.lower()] for c in cols)
+        if tuple(m.lower() for m in mapped) in gkey_cols:
+            cands.append(UniqueKey(name, tuple(cols), mapped))
+    drop_tmp(conn, db, table)
+    if not cands:
+        raise Refused(f"no NOT NULL unique key is shared by the old and new schema of {db}.{table}: "
+                      f"add a primary key first (the copy and the binlog apply need one)")
+    key = choose_key(cands, colmap)
+    notes.append(f"chunking key: {key.name} ({', '.join(key.columns)})")
+    dropped = [c.name for c in columns if c.name not in {o for o, _ in shared}]
+    added = [c.name for c in ghost_cols if c.name not in {g for _, g in shared}]
+    if dropped:
+        notes.append(f"columns dropped: {', '.join(dropped)}")
+    if added:
+        notes.append(f"columns added: {', '.join(added)}")
+    if plan.renames:
+        notes.append("columns renamed (approved): " + ", ".join(f"{a} -> {b}" for a, b in plan.renames))
+    if trig:
+        notes.append("triggers allowed: they stay on the old table")
+    replicas = tuple((h, p) for h, p, _ in dialect.replica_hosts(conn))
+    notes.append(f"replicas: {', '.join(f'{h}:{p}' for h, p in replicas) or 'none found'}")
+    notes.append(binlog_retention(conn))
+    rows = int(t["TABLE_ROWS"] or 0)
+    notes.append(f"rows (estimate): {rows}")
+    return Inspection(db, table, ghost, changelog, old, plan, dialect.name, columns, ghost_cols,
+                      tuple(shared), key, rows, replicas, tuple(notes))
+
+
+def binlog_retention(conn) -> str:
+    """How long the binlog is kept: the bound on how long the migration may
+    stay paused, throttled or postponed (its apply reads from there)."""
+    secs = 0.0
+    for var, mult in (("binlog_expire_logs_seconds", 1), ("expire_logs_days", 86400)):
+        row = query_one(conn, f"SHOW GLOBAL VARIABLES LIKE '{var}'")
+        if row and row["Value"] not in (None, "", "0"):
+            secs = float(row["Value"]) * mult
+            break
+    if secs <= 0:
+        return "binlog retention: unlimited (binlogs are not expired)"
+    return (f"binlog retention: {secs / 3600:.0f}h: a paused, throttled or postponed migration must "
+            f"resume within it")
+
+
+def build_new_schema(conn, db: str, table: str, plan: AlterPlan) -> tuple[Column, ...]:
+    """Apply the ALTER to a temporary, empty copy: proves it works and shows
+    the new columns without creating anything visible (temporary tables are
+    not binlogged in ROW format)."""
+    tmp = f"_{table}_gho_chk"
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {qt(db, tmp)}")
+        cur.execute(f"CREATE TEMPORARY TABLE {qt(db, tmp)} LIKE {qt(db, table)}")
+        try:
+            cur.execute(f"ALTER TABLE {qt(db, tmp)} {plan.sql}")
+        except Exception as e:  # noqa: BLE001
+            drop_tmp(conn, db, table)
+            msg = e.args[1] if len(getattr(e, "args", ())) > 1 else str(e)
+            raise Refused(f"the ALTER fails on an empty copy of {db}.{table}: {msg}") from None
+    return read_columns(conn, db, tmp)
+
+
+def drop_tmp(conn, db: str, table: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {qt(db, f'_{table}_gho_chk')}")
+
+
+__all__ = ["inspect", "Inspection", "Refused", "UniqueKey", "Column", "table_names", "qi"]

@@ -1,0 +1,119 @@
+"""Migration options (one frozen dataclass) and the ``[tasks.NAME]`` parser
+for ``kind = "migration"``.  The CLI fills the same dataclass from gh-ost's
+flag names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from console.config import Table, register_task_kind
+from console.engine.migration.throttle import parse_load
+
+
+@dataclass(frozen=True)
+class MigrationOptions:
+    database: str
+    table: str
+    alter: str
+    execute: bool = True
+    host: str | None = None                  # config: host name in the cluster (default: first)
+    chunk_size: int = 2000
+    dml_batch_size: int = 50
+    nice_ratio: float = 0.0
+    max_lag_millis: int = 1500
+    throttle_control_replicas: tuple[str, ...] = ()   # host:port; empty: discovered replicas
+    max_load: str = ""
+    critical_load: str = ""
+    critical_load_hibernate_seconds: float = 0.0
+    throttle_query: str = ""
+    throttle_flag_file: str | None = None
+    postpone_cut_over_flag_file: str | None = None
+    postpone_cut_over: bool = False          # wait for the cut-over command
+    panic_flag_file: str | None = None
+    serve_socket_file: str | None = None
+    cut_over_lock_timeout_seconds: int = 3
+    default_retries: int = 60
+    ok_to_drop_table: bool = False
+    initially_drop_ghost_table: bool = False
+    initially_drop_old_table: bool = False
+    approve_renamed_columns: bool = False
+    allow_foreign_keys: bool = False
+    allow_triggers: bool = False
+    resume: bool = False
+    verify_checksum: bool = True
+    checksum_chunk_size: int = 10000
+    copy_threads: int = 1
+
+
+    def validate(self) -> MigrationOptions:
+        from console.errors import UserError
+
+        if not 10 <= self.chunk_size <= 1_000_000:
+            raise UserError(f"--chunk-size must be between 10 and 1000000, got {self.chunk_size}")
+        if not 1 <= self.dml_batch_size <= 1000:
+            raise UserError(f"--dml-batch-size must be between 1 and 1000, got {self.dml_batch_size}")
+        if self.nice_ratio < 0:
+            raise UserError(f"--nice-ratio must be >= 0, got {self.nice_ratio}")
+        if self.max_lag_millis < 100:
+            raise UserError(f"--max-lag-millis must be at least 100, got {self.max_lag_millis}")
+        if self.cut_over_lock_timeout_seconds < 1:
+            raise UserError("--cut-over-lock-timeout-seconds must be at least 1")
+        if self.default_retries < 1:
+            raise UserError("--default-retries must be at least 1")
+        parse_load(self.max_load, "--max-load")
+        parse_load(self.critical_load, "--critical-load")
+        for name in ("database", "table", "alter"):
+            if not str(getattr(self, name)).strip():
+                raise UserError(f"--{name} is required and must not be empty")
+        return self
+
+
+def _parse(t: Table) -> MigrationOptions:
+    def opt_path(name):
+        p = t.path_value(name, None)
+        return str(p) if p else None
+
+    o = MigrationOptions(
+        database=t.get("database", str),
+        table=t.get("table", str),
+        alter=t.get("alter", str),
+        host=t.get("host", str, None),
+        chunk_size=t.get("chunk_size", int, 2000, minimum=10),
+        dml_batch_size=t.get("dml_batch_size", int, 50, minimum=1),
+        nice_ratio=t.get("nice_ratio", float, 0.0, minimum=0),
+        max_lag_millis=t.get("max_lag_millis", int, 1500, minimum=100),
+        throttle_control_replicas=tuple(t.get("throttle_control_replicas", list, [])),
+        max_load=t.get("max_load", str, ""),
+        critical_load=t.get("critical_load", str, ""),
+        critical_load_hibernate_seconds=t.get("critical_load_hibernate_seconds", float, 0.0, minimum=0),
+        throttle_query=t.get("throttle_query", str, ""),
+        throttle_flag_file=opt_path("throttle_flag_file"),
+        postpone_cut_over_flag_file=opt_path("postpone_cut_over_flag_file"),
+        postpone_cut_over=t.get("postpone_cut_over", bool, True),
+        panic_flag_file=opt_path("panic_flag_file"),
+        serve_socket_file=opt_path("serve_socket_file"),
+        cut_over_lock_timeout_seconds=t.get("cut_over_lock_timeout_seconds", int, 3, minimum=1),
+        default_retries=t.get("default_retries", int, 60, minimum=1),
+        ok_to_drop_table=t.get("ok_to_drop_table", bool, False),
+        initially_drop_ghost_table=t.get("initially_drop_ghost_table", bool, False),
+        initially_drop_old_table=t.get("initially_drop_old_table", bool, False),
+        approve_renamed_columns=t.get("approve_renamed_columns", bool, False),
+        allow_foreign_keys=t.get("allow_foreign_keys", bool, False),
+        allow_triggers=t.get("allow_triggers", bool, False),
+        resume=t.get("resume", bool, False),
+        verify_checksum=t.get("verify_checksum", bool, True),
+        execute=t.get("execute", bool, True),
+        copy_threads=t.get("copy_threads", int, 1, minimum=1),
+    )
+    for r in o.throttle_control_replicas:
+        if not isinstance(r, str) or ":" not in r:
+            raise t.error("throttle_control_replicas", f"items must be \"host:port\" strings, got {r!r}")
+    try:
+        parse_load(o.max_load, "max_load")
+        parse_load(o.critical_load, "critical_load")
+    except Exception as e:  # noqa: BLE001
+        raise t.error("max_load", str(e)) from None
+    return o
+
+
+register_task_kind("migration", _parse)

@@ -1,0 +1,66 @@
+"""Pure SQL builders for the migration: quoting, key-range predicates,
+row statements and checksum expressions.  No I/O here (unit tested)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def qi(name: str) -> str:
+    """Quote an identifier with backticks."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def qt(db: str, table: str) -> str:
+    return f"{qi(db)}.{qi(table)}"
+
+
+def col_list(cols: Sequence[str]) -> str:
+    return ", ".join(qi(c) for c in cols)
+
+
+def cmp_tuple(cols: Sequence[str], vals: Sequence[Any], op: str) -> tuple[str, list[Any]]:
+    """``(cols) op (vals)`` for op in > >= < <=, expanded into ORs so every
+    server's range optimizer uses the index:
+    ``(a > 1) OR (a = 1 AND b > 2)``; the last column takes the inclusive op."""
+    assert op in (">", ">=", "<", "<="), op
+    strict = op[0]
+    parts, params = [], []
+    n = len(cols)
+    for i in range(n):
+        eqs = [f"{qi(cols[j])} = %s" for j in range(i)]
+        last_op = op if i == n - 1 else strict
+        cond = " AND ".join(eqs + [f"{qi(cols[i])} {last_op} %s"])
+        parts.append(f"({cond})")
+        params.extend(list(vals[:i]) + [vals[i]])
+    return "(" + " OR ".join(parts) + ")", params
+
+
+def key_range(cols: Sequence[str], lo: Sequence[Any] | None, hi: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``lo < key <= hi`` (no lower bound when ``lo`` is None)."""
+    hs, hp = cmp_tuple(cols, hi, "<=")
+    if lo is None:
+        return hs, hp
+    ls, lp = cmp_tuple(cols, lo, ">")
+    return f"{ls} AND {hs}", lp + hp
+
+
+def key_eq(cols: Sequence[str], vals: Sequence[Any]) -> tuple[str, list[Any]]:
+    return " AND ".join(f"{qi(c)} <=> %s" for c in cols), list(vals)
+
+
+def checksum_expr(cols: Sequence[str], string_cols: set[str]) -> str:
+    """An order-independent checksum over ``cols`` of a row set: row count,
+    sum and xor of CRC32 of each row's text.  Strings are compared as
+    utf8mb4 so a charset conversion does not look like a mismatch; NULLs are
+    marked so NULL and '' differ."""
+    parts = []
+    for c in cols:
+        e = qi(c)
+        if c in string_cols:
+            e = f"CONVERT({e} USING utf8mb4)"
+        parts.append(e)
+    nulls = "CONCAT(" + ", ".join(f"ISNULL({qi(c)})" for c in cols) + ")"
+    row = f"CRC32(CONCAT_WS('#', {', '.join(parts)}, {nulls}))"
+    return f"COUNT(*), COALESCE(SUM({row}), 0), COALESCE(BIT_XOR({row}), 0)"

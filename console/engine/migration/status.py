@@ -1,0 +1,40 @@
+"""The migration's frozen status detail (what the screen, JSON and socket show)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MigrationDetail:
+    database: str
+    table: str
+    ghost: str
+    alter: str
+    execute: bool
+    unique_key: str = ""
+    rows_estimate: int = 0
+    rows_copied: int = 0
+    percent: float = 0.0
+    copy_rate: float = 0.0            # rows/s over the last seconds
+    apply_rate: float = 0.0           # binlog row events/s
+    events_applied: int = 0
+    backlog_bytes: int | None = None  # binlog bytes written but not yet read by the apply
+    eta_seconds: float | None = None
+    heartbeat_lag: float | None = None   # seconds between a heartbeat's write and its apply
+    replica_lags: tuple[tuple[str, float | None], ...] = ()
+    binlog_coordinates: str = ""      # file:pos the apply has read up to
+    applied_pos: str = ""             # GTID position of the last applied transaction
+    chunk_size: int = 0
+    dml_batch_size: int = 0
+    nice_ratio: float = 0.0
+    max_lag_millis: int = 0
+    max_load: str = ""
+    critical_load: str = ""
+    throttle_query: str = ""
+    postponed: bool = False
+    checksum: str = ""
+    cutover_attempts: int = 0
+    notes: tuple[str, ...] = ()
+    copy_rate_history: tuple[float, ...] = ()
+    apply_rate_history: tuple[float, ...] = ()

@@ -1,0 +1,117 @@
+"""The ghost table ``_<t>_gho`` (new schema), the changelog ``_<t>_ghc``
+(heartbeat every 100 ms, state, markers) and the heartbeat writer."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from console.engine.migration.inspect import Inspection, Refused
+from console.engine.migration.sqlutil import qt
+from console.mysql.connection import query_one
+
+HEARTBEAT_INTERVAL = 0.1
+
+
+def table_exists(conn, db: str, table: str) -> bool:
+    return query_one(conn, "SELECT 1 AS x FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s "
+                           "AND TABLE_NAME=%s", (db, table)) is not None
+
+
+def check_tables(conn, ins: Inspection, *, drop_ghost: bool, drop_old: bool, resume: bool) -> None:
+    """The refusals of ``prepare_tables``, without changing anything (dry run)."""
+    db = ins.database
+    if table_exists(conn, db, ins.old) and not drop_old:
+        raise Refused(f"table {db}.{ins.old} already exists (a previous migration's old "
+                      f"table?): drop it or pass --initially-drop-old-table")
+    for t in (ins.ghost, ins.changelog):
+        if resume and not table_exists(conn, db, t):
+            raise Refused(f"cannot resume: {db}.{t} is gone; start a new migration without --resume")
+        if not resume and not drop_ghost and table_exists(conn, db, t):
+            raise Refused(f"table {db}.{t} already exists: resume with --resume, or "
+                          f"pass --initially-drop-ghost-table to start over")
+
+
+def prepare_tables(conn, ins: Inspection, *, drop_ghost: bool, drop_old: bool, resume: bool) -> None:
+    db = ins.database
+    check_tables(conn, ins, drop_ghost=drop_ghost, drop_old=drop_old, resume=resume)
+    with conn.cursor() as cur:
+        if table_exists(conn, db, ins.old):
+            if not drop_old:
+                raise Refused(f"table {db}.{ins.old} already exists (a previous migration's old "
+                              f"table?): drop it or pass --initially-drop-old-table")
+            cur.execute(f"DROP TABLE {qt(db, ins.old)}")
+        if resume:
+            for t in (ins.ghost, ins.changelog):
+                if not table_exists(conn, db, t):
+                    raise Refused(f"cannot resume: {db}.{t} is gone; start a new migration "
+                                  f"without --resume")
+            return
+        for t in (ins.ghost, ins.changelog):
+            if table_exists(conn, db, t):
+                if not drop_ghost:
+                    raise Refused(f"table {db}.{t} already exists: resume with --resume, or "
+                                  f"pass --initially-drop-ghost-table to start over")
+                cur.execute(f"DROP TABLE {qt(db, t)}")
+        cur.execute(f"CREATE TABLE {qt(db, ins.changelog)} (hint VARCHAR(64) NOT NULL PRIMARY KEY, "
+                    f"value VARCHAR(4096) NOT NULL, ts DATETIME(6) NOT NULL) ENGINE=InnoDB "
+                    f"COMMENT='dbops-console migration changelog'")
+        cur.execute(f"CREATE TABLE {qt(db, ins.ghost)} LIKE {qt(db, ins.table)}")
+        cur.execute(f"ALTER TABLE {qt(db, ins.ghost)} {ins.plan.sql}")
+
+
+def write_changelog(conn, ins: Inspection, hint: str, value: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(f"INSERT INTO {qt(ins.database, ins.changelog)} (hint, value, ts) "
+                    f"VALUES (%s, %s, NOW(6)) ON DUPLICATE KEY UPDATE value=VALUES(value), "
+                    f"ts=VALUES(ts)", (hint, value))
+
+
+def replica_lag_sql(ins: Inspection) -> str:
+    """Seconds since the heartbeat the replica last applied."""
+    return (f"SELECT TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) / 1000000 FROM "
+            f"{qt(ins.database, ins.changelog)} WHERE hint='heartbeat'")
+
+
+def drop_tables(conn, ins: Inspection, *, ghost: bool = True, changelog: bool = True) -> None:
+    with conn.cursor() as cur:
+        if ghost:
+            cur.execute(f"DROP TABLE IF EXISTS {qt(ins.database, ins.ghost)}")
+        if changelog:
+            cur.execute(f"DROP TABLE IF EXISTS {qt(ins.database, ins.changelog)}")
+
+
+class Heartbeat(threading.Thread):
+    """Writes the heartbeat row every 100 ms (replica lag and apply clock)."""
+
+    def __init__(self, conn_factory, ins: Inspection):
+        super().__init__(name=f"heartbeat-{ins.table}", daemon=True)
+        self._cf, self._ins = conn_factory, ins
+        self._stop_ev = threading.Event()
+        self.error = ""
+
+    def run(self) -> None:
+        conn = None
+        while not self._stop_ev.is_set():
+            try:
+                if conn is None:
+                    conn = self._cf()
+                write_changelog(conn, self._ins, "heartbeat", f"{time.time():.6f}")
+                self.error = ""
+            except Exception as e:  # noqa: BLE001 - keep beating; report
+                self.error = str(e)
+                try:
+                    if conn:
+                        conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                conn = None
+            self._stop_ev.wait(HEARTBEAT_INTERVAL)
+        if conn:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def stop(self) -> None:
+        self._stop_ev.set()

@@ -1,0 +1,591 @@
+"""The migration task: inspect, build the ghost, copy in chunks while the
+binlog apply keeps the ghost current, verify by checksum, wait while
+postponed, cut over atomically, clean up.  Phases::
+
+    inspecting -> copying -> postponed -> checksumming -> cutting-over
+    -> cleaning-up -> complete          (dry run: inspecting -> dry-run)
+
+The checksum runs after the postponement, right before the cut-over, so
+what is verified is what gets swapped in.
+
+The checkpoint (``state_dir/tasks/<id>/checkpoint.json``) records only what
+was committed, so ``resume`` continues after a crash or ``kill -9``."""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import os
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from console.engine.migration.apply import Applier
+from console.engine.migration.checkpoint import Checkpoint
+from console.engine.migration.checksum import Checksummer
+from console.engine.migration.control import ControlServer
+from console.engine.migration.copy import Copier
+from console.engine.migration.cutover import CutOverFailed, cut_over
+from console.engine.migration.inspect import Inspection, Refused, inspect
+from console.engine.migration.options import MigrationOptions
+from console.engine.migration.status import MigrationDetail
+from console.engine.migration.tables import (
+    Heartbeat,
+    check_tables,
+    drop_tables,
+    prepare_tables,
+    replica_lag_sql,
+)
+from console.engine.migration.throttle import Observer, decide, format_load, parse_load
+from console.engine.task import Task, TaskStopped, command
+from console.errors import CommandError, UserError
+from console.mysql.connection import Endpoint, connect, describe_error, scalar
+
+
+class Panic(UserError):
+    exit_code = 3
+
+
+class Aborted(UserError):
+    exit_code = 4
+
+
+def _parse_int(name: str, value, lo: int, hi: int) -> int:
+    try:
+        v = int(str(value).strip())
+    except ValueError:
+        raise CommandError(f"{name} must be an integer, got {value!r}") from None
+    if not lo <= v <= hi:
+        raise CommandError(f"{name} must be between {lo} and {hi}, got {v}")
+    return v
+
+
+class MigrationTask(Task):
+    kind = "migration"
+
+    def __init__(self, task_id: str, ep: Endpoint, opts: MigrationOptions, task_dir: Path,
+                 log=lambda msg: None):
+        super().__init__(task_id)
+        self.ep, self.opts, self.task_dir = ep, opts.validate(), Path(task_dir)
+        self.log = log
+        # live settings (socket / screen may change them)
+        self.chunk_size = opts.chunk_size
+        self.dml_batch_size = opts.dml_batch_size
+        self.nice_ratio = opts.nice_ratio
+        self.max_lag_millis = opts.max_lag_millis
+        self.max_load = parse_load(opts.max_load, "--max-load")
+        self.critical_load = parse_load(opts.critical_load, "--critical-load")
+        self.throttle_query = opts.throttle_query
+        self.manual_throttle = False
+        self.unpostponed = not opts.postpone_cut_over
+        self.cutting_over = False
+        self.ins: Inspection | None = None
+        self.copier: Copier | None = None
+        self.applier: Applier | None = None
+        self.heartbeat: Heartbeat | None = None
+        self.control: ControlServer | None = None
+        self.checksummer: Checksummer | None = None
+        self.checkpoint_file = Checkpoint(self.task_dir / "checkpoint.json")
+        self._panic = ""
+        self._abort = ""
+        self._hibernate_until = 0.0
+        self._throttled = False
+        self._replica_lags: dict[str, float | None] = {}
+        self._server_binlog: tuple[str, int] | None = None
+        self._copy_hist: collections.deque[float] = collections.deque(maxlen=60)
+        self._apply_hist: collections.deque[float] = collections.deque(maxlen=60)
+        self._watch_stop = threading.Event()
+        self.cutover_attempts = 0
+        self.completed = False
+        self.exit_code = 0
+
+    # ---- helpers ------------------------------------------------------------------
+
+    def _connect(self, **kw):
+        return connect(self.ep, database=self.opts.database, **kw)
+
+    def confirm_target(self) -> str:
+        return self.opts.table
+
+    def _gate(self) -> None:
+        """Blocks while throttled (copy and apply), never during cut-over."""
+        while (self._throttled or time.time() < self._hibernate_until) and not self.cutting_over \
+                and not self._stop.is_set():
+            time.sleep(0.05)
+
+    def _check_abort(self) -> None:
+        if self._panic:
+            raise Panic(f"panic: {self._panic}; original table untouched")
+        if self._abort:
+            raise Aborted(self._abort)
+        if self.applier and self.applier.fatal:
+            raise UserError(self.applier.fatal)
+        self.checkpoint()
+
+    def _save_checkpoint(self) -> None:
+        c, a = self.copier, self.applier
+        if c is None or a is None or self.ins is None:
+            return
+        self.checkpoint_file.save(
+            database=self.opts.database, table=self.opts.table, alter=self.opts.alter,
+            applied_pos=a.applied_pos, copy_min=c.min, copy_max=c.max, copy_last=c.last,
+            rows_copied=c.rows_copied, copy_done=c.done)
+
+    # ---- run ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except UserError as e:
+            if isinstance(e, Panic):
+                self._panic_cleanup()
+            self.exit_code = e.exit_code
+            raise
+        except TaskStopped:
+            if self._panic:
+                self._panic_cleanup()
+                self.exit_code = Panic.exit_code
+                raise Panic(f"panic: {self._panic}; original table untouched, ghost dropped") from None
+            raise
+
+    def _run(self) -> None:
+        self.set_phase("inspecting")
+        conn = self._connect(read_timeout=3600, write_timeout=3600)
+        try:
+            self.ins = ins = inspect(conn, self.opts)
+            for n in ins.notes:
+                self.log(n)
+            if not self.opts.execute:
+                check_tables(conn, ins, drop_ghost=self.opts.initially_drop_ghost_table,
+                             drop_old=self.opts.initially_drop_old_table, resume=False)
+                self.set_phase("dry-run")
+                self.log("dry run: inspection passed, nothing changed (add --execute to migrate)")
+                return
+            self._execute(conn, ins)
+        finally:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _execute(self, conn, ins: Inspection) -> None:
+        opts = self.opts
+        resume = opts.resume
+        state = self.checkpoint_file.load(opts.database, opts.table, opts.alter) if resume else None
+        prepare_tables(conn, ins, drop_ghost=opts.initially_drop_ghost_table,
+                       drop_old=opts.initially_drop_old_table, resume=resume)
+        if state:
+            start_pos = state["applied_pos"]
+        elif ins.flavor == "mariadb":
+            start_pos = scalar(conn, "SELECT @@global.gtid_binlog_pos") or ""
+        else:
+            start_pos = scalar(conn, "SELECT @@global.gtid_executed") or ""
+        self.log(f"binlog apply starts at GTID {start_pos or '(empty)'}")
+        self.copier = copier = Copier(ins)
+        self.applier = applier = Applier(self.ep, ins, start_pos, batch_size=lambda: self.dml_batch_size,
+                                         gate=self._gate)
+        applier.start()
+        self.heartbeat = Heartbeat(lambda: self._connect(), ins)
+        self.heartbeat.start()
+        threading.Thread(target=self._watch, name=f"watch-{self.task_id}", daemon=True).start()
+        if opts.serve_socket_file:
+            self.control = ControlServer(opts.serve_socket_file, self)
+            self.control.start()
+        if state:
+            copier.restore(state["min"], state["max"], state["last"], state["rows"])
+            self.log(f"resuming: copy after key {state['last']}, {state['rows']} rows copied")
+        else:
+            copier.init_range(conn)
+        self._save_checkpoint()
+
+        # ---- copy
+        self.set_phase("copying")
+        self._copy(conn, copier)
+        copier.done = True
+        self._save_checkpoint()
+        self.log(f"row copy complete: {copier.rows_copied} rows in {copier.chunks} chunks")
+        self._drain(conn)
+
+        # ---- postpone
+        while self._postponed():
+            self.set_phase("postponed")
+            self._check_abort()
+            self._save_checkpoint()
+            self.sleep(0.2)
+
+        # ---- checksum
+        if opts.verify_checksum:
+            self.set_phase("checksumming")
+            self.checksummer = cs = Checksummer(
+                ins, copier, applier, lambda: self._connect(),
+                chunk_size=lambda: max(self.chunk_size, opts.checksum_chunk_size),
+                checkpoint=self._check_abort)
+            p = cs.run(conn, threads=opts.copy_threads)
+            self.log(f"checksum: {p.chunks} chunks, {p.rows} rows, {p.mismatches} mismatches, "
+                     f"{p.recopied} re-copied, {p.remaining_mismatches} remaining")
+            if p.remaining_mismatches:
+                raise UserError(f"checksum: {p.remaining_mismatches} chunk(s) still differ after "
+                                f"re-copy; cut-over refused (ghost kept for inspection)")
+
+        # ---- cut-over
+        self.set_phase("cutting-over")
+        self._cut_over()
+
+        # ---- cleanup
+        self.set_phase("cleaning-up")
+        self._stop_workers()
+        drop_tables(conn, ins, ghost=False, changelog=True)
+        if opts.ok_to_drop_table:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS `{ins.database}`.`{ins.old}`")
+            self.log(f"dropped old table {ins.old}")
+        else:
+            self.log(f"old table kept as {ins.database}.{ins.old} (drop it when satisfied)")
+        self.checkpoint_file.remove()
+        self.completed = True
+        self.set_phase("complete")
+
+    def _copy(self, conn, copier: Copier) -> None:
+        """Chunks are bounded here, in key order, and copied by
+        ``copy_threads`` workers with their own connections; the checkpoint
+        records only the gap-free prefix of committed chunks."""
+        local = threading.local()
+        conns: list = []
+
+        def work(lo, hi):
+            c = getattr(local, "conn", None)
+            if c is None:
+                c = local.conn = self._connect(read_timeout=3600, write_timeout=3600)
+                conns.append(c)
+            t0 = time.monotonic()
+            n = copier.copy_range(c, lo, hi)
+            copier.chunk_done(lo, hi, n)
+            if self.nice_ratio > 0:
+                self._stop.wait((time.monotonic() - t0) * self.nice_ratio)
+            return n
+
+        threads = self.opts.copy_threads
+        inflight: set[cf.Future] = set()
+        after = copier.last
+        last_save = time.monotonic()
+        try:
+            with cf.ThreadPoolExecutor(threads, thread_name_prefix=f"copy-{self.task_id}") as ex:
+                while True:
+                    while len(inflight) >= threads:
+                        done, inflight = cf.wait(inflight, timeout=0.5,
+                                                 return_when=cf.FIRST_COMPLETED)
+                        for f in done:
+                            f.result()          # a failed chunk fails the copy
+                        self._check_abort()
+                    self._check_abort()
+                    self._gate()
+                    self._check_abort()
+                    hi = copier.next_bound(conn, self.chunk_size, after)
+                    if hi is None:
+                        break
+                    inflight.add(ex.submit(work, after, hi))
+                    after = hi
+                    if time.monotonic() - last_save >= 1.0:
+                        self._save_checkpoint()
+                        last_save = time.monotonic()
+                for f in cf.as_completed(inflight):
+                    f.result()
+                inflight = set()
+        finally:
+            for f in inflight:
+                f.cancel()
+            for c in conns:
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def _postponed(self) -> bool:
+        f = self.opts.postpone_cut_over_flag_file
+        if f and os.path.exists(f):
+            return True
+        return not self.unpostponed
+
+    def _drain(self, conn) -> None:
+        """Wait until the apply has everything written so far."""
+        assert self.applier is not None
+        from console.engine.migration.tables import write_changelog
+
+        while True:
+            self._check_abort()
+            token = self.applier.expect_marker()
+            write_changelog(conn, self.ins, "marker", token)
+            if self.applier.wait_marker(token, 5.0):
+                return
+
+    def _cut_over(self) -> None:
+        assert self.ins and self.applier
+        last = ""
+        for attempt in range(1, self.opts.default_retries + 1):
+            self._check_abort()
+            self.cutover_attempts = attempt
+            self.cutting_over = True
+            try:
+                cut_over(self.ep, self.ins, self.applier, self.opts.cut_over_lock_timeout_seconds,
+                         log=self.log)
+                self.log(f"cut-over done (attempt {attempt})")
+                return
+            except UserError:
+                raise
+            except Exception as e:  # noqa: BLE001 - retried; original intact
+                last = str(e) if isinstance(e, CutOverFailed) else str(describe_error(e))
+                self.set_error(f"cut-over attempt {attempt}: {last}")
+                self.log(f"cut-over attempt {attempt} failed, original intact: {last}")
+            finally:
+                self.cutting_over = False
+            self.sleep(min(1.0 * attempt, 5.0))
+        raise UserError(f"cut-over failed {self.opts.default_retries} times (last: {last}); "
+                        f"original table intact")
+
+    def _stop_workers(self) -> None:
+        self._watch_stop.set()
+        for w in (self.applier, self.heartbeat):
+            if w is not None:
+                w.stop()
+        if self.control is not None:
+            self.control.close()
+            self.control = None
+
+    def _panic_cleanup(self) -> None:
+        self._stop_workers()
+        if self.ins is None or not self.opts.execute:
+            return
+        try:
+            c = self._connect()
+            try:
+                drop_tables(c, self.ins)
+            finally:
+                c.close()
+            self.checkpoint_file.remove()
+            self.log("panic: ghost and changelog dropped; original untouched")
+        except Exception as e:  # noqa: BLE001
+            self.log(f"panic: could not drop ghost/changelog: {e}")
+
+    def cleanup(self) -> None:
+        self._stop_workers()
+        if self.applier is not None:
+            self.applier.join(5)
+
+    def on_stop_requested(self) -> None:
+        pass
+
+    # ---- watcher: throttle, panic flag, rates, backlog -------------------------------
+
+    def _replica_endpoints(self) -> dict[str, object]:
+        out = {}
+        if self.opts.throttle_control_replicas:
+            pairs = [(r.rsplit(":", 1)[0], int(r.rsplit(":", 1)[1]))
+                     for r in self.opts.throttle_control_replicas]
+        else:
+            pairs = list(self.ins.replicas) if self.ins else []
+        for h, p in pairs:
+            ep = self.ep.with_address(h, p)
+            out[f"{h}:{p}"] = (lambda ep=ep: connect(ep, connect_timeout=1.0, read_timeout=2.0))
+        return out
+
+    def _watch(self) -> None:
+        assert self.ins is not None
+        obs = Observer(lambda: self._connect(read_timeout=5), self._replica_endpoints(),
+                       replica_lag_sql(self.ins))
+        mon = None
+        last_rows = last_events = 0
+        last_t = time.monotonic()
+        while not self._watch_stop.wait(0.1):
+            try:
+                if self.opts.panic_flag_file and os.path.exists(self.opts.panic_flag_file):
+                    self._request_panic(f"panic flag file {self.opts.panic_flag_file} exists")
+                names = sorted(set(self.max_load) | set(self.critical_load))
+                o = obs.observe(names, self.throttle_query, self.opts.throttle_flag_file,
+                                self.manual_throttle)
+                v = decide(o, max_lag_millis=self.max_lag_millis, max_load=self.max_load,
+                           critical_load=self.critical_load)
+                self._replica_lags = dict(o.replica_lags)
+                if v.critical:
+                    if self.opts.critical_load_hibernate_seconds > 0:
+                        self._hibernate_until = time.time() + self.opts.critical_load_hibernate_seconds
+                        self.log(f"{v.critical}: hibernating {self.opts.critical_load_hibernate_seconds:g}s")
+                    elif not self._abort:
+                        self._abort = f"{v.critical}: aborted; original table untouched"
+                reason = v.reason
+                if not reason and time.time() < self._hibernate_until:
+                    reason = "hibernating after critical load"
+                self._throttled = bool(reason)
+                self.set_throttle(reason)
+                now = time.monotonic()
+                if now - last_t >= 1.0:
+                    rows = self.copier.rows_copied if self.copier else 0
+                    evs = self.applier.events_applied if self.applier else 0
+                    self._copy_hist.append((rows - last_rows) / (now - last_t))
+                    self._apply_hist.append((evs - last_events) / (now - last_t))
+                    last_rows, last_events, last_t = rows, evs, now
+                    if mon is None:
+                        mon = self._connect(read_timeout=5)
+                    with mon.cursor() as cur:
+                        cur.execute("SHOW MASTER STATUS" if self.ins.flavor != "mysql84"
+                                    else "SHOW BINARY LOG STATUS")
+                        r = cur.fetchone()
+                    self._server_binlog = (str(r[0]), int(r[1])) if r else None
+            except Exception as e:  # noqa: BLE001 - observation errors never kill the task
+                self.set_error(f"watch: {e}")
+                mon = None
+        obs.close()
+        if mon is not None:
+            mon.close()
+
+    def _request_panic(self, reason: str) -> None:
+        if not self._panic:
+            self._panic = reason
+            self.log(f"PANIC: {reason}")
+            self._stop.set()
+            self._resume.set()
+
+    # ---- commands -------------------------------------------------------------------
+
+    @command("throttle", help="throttle the copy and apply manually")
+    def cmd_throttle(self) -> str:
+        self.manual_throttle = True
+        return "throttled"
+
+    @command("no-throttle", help="end the manual throttle")
+    def cmd_no_throttle(self) -> str:
+        self.manual_throttle = False
+        return "manual throttle off"
+
+    @command("cut-over", help="cut over as soon as the copy is verified (unpostpone)")
+    def cmd_cut_over(self) -> str:
+        self.unpostponed = True
+        f = self.opts.postpone_cut_over_flag_file
+        if f and os.path.exists(f):
+            os.unlink(f)
+        return "cut-over will proceed"
+
+    @command("unpostpone", help="alias of cut-over")
+    def cmd_unpostpone(self) -> str:
+        return self.cmd_cut_over()
+
+    @command("panic", dangerous=True, help="stop now; drop ghost; original untouched")
+    def cmd_panic(self) -> str:
+        self._request_panic("operator panic")
+        return "panic requested"
+
+    @command("set", help="change a setting: setting=chunk-size|dml-batch-size|... value=...")
+    def cmd_set(self, setting: str, value) -> str:
+        name = setting
+        if name == "chunk-size":
+            self.chunk_size = _parse_int(name, value, 10, 1_000_000)
+        elif name == "dml-batch-size":
+            self.dml_batch_size = _parse_int(name, value, 1, 1000)
+        elif name == "max-lag-millis":
+            self.max_lag_millis = _parse_int(name, value, 100, 3_600_000)
+        elif name == "nice-ratio":
+            try:
+                v = float(value)
+            except ValueError:
+                raise CommandError(f"nice-ratio must be a number, got {value!r}") from None
+            if v < 0 or v > 100:
+                raise CommandError(f"nice-ratio must be between 0 and 100, got {v}")
+            self.nice_ratio = v
+        elif name == "max-load":
+            self.max_load = parse_load(str(value), "max-load")
+        elif name == "critical-load":
+            self.critical_load = parse_load(str(value), "critical-load")
+        elif name == "throttle-query":
+            self.throttle_query = str(value)
+        else:
+            raise CommandError(f"unknown setting {name!r}")
+        return f"{name}={self.get_setting(name)}"
+
+    def get_setting(self, name: str):
+        return {"chunk-size": self.chunk_size, "dml-batch-size": self.dml_batch_size,
+                "max-lag-millis": self.max_lag_millis, "nice-ratio": self.nice_ratio,
+                "max-load": format_load(self.max_load), "critical-load": format_load(self.critical_load),
+                "throttle-query": self.throttle_query}.get(name, "")
+
+    # ---- status ---------------------------------------------------------------------
+
+    def detail(self) -> MigrationDetail:
+        o, ins, c, a = self.opts, self.ins, self.copier, self.applier
+        d = MigrationDetail(database=o.database, table=o.table, ghost=f"_{o.table}_gho", alter=o.alter,
+                            execute=o.execute, chunk_size=self.chunk_size,
+                            dml_batch_size=self.dml_batch_size, nice_ratio=self.nice_ratio,
+                            max_lag_millis=self.max_lag_millis, max_load=format_load(self.max_load),
+                            critical_load=format_load(self.critical_load),
+                            throttle_query=self.throttle_query, postponed=self._postponed(),
+                            cutover_attempts=self.cutover_attempts)
+        if ins is None:
+            return d
+        est = max(ins.rows_estimate, 1)
+        rows = c.rows_copied if c else 0
+        rate = sum(list(self._copy_hist)[-5:]) / max(1, len(list(self._copy_hist)[-5:]))
+        arate = sum(list(self._apply_hist)[-5:]) / max(1, len(list(self._apply_hist)[-5:]))
+        done = bool(c and c.done)
+        pct = 100.0 if done else min(99.9, 100.0 * rows / max(est, rows, 1))
+        eta = 0.0 if done else ((max(est - rows, 0) / rate) if rate > 0 else None)
+        backlog = None
+        hb = None
+        coords = applied = ""
+        if a is not None:
+            coords = f"{a.read_file}:{a.read_pos}" if a.read_file else ""
+            applied = a.applied_pos
+            if a.heartbeat_at:
+                hb = max(0.0, time.time() - a.heartbeat_at)
+            sb = self._server_binlog
+            if sb and a.read_file == sb[0]:
+                backlog = max(0, sb[1] - a.read_pos)
+        cs = ""
+        if self.checksummer is not None:
+            p = self.checksummer.progress
+            cs = (f"{'verified' if p.done and not p.remaining_mismatches else 'checking'}: "
+                  f"{p.chunks} chunks, {p.rows} rows, {p.mismatches} mismatches, {p.recopied} re-copied")
+        return replace(d, unique_key=f"{ins.key.name} ({', '.join(ins.key.columns)})",
+                       rows_estimate=ins.rows_estimate, rows_copied=rows, percent=round(pct, 1),
+                       copy_rate=round(rate, 1), apply_rate=round(arate, 1),
+                       events_applied=a.events_applied if a else 0, backlog_bytes=backlog,
+                       eta_seconds=None if eta is None else round(eta, 1), heartbeat_lag=hb,
+                       replica_lags=tuple(sorted(self._replica_lags.items())),
+                       binlog_coordinates=coords, applied_pos=applied, checksum=cs,
+                       notes=ins.notes, copy_rate_history=tuple(self._copy_hist),
+                       apply_rate_history=tuple(self._apply_hist))
+
+    def summary(self) -> str:
+        d = self.detail()
+        eta = "-" if d.eta_seconds is None else f"{d.eta_seconds:.0f}s"
+        thr = self._throttle_reason
+        return (f"{d.database}.{d.table} {self.phase or self.state}: copied {d.rows_copied}/"
+                f"{d.rows_estimate} ({d.percent:.1f}%) {d.copy_rate:.0f} rows/s, applied "
+                f"{d.events_applied} events, eta {eta}"
+                + (f", throttled: {thr}" if thr else ""))
+
+    def status_text(self) -> str:
+        d = self.detail()
+        lines = [
+            f"migrating {d.database}.{d.table}: {d.alter}",
+            f"state: {self.state} phase: {self.phase} since {time.strftime('%H:%M:%S', time.localtime(self._since))}",
+            f"unique key: {d.unique_key}",
+            f"copy: {d.rows_copied}/{d.rows_estimate} rows ({d.percent:.1f}%), {d.copy_rate:.0f} rows/s, "
+            f"eta {'-' if d.eta_seconds is None else f'{d.eta_seconds:.0f}s'}",
+            f"apply: {d.events_applied} events, {d.apply_rate:.0f}/s, backlog "
+            f"{'-' if d.backlog_bytes is None else d.backlog_bytes} bytes, heartbeat lag "
+            f"{'-' if d.heartbeat_lag is None else f'{d.heartbeat_lag * 1000:.0f}ms'}",
+            f"binlog: read {d.binlog_coordinates or '-'} applied GTID {d.applied_pos or '-'}",
+            "replica lag: " + (", ".join(f"{n} {'?' if v is None else f'{v * 1000:.0f}ms'}"
+                                         for n, v in d.replica_lags) or "-"),
+            f"throttle: {self._throttle_reason or 'no'}",
+            f"settings: chunk-size={d.chunk_size} dml-batch-size={d.dml_batch_size} "
+            f"nice-ratio={d.nice_ratio:g} max-lag-millis={d.max_lag_millis} "
+            f"max-load={d.max_load or '-'} critical-load={d.critical_load or '-'}",
+            f"checksum: {d.checksum or '-'}",
+            f"postponed: {'yes' if d.postponed else 'no'}; cut-over attempts: {d.cutover_attempts}",
+        ]
+        if self._last_error:
+            lines.append(f"last error: {self._last_error}")
+        return "\n".join(lines)
+
+
+__all__ = ["MigrationTask", "Panic", "Aborted", "Refused"]

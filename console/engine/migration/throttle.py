@@ -1,0 +1,148 @@
+"""Throttling: parse load thresholds and decide, from one observation,
+whether the copy and apply must wait and why.  ``decide`` is pure (unit
+tested); ``Observer`` gathers the observation from real servers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from console.errors import UserError
+
+
+class ThrottleConfigError(UserError):
+    pass
+
+
+def parse_load(text: str, flag: str = "--max-load") -> dict[str, float]:
+    """``Threads_running=25,Threads_connected=200`` -> {name: threshold}."""
+    out: dict[str, float] = {}
+    for item in (text or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, val = item.partition("=")
+        if not sep or not name.strip():
+            raise ThrottleConfigError(f"{flag}: {item!r} is not STATUS_VARIABLE=NUMBER")
+        try:
+            out[name.strip()] = float(val)
+        except ValueError:
+            raise ThrottleConfigError(f"{flag}: {val!r} in {item!r} is not a number") from None
+    return out
+
+
+def format_load(load: Mapping[str, float]) -> str:
+    return ",".join(f"{k}={v:g}" for k, v in load.items())
+
+
+@dataclass(frozen=True)
+class Observation:
+    status: Mapping[str, float] = field(default_factory=dict)   # global status values
+    replica_lags: Mapping[str, float | None] = field(default_factory=dict)  # seconds; None = unknown
+    throttle_query_value: int | None = None
+    flag_file_exists: bool = False
+    manual: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reason: str = ""          # empty: go
+    critical: str = ""        # non-empty: critical load reached
+
+    @property
+    def throttled(self) -> bool:
+        return bool(self.reason)
+
+
+def decide(obs: Observation, *, max_lag_millis: int, max_load: Mapping[str, float],
+           critical_load: Mapping[str, float]) -> Verdict:
+    for name, limit in critical_load.items():
+        v = obs.status.get(name)
+        if v is not None and v >= limit:
+            msg = f"critical-load {name}={v:g} >= {limit:g}"
+            return Verdict(msg, msg)
+    if obs.manual:
+        return Verdict("manual throttle (operator)")
+    if obs.flag_file_exists:
+        return Verdict("throttle flag file exists")
+    for name, lag in sorted(obs.replica_lags.items()):
+        if lag is None:
+            return Verdict(f"lag of {name} unknown")
+        if lag * 1000 > max_lag_millis:
+            return Verdict(f"lag of {name} {lag * 1000:.0f}ms > max-lag-millis {max_lag_millis}")
+    for name, limit in max_load.items():
+        v = obs.status.get(name)
+        if v is not None and v >= limit:
+            return Verdict(f"max-load {name}={v:g} >= {limit:g}")
+    if obs.throttle_query_value:
+        return Verdict(f"throttle-query returned {obs.throttle_query_value}")
+    return Verdict()
+
+
+class Observer:
+    """Reads one ``Observation``: status variables on the primary, the
+    heartbeat age on each control replica, the throttle query and flag file."""
+
+    def __init__(self, primary_conn_factory, replica_conn_factories: Mapping[str, object],
+                 heartbeat_sql: str):
+        self._pf = primary_conn_factory
+        self._rf = dict(replica_conn_factories)
+        self._conns: dict[str, object] = {}
+        self._hb_sql = heartbeat_sql
+
+    def _conn(self, name: str, factory):
+        c = self._conns.get(name)
+        if c is None:
+            c = factory()
+            self._conns[name] = c
+        return c
+
+    def _drop(self, name: str) -> None:
+        c = self._conns.pop(name, None)
+        if c is not None:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def observe(self, names: list[str], throttle_query: str, flag_file: str | None,
+                manual: bool) -> Observation:
+        status: dict[str, float] = {}
+        tq = None
+        try:
+            c = self._conn("primary", self._pf)
+            with c.cursor() as cur:
+                if names:
+                    cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN (" +
+                                ",".join(["%s"] * len(names)) + ")", names)
+                    for k, v in cur.fetchall():
+                        try:
+                            status[k] = float(v)
+                        except (TypeError, ValueError):
+                            pass
+                if throttle_query:
+                    cur.execute(throttle_query)
+                    row = cur.fetchone()
+                    tq = int(row[0] or 0) if row else 0
+        except Exception:  # noqa: BLE001 - a lost connection is retried next round
+            self._drop("primary")
+        lags: dict[str, float | None] = {}
+        for name, f in self._rf.items():
+            try:
+                c = self._conn(name, f)
+                with c.cursor() as cur:
+                    cur.execute(self._hb_sql)
+                    row = cur.fetchone()
+                lags[name] = float(row[0]) if row and row[0] is not None else None
+            except Exception:  # noqa: BLE001
+                self._drop(name)
+                lags[name] = None
+        return Observation(status=status, replica_lags=lags, throttle_query_value=tq,
+                           flag_file_exists=bool(flag_file) and os.path.exists(flag_file),
+                           manual=manual)
+
+    def close(self) -> None:
+        for n in list(self._conns):
+            self._drop(n)
+

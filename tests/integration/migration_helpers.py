@@ -1,0 +1,68 @@
+"""Shared pieces of the migration integration tests."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pymysql
+
+from console.config import Secret
+from console.engine.engine import Engine
+from console.engine.migration.options import MigrationOptions
+from console.engine.migration.task import MigrationTask
+from console.engine.state import StateDir
+from console.mysql.connection import Endpoint
+
+DB = "mig"
+
+
+def endpoint(sb) -> Endpoint:
+    return Endpoint("127.0.0.1", sb.primary_port, "dbops", Secret(sb.ops_password), "node1")
+
+
+def connect(sb, db: str | None = DB) -> pymysql.Connection:
+    return pymysql.connect(host="127.0.0.1", port=sb.primary_port, user="dbops",
+                           password=sb.ops_password, autocommit=True, database=db,
+                           connect_timeout=3, read_timeout=60)
+
+
+def start_task(sb, state: Path, **kw) -> tuple[Engine, MigrationTask]:
+    kw.setdefault("database", DB)
+    kw.setdefault("initially_drop_old_table", True)
+    kw.setdefault("initially_drop_ghost_table", True)
+    opts = MigrationOptions(**kw)
+    engine = Engine(sb.config, StateDir(state))
+    tid = f"mig-{kw['table']}"
+    task = MigrationTask(tid, endpoint(sb), opts, engine.state.task_dir(tid))
+    engine.add_task(task)
+    engine.start(tid)
+    return engine, task
+
+
+def wait_phase(task: MigrationTask, phases: tuple[str, ...], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if task.phase in phases:
+            return
+        if task.state in ("done", "failed"):
+            raise AssertionError(f"task ended ({task.state}) in phase {task.phase}: "
+                                 f"{task.status().last_error}")
+        time.sleep(0.05)
+    raise AssertionError(f"task still in phase {task.phase} after {timeout}s")
+
+
+def finish(task: MigrationTask, timeout: float = 180) -> None:
+    assert task.join(timeout), f"task still running in phase {task.phase}"
+
+
+def tables(conn) -> set[str]:
+    with conn.cursor() as cur:
+        cur.execute("SHOW TABLES")
+        return {r[0] for r in cur.fetchall()}
+
+
+def columns(conn, table: str) -> list[str]:
+    with conn.cursor() as cur:
+        cur.execute(f"SHOW COLUMNS FROM `{table}`")
+        return [r[0] for r in cur.fetchall()]

@@ -1,0 +1,279 @@
+"""Refusals, dry run, control socket, throttling, panic, cut-over failure
+and kill -9 + resume, against the real sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from console.engine.migration.alter import AlterError
+from console.engine.migration.inspect import Refused, inspect
+from console.engine.migration.options import MigrationOptions
+from tests.integration.migration_helpers import (
+    DB,
+    columns,
+    connect,
+    finish,
+    start_task,
+    tables,
+    wait_phase,
+)
+from tests.support.migration_load import Load, table_rows
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def sb(sandbox):
+    c = connect(sandbox, None)
+    with c.cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {DB}")
+        cur.execute(f"USE {DB}")
+        cur.execute("DROP TABLE IF EXISTS child, parent, nokey, plain")
+        cur.execute("CREATE TABLE nokey (a INT NULL, b INT NULL, UNIQUE KEY (a)) ENGINE=InnoDB")
+        cur.execute("CREATE TABLE parent (id INT PRIMARY KEY) ENGINE=InnoDB")
+        cur.execute("CREATE TABLE child (id INT PRIMARY KEY, p INT, "
+                    "FOREIGN KEY (p) REFERENCES parent(id)) ENGINE=InnoDB")
+        cur.execute("CREATE TABLE plain (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+        cur.execute("INSERT INTO plain VALUES (1, 1), (2, 2)")
+    c.close()
+    return sandbox
+
+
+@pytest.mark.parametrize("table,alter,extra,expect", [
+    ("nokey", "ADD COLUMN c INT", {}, "no NOT NULL unique key is shared"),
+    ("parent", "ADD COLUMN c INT", {}, "is the parent of foreign key(s) from mig.child"),
+    ("child", "ADD COLUMN c INT", {}, "has foreign key(s)"),
+    ("plain", "RENAME TO plain2", {}, "renames the table"),
+    ("plain", "RENAME COLUMN v TO w", {}, "approve it with --approve-renamed-columns"),
+    ("plain", "CHANGE v w INT", {}, "renames column(s) v -> w"),
+    ("plain", "DROP PRIMARY KEY", {}, "no NOT NULL unique key is shared"),
+    ("plain", "ADD COLUMN c NOSUCHTYPE", {}, "the ALTER fails on an empty copy"),
+    ("missing", "ADD COLUMN c INT", {}, "does not exist"),
+])
+def test_refusals_are_one_line_and_change_nothing(sb, table, alter, extra, expect):
+    c = connect(sb)
+    before = tables(c)
+    with pytest.raises((Refused, AlterError)) as ei:
+        inspect(c, MigrationOptions(database=DB, table=table, alter=alter, **extra))
+    assert expect in str(ei.value)
+    assert "\n" not in str(ei.value)
+    assert tables(c) == before
+    c.close()
+
+
+def _cli(sb, *args, env_extra=None, **kw):
+    env = dict(os.environ, DBOPS_TEST_PW=sb.ops_password, **(env_extra or {}))
+    cmd = [sys.executable, "-m", "console", "migrate", "--port", str(sb.primary_port),
+           "--user", "dbops", "--password-env", "DBOPS_TEST_PW", "--database", DB, *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_cli_dry_run_validates_and_changes_nothing(sb, tmp_path):
+    c = connect(sb)
+    before = tables(c)
+    r = _cli(sb, "--table", "plain", "--alter", "ADD COLUMN c INT", "--state-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "dry run" in r.stderr and "chunking key: PRIMARY (id)" in r.stderr
+    assert tables(c) == before and columns(c, "plain") == ["id", "v"]
+    r = _cli(sb, "--table", "child", "--alter", "ADD COLUMN c INT", "--state-dir", str(tmp_path))
+    assert r.returncode == 2
+    err = [ln for ln in r.stderr.splitlines() if "dbops-console" in ln]
+    assert len(err) == 1 and "foreign key" in err[0] and "Traceback" not in r.stderr
+    c.close()
+
+
+def _fill(c, table: str, n: int) -> dict:
+    rows = {}
+    with c.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {table}, _{table}_gho, _{table}_ghc, _{table}_del")
+        cur.execute(f"CREATE TABLE {table} (id BIGINT NOT NULL PRIMARY KEY, v INT NOT NULL, "
+                    f"s VARCHAR(30) NULL) ENGINE=InnoDB")
+        for start in range(0, n, 2000):
+            vals = [(i, i % 97, f"row {i}") for i in range(start + 1, min(n, start + 2000) + 1)]
+            cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s)", vals)
+            rows.update({(i,): {"id": i, "v": v, "s": s} for i, v, s in vals})
+    return rows
+
+
+def _send(path: str, line: str) -> str:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(path)
+    s.sendall(line.encode() + b"\n")
+    s.shutdown(socket.SHUT_WR)
+    out = b""
+    while chunk := s.recv(65536):
+        out += chunk
+    s.close()
+    return out.decode().strip()
+
+
+def _wait(cond, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_control_socket_throttle_and_panic_leaves_original_untouched(sb, tmp_path):
+    c = connect(sb)
+    _fill(c, "p1", 6000)
+    with c.cursor() as cur:
+        cur.execute("CHECKSUM TABLE p1")
+        before = cur.fetchone()[1]
+    sock = str(tmp_path / "m.sock")
+    flag = tmp_path / "throttle.flag"
+    flag.touch()
+    _, task = start_task(sb, tmp_path, table="p1", alter="ADD COLUMN z INT", chunk_size=100,
+                         serve_socket_file=sock, throttle_flag_file=str(flag))
+    wait_phase(task, ("copying",))
+    assert _wait(lambda: os.path.exists(sock))
+    assert _wait(lambda: task.status().throttle_reason == "throttle flag file exists")
+    copied = task.detail().rows_copied
+    time.sleep(0.5)
+    assert task.detail().rows_copied == copied          # throttled: the copy waits
+    assert _send(sock, "chunk-size=?") == "100"
+    assert _send(sock, "chunk-size=250") == "OK chunk-size=250"
+    assert _send(sock, "chunk-size=5").startswith("ERROR chunk-size must be between 10")
+    assert _send(sock, "max-load=Threads_running=500") == "OK max-load=Threads_running=500"
+    assert _send(sock, "nice-ratio=0.5") == "OK nice-ratio=0.5"
+    assert _send(sock, "bogus").startswith("ERROR unknown command")
+    assert "unpostpone" in _send(sock, "help")
+    assert _send(sock, "coordinates").startswith("read mysql-bin.")
+    flag.unlink()
+    assert _send(sock, "throttle") == "OK"
+    assert _wait(lambda: task.status().throttle_reason == "manual throttle (operator)")
+    status = _send(sock, "status")
+    assert "throttle: manual throttle (operator)" in status and "chunk-size=250" in status
+    assert _send(sock, "no-throttle") == "OK"
+    assert _wait(lambda: task.detail().rows_copied > copied)
+    assert "p1 copying" in _send(sock, "sup") or task.phase != "copying"
+    assert _send(sock, "panic") == "OK panic: stopping"
+    finish(task, 30)
+    st = task.status()
+    assert st.state == "failed" and "panic" in st.last_error
+    assert task.exit_code == 3
+    assert not {"_p1_gho", "_p1_ghc", "_p1_del"} & tables(c)
+    assert columns(c, "p1") == ["id", "v", "s"]
+    with c.cursor() as cur:
+        cur.execute("CHECKSUM TABLE p1")
+        assert cur.fetchone()[1] == before
+    audit = [json.loads(ln) for ln in (tmp_path / "audit.log").read_text().splitlines()]
+    assert any(e["actor"] == "socket" and e["action"] == "panic" for e in audit)
+    c.close()
+
+
+def test_cut_over_lock_timeout_retries_leave_original_intact(sb, tmp_path):
+    c = connect(sb)
+    _fill(c, "p2", 500)
+    _, task = start_task(sb, tmp_path, table="p2", alter="ADD COLUMN z INT",
+                         postpone_cut_over=True, cut_over_lock_timeout_seconds=1, default_retries=2)
+    wait_phase(task, ("postponed",))
+    blocker = connect(sb)
+    with blocker.cursor() as cur:        # an open transaction holds the table's metadata lock
+        cur.execute("BEGIN")
+        cur.execute("SELECT * FROM p2 LIMIT 1")
+    task.engine.command(task.task_id, "cut-over")
+    finish(task, 60)
+    st = task.status()
+    blocker.rollback()
+    blocker.close()
+    assert st.state == "failed" and "cut-over failed 2 times" in st.last_error
+    assert columns(c, "p2") == ["id", "v", "s"]
+    assert "_p2_del" not in tables(c) and "_p2_gho" in tables(c)
+    with c.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM p2")
+        assert cur.fetchone()[0] == 500
+        cur.execute("INSERT INTO p2 VALUES (100000, 1, 'still writable')")
+    c.close()
+
+
+def test_kill_9_during_copy_then_resume_completes_with_correct_content(sb, tmp_path):
+    c = connect(sb)
+    rows = _fill(c, "p3", 20000)
+    state = tmp_path / "state"
+    load = Load(lambda: connect(sb), "p3", ["id"], rows, threads=2, owner=lambda k: k[0] % 2,
+                new_key=lambda t, n: (10_000_000 + 2 * n + t,),
+                make_row=lambda r: {"v": r.randint(0, 10**6), "s": random.choice(["x", None])},
+                rate_sleep=0.005).start()
+    try:
+        args = ["--table", "p3", "--alter", "ADD COLUMN z INT NOT NULL DEFAULT 1", "--execute",
+                "--state-dir", str(state), "--status-interval", "0"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "console", "migrate", "--port", str(sb.primary_port), "--user",
+             "dbops", "--password-env", "DBOPS_TEST_PW", "--database", DB, *args,
+             "--chunk-size", "200", "--nice-ratio", "2", "--initially-drop-ghost-table",
+             "--copy-threads", "2"],
+            env=dict(os.environ, DBOPS_TEST_PW=sb.ops_password),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ckpt = state / "tasks" / f"migrate-{DB}.p3" / "checkpoint.json"
+
+        def copied():
+            try:
+                return json.loads(ckpt.read_text())["copy"]["rows"]
+            except (OSError, ValueError):
+                return 0
+
+        assert _wait(lambda: copied() >= 2000, 120), proc.stderr.read1().decode() if proc.poll() else ""
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert "_p3_gho" in tables(c) and columns(c, "p3") == ["id", "v", "s"]
+        killed_at = json.loads(ckpt.read_text())["copy"]
+        assert not killed_at["done"]
+        time.sleep(1.0)                         # more writes while nothing runs
+        r = _cli(sb, *args, "--resume", "--chunk-size", "2000")
+    finally:
+        load.stop()
+    assert r.returncode == 0, r.stderr
+    assert "resuming: copy after key" in r.stderr
+    assert not load.errors, load.errors[:3]
+    assert columns(c, "p3") == ["id", "v", "s", "z"]
+    assert table_rows(c, "p3", ["id", "v", "s"]) == load.expected(["id", "v", "s"])
+    assert not ckpt.exists()
+    c.close()
+
+
+def test_config_task_kind_parses(tmp_path):
+    from console.config import load_config
+
+    cfg = tmp_path / "c.toml"
+    pw = tmp_path / "pw"
+    pw.write_text("x")
+    cfg.write_text(
+        '[clusters.c.hosts.h1]\nuser = "u"\npassword_file = "pw"\n'
+        '[tasks.m]\nkind = "migration"\ncluster = "c"\ndatabase = "d"\ntable = "t"\n'
+        'alter = "ADD COLUMN x INT"\nchunk_size = 500\nmax_load = "Threads_running=30"\n')
+    t = load_config(cfg).task("m")
+    assert t.kind == "migration" and t.options.chunk_size == 500 and t.options.postpone_cut_over
+    cfg.write_text(cfg.read_text().replace("chunk_size", "chunk_sise"))
+    with pytest.raises(Exception) as ei:
+        load_config(cfg)
+    assert "chunk_sise: unknown key (did you mean 'chunk_size'?)" in str(ei.value)
+    Path(pw).unlink()
+
+
+def test_ddl_on_the_original_during_migration_aborts(sb, tmp_path):
+    c = connect(sb)
+    _fill(c, "p4", 300)
+    _, task = start_task(sb, tmp_path, table="p4", alter="ADD COLUMN z INT", postpone_cut_over=True)
+    wait_phase(task, ("postponed",))
+    assert any(n.startswith("binlog retention: ") for n in task.detail().notes)
+    with c.cursor() as cur:
+        cur.execute("ALTER TABLE p4 ADD COLUMN other INT")
+    finish(task, 30)
+    st = task.status()
+    assert st.state == "failed" and "DDL on mig.p4 during the migration" in st.last_error
+    assert "_p4_del" not in tables(c) and columns(c, "p4") == ["id", "v", "s", "other"]
+    c.close()

@@ -1,0 +1,174 @@
+"""Pure logic of the migration: ALTER reading, key-range SQL, row statements,
+throttle decisions, checkpoint values, GTID positions, option validation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+
+import pytest
+
+from console.engine.migration.alter import AlterError, parse_alter, split_clauses
+from console.engine.migration.apply import Position
+from console.engine.migration.checkpoint import Checkpoint, dec, enc
+from console.engine.migration.dml import DmlBuilder
+from console.engine.migration.options import MigrationOptions
+from console.engine.migration.sqlutil import checksum_expr, cmp_tuple, key_range
+from console.engine.migration.throttle import (
+    Observation,
+    ThrottleConfigError,
+    decide,
+    format_load,
+    parse_load,
+)
+from console.errors import UserError
+
+
+def test_split_clauses_respects_parentheses_and_quotes():
+    assert split_clauses("ADD COLUMN a DECIMAL(10,2), ADD COLUMN b ENUM('x,y','z'), "
+                         "COMMENT 'a, b'") == [
+        "ADD COLUMN a DECIMAL(10,2)", "ADD COLUMN b ENUM('x,y','z')", "COMMENT 'a, b'"]
+    with pytest.raises(AlterError):
+        split_clauses("ADD COLUMN a ENUM('x")
+
+
+def test_parse_alter_renames_drops_and_algorithm():
+    p = parse_alter("ALTER TABLE t CHANGE COLUMN `qty` quantity INT, RENAME COLUMN a TO b, "
+                    "DROP COLUMN junk, DROP INDEX k, CHANGE same same BIGINT, ALGORITHM=INPLACE, LOCK=NONE")
+    assert p.renames == (("qty", "quantity"), ("a", "b"))
+    assert p.drops == ("junk",)
+    assert "ALGORITHM" not in p.sql and "LOCK" not in p.sql
+    assert p.sql.startswith("CHANGE COLUMN `qty` quantity INT")
+
+
+@pytest.mark.parametrize("alter", ["RENAME TO x", "RENAME AS x", "ADD COLUMN c INT, RENAME x"])
+def test_parse_alter_refuses_table_rename(alter):
+    with pytest.raises(AlterError, match="renames the table"):
+        parse_alter(alter)
+
+
+def test_parse_alter_allows_index_rename_and_refuses_empty():
+    assert parse_alter("RENAME INDEX a TO b").renames == ()
+    with pytest.raises(AlterError, match="empty"):
+        parse_alter("  ")
+    with pytest.raises(AlterError, match="no clause"):
+        parse_alter("ALGORITHM=COPY")
+
+
+def test_cmp_tuple_expands_for_the_range_optimizer():
+    sql, params = cmp_tuple(["a", "b"], [1, "x"], ">")
+    assert sql == "((`a` > %s) OR (`a` = %s AND `b` > %s))"
+    assert params == [1, 1, "x"]
+    sql, params = cmp_tuple(["a", "b"], [5, "z"], "<=")
+    assert sql == "((`a` < %s) OR (`a` = %s AND `b` <= %s))"
+
+
+def test_key_range_without_lower_bound():
+    sql, params = key_range(["id"], None, (10,))
+    assert sql == "((`id` <= %s))" and params == [10]
+    sql, params = key_range(["id"], (5,), (10,))
+    assert sql == "((`id` > %s)) AND ((`id` <= %s))" and params == [5, 10]
+
+
+def test_checksum_expr_converts_strings_and_marks_nulls():
+    e = checksum_expr(["id", "name"], {"name"})
+    assert "CONVERT(`name` USING utf8mb4)" in e and "ISNULL(`id`)" in e
+    assert e.startswith("COUNT(*)")
+
+
+def _builder():
+    return DmlBuilder("d", "_t_gho", [("id", "id"), ("qty", "quantity"), ("s", "s")], ["id"], ["id"])
+
+
+def test_dml_inserts_batch_into_one_replace_and_updates_keep_order():
+    ops = [("ins", {"id": 1, "qty": 2, "s": {"a", "b"}}), ("ins", {"id": 2, "qty": 3, "s": None}),
+           ("upd", {"id": 1, "qty": 2, "s": None}, {"id": 1, "qty": 9, "s": None}),
+           ("del", {"id": 2, "qty": 3, "s": None})]
+    st = _builder().statements(ops)
+    assert st[0] == ("REPLACE INTO `d`.`_t_gho` (`id`, `quantity`, `s`) VALUES (%s, %s, %s), (%s, %s, %s)",
+                     [1, 2, "a,b", 2, 3, None])
+    assert st[1] == ("UPDATE `d`.`_t_gho` SET `id` = %s, `quantity` = %s, `s` = %s WHERE `id` <=> %s",
+                     [1, 9, None, 1])
+    assert st[2] == ("DELETE FROM `d`.`_t_gho` WHERE `id` <=> %s", [2])
+
+
+def test_dml_unique_key_update_is_delete_plus_replace():
+    st = _builder().statements([("upd", {"id": 1, "qty": 2, "s": None}, {"id": 7, "qty": 2, "s": None})])
+    assert [s[0].split()[0] for s in st] == ["DELETE", "REPLACE"]
+    assert st[0][1] == [1] and st[1][1] == [7, 2, None]
+
+
+def test_throttle_decisions_in_priority_order():
+    kw = {"max_lag_millis": 1000, "max_load": {"Threads_running": 20}, "critical_load": {"Threads_running": 100}}
+    assert not decide(Observation(), **kw).throttled
+    v = decide(Observation(status={"Threads_running": 150}, manual=True), **kw)
+    assert v.critical and v.reason.startswith("critical-load Threads_running=150")
+    assert decide(Observation(manual=True), **kw).reason == "manual throttle (operator)"
+    assert decide(Observation(flag_file_exists=True), **kw).reason == "throttle flag file exists"
+    assert decide(Observation(replica_lags={"r1": 2.5}), **kw).reason == \
+        "lag of r1 2500ms > max-lag-millis 1000"
+    assert decide(Observation(replica_lags={"r1": None}), **kw).reason == "lag of r1 unknown"
+    assert not decide(Observation(replica_lags={"r1": 0.2}), **kw).throttled
+    assert decide(Observation(status={"Threads_running": 25}), **kw).reason == \
+        "max-load Threads_running=25 >= 20"
+    assert decide(Observation(throttle_query_value=1), **kw).reason == "throttle-query returned 1"
+
+
+def test_parse_load():
+    assert parse_load("Threads_running=25, Threads_connected=200") == \
+        {"Threads_running": 25.0, "Threads_connected": 200.0}
+    assert format_load({"Threads_running": 25.0}) == "Threads_running=25"
+    with pytest.raises(ThrottleConfigError, match="not STATUS_VARIABLE=NUMBER"):
+        parse_load("Threads_running")
+    with pytest.raises(ThrottleConfigError, match="not a number"):
+        parse_load("Threads_running=lots")
+
+
+def test_checkpoint_values_round_trip(tmp_path):
+    vals = (1, "x", decimal.Decimal("1.50"), dt.datetime(2024, 1, 2, 3, 4, 5, 6), dt.date(2024, 1, 2),
+            b"\x00\xff", None)
+    assert dec(enc(vals)) == vals
+    cp = Checkpoint(tmp_path / "c.json")
+    cp.save(database="d", table="t", alter="ADD  COLUMN x INT", applied_pos="0-1-5", copy_min=(1,),
+            copy_max=(9,), copy_last=(4,), rows_copied=4, copy_done=False)
+    s = cp.load("d", "t", "ADD COLUMN x INT")
+    assert s["last"] == (4,) and s["applied_pos"] == "0-1-5" and not s["done"]
+    with pytest.raises(UserError, match="another table or ALTER"):
+        cp.load("d", "t", "ADD COLUMN y INT")
+    cp.remove()
+    with pytest.raises(UserError, match="no checkpoint"):
+        cp.load("d", "t", "ADD COLUMN x INT")
+
+
+def test_mariadb_position_advances_per_domain():
+    p = Position("mariadb", "0-1-10,1-2-5")
+    p.advance("0-1-11")
+    p.advance("2-3-1")
+    assert p.text() == "0-1-11,1-2-5,2-3-1"
+    m = Position("mysql", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5")
+    m.advance("3e11fa47-71ca-11e1-9e33-c80aa9429562:6")
+    assert m.text() == "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-6"
+
+
+@pytest.mark.parametrize("field,value,msg", [
+    ("chunk_size", 5, "--chunk-size must be between 10"),
+    ("dml_batch_size", 0, "--dml-batch-size must be between 1"),
+    ("max_lag_millis", 10, "--max-lag-millis must be at least 100"),
+    ("max_load", "x", "--max-load"),
+    ("alter", " ", "--alter is required"),
+])
+def test_options_validate(field, value, msg):
+    kw = {"database": "d", "table": "t", "alter": "ADD COLUMN c INT", field: value}
+    with pytest.raises(UserError, match=msg):
+        MigrationOptions(**kw).validate()
+
+
+def test_ddl_on_the_migrated_table_is_detected_but_not_our_own():
+    from console.engine.migration.apply import touches_table
+
+    assert touches_table("ALTER TABLE `d`.`t` ADD COLUMN x INT", "t", "_t_gho")
+    assert touches_table("drop table t", "t", "_t_gho")
+    assert not touches_table("RENAME TABLE `d`.`t` TO `d`.`_t_del`, `d`.`_t_gho` TO `d`.`t`", "t", "_t_gho")
+    assert not touches_table("ALTER TABLE `d`.`_t_gho` ADD COLUMN x INT", "t", "_t_gho")
+    assert not touches_table("DROP TABLE `d`.`_t_del`", "t", "_t_gho")
+    assert not touches_table("INSERT INTO t VALUES (1)", "t", "_t_gho")
