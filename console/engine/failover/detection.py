@@ -1,0 +1,76 @@
+"""Holistic detection: the primary is dead only when the console cannot reach
+it AND the replicas confirm it (their IO threads lost it).
+
+An unreachable primary whose replicas still replicate (IO thread ``Yes``) is
+a network problem between the console and the primary: reported, never
+failed over.  With no reachable replica nobody can confirm, and there is
+nobody to promote either.
+
+Fast detection needs the replicas to notice quickly: advise
+``MASTER_HEARTBEAT_PERIOD=1``, ``slave_net_timeout=4`` (so a silent primary
+is noticed within seconds), ``MASTER_CONNECT_RETRY=1``.
+"""
+
+from __future__ import annotations
+
+from console.engine.failover.model import Verdict
+from console.engine.topology.model import Topology
+from console.mysql.probe import HostState
+
+ADVICE = ("replica settings for fast detection: MASTER_HEARTBEAT_PERIOD=1, "
+          "slave_net_timeout=4 (SOURCE_HEARTBEAT_PERIOD / replica_net_timeout on MySQL), "
+          "MASTER_CONNECT_RETRY=1, log_slave_updates=ON, gtid_strict_mode=ON")
+
+
+def find_primary(topo: Topology, previous: Topology | None = None) -> HostState | None:
+    """The single primary of a snapshot; when it is unreachable, the host the
+    replicas point at (using the previous snapshot for its last positions)."""
+    if topo.primary is not None:
+        return topo.primary
+    prims = topo.primaries
+    if len(prims) > 1:
+        return None
+    ups = {h.upstream for h in topo.hosts if h.reachable and h.upstream}
+    addrs = {h.address for h in topo.hosts}
+    roots = [a for a in ups if a not in {h.address for h in topo.hosts if h.reachable and h.channels}]
+    if len(roots) == 1:
+        a = roots[0]
+        h = topo.host(a)
+        if h is None and previous is not None:
+            h = previous.host(a)
+        if h is None and a not in addrs:
+            return HostState(name=a, address=a, reachable=False, error="not probed", role="primary")
+        return h
+    return None
+
+
+def assess(topo: Topology, previous: Topology | None = None) -> Verdict:
+    prims = [h for h in topo.hosts if h.role == "primary" and h.reachable]
+    if len(prims) > 1:
+        return Verdict("unknown", "", "more than one writable root: "
+                       + ", ".join(h.name for h in prims) + " (split brain?); no automatic action")
+    primary = find_primary(topo, previous)
+    if primary is None:
+        return Verdict("no-primary", "", "no primary found in the topology")
+    if primary.reachable:
+        return Verdict("healthy", primary.address, "primary reachable")
+    direct = [h for h in topo.hosts if h.upstream == primary.address and h.address != primary.address]
+    reachable = [h for h in direct if h.reachable]
+    if not reachable:
+        return Verdict("primary-unreachable", primary.address,
+                       "primary unreachable and no replica reachable to confirm it")
+    confirm, dissent = [], []
+    for h in reachable:
+        ch = h.channels[0] if h.channels else None
+        if ch is not None and ch.io_running == "Yes" and not ch.last_io_errno:
+            dissent.append(h.name)
+        else:
+            confirm.append(h.name)
+    if dissent:
+        return Verdict("primary-unreachable", primary.address,
+                       f"primary unreachable from the console but {', '.join(dissent)} still "
+                       f"replicate from it: not failing over (network partition?)",
+                       tuple(confirm), tuple(dissent))
+    return Verdict("dead", primary.address,
+                   f"primary unreachable ({primary.error or 'no answer'}) and every reachable "
+                   f"replica lost it ({', '.join(confirm)})", tuple(confirm))
