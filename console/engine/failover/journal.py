@@ -32,6 +32,7 @@ class Journal:
         self.steps: list[StepRecord] = []
         self.meta: dict = {"kind": kind, "cluster": cluster, "started": time.time()}
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # write_atomic uses one temp name per process
         self._on_change = on_change
         self.path: Path | None = None
         if directory is not None:
@@ -93,5 +94,6 @@ class Journal:
         self.meta.update(extra)
         if self.path is None:
             return
-        data = {**self.meta, "steps": [asdict(s) for s in self.snapshot()]}
-        write_json_atomic(self.path, data)
+        with self._flush_lock:
+            data = {**self.meta, "steps": [asdict(s) for s in self.snapshot()]}
+            write_json_atomic(self.path, data)
