@@ -33,6 +33,10 @@ class Failover(Recovery):
         self.extra_sources = list(extra_sources or [])
 
     def _check(self, topo: Topology) -> HostState:
+        writable = [h for h in topo.hosts if h.reachable and not h.channels and not h.read_only]
+        if writable and self.old_primary and all(h.address != self.old_primary for h in writable):
+            raise UserError(f"cluster {self.cluster.name}: already recovered: {writable[0].name} "
+                            f"({writable[0].address}) is a writable primary; nothing to fail over")
         verdict = assess(topo, self.previous)
         primary = find_primary(topo, self.previous)
         if primary is not None and primary.reachable:

@@ -1,0 +1,64 @@
+"""Salvage and lagging replicas in an emergency failover (real sandboxes).
+
+node3 is made to lag: its IO thread is stopped while the primary takes more
+writes that only node2 receives; then the primary is killed (-9)."""
+
+import signal
+
+import pytest
+
+from console.engine.failover.context import ClusterOps, RecoveryOptions
+from console.engine.failover.emergency import Failover
+from tests.integration.failover_support import ids_on, prepare, wait_gtid, wait_replicating
+from tests.integration.test_failover_emergency import wait_dead
+
+pytestmark = pytest.mark.integration
+
+
+def lagging_node3_then_kill(h, tmp_path):
+    prepare(h)
+    h.sql("node1", "INSERT INTO app.t VALUES " + ",".join(f"({i}, 'a', NOW(6))" for i in range(1, 51)))
+    h.wait_replicas_caught_up()
+    h.sql("node3", "STOP SLAVE IO_THREAD")
+    for i in range(51, 81):  # 30 single-row transactions only node2 receives
+        h.sql("node1", f"INSERT INTO app.t VALUES ({i}, 'b', NOW(6))")
+    gtid = h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
+    wait_gtid(h, "node2", gtid)
+    ops = ClusterOps(h.cluster, tmp_path / "state")
+    prev = ops.discover()
+    h.sb.stop_node("node1", signal.SIGKILL)
+    wait_dead(ops, prev)
+    return ops, prev, set(range(1, 81))
+
+
+def test_preferred_candidate_behind_gets_missing_transactions_before_writes(make_sandbox, tmp_path):
+    h = make_sandbox(2)
+    ops, prev, written = lagging_node3_then_kill(h, tmp_path)
+    assert not written <= ids_on(h, "node3")  # really behind
+    rep = Failover(ops, RecoveryOptions(prefer=frozenset({"node3"})), previous=prev).run()
+    assert rep.outcome == "ok", rep.error
+    assert rep.new_primary.endswith(f":{h.port('node3')}")
+    assert rep.salvaged and rep.lost == "", (rep.salvaged, rep.lost)
+    names = [s.name for s in rep.steps]
+    # salvage happened before the candidate became writable
+    assert names.index("salvage: replicate from donor") < names.index("promote")
+    assert written <= ids_on(h, "node3")
+    # the donor now replicates from the new primary and stays consistent
+    wait_replicating(h, "node2", h.port("node3"))
+    h.sql("node3", "INSERT INTO app.t VALUES (1000, 'new', NOW(6))")
+    wait_gtid(h, "node2", h.sql("node3", "SELECT @@gtid_binlog_pos")[0][0])
+    assert ids_on(h, "node2") == written | {1000}
+
+
+def test_lagging_replica_is_not_promoted_when_a_better_one_exists(make_sandbox, tmp_path):
+    h = make_sandbox(2)
+    ops, prev, written = lagging_node3_then_kill(h, tmp_path)
+    rep = Failover(ops, RecoveryOptions(), previous=prev).run()
+    assert rep.outcome == "ok", rep.error
+    assert rep.new_primary.endswith(f":{h.port('node2')}")
+    c = {c.name: c for c in rep.candidates}
+    assert c["node2"].rank == 1 and c["node2"].advanced > c["node3"].advanced
+    assert rep.salvaged == "" and rep.lost == ""
+    wait_replicating(h, "node3", h.port("node2"))
+    wait_gtid(h, "node3", h.sql("node2", "SELECT @@gtid_binlog_pos")[0][0])
+    assert ids_on(h, "node3") == written
