@@ -18,6 +18,9 @@ from console.errors import UserError
 COMMAND_MODULES = [
     "console.commands.sandbox",
     "console.commands.status",
+    "console.commands.switchover",
+    "console.commands.failover",
+    "console.commands.monitor",
 ]
 
 

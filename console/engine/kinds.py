@@ -2,3 +2,5 @@
 
 Add one line here per task kind.
 """
+
+import console.engine.failover  # noqa: E402,F401  (failover)

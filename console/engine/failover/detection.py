@@ -27,6 +27,9 @@ def find_primary(topo: Topology, previous: Topology | None = None) -> HostState 
     replicas point at (using the previous snapshot for its last positions)."""
     if topo.primary is not None:
         return topo.primary
+    live = [h for h in topo.primaries if h.reachable]
+    if len(live) == 1:  # a dead former primary may linger in the snapshot
+        return live[0]
     prims = topo.primaries
     if len(prims) > 1:
         return None

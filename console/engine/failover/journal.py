@@ -37,7 +37,6 @@ class Journal:
         self.path: Path | None = None
         if directory is not None:
             d = Path(directory) / "failover" / cluster / "journal"
-            d.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             self.path = d / f"{stamp}-{int(time.time() * 1000) % 1000:03d}-{kind}.json"
 
@@ -95,5 +94,6 @@ class Journal:
         if self.path is None:
             return
         with self._flush_lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             data = {**self.meta, "steps": [asdict(s) for s in self.snapshot()]}
             write_json_atomic(self.path, data)

@@ -5,6 +5,7 @@ subclass ``Recovery`` and implement ``_run``."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -71,6 +72,8 @@ class Recovery:
         if not self.opts.dry_run:
             self._post_hooks(outcome, error)
         report = self.report(outcome, error)
+        if outcome == "refused" and not self.journal.snapshot():
+            return replace(report, journal="")  # nothing was done: no journal file either
         self.journal.flush(outcome=outcome, error=error, old_primary=self.old_primary,
                            new_primary=self.new_primary, lost=self.lost, salvaged=self.salvaged,
                            write_block_ms=self.write_block_ms, total_ms=report.total_ms,

@@ -24,8 +24,9 @@ class Switchover(Recovery):
 
     def _run(self) -> None:
         topo = self.ops.discover(self.previous)
-        primary = topo.primary
-        if primary is None or not primary.reachable:
+        live = [h for h in topo.hosts if h.role == "primary" and h.reachable]
+        primary = live[0] if len(live) == 1 else None
+        if primary is None:
             raise UserError(f"cluster {self.cluster.name}: no reachable primary "
                             f"({'; '.join(topo.problems) or 'none found'}); use failover instead")
         self.old_primary = primary.address
