@@ -5,9 +5,9 @@ subclass ``Recovery`` and implement ``_run``."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from console.engine.failover import history
 from console.engine.failover.context import ClusterOps, RecoveryOptions
