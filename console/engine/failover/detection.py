@@ -23,28 +23,26 @@ ADVICE = ("replica settings for fast detection: MASTER_HEARTBEAT_PERIOD=1, "
 
 
 def find_primary(topo: Topology, previous: Topology | None = None) -> HostState | None:
-    """The single primary of a snapshot; when it is unreachable, the host the
-    replicas point at (using the previous snapshot for its last positions)."""
-    if topo.primary is not None:
-        return topo.primary
+    """The primary of a snapshot: the single reachable primary, else the one
+    host the reachable replicas point at (a dead primary; its last positions
+    come from the previous snapshot when this one has none)."""
     live = [h for h in topo.primaries if h.reachable]
     if len(live) == 1:  # a dead former primary may linger in the snapshot
         return live[0]
-    prims = topo.primaries
-    if len(prims) > 1:
+    if len(live) > 1:
         return None
     ups = {h.upstream for h in topo.hosts if h.reachable and h.upstream}
-    addrs = {h.address for h in topo.hosts}
-    roots = [a for a in ups if a not in {h.address for h in topo.hosts if h.reachable and h.channels}]
-    if len(roots) == 1:
-        a = roots[0]
+    if len(ups) == 1:
+        a = next(iter(ups))
         h = topo.host(a)
-        if h is None and previous is not None:
-            h = previous.host(a)
-        if h is None and a not in addrs:
+        if (h is None or not (h.gtid_binlog_pos or h.gtid_executed)) and previous is not None:
+            p = previous.host(a)
+            if p is not None and (h is None or not h.reachable):
+                h = p.with_(reachable=False, error=h.error if h is not None else "not probed")
+        if h is None:
             return HostState(name=a, address=a, reachable=False, error="not probed", role="primary")
         return h
-    return None
+    return topo.primary
 
 
 def assess(topo: Topology, previous: Topology | None = None) -> Verdict:

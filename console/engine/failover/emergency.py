@@ -153,7 +153,8 @@ class Failover(Recovery):
             recs += history.load_local(self.ops.state_dir, self.cluster.name)
         for h in replicas[:1]:
             recs += history.load_remote(self.ops.conn(h.address), self.cluster.name)
-        blocking = history.blocking(recs, self.cluster.block_period)
+        blocking = history.blocking(recs, self.cluster.block_period,
+                                    acked_at=history.acknowledged_at(self.ops.state_dir, self.cluster.name))
         if blocking:
             age = time.time() - blocking.at
             raise UserError(f"cluster {self.cluster.name}: automatic recovery blocked: a {blocking.kind} "

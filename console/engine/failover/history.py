@@ -46,7 +46,16 @@ def record_local(state_dir: Path, cluster: str, kind: str, old: str, new: str) -
     return rec
 
 
+def acknowledged_at(state_dir: Path | None, cluster: str) -> float:
+    """When this console last acknowledged the cluster's recoveries (0: never).
+    Covers records on the cluster it could not update (the primary was down)."""
+    if state_dir is None:
+        return 0.0
+    return float((read_json(_path(state_dir, cluster).with_name("ack.json"), {}) or {}).get("at", 0.0))
+
+
 def acknowledge_local(state_dir: Path, cluster: str) -> int:
+    write_json_atomic(_path(state_dir, cluster).with_name("ack.json"), {"at": time.time()})
     items = load_local(state_dir, cluster)
     n = sum(1 for r in items if not r.acknowledged)
     items = [Recovery(**{**r.__dict__, "acknowledged": True}) for r in items]
@@ -86,10 +95,12 @@ def load_remote(conn, cluster: str) -> list[Recovery]:
                      bool(r["acknowledged"])) for r in rows]
 
 
-def blocking(recoveries: list[Recovery], block_period: float, now: float | None = None) -> Recovery | None:
-    """The unacknowledged recovery younger than ``block_period``, if any."""
+def blocking(recoveries: list[Recovery], block_period: float, now: float | None = None,
+             acked_at: float = 0.0) -> Recovery | None:
+    """The unacknowledged recovery younger than ``block_period``, if any
+    (records up to ``acked_at`` count as acknowledged)."""
     now = time.time() if now is None else now
     for r in sorted(recoveries, key=lambda r: r.at, reverse=True):
-        if not r.acknowledged and now - r.at < block_period:
+        if not r.acknowledged and r.at > acked_at and now - r.at < block_period:
             return r
     return None

@@ -144,7 +144,8 @@ class FailoverTask(Task):
 
     def _auto_failover(self) -> None:
         blocking = history.blocking(history.load_local(self.state_dir, self.cluster.name),
-                                    self.cluster.block_period)
+                                    self.cluster.block_period,
+                                    acked_at=history.acknowledged_at(self.state_dir, self.cluster.name))
         if blocking:
             msg = (f"automatic failover blocked: {blocking.kind} at "
                    f"{time.strftime('%H:%M:%S', time.localtime(blocking.at))} not acknowledged")
