@@ -97,10 +97,11 @@ def load_remote(conn, cluster: str) -> list[Recovery]:
 
 def blocking(recoveries: list[Recovery], block_period: float, now: float | None = None,
              acked_at: float = 0.0) -> Recovery | None:
-    """The unacknowledged recovery younger than ``block_period``, if any
-    (records up to ``acked_at`` count as acknowledged)."""
+    """The unacknowledged failover younger than ``block_period``, if any
+    (records up to ``acked_at`` count as acknowledged; planned switchovers
+    never block)."""
     now = time.time() if now is None else now
     for r in sorted(recoveries, key=lambda r: r.at, reverse=True):
-        if not r.acknowledged and r.at > acked_at and now - r.at < block_period:
+        if r.kind == "failover" and not r.acknowledged and r.at > acked_at and now - r.at < block_period:
             return r
     return None

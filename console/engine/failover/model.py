@@ -70,6 +70,7 @@ class RecoveryReport:
     write_block_ms: float | None = None
     detection_ms: float | None = None
     promoted_ms: float | None = None  # since start of the recovery
+    repointed_ms: float | None = None  # since start: every reachable replica repointed
     total_ms: float | None = None
     error: str = ""
     started: float = field(default_factory=time.time)

@@ -39,6 +39,7 @@ class Recovery:
                                on_steps)
         self.lease = ClusterLease(self.cluster.name, None if opts.dry_run else ops.state_dir)
         self.t0 = time.monotonic()
+        self.t_wall = time.time()
         self.old_primary = ""
         self.new_primary = ""
         self.candidates: tuple[Candidate, ...] = ()
@@ -48,6 +49,7 @@ class Recovery:
         self.lost = ""
         self.write_block_ms: float | None = None
         self.promoted_ms: float | None = None
+        self.repointed_ms: float | None = None
         self.detection_ms: float | None = None
         self.acted = False  # set by the first step that changes a server
 
@@ -91,9 +93,9 @@ class Recovery:
             steps=self.journal.snapshot(), candidates=self.candidates,
             repointed=tuple(self.repointed), not_repointed=tuple(self.not_repointed),
             salvaged=self.salvaged, lost=self.lost, write_block_ms=self.write_block_ms,
-            detection_ms=self.detection_ms, promoted_ms=self.promoted_ms,
+            detection_ms=self.detection_ms, promoted_ms=self.promoted_ms, repointed_ms=self.repointed_ms,
             total_ms=None if self.opts.dry_run else self.ms(), error=error,
-            journal=str(self.journal.path or ""),
+            journal=str(self.journal.path or ""), started=self.t_wall,
         )
 
     # ---- shared steps ----------------------------------------------------------
@@ -166,7 +168,7 @@ class Recovery:
             except Exception as e:  # noqa: BLE001 - reported, the others go on
                 self.not_repointed.append(f"{addr}: {e}")
 
-        if not addresses:
-            return
-        with ThreadPoolExecutor(max_workers=min(8, len(addresses))) as ex:
-            list(ex.map(one, addresses))
+        if addresses:
+            with ThreadPoolExecutor(max_workers=min(8, len(addresses))) as ex:
+                list(ex.map(one, addresses))
+        self.repointed_ms = self.ms()

@@ -72,6 +72,9 @@ class FailoverDetail:
     advice: str = ADVICE
 
 
+FAST_RECHECK_FOR = 5.0  # seconds of 0.1 s re-checks after the primary became unreachable
+
+
 def task_id_for(cluster: str) -> str:
     return f"failover:{cluster}"
 
@@ -99,6 +102,8 @@ class FailoverTask(Task):
         self._dead_rounds = 0
         self._rthread: threading.Thread | None = None
         self.dead_since: float | None = None  # monotonic time the primary was first seen dead
+        self.dead_seen_at: float | None = None  # wall clock start of the last dead episode
+        self._unreach_since: float | None = None
 
     def confirm_target(self) -> str:
         return self.cluster.name
@@ -113,7 +118,17 @@ class FailoverTask(Task):
                 self.check_once()
             except Exception as e:  # noqa: BLE001 - one bad round must not end the watch
                 self.set_error(f"check failed: {e}")
-            self.sleep(max(0.05, self.interval - (time.monotonic() - t0)))
+            self.sleep(max(0.05, self._next_wait() - (time.monotonic() - t0)))
+
+    def _next_wait(self) -> float:
+        """The check interval, except just after the primary became unreachable:
+        then re-check every 0.1 s for a few seconds, so the replicas' confirmation
+        (their IO threads noticing) is seen as soon as it happens."""
+        v = self._verdict
+        if v is not None and v.state == "primary-unreachable" and self._unreach_since is not None \
+                and time.monotonic() - self._unreach_since < FAST_RECHECK_FOR:
+            return min(self.interval, 0.1)
+        return self.interval
 
     def check_once(self) -> Verdict:
         topo = discover(self.cluster, self._pool, previous=self._topo)
@@ -128,6 +143,11 @@ class FailoverTask(Task):
         rules = ClusterOps(self.cluster).rules(self._rec_opts())
         self._cands = rank(last, replicas, rules, PLANNED if v.state == "healthy" else EMERGENCY)
         changed = self._verdict is None or self._verdict.state != v.state
+        if v.state == "primary-unreachable":
+            if self._unreach_since is None:
+                self._unreach_since = time.monotonic()
+        else:
+            self._unreach_since = None
         self._topo, self._verdict = topo, v
         if changed and self.engine:
             level = {"healthy": "info", "dead": "error"}.get(v.state, "warning")
@@ -136,6 +156,7 @@ class FailoverTask(Task):
             self._dead_rounds += 1
             if self.dead_since is None:
                 self.dead_since = time.monotonic()
+                self.dead_seen_at = time.time()
             if self.auto and not self._recovering and self._dead_rounds >= self.opts.confirm_rounds:
                 self._auto_failover()
         self.set_phase("recovering" if self._recovering else
