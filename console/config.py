@@ -220,6 +220,10 @@ class Table:
         if len(given) > 1:
             raise self.error(given[1], f"give only one of {', '.join(names)}")
         if not given:
+            for k in self.data:  # a misspelt source is a typo, not a missing source
+                close = difflib.get_close_matches(k, names, n=1)
+                if close and k not in names:
+                    raise self.error(k, f"unknown key (did you mean {close[0]!r}?)")
             if required:
                 raise ConfigError(self.file, self.path,
                                   f"no password source: set one of {', '.join(names)}")

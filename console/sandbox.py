@@ -104,18 +104,18 @@ def pid_alive(pid: int | None, defaults_file: str | None = None) -> bool:
         return False
     except PermissionError:
         return False
+    try:  # a zombie (exited, not yet reaped) is not running
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return False
+    except OSError:
+        return False
     if defaults_file:
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
         if f"--defaults-file={defaults_file}".encode() not in cmd:
-            return False
-        try:  # a zombie is not running
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-        except OSError:
             return False
     return True
 

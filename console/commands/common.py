@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from console.config import Config, DEFAULT_STATE_DIR, find_config, load_config
+from console.config import DEFAULT_STATE_DIR, Config, find_config, load_config
 
 
 def config_from_args(args) -> Config:

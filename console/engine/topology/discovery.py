@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from console.config import ClusterConfig
+from console.engine.topology.model import Topology
 from console.mysql.connection import DBError, Endpoint, connect
 from console.mysql.flavor import Dialect, detect
 from console.mysql.probe import HostState, probe, unreachable
-from console.engine.topology.model import Topology
 
 LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}
 
@@ -141,8 +141,8 @@ def assign_roles(cluster: str, hosts: list[HostState], previous: Topology | None
                 role = "primary"
         else:
             p = prev.get(h.address)
-            if p and p.reachable:
-                # keep what we knew, and the last positions, marked unreachable
+            if p is not None:
+                # keep what we knew (upstream, last positions), marked unreachable
                 h = p.with_(reachable=False, error=h.error, probed_at=h.probed_at,
                             heartbeat_lag=None, heartbeat_age=None)
             role = p.role if p and p.role != "unknown" else ("primary" if h.address in pointed_at else "unknown")

@@ -11,11 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from console.config import ClusterConfig
-from console.mysql.connection import DBError, Endpoint, connect
-from console.mysql.probe import ensure_heartbeat_table, write_heartbeat
 from console.engine.task import Task
 from console.engine.topology.discovery import ConnPool, discover
 from console.engine.topology.model import Topology
+from console.mysql.connection import DBError, Endpoint, connect
+from console.mysql.probe import ensure_heartbeat_table, write_heartbeat
 
 HISTORY = 120
 

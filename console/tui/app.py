@@ -1,0 +1,73 @@
+"""The Textual App.  Screens only read snapshots and send commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+
+from console.engine.engine import Engine
+from console.engine.topology.monitor import MonitorTask, monitor_id
+from console.errors import UserError
+
+THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
+# config theme name -> (Textual colour theme, our .tcss file in themes/)
+THEMES = {
+    "dark": ("textual-dark", "dark.tcss"),
+    "light": ("textual-light", "light.tcss"),
+    "solarized": ("solarized-dark", "solarized.tcss"),
+}
+
+
+def _css_paths() -> list[Path]:
+    base = THEMES_DIR / "base.tcss"
+    return [base] if base.exists() else []
+
+
+class ConsoleApp(App):
+    TITLE = "dbops-console"
+    CSS_PATH = _css_paths()
+
+    def __init__(self, engine: Engine, *, start_monitors: bool = True):
+        super().__init__()
+        self.engine = engine
+        self.refresh_interval = engine.config.ui.refresh_interval
+        self.start_monitors = start_monitors
+        self.theme_name = engine.config.ui.theme
+
+    def on_mount(self) -> None:
+        self.apply_theme(self.theme_name)
+        if self.start_monitors:
+            for cluster in self.engine.config.clusters.values():
+                tid = monitor_id(cluster.name)
+                try:
+                    self.engine.task(tid)
+                except UserError:
+                    self.engine.add_task(MonitorTask(cluster, self.refresh_interval)).start()
+        from console.tui.screens.dashboard import DashboardScreen
+
+        self.push_screen(DashboardScreen(self.engine))
+
+    def apply_theme(self, name: str) -> None:
+        textual_theme, tcss = THEMES.get(name, THEMES["dark"])
+        self.theme = textual_theme
+        self.theme_name = name
+        path = THEMES_DIR / tcss
+        if path.exists():
+            self.stylesheet.add_source(path.read_text(), read_from=(str(path), ""))
+            self.stylesheet.reparse()
+            self.stylesheet.update(self)
+
+    def cycle_theme(self) -> None:
+        names = list(THEMES)
+        nxt = names[(names.index(self.theme_name) + 1) % len(names)] if self.theme_name in names else "dark"
+        self.apply_theme(nxt)
+        self.notify(f"theme {nxt}")
+
+    def set_refresh_interval(self, seconds: float) -> None:
+        self.refresh_interval = seconds
+        for cluster in self.engine.config.clusters:
+            try:
+                self.engine.command(monitor_id(cluster), "interval", seconds=seconds)
+            except UserError:
+                pass

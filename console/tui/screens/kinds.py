@@ -1,0 +1,1 @@
+"""Imports every task kind's screen module (one line per kind)."""

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what dbops-console needs on a Debian/Ubuntu machine; safe to rerun.
+#  - MariaDB server, client and backup tools (apt), when missing
+#  - a virtualenv in .venv with dbops-console and its dev extras
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(mariadb-server mariadb-client mariadb-backup zstd)
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]} with apt-get" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv" >&2
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c 'import console, pytest, textual, pymysql, pymysqlreplication' >/dev/null 2>&1 \
+   || [ pyproject.toml -nt .venv/.installed ]; then
+  echo "bootstrap: installing dbops-console into .venv" >&2
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+  touch .venv/.installed
+fi

@@ -1,0 +1,39 @@
+"""Rule 1 of the house: the engine (and the MySQL layer) never import Textual."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2] / "console"
+NO_TEXTUAL = ["engine", "mysql"]
+
+
+def test_engine_sources_never_import_textual():
+    offenders = []
+    for sub in NO_TEXTUAL:
+        for f in (ROOT / sub).rglob("*.py"):
+            tree = ast.parse(f.read_text(), str(f))
+            for node in ast.walk(tree):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                if any(n == "textual" or n.startswith("textual.") or n.startswith("console.tui") for n in names):
+                    offenders.append(f"{f}:{node.lineno}")
+    assert offenders == []
+
+
+def test_importing_every_engine_module_loads_no_textual():
+    mods = []
+    for sub in NO_TEXTUAL:
+        for f in (ROOT / sub).rglob("*.py"):
+            rel = f.relative_to(ROOT.parent).with_suffix("")
+            mods.append(".".join(rel.parts).removesuffix(".__init__"))
+    code = ("import importlib, sys\n"
+            f"for m in {mods!r}: importlib.import_module(m)\n"
+            "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
+            "print(bad)\nsys.exit(1 if bad else 0)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

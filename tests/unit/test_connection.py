@@ -1,0 +1,61 @@
+import pymysql
+import pytest
+
+from console.config import Secret
+from console.mysql.connection import (
+    DBError,
+    Endpoint,
+    backoff_delays,
+    connect,
+    describe_error,
+    with_retries,
+)
+
+
+def ep(pw="hunter2-secret"):
+    return Endpoint("127.0.0.1", 1, "ops", Secret(pw), "db1")
+
+
+def test_driver_errors_are_redacted_one_line():
+    exc = pymysql.err.OperationalError(1045, "Access denied for 'ops' using password hunter2-secret\nmore")
+    err = describe_error(exc, ep())
+    assert "hunter2-secret" not in str(err) and "***" in str(err)
+    assert "\n" not in str(err) and err.code == 1045
+    assert str(err).startswith("db1 (127.0.0.1:1): error 1045")
+    assert "check the user and password" in str(err)
+
+
+def test_unreachable_host_is_a_clear_dberror():
+    with pytest.raises(DBError) as e:
+        connect(ep(), connect_timeout=0.5)
+    assert "db1 (127.0.0.1:1)" in str(e.value) and "hunter2" not in str(e.value)
+
+
+def test_retries_only_transient_errors():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise pymysql.err.OperationalError(2013, "Lost connection")
+        return "ok"
+
+    assert with_retries(flaky, attempts=3, sleep=lambda s: None) == "ok"
+    calls.clear()
+
+    def fatal():
+        calls.append(1)
+        raise pymysql.err.OperationalError(1045, "denied")
+
+    with pytest.raises(pymysql.err.OperationalError):
+        with_retries(fatal, attempts=3, sleep=lambda s: None)
+    assert len(calls) == 1
+
+
+def test_backoff_grows_with_jitter_and_cap():
+    import random
+
+    d = backoff_delays(base=0.1, cap=2.0, rng=random.Random(1))
+    vals = [next(d) for _ in range(12)]
+    assert all(0.05 <= v <= 2.0 for v in vals)
+    assert max(vals[6:]) > max(vals[:2])
