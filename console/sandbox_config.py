@@ -54,4 +54,13 @@ def render_config(sb: Sandbox, info: SandboxInfo) -> str:
 
 def task_sections(sb: Sandbox, info: SandboxInfo) -> list[str]:
     """Task declarations for the sandbox config (one block per task kind)."""
-    return []
+    lines: list[str] = []
+    lines += [
+        "# failover: watch the cluster, rank candidates, switchover (s) / failover (F)",
+        "[tasks.failover]",
+        'kind = "failover"',
+        'cluster = "sandbox"',
+        "autostart = false",
+        "",
+    ]
+    return lines

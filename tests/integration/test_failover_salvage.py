@@ -9,7 +9,13 @@ import pytest
 
 from console.engine.failover.context import ClusterOps, RecoveryOptions
 from console.engine.failover.emergency import Failover
-from tests.integration.failover_support import ids_on, prepare, wait_gtid, wait_replicating
+from tests.integration.failover_support import (
+    ids_on,
+    prepare,
+    replica_source,
+    wait_gtid,
+    wait_replicating,
+)
 from tests.integration.test_failover_emergency import wait_dead
 
 pytestmark = pytest.mark.integration
@@ -53,6 +59,14 @@ def test_preferred_candidate_behind_gets_missing_transactions_before_writes(make
 def test_lagging_replica_is_not_promoted_when_a_better_one_exists(make_sandbox, tmp_path):
     h = make_sandbox(2)
     ops, prev, written = lagging_node3_then_kill(h, tmp_path)
+    # nobody may be promoted: the attempt fails and gives replication back
+    no = Failover(ops, RecoveryOptions(must_not=frozenset({"node2", "node3"})), previous=prev).run()
+    assert no.outcome == "failed" and "no replica can be promoted" in no.error
+    assert [s.name for s in no.steps].count("roll back: restart replication") == 2
+    for n in ("node2", "node3"):
+        assert h.sql(n, "SELECT @@global.read_only")[0][0] == 1
+        assert replica_source(h, n)[0] == h.port("node1")
+        assert replica_source(h, n)[1] in ("Yes", "Connecting")
     rep = Failover(ops, RecoveryOptions(), previous=prev).run()
     assert rep.outcome == "ok", rep.error
     assert rep.new_primary.endswith(f":{h.port('node2')}")

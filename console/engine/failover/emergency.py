@@ -84,7 +84,11 @@ class Failover(Recovery):
         last_known = primary if (primary.gtid_binlog_pos or primary.gtid_executed) else None
         rules = self.ops.rules(self.opts)
         self.candidates = rank(last_known or primary, replicas, rules, EMERGENCY)
-        cand = self._choose(fresh)
+        try:
+            cand = self._choose(fresh)
+        except RecoveryFailed:
+            self._restart_io(addrs)
+            raise
         self.new_primary = cand.address
 
         keys = primary_keys(last_known, replicas)
@@ -131,20 +135,31 @@ class Failover(Recovery):
         self.record_history()
         self.follow_relays()
 
+    def _restart_io(self, addrs: list[str]) -> None:
+        """Nothing could be promoted: give the replicas their IO threads back
+        (they keep retrying the old primary, as before the attempt)."""
+        def one(a, s):
+            h = self.ops.handler(a)
+            h._run(self.ops.conn(a), h.d.start_replica_sql(), log=s.sql)
+        try:
+            self._parallel(addrs, "roll back: restart replication", one)
+        except RecoveryFailed:
+            pass
+
     def _choose(self, topo: Topology) -> Candidate:
         if self.opts.to:
             addr = self.ops.resolve(topo, self.opts.to)
             c = next((c for c in self.candidates if c.address == addr), None)
             if c is None or not c.eligible:
                 why = "; ".join(c.reasons) if c else "not a reachable replica of the old primary"
-                raise RecoveryFailed(f"--to {self.opts.to}: cannot be promoted: {why}; replication IO "
-                                     f"threads are stopped, run failover again without --to")
+                raise RecoveryFailed(f"--to {self.opts.to}: cannot be promoted: {why}; replication was "
+                                     f"restarted; run failover again without --to")
             return c
         c = best(self.candidates)
         if c is None:
             why = "; ".join(f"{c.name}: {', '.join(c.reasons)}" for c in self.candidates)
             raise RecoveryFailed(f"cluster {self.cluster.name}: no replica can be promoted ({why}); "
-                                 f"replication IO threads are stopped")
+                                 f"replication was restarted")
         return c
 
     def _anti_flap(self, replicas: list[HostState]) -> None:
