@@ -80,3 +80,30 @@ def test_errant_replica_is_excluded_and_dry_run_changes_nothing(make_sandbox, tm
     refused = Switchover(ops, RecoveryOptions(to="node3")).run()
     assert refused.outcome == "refused" and "errant GTIDs" in refused.error
     assert replica_source(h, "node3")[0] == h.port("node1")
+
+
+def test_switchover_rolls_back_the_fence_when_the_candidate_cannot_catch_up(make_sandbox, tmp_path):
+    h = make_sandbox(2)
+    prepare(h)
+    h.sql("node1", "INSERT INTO app.t VALUES (1, 'a', NOW(6))")
+    h.wait_replicas_caught_up()
+    holder = h.connect("node2")  # a row lock on the candidate blocks its SQL thread
+    try:
+        with holder.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("SELECT * FROM app.t WHERE id = 1 FOR UPDATE")
+        h.sql("node1", "UPDATE app.t SET writer = 'b' WHERE id = 1")
+        ops = ClusterOps(h.cluster, tmp_path / "state")
+        rep = Switchover(ops, RecoveryOptions(to="node2", wait_timeout=1.0)).run()
+        assert rep.outcome == "failed" and "fence rolled back" in rep.error
+        names = [s.name for s in rep.steps]
+        assert "roll back fence" in names and "promote" not in names
+        # the old primary takes writes again; the candidate is still its replica
+        assert h.sql("node1", "SELECT @@global.read_only")[0][0] == 0
+        h.sql("node1", "INSERT INTO app.t VALUES (2, 'after', NOW(6))")
+        assert replica_source(h, "node2")[0] == h.port("node1")
+        assert h.sql("node2", "SELECT @@global.read_only")[0][0] == 1
+    finally:
+        holder.rollback()
+        holder.close()
+    h.wait_replicas_caught_up()

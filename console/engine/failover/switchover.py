@@ -78,26 +78,37 @@ class Switchover(Recovery):
             keep.add(lease_id)
         keep |= {c.thread_id() for c in (pconn,)}
         self.acted = True
-        with self.journal.step("fence", primary.address) as s:
-            t_block = time.monotonic()
-            killed = ph.fence(fconn, keep, s.sql)
-            final = ph.executed(fconn)
-            s.detail = f"read_only, {len(killed)} client connection(s) killed, final GTID {final}"
+        promoting = False
         try:
+            with self.journal.step("fence", primary.address) as s:
+                t_block = time.monotonic()
+                killed = ph.fence(fconn, keep, s.sql)
+                final = ph.executed(fconn)
+                s.detail = f"read_only, {len(killed)} client connection(s) killed, final GTID {final}"
             with self.journal.step("wait candidate", cand.address) as s:
                 if not ch.wait_gtid(cconn, final, self.opts.wait_timeout, s.sql):
                     raise RecoveryFailed(f"{cand.name} did not reach {final} within "
                                          f"{self.opts.wait_timeout:g}s; fence rolled back")
                 s.detail = f"applied {final}"
+            promoting = True
+            with self.journal.step("promote", cand.address) as s:
+                ch.promote(cconn, s.sql)
+                self.write_block_ms = (time.monotonic() - t_block) * 1000
+                self.promoted_ms = self.ms()
+                s.detail = f"writable; write block {self.write_block_ms:.0f} ms"
         except BaseException:
+            # the old primary takes writes again; a half-promoted candidate
+            # goes back to replicating from it
             with self.journal.step("roll back fence", primary.address) as s:
                 ph.unfence(fconn, s.sql)
+            if promoting:
+                with self.journal.step("roll back candidate", cand.address) as s:
+                    for q in ch.d.set_read_only_sql(True):
+                        ch._run(cconn, q, log=s.sql)
+                    user, password = self.ops.replication_user()
+                    ph_host, _, ph_port = primary.address.rpartition(":")
+                    ch.point_to(cconn, ph_host, int(ph_port), user, password, s.sql)
             raise
-        with self.journal.step("promote", cand.address) as s:
-            ch.promote(cconn, s.sql)
-            self.write_block_ms = (time.monotonic() - t_block) * 1000
-            self.promoted_ms = self.ms()
-            s.detail = f"writable; write block {self.write_block_ms:.0f} ms"
         self.repoint_all(others, skip=skipped)
         if skipped:
             self.repoint_all(list(skipped), skip=skipped)
