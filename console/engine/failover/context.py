@@ -40,6 +40,7 @@ class ClusterOps:
     _conns: dict[str, object] = field(default_factory=dict)
     _handlers: dict[str, Handler] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pool: ConnPool | None = None  # discovery connections, kept for the whole recovery
 
     # ---- endpoints and connections ------------------------------------------
     def endpoint(self, address: str) -> Endpoint:
@@ -76,6 +77,9 @@ class ClusterOps:
         with self._lock:
             conns = list(self._conns.values())
             self._conns.clear()
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
         for c in conns:
             try:
                 c.close()
@@ -84,11 +88,13 @@ class ClusterOps:
 
     # ---- facts --------------------------------------------------------------
     def discover(self, previous: Topology | None = None) -> Topology:
-        pool = ConnPool(connect_timeout=1.0, read_timeout=5.0)
-        try:
-            return discover(self.cluster, pool, previous=previous)
-        finally:
-            pool.close()
+        """A fresh snapshot (connections are reused between calls: the second
+        and later snapshots of a recovery take milliseconds)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ConnPool(connect_timeout=1.0, read_timeout=5.0)
+            pool = self._pool
+        return discover(self.cluster, pool, previous=previous)
 
     def rules(self, opts: RecoveryOptions) -> RankRules:
         tags = {norm_address(h.host, h.port): dict(h.tags) for h in self.cluster.hosts}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from console.errors import UserError
@@ -55,18 +56,29 @@ class ClusterLease:
         self._local_lock()
         try:
             unreachable = []
-            for ep in sorted(endpoints, key=lambda e: e.address):
+            eps = sorted(endpoints, key=lambda e: e.address)
+
+            def open_one(ep):
                 try:
-                    conn = connect(ep, connect_timeout=1.0, read_timeout=10.0)
+                    return connect(ep, connect_timeout=1.0, read_timeout=10.0)
                 except DBError as e:
-                    unreachable.append(f"{ep.address} ({e})")
+                    return e
+            # connect in parallel; lock in address order (so two consoles meet
+            # on the same first host and only one goes on)
+            with ThreadPoolExecutor(max_workers=max(1, min(8, len(eps)))) as ex:
+                conns = list(ex.map(open_one, eps))
+            for i, (ep, conn) in enumerate(zip(eps, conns, strict=True)):
+                if isinstance(conn, DBError):
+                    unreachable.append(f"{ep.address} ({conn})")
                     continue
                 got = scalar(conn, "SELECT GET_LOCK(%s, 0)", (self.name,))
                 if got != 1:
                     holder = query_one(conn, "SELECT p.ID AS id, p.USER AS user, p.HOST AS host "
                                              "FROM information_schema.PROCESSLIST p "
                                              "WHERE p.ID = IS_USED_LOCK(%s)", (self.name,))
-                    conn.close()
+                    for c in [conn, *conns[i + 1:]]:
+                        if not isinstance(c, DBError):
+                            c.close()
                     who = f"connection {holder['id']} from {holder['host']}" if holder else "another session"
                     raise LeaseBusy(f"cluster {self.cluster}: another recovery holds the lease "
                                     f"({who} on {ep.address}); try again when it is done")
