@@ -53,3 +53,25 @@ def test_monitor_once_json(sandbox, capsys):
     d = json.loads(out)
     assert d["state"] == "healthy" and d["auto"] is False
     assert [c["rank"] for c in d["candidates"]] == [1, 2]
+
+
+def test_primary_unreachable_from_the_console_only_is_not_failed_over(sandbox, tmp_path):
+    """Holistic detection on real servers: the console cannot log in to the
+    primary (wrong password) while the replicas still replicate from it."""
+    import dataclasses
+
+    from console.config import Secret
+    from console.engine.failover.context import ClusterOps, RecoveryOptions
+    from console.engine.failover.detection import assess
+    from console.engine.failover.emergency import Failover
+
+    c = sandbox.cluster
+    hosts = tuple(dataclasses.replace(h, password=Secret("wrong")) if h.name == "node1" else h
+                  for h in c.hosts)
+    blind = dataclasses.replace(c, hosts=hosts)
+    ops = ClusterOps(blind, tmp_path)
+    v = assess(ops.discover())
+    assert v.state == "primary-unreachable" and set(v.dissent) == {"node2", "node3"}
+    rep = Failover(ops, RecoveryOptions(), previous=None).run()
+    assert rep.outcome == "refused" and "still replicate from it" in rep.error
+    assert sandbox.sql("node2", "SELECT @@global.read_only")[0][0] == 1

@@ -79,3 +79,42 @@ def test_failover_task_options_parse_and_typos_are_one_line(tmp_path):
     from console.config import ConfigError
     with pytest.raises(ConfigError, match=r"tasks\.fo\.prefered: unknown key \(did you mean 'prefer'\?\)"):
         parse_config({**base, "tasks": {"fo": {"kind": "failover", "cluster": "c", "prefered": ["h"]}}})
+
+
+def test_relay_tasks_of_the_cluster_follow_the_new_primary(tmp_path):
+    from console.config import Config, TaskConfig, UIConfig
+    from console.engine.engine import Engine
+    from console.engine.failover.relay_follow import relay_follower
+    from console.engine.task import Task, command
+
+    class FakeRelay(Task):
+        kind = "relay"
+
+        def __init__(self, tid):
+            super().__init__(tid)
+            self.targets = []
+
+        def run(self):
+            while True:
+                self.sleep(0.05)
+
+        @command("switch-master", dangerous=True)
+        def switch_master(self, target: str, force: bool = False, actor: str = "operator") -> str:
+            self.targets.append(target)
+            return f"switching to {target}"
+
+    tasks = {"r1": TaskConfig("r1", "relay", "c1", False, None),
+             "r2": TaskConfig("r2", "relay", "other", False, None)}
+    cfg = Config(None, tmp_path, UIConfig(), {}, tasks)
+    eng = Engine(cfg)
+    r1, r2 = FakeRelay("r1"), FakeRelay("r2")
+    for t in (r1, r2):
+        eng.add_task(t)
+        t.start()
+    try:
+        lines = relay_follower(eng)("c1", "10.0.0.2:3306")
+    finally:
+        eng.shutdown()
+    assert lines == ["r1: switching to 10.0.0.2:3306"]
+    assert r1.targets == ["10.0.0.2:3306"] and r2.targets == []
+    assert any(e.action == "switch-master" and e.actor == "failover" for e in eng.state.read_audit())
