@@ -76,3 +76,26 @@ def test_lagging_replica_is_not_promoted_when_a_better_one_exists(make_sandbox, 
     wait_replicating(h, "node3", h.port("node2"))
     wait_gtid(h, "node3", h.sql("node2", "SELECT @@gtid_binlog_pos")[0][0])
     assert ids_on(h, "node3") == written
+
+
+def test_transactions_no_survivor_holds_are_reported_by_gtid_range(make_sandbox, tmp_path):
+    h = make_sandbox(2)
+    prepare(h)
+    h.sql("node1", "INSERT INTO app.t VALUES (1, 'a', NOW(6))")
+    h.wait_replicas_caught_up()
+    before = h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
+    for n in ("node2", "node3"):
+        h.sql(n, "STOP SLAVE IO_THREAD")
+    for i in range(2, 5):  # 3 transactions only the primary holds
+        h.sql("node1", f"INSERT INTO app.t VALUES ({i}, 'only-primary', NOW(6))")
+    after = h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
+    ops = ClusterOps(h.cluster, tmp_path / "state")
+    prev = ops.discover()  # the console saw the primary's last position
+    h.sb.stop_node("node1", signal.SIGKILL)
+    wait_dead(ops, prev)
+    rep = Failover(ops, RecoveryOptions(), previous=prev).run()
+    assert rep.outcome == "ok", rep.error
+    lo = int(before.rsplit("-", 1)[1]) + 1
+    hi = int(after.rsplit("-", 1)[1])
+    assert rep.lost == f"domain 0: {lo}-{hi} (3)"
+    assert any(s.name == "not saved" and s.outcome == "failed" for s in rep.steps)
