@@ -118,3 +118,17 @@ def test_relay_tasks_of_the_cluster_follow_the_new_primary(tmp_path):
     assert lines == ["r1: switching to 10.0.0.2:3306"]
     assert r1.targets == ["10.0.0.2:3306"] and r2.targets == []
     assert any(e.action == "switch-master" and e.actor == "failover" for e in eng.state.read_audit())
+
+
+def test_hooks_never_see_password_environment_variables(tmp_path, monkeypatch):
+    from console.engine.failover.hooks import secret_env_names
+
+    monkeypatch.setenv("DB_PW", "hunter2")
+    cfg = parse_config({"clusters": {"c": {"hosts": {"h": {"user": "u", "password_env": "DB_PW"}}}}})
+    names = secret_env_names(cfg.clusters["c"])
+    assert names == {"DB_PW"}
+    out = tmp_path / "env.txt"
+    h = script(tmp_path, "dump.sh", f"env > {out}")
+    run_hooks([h], {"DBOPS_EVENT": "pre_failover"}, scrub=names)
+    text = out.read_text()
+    assert "hunter2" not in text and "DBOPS_EVENT=pre_failover" in text

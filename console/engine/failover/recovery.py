@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from console.engine.failover import history
 from console.engine.failover.context import ClusterOps, RecoveryOptions
-from console.engine.failover.hooks import run_hooks
+from console.engine.failover.hooks import run_hooks, secret_env_names
 from console.engine.failover.journal import Journal
 from console.engine.failover.lease import ClusterLease
 from console.engine.failover.model import Candidate, RecoveryReport, StepRecord
@@ -111,7 +111,8 @@ class Recovery:
         if not paths:
             return
         with self.journal.step("pre-failover hooks") as s:
-            s.detail = "; ".join(run_hooks(paths, self._hook_env("pre_failover")))
+            s.detail = "; ".join(run_hooks(paths, self._hook_env("pre_failover"),
+                                           scrub=secret_env_names(self.cluster)))
 
     def _post_hooks(self, outcome: str, error: str) -> None:
         paths = self.cluster.hooks.get("post_failover", ())
@@ -121,7 +122,8 @@ class Recovery:
             with self.journal.step("post-failover hooks") as s:
                 s.detail = "; ".join(run_hooks(paths, {
                     **self._hook_env("post_failover"), "DBOPS_OUTCOME": outcome,
-                    "DBOPS_LOST_GTIDS": self.lost, "DBOPS_ERROR": error}))
+                    "DBOPS_LOST_GTIDS": self.lost, "DBOPS_ERROR": error},
+                    scrub=secret_env_names(self.cluster)))
         except UserError:
             pass  # recorded as a failed step
 
