@@ -30,9 +30,11 @@ def _line(task, as_json: bool) -> str:
         return json.dumps({"ts": time.time(), "cluster": d.cluster, "state": v.state if v else None,
                            "primary": v.primary if v else None, "reason": v.reason if v else "",
                            "auto": d.auto, "recovering": d.recovering, "blocked": d.blocked,
+                           "advice": list(d.advice),
                            "candidates": [asdict(c) for c in d.candidates]}, default=str)
     head = f"{time.strftime('%H:%M:%S')} {d.cluster}: {v.state if v else '?'}: {v.reason if v else ''}"
-    return "\n".join([head, *candidates_text(d.candidates)]) if v else head
+    advice = [f"advice: {a}" for a in d.advice]
+    return "\n".join([head, *candidates_text(d.candidates), *advice]) if v else head
 
 
 def run(args) -> int:

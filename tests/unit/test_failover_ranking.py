@@ -138,3 +138,14 @@ def test_detection_needs_replicas_to_confirm():
     assert v.dead and v.confirmations == ("r2", "r3")
     alone = _topo(dead, HostState(name="r2", address="127.0.0.1:12", reachable=False, upstream=P))
     assert assess(alone).state == "primary-unreachable"
+
+
+def test_detection_advice_names_slow_settings():
+    from console.engine.failover.detection import advise
+
+    assert advise("r", 1.0, 4, 1) == []
+    out = advise("r", 30.0, 60, 60)
+    assert out == ["r: heartbeat period 30s; set MASTER_HEARTBEAT_PERIOD=1",
+                   "r: slave_net_timeout=60s; set it to 4 (a silent primary is noticed after this long)",
+                   "r: connect retry 60s; set MASTER_CONNECT_RETRY=1"]
+    assert advise("r", 0.0, None, None) == ["r: heartbeat period 0s; set MASTER_HEARTBEAT_PERIOD=1"]

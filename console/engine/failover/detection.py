@@ -75,3 +75,41 @@ def assess(topo: Topology, previous: Topology | None = None) -> Verdict:
     return Verdict("dead", primary.address,
                    f"primary unreachable ({primary.error or 'no answer'}) and every reachable "
                    f"replica lost it ({', '.join(confirm)})", tuple(confirm))
+
+
+# ---- advice on replica settings ------------------------------------------------
+
+FAST = {"heartbeat_period": 1.0, "net_timeout": 4, "connect_retry": 1}
+
+
+def advise(name: str, heartbeat_period: float | None, net_timeout: int | None,
+           connect_retry: int | None) -> list[str]:
+    """What to change on one replica so a dead primary is noticed within seconds."""
+    out = []
+    if heartbeat_period is not None and (heartbeat_period <= 0 or heartbeat_period > FAST["heartbeat_period"]):
+        out.append(f"{name}: heartbeat period {heartbeat_period:g}s; set MASTER_HEARTBEAT_PERIOD=1")
+    if net_timeout is not None and net_timeout > FAST["net_timeout"]:
+        out.append(f"{name}: slave_net_timeout={net_timeout}s; set it to 4 (a silent primary is "
+                   f"noticed after this long)")
+    if connect_retry is not None and connect_retry > FAST["connect_retry"]:
+        out.append(f"{name}: connect retry {connect_retry}s; set MASTER_CONNECT_RETRY=1")
+    return out
+
+
+def replica_settings(conn, dialect) -> tuple[float | None, int | None, int | None]:
+    """(heartbeat period, net timeout, connect retry) of a replica's first channel."""
+    from console.mysql.connection import query, scalar
+
+    if dialect.name == "mariadb":
+        rows = query(conn, dialect.replica_status_sql)
+        if not rows:
+            return None, None, None
+        r = rows[0]
+        return (float(r.get("Slave_heartbeat_period") or 0), int(scalar(conn, "SELECT @@global.slave_net_timeout")),
+                int(r.get("Connect_Retry") or 0))
+    rows = query(conn, "SELECT HEARTBEAT_INTERVAL AS hb, CONNECTION_RETRY_INTERVAL AS cr "
+                       "FROM performance_schema.replication_connection_configuration LIMIT 1")
+    if not rows:
+        return None, None, None
+    return (float(rows[0]["hb"] or 0), int(scalar(conn, "SELECT @@global.replica_net_timeout")),
+            int(rows[0]["cr"] or 0))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from console.config import ClusterConfig, Table, register_task_kind
 from console.engine.failover import history
 from console.engine.failover.context import ClusterOps, RecoveryOptions
-from console.engine.failover.detection import ADVICE, assess, find_primary
+from console.engine.failover.detection import ADVICE, advise, assess, find_primary, replica_settings
 from console.engine.failover.emergency import Failover
 from console.engine.failover.model import Candidate, RecoveryReport, StepRecord, Verdict
 from console.engine.failover.ranking import EMERGENCY, PLANNED, rank
@@ -69,9 +69,11 @@ class FailoverDetail:
     last_report: RecoveryReport | None
     blocked: str  # why an automatic recovery is blocked ("" if not)
     interval: float
-    advice: str = ADVICE
+    advice: tuple[str, ...] = ()  # replica settings that slow detection down, per replica
+    general_advice: str = ADVICE
 
 
+ADVICE_EVERY = 300  # rounds between re-reading the replicas' detection settings
 FAST_RECHECK_FOR = 5.0  # seconds of 0.1 s re-checks after the primary became unreachable
 
 
@@ -104,6 +106,9 @@ class FailoverTask(Task):
         self.dead_since: float | None = None  # monotonic time the primary was first seen dead
         self.dead_seen_at: float | None = None  # wall clock start of the last dead episode
         self._unreach_since: float | None = None
+        self._advice: tuple[str, ...] = ()
+        self._advised_round = -1
+        self._rounds = 0
 
     def confirm_target(self) -> str:
         return self.cluster.name
@@ -132,10 +137,14 @@ class FailoverTask(Task):
 
     def check_once(self) -> Verdict:
         topo = discover(self.cluster, self._pool, previous=self._topo)
+        self._rounds += 1
         v = assess(topo, self._healthy)
         primary = find_primary(topo, self._healthy)
         if v.state == "healthy":
             self._healthy = topo
+            if self._advised_round < 0 or self._rounds - self._advised_round >= ADVICE_EVERY:
+                self._advice = self._collect_advice(topo)
+                self._advised_round = self._rounds
             self._dead_rounds = 0
             self.dead_since = None
         replicas = [h for h in topo.hosts if primary is not None and h.upstream == primary.address]
@@ -162,6 +171,18 @@ class FailoverTask(Task):
         self.set_phase("recovering" if self._recovering else
                        ("primary dead" if v.dead else "watching"))
         return v
+
+    def _collect_advice(self, topo: Topology) -> tuple[str, ...]:
+        out: list[str] = []
+        for h in topo.hosts:
+            if not (h.reachable and h.channels):
+                continue
+            try:
+                conn, dialect = self._pool.get(ClusterOps(self.cluster).endpoint(h.address))
+                out += advise(h.name, *replica_settings(conn, dialect))
+            except Exception:  # noqa: BLE001 - advice is best effort
+                continue
+        return tuple(out)
 
     def _auto_failover(self) -> None:
         blocking = history.blocking(history.load_local(self.state_dir, self.cluster.name),
@@ -272,7 +293,7 @@ class FailoverTask(Task):
             cluster=self.cluster.name, topology=self._topo, verdict=self._verdict,
             candidates=self._cands, auto=self.auto, recovering=self._recovering,
             steps=self._steps, last_report=self._last, blocked=self._blocked,
-            interval=self.interval,
+            interval=self.interval, advice=self._advice,
         )
 
     def summary(self) -> str:

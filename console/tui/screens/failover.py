@@ -87,6 +87,8 @@ class FailoverScreen(Screen):
             text += f"   [b yellow]{d.recovering} running[/b yellow]"
         if d.blocked:
             text += f"\n[red]{d.blocked}[/red] (a: acknowledge)"
+        for a in d.advice:
+            text += f"\n[yellow]advice:[/yellow] {a}"
         self.query_one("#fo-verdict", Static).update(text)
         hosts = []
         for h in (d.topology.hosts if d.topology else ()):
