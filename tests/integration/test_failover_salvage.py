@@ -99,3 +99,43 @@ def test_transactions_no_survivor_holds_are_reported_by_gtid_range(make_sandbox,
     hi = int(after.rsplit("-", 1)[1])
     assert rep.lost == f"domain 0: {lo}-{hi} (3)"
     assert any(s.name == "not saved" and s.outcome == "failed" for s in rep.steps)
+
+
+def test_salvage_from_the_dead_primarys_binlog_files(make_sandbox, tmp_path):
+    """No replica has the last transactions, but the dead primary's binlogs
+    are readable here (as relay files would be): they are applied to the
+    candidate with their original GTIDs before it takes writes."""
+    h = make_sandbox(2)
+    prepare(h)
+    h.sql("node1", "INSERT INTO app.t VALUES (1, 'a', NOW(6))")
+    h.wait_replicas_caught_up()
+    before = int(h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0].rsplit("-", 1)[1])
+    for n in ("node2", "node3"):
+        h.sql(n, "STOP SLAVE IO_THREAD")
+    for i in range(2, 5):
+        h.sql("node1", f"INSERT INTO app.t VALUES ({i}, 'only-primary', NOW(6))")
+    h.sql("node1", "UPDATE app.t SET writer = 'changed' WHERE id = 1")
+    after = h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
+    ops = ClusterOps(h.cluster, tmp_path / "state")
+    prev = ops.discover()
+    h.sb.stop_node("node1", signal.SIGKILL)
+    wait_dead(ops, prev)
+    datadir = next(n.datadir for n in h.nodes if n.name == "node1")
+    with pytest.raises(Exception, match="not a directory"):
+        from console.engine.failover.salvage_binlog import sources_from_dirs
+        sources_from_dirs([str(tmp_path / "nope")])
+    rep = Failover(ops, RecoveryOptions(binlog_dirs=(datadir,)), previous=prev).run()
+    assert rep.outcome == "ok", rep.error
+    assert rep.lost == "" and rep.salvaged == f"domain 0: {before + 1}-{before + 4} (4)"
+    new = "node2" if rep.new_primary.endswith(f":{h.port('node2')}") else "node3"
+    other = "node3" if new == "node2" else "node2"
+    rows = dict(h.sql(new, "SELECT id, writer FROM app.t"))
+    assert rows == {1: "changed", 2: "only-primary", 3: "only-primary", 4: "only-primary"}
+    # the salvaged transactions kept their GTIDs: the other replica gets them from the new primary
+    state = h.sql(new, "SELECT @@gtid_binlog_state")[0][0].split(",")
+    assert after in state  # written with the dead primary's server id and seq
+    wait_replicating(h, other, h.port(new))
+    wait_gtid(h, other, after)
+    assert dict(h.sql(other, "SELECT id, writer FROM app.t")) == rows
+    steps = [s.name for s in rep.steps]
+    assert steps.index("salvage: apply binlog events") < steps.index("promote")

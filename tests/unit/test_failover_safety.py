@@ -132,3 +132,28 @@ def test_hooks_never_see_password_environment_variables(tmp_path, monkeypatch):
     run_hooks([h], {"DBOPS_EVENT": "pre_failover"}, scrub=names)
     text = out.read_text()
     assert "hunter2" not in text and "DBOPS_EVENT=pre_failover" in text
+
+
+def test_binlog_salvage_helpers(tmp_path):
+    from console.engine.failover.salvage_binlog import _defaults_file, _start_of, binlog_files
+    from console.errors import UserError
+    from console.mysql import gtid as g
+
+    missing = g.parse("0-1-5..9,3-7-2..4", g.MARIADB)
+    assert _start_of(missing).format() == "0-1-4,3-7-1"
+    with _defaults_file("dbops", 'p"w') as path:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert "password=" in open(path).read()
+    assert not os.path.exists(path)
+    (tmp_path / "mysql-bin.000001").write_bytes(b"\xfebin" + b"\0" * 16)
+    (tmp_path / "aria_log.00000001").write_bytes(b"not a binlog")
+    (tmp_path / "mysql-bin.index").write_text("x")
+    assert [p.name for p in binlog_files(tmp_path)] == ["mysql-bin.000001"]
+    with pytest.raises(UserError, match="no numbered binlog files"):
+        binlog_files(_empty(tmp_path))
+
+
+def _empty(tmp_path):
+    d = tmp_path / "empty"
+    d.mkdir()
+    return d

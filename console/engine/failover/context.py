@@ -31,6 +31,7 @@ class RecoveryOptions:
     must_not: frozenset[str] = frozenset()
     force: bool = False  # emergency: act even when detection does not confirm
     ignore_block: bool = False  # emergency (auto): ignore anti-flapping
+    binlog_dirs: tuple[str, ...] = ()  # emergency: local binlog/relay files to salvage from
 
 
 @dataclass

@@ -19,6 +19,7 @@ from console.engine.failover.model import Candidate
 from console.engine.failover.ranking import EMERGENCY, best, executed, flavor_of, primary_keys, rank
 from console.engine.failover.recovery import Recovery, RecoveryFailed
 from console.engine.failover.salvage import ReplicaDonor, SalvageSource, salvage
+from console.engine.failover.salvage_binlog import sources_from_dirs
 from console.engine.topology.model import Topology
 from console.errors import UserError
 from console.mysql import gtid as gtidmod
@@ -50,6 +51,7 @@ class Failover(Recovery):
         return primary
 
     def _run(self) -> None:
+        self._binlog_sources = sources_from_dirs(self.opts.binlog_dirs)  # bad input: refuse now
         topo = self.ops.discover(self.previous)
         primary = self._check(topo)
         self.old_primary = primary.address
@@ -105,6 +107,7 @@ class Failover(Recovery):
                         key=lambda a: -clean[a].count())
         donor_ok = [a for a in donors if by_addr[a].log_bin and by_addr[a].log_slave_updates]
         sources: list[SalvageSource] = [ReplicaDonor(a, clean[a]) for a in donor_ok] + self.extra_sources
+        sources += self._binlog_sources
         saved, lost = salvage(self.ops, cand.address, have, known, sources, self.journal,
                               self.opts.salvage_timeout,
                               lambda a: self.ops.handler(a).executed(self.ops.conn(a)).restrict(keys))
