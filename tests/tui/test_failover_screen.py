@@ -42,6 +42,9 @@ async def test_failover_screen_switchover_with_typed_confirmation(make_sandbox, 
             assert "same dc local" in str(cands.get_cell_at((0, 3)))
             hosts = screen.query_one("#fo-hosts")
             assert await wait_until(pilot, lambda: hosts.row_count == 3, 5)
+            tree = screen.query_one("#fo-tree")
+            assert "node1 primary" in str(tree.root.children[0].label)
+            assert len(tree.root.children[0].children) == 2
             # a wrong name does nothing
             await pilot.press("s")
             await pilot.pause()

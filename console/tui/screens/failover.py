@@ -14,7 +14,7 @@ from __future__ import annotations
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
@@ -22,15 +22,21 @@ from console.errors import UserError
 from console.tui.screens.registry import register_screen
 from console.tui.widgets.confirm import ConfirmDialog
 from console.tui.widgets.tables import sync_rows
+from console.tui.widgets.topology import HostTable, TopologyTree
 
-HOST_COLS = (("name", "host"), ("address", "address"), ("role", "role"), ("state", "state"),
-             ("threads", "io/sql"), ("lag", "lag"), ("gtid", "gtid"))
 CAND_COLS = (("rank", "#"), ("name", "candidate"), ("address", "address"), ("reasons", "reasons"))
 STEP_COLS = (("outcome", "outcome"), ("ms", "ms"), ("name", "step"), ("target", "target"),
              ("detail", "detail"))
 
 
 class FailoverScreen(Screen):
+    DEFAULT_CSS = """
+    FailoverScreen #fo-topology { height: auto; max-height: 12; }
+    FailoverScreen #fo-tree { width: 40; height: auto; max-height: 12; }
+    FailoverScreen #fo-hosts { height: auto; max-height: 12; }
+    FailoverScreen #fo-candidates { height: auto; max-height: 10; }
+    FailoverScreen #fo-steps { height: auto; max-height: 16; }
+    """
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("s", "switchover", "Switchover to selected"),
@@ -50,7 +56,9 @@ class FailoverScreen(Screen):
         with Vertical():
             yield Static(id="fo-verdict")
             yield Label("topology")
-            yield DataTable(id="fo-hosts", cursor_type="row")
+            with Horizontal(id="fo-topology"):
+                yield TopologyTree(self._cluster_name(), id="fo-tree")
+                yield HostTable(id="fo-hosts")
             yield Label("candidates (s: switch over to the selected one)")
             yield DataTable(id="fo-candidates", cursor_type="row")
             yield Label("recovery steps", id="fo-steps-label")
@@ -59,7 +67,7 @@ class FailoverScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        for tid, cols in (("#fo-hosts", HOST_COLS), ("#fo-candidates", CAND_COLS), ("#fo-steps", STEP_COLS)):
+        for tid, cols in (("#fo-candidates", CAND_COLS), ("#fo-steps", STEP_COLS)):
             t = self.query_one(tid, DataTable)
             for key, label in cols:
                 t.add_column(label, key=key)
@@ -68,6 +76,9 @@ class FailoverScreen(Screen):
                           self.refresh_view)
         self.refresh_view()
         self.query_one("#fo-candidates", DataTable).focus()
+
+    def _cluster_name(self) -> str:
+        return self.engine.task(self.task_id).cluster.name
 
     # ---- view -------------------------------------------------------------------
     def detail(self):
@@ -90,15 +101,8 @@ class FailoverScreen(Screen):
         for a in d.advice:
             text += f"\n[yellow]advice:[/yellow] {a}"
         self.query_one("#fo-verdict", Static).update(text)
-        hosts = []
-        for h in (d.topology.hosts if d.topology else ()):
-            lag = h.heartbeat_lag if h.heartbeat_lag is not None else h.seconds_behind
-            hosts.append((h.address, {
-                "name": h.name, "address": h.address, "role": h.role,
-                "state": "up" if h.reachable else "UNREACHABLE",
-                "threads": f"{h.io_thread}/{h.sql_thread}" if h.channels else "-",
-                "lag": "-" if lag is None else f"{lag:.1f}s", "gtid": h.gtid or "-"}))
-        sync_rows(self.query_one("#fo-hosts", DataTable), HOST_COLS, hosts)
+        self.query_one("#fo-tree", TopologyTree).update_topology(d.topology)
+        self.query_one("#fo-hosts", HostTable).update_hosts([d.topology] if d.topology else [])
         cands = [(c.address, {"rank": str(c.rank) if c.eligible else "--", "name": c.name,
                               "address": c.address, "reasons": "; ".join(c.reasons)})
                  for c in d.candidates]
