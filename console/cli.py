@@ -22,6 +22,9 @@ COMMAND_MODULES = [
     "console.commands.backup",
     "console.commands.restore",
     "console.commands.migrate",
+    "console.commands.switchover",
+    "console.commands.failover",
+    "console.commands.monitor",
 ]
 
 

@@ -299,6 +299,9 @@ class Sandbox:
             f"socket={n.socket}",
             f"pid-file={Path(n.datadir).parent / 'mariadbd.pid'}",
             f"log-error={Path(n.datadir).parent / 'error.log'}",
+            # own tmpdir: bootstrap temp tables in a shared /tmp were seen deleted
+            # under us ("Error on delete of '/tmp/#sql-temptable-...'")
+            f"tmpdir={Path(n.datadir).parent}",
             f"port={n.port}",
             "bind-address=127.0.0.1",
             "skip-name-resolve",

@@ -80,4 +80,12 @@ def task_sections(sb: Sandbox, info: SandboxInfo) -> list[str]:
         "autostart = false",
         "",
     ]
+    lines += [
+        "# failover: watch the cluster, rank candidates, switchover (s) / failover (F)",
+        "[tasks.failover]",
+        'kind = "failover"',
+        'cluster = "sandbox"',
+        "autostart = false",
+        "",
+    ]
     return lines

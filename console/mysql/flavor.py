@@ -178,6 +178,34 @@ class Dialect:
         """Statement (with %s for the password) pointing a replica at a source by GTID."""
         raise NotImplementedError
 
+    # ---- failover statements (both flavors) ----------------------------------
+    client_threads_sql = (
+        "SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command, TIME AS time "
+        "FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() "
+        "AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', "
+        "'Slave_SQL', 'Slave_worker', 'Connect') "
+        "AND USER NOT IN ('system user', 'event_scheduler')")
+    long_transactions_sql = (
+        "SELECT trx_mysql_thread_id AS id, TIMESTAMPDIFF(SECOND, trx_started, NOW()) AS age "
+        "FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID() "
+        "ORDER BY trx_started")
+    fence_lock_sql = "FLUSH TABLES WITH READ LOCK"
+    unlock_sql = "UNLOCK TABLES"
+    errant_sql: str | None = None  # server-side GTID subtraction, where the flavor has it
+
+    def kill_sql(self, thread_id: int) -> str:
+        return f"KILL CONNECTION {int(thread_id)}"
+
+    def lock_timeout_sql(self, seconds: int) -> str:
+        return f"SET SESSION lock_wait_timeout = {int(seconds)}"
+
+    def before_becoming_replica_sql(self) -> list[str]:
+        """Run on a former primary before it replicates from the new one."""
+        return []
+
+    def stop_sql_thread_sql(self) -> str:
+        return "STOP REPLICA SQL_THREAD"
+
 
 class MariaDBDialect(Dialect):
     name = "mariadb"
@@ -217,6 +245,13 @@ class MariaDBDialect(Dialect):
     def reset_replica_all_sql(self) -> str:
         return "RESET SLAVE ALL"
 
+    def before_becoming_replica_sql(self) -> list[str]:
+        # A former primary's gtid_slave_pos is stale: start from what it wrote.
+        return ["SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos"]
+
+    def stop_sql_thread_sql(self) -> str:
+        return "STOP SLAVE SQL_THREAD"
+
     def change_source_sql(self, host: str, port: int, user: str) -> tuple[str, tuple]:
         return ("CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER=%s, "
                 "MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, "
@@ -246,6 +281,8 @@ class MySQLDialect(Dialect):
         if on:
             return ["SET GLOBAL read_only = ON", "SET GLOBAL super_read_only = ON"]
         return ["SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF"]
+
+    errant_sql = "SELECT GTID_SUBTRACT(%s, %s)"
 
     def wait_for_gtid_sql(self) -> str:
         return "SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, %s)"

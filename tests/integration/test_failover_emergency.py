@@ -1,0 +1,73 @@
+"""Emergency failover after kill -9 of the primary, on real sandboxes."""
+
+import signal
+import time
+
+import pytest
+
+from console.engine.failover.context import ClusterOps, RecoveryOptions
+from console.engine.failover.detection import assess
+from console.engine.failover.emergency import Failover
+from tests.integration.failover_support import (
+    Writer,
+    ids_on,
+    prepare,
+    replica_source,
+    wait_gtid,
+    wait_replicating,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def wait_dead(ops, prev, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        topo = ops.discover(prev)
+        v = assess(topo, prev)
+        if v.dead:
+            return v
+        assert time.monotonic() < deadline, f"not detected as dead: {v.reason}"
+        time.sleep(0.2)
+
+
+def test_kill_9_primary_under_load_gives_writable_primary_and_repoints_all(make_sandbox, tmp_path):
+    h = make_sandbox(3)
+    prepare(h)
+    names = ["node1", "node2", "node3", "node4"]
+    ports = [h.port(n) for n in names]
+    w = Writer(ports)
+    w.start()
+    ops = ClusterOps(h.cluster, tmp_path / "state")
+    time.sleep(1.0)
+    prev = ops.discover()
+    h.sb.stop_node("node1", signal.SIGKILL)
+    v = wait_dead(ops, prev)
+    assert len(v.confirmations) == 3
+    rep = Failover(ops, RecoveryOptions(), previous=prev).run()
+    assert rep.outcome == "ok", rep.error
+    new = rep.new_primary
+    new_port = int(new.rpartition(":")[2])
+    new_name = names[ports.index(new_port)]
+    others = [n for n in names[1:] if n != new_name]
+    assert sorted(rep.repointed) == sorted(f"127.0.0.1:{h.port(n)}" for n in others), (rep.not_repointed, rep.steps)
+    assert rep.not_repointed == ()
+    assert h.sql(new_name, "SELECT @@global.read_only")[0][0] == 0
+    assert replica_source(h, new_name) == (0, "", "")
+    time.sleep(1.0)  # the writer finds the new primary and goes on
+    w.finish()
+    assert w.where.get(new_port, 0) > 0, w.where
+    for n in others:
+        wait_replicating(h, n, new_port)
+    gtid = h.sql(new_name, "SELECT @@gtid_binlog_pos")[0][0]
+    for n in others:
+        wait_gtid(h, n, gtid)
+    acked = set(w.acked)
+    on_new = ids_on(h, new_name)
+    if rep.lost == "":
+        assert acked <= on_new, f"lost acknowledged writes {sorted(acked - on_new)[:5]} without a report"
+    for n in others:
+        assert ids_on(h, n) == on_new
+    steps = [s.name for s in rep.steps]
+    assert steps.count("stop IO thread") == 3 and steps.count("apply relay log") == 3
+    assert "promote" in steps and steps.count("repoint") == 2
