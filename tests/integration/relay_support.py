@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -55,6 +56,9 @@ def wait_meta_gtid(relay_dir: Path, want: str, timeout: float = 30.0) -> str:
     raise AssertionError(f"relay did not reach {want} in {timeout}s (at {got!r})")
 
 
+_GTID_RE = re.compile(r"^\d+-\d+-\d+$")
+
+
 def upstream_gtids(h, node: str) -> list[str]:
     """GTIDs in the upstream's binlogs, as the server lists them (SHOW BINLOG EVENTS)."""
     out = []
@@ -65,8 +69,8 @@ def upstream_gtids(h, node: str) -> list[str]:
             for name in logs:
                 cur.execute(f"SHOW BINLOG EVENTS IN '{name}'")
                 for row in cur.fetchall():
-                    if row[2] == "Gtid":
-                        out.append(row[5].split()[-1])
+                    if row[2] == "Gtid":  # "BEGIN GTID 0-1-5437 [cid=6379]"
+                        out.append(next(t for t in row[5].split() if _GTID_RE.match(t)))
     finally:
         c.close()
     return out
@@ -96,7 +100,7 @@ def compare_with_upstream(relay_sub: Path, datadir: Path, active: str) -> list[s
 
 def mariadb_binlog_text(path: Path) -> str:
     r = subprocess.run(["mariadb-binlog", "--base64-output=decode-rows", "-vv", str(path)],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, errors="surrogateescape")
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stdout.splitlines()
              if "Warning: this binlog is either in use" not in ln and not ln.startswith("# at ")]
