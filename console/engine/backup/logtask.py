@@ -110,11 +110,13 @@ class BackupTask(Task):
         self._snapshots: tuple = ()
         self._timeline: collections.deque = collections.deque(maxlen=120)
         self._io = threading.Lock()
+        self._lock_file = None
 
     # ---- main loop ----------------------------------------------------------------
 
     def run(self) -> None:
         self.set_phase("recovering")
+        self._lock_file = self.storage.lock(f"backup task {self.task_id}")
         self.cp = self.catalog.recover()
         self.gtid_state = E.parse_state(self.cp.gtid)
         self._refresh_catalog()
@@ -154,6 +156,9 @@ class BackupTask(Task):
         t = self._snap_thread
         if t is not None:
             t.join(600)
+        lf, self._lock_file = self._lock_file, None
+        if lf is not None:
+            lf.close()
 
     def on_stop_requested(self) -> None:
         c = self.client
