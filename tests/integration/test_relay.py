@@ -162,13 +162,45 @@ def private(tmp_path_factory):
     h.stop()
 
 
+def test_read_watchdog_reconnects_a_frozen_upstream(private, tmp_path):
+    """SIGSTOP the upstream: no heartbeat arrives, the watchdog (3 x 0.5 s + 1,
+    at least 3 s) drops the connection; after SIGCONT the relay reconnects."""
+    h = private
+    relay_dir = tmp_path / "relay"
+    task = start_relay(h, relay_dir, heartbeat=0.5)
+    pid = next(n.pid for n in h.nodes if n.name == "node1")
+    try:
+        h.sql("node1", "CREATE DATABASE IF NOT EXISTS relaytest",
+              "CREATE TABLE IF NOT EXISTS relaytest.w (id INT PRIMARY KEY)")
+        wait_meta_gtid(relay_dir, gtid_pos(h))     # streaming now
+        os.kill(pid, signal.SIGSTOP)
+
+        def warnings():
+            return " | ".join(e.outcome for _, e in task.engine.events_since(0) if e.action == "warn")
+
+        try:
+            deadline = time.monotonic() + 20
+            while "read watchdog" not in warnings() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert "no event or heartbeat for 3s (read watchdog)" in warnings()
+        assert task.status().detail.retries >= 1
+        h.sql("node1", "INSERT INTO relaytest.w VALUES (1)")
+        wait_meta_gtid(relay_dir, gtid_pos(h), timeout=60)
+        assert task.state == "running"
+    finally:
+        task.stop()
+    compare_with_upstream(only_subdir(relay_dir), datadir(h), active_binlog(h))
+
+
 def test_upstream_restart_survived(private, tmp_path):
     h = private
     relay_dir = tmp_path / "relay"
     task = start_relay(h, relay_dir)
     try:
         h.sql("node1", "CREATE DATABASE IF NOT EXISTS relaytest",
-              "CREATE TABLE relaytest.r (id INT PRIMARY KEY)", "INSERT INTO relaytest.r VALUES (1)")
+              "CREATE TABLE IF NOT EXISTS relaytest.r (id INT PRIMARY KEY)", "INSERT INTO relaytest.r VALUES (1)")
         wait_meta_gtid(relay_dir, gtid_pos(h))
         h.sb.stop_node("node1")
         time.sleep(1.0)
@@ -238,6 +270,8 @@ def test_fresh_start_from_gtid_or_file_position(sandbox, tmp_path, how):
     assert task.join(30) and task.state == "done", task.status().last_error
     got = [e.gtid for e in RelayReader(tmp_path / "relay").events(gtid=start_gtid) if e.gtid]
     assert got == upstream_gtids(h, "node1")[-2:]
+    # nothing before the start was fetched at all
+    assert [e.gtid for e in RelayReader(tmp_path / "relay").events(gtid="") if e.gtid] == got
     sub = only_subdir(tmp_path / "relay")
     for f in sub.iterdir():
         mariadb_binlog_text(f)

@@ -8,6 +8,7 @@ import pytest
 from console.engine.engine import Engine
 from console.engine.relay import make_relay_task
 from console.engine.relay.store import RelayStore
+from console.mysql import gtid as G
 from console.tui.app import ConsoleApp
 from console.tui.screens.registry import screen_for
 from console.tui.screens.relay import RelayScreen, TargetPicker
@@ -43,10 +44,16 @@ async def test_relay_screen_positions_actions_and_switch(sandbox, tmp_path):
             screen = screen_for(engine, "sandbox-relay")
             assert isinstance(screen, RelayScreen)
             await app.push_screen(screen)
-            gtid = h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
-            assert await wait_until(pilot, lambda: gtid in text(screen, "#relayed")
-                                    and "caught up" in text(screen, "#gauge"), 20)
+            # the console's monitor writes heartbeats on the primary: its GTID keeps moving
+            gtid = G.parse(h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0], G.MARIADB)
+            assert await wait_until(pilot, lambda: task.meta is not None and G.parse(
+                task.meta.gtid, G.MARIADB).contains(gtid), 20)
+            assert await wait_until(pilot, lambda: task.meta.gtid.split("-")[0] in text(screen, "#relayed")
+                                    and f"{task.meta.file}:" in text(screen, "#relayed"), 5)
+            assert await wait_until(pilot, lambda: "caught up" in text(screen, "#gauge")
+                                    or "behind" in text(screen, "#gauge"), 10)
             assert "Upstream" in text(screen, "#upstream") and "node1" in text(screen, "#upstream")
+            assert "MB/s" in text(screen, "#rates") and "retries" in text(screen, "#rates")
 
             await pilot.press("p")
             assert await wait_until(pilot, lambda: task.state == "paused", 5)

@@ -13,12 +13,12 @@ exponential backoff and jitter; the read watchdog is the socket timeout
 from __future__ import annotations
 
 import collections
-import queue
 import threading
 import time
 from dataclasses import dataclass
 
 from console.engine.relay.options import RelayOptions
+from console.engine.relay.pipe import BytePipe
 from console.engine.relay.store import RelayMeta, RelayStore
 from console.engine.task import PAUSED, Task, TaskStopped, command
 from console.errors import CommandError, UserError
@@ -135,6 +135,8 @@ class RelayTask(Task):
                 transient = getattr(e, "transient", True) if isinstance(e, DumpError) else True
                 msg = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
                 self.set_error(msg)
+                if self.engine:  # the event log pane shows every failed session
+                    self.engine.event(self.task_id, msg, level="warn")
                 if not transient:
                     raise UserError(msg) from None
                 self._retries += 1
@@ -192,7 +194,7 @@ class RelayTask(Task):
         self._last_flush = time.monotonic()
         # Writing (pwrite, fsync, meta) runs in its own thread so that disk I/O
         # overlaps with reading and splitting the stream.
-        q: queue.Queue = queue.Queue(maxsize=16)
+        q = BytePipe(64 << 20)
         self._werr = None
         wt = threading.Thread(target=self._write_loop, args=(q,), daemon=True,
                               name=f"relay-write-{self.task_id}")
@@ -200,14 +202,8 @@ class RelayTask(Task):
         reason = ""
         try:
             for batch in client.batches():
-                while wt.is_alive():
-                    try:
-                        q.put(batch, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if self._werr is not None or not wt.is_alive():
-                    break
+                if not q.put(batch, len(batch.data)):
+                    break  # the writer failed: its error is raised below
                 if batch.eof:
                     reason = "eof"
                 elif self.stopping:
@@ -217,12 +213,7 @@ class RelayTask(Task):
                 if reason:
                     break
         finally:
-            while wt.is_alive():
-                try:
-                    q.put(None, timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
+            q.put(None)
             wt.join()
         if self._werr is not None:
             raise self._werr
@@ -236,7 +227,7 @@ class RelayTask(Task):
             raise _Session()
         return False
 
-    def _write_loop(self, q: queue.Queue) -> None:
+    def _write_loop(self, q: BytePipe) -> None:
         while True:
             batch = q.get()
             if batch is None:
@@ -245,8 +236,7 @@ class RelayTask(Task):
                 self._handle(batch)
             except BaseException as e:  # noqa: BLE001 - handed to the session thread
                 self._werr = e
-                while q.get() is not None:  # let the reader finish putting
-                    pass
+                q.break_()
                 return
 
     def _prepare_meta(self, client: DumpClient, ident: ServerIdentity) -> RelayMeta:

@@ -252,16 +252,16 @@ class DumpClient:
                 cur.execute("SET @master_heartbeat_period = %s", (int(self.heartbeat * 1e9),))
                 if self.identity.flavor == "mariadb":
                     cur.execute("SET @mariadb_slave_capability = %s", (MARIA_SLAVE_CAPABILITY_GTID,))
+                    if gtid or (not file):
+                        cur.execute("SET @slave_connect_state = %s", (gtid,))
+                        cur.execute("SET @slave_gtid_strict_mode = %s", (1 if self.gtid_strict else 0,))
+                        cur.execute("SET @slave_gtid_ignore_duplicates = 0")
                 self.semi_active = False
                 if self.semi_sync:
                     cur.execute("SHOW VARIABLES LIKE 'rpl_semi_sync_master_enabled'")
                     if cur.fetchone():
                         cur.execute("SET @rpl_semi_sync_slave = 1")
                         self.semi_active = True
-                    if gtid or (not file):
-                        cur.execute("SET @slave_connect_state = %s", (gtid,))
-                        cur.execute("SET @slave_gtid_strict_mode = %s", (1 if self.gtid_strict else 0,))
-                        cur.execute("SET @slave_gtid_ignore_duplicates = 0")
             self._register(conn)
             flags = (BINLOG_SEND_ANNOTATE_ROWS_EVENT if self.annotate else 0) | \
                 (BINLOG_DUMP_NON_BLOCK if self.stop_at_end else 0)
@@ -332,8 +332,8 @@ class DumpClient:
         sock = self._sock
         if sock is None:
             raise DumpError("dump not open: call open() first", transient=False)
-        buf = bytearray(self.buffer_size)
-        mv = memoryview(buf)
+        rbuf = buf = bytearray(self.buffer_size)
+        mv = memoryview(rbuf)
         start = end = 0
         crc32 = zlib.crc32
         u32 = E._U32.unpack_from
@@ -358,11 +358,12 @@ class DumpClient:
                     nbuf = bytearray(len(buf))
                 nbuf[:keep] = mv[start:end]
                 mv.release()
-                buf, mv = nbuf, memoryview(nbuf)
+                rbuf = buf = nbuf
+                mv = memoryview(nbuf)
                 start, end = 0, keep
             elif start and end - start < 65536 and len(buf) - end < 65536:
                 keep = end - start
-                buf[:keep] = mv[start:end]
+                rbuf[:keep] = mv[start:end]
                 start, end = 0, keep
             try:
                 n = sock.recv_into(mv[end:])
@@ -374,6 +375,11 @@ class DumpClient:
             if n == 0:
                 raise DumpError(f"{label}: upstream closed the connection")
             end += n
+            # one copy per read: slicing bytes is much cheaper than slicing a
+            # memoryview, and bytes join and checksum faster too
+            buf = bytes(mv[start:end])
+            consumed = start
+            dend = end - start
             # ---- split packets ----------------------------------------------------
             tracker = self.tracker
             in_group = tracker.in_group
@@ -384,12 +390,12 @@ class DumpClient:
             dlen = 0          # bytes in segs, kept by the slow path only (events mode)
             b_idx = -1        # number of segs up to the last boundary
             b_pos = 0
-            p = start
+            p = 0
             crc = self.checksum
-            while end - p >= 4:
+            while dend - p >= 4:
                 plen = u32(buf, p)[0] & MAX_PACKET
                 pe = p + 4 + plen
-                if pe > end:
+                if pe > dend:
                     need = pe - p
                     break
                 s = p + hoff
@@ -398,7 +404,7 @@ class DumpClient:
                         batch.need_ack = True
                     if fast and not (slow_type[buf[s + 4]] or buf[s + 17] & artificial):
                         # ordinary event (rows, table map, annotate, ...): the hot path
-                        ev = mv[s:pe]
+                        ev = buf[s:pe]
                         if crc and crc32(ev) != CRC_RESIDUE:
                             raise self._crc_error(buf[s + 4])
                         append(ev)
@@ -407,20 +413,20 @@ class DumpClient:
                             b_pos = self.pos = u32(buf, s + 13)[0]
                         p = pe
                         continue
-                    src, s_off, e_off = mv, s, pe
+                    src, s_off, e_off = buf, s, pe
                 elif plen == MAX_PACKET:  # event of 16 MiB or more: several packets
-                    total, q = self._multi_end(buf, p, end)
+                    total, q = self._multi_end(buf, p, dend)
                     if q < 0:
                         need = total
                         break
                     if semi and buf[p + 6] & SEMI_SYNC_NEED_ACK:
                         batch.need_ack = True
-                    event = self._join_multi(mv, p, q, hoff)
+                    event = self._join_multi(buf, p, q, hoff)
                     src, s_off, e_off = memoryview(event), 0, len(event)
                     pe = q
                 else:
                     self._special_packet(buf, p, plen, buf[p + 4])
-                    start = pe
+                    start = consumed + pe
                     batch.eof = True
                     tracker.in_group = in_group
                     self._finish(batch, segs, b_idx, b_pos)
@@ -500,7 +506,8 @@ class DumpClient:
                 if evs is not None:
                     evs.append((dlen, size, typ, self.pos, boundary, g))
                     dlen += size
-            start = p
+            start = consumed + p
+            buf = rbuf
             tracker.in_group = in_group
             if segs or batch.heartbeat:
                 self._finish(batch, segs, b_idx, b_pos)
