@@ -17,6 +17,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+import pymysql
+
 from console.engine.relay.options import RelayOptions
 from console.engine.relay.pipe import BytePipe
 from console.engine.relay.store import RelayMeta, RelayStore
@@ -26,7 +28,15 @@ from console.mysql import gtid as G
 from console.mysql.binlog import events as E
 from console.mysql.binlog.client import Batch, DumpClient, DumpError, ServerIdentity
 from console.mysql.binlog.writer import BinlogFileWriter
-from console.mysql.connection import DBError, Endpoint, backoff_delays, connect, query, query_one
+from console.mysql.connection import (
+    DBError,
+    Endpoint,
+    backoff_delays,
+    connect,
+    describe_error,
+    query,
+    query_one,
+)
 
 
 @dataclass(frozen=True)
@@ -270,13 +280,14 @@ class RelayTask(Task):
         if sf.startswith("file:"):
             name, _, pos = sf[5:].rpartition(":")
             return name, int(pos), ""
-        c = connect(self.endpoint, read_timeout=10)
+        c = client.conn  # the dump connection, before the dump starts
+        assert c is not None
         try:
             if sf == "now":
                 return "", 0, str(query_one(c, "SELECT @@gtid_binlog_pos AS g")["g"] or "")
             logs = query(c, "SHOW BINARY LOGS")
-        finally:
-            c.close()
+        except pymysql.MySQLError as e:
+            raise describe_error(e, self.endpoint) from None
         if not logs:
             raise DumpError(f"{self.endpoint.label}: binary logging is off", transient=False)
         return str(logs[0]["Log_name"]), 4, ""
@@ -392,24 +403,38 @@ class RelayTask(Task):
     # ---- upstream polling (status only) ------------------------------------------------
 
     def _poll_upstream(self) -> None:
+        """Status only: the upstream's end every 2 s, on one kept connection."""
+        c = None
+        c_ep = None
         while not self.stopping and self.state not in ("done", "failed"):
             ep = self.endpoint
             try:
-                c = connect(ep, connect_timeout=2, read_timeout=5)
-                try:
-                    st = query_one(c, "SHOW MASTER STATUS") or {}
-                    g = query_one(c, "SELECT @@gtid_binlog_pos AS g, @@expire_logs_days AS d")
-                    logs = [(str(r["Log_name"]), int(r["File_size"])) for r in query(c, "SHOW BINARY LOGS")]
-                finally:
-                    c.close()
+                if c is None or c_ep != ep:
+                    if c is not None:
+                        c.close()
+                    c, c_ep = None, ep
+                    c = connect(ep, connect_timeout=2, read_timeout=5)
+                st = query_one(c, "SHOW MASTER STATUS") or {}
+                g = query_one(c, "SELECT @@gtid_binlog_pos AS g, @@expire_logs_days AS d")
+                logs = [(str(r["Log_name"]), int(r["File_size"])) for r in query(c, "SHOW BINARY LOGS")]
                 self._upstream = (str(st.get("File", "")), int(st.get("Position", 0) or 0),
                                   str(g["g"] or ""), 0)
                 self._upstream_logs = logs
                 days = float(g["d"] or 0)
                 self._retention = f"{days:g}d" if days else "unlimited"
             except (DBError, Exception):  # noqa: BLE001 - status only: never kill the task
-                pass
+                if c is not None:
+                    try:
+                        c.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+                c = None
             self._stop.wait(2.0)
+        if c is not None:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001
+                pass
 
     # ---- status ----------------------------------------------------------------------------
 

@@ -524,8 +524,8 @@ class DumpClient:
         if segs:
             batch.last_ts = E._U32.unpack_from(segs[-1], 0)[0]
         batch.upstream_pos = self.pos
-        if b_idx >= 0:
-            batch.boundary_end = b_idx and sum(map(len, segs[:b_idx]))
+        if b_idx >= 0:  # the tail after the last boundary is short: sum that
+            batch.boundary_end = len(batch.data) - sum(map(len, segs[b_idx:]))
             batch.boundary_pos = b_pos
             batch.gtid_state = dict(self.tracker.state)
 
