@@ -56,6 +56,12 @@ def test_headless_backup_and_restore_commands(sandbox, tmp_path, capsys):
     rc, out, _ = run(capsys, "backup", "verify", "--config", cfg, "--task", "sandbox-backup", "--json")
     assert rc == 0 and json.loads(out)["ok"] is True
 
+    rc, out, _ = run(capsys, "restore", "--config", cfg, "--task", "sandbox-backup", "--to-gtid",
+                     gtid, "--target-dir", str(tmp_path / "dry"), "--dry-run", "--json")
+    dry = json.loads(out)
+    assert rc == 0 and dry["snapshot"] == snap["id"] and dry["target_gtid"] == gtid
+    assert dry["segments"] and not (tmp_path / "dry").exists()
+
     target = tmp_path / "restored"
     rc, out, err = run(capsys, "restore", "--config", cfg, "--task", "sandbox-backup", "--to-gtid",
                        gtid, "--target-dir", str(target), "--port", str(free_port_block(1)), "--json")
