@@ -61,6 +61,9 @@ async def test_backup_screen_snapshot_pause_and_restore(sandbox, tmp_path):
             gtid2 = sandbox.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
             assert await until(pilot, lambda: task.status().detail.checkpoint_gtid == gtid2)
 
+            await pilot.press("v")
+            assert await until(pilot, lambda: any("verify" in e.action and e.outcome == "ok"
+                                                  for _, e in engine.events_since(0)))
             await pilot.press("r")
             assert await until(pilot, lambda: isinstance(app.screen, RestoreDialog))
             dlg = app.screen

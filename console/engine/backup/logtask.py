@@ -455,6 +455,17 @@ class BackupTask(Task):
         self._stats_at = 0.0
         return removed.describe()
 
+    @command("verify", help="check every checksum and that the GTIDs have no gap")
+    def verify(self, quick: bool = False) -> str:
+        """Verify the stored backup (``quick``: manifests and sha256 only)."""
+        from console.engine.backup.verify import verify
+
+        r = verify(self.catalog, deep=not quick)
+        head = (f"{r.segments} segments, {r.transactions} transactions, {r.snapshots} snapshots: ")
+        if r.ok:
+            return head + "OK"
+        raise CommandError(head + f"{len(r.problems)} problem(s), first: {r.problems[0]}")
+
     @command("restore", help="point-in-time restore into a new directory (never the cluster)")
     def restore(self, target_dir: str, to_time: str = "", to_gtid: str = "", port: int = 3307,
                 actor: str = "operator") -> str:
