@@ -261,11 +261,12 @@ def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, po
         if missing:
             raise RestoreError(f"could not reach the target: stopped at {result.restored_gtid}, "
                                f"target {E.format_state(target)}")
+        if not keep_running:
+            server.stop()
+            result.pid = None
+        (tdir / "restore.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True,
+                                                      default=str) + "\n")
     except BaseException:
         server.stop()
         raise
-    if not keep_running:
-        server.stop()
-        result.pid = None
-    (tdir / "restore.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     return result
