@@ -112,6 +112,7 @@ class BackupTask(Task):
         self._timeline: collections.deque = collections.deque(maxlen=120)
         self._io = threading.Lock()
         self._lock_file = None
+        self._streamed = False
 
     # ---- main loop ----------------------------------------------------------------
 
@@ -144,6 +145,8 @@ class BackupTask(Task):
                     continue
                 self.set_error(str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}")
                 self._retries += 1
+                if self._streamed:          # it worked for a while: start the backoff over
+                    delays, self._streamed = None, False
                 if self.opts.follow_primary:
                     self._need_discovery = True
                 delays = delays or backoff_delays(0.3, self.opts.reconnect_max)
@@ -207,7 +210,7 @@ class BackupTask(Task):
             raise TaskStopped()
         gtid = self._start_gtid(client)
         client.open(gtid=gtid)
-        self._connected = True
+        self._connected = self._streamed = True
         self._cur, self._fde = [], b""
         self.set_phase("streaming")
         self.set_error("")
@@ -311,7 +314,7 @@ class BackupTask(Task):
                     c.close()
         self.set_phase("reading-relay")
         self.set_error("")
-        self._connected = True
+        self._connected = self._streamed = True
         self._cur, self._fde = [], b""
         where: tuple[str, str, int] | None = None     # after the last boundary consumed
         current = ("", "")
