@@ -306,3 +306,24 @@ def test_semi_sync_ack(sandbox, tmp_path):
     finally:
         h.sql("node1", "SET GLOBAL rpl_semi_sync_master_enabled = OFF")
         task.stop()
+
+
+def test_forced_switch_to_an_upstream_that_lacks_transactions(private, tmp_path):
+    """After the promotion above node2 is the primary and node3 (replication
+    stopped) lacks its latest transactions: refused without force, accepted
+    with it; the new subdirectory continues from node3's own position."""
+    h = private
+    relay_dir = tmp_path / "relay"
+    task = start_relay(h, relay_dir, node="node2", server_id=5104)
+    try:
+        wait_meta_gtid(relay_dir, gtid_pos(h, "node2"))
+        with pytest.raises(CommandError, match="lacks relayed transactions"):
+            task.engine.command(task.task_id, "switch-master", target="node3", confirm=task.task_id)
+        task.engine.command(task.task_id, "switch-master", target="node3", force=True,
+                            confirm=task.task_id)
+        h.sql("node3", "INSERT INTO relaytest.s (v, n) VALUES ('on node3', 1)")
+        wait_meta_gtid(relay_dir, gtid_pos(h, "node3"))
+        assert task.state == "running" and len(RelayStore(relay_dir).subdirs()) == 2
+    finally:
+        task.stop()
+    assert RelayStore(relay_dir).load_meta().gtid == gtid_pos(h, "node3")
