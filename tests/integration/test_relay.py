@@ -327,3 +327,27 @@ def test_forced_switch_to_an_upstream_that_lacks_transactions(private, tmp_path)
     finally:
         task.stop()
     assert RelayStore(relay_dir).load_meta().gtid == gtid_pos(h, "node3")
+
+
+def test_upstream_without_checksums(sandbox, tmp_path):
+    """binlog_checksum = NONE upstream: events carry no CRC32; files still identical."""
+    h = sandbox
+    try:
+        h.sql("node1", "SET GLOBAL binlog_checksum = NONE")   # rotates to a new binlog
+        file = active_binlog(h)
+        h.sql("node1", "CREATE DATABASE IF NOT EXISTS relaytest",
+              "CREATE TABLE IF NOT EXISTS relaytest.nocrc (id INT PRIMARY KEY)",
+              "INSERT INTO relaytest.nocrc VALUES (1)", "FLUSH BINARY LOGS",
+              "INSERT INTO relaytest.nocrc VALUES (2)",
+              "SET GLOBAL binlog_checksum = CRC32",     # the relay crosses back to CRC32 files
+              "INSERT INTO relaytest.nocrc VALUES (3)")
+        task = start_relay(h, tmp_path / "relay", start_from=f"file:{file}:4", stop_at_end=True)
+        assert task.join(30) and task.state == "done", task.status().last_error
+    finally:  # (setting it rotates the binlog: only when the test stopped half-way)
+        if h.sql("node1", "SELECT @@global.binlog_checksum")[0][0] != "CRC32":
+            h.sql("node1", "SET GLOBAL binlog_checksum = CRC32")
+    sub = only_subdir(tmp_path / "relay")
+    names = compare_with_upstream(sub, datadir(h), active_binlog(h))
+    assert names[0] == file and len(names) == 3
+    got = [e.gtid for e in RelayReader(tmp_path / "relay").events(gtid="") if e.gtid]
+    assert got and got[-1] == [g for g in upstream_gtids(h, "node1")][-1]
