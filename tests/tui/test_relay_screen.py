@@ -4,13 +4,12 @@ import time
 from dataclasses import replace
 
 import pytest
+from textual.widgets import DataTable
 
 from console.engine.engine import Engine
-from console.engine.relay import make_relay_task
 from console.engine.relay.store import RelayStore
 from console.mysql import gtid as G
 from console.tui.app import ConsoleApp
-from console.tui.screens.registry import screen_for
 from console.tui.screens.relay import RelayScreen, TargetPicker
 from console.tui.widgets.confirm import ConfirmDialog
 
@@ -35,15 +34,24 @@ async def test_relay_screen_positions_actions_and_switch(sandbox, tmp_path):
     cfg = replace(h.config, state_dir=tmp_path / "state", ui=replace(h.config.ui, refresh_interval=0.3))
     tc = cfg.task("sandbox-relay")
     tc = replace(tc, options=replace(tc.options, relay_dir=tmp_path / "relay", heartbeat=0.5))
+    cfg = replace(cfg, tasks={**cfg.tasks, "sandbox-relay": tc})
     engine = Engine(cfg)
-    task = engine.add_task(make_relay_task(engine, tc))
-    task.start()
     app = ConsoleApp(engine)
     try:
         async with app.run_test(size=(160, 45)) as pilot:
-            screen = screen_for(engine, "sandbox-relay")
-            assert isinstance(screen, RelayScreen)
-            await app.push_screen(screen)
+            # the configured relay task is on the dashboard's task list: start it, open it
+            table = app.screen.query_one("#tasks", DataTable)
+            assert await wait_until(pilot, lambda: "sandbox-relay" in table.rows, 10)
+            assert str(table.get_cell("sandbox-relay", "kind")) == "relay"
+            table.focus()
+            table.move_cursor(row=table.get_row_index("sandbox-relay"))
+            await pilot.press("s")
+            assert await wait_until(pilot, lambda: any(
+                t.task_id == "sandbox-relay" and t.state == "running" for t in engine.tasks()), 10)
+            task = engine.task("sandbox-relay")
+            await pilot.press("enter")
+            assert await wait_until(pilot, lambda: isinstance(app.screen, RelayScreen), 5)
+            screen = app.screen
             # the console's monitor writes heartbeats on the primary: its GTID keeps moving
             gtid = G.parse(h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0], G.MARIADB)
             assert await wait_until(pilot, lambda: task.meta is not None and G.parse(
