@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,11 @@ def fill(sb: Sandbox, port: int, pw_file: Path, target_mb: int) -> None:
     conn.close()
 
 
+def child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def time_c_tool(port: int, pw: str, first: str, out: Path) -> float:
     out.mkdir(parents=True, exist_ok=True)
     cnf = out.parent / "client.cnf"
@@ -97,13 +103,17 @@ def main() -> int:
         conn = pymysql.connect(host="127.0.0.1", port=args.port, user="dbops", password=pw)
         total, logs = binlog_bytes(conn)
         conn.close()
-        c_times, o_times = [], []
+        c_times, o_times, c_cpu, o_cpu = [], [], [], []
         same = True
         for _ in range(args.rounds):  # alternate, keep the best of each (shared machines are noisy)
             work = Path(tempfile.mkdtemp(prefix="relaybench-", dir=args.dir))
             try:
+                cpu0 = child_cpu()
                 c_times.append(time_c_tool(args.port, pw, logs[0][0], work / "c"))
+                cpu1 = child_cpu()
                 o_times.append(time_ours(args.port, pw_file, work / "ours"))
+                c_cpu.append(cpu1 - cpu0)
+                o_cpu.append(child_cpu() - cpu1)
                 c_bytes = sum(p.stat().st_size for p in (work / "c").iterdir())
                 sub = work / "ours" / (work / "ours" / "server-uuid.index").read_text().split()[0]
                 o_bytes = sum(p.stat().st_size for p in sub.iterdir())
@@ -117,6 +127,8 @@ def main() -> int:
         print(f"mariadb-binlog --raw : {c_s:6.2f} s  {c_mbs:7.1f} MB/s   (all: {', '.join(f'{t:.2f}' for t in c_times)})")
         print(f"dbops-console relay  : {ours_s:6.2f} s  {o_mbs:7.1f} MB/s   (all: {', '.join(f'{t:.2f}' for t in o_times)})")
         print(f"ratio (ours / C)     : {o_mbs / c_mbs:.2f}   files identical: {same}")
+        print(f"CPU seconds (user+sys, least of the rounds): C {min(c_cpu):.2f}, ours {min(o_cpu):.2f}"
+              f"   load average now {os.getloadavg()[0]:.1f}")
     finally:
         if not args.keep:
             sb.down()

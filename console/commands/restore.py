@@ -35,6 +35,8 @@ def register(sub) -> None:
                    help="port of the restored server (default 3307)")
     p.add_argument("--keep-running", action="store_true",
                    help="leave the restored server running (its pid is printed)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="only show which snapshot and log segments the restore would use")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=run)
 
@@ -61,6 +63,8 @@ def run(args) -> int:
     cfg = config_from_args(args)
     tc = _task(cfg, args)
     to_time = parse_time(args.to_time) if args.to_time else None
+    if args.dry_run:
+        return _dry_run(tc, to_time, args)
     quiet = args.json
     r = restore(tc.options.storage, args.target_dir, port=args.port, to_time=to_time,
                 to_gtid=args.to_gtid, keep_running=args.keep_running,
@@ -78,4 +82,25 @@ def run(args) -> int:
     else:
         print(f"start it with: mariadbd --defaults-file={r.target_dir}/my.cnf "
               f"(user {r.user}, password in {r.password_file})")
+    return 0
+
+
+def _dry_run(tc, to_time, args) -> int:
+    from console.engine.backup.catalog import Catalog
+    from console.engine.backup.restore import plan
+    from console.engine.backup.storage import LocalStorage
+    from console.mysql.binlog import events as E
+
+    target, snap, segs, label = plan(Catalog(LocalStorage(tc.options.storage)), to_time, args.to_gtid)
+    out = {"target": label, "target_gtid": E.format_state(target), "snapshot": snap.id,
+           "snapshot_method": snap.method, "snapshot_gtid": snap.gtid,
+           "segments": [m.seq for m in segs],
+           "transactions_at_most": sum(m.transactions for m in segs)}
+    if args.json:
+        print_json(out)
+        return 0
+    span = f"{segs[0].seq}..{segs[-1].seq}" if segs else "none"
+    print(f"restore to {label} = GTID {out['target_gtid']}: snapshot {snap.id} ({snap.method}, "
+          f"GTID {snap.gtid}) + log segments {span} (at most {out['transactions_at_most']} "
+          f"transactions); nothing was changed")
     return 0

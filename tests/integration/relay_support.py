@@ -93,7 +93,10 @@ def compare_with_upstream(relay_sub: Path, datadir: Path, active: str) -> list[s
             assert ours[21] == up[21] & ~E.LOG_EVENT_BINLOG_IN_USE_F
             up = up[:21] + ours[21:22] + up[22:]
             up = up[:len(ours)]  # the upstream may have moved on since
-        assert ours == up, f"{f.name} differs from the upstream"
+        if ours != up:
+            diff = next((i for i, (a, b) in enumerate(zip(ours, up, strict=False)) if a != b), min(len(ours), len(up)))
+            raise AssertionError(f"{f.name} differs from the upstream at byte {diff} "
+                                 f"(ours {len(ours)} bytes, upstream {len(up)})")
         names.append(f.name)
     return names
 

@@ -106,3 +106,36 @@ def test_pause_holds_the_checkpoint_and_resume_catches_up(sandbox, tmp_path):
         w.stop()
         engine.shutdown()
     assert verify(Catalog(LocalStorage(storage))).ok
+
+
+def test_periodic_snapshots_and_retention_in_the_task(sandbox, tmp_path):
+    storage = tmp_path / "store"
+    cfg = load_config(backup_config(sandbox, tmp_path, storage, start_from="now",
+                                    snapshot_method="mariadb-dump",
+                                    snapshot_interval_hours=0.0005, keep_snapshots=2))
+    sandbox.sql("node1", "CREATE DATABASE IF NOT EXISTS bk_periodic",
+                "CREATE TABLE IF NOT EXISTS bk_periodic.t (id INT PRIMARY KEY)")
+    engine = Engine(cfg)
+    task = engine.create_configured("sandbox-backup")
+
+    def snapshots_taken():
+        return [e for _, e in engine.events_since(0) if e.action == "snapshot" and e.outcome == "ok"]
+
+    try:
+        task.start()
+        for i in range(40):
+            sandbox.sql("node1", f"REPLACE INTO bk_periodic.t VALUES ({i})")
+            if len(snapshots_taken()) >= 3:
+                break
+            time.sleep(0.3)
+        wait_for(lambda: len(snapshots_taken()) >= 3, 30, what="three periodic snapshots")
+        wait_for(lambda: not task.status().detail.snapshot_running, 30, what="last snapshot")
+    finally:
+        engine.shutdown()
+    cat = Catalog(LocalStorage(storage))
+    snaps = cat.snapshots()
+    assert len(snaps) == 2                               # keep_snapshots = 2
+    assert all(s.method == "mariadb-dump" for s in snaps)
+    r = verify(cat)
+    assert r.ok, r.problems
+    assert all(E.parse_state(r.first_gtid)[0][1] <= E.parse_state(s.gtid)[0][1] for s in snaps)

@@ -306,3 +306,52 @@ def test_semi_sync_ack(sandbox, tmp_path):
     finally:
         h.sql("node1", "SET GLOBAL rpl_semi_sync_master_enabled = OFF")
         task.stop()
+
+
+def test_forced_switch_to_an_upstream_that_lacks_transactions(private, tmp_path):
+    """After the promotion above node2 is the primary and node3 (replication
+    stopped) lacks its latest transactions: refused without force, accepted
+    with it; the new subdirectory continues from node3's own position."""
+    h = private
+    relay_dir = tmp_path / "relay"
+    task = start_relay(h, relay_dir, node="node2", server_id=5104)
+    try:
+        wait_meta_gtid(relay_dir, gtid_pos(h, "node2"))
+        with pytest.raises(CommandError, match="lacks relayed transactions"):
+            task.engine.command(task.task_id, "switch-master", target="node3", confirm=task.task_id)
+        task.engine.command(task.task_id, "switch-master", target="node3", force=True,
+                            confirm=task.task_id)
+        h.sql("node3", "INSERT INTO relaytest.s (v, n) VALUES ('on node3', 1)")
+        # node3's seq numbers are below what the relay has: wait for its exact position
+        want = gtid_pos(h, "node3")
+        deadline = time.monotonic() + 30
+        while RelayStore(relay_dir).load_meta().gtid != want and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert task.state == "running" and len(RelayStore(relay_dir).subdirs()) == 2
+    finally:
+        task.stop()
+    assert RelayStore(relay_dir).load_meta().gtid == gtid_pos(h, "node3")
+
+
+def test_upstream_without_checksums(sandbox, tmp_path):
+    """binlog_checksum = NONE upstream: events carry no CRC32; files still identical."""
+    h = sandbox
+    try:
+        h.sql("node1", "SET GLOBAL binlog_checksum = NONE")   # rotates to a new binlog
+        file = active_binlog(h)
+        h.sql("node1", "CREATE DATABASE IF NOT EXISTS relaytest",
+              "CREATE TABLE IF NOT EXISTS relaytest.nocrc (id INT PRIMARY KEY)",
+              "INSERT INTO relaytest.nocrc VALUES (1)", "FLUSH BINARY LOGS",
+              "INSERT INTO relaytest.nocrc VALUES (2)",
+              "SET GLOBAL binlog_checksum = CRC32",     # the relay crosses back to CRC32 files
+              "INSERT INTO relaytest.nocrc VALUES (3)")
+        task = start_relay(h, tmp_path / "relay", start_from=f"file:{file}:4", stop_at_end=True)
+        assert task.join(30) and task.state == "done", task.status().last_error
+    finally:  # (setting it rotates the binlog: only when the test stopped half-way)
+        if h.sql("node1", "SELECT @@global.binlog_checksum")[0][0] != "CRC32":
+            h.sql("node1", "SET GLOBAL binlog_checksum = CRC32")
+    sub = only_subdir(tmp_path / "relay")
+    names = compare_with_upstream(sub, datadir(h), active_binlog(h))
+    assert names[0] == file and len(names) == 3
+    got = [e.gtid for e in RelayReader(tmp_path / "relay").events(gtid="") if e.gtid]
+    assert got and got[-1] == [g for g in upstream_gtids(h, "node1")][-1]

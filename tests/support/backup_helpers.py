@@ -20,7 +20,14 @@ def backup_config(handle, tmp: Path, storage: Path, **opts) -> Path:
     text = re.sub(r'(?m)^storage = .*$', f'storage = "{storage}"', text)
     extra = "".join(f"{k} = {v!r}\n".replace("'", '"') if not isinstance(v, bool)
                     else f"{k} = {str(v).lower()}\n" for k, v in opts.items())
-    text = text.replace('[tasks.sandbox-backup]\n', '[tasks.sandbox-backup]\n' + extra)
+    head, _, block = text.partition('[tasks.sandbox-backup]\n')
+    rest = ""
+    if "\n[" in block:
+        block, rest = block.split("\n[", 1)
+        rest = "\n[" + rest
+    for k in opts:                          # given options replace the sandbox's own
+        block = re.sub(rf'(?m)^{k} = .*\n?', "", block)
+    text = head + '[tasks.sandbox-backup]\n' + extra + block + rest
     p = tmp / "dbops-backup.toml"
     p.write_text(text)
     return p

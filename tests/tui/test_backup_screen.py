@@ -39,7 +39,10 @@ async def test_backup_screen_snapshot_pause_and_restore(sandbox, tmp_path):
         task.start()
         async with app.run_test(size=(160, 45)) as pilot:
             await pilot.pause(0.2)
-            screen = BackupScreen(engine, "sandbox-backup")
+            from console.tui.screens.registry import screen_for
+
+            screen = screen_for(engine, "sandbox-backup")      # what Enter on the dashboard opens
+            assert isinstance(screen, BackupScreen)
             app.push_screen(screen)
             await pilot.pause(0.2)
             sandbox.sql("node1", "REPLACE INTO bk_tui.t VALUES (1, 1)")
@@ -58,6 +61,9 @@ async def test_backup_screen_snapshot_pause_and_restore(sandbox, tmp_path):
             gtid2 = sandbox.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
             assert await until(pilot, lambda: task.status().detail.checkpoint_gtid == gtid2)
 
+            await pilot.press("v")
+            assert await until(pilot, lambda: any("verify" in e.action and e.outcome == "ok"
+                                                  for _, e in engine.events_since(0)))
             await pilot.press("r")
             assert await until(pilot, lambda: isinstance(app.screen, RestoreDialog))
             dlg = app.screen

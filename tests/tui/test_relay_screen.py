@@ -4,13 +4,12 @@ import time
 from dataclasses import replace
 
 import pytest
+from textual.widgets import DataTable
 
 from console.engine.engine import Engine
-from console.engine.relay import make_relay_task
 from console.engine.relay.store import RelayStore
-from console.mysql.gtid import parse as parse_gtid
+from console.mysql import gtid as G
 from console.tui.app import ConsoleApp
-from console.tui.screens.registry import screen_for
 from console.tui.screens.relay import RelayScreen, TargetPicker
 from console.tui.widgets.confirm import ConfirmDialog
 
@@ -35,28 +34,34 @@ async def test_relay_screen_positions_actions_and_switch(sandbox, tmp_path):
     cfg = replace(h.config, state_dir=tmp_path / "state", ui=replace(h.config.ui, refresh_interval=0.3))
     tc = cfg.task("sandbox-relay")
     tc = replace(tc, options=replace(tc.options, relay_dir=tmp_path / "relay", heartbeat=0.5))
+    cfg = replace(cfg, tasks={**cfg.tasks, "sandbox-relay": tc})
     engine = Engine(cfg)
-    task = engine.add_task(make_relay_task(engine, tc))
-    task.start()
     app = ConsoleApp(engine)
     try:
         async with app.run_test(size=(160, 45)) as pilot:
-            screen = screen_for(engine, "sandbox-relay")
-            assert isinstance(screen, RelayScreen)
-            await app.push_screen(screen)
-            gtid = h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
-            # the console's own heartbeat keeps writing, so wait until the relay
-            # holds the target (not until it equals it), and the screen shows it
-            target = parse_gtid(gtid)
-
-            def relayed_target():
-                relayed = task.status().detail.relayed_gtid
-                shown = text(screen, "#relayed")
-                return parse_gtid(relayed).contains(target) and relayed.split(",")[0][:4] in shown
-
-            assert await wait_until(pilot, relayed_target, 30)
-            assert "caught up" in text(screen, "#gauge") or "behind" in text(screen, "#gauge")
+            # the configured relay task is on the dashboard's task list: start it, open it
+            table = app.screen.query_one("#tasks", DataTable)
+            assert await wait_until(pilot, lambda: "sandbox-relay" in table.rows, 10)
+            assert str(table.get_cell("sandbox-relay", "kind")) == "relay"
+            table.focus()
+            table.move_cursor(row=table.get_row_index("sandbox-relay"))
+            await pilot.press("s")
+            assert await wait_until(pilot, lambda: any(
+                t.task_id == "sandbox-relay" and t.state == "running" for t in engine.tasks()), 10)
+            task = engine.task("sandbox-relay")
+            await pilot.press("enter")
+            assert await wait_until(pilot, lambda: isinstance(app.screen, RelayScreen), 5)
+            screen = app.screen
+            # the console's monitor writes heartbeats on the primary: its GTID keeps moving
+            gtid = G.parse(h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0], G.MARIADB)
+            assert await wait_until(pilot, lambda: task.meta is not None and G.parse(
+                task.meta.gtid, G.MARIADB).contains(gtid), 20)
+            assert await wait_until(pilot, lambda: task.meta.gtid.split("-")[0] in text(screen, "#relayed")
+                                    and f"{task.meta.file}:" in text(screen, "#relayed"), 5)
+            assert await wait_until(pilot, lambda: "caught up" in text(screen, "#gauge")
+                                    or "behind" in text(screen, "#gauge"), 10)
             assert "Upstream" in text(screen, "#upstream") and "node1" in text(screen, "#upstream")
+            assert "MB/s" in text(screen, "#rates") and "retries" in text(screen, "#rates")
 
             await pilot.press("p")
             assert await wait_until(pilot, lambda: task.state == "paused", 5)

@@ -189,3 +189,42 @@ def test_timeline_marks_segments_and_snapshots():
                         snapshots=(("s", "mariadb-backup", now - 50, 1, "0-1-1"),))
     text = timeline_text(d)
     assert "█" in text and "▲" in text
+
+
+def test_task_collects_whole_transactions_and_never_stores_one_twice(tmp_path):
+    from console.config import Secret
+    from console.engine.backup.logtask import BackupTask
+    from console.engine.backup.options import BackupOptions
+    from console.engine.backup.sources import ClusterEndpoints
+    from console.mysql.connection import Endpoint
+
+    ep = Endpoint("127.0.0.1", 1, "u", Secret("p"), "db1")
+    task = BackupTask("b", ClusterEndpoints((ep,), (ep,)), BackupOptions(storage=tmp_path))
+    task.cp = task.catalog.recover()
+
+    def feed_txn(file, seq, server=1):
+        evs = [B.gtid(0, server, seq), B.rows(b"x"), B.xid(seq, server=server)]
+        for i, ev in enumerate(evs):
+            last = i == len(evs) - 1
+            task._feed(file, ev[4], ev, 100 * seq + i, last, (0, server, seq) if last else None)
+
+    task._feed("bin.1", E.FORMAT_DESCRIPTION, B.fde(), 4, True, None)
+    feed_txn("bin.1", 1)
+    feed_txn("bin.1", 2)
+    # a partial transaction is never stored
+    g = B.gtid(0, 1, 3)
+    task._feed("bin.1", E.GTID, g, 350, False, None)
+    task._publish()
+    assert task.cp.seq == 1 and task.cp.gtid == "0-1-2"
+    task._cur = []                      # the session broke mid-transaction
+    feed_txn("bin.1", 2)                # a reconnect re-sends 2: skipped
+    feed_txn("bin.1", 3)
+    task._feed("bin.2", E.FORMAT_DESCRIPTION, B.fde(), 4, True, None)   # new file: publish
+    assert task.cp.seq == 2 and task.cp.gtid == "0-1-3"
+    feed_txn("bin.2", 4, server=2)      # after a failover
+    task._publish()
+    mans = task.catalog.manifests()
+    assert [(m.binlog_file, m.gtid_start, m.gtid_end, m.transactions) for m in mans] == [
+        ("bin.1", "", "0-1-2", 2), ("bin.1", "0-1-2", "0-1-3", 1), ("bin.2", "0-1-3", "0-2-4", 1)]
+    r = verify(task.catalog)
+    assert r.ok and r.transactions == 4

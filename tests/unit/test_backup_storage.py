@@ -125,3 +125,13 @@ def test_checkpoint_never_moves_backwards(tmp_path):
     cp = cat.save_checkpoint(Checkpoint(seq=4, gtid="0-2-11,1-2-4", last_event_ts=50))
     assert cp.last_event_ts == 100                   # times do not go back either
     assert cat.load_checkpoint().gtid == "0-2-11,1-2-4"
+
+
+def test_one_backup_task_per_storage(tmp_path):
+    s = LocalStorage(tmp_path)
+    held = s.lock("backup task a")
+    with pytest.raises(StorageError, match="in use by backup task a"):
+        LocalStorage(tmp_path).lock("backup task b")
+    held.close()
+    LocalStorage(tmp_path).lock("backup task b").close()
+    assert s.list() == []                 # the lock file is not an object

@@ -145,3 +145,24 @@ def test_cli_bad_input_is_one_line_exit_2(args, msg):
     r = subprocess.run([sys.executable, "-m", "console", *args], capture_output=True, text=True)
     assert r.returncode == 2
     assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_bytes_behind_across_files():
+    from console.engine.relay.status import bytes_behind
+
+    logs = [("b.000001", 1000), ("b.000002", 500), ("b.000003", 300)]
+    assert bytes_behind("b.000003", 100, "b.000003", 300, logs) == 200
+    assert bytes_behind("b.000001", 900, "b.000003", 250, logs) == 100 + 500 + 250
+    assert bytes_behind("b.000009", 4, "b.000003", 250, logs) is None   # not listed upstream
+    assert bytes_behind("", 4, "b.000003", 250, logs) is None
+
+
+def test_rate_meter():
+    from console.engine.relay.status import RateMeter
+
+    m = RateMeter()
+    for i in range(6):
+        m.add(events=i * 1000, nbytes=i * 2_000_000, now=100.0 + i)
+    ev_s, mb_s = m.rates()
+    assert round(ev_s) == 1000 and round(mb_s, 3) == 2.0
+    assert list(m.history)[-1] == mb_s and len(m.history) == 6

@@ -30,6 +30,7 @@ from console.engine.backup.segments import (
 )
 from console.engine.backup.sources import ClusterEndpoints, find_primary, missing_from
 from console.engine.backup.storage import LocalStorage, StorageError
+from console.engine.relay.store import RelayError
 from console.engine.task import Task, TaskStopped, command
 from console.errors import CommandError, UserError
 from console.mysql.binlog import events as E
@@ -110,11 +111,14 @@ class BackupTask(Task):
         self._snapshots: tuple = ()
         self._timeline: collections.deque = collections.deque(maxlen=120)
         self._io = threading.Lock()
+        self._lock_file = None
+        self._streamed = False
 
     # ---- main loop ----------------------------------------------------------------
 
     def run(self) -> None:
         self.set_phase("recovering")
+        self._lock_file = self.storage.lock(f"backup task {self.task_id}")
         self.cp = self.catalog.recover()
         self.gtid_state = E.parse_state(self.cp.gtid)
         self._refresh_catalog()
@@ -132,7 +136,7 @@ class BackupTask(Task):
                 self._safe_publish()
                 self._close()
                 continue
-            except (DumpError, DBError, OSError, E.BinlogFormatError) as e:
+            except (DumpError, DBError, OSError, E.BinlogFormatError, RelayError) as e:
                 self._safe_publish()
                 self._close()
                 if self.stopping:
@@ -141,6 +145,8 @@ class BackupTask(Task):
                     continue
                 self.set_error(str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}")
                 self._retries += 1
+                if self._streamed:          # it worked for a while: start the backoff over
+                    delays, self._streamed = None, False
                 if self.opts.follow_primary:
                     self._need_discovery = True
                 delays = delays or backoff_delays(0.3, self.opts.reconnect_max)
@@ -154,6 +160,9 @@ class BackupTask(Task):
         t = self._snap_thread
         if t is not None:
             t.join(600)
+        lf, self._lock_file = self._lock_file, None
+        if lf is not None:
+            lf.close()
 
     def on_stop_requested(self) -> None:
         c = self.client
@@ -185,6 +194,9 @@ class BackupTask(Task):
         return ep
 
     def _session(self) -> None:
+        if self.opts.relay_dir:
+            self._relay_session()
+            return
         ep = self._pick_source()
         self.set_phase("connecting")
         client = DumpClient(self.eps.dump_for(ep.address), server_id=self.opts.server_id,
@@ -198,7 +210,7 @@ class BackupTask(Task):
             raise TaskStopped()
         gtid = self._start_gtid(client)
         client.open(gtid=gtid)
-        self._connected = True
+        self._connected = self._streamed = True
         self._cur, self._fde = [], b""
         self.set_phase("streaming")
         self.set_error("")
@@ -243,39 +255,99 @@ class BackupTask(Task):
         if not data:
             return
         for off, size, typ, pos, boundary, g in b.events or ():
-            ev = data[off:off + size]
-            if typ == E.FORMAT_DESCRIPTION:
-                if self._pending and b.file != self._pending_file:
-                    self._publish()
-                self._fde = bytes(ev)
-                self._file = b.file
-                self._last_pos = pos
-                continue
-            if typ == E.GTID:
-                self._cur = [ev]
-                self._cur_start = self._last_pos
-            elif self._cur:
-                self._cur.append(ev)
-            self._last_pos = pos
-            if not boundary or g is None or not self._cur:
-                if boundary:
-                    self._cur = []
-                continue
-            domain, server, seq = g
-            parts, self._cur = self._cur, []
-            done = self.gtid_state.get(domain)
-            if done is not None and seq <= done[1]:
-                continue  # already stored (never store a transaction twice)
-            if self._pending and self._pending_file != b.file:
+            self._feed(b.file, typ, data[off:off + size], pos, boundary, g)
+
+    def _feed(self, file: str, typ: int, ev, pos: int, boundary: bool, g) -> None:
+        """One event of the stream: collect whole transactions into ``_pending``."""
+        if typ == E.FORMAT_DESCRIPTION:
+            if self._pending and file != self._pending_file:
                 self._publish()
-            if not self._pending:
-                self._pending_since = time.monotonic()
-                self._pending_file = b.file
-                self._pending_start = self._cur_start
-            ts = E.HEADER.unpack_from(ev, 0)[0]
-            t = Txn(domain, server, seq, ts, b"".join(bytes(p) for p in parts), pos)
-            self._pending.append(t)
-            self._pending_bytes += len(t.data)
+            self._fde = bytes(ev)
+            self._file = file
+            self._last_pos = pos
+            return
+        if typ == E.GTID:
+            self._cur = [ev]
+            self._cur_start = self._last_pos
+        elif self._cur:
+            self._cur.append(ev)
+        self._last_pos = pos
+        if not boundary or g is None or not self._cur:
+            if boundary:
+                self._cur = []
+            return
+        domain, server, seq = g
+        parts, self._cur = self._cur, []
+        done = self.gtid_state.get(domain)
+        if done is not None and seq <= done[1]:
+            return  # already stored (never store a transaction twice)
+        if self._pending and self._pending_file != file:
+            self._publish()
+        if not self._pending:
+            self._pending_since = time.monotonic()
+            self._pending_file = file
+            self._pending_start = self._cur_start
+        ts = E.HEADER.unpack_from(ev, 0)[0]
+        t = Txn(domain, server, seq, ts, b"".join(bytes(p) for p in parts), pos)
+        self._pending.append(t)
+        self._pending_bytes += len(t.data)
+
+    # ---- reading a relay directory instead of a dump connection -----------------------
+
+    def _relay_session(self) -> None:
+        """Back up from the relay files of a relay task (``relay_dir``): one dump
+        of the primary serves both, and the relay's switch-master carries the
+        backup across failovers.  Reads only the relay's durable part."""
+        from console.engine.relay.reader import RelayReader
+        from console.mysql.binlog.writer import read_events
+
+        reader = RelayReader(self.opts.relay_dir)
+        if not self.cp.seq and not self.gtid_state:
+            sf = self.opts.start_from
+            if sf.startswith("gtid:"):
+                self.gtid_state = E.parse_state(sf[5:])
+            elif sf == "now":
+                c = connect(self._pick_source(), read_timeout=10)
+                try:
+                    self.gtid_state = E.parse_state(str(query_one(c, "SELECT @@gtid_binlog_pos AS g")["g"] or ""))
+                finally:
+                    c.close()
+        self.set_phase("reading-relay")
+        self.set_error("")
+        self._connected = self._streamed = True
+        self._cur, self._fde = [], b""
+        where: tuple[str, str, int] | None = None     # after the last boundary consumed
+        current = ("", "")
+        pin = f"backup-{self.task_id}"
+        while True:
+            if where is None:
+                events = reader.events(gtid=E.format_state(self.gtid_state), pin=pin)
+            else:
+                events = reader.events(subdir=where[0], file=where[1], pos=where[2], pin=pin)
+            for ev in events:
+                key = (ev.subdir, ev.file)
+                label = f"{ev.subdir}/{ev.file}"
+                if key != current:
+                    current = key
+                    if ev.type != E.FORMAT_DESCRIPTION:     # started inside the file
+                        path = reader.store.subdir_path(ev.subdir) / ev.file
+                        fde = next(iter(read_events(path, 4)), (0, b""))[1]
+                        if fde[4:5] == bytes([E.FORMAT_DESCRIPTION]):
+                            self._feed(label, E.FORMAT_DESCRIPTION, fde, 0, True, None)
+                g = tuple(int(x) for x in ev.gtid.split("-")) if ev.gtid else None
+                self._feed(label, ev.type, ev.data, ev.log_pos, ev.boundary, g)
+                if ev.boundary:
+                    where = (ev.subdir, ev.file, ev.end_offset)
+                if self._pending and time.monotonic() - self._pending_since >= self.opts.flush_interval:
+                    self._publish()
+                if self.stopping:
+                    raise TaskStopped()
+                if not self._resume.is_set():
+                    raise _EndSession()
+            self._cur = []
+            self._publish()
+            self._maybe_snapshot()
+            self.sleep(min(0.2, self.opts.flush_interval))
 
     def _publish(self) -> None:
         """Store the pending transactions as one segment, then move the checkpoint."""
@@ -385,6 +457,17 @@ class BackupTask(Task):
         removed = apply_retention(self.catalog, self.opts.keep_snapshots, self.opts.keep_days)
         self._stats_at = 0.0
         return removed.describe()
+
+    @command("verify", help="check every checksum and that the GTIDs have no gap")
+    def verify(self, quick: bool = False) -> str:
+        """Verify the stored backup (``quick``: manifests and sha256 only)."""
+        from console.engine.backup.verify import verify
+
+        r = verify(self.catalog, deep=not quick)
+        head = (f"{r.segments} segments, {r.transactions} transactions, {r.snapshots} snapshots: ")
+        if r.ok:
+            return head + "OK"
+        raise CommandError(head + f"{len(r.problems)} problem(s), first: {r.problems[0]}")
 
     @command("restore", help="point-in-time restore into a new directory (never the cluster)")
     def restore(self, target_dir: str, to_time: str = "", to_gtid: str = "", port: int = 3307,

@@ -19,6 +19,7 @@
     keep_snapshots = 0           # retention: keep the newest N snapshots (0: no count limit)
     keep_days = 0                # retention: keep snapshots younger than D days (0: no age limit)
     reconnect_max = 10.0         # cap of the reconnect backoff, seconds
+    relay_dir = ""               # read a relay task's files instead of opening our own dump
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class BackupOptions:
     keep_snapshots: int = 0
     keep_days: float = 0.0
     reconnect_max: float = 10.0
+    relay_dir: Path | None = None
 
 
 def check_start_from(value: str) -> str | None:
@@ -83,6 +85,7 @@ def parse_backup(t: Table) -> BackupOptions:
         keep_snapshots=t.get("keep_snapshots", int, 0, minimum=0),
         keep_days=t.get("keep_days", float, 0.0, minimum=0),
         reconnect_max=t.get("reconnect_max", float, 10.0, minimum=0.5),
+        relay_dir=t.path_value("relay_dir", None),
     )
 
 

@@ -18,10 +18,13 @@
 
 from __future__ import annotations
 
+import collections
+import itertools
 import json
 import os
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,6 +191,22 @@ def _load_dump(catalog: Catalog, snap: SnapshotManifest, server: RestoreServer) 
                                f"{r.stderr.decode(errors='replace').strip()[-300:]}")
 
 
+def _prefetched(catalog: Catalog, manifests: list[SegmentManifest], ahead: int = 3):
+    """(FDE, transactions) per segment, read and decompressed by two threads
+    a few segments ahead of the replay."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="restore-read") as ex:
+        pending: collections.deque = collections.deque()
+        it = iter(manifests)
+        for m in itertools.islice(it, ahead):
+            pending.append(ex.submit(_segment_txns, catalog, m))
+        while pending:
+            out = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(ex.submit(_segment_txns, catalog, nxt))
+            yield out
+
+
 def replay_segments(catalog: Catalog, conn, manifests: list[SegmentManifest], start: State,
                     target: State) -> tuple[State, int, float, int]:
     """Apply transactions after ``start`` up to ``target``; returns
@@ -195,8 +214,7 @@ def replay_segments(catalog: Catalog, conn, manifests: list[SegmentManifest], st
     rp = Replayer(conn)
     state = dict(start)
     last_ts = 0.0
-    for m in manifests:
-        fde, txns = _segment_txns(catalog, m)
+    for fde, txns in _prefetched(catalog, manifests):
         rp.set_fde(fde)
         for tx in txns:
             done = state.get(tx.domain)
@@ -261,11 +279,12 @@ def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, po
         if missing:
             raise RestoreError(f"could not reach the target: stopped at {result.restored_gtid}, "
                                f"target {E.format_state(target)}")
+        if not keep_running:
+            server.stop()
+            result.pid = None
+        (tdir / "restore.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True,
+                                                      default=str) + "\n")
     except BaseException:
         server.stop()
         raise
-    if not keep_running:
-        server.stop()
-        result.pid = None
-    (tdir / "restore.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     return result

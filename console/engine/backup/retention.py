@@ -5,7 +5,7 @@ A snapshot is deleted when it is outside *every* configured keep rule (not
 among the newest ``keep_snapshots``, older than ``keep_days``).  Then log
 segments that end at or before the oldest kept snapshot's GTID position are
 deleted (restores start at a snapshot and only need what follows it).
-Without any snapshot nothing is deleted.
+Without any snapshot, or without any keep rule, nothing is deleted.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ def plan(snapshots: list[SnapshotManifest], keep_n: int, keep_days: float,
 
 def apply_retention(catalog: Catalog, keep_n: int, keep_days: float,
                     now: float | None = None) -> Removed:
+    if keep_n <= 0 and keep_days <= 0:
+        return Removed((), ())          # no retention rule configured: keep everything
     kept, gone = plan(catalog.snapshots(), keep_n, keep_days, now)
     for s in gone:
         catalog.delete_snapshot(s)

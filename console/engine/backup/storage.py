@@ -9,6 +9,7 @@ same five methods (its PUT is atomic by nature).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -163,6 +164,25 @@ class LocalStorage(Storage):
             return self.path(key).stat().st_size
         except OSError as e:
             raise StorageError(f"no backup object {key}: {e.strerror}") from None
+
+    def lock(self, owner: str):
+        """Exclusive writer lock (``.lock``, flock): one backup task per storage.
+        Returns the open lock file; closing it releases the lock."""
+        p = self.root / ".lock"
+        f = open(p, "a+")  # noqa: SIM115 - held for the task's lifetime
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            who = f.read().strip() or "another process"
+            f.close()
+            raise StorageError(f"backup storage {self.root} is in use by {who}; one backup "
+                               f"task per storage") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{owner} (pid {os.getpid()})\n")
+        f.flush()
+        return f
 
     def remove_tree(self, prefix: str) -> None:
         shutil.rmtree(self.root / _check_key(prefix), ignore_errors=True)

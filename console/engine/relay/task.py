@@ -12,13 +12,14 @@ exponential backoff and jitter; the read watchdog is the socket timeout
 
 from __future__ import annotations
 
-import collections
 import threading
 import time
-from dataclasses import dataclass
+
+import pymysql
 
 from console.engine.relay.options import RelayOptions
 from console.engine.relay.pipe import BytePipe
+from console.engine.relay.status import RateMeter, RelayStatus, UpstreamPoller, bytes_behind
 from console.engine.relay.store import RelayMeta, RelayStore
 from console.engine.task import PAUSED, Task, TaskStopped, command
 from console.errors import CommandError, UserError
@@ -26,39 +27,15 @@ from console.mysql import gtid as G
 from console.mysql.binlog import events as E
 from console.mysql.binlog.client import Batch, DumpClient, DumpError, ServerIdentity
 from console.mysql.binlog.writer import BinlogFileWriter
-from console.mysql.connection import DBError, Endpoint, backoff_delays, connect, query, query_one
-
-
-@dataclass(frozen=True)
-class RelayStatus:
-    upstream: str
-    upstream_identity: str
-    connected: bool
-    upstream_file: str
-    upstream_pos: int
-    upstream_gtid: str
-    received_file: str
-    received_pos: int
-    relayed_subdir: str
-    relayed_file: str
-    relayed_pos: int
-    relayed_gtid: str
-    bytes_behind: int | None
-    seconds_behind: float | None
-    events_per_s: float
-    mb_per_s: float
-    total_events: int
-    total_bytes: int
-    retries: int
-    last_error: str
-    relay_dir: str
-    relay_bytes: int
-    relay_files: int
-    upstream_retention: str
-    caught_up: bool
-    semi_sync: str = "off"       # off | on | unavailable (upstream has no semi-sync master)
-    acks: int = 0
-    mb_history: tuple[float, ...] = ()
+from console.mysql.connection import (
+    DBError,
+    Endpoint,
+    backoff_delays,
+    connect,
+    describe_error,
+    query,
+    query_one,
+)
 
 
 class _Session(Exception):
@@ -87,15 +64,13 @@ class RelayTask(Task):
         self._retries = 0
         self._events = 0
         self._bytes = 0
-        self._samples: collections.deque = collections.deque(maxlen=64)
-        self._history: collections.deque = collections.deque(maxlen=60)
+        self._meter = RateMeter()
         self._recv = ("", 0)
         self._last_ts = 0
         self._connected = False
         self._identity = ""
-        self._upstream = ("", 0, "", 0)  # file, pos, gtid, bytes after (file, pos)
-        self._upstream_logs: list[tuple[str, int]] = []
-        self._retention = ""
+        self._poll_stop = threading.Event()
+        self._poller = UpstreamPoller(lambda: self.endpoint, self._poll_stop, f"relay-poll-{task_id}")
         self._last_purge = 0.0
         self._io_lock = threading.Lock()
         self._werr: BaseException | None = None
@@ -108,9 +83,7 @@ class RelayTask(Task):
     def run(self) -> None:
         self.set_phase("recovering")
         self.meta = self.store.recover()
-        poller = threading.Thread(target=self._poll_upstream, name=f"relay-poll-{self.task_id}",
-                                  daemon=True)
-        poller.start()
+        self._poller.start()
         delays = None
         while True:
             self.checkpoint()
@@ -151,6 +124,7 @@ class RelayTask(Task):
                 self._end_session()
 
     def cleanup(self) -> None:
+        self._poll_stop.set()
         self._end_session()
 
     def pause(self, actor: str = "operator") -> None:
@@ -270,13 +244,14 @@ class RelayTask(Task):
         if sf.startswith("file:"):
             name, _, pos = sf[5:].rpartition(":")
             return name, int(pos), ""
-        c = connect(self.endpoint, read_timeout=10)
+        c = client.conn  # the dump connection, before the dump starts
+        assert c is not None
         try:
             if sf == "now":
                 return "", 0, str(query_one(c, "SELECT @@gtid_binlog_pos AS g")["g"] or "")
             logs = query(c, "SHOW BINARY LOGS")
-        finally:
-            c.close()
+        except pymysql.MySQLError as e:
+            raise describe_error(e, self.endpoint) from None
         if not logs:
             raise DumpError(f"{self.endpoint.label}: binary logging is off", transient=False)
         return str(logs[0]["Log_name"]), 4, ""
@@ -337,9 +312,7 @@ class RelayTask(Task):
                 self._flush()
         self._recv = (batch.file, batch.upstream_pos)
         now = time.monotonic()
-        if not self._samples or now - self._samples[-1][0] >= 1.0:
-            self._samples.append((now, self._events, self._bytes))
-            self._history.append(self._rates()[1])
+        self._meter.add(self._events, self._bytes, now)
         if batch.idle or batch.eof or now - self._last_flush >= self.opts.flush_interval:
             self._flush()
         if now - self._last_purge > 60:
@@ -389,83 +362,38 @@ class RelayTask(Task):
                 self.engine.audit("engine", "purge", self.task_id, "ok",
                                   f"{len(removed)} relay file(s) by retention")
 
-    # ---- upstream polling (status only) ------------------------------------------------
-
-    def _poll_upstream(self) -> None:
-        while not self.stopping and self.state not in ("done", "failed"):
-            ep = self.endpoint
-            try:
-                c = connect(ep, connect_timeout=2, read_timeout=5)
-                try:
-                    st = query_one(c, "SHOW MASTER STATUS") or {}
-                    g = query_one(c, "SELECT @@gtid_binlog_pos AS g, @@expire_logs_days AS d")
-                    logs = [(str(r["Log_name"]), int(r["File_size"])) for r in query(c, "SHOW BINARY LOGS")]
-                finally:
-                    c.close()
-                self._upstream = (str(st.get("File", "")), int(st.get("Position", 0) or 0),
-                                  str(g["g"] or ""), 0)
-                self._upstream_logs = logs
-                days = float(g["d"] or 0)
-                self._retention = f"{days:g}d" if days else "unlimited"
-            except (DBError, Exception):  # noqa: BLE001 - status only: never kill the task
-                pass
-            self._stop.wait(2.0)
-
     # ---- status ----------------------------------------------------------------------------
-
-    def _rates(self) -> tuple[float, float]:
-        s = list(self._samples)
-        if len(s) < 2:
-            return 0.0, 0.0
-        t0, e0, b0 = s[max(0, len(s) - 6)]
-        t1, e1, b1 = s[-1]
-        dt = t1 - t0
-        if dt <= 0:
-            return 0.0, 0.0
-        return (e1 - e0) / dt, (b1 - b0) / dt / 1e6
 
     def _behind(self) -> int | None:
         meta = self.meta
-        up_file, up_pos, _, _ = self._upstream
-        if not meta or not up_file or not meta.file:
+        if not meta or not meta.file or (self._identity and meta.identity != self._identity):
             return None
-        if meta.identity != self._identity and self._identity:
-            return None
-        if meta.file == up_file:
-            return max(0, up_pos - meta.pos)
-        logs = self._upstream_logs
-        names = [n for n, _ in logs]
-        if meta.file not in names:
-            return None
-        i = names.index(meta.file)
-        total = logs[i][1] - meta.pos
-        for n, size in logs[i + 1:]:
-            total += size if n != up_file else up_pos
-        return max(0, total)
+        up = self._poller.snapshot
+        return bytes_behind(meta.file, meta.pos, up.file, up.pos, up.logs)
 
     def detail(self) -> RelayStatus:
         meta = self.meta
-        up_file, up_pos, up_gtid, _ = self._upstream
+        up = self._poller.snapshot
         behind = self._behind()
         caught = behind == 0
-        ev_s, mb_s = self._rates()
+        ev_s, mb_s = self._meter.rates()
         files = self.store.all_files()
         secs = None
         if behind is not None:
             secs = 0.0 if caught else (max(0.0, time.time() - self._last_ts) if self._last_ts else None)
         return RelayStatus(
             upstream=self.endpoint.label, upstream_identity=self._identity,
-            connected=self._connected, upstream_file=up_file, upstream_pos=up_pos,
-            upstream_gtid=up_gtid, received_file=self._recv[0], received_pos=self._recv[1],
+            connected=self._connected, upstream_file=up.file, upstream_pos=up.pos,
+            upstream_gtid=up.gtid, received_file=self._recv[0], received_pos=self._recv[1],
             relayed_subdir=meta.subdir if meta else "", relayed_file=meta.file if meta else "",
             relayed_pos=meta.pos if meta else 0, relayed_gtid=meta.gtid if meta else "",
             bytes_behind=behind, seconds_behind=secs, events_per_s=round(ev_s, 1),
             mb_per_s=round(mb_s, 3), total_events=self._events, total_bytes=self._bytes,
             retries=self._retries, last_error=self._last_error, relay_dir=str(self.store.root),
             relay_bytes=sum(f.size for f in files), relay_files=len(files),
-            upstream_retention=self._retention, caught_up=caught,
+            upstream_retention=up.retention, caught_up=caught,
             semi_sync=self._semi_state(), acks=self._acks,
-            mb_history=tuple(self._history),
+            mb_history=tuple(self._meter.history),
         )
 
     def _semi_state(self) -> str:

@@ -49,34 +49,30 @@ import socket
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pymysql
 
 from console.errors import UserError
 from console.mysql.binlog import events as E
+from console.mysql.binlog.protocol import (  # noqa: F401 (re-exported)
+    BINLOG_DUMP_NON_BLOCK,
+    BINLOG_SEND_ANNOTATE_ROWS_EVENT,
+    COM_BINLOG_DUMP,
+    COM_BINLOG_DUMP_GTID,
+    COM_REGISTER_SLAVE,
+    CRC_RESIDUE,
+    MARIA_SLAVE_CAPABILITY_GTID,
+    MAX_PACKET,
+    SEMI_SYNC_NEED_ACK,
+    SLOW_TYPE,
+    ServerIdentity,
+    dump_payload,
+    mysql_dump_gtid_payload,
+    register_payload,
+    semi_sync_ack,
+)
+from console.mysql.binlog.stream import Batch, RawEvent  # noqa: F401 (re-exported)
 from console.mysql.connection import Endpoint, connect, describe_error, query_one
-
-COM_BINLOG_DUMP = 0x12
-COM_REGISTER_SLAVE = 0x15
-COM_BINLOG_DUMP_GTID = 0x1E
-BINLOG_DUMP_NON_BLOCK = 1
-BINLOG_SEND_ANNOTATE_ROWS_EVENT = 2
-MARIA_SLAVE_CAPABILITY_GTID = 4
-MAX_PACKET = 0xFFFFFF
-SEMI_SYNC_MAGIC = 0xEF
-SEMI_SYNC_NEED_ACK = 0x01
-
-_INTERESTING = frozenset({
-    E.QUERY, E.ROTATE, E.FORMAT_DESCRIPTION, E.XID, E.HEARTBEAT, E.GTID, E.GTID_LIST,
-    E.XA_PREPARE, E.MYSQL_GTID, E.MYSQL_ANONYMOUS_GTID, E.QUERY_COMPRESSED, E.STOP,
-})
-
-
-_SLOW_TYPE = bytes(1 if t in _INTERESTING else 0 for t in range(256))
-# CRC-32 of data followed by its own CRC-32 (little endian) is this constant,
-# so one crc32() call over the whole event verifies it.
-CRC_RESIDUE = 0x2144DF1C
 
 
 class DumpError(UserError):
@@ -86,80 +82,6 @@ class DumpError(UserError):
         super().__init__(message)
         self.code = code
         self.transient = transient
-
-
-@dataclass(frozen=True)
-class ServerIdentity:
-    """Who the upstream is; ``key`` names its relay subdirectory."""
-
-    server_id: int
-    hostname: str
-    port: int
-    version: str
-    uuid: str = ""
-    flavor: str = "mariadb"
-
-    @property
-    def key(self) -> str:
-        if self.uuid:
-            return self.uuid
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.hostname)
-        return f"{safe}-{self.port}-{self.server_id}"
-
-
-@dataclass
-class Batch:
-    """Events received in one read of the socket, all from one upstream file.
-
-    ``data`` holds the events to store, byte for byte (header..CRC), in order.
-    ``boundary_end`` is the length of the prefix of ``data`` that ends at the
-    last transaction boundary (-1: none in this batch); ``boundary_pos`` is
-    the upstream position after it and ``gtid_state`` the GTID position there
-    (domain -> (server_id, seq)).  ``events`` is filled only when asked for:
-    ``(offset, size, type, log_pos, boundary, gtid)`` per event.
-    """
-
-    file: str
-    data: bytes = b""
-    count: int = 0
-    boundary_end: int = -1
-    boundary_pos: int = 0
-    gtid_state: dict = field(default_factory=dict)
-    new_file: bool = False       # data starts with the FDE of a new file (write the magic first)
-    rotate_to: str = ""          # batch ends with a real ROTATE to this file
-    upstream_pos: int = 0        # newest upstream position seen (events or heartbeat)
-    heartbeat: bool = False
-    last_ts: int = 0             # header timestamp of the last event in data
-    idle: bool = False           # nothing more is waiting on the socket right now
-    eof: bool = False            # the server reached its end (stop_at_end)
-    events: list | None = None
-    need_ack: bool = False       # semi-sync: the upstream waits for an ACK of boundary_pos
-
-
-@dataclass(frozen=True)
-class RawEvent:
-    """One event as stored, with where it ends upstream and the GTID state.
-
-    ``boundary`` is True when the event ends a transaction (or stands outside
-    one): ``file:end_pos`` and ``position`` (GTID position, MariaDB notation)
-    are then a safe place to resume from.  ``gtid`` names the transaction the
-    boundary event closes ("" outside transactions).
-    """
-
-    file: str
-    end_pos: int
-    timestamp: int
-    type: int
-    server_id: int
-    flags: int
-    data: bytes
-    boundary: bool
-    gtid: str
-    position: str
-
-    @property
-    def type_name(self) -> str:
-        return E.TYPE_NAMES.get(self.type, f"type{self.type}")
 
 
 class DumpClient:
@@ -269,9 +191,9 @@ class DumpClient:
                 payload = mysql_dump_gtid_payload(flags, self.server_id, gtid)
                 conn._execute_command(COM_BINLOG_DUMP_GTID, payload)
             else:
-                name = b"" if (gtid or not file) and self.identity.flavor == "mariadb" else file.encode()
-                payload = struct.pack("<IHI", pos if name else 4, flags, self.server_id) + name
-                conn._execute_command(COM_BINLOG_DUMP, payload)
+                by_gtid = bool(gtid or not file) and self.identity.flavor == "mariadb"
+                conn._execute_command(COM_BINLOG_DUMP, dump_payload(
+                    pos, flags, self.server_id, "" if by_gtid else file))
         except pymysql.MySQLError as e:
             self.close()
             raise describe_error(e, self.endpoint) from None
@@ -282,12 +204,8 @@ class DumpClient:
         self._sock.settimeout(self.read_timeout)
 
     def _register(self, conn: pymysql.Connection) -> None:
-        host = self.report_host.encode()[:60]
-        user = self.endpoint.user.encode()[:60]
-        payload = (struct.pack("<I", self.server_id) + bytes([len(host)]) + host
-                   + bytes([len(user)]) + user + b"\x00"
-                   + struct.pack("<HII", 0, 0, 0))
-        conn._execute_command(COM_REGISTER_SLAVE, payload)
+        conn._execute_command(COM_REGISTER_SLAVE,
+                              register_payload(self.server_id, self.report_host, self.endpoint.user))
         conn._read_packet()  # OK, or raises the server's error
 
     def close(self) -> None:
@@ -309,8 +227,7 @@ class DumpClient:
         sock = self._sock
         if sock is None or not self.semi_active:
             return
-        payload = bytes([SEMI_SYNC_MAGIC]) + struct.pack("<Q", pos) + file.encode()
-        sock.sendall(struct.pack("<I", len(payload))[:3] + b"\x00" + payload)
+        sock.sendall(semi_sync_ack(file, pos))
 
     def shutdown(self) -> None:
         """From another thread: make a blocking read return at once."""
@@ -332,12 +249,12 @@ class DumpClient:
         sock = self._sock
         if sock is None:
             raise DumpError("dump not open: call open() first", transient=False)
-        buf = bytearray(self.buffer_size)
-        mv = memoryview(buf)
+        rbuf = buf = bytearray(self.buffer_size)
+        mv = memoryview(rbuf)
         start = end = 0
         crc32 = zlib.crc32
         u32 = E._U32.unpack_from
-        slow_type = _SLOW_TYPE
+        slow_type = SLOW_TYPE
         fast = not with_events
         semi = self.semi_active
         hoff = 7 if semi else 5  # [0x00][0xEF][flags] before each event with semi-sync
@@ -358,11 +275,12 @@ class DumpClient:
                     nbuf = bytearray(len(buf))
                 nbuf[:keep] = mv[start:end]
                 mv.release()
-                buf, mv = nbuf, memoryview(nbuf)
+                rbuf = buf = nbuf
+                mv = memoryview(nbuf)
                 start, end = 0, keep
             elif start and end - start < 65536 and len(buf) - end < 65536:
                 keep = end - start
-                buf[:keep] = mv[start:end]
+                rbuf[:keep] = mv[start:end]
                 start, end = 0, keep
             try:
                 n = sock.recv_into(mv[end:])
@@ -374,6 +292,11 @@ class DumpClient:
             if n == 0:
                 raise DumpError(f"{label}: upstream closed the connection")
             end += n
+            # one copy per read: slicing bytes is much cheaper than slicing a
+            # memoryview, and bytes join and checksum faster too
+            buf = bytes(mv[start:end])
+            consumed = start
+            dend = end - start
             # ---- split packets ----------------------------------------------------
             tracker = self.tracker
             in_group = tracker.in_group
@@ -384,12 +307,12 @@ class DumpClient:
             dlen = 0          # bytes in segs, kept by the slow path only (events mode)
             b_idx = -1        # number of segs up to the last boundary
             b_pos = 0
-            p = start
+            p = 0
             crc = self.checksum
-            while end - p >= 4:
+            while dend - p >= 4:
                 plen = u32(buf, p)[0] & MAX_PACKET
                 pe = p + 4 + plen
-                if pe > end:
+                if pe > dend:
                     need = pe - p
                     break
                 s = p + hoff
@@ -398,7 +321,7 @@ class DumpClient:
                         batch.need_ack = True
                     if fast and not (slow_type[buf[s + 4]] or buf[s + 17] & artificial):
                         # ordinary event (rows, table map, annotate, ...): the hot path
-                        ev = mv[s:pe]
+                        ev = buf[s:pe]
                         if crc and crc32(ev) != CRC_RESIDUE:
                             raise self._crc_error(buf[s + 4])
                         append(ev)
@@ -407,20 +330,20 @@ class DumpClient:
                             b_pos = self.pos = u32(buf, s + 13)[0]
                         p = pe
                         continue
-                    src, s_off, e_off = mv, s, pe
+                    src, s_off, e_off = buf, s, pe
                 elif plen == MAX_PACKET:  # event of 16 MiB or more: several packets
-                    total, q = self._multi_end(buf, p, end)
+                    total, q = self._multi_end(buf, p, dend)
                     if q < 0:
                         need = total
                         break
                     if semi and buf[p + 6] & SEMI_SYNC_NEED_ACK:
                         batch.need_ack = True
-                    event = self._join_multi(mv, p, q, hoff)
+                    event = self._join_multi(buf, p, q, hoff)
                     src, s_off, e_off = memoryview(event), 0, len(event)
                     pe = q
                 else:
                     self._special_packet(buf, p, plen, buf[p + 4])
-                    start = pe
+                    start = consumed + pe
                     batch.eof = True
                     tracker.in_group = in_group
                     self._finish(batch, segs, b_idx, b_pos)
@@ -500,7 +423,8 @@ class DumpClient:
                 if evs is not None:
                     evs.append((dlen, size, typ, self.pos, boundary, g))
                     dlen += size
-            start = p
+            start = consumed + p
+            buf = rbuf
             tracker.in_group = in_group
             if segs or batch.heartbeat:
                 self._finish(batch, segs, b_idx, b_pos)
@@ -517,8 +441,8 @@ class DumpClient:
         if segs:
             batch.last_ts = E._U32.unpack_from(segs[-1], 0)[0]
         batch.upstream_pos = self.pos
-        if b_idx >= 0:
-            batch.boundary_end = b_idx and sum(map(len, segs[:b_idx]))
+        if b_idx >= 0:  # the tail after the last boundary is short: sum that
+            batch.boundary_end = len(batch.data) - sum(map(len, segs[b_idx:]))
             batch.boundary_pos = b_pos
             batch.gtid_state = dict(self.tracker.state)
 
@@ -589,21 +513,3 @@ class DumpClient:
                                raw, boundary, gtext, E.format_state(state) if boundary else "")
             if b.eof:
                 return
-
-
-def mysql_dump_gtid_payload(flags: int, server_id: int, gtid_text: str) -> bytes:
-    """COM_BINLOG_DUMP_GTID body for a MySQL ``uuid:1-5,...`` set (untagged)."""
-    from console.mysql import gtid as G
-
-    gs = G.parse(gtid_text, G.MYSQL)
-    sids = b""
-    n = 0
-    for key, intervals in gs:
-        if ":" in str(key):
-            raise UserError("tagged MySQL GTIDs are not supported by the dump client yet")
-        n += 1
-        sids += bytes.fromhex(str(key).replace("-", "")) + struct.pack("<Q", len(intervals))
-        for lo, hi in intervals:
-            sids += struct.pack("<QQ", lo, hi + 1)
-    data = struct.pack("<Q", n) + sids
-    return struct.pack("<HII", flags | 4, server_id, 0) + struct.pack("<QI", 4, len(data)) + data

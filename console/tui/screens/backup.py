@@ -76,6 +76,7 @@ class BackupScreen(Screen):
         Binding("u", "resume", "Resume"),
         Binding("s", "snapshot", "Snapshot now"),
         Binding("r", "restore", "Restore…"),
+        Binding("v", "verify", "Verify"),
     ]
     DEFAULT_CSS = """
     BackupScreen #bk-status { height: auto; padding: 0 1; }
@@ -137,6 +138,10 @@ class BackupScreen(Screen):
 
     def action_snapshot(self) -> None:
         self._cmd("snapshot-now")
+
+    def action_verify(self) -> None:
+        self.notify("verifying the backup…")
+        self._cmd("verify")
 
     def action_restore(self) -> None:
         d = self.engine.task(self.task_id).status().detail

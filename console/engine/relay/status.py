@@ -1,0 +1,139 @@
+"""Relay status: the frozen snapshot, rates, bytes behind, the upstream poller."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from console.mysql.connection import Endpoint, connect, query, query_one
+
+
+@dataclass(frozen=True)
+class RelayStatus:
+    upstream: str
+    upstream_identity: str
+    connected: bool
+    upstream_file: str
+    upstream_pos: int
+    upstream_gtid: str
+    received_file: str
+    received_pos: int
+    relayed_subdir: str
+    relayed_file: str
+    relayed_pos: int
+    relayed_gtid: str
+    bytes_behind: int | None
+    seconds_behind: float | None
+    events_per_s: float
+    mb_per_s: float
+    total_events: int
+    total_bytes: int
+    retries: int
+    last_error: str
+    relay_dir: str
+    relay_bytes: int
+    relay_files: int
+    upstream_retention: str
+    caught_up: bool
+    semi_sync: str = "off"       # off | on | unavailable (upstream has no semi-sync master)
+    acks: int = 0
+    mb_history: tuple[float, ...] = ()
+
+
+def bytes_behind(file: str, pos: int, up_file: str, up_pos: int,
+                 logs: list[tuple[str, int]]) -> int | None:
+    """Bytes between ``file:pos`` and the upstream's end ``up_file:up_pos``,
+    across files (``logs``: SHOW BINARY LOGS names and sizes); None when unknown."""
+    if not file or not up_file:
+        return None
+    if file == up_file:
+        return max(0, up_pos - pos)
+    names = [n for n, _ in logs]
+    if file not in names:
+        return None
+    i = names.index(file)
+    total = logs[i][1] - pos
+    for n, size in logs[i + 1:]:
+        total += up_pos if n == up_file else size
+        if n == up_file:
+            break
+    return max(0, total)
+
+
+class RateMeter:
+    """events/s and MB/s over the last ~5 s, plus a MB/s history (sparkline)."""
+
+    def __init__(self, history: int = 60):
+        self._samples: collections.deque = collections.deque(maxlen=64)
+        self.history: collections.deque = collections.deque(maxlen=history)
+
+    def add(self, events: int, nbytes: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if not self._samples or now - self._samples[-1][0] >= 1.0:
+            self._samples.append((now, events, nbytes))
+            self.history.append(self.rates()[1])
+
+    def rates(self) -> tuple[float, float]:
+        s = list(self._samples)
+        if len(s) < 2:
+            return 0.0, 0.0
+        t0, e0, b0 = s[max(0, len(s) - 6)]
+        t1, e1, b1 = s[-1]
+        dt = t1 - t0
+        if dt <= 0:
+            return 0.0, 0.0
+        return (e1 - e0) / dt, (b1 - b0) / dt / 1e6
+
+
+@dataclass(frozen=True)
+class UpstreamSnapshot:
+    file: str = ""
+    pos: int = 0
+    gtid: str = ""
+    logs: tuple = ()
+    retention: str = ""
+
+
+class UpstreamPoller(threading.Thread):
+    """Status only: the upstream's end every ``interval`` s on one kept
+    connection (never the dump connection); errors only leave the snapshot old."""
+
+    def __init__(self, endpoint: Callable[[], Endpoint], stop: threading.Event,
+                 name: str, interval: float = 2.0):
+        super().__init__(name=name, daemon=True)
+        self.endpoint, self.stop_event, self.interval = endpoint, stop, interval
+        self.snapshot = UpstreamSnapshot()
+
+    def run(self) -> None:
+        c = None
+        c_ep = None
+        while not self.stop_event.is_set():
+            ep = self.endpoint()
+            try:
+                if c is None or c_ep != ep:
+                    _close(c)
+                    c, c_ep = None, ep
+                    c = connect(ep, connect_timeout=2, read_timeout=5)
+                st = query_one(c, "SHOW MASTER STATUS") or {}
+                g = query_one(c, "SELECT @@gtid_binlog_pos AS g, @@expire_logs_days AS d") or {}
+                logs = tuple((str(r["Log_name"]), int(r["File_size"])) for r in query(c, "SHOW BINARY LOGS"))
+                days = float(g.get("d") or 0)
+                self.snapshot = UpstreamSnapshot(str(st.get("File", "")), int(st.get("Position", 0) or 0),
+                                                 str(g.get("g") or ""), logs,
+                                                 f"{days:g}d" if days else "unlimited")
+            except Exception:  # noqa: BLE001 - status only: never kill the task
+                _close(c)
+                c = None
+            self.stop_event.wait(self.interval)
+        _close(c)
+
+
+def _close(c) -> None:
+    if c is not None:
+        try:
+            c.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass
