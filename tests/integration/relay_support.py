@@ -29,6 +29,7 @@ def start_relay(h, relay_dir: Path, node: str = "node1", **opts) -> RelayTask:
     opts.setdefault("heartbeat", 0.5)
     opts.setdefault("reconnect_max", 1.0)
     eps = {n.name: repl_endpoint(h, n.name) for n in h.nodes}
+    eps.update({ep.address: ep for ep in list(eps.values())})  # like a config: name or address
     task = RelayTask("relay-test", repl_endpoint(h, node),
                      RelayOptions(relay_dir=relay_dir, server_id=opts.pop("server_id", 5101), **opts),
                      resolve_target=eps.get)

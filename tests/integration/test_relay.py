@@ -239,6 +239,12 @@ def test_switch_master_after_promotion(private, tmp_path):
         wait_meta_gtid(relay_dir, gtid_pos(h, "node2"), timeout=60)
         d = task.status().detail
         assert task.state == "running" and d.upstream.startswith("node2")
+        # a restart with the old config (node1, dead) follows relay.meta to node2
+        task.stop()
+        task = start_relay(h, relay_dir, node="node1")
+        h.sql("node2", "INSERT INTO relaytest.s (v, n) VALUES ('after restart', 1)")
+        wait_meta_gtid(relay_dir, gtid_pos(h, "node2"), timeout=60)
+        assert task.status().detail.upstream.startswith("node2") and task.state == "running"
     finally:
         task.stop()
         h.sb.start_node("node1")

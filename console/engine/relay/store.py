@@ -122,7 +122,10 @@ class RelayStore:
         except FileNotFoundError:
             return []
         for n in sorted(names, key=file_key):
-            st = (d / n).stat()
+            try:
+                st = (d / n).stat()
+            except FileNotFoundError:  # purged or cut back meanwhile (status runs concurrently)
+                continue
             out.append(RelayFile(subdir, n, d / n, st.st_size, st.st_mtime))
         return out
 

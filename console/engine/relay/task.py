@@ -83,6 +83,7 @@ class RelayTask(Task):
     def run(self) -> None:
         self.set_phase("recovering")
         self.meta = self.store.recover()
+        self._follow_meta_upstream()
         self._poller.start()
         delays = None
         while True:
@@ -122,6 +123,21 @@ class RelayTask(Task):
                     self.checkpoint()
             except _Session:
                 self._end_session()
+
+    def _follow_meta_upstream(self) -> None:
+        """After a switch-master the relay keeps its new upstream across
+        restarts: relay.meta names it, whatever the config still says."""
+        meta = self.meta
+        if not meta or not meta.server or meta.server == self.endpoint.address:
+            return
+        host, _, port = meta.server.rpartition(":")
+        if not host or not port.isdigit():
+            return
+        ep = self.resolve_target(meta.server) if self.resolve_target else None
+        self.endpoint = ep or self.endpoint.with_address(host, int(port))
+        if self.engine:
+            self.engine.audit("engine", "relay-upstream", self.task_id, "ok",
+                              f"following {self.endpoint.label} from relay.meta (switched earlier)")
 
     def cleanup(self) -> None:
         self._poll_stop.set()
