@@ -248,16 +248,16 @@ class Sandbox:
             return []
         stopped = []
         for n in info.nodes:
-            if pid_alive(n.pid, n.defaults_file):
+            if _running(n):
                 os.kill(n.pid, signal.SIGTERM)
                 stopped.append(n.name)
         deadline = time.monotonic() + timeout
         for n in info.nodes:
-            while pid_alive(n.pid, n.defaults_file) and time.monotonic() < deadline:
+            while _running(n) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if pid_alive(n.pid, n.defaults_file):
+            if _running(n):
                 os.kill(n.pid, signal.SIGKILL)
-                while pid_alive(n.pid, n.defaults_file):
+                while _running(n):
                     time.sleep(0.05)
             _reap(n.pid)
             n.pid = None
@@ -270,18 +270,19 @@ class Sandbox:
         node = next((n for n in (info.nodes if info else []) if n.name == name), None)
         if not node:
             raise SandboxError(f"no node named {name!r} in {self.dir}")
-        if pid_alive(node.pid, node.defaults_file):
+        if _running(node):
             os.kill(node.pid, sig)
-            while wait and pid_alive(node.pid, node.defaults_file):
-                time.sleep(0.05)
-            _reap(node.pid)
+            if wait:  # (SIGSTOP and friends are sent with wait=False)
+                while _running(node):
+                    time.sleep(0.05)
+                _reap(node.pid)
 
     def start_node(self, name: str, timeout: float = 30.0) -> None:
         info = self.load()
         node = next((n for n in (info.nodes if info else []) if n.name == name), None)
         if not node:
             raise SandboxError(f"no node named {name!r} in {self.dir}")
-        if not pid_alive(node.pid, node.defaults_file):
+        if not _running(node):
             node.pid = self._start(node, find_binary("mariadbd", "mysqld") or "mariadbd")
             self._save(info)
             self._wait_ready(node, self._password(OPS_USER), time.monotonic() + timeout)
@@ -378,7 +379,7 @@ class Sandbox:
     def _wait_ready(self, n: Node, pw: str, deadline: float) -> None:
         last = ""
         while time.monotonic() < deadline:
-            if not pid_alive(n.pid, n.defaults_file):
+            if not _running(n):
                 tail = _tail(Path(n.datadir).parent / "error.log")
                 raise SandboxError(f"{n.name} exited during start-up: {tail} "
                                    f"(see {Path(n.datadir).parent / 'error.log'})")
@@ -431,6 +432,16 @@ class Sandbox:
 
 
 _children: dict[int, subprocess.Popen] = {}
+
+
+def _running(n: Node) -> bool:
+    """A node we started in this process is judged by its Popen handle: right
+    after fork, before exec, /proc/PID/cmdline still shows our own arguments,
+    so the defaults-file check would wrongly say it is gone."""
+    proc = _children.get(n.pid) if n.pid else None
+    if proc is not None:
+        return proc.poll() is None
+    return pid_alive(n.pid, n.defaults_file)
 
 
 def _reap(pid: int | None) -> None:
