@@ -225,6 +225,11 @@ class Failover(Recovery):
                         hd.d.wait_for_gtid_sql() % (f"'{pos.format()}'", self.opts.salvage_timeout),
                         hd.d.stop_replica_sql()], f"missing {pos.subtract(have).describe()}")
                 break
+        for src in self._binlog_sources:
+            j.plan("salvage: apply binlog events", cand.address,
+                   [f"-- mariadb-binlog --start-position=<candidate position> "
+                    f"{' '.join(f.name for f in src.files)} | mariadb -h {cand.address}"],
+                   f"whatever {src.name} holds beyond the candidate's position")
         nh, _, np = cand.address.rpartition(":")
         j.plan("promote", cand.address, self.ops.handler(cand.address).promote_sql())
         for h in replicas:
