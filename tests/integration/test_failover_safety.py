@@ -80,6 +80,18 @@ def test_errant_replica_is_excluded_and_dry_run_changes_nothing(make_sandbox, tm
     refused = Switchover(ops, RecoveryOptions(to="node3")).run()
     assert refused.outcome == "refused" and "errant GTIDs" in refused.error
     assert replica_source(h, "node3")[0] == h.port("node1")
+    # an open transaction on the primary (older than max_trx_seconds) refuses too
+    trx = h.connect("node1")
+    try:
+        with trx.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("INSERT INTO app.t VALUES (99, 'open', NOW(6))")
+        busy = Switchover(ops, RecoveryOptions(max_trx_seconds=0)).run()
+        assert busy.outcome == "refused" and "finish or kill it first" in busy.error
+        assert h.sql("node1", "SELECT @@global.read_only")[0][0] == 0
+    finally:
+        trx.rollback()
+        trx.close()
 
 
 def test_switchover_rolls_back_the_fence_when_the_candidate_cannot_catch_up(make_sandbox, tmp_path):
