@@ -52,7 +52,7 @@ class Failover(Recovery):
 
     def _run(self) -> None:
         self._binlog_sources = sources_from_dirs(self.opts.binlog_dirs)  # bad input: refuse now
-        topo = self.ops.discover(self.previous)
+        topo = self.first_snapshot()
         primary = self._check(topo)
         self.old_primary = primary.address
         replicas = [h for h in topo.hosts if h.upstream == primary.address and h.reachable]

@@ -30,10 +30,12 @@ class Recovery:
 
     def __init__(self, ops: ClusterOps, opts: RecoveryOptions, *,
                  on_steps: Callable[[tuple[StepRecord, ...]], None] | None = None,
-                 relay_follow: RelayFollow | None = None, previous: Topology | None = None):
+                 relay_follow: RelayFollow | None = None, previous: Topology | None = None,
+                 snapshot: Topology | None = None):
         self.ops, self.opts = ops, opts
         self.cluster = ops.cluster
         self.previous = previous
+        self.snapshot = snapshot  # a fresh topology the caller already has (saves a discovery)
         self.relay_follow = relay_follow
         self.journal = Journal(None if opts.dry_run else ops.state_dir, self.kind, self.cluster.name,
                                on_steps)
@@ -85,6 +87,14 @@ class Recovery:
 
     def _run(self) -> None:
         raise NotImplementedError
+
+    def first_snapshot(self) -> Topology:
+        """The caller's snapshot when under 2 s old, else a new discovery; the
+        recovery re-discovers under the lease anyway."""
+        s = self.snapshot
+        if s is not None and time.time() - s.taken_at < 2.0:
+            return s
+        return self.ops.discover(self.previous)
 
     def report(self, outcome: str, error: str) -> RecoveryReport:
         return RecoveryReport(

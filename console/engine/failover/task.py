@@ -210,7 +210,8 @@ class FailoverTask(Task):
         follow = relay_follower(self.engine) if self.engine else None
         cls = Switchover if kind == "switchover" else Failover
         return cls(ops, opts, on_steps=self._on_steps if not dry_run else None,
-                   relay_follow=follow, previous=self._healthy)
+                   relay_follow=follow, previous=self._healthy,
+                   snapshot=self._topo if kind == "failover" else None)
 
     def _on_steps(self, steps: tuple[StepRecord, ...]) -> None:
         self._steps = steps
