@@ -100,10 +100,14 @@ class Handler:
         res = self._value(conn, self.d.wait_for_gtid_sql(), (target.format(), float(timeout)), log)
         return self.d.wait_succeeded(res)
 
-    def wait_relay_applied(self, conn, timeout: float, log: list[str]) -> bool:
-        """After the IO thread stopped: wait until the SQL thread applied all it received."""
-        log.append(f"-- poll {self.d.replica_status_sql} until Exec = Read position (timeout {timeout:g}s)")
-        deadline = time.monotonic() + timeout
+    def wait_relay_applied(self, conn, stall: float, log: list[str], limit: float = 600.0) -> bool:
+        """After the IO thread stopped: wait until the SQL thread applied all it
+        received.  Waits as long as the SQL thread makes progress; gives up
+        after ``stall`` seconds without progress (or ``limit`` in all)."""
+        log.append(f"-- poll {self.d.replica_status_sql} until Exec = Read position "
+                   f"(gives up after {stall:g}s without progress)")
+        start = last_move = time.monotonic()
+        seen = None
         while True:
             st = self.replica_status(conn)
             if not st:
@@ -111,7 +115,11 @@ class Handler:
             c = st[0]
             if (c.relay_source_log_file, c.exec_source_log_pos) == (c.source_log_file, c.read_source_log_pos):
                 return True
-            if not c.sql_ok or time.monotonic() > deadline:
+            now = time.monotonic()
+            pos = (c.relay_source_log_file, c.exec_source_log_pos)
+            if pos != seen:
+                seen, last_move = pos, now
+            if not c.sql_ok or now - last_move > stall or now - start > limit:
                 return False
             time.sleep(0.02)
 
