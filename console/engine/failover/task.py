@@ -109,6 +109,7 @@ class FailoverTask(Task):
         self._advice: tuple[str, ...] = ()
         self._advised_round = -1
         self._rounds = 0
+        self._auto_halted = ""  # an automatic failover failed: no automatic retry
 
     def confirm_target(self) -> str:
         return self.cluster.name
@@ -142,6 +143,7 @@ class FailoverTask(Task):
         primary = find_primary(topo, self._healthy)
         if v.state == "healthy":
             self._healthy = topo
+            self._auto_halted = self._blocked = ""
             if self._advised_round < 0 or self._rounds - self._advised_round >= ADVICE_EVERY:
                 self._advice = self._collect_advice(topo)
                 self._advised_round = self._rounds
@@ -185,6 +187,9 @@ class FailoverTask(Task):
         return tuple(out)
 
     def _auto_failover(self) -> None:
+        if self._auto_halted:
+            self._blocked = self._auto_halted
+            return
         blocking = history.blocking(history.load_local(self.state_dir, self.cluster.name),
                                     self.cluster.block_period,
                                     acked_at=history.acknowledged_at(self.state_dir, self.cluster.name))
@@ -232,6 +237,10 @@ class FailoverTask(Task):
                 if rep.detection_ms is None and rec.detection_ms is not None:
                     rep = replace(rep, detection_ms=rec.detection_ms)
                 self._last = rep
+                if actor == "auto" and rep.outcome != "ok":
+                    # no retry loop: wait for the operator (or the primary's return)
+                    self._auto_halted = (f"automatic failover {rep.outcome}: {rep.error}; "
+                                         f"no automatic retry until acknowledged")
                 if self.engine:
                     self.engine.audit(actor, kind, self.task_id, rep.outcome,
                                       f"{rep.old_primary} -> {rep.new_primary}"
@@ -276,6 +285,7 @@ class FailoverTask(Task):
             finally:
                 ops.close()
         self._blocked = ""
+        self._auto_halted = ""
         return f"acknowledged {n} recovery(ies) of {self.cluster.name}"
 
     @command("auto", help="turn automatic failover on or off for this cluster")
