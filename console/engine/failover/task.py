@@ -106,6 +106,7 @@ class FailoverTask(Task):
         self.dead_since: float | None = None  # monotonic time the primary was first seen dead
         self.dead_seen_at: float | None = None  # wall clock start of the last dead episode
         self._unreach_since: float | None = None
+        self._trouble_since: float | None = None  # first check that found the primary not healthy
         self._advice: tuple[str, ...] = ()
         self._advised_round = -1
         self._rounds = 0
@@ -159,6 +160,10 @@ class FailoverTask(Task):
                 self._unreach_since = time.monotonic()
         else:
             self._unreach_since = None
+        if v.state == "healthy":
+            self._trouble_since = None
+        elif self._trouble_since is None:
+            self._trouble_since = time.monotonic()
         self._topo, self._verdict = topo, v
         if changed and self.engine:
             level = {"healthy": "info", "dead": "error"}.get(v.state, "warning")
@@ -228,8 +233,9 @@ class FailoverTask(Task):
             self._recovering = kind
             self._steps = ()
         rec = self._make(kind, to, actor, False, force)
-        if self.dead_since is not None and kind == "failover":
-            rec.detection_ms = (time.monotonic() - self.dead_since) * 1000
+        if self.dead_since is not None and self._trouble_since is not None and kind == "failover":
+            # from the first check that found the primary unreachable to "dead"
+            rec.detection_ms = (self.dead_since - self._trouble_since) * 1000
 
         def body():
             try:
