@@ -143,13 +143,18 @@ class Recovery:
                 "DBOPS_DRY_RUN": "1" if self.opts.dry_run else "0"}
 
     def record_history(self) -> None:
-        with self.journal.step("record history", self.new_primary) as s:
-            if self.ops.state_dir is not None:
-                history.record_local(self.ops.state_dir, self.cluster.name, self.kind,
-                                     self.old_primary, self.new_primary)
-            history.record_remote(self.ops.conn(self.new_primary), self.cluster.name, self.kind,
-                                  self.old_primary, self.new_primary)
-            s.sql.append(f"INSERT INTO {history.TABLE} (...)")
+        """Recorded after the new primary took over: a failure here is a failed
+        step in the journal, never a failed recovery."""
+        if self.ops.state_dir is not None:
+            history.record_local(self.ops.state_dir, self.cluster.name, self.kind,
+                                 self.old_primary, self.new_primary)
+        try:
+            with self.journal.step("record history", self.new_primary) as s:
+                s.sql.append(f"INSERT INTO {history.TABLE} (...)")
+                history.record_remote(self.ops.conn(self.new_primary), self.cluster.name, self.kind,
+                                      self.old_primary, self.new_primary)
+        except Exception:  # noqa: BLE001 - recorded as a failed step
+            pass
 
     def follow_relays(self) -> None:
         if self.relay_follow is None:
