@@ -115,7 +115,8 @@ class Switchover(Recovery):
         user, password = self.ops.replication_user()
         try:
             with self.journal.step("old primary replicates", primary.address) as s:
-                ph.point_to(fconn, nh, int(np), user, password, s.sql, former_primary=True)
+                ph.point_to(fconn, nh, int(np), user, password, s.sql, former_primary=True,
+                            keep_ids=keep, final=final)
                 s.detail = f"{primary.address} replicates from {cand.address}"
             self.repointed.append(primary.address)
         except Exception as e:  # noqa: BLE001 - reported; the switchover itself is done
