@@ -198,3 +198,15 @@ def test_failed_automatic_failover_is_not_retried_until_acknowledged(tmp_path, m
     topo[0] = healthy
     t.check_once()
     assert t.detail().blocked == "" and t.detail().verdict.state == "healthy"
+
+
+def test_recoveries_without_replication_credentials_refuse_before_anything(tmp_path, monkeypatch):
+    from console.engine.failover.context import ClusterOps, RecoveryOptions
+    from console.engine.failover.emergency import Failover
+
+    monkeypatch.setenv("X_PW", "x")
+    cfg = parse_config({"clusters": {"c": {"hosts": {"h": {"user": "u", "password_env": "X_PW",
+                                                           "port": 1}}}}})
+    rep = Failover(ClusterOps(cfg.clusters["c"], tmp_path), RecoveryOptions()).run()
+    assert rep.outcome == "refused" and "no [clusters.c.replication] credentials" in rep.error
+    assert rep.steps == () and rep.journal == ""

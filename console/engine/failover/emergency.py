@@ -52,6 +52,7 @@ class Failover(Recovery):
 
     def _run(self) -> None:
         self._binlog_sources = sources_from_dirs(self.opts.binlog_dirs)  # bad input: refuse now
+        self.ops.replication_user()  # repointing needs it: refuse now, not half-way
         topo = self.first_snapshot()
         primary = self._check(topo)
         self.old_primary = primary.address
