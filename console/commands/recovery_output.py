@@ -44,7 +44,7 @@ def report_text(rep) -> str:
         lines.append(f"  salvaged: {rep.salvaged}")
     if rep.kind == "failover" and not rep.dry_run and rep.outcome == "ok":
         lines.append(f"  lost: {rep.lost or 'nothing (every transaction known to any reachable server is on the new primary)'}")
-    for label, v in (("write block", rep.write_block_ms), ("detection", rep.detection_ms),
+    for label, v in (("write block", rep.write_block_ms), ("confirmation (unreachable -> dead)", rep.detection_ms),
                      ("promoted after", rep.promoted_ms), ("total", rep.total_ms)):
         if v is not None:
             lines.append(f"  {label}: {v:.0f} ms")

@@ -199,8 +199,9 @@ class Dialect:
     def lock_timeout_sql(self, seconds: int) -> str:
         return f"SET SESSION lock_wait_timeout = {int(seconds)}"
 
-    def before_becoming_replica_sql(self) -> list[str]:
-        """Run on a former primary before it replicates from the new one."""
+    def before_becoming_replica_sql(self, position: str = "") -> list[str]:
+        """Run on a former primary before it replicates from the new one
+        (``position``: its final GTID position, read under the fence)."""
         return []
 
     def stop_sql_thread_sql(self) -> str:
@@ -245,8 +246,14 @@ class MariaDBDialect(Dialect):
     def reset_replica_all_sql(self) -> str:
         return "RESET SLAVE ALL"
 
-    def before_becoming_replica_sql(self) -> list[str]:
-        # A former primary's gtid_slave_pos is stale: start from what it wrote.
+    def before_becoming_replica_sql(self, position: str = "") -> list[str]:
+        # A former primary's gtid_slave_pos is stale: start from what it wrote
+        # (the position read under the fence, when known: a write slipping in
+        # after the fence is lifted must not move the starting point).
+        if position:
+            if not re.fullmatch(r"[0-9,\-]+", position):
+                raise ValueError(f"not a MariaDB GTID position: {position!r}")
+            return [f"SET GLOBAL gtid_slave_pos = '{position}'"]
         return ["SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos"]
 
     def stop_sql_thread_sql(self) -> str:

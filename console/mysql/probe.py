@@ -125,7 +125,16 @@ def heartbeat_age(conn, primary_server_id: int) -> float | None:
 
 
 def ensure_heartbeat_table(conn) -> None:
+    """Create the heartbeat table on a writable server that lacks it.  Never
+    on a read-only one: ``CREATE ... IF NOT EXISTS`` is binlogged even when
+    the table exists, and the console's user bypasses read_only, so it would
+    leave an errant transaction on a fenced or demoted primary."""
     with conn.cursor() as cur:
+        cur.execute("SELECT @@global.read_only, (SELECT COUNT(*) FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s)", (HEARTBEAT_DB, HEARTBEAT_TABLE))
+        read_only, exists = cur.fetchone()
+        if int(exists) or int(read_only):
+            return
         cur.execute(f"CREATE DATABASE IF NOT EXISTS {HEARTBEAT_DB}")
         cur.execute(f"CREATE TABLE IF NOT EXISTS {HEARTBEAT_DB}.{HEARTBEAT_TABLE} ("
                     "server_id INT UNSIGNED NOT NULL PRIMARY KEY, "
@@ -133,6 +142,12 @@ def ensure_heartbeat_table(conn) -> None:
 
 
 def write_heartbeat(conn) -> None:
+    """Write the heartbeat row, but never on a read-only server (like
+    pt-heartbeat --check-read-only): the console's user bypasses read_only,
+    and a heartbeat landing on a fenced or demoted primary would be an
+    errant transaction.  With read_only on no row changes and no GTID is
+    written."""
     with conn.cursor() as cur:
-        cur.execute(f"REPLACE INTO {HEARTBEAT_DB}.{HEARTBEAT_TABLE} (server_id, ts) "
-                    "VALUES (@@server_id, NOW(6))")
+        cur.execute(f"INSERT INTO {HEARTBEAT_DB}.{HEARTBEAT_TABLE} (server_id, ts) "
+                    "SELECT @@server_id, NOW(6) FROM DUAL WHERE @@global.read_only = 0 "
+                    "ON DUPLICATE KEY UPDATE ts = VALUES(ts)")

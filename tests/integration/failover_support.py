@@ -107,5 +107,7 @@ def wait_replicating(h, node: str, port: int, timeout: float = 15) -> None:
         src = replica_source(h, node)
         if src == (port, "Yes", "Yes"):
             return
-        assert time.monotonic() < deadline, f"{node} replicates as {src}, wanted port {port}"
+        if time.monotonic() > deadline:
+            err = h.sql(node, "SHOW SLAVE STATUS")
+            raise AssertionError(f"{node} replicates as {src}, wanted port {port}: {err}")
         time.sleep(0.1)

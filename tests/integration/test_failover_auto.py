@@ -82,3 +82,36 @@ def test_pre_hook_aborts_then_auto_failover_with_anti_flapping(make_sandbox, tmp
         assert [e.outcome for e in audit] == ["ok", "ok"] and all(e.actor == "auto" for e in audit)
     finally:
         engine.shutdown()
+
+
+def test_headless_monitor_auto_failover_json(make_sandbox, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    h = make_sandbox(2)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "console", "monitor", "--config", str(h.config_path),
+                             "--auto-failover", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    lines = []
+    try:
+        first = json.loads(proc.stdout.readline())
+        assert first["state"] == "healthy" and first["auto"] is True
+        h.sb.stop_node("node1", signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        report = None
+        while report is None and time.monotonic() < deadline:
+            d = json.loads(proc.stdout.readline())
+            lines.append(d)
+            if "outcome" in d:
+                report = d
+        assert report is not None and report["outcome"] == "ok", lines
+        assert report["kind"] == "failover" and report["old_primary"].endswith(f":{h.port('node1')}")
+        assert any(d.get("state") == "dead" for d in lines)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

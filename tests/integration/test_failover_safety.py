@@ -80,6 +80,18 @@ def test_errant_replica_is_excluded_and_dry_run_changes_nothing(make_sandbox, tm
     refused = Switchover(ops, RecoveryOptions(to="node3")).run()
     assert refused.outcome == "refused" and "errant GTIDs" in refused.error
     assert replica_source(h, "node3")[0] == h.port("node1")
+    # an open transaction on the primary (older than max_trx_seconds) refuses too
+    trx = h.connect("node1")
+    try:
+        with trx.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("INSERT INTO app.t VALUES (99, 'open', NOW(6))")
+        busy = Switchover(ops, RecoveryOptions(max_trx_seconds=0)).run()
+        assert busy.outcome == "refused" and "finish or kill it first" in busy.error
+        assert h.sql("node1", "SELECT @@global.read_only")[0][0] == 0
+    finally:
+        trx.rollback()
+        trx.close()
 
 
 def test_switchover_rolls_back_the_fence_when_the_candidate_cannot_catch_up(make_sandbox, tmp_path):
@@ -94,7 +106,19 @@ def test_switchover_rolls_back_the_fence_when_the_candidate_cannot_catch_up(make
             cur.execute("SELECT * FROM app.t WHERE id = 1 FOR UPDATE")
         h.sql("node1", "UPDATE app.t SET writer = 'b' WHERE id = 1")
         ops = ClusterOps(h.cluster, tmp_path / "state")
+        # a candidate that does not catch up is refused before any fence
         rep = Switchover(ops, RecoveryOptions(to="node2", wait_timeout=1.0)).run()
+        assert rep.outcome == "refused" and "nothing was fenced" in rep.error
+        assert "fence" not in [s.name for s in rep.steps]
+        assert h.sql("node1", "SELECT @@global.read_only")[0][0] == 0
+
+        # the same when it stalls only under the fence (catch-up skipped here):
+        # the fence is rolled back
+        class Stalls(Switchover):
+            def _catch_up(self, *a):
+                return "skipped by the test"
+
+        rep = Stalls(ClusterOps(h.cluster, tmp_path / "state"), RecoveryOptions(to="node2", wait_timeout=1.0)).run()
         assert rep.outcome == "failed" and "fence rolled back" in rep.error
         names = [s.name for s in rep.steps]
         assert "roll back fence" in names and "promote" not in names

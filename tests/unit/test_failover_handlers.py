@@ -59,8 +59,10 @@ def test_mysql_handler_statements(version):
                        "SET GLOBAL read_only = OFF"]
     c = FakeConn()
     log = []
-    h.point_to(c, "10.0.0.2", 3306, "repl", "s3cret", log, former_primary=True)
-    assert sqls(c)[0] == "UNLOCK TABLES" and "STOP REPLICA" in sqls(c)
+    h.point_to(c, "10.0.0.2", 3306, "repl", "s3cret", log, former_primary=True,
+               final=g.parse(f"{U}:1-10", g.MYSQL))
+    assert sqls(c)[0].startswith("SELECT ID AS id") and sqls(c)[1] == "UNLOCK TABLES"
+    assert "STOP REPLICA" in sqls(c)
     change = next(s for s in log if s.startswith("CHANGE"))
     assert change.startswith("CHANGE REPLICATION SOURCE TO SOURCE_HOST='10.0.0.2', SOURCE_PORT=3306")
     assert "SOURCE_AUTO_POSITION=1" in change and "SOURCE_PASSWORD='***'" in change
@@ -99,9 +101,18 @@ def test_mariadb_statements():
     assert isinstance(h, MariaDBHandler)
     assert h.promote_sql() == ["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = OFF"]
     plan = h.point_to_sql("h", 3307, "repl", former_primary=True)
-    assert plan[:3] == ["UNLOCK TABLES", "SET GLOBAL read_only = ON", "STOP SLAVE"]
-    assert plan[3] == "SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos"
-    assert "MASTER_USE_GTID=slave_pos" in plan[4] and "MASTER_PASSWORD='***'" in plan[4]
+    assert plan[2:5] == ["UNLOCK TABLES", "SET GLOBAL read_only = ON", "STOP SLAVE"]
+    assert plan[5] == "SET GLOBAL gtid_slave_pos = '<final gtid>'"
+    assert "MASTER_USE_GTID=slave_pos" in plan[6] and "MASTER_PASSWORD='***'" in plan[6]
+    # a former primary: queued writers killed before the read lock goes, then the
+    # replication start is the position read under the fence
+    c = FakeConn({"SELECT ID": [{"id": 41}, {"id": 42}]})
+    h.point_to(c, "h", 3307, "repl", "pw", [], former_primary=True, keep_ids={42},
+               final=g.parse("0-1-77", g.MARIADB))
+    assert sqls(c)[1:4] == ["KILL CONNECTION 41", "UNLOCK TABLES", "SET GLOBAL read_only = ON"]
+    assert "SET GLOBAL gtid_slave_pos = '0-1-77'" in sqls(c)
+    with pytest.raises(ValueError):
+        h.d.before_becoming_replica_sql("0-1-1'; DROP TABLE x; --")
     assert h.d.wait_for_gtid_sql() == "SELECT MASTER_GTID_WAIT(%s, %s)"
     # errant in Python (no GTID_SUBTRACT): nothing is sent to the server
     c = FakeConn()

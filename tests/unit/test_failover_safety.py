@@ -157,3 +157,56 @@ def _empty(tmp_path):
     d = tmp_path / "empty"
     d.mkdir()
     return d
+
+
+def test_failed_automatic_failover_is_not_retried_until_acknowledged(tmp_path, monkeypatch):
+    import console.engine.failover.task as taskmod
+    from console.engine.failover.model import RecoveryReport
+    from console.engine.topology.model import Topology
+    from tests.unit.test_failover_ranking import chan, primary, replica
+
+    monkeypatch.setenv("X_PW", "x")
+    cfg = parse_config({"clusters": {"c": {"hosts": {"h": {"user": "u", "password_env": "X_PW"}},
+                                           "auto_failover": True}}})
+    dead = Topology("c", (primary(reachable=False), replica("r2", "0-1-5", 2, ch=chan(io="Connecting"))))
+    healthy = Topology("c", (primary(), replica("r2", "0-1-5", 2)))
+    topo = [dead]
+    monkeypatch.setattr(taskmod, "discover", lambda *a, **k: topo[0])
+    runs = []
+
+    class FakeRecovery:
+        detection_ms = None
+
+        def run(self):
+            runs.append(1)
+            return RecoveryReport("failover", "c", False, "p", "", "failed", (), error="no replica can be promoted")
+
+    t = taskmod.FailoverTask(cfg.clusters["c"], tmp_path)
+    monkeypatch.setattr(t, "_make", lambda *a, **k: FakeRecovery())
+    monkeypatch.setattr(t, "_collect_advice", lambda topo: ())
+    t.check_once()
+    t.wait_recovery(5)
+    assert runs == [1] and t.detail().last_report.outcome == "failed"
+    for _ in range(3):
+        t.check_once()
+    assert runs == [1]  # no retry loop
+    assert "no automatic retry until acknowledged" in t.detail().blocked
+    t.acknowledge()
+    t.check_once()
+    t.wait_recovery(5)
+    assert runs == [1, 1]
+    topo[0] = healthy
+    t.check_once()
+    assert t.detail().blocked == "" and t.detail().verdict.state == "healthy"
+
+
+def test_recoveries_without_replication_credentials_refuse_before_anything(tmp_path, monkeypatch):
+    from console.engine.failover.context import ClusterOps, RecoveryOptions
+    from console.engine.failover.emergency import Failover
+
+    monkeypatch.setenv("X_PW", "x")
+    cfg = parse_config({"clusters": {"c": {"hosts": {"h": {"user": "u", "password_env": "X_PW",
+                                                           "port": 1}}}}})
+    rep = Failover(ClusterOps(cfg.clusters["c"], tmp_path), RecoveryOptions()).run()
+    assert rep.outcome == "refused" and "no [clusters.c.replication] credentials" in rep.error
+    assert rep.steps == () and rep.journal == ""

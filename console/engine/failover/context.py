@@ -24,7 +24,7 @@ class RecoveryOptions:
     dry_run: bool = False
     actor: str = "operator"  # operator | cli | auto
     wait_timeout: float = 10.0  # planned: candidate catch-up under the fence
-    relay_wait: float = 10.0  # emergency: relay logs applied
+    relay_wait: float = 10.0  # emergency: seconds without SQL-thread progress before giving up
     salvage_timeout: float = 30.0
     max_trx_seconds: int = 30  # planned: refuse with an older transaction on the primary
     prefer: frozenset[str] = frozenset()

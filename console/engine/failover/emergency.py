@@ -52,7 +52,8 @@ class Failover(Recovery):
 
     def _run(self) -> None:
         self._binlog_sources = sources_from_dirs(self.opts.binlog_dirs)  # bad input: refuse now
-        topo = self.ops.discover(self.previous)
+        self.ops.replication_user()  # repointing needs it: refuse now, not half-way
+        topo = self.first_snapshot()
         primary = self._check(topo)
         self.old_primary = primary.address
         replicas = [h for h in topo.hosts if h.upstream == primary.address and h.reachable]
@@ -225,6 +226,11 @@ class Failover(Recovery):
                         hd.d.wait_for_gtid_sql() % (f"'{pos.format()}'", self.opts.salvage_timeout),
                         hd.d.stop_replica_sql()], f"missing {pos.subtract(have).describe()}")
                 break
+        for src in self._binlog_sources:
+            j.plan("salvage: apply binlog events", cand.address,
+                   [f"-- mariadb-binlog --start-position=<candidate position> "
+                    f"{' '.join(f.name for f in src.files)} | mariadb -h {cand.address}"],
+                   f"whatever {src.name} holds beyond the candidate's position")
         nh, _, np = cand.address.rpartition(":")
         j.plan("promote", cand.address, self.ops.handler(cand.address).promote_sql())
         for h in replicas:

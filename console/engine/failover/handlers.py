@@ -100,10 +100,14 @@ class Handler:
         res = self._value(conn, self.d.wait_for_gtid_sql(), (target.format(), float(timeout)), log)
         return self.d.wait_succeeded(res)
 
-    def wait_relay_applied(self, conn, timeout: float, log: list[str]) -> bool:
-        """After the IO thread stopped: wait until the SQL thread applied all it received."""
-        log.append(f"-- poll {self.d.replica_status_sql} until Exec = Read position (timeout {timeout:g}s)")
-        deadline = time.monotonic() + timeout
+    def wait_relay_applied(self, conn, stall: float, log: list[str], limit: float = 600.0) -> bool:
+        """After the IO thread stopped: wait until the SQL thread applied all it
+        received.  Waits as long as the SQL thread makes progress; gives up
+        after ``stall`` seconds without progress (or ``limit`` in all)."""
+        log.append(f"-- poll {self.d.replica_status_sql} until Exec = Read position "
+                   f"(gives up after {stall:g}s without progress)")
+        start = last_move = time.monotonic()
+        seen = None
         while True:
             st = self.replica_status(conn)
             if not st:
@@ -111,7 +115,11 @@ class Handler:
             c = st[0]
             if (c.relay_source_log_file, c.exec_source_log_pos) == (c.source_log_file, c.read_source_log_pos):
                 return True
-            if not c.sql_ok or time.monotonic() > deadline:
+            now = time.monotonic()
+            pos = (c.relay_source_log_file, c.exec_source_log_pos)
+            if pos != seen:
+                seen, last_move = pos, now
+            if not c.sql_ok or now - last_move > stall or now - start > limit:
                 return False
             time.sleep(0.02)
 
@@ -125,6 +133,12 @@ class Handler:
         global read lock on this connection so nothing commits any more."""
         for s in self.fence_sql():
             self._run(conn, s, log=log)
+        killed = self.kill_clients(conn, keep_ids, log)
+        self._run(conn, self.d.fence_lock_sql, log=log)
+        return killed
+
+    def kill_clients(self, conn, keep_ids: set[int], log: list[str]) -> list[int]:
+        """Kill every client connection but ours and replication's."""
         killed = []
         for r in self._run(conn, self.d.client_threads_sql, log=log, fetch=True):
             tid = int(r["id"])
@@ -135,7 +149,6 @@ class Handler:
                 killed.append(tid)
             except DBError:
                 pass  # gone already
-        self._run(conn, self.d.fence_lock_sql, log=log)
         return killed
 
     def unfence(self, conn, log: list[str]) -> None:
@@ -153,21 +166,30 @@ class Handler:
 
     def point_to_sql(self, host: str, port: int, user: str, *, former_primary: bool = False) -> list[str]:
         sql, args = self.d.change_source_sql(host, port, user)
-        pre = [self.d.unlock_sql, *self.d.set_read_only_sql(True)] if former_primary else []
-        mid = self.d.before_becoming_replica_sql() if former_primary else []
+        pre = ([self.d.client_threads_sql, "KILL CONNECTION <each client queued on the read lock>",
+                self.d.unlock_sql, *self.d.set_read_only_sql(True)] if former_primary else [])
+        mid = ([q.replace("@@global.gtid_binlog_pos", "'<final gtid>'")
+                for q in self.d.before_becoming_replica_sql()] if former_primary else [])
         return [*pre, self.d.stop_replica_sql(), *mid,
                 render(sql, (*args, "x"), secret_index=len(args)), self.d.start_replica_sql()]
 
     def point_to(self, conn, host: str, port: int, user: str, password: str, log: list[str],
-                 *, former_primary: bool = False, start: bool = True) -> None:
-        """Make ``conn``'s server replicate from host:port by GTID."""
+                 *, former_primary: bool = False, start: bool = True, keep_ids: set[int] | None = None,
+                 final: GtidSet | None = None) -> None:
+        """Make ``conn``'s server replicate from host:port by GTID.  A former
+        primary (``conn`` holding the fence's read lock): writers queued on the
+        lock are killed before it is released, and replication starts from
+        ``final``, the position read under the fence."""
         if former_primary:
+            self.kill_clients(conn, keep_ids or set(), log)
             self._run(conn, self.d.unlock_sql, log=log)
             for s in self.d.set_read_only_sql(True):
                 self._run(conn, s, log=log)
         self._run(conn, self.d.stop_replica_sql(), log=log)
         if former_primary:
-            for s in self.d.before_becoming_replica_sql():
+            pos = (final.format() if final is not None and self.flavor == gtidmod.MARIADB
+                   and final.is_prefix() else "")
+            for s in self.d.before_becoming_replica_sql(pos):
                 self._run(conn, s, log=log)
         sql, args = self.d.change_source_sql(host, port, user)
         self._run(conn, sql, (*args, password), log=log, secret_index=len(args))

@@ -68,7 +68,7 @@ class RecoveryReport:
     salvaged: str = ""  # GTIDs applied to the candidate from a donor (described)
     lost: str = ""  # GTIDs known but not saved (described); "" when none
     write_block_ms: float | None = None
-    detection_ms: float | None = None
+    detection_ms: float | None = None  # first check finding the primary unreachable -> "dead"
     promoted_ms: float | None = None  # since start of the recovery
     repointed_ms: float | None = None  # since start: every reachable replica repointed
     total_ms: float | None = None

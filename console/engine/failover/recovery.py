@@ -30,10 +30,12 @@ class Recovery:
 
     def __init__(self, ops: ClusterOps, opts: RecoveryOptions, *,
                  on_steps: Callable[[tuple[StepRecord, ...]], None] | None = None,
-                 relay_follow: RelayFollow | None = None, previous: Topology | None = None):
+                 relay_follow: RelayFollow | None = None, previous: Topology | None = None,
+                 snapshot: Topology | None = None):
         self.ops, self.opts = ops, opts
         self.cluster = ops.cluster
         self.previous = previous
+        self.snapshot = snapshot  # a fresh topology the caller already has (saves a discovery)
         self.relay_follow = relay_follow
         self.journal = Journal(None if opts.dry_run else ops.state_dir, self.kind, self.cluster.name,
                                on_steps)
@@ -86,6 +88,14 @@ class Recovery:
     def _run(self) -> None:
         raise NotImplementedError
 
+    def first_snapshot(self) -> Topology:
+        """The caller's snapshot when under 2 s old, else a new discovery; the
+        recovery re-discovers under the lease anyway."""
+        s = self.snapshot
+        if s is not None and time.time() - s.taken_at < 2.0:
+            return s
+        return self.ops.discover(self.previous)
+
     def report(self, outcome: str, error: str) -> RecoveryReport:
         return RecoveryReport(
             kind=self.kind, cluster=self.cluster.name, dry_run=self.opts.dry_run,
@@ -133,13 +143,18 @@ class Recovery:
                 "DBOPS_DRY_RUN": "1" if self.opts.dry_run else "0"}
 
     def record_history(self) -> None:
-        with self.journal.step("record history", self.new_primary) as s:
-            if self.ops.state_dir is not None:
-                history.record_local(self.ops.state_dir, self.cluster.name, self.kind,
-                                     self.old_primary, self.new_primary)
-            history.record_remote(self.ops.conn(self.new_primary), self.cluster.name, self.kind,
-                                  self.old_primary, self.new_primary)
-            s.sql.append(f"INSERT INTO {history.TABLE} (...)")
+        """Recorded after the new primary took over: a failure here is a failed
+        step in the journal, never a failed recovery."""
+        if self.ops.state_dir is not None:
+            history.record_local(self.ops.state_dir, self.cluster.name, self.kind,
+                                 self.old_primary, self.new_primary)
+        try:
+            with self.journal.step("record history", self.new_primary) as s:
+                s.sql.append(f"INSERT INTO {history.TABLE} (...)")
+                history.record_remote(self.ops.conn(self.new_primary), self.cluster.name, self.kind,
+                                      self.old_primary, self.new_primary)
+        except Exception:  # noqa: BLE001 - recorded as a failed step
+            pass
 
     def follow_relays(self) -> None:
         if self.relay_follow is None:

@@ -115,7 +115,8 @@ class Switchover(Recovery):
         user, password = self.ops.replication_user()
         try:
             with self.journal.step("old primary replicates", primary.address) as s:
-                ph.point_to(fconn, nh, int(np), user, password, s.sql, former_primary=True)
+                ph.point_to(fconn, nh, int(np), user, password, s.sql, former_primary=True,
+                            keep_ids=keep, final=final)
                 s.detail = f"{primary.address} replicates from {cand.address}"
             self.repointed.append(primary.address)
         except Exception as e:  # noqa: BLE001 - reported; the switchover itself is done
@@ -127,22 +128,27 @@ class Switchover(Recovery):
 
     def _catch_up(self, ph, ch, pconn, cconn, log: list[str]) -> str:
         """Before the fence: wait for the candidate to reach the primary's
-        position, again and again, until one round is short (the backlog left
-        for the write-block window is then what accrues in one short round)."""
+        position, again and again, until one round is short; the backlog left
+        for the write-block window is then what accrues in one short round.
+        A candidate that does not converge within ``wait_timeout`` refuses the
+        switchover before anything is fenced."""
         deadline = time.monotonic() + self.opts.wait_timeout
-        rounds = 0
+        rounds, took = 0, 0.0
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             rounds += 1
             t = time.monotonic()
-            left = deadline - t
-            if left <= 0:
-                return f"still behind after {rounds - 1} round(s); continuing under the fence"
             ok = ch.wait_gtid(cconn, ph.executed(pconn), left, log if rounds == 1 else None)
             took = time.monotonic() - t
             if not ok:
-                return "still behind; continuing under the fence"
-            if took < 0.05 or rounds >= 50:
+                break
+            if took < 0.05 or (rounds >= 50 and took < 1.0):
                 return f"caught up ({rounds} round(s), last {took * 1000:.0f} ms)"
+        raise UserError(f"{self.new_primary}: the candidate does not catch up with the primary "
+                        f"within {self.opts.wait_timeout:g}s (last round {took:.1f}s): it applies "
+                        f"more slowly than the primary writes; nothing was fenced")
 
     def _choose(self, topo) -> Candidate:
         if self.opts.to:

@@ -106,9 +106,11 @@ class FailoverTask(Task):
         self.dead_since: float | None = None  # monotonic time the primary was first seen dead
         self.dead_seen_at: float | None = None  # wall clock start of the last dead episode
         self._unreach_since: float | None = None
+        self._trouble_since: float | None = None  # first check that found the primary not healthy
         self._advice: tuple[str, ...] = ()
         self._advised_round = -1
         self._rounds = 0
+        self._auto_halted = ""  # an automatic failover failed: no automatic retry
 
     def confirm_target(self) -> str:
         return self.cluster.name
@@ -142,6 +144,7 @@ class FailoverTask(Task):
         primary = find_primary(topo, self._healthy)
         if v.state == "healthy":
             self._healthy = topo
+            self._auto_halted = self._blocked = ""
             if self._advised_round < 0 or self._rounds - self._advised_round >= ADVICE_EVERY:
                 self._advice = self._collect_advice(topo)
                 self._advised_round = self._rounds
@@ -157,6 +160,10 @@ class FailoverTask(Task):
                 self._unreach_since = time.monotonic()
         else:
             self._unreach_since = None
+        if v.state == "healthy":
+            self._trouble_since = None
+        elif self._trouble_since is None:
+            self._trouble_since = time.monotonic()
         self._topo, self._verdict = topo, v
         if changed and self.engine:
             level = {"healthy": "info", "dead": "error"}.get(v.state, "warning")
@@ -185,6 +192,9 @@ class FailoverTask(Task):
         return tuple(out)
 
     def _auto_failover(self) -> None:
+        if self._auto_halted:
+            self._blocked = self._auto_halted
+            return
         blocking = history.blocking(history.load_local(self.state_dir, self.cluster.name),
                                     self.cluster.block_period,
                                     acked_at=history.acknowledged_at(self.state_dir, self.cluster.name))
@@ -210,7 +220,8 @@ class FailoverTask(Task):
         follow = relay_follower(self.engine) if self.engine else None
         cls = Switchover if kind == "switchover" else Failover
         return cls(ops, opts, on_steps=self._on_steps if not dry_run else None,
-                   relay_follow=follow, previous=self._healthy)
+                   relay_follow=follow, previous=self._healthy,
+                   snapshot=self._topo if kind == "failover" else None)
 
     def _on_steps(self, steps: tuple[StepRecord, ...]) -> None:
         self._steps = steps
@@ -222,8 +233,9 @@ class FailoverTask(Task):
             self._recovering = kind
             self._steps = ()
         rec = self._make(kind, to, actor, False, force)
-        if self.dead_since is not None and kind == "failover":
-            rec.detection_ms = (time.monotonic() - self.dead_since) * 1000
+        if self.dead_since is not None and self._trouble_since is not None and kind == "failover":
+            # from the first check that found the primary unreachable to "dead"
+            rec.detection_ms = (self.dead_since - self._trouble_since) * 1000
 
         def body():
             try:
@@ -231,6 +243,10 @@ class FailoverTask(Task):
                 if rep.detection_ms is None and rec.detection_ms is not None:
                     rep = replace(rep, detection_ms=rec.detection_ms)
                 self._last = rep
+                if actor == "auto" and rep.outcome != "ok":
+                    # no retry loop: wait for the operator (or the primary's return)
+                    self._auto_halted = (f"automatic failover {rep.outcome}: {rep.error}; "
+                                         f"no automatic retry until acknowledged")
                 if self.engine:
                     self.engine.audit(actor, kind, self.task_id, rep.outcome,
                                       f"{rep.old_primary} -> {rep.new_primary}"
@@ -275,6 +291,7 @@ class FailoverTask(Task):
             finally:
                 ops.close()
         self._blocked = ""
+        self._auto_halted = ""
         return f"acknowledged {n} recovery(ies) of {self.cluster.name}"
 
     @command("auto", help="turn automatic failover on or off for this cluster")
