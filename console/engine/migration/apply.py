@@ -51,6 +51,10 @@ class Position:
         return self._set.format()
 
 
+class ApplyError(Exception):
+    pass
+
+
 _IDENT = re.compile(r"`((?:[^`]|``)+)`|([A-Za-z0-9_$]+)")
 
 
@@ -95,10 +99,23 @@ class Applier(threading.Thread):
         return token
 
     def wait_marker(self, token: str, timeout: float) -> bool:
+        """True once the apply has committed everything up to the marker;
+        raises ``ApplyError`` at once if the apply died."""
         ev = self._markers.get(token)
-        ok = bool(ev) and ev.wait(timeout)
-        with self._mlock:
-            self._markers.pop(token, None)
+        deadline = time.monotonic() + timeout
+        ok = False
+        try:
+            while ev is not None and time.monotonic() < deadline:
+                if ev.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+                    ok = True
+                    break
+                if self.fatal:
+                    raise ApplyError(self.fatal)
+                if not self.is_alive() and self.ident is not None:
+                    raise ApplyError(f"binlog apply stopped: {self.error or 'no reason'}")
+        finally:
+            with self._mlock:
+                self._markers.pop(token, None)
         return ok
 
     def _signal(self, tokens: list[str]) -> None:
