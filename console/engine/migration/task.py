@@ -221,7 +221,7 @@ class MigrationTask(Task):
                 ins, copier, applier, lambda: self._connect(),
                 chunk_size=lambda: max(self.chunk_size, opts.checksum_chunk_size),
                 checkpoint=self._check_abort)
-            p = cs.run(conn, threads=opts.copy_threads)
+            p = cs.run(conn, threads=opts.checksum_threads)
             self.log(f"checksum: {p.chunks} chunks, {p.rows} rows, {p.mismatches} mismatches, "
                      f"{p.recopied} re-copied, {p.remaining_mismatches} remaining")
             if p.remaining_mismatches:
