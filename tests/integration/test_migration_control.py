@@ -277,3 +277,31 @@ def test_ddl_on_the_original_during_migration_aborts(sb, tmp_path):
     assert st.state == "failed" and "DDL on mig.p4 during the migration" in st.last_error
     assert "_p4_del" not in tables(c) and columns(c, "p4") == ["id", "v", "s", "other"]
     c.close()
+
+
+def test_panic_flag_file_stops_and_drops_ghost(sb, tmp_path):
+    c = connect(sb)
+    _fill(c, "p5", 300)
+    flag = tmp_path / "panic.flag"
+    _, task = start_task(sb, tmp_path, table="p5", alter="ADD COLUMN z INT", postpone_cut_over=True,
+                         panic_flag_file=str(flag))
+    wait_phase(task, ("postponed",))
+    flag.touch()
+    finish(task, 30)
+    st = task.status()
+    assert st.state == "failed" and "panic flag file" in st.last_error and task.exit_code == 3
+    assert not {"_p5_gho", "_p5_ghc", "_p5_del"} & tables(c) and columns(c, "p5") == ["id", "v", "s"]
+    c.close()
+
+
+def test_critical_load_aborts_with_the_reason(sb, tmp_path):
+    c = connect(sb)
+    _fill(c, "p6", 300)
+    _, task = start_task(sb, tmp_path, table="p6", alter="ADD COLUMN z INT", postpone_cut_over=True,
+                         critical_load="Threads_connected=1")
+    finish(task, 30)
+    st = task.status()
+    assert st.state == "failed" and task.exit_code == 4
+    assert "critical-load Threads_connected=" in st.last_error and "original table untouched" in st.last_error
+    assert columns(c, "p6") == ["id", "v", "s"] and "_p6_del" not in tables(c)
+    c.close()

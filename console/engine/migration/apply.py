@@ -22,7 +22,7 @@ from collections.abc import Callable
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.inspect import Inspection
 from console.mysql import gtid as gtidmod
-from console.mysql.connection import Endpoint, connect
+from console.mysql.connection import Endpoint, connect, redact
 
 
 class Position:
@@ -145,7 +145,11 @@ class Applier(threading.Thread):
             except Exception as e:  # noqa: BLE001
                 if self._stop_ev.is_set():
                     break
-                self.error = f"{type(e).__name__}: {e}"
+                try:
+                    secret = [self.ep.password.reveal()]
+                except OSError:
+                    secret = []
+                self.error = redact(f"{type(e).__name__}: {e}", secret)
                 self.reconnects += 1
                 failures = 0 if time.monotonic() - started > 30 else failures + 1
                 if failures >= 10:
