@@ -144,6 +144,7 @@ def test_control_socket_throttle_and_panic_leaves_original_untouched(sb, tmp_pat
     copied = task.detail().rows_copied
     time.sleep(0.5)
     assert task.detail().rows_copied == copied          # throttled: the copy waits
+    assert task.state == "running", task.status().last_error
     assert _send(sock, "chunk-size=?") == "100"
     assert _send(sock, "chunk-size=250") == "OK chunk-size=250"
     assert _send(sock, "chunk-size=5").startswith("ERROR chunk-size must be between 10")
@@ -204,6 +205,7 @@ def test_kill_9_during_copy_then_resume_completes_with_correct_content(sb, tmp_p
     c = connect(sb)
     rows = _fill(c, "p3", 20000)
     state = tmp_path / "state"
+    flag = tmp_path / "throttle.flag"
     load = Load(lambda: connect(sb), "p3", ["id"], rows, threads=2, owner=lambda k: k[0] % 2,
                 new_key=lambda t, n: (10_000_000 + 2 * n + t,),
                 make_row=lambda r: {"v": r.randint(0, 10**6), "s": random.choice(["x", None])},
@@ -214,8 +216,8 @@ def test_kill_9_during_copy_then_resume_completes_with_correct_content(sb, tmp_p
         proc = subprocess.Popen(
             [sys.executable, "-m", "console", "migrate", "--port", str(sb.primary_port), "--user",
              "dbops", "--password-env", "DBOPS_TEST_PW", "--database", DB, *args,
-             "--chunk-size", "200", "--nice-ratio", "2", "--initially-drop-ghost-table",
-             "--copy-threads", "2"],
+             "--chunk-size", "50", "--nice-ratio", "3", "--initially-drop-ghost-table",
+             "--copy-threads", "2", "--throttle-flag-file", str(flag)],
             env=dict(os.environ, DBOPS_TEST_PW=sb.ops_password),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ckpt = state / "tasks" / f"migrate-{DB}.p3" / "checkpoint.json"
@@ -226,7 +228,9 @@ def test_kill_9_during_copy_then_resume_completes_with_correct_content(sb, tmp_p
             except (OSError, ValueError):
                 return 0
 
-        assert _wait(lambda: copied() >= 2000, 120), proc.stderr.read1().decode() if proc.poll() else ""
+        assert _wait(lambda: copied() >= 1000, 120), proc.stderr.read1().decode() if proc.poll() else ""
+        flag.touch()                            # hold the copy mid-way (throttled), then kill -9
+        time.sleep(1.5)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         assert "_p3_gho" in tables(c) and columns(c, "p3") == ["id", "v", "s"]

@@ -199,3 +199,31 @@ def test_control_socket_lines_without_a_server(tmp_path):
     assert handle_line(t, "sup").startswith("d.t ")
     assert handle_line(t, "what").startswith("ERROR unknown command")
     assert "pw" not in handle_line(t, "status")
+
+
+def _event(et: int, body: bytes) -> bytes:
+    # OK byte + header (timestamp, type, server id, size, log pos, flags) + body
+    import struct
+
+    return b"\x00" + struct.pack("<IBIIIH", 0, et, 1, 19 + len(body), 0, 0) + body
+
+
+def _table_map(tid: int, schema: str, table: str) -> bytes:
+    return _event(0x13, tid.to_bytes(6, "little") + b"\x01\x00" + bytes([len(schema)]) + schema.encode()
+                  + b"\x00" + bytes([len(table)]) + table.encode() + b"\x00" + b"\x02\x03\x03")
+
+
+def test_table_filter_drops_other_tables_rows_and_maps():
+    from console.engine.migration.binlog_filter import TableFilter
+
+    f = TableFilter({("d", "t"), ("d", "_t_ghc")})
+    assert f.keep(_table_map(7, "d", "t"))
+    assert not f.keep(_table_map(8, "d", "_t_gho"))
+    assert f.keep(_event(0x1E, (7).to_bytes(6, "little") + b"rows"))
+    assert not f.keep(_event(0x1E, (8).to_bytes(6, "little") + b"rows"))
+    assert not f.keep(_event(0x17, (9).to_bytes(6, "little") + b"rows"))     # never mapped
+    assert f.keep(_event(0x10, b"\x01" * 8))                                 # XID passes
+    assert f.keep(b"\xfe\x00\x00")                                            # EOF passes
+    assert not f.keep(_table_map(7, "d", "other"))                           # id reused
+    assert not f.keep(_event(0x1F, (7).to_bytes(6, "little") + b"rows"))
+    assert f.dropped == 5

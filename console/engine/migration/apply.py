@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from console.engine.migration.binlog_filter import TableFilter, connection_class
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.inspect import Inspection
 from console.mysql import gtid as gtidmod
@@ -164,8 +165,10 @@ class Applier(threading.Thread):
 
         settings = {"host": self.ep.host, "port": self.ep.port, "user": self.ep.user,
                     "password": self.ep.password.reveal(), "charset": "utf8mb4"}
+        self.table_filter = TableFilter({(self.ins.database, self.ins.table),
+                                         (self.ins.database, self.ins.changelog)})
         return BinLogStreamReader(
-            connection_settings=settings, server_id=random.randint(1_000_000_000, 2_000_000_000),
+            connection_settings=settings, pymysql_wrapper=connection_class(self.table_filter), server_id=random.randint(1_000_000_000, 2_000_000_000),
             blocking=True, is_mariadb=self.flavor == "mariadb", auto_position=self.applied_pos,
             only_schemas=[self.ins.database], only_tables=[self.ins.table, self.ins.changelog],
             only_events=[GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent, WriteRowsEvent,
