@@ -137,7 +137,7 @@ def test_control_socket_throttle_and_panic_leaves_original_untouched(sb, tmp_pat
     flag = tmp_path / "throttle.flag"
     flag.touch()
     _, task = start_task(sb, tmp_path, table="p1", alter="ADD COLUMN z INT", chunk_size=100,
-                         serve_socket_file=sock, throttle_flag_file=str(flag))
+                         serve_socket_file=sock, throttle_flag_file=str(flag), postpone_cut_over=True)
     wait_phase(task, ("copying",))
     assert _wait(lambda: os.path.exists(sock))
     assert _wait(lambda: task.status().throttle_reason == "throttle flag file exists")

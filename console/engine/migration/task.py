@@ -96,6 +96,7 @@ class MigrationTask(Task):
         self._copy_hist: collections.deque[float] = collections.deque(maxlen=60)
         self._apply_hist: collections.deque[float] = collections.deque(maxlen=60)
         self._watch_stop = threading.Event()
+        self._observed = threading.Event()   # the watcher has judged the throttle once
         self.cutover_attempts = 0
         self.completed = False
         self.exit_code = 0
@@ -265,6 +266,7 @@ class MigrationTask(Task):
                 self._stop.wait((time.monotonic() - t0) * self.nice_ratio)
             return n
 
+        self._observed.wait(10)       # no chunk before the first throttle check
         threads = self.opts.copy_threads
         inflight: set[cf.Future] = set()
         after = copier.last
@@ -434,6 +436,8 @@ class MigrationTask(Task):
             except Exception as e:  # noqa: BLE001 - observation errors never kill the task
                 self.set_error(f"watch: {e}")
                 mon = None
+            finally:
+                self._observed.set()
         obs.close()
         if mon is not None:
             mon.close()
