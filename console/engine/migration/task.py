@@ -124,6 +124,12 @@ class MigrationTask(Task):
             raise UserError(self.applier.fatal)
         self.checkpoint()
 
+    def _throttled_checkpoint(self) -> None:
+        """Between checksum chunks: obey the throttle, then abort checks."""
+        self._check_abort()
+        self._gate()
+        self._check_abort()
+
     def _save_checkpoint(self) -> None:
         c, a = self.copier, self.applier
         if c is None or a is None or self.ins is None:
@@ -221,7 +227,7 @@ class MigrationTask(Task):
             self.checksummer = cs = Checksummer(
                 ins, copier, applier, lambda: self._connect(),
                 chunk_size=lambda: max(self.chunk_size, opts.checksum_chunk_size),
-                checkpoint=self._check_abort)
+                checkpoint=self._throttled_checkpoint)
             p = cs.run(conn, threads=opts.checksum_threads)
             self.log(f"checksum: {p.chunks} chunks, {p.rows} rows, {p.mismatches} mismatches, "
                      f"{p.recopied} re-copied, {p.remaining_mismatches} remaining")
