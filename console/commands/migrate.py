@@ -63,6 +63,8 @@ def register(sub) -> None:
     a("--checksum-chunk-size", type=int, default=10000)
     a("--copy-threads", type=int, default=1,
       help="copy chunks in parallel on this many connections (default 1)")
+    a("--checksum-threads", type=int, default=2,
+      help="checksum chunks in parallel on this many connection pairs (default 2)")
     a("--state-dir", metavar="DIR", help=f"checkpoints and audit log (default {DEFAULT_STATE_DIR})")
     a("--status-interval", type=float, default=5.0, metavar="S", help="progress line every S seconds")
     p.set_defaults(func=run)
@@ -115,6 +117,7 @@ def options_from_args(args):
         allow_foreign_keys=args.allow_foreign_keys, allow_triggers=args.allow_triggers,
         resume=args.resume, verify_checksum=not args.no_verify_checksum,
         checksum_chunk_size=args.checksum_chunk_size, copy_threads=args.copy_threads,
+        checksum_threads=args.checksum_threads,
     ).validate()
 
 

@@ -137,13 +137,14 @@ def test_control_socket_throttle_and_panic_leaves_original_untouched(sb, tmp_pat
     flag = tmp_path / "throttle.flag"
     flag.touch()
     _, task = start_task(sb, tmp_path, table="p1", alter="ADD COLUMN z INT", chunk_size=100,
-                         serve_socket_file=sock, throttle_flag_file=str(flag))
+                         serve_socket_file=sock, throttle_flag_file=str(flag), postpone_cut_over=True)
     wait_phase(task, ("copying",))
     assert _wait(lambda: os.path.exists(sock))
     assert _wait(lambda: task.status().throttle_reason == "throttle flag file exists")
     copied = task.detail().rows_copied
     time.sleep(0.5)
     assert task.detail().rows_copied == copied          # throttled: the copy waits
+    assert task.state == "running", task.status().last_error
     assert _send(sock, "chunk-size=?") == "100"
     assert _send(sock, "chunk-size=250") == "OK chunk-size=250"
     assert _send(sock, "chunk-size=5").startswith("ERROR chunk-size must be between 10")
@@ -204,6 +205,7 @@ def test_kill_9_during_copy_then_resume_completes_with_correct_content(sb, tmp_p
     c = connect(sb)
     rows = _fill(c, "p3", 20000)
     state = tmp_path / "state"
+    flag = tmp_path / "throttle.flag"
     load = Load(lambda: connect(sb), "p3", ["id"], rows, threads=2, owner=lambda k: k[0] % 2,
                 new_key=lambda t, n: (10_000_000 + 2 * n + t,),
                 make_row=lambda r: {"v": r.randint(0, 10**6), "s": random.choice(["x", None])},
@@ -214,8 +216,8 @@ def test_kill_9_during_copy_then_resume_completes_with_correct_content(sb, tmp_p
         proc = subprocess.Popen(
             [sys.executable, "-m", "console", "migrate", "--port", str(sb.primary_port), "--user",
              "dbops", "--password-env", "DBOPS_TEST_PW", "--database", DB, *args,
-             "--chunk-size", "200", "--nice-ratio", "2", "--initially-drop-ghost-table",
-             "--copy-threads", "2"],
+             "--chunk-size", "50", "--nice-ratio", "3", "--initially-drop-ghost-table",
+             "--copy-threads", "2", "--throttle-flag-file", str(flag)],
             env=dict(os.environ, DBOPS_TEST_PW=sb.ops_password),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ckpt = state / "tasks" / f"migrate-{DB}.p3" / "checkpoint.json"
@@ -226,7 +228,9 @@ def test_kill_9_during_copy_then_resume_completes_with_correct_content(sb, tmp_p
             except (OSError, ValueError):
                 return 0
 
-        assert _wait(lambda: copied() >= 2000, 120), proc.stderr.read1().decode() if proc.poll() else ""
+        assert _wait(lambda: copied() >= 1000, 120), proc.stderr.read1().decode() if proc.poll() else ""
+        flag.touch()                            # hold the copy mid-way (throttled), then kill -9
+        time.sleep(1.5)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         assert "_p3_gho" in tables(c) and columns(c, "p3") == ["id", "v", "s"]
@@ -276,4 +280,32 @@ def test_ddl_on_the_original_during_migration_aborts(sb, tmp_path):
     st = task.status()
     assert st.state == "failed" and "DDL on mig.p4 during the migration" in st.last_error
     assert "_p4_del" not in tables(c) and columns(c, "p4") == ["id", "v", "s", "other"]
+    c.close()
+
+
+def test_panic_flag_file_stops_and_drops_ghost(sb, tmp_path):
+    c = connect(sb)
+    _fill(c, "p5", 300)
+    flag = tmp_path / "panic.flag"
+    _, task = start_task(sb, tmp_path, table="p5", alter="ADD COLUMN z INT", postpone_cut_over=True,
+                         panic_flag_file=str(flag))
+    wait_phase(task, ("postponed",))
+    flag.touch()
+    finish(task, 30)
+    st = task.status()
+    assert st.state == "failed" and "panic flag file" in st.last_error and task.exit_code == 3
+    assert not {"_p5_gho", "_p5_ghc", "_p5_del"} & tables(c) and columns(c, "p5") == ["id", "v", "s"]
+    c.close()
+
+
+def test_critical_load_aborts_with_the_reason(sb, tmp_path):
+    c = connect(sb)
+    _fill(c, "p6", 300)
+    _, task = start_task(sb, tmp_path, table="p6", alter="ADD COLUMN z INT", postpone_cut_over=True,
+                         critical_load="Threads_connected=1")
+    finish(task, 30)
+    st = task.status()
+    assert st.state == "failed" and task.exit_code == 4
+    assert "critical-load Threads_connected=" in st.last_error and "original table untouched" in st.last_error
+    assert columns(c, "p6") == ["id", "v", "s"] and "_p6_del" not in tables(c)
     c.close()

@@ -172,3 +172,58 @@ def test_ddl_on_the_migrated_table_is_detected_but_not_our_own():
     assert not touches_table("ALTER TABLE `d`.`_t_gho` ADD COLUMN x INT", "t", "_t_gho")
     assert not touches_table("DROP TABLE `d`.`_t_del`", "t", "_t_gho")
     assert not touches_table("INSERT INTO t VALUES (1)", "t", "_t_gho")
+
+
+def test_control_socket_lines_without_a_server(tmp_path):
+    from console.config import Secret
+    from console.engine.migration.control import handle_line
+    from console.engine.migration.task import MigrationTask
+    from console.mysql.connection import Endpoint
+
+    t = MigrationTask("m", Endpoint("127.0.0.1", 1, "u", Secret("pw")),
+                      MigrationOptions(database="d", table="t", alter="ADD COLUMN c INT",
+                                       postpone_cut_over=True), tmp_path)
+    assert not t.unpostponed
+    assert handle_line(t, "chunk-size=?") == "2000"
+    assert handle_line(t, "chunk-size=300") == "OK chunk-size=300" and t.chunk_size == 300
+    assert handle_line(t, "dml-batch-size=0").startswith("ERROR dml-batch-size must be between 1")
+    assert handle_line(t, "max-load=Threads_running=9") == "OK max-load=Threads_running=9"
+    assert handle_line(t, "max-load=oops").startswith("ERROR max-load: 'oops'")
+    assert handle_line(t, "nice-ratio=x") == "ERROR nice-ratio must be a number, got 'x'"
+    assert handle_line(t, "throttle-query=SELECT 0") == "OK throttle-query=SELECT 0"
+    assert handle_line(t, "secret=1").startswith("ERROR unknown setting 'secret'")
+    assert handle_line(t, "throttle") == "OK" and t.manual_throttle
+    assert handle_line(t, "no-throttle") == "OK" and not t.manual_throttle
+    assert handle_line(t, "unpostpone").startswith("OK") and t.unpostponed
+    assert "chunk-size=300" in handle_line(t, "status")
+    assert handle_line(t, "sup").startswith("d.t ")
+    assert handle_line(t, "what").startswith("ERROR unknown command")
+    assert "pw" not in handle_line(t, "status")
+
+
+def _event(et: int, body: bytes) -> bytes:
+    # OK byte + header (timestamp, type, server id, size, log pos, flags) + body
+    import struct
+
+    return b"\x00" + struct.pack("<IBIIIH", 0, et, 1, 19 + len(body), 0, 0) + body
+
+
+def _table_map(tid: int, schema: str, table: str) -> bytes:
+    return _event(0x13, tid.to_bytes(6, "little") + b"\x01\x00" + bytes([len(schema)]) + schema.encode()
+                  + b"\x00" + bytes([len(table)]) + table.encode() + b"\x00" + b"\x02\x03\x03")
+
+
+def test_table_filter_drops_other_tables_rows_and_maps():
+    from console.engine.migration.binlog_filter import TableFilter
+
+    f = TableFilter({("d", "t"), ("d", "_t_ghc")})
+    assert f.keep(_table_map(7, "d", "t"))
+    assert not f.keep(_table_map(8, "d", "_t_gho"))
+    assert f.keep(_event(0x1E, (7).to_bytes(6, "little") + b"rows"))
+    assert not f.keep(_event(0x1E, (8).to_bytes(6, "little") + b"rows"))
+    assert not f.keep(_event(0x17, (9).to_bytes(6, "little") + b"rows"))     # never mapped
+    assert f.keep(_event(0x10, b"\x01" * 8))                                 # XID passes
+    assert f.keep(b"\xfe\x00\x00")                                            # EOF passes
+    assert not f.keep(_table_map(7, "d", "other"))                           # id reused
+    assert not f.keep(_event(0x1F, (7).to_bytes(6, "little") + b"rows"))
+    assert f.dropped == 5

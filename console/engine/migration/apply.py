@@ -19,10 +19,11 @@ import time
 import uuid
 from collections.abc import Callable
 
+from console.engine.migration.binlog_filter import TableFilter, connection_class
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.inspect import Inspection
 from console.mysql import gtid as gtidmod
-from console.mysql.connection import Endpoint, connect
+from console.mysql.connection import Endpoint, connect, redact
 
 
 class Position:
@@ -49,6 +50,10 @@ class Position:
         if self.flavor == "mariadb":
             return ",".join(f"{d}-{s}-{n}" for d, (s, n) in sorted(self._doms.items()))
         return self._set.format()
+
+
+class ApplyError(Exception):
+    pass
 
 
 _IDENT = re.compile(r"`((?:[^`]|``)+)`|([A-Za-z0-9_$]+)")
@@ -95,10 +100,23 @@ class Applier(threading.Thread):
         return token
 
     def wait_marker(self, token: str, timeout: float) -> bool:
+        """True once the apply has committed everything up to the marker;
+        raises ``ApplyError`` at once if the apply died."""
         ev = self._markers.get(token)
-        ok = bool(ev) and ev.wait(timeout)
-        with self._mlock:
-            self._markers.pop(token, None)
+        deadline = time.monotonic() + timeout
+        ok = False
+        try:
+            while ev is not None and time.monotonic() < deadline:
+                if ev.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+                    ok = True
+                    break
+                if self.fatal:
+                    raise ApplyError(self.fatal)
+                if not self.is_alive() and self.ident is not None:
+                    raise ApplyError(f"binlog apply stopped: {self.error or 'no reason'}")
+        finally:
+            with self._mlock:
+                self._markers.pop(token, None)
         return ok
 
     def _signal(self, tokens: list[str]) -> None:
@@ -128,7 +146,11 @@ class Applier(threading.Thread):
             except Exception as e:  # noqa: BLE001
                 if self._stop_ev.is_set():
                     break
-                self.error = f"{type(e).__name__}: {e}"
+                try:
+                    secret = [self.ep.password.reveal()]
+                except OSError:
+                    secret = []
+                self.error = redact(f"{type(e).__name__}: {e}", secret)
                 self.reconnects += 1
                 failures = 0 if time.monotonic() - started > 30 else failures + 1
                 if failures >= 10:
@@ -143,8 +165,10 @@ class Applier(threading.Thread):
 
         settings = {"host": self.ep.host, "port": self.ep.port, "user": self.ep.user,
                     "password": self.ep.password.reveal(), "charset": "utf8mb4"}
+        self.table_filter = TableFilter({(self.ins.database, self.ins.table),
+                                         (self.ins.database, self.ins.changelog)})
         return BinLogStreamReader(
-            connection_settings=settings, server_id=random.randint(1_000_000_000, 2_000_000_000),
+            connection_settings=settings, pymysql_wrapper=connection_class(self.table_filter), server_id=random.randint(1_000_000_000, 2_000_000_000),
             blocking=True, is_mariadb=self.flavor == "mariadb", auto_position=self.applied_pos,
             only_schemas=[self.ins.database], only_tables=[self.ins.table, self.ins.changelog],
             only_events=[GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent, WriteRowsEvent,
@@ -191,7 +215,8 @@ class Applier(threading.Thread):
                             and now - last_flush < self.FLUSH_INTERVAL):
                     continue  # keep batching across transactions
                 if ops:
-                    self._gate()
+                    if not self._markers:   # someone waits for a marker (checksum, cut-over): no throttle
+                        self._gate()
                     self._apply(conn, ops)
                     self.events_applied += len(ops)
                     ops = []

@@ -1,11 +1,13 @@
 """Checksum before cut-over (beyond gh-ost): compare the original and the
 ghost chunk by chunk on the shared columns.
 
-For each chunk the original's rows are read ``LOCK IN SHARE MODE`` inside a
-transaction (writers of that range wait), a marker is written to the
-changelog and the binlog apply is waited for up to it: every change made to
-the range before the lock is then in the ghost, so both checksums must be
-equal.  A mismatching chunk is copied again and checked again; the
+For each chunk a cheap pass reads the original without locks, writes a
+marker to the changelog, waits for the binlog apply up to it and reads the
+ghost: equal sums end there.  Otherwise (writes between the two reads, or a
+real difference) the exact pass runs: the original's rows are read ``LOCK IN
+SHARE MODE`` inside a transaction (writers of that range wait), a marker is
+written and the apply waited for: every change made to the range before the
+lock is then in the ghost, so both checksums must be equal.  A mismatching chunk is copied again and checked again; the
 cut-over is refused while any mismatch remains."""
 
 from __future__ import annotations
@@ -56,8 +58,13 @@ class Checksummer:
             row = cur.fetchone()
         return tuple(row) if row else None
 
-    def _compare(self, conn, mconn, lo: Key | None, hi: Key | None) -> tuple[bool, int]:
-        """(equal, rows) for ``lo < key <= hi`` (hi None: no upper bound)."""
+    def _compare(self, conn, mconn, lo: Key | None, hi: Key | None,
+                 locked: bool = True) -> tuple[bool, int]:
+        """(equal, rows) for ``lo < key <= hi`` (hi None: no upper bound).
+
+        ``locked=False`` is the cheap first pass: the original is read
+        without locks, so writes between the two reads show as a mismatch,
+        which then gets the exact, locked comparison."""
         kc, gk = list(self.ins.key.columns), list(self.ins.key.ghost_columns)
         if hi is None:
             ow, op = ("1=1", []) if lo is None else cmp_tuple(kc, lo, ">")
@@ -66,10 +73,12 @@ class Checksummer:
             ow, op = key_range(kc, lo, hi)
             gw, gp = key_range(gk, lo, hi)
         with conn.cursor() as cur:
-            cur.execute("START TRANSACTION")
+            if locked:
+                cur.execute("START TRANSACTION")
             try:
                 cur.execute(f"SELECT {self._oexpr} FROM {qt(self.ins.database, self.ins.table)} "
-                            f"FORCE INDEX ({qi(self.ins.key.name)}) WHERE {ow} LOCK IN SHARE MODE", op)
+                            f"FORCE INDEX ({qi(self.ins.key.name)}) WHERE {ow}"
+                            + (" LOCK IN SHARE MODE" if locked else ""), op)
                 orig = tuple(int(x) for x in cur.fetchone())
                 token = self.applier.expect_marker()
                 write_changelog(mconn, self.ins, "marker", token)
@@ -80,12 +89,15 @@ class Checksummer:
                             f"WHERE {gw}", gp)
                 ghost = tuple(int(x) for x in cur.fetchone())
             finally:
-                cur.execute("ROLLBACK")
+                if locked:
+                    cur.execute("ROLLBACK")
         return orig == ghost, orig[0]
 
     def _chunk(self, conns, lo: Key | None, hi: Key | None) -> None:
         conn, mconn = conns
-        equal, rows = self._compare(conn, mconn, lo, hi)
+        equal, rows = self._compare(conn, mconn, lo, hi, locked=False)
+        if not equal:
+            equal, rows = self._compare(conn, mconn, lo, hi)
         tries = mism = recop = 0
         while not equal and tries < self.attempts:
             mism += 1

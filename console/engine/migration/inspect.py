@@ -110,6 +110,11 @@ def check_server(conn, dialect: Dialect) -> list[str]:
                       f"(SET GLOBAL binlog_format=ROW and reconnect writers)")
     if str(row["img"]).upper() != "FULL":
         raise Refused(f"binlog_row_image is {row['img']}: set binlog_row_image=FULL")
+    if dialect.name != "mariadb":
+        gm = query_one(conn, "SHOW GLOBAL VARIABLES LIKE 'gtid_mode'")
+        if not gm or str(gm["Value"]).upper() != "ON":
+            raise Refused("gtid_mode is not ON: the binlog apply keeps its position by GTID; "
+                          "enable GTIDs (gtid_mode=ON, enforce_gtid_consistency=ON)")
     meta = query_one(conn, "SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'")
     if meta and str(meta["Value"]).upper() != "FULL":
         raise Refused(f"binlog_row_metadata is {meta['Value']}: set binlog_row_metadata=FULL "

@@ -96,6 +96,7 @@ class MigrationTask(Task):
         self._copy_hist: collections.deque[float] = collections.deque(maxlen=60)
         self._apply_hist: collections.deque[float] = collections.deque(maxlen=60)
         self._watch_stop = threading.Event()
+        self._observed = threading.Event()   # the watcher has judged the throttle once
         self.cutover_attempts = 0
         self.completed = False
         self.exit_code = 0
@@ -122,6 +123,12 @@ class MigrationTask(Task):
         if self.applier and self.applier.fatal:
             raise UserError(self.applier.fatal)
         self.checkpoint()
+
+    def _throttled_checkpoint(self) -> None:
+        """Between checksum chunks: obey the throttle, then abort checks."""
+        self._check_abort()
+        self._gate()
+        self._check_abort()
 
     def _save_checkpoint(self) -> None:
         c, a = self.copier, self.applier
@@ -220,8 +227,8 @@ class MigrationTask(Task):
             self.checksummer = cs = Checksummer(
                 ins, copier, applier, lambda: self._connect(),
                 chunk_size=lambda: max(self.chunk_size, opts.checksum_chunk_size),
-                checkpoint=self._check_abort)
-            p = cs.run(conn, threads=opts.copy_threads)
+                checkpoint=self._throttled_checkpoint)
+            p = cs.run(conn, threads=opts.checksum_threads)
             self.log(f"checksum: {p.chunks} chunks, {p.rows} rows, {p.mismatches} mismatches, "
                      f"{p.recopied} re-copied, {p.remaining_mismatches} remaining")
             if p.remaining_mismatches:
@@ -265,6 +272,7 @@ class MigrationTask(Task):
                 self._stop.wait((time.monotonic() - t0) * self.nice_ratio)
             return n
 
+        self._observed.wait(10)       # no chunk before the first throttle check
         threads = self.opts.copy_threads
         inflight: set[cf.Future] = set()
         after = copier.last
@@ -434,6 +442,8 @@ class MigrationTask(Task):
             except Exception as e:  # noqa: BLE001 - observation errors never kill the task
                 self.set_error(f"watch: {e}")
                 mon = None
+            finally:
+                self._observed.set()
         obs.close()
         if mon is not None:
             mon.close()
