@@ -16,14 +16,10 @@ problem.
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
 import time
 from dataclasses import asdict
 
-from console.commands.common import config_from_args, print_json
-from console.engine.task import DONE, FAILED
+from console.commands.common import config_from_args, print_json, run_foreground
 from console.errors import UserError
 
 ACTIONS = ("run", "status", "snapshot", "verify", "list", "retention")
@@ -176,33 +172,11 @@ def _run(cfg, tc, args) -> int:
 
     engine = Engine(cfg)
     task = engine.add_task(make_backup_task(engine, tc))
-    stop = threading.Event()
 
-    def on_signal(signum, frame):
-        stop.set()
+    def progress(d) -> str:
+        lag = "?" if d.lag_seconds is None else f"{d.lag_seconds:.1f}s"
+        return f"checkpoint {d.checkpoint_gtid or '-'} lag {lag} segments {d.segments} source {d.source}"
 
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        engine.start(task.task_id, actor="cli")
-        last = 0.0
-        while not stop.is_set() and task.state not in (DONE, FAILED):
-            stop.wait(0.2)
-            if not args.quiet and time.monotonic() - last >= 5:
-                last = time.monotonic()
-                d = task.status().detail
-                lag = "?" if d.lag_seconds is None else f"{d.lag_seconds:.1f}s"
-                print(f"backup: checkpoint {d.checkpoint_gtid or '-'} lag {lag} "
-                      f"segments {d.segments} source {d.source}"
-                      + (f" last error: {d.last_error}" if d.last_error else ""), file=sys.stderr)
-        if task.state not in (DONE, FAILED):
-            task.stop(actor="cli", wait=30)
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    st = task.status()
-    if not args.quiet:
-        print(f"backup: stopped at GTID {st.detail.checkpoint_gtid or '-'} "
-              f"({st.detail.transactions} transactions stored by this run)", file=sys.stderr)
-    if st.state == FAILED:
-        raise UserError(f"backup failed: {st.last_error}", exit_code=1)
-    return 0
+    return run_foreground(engine, task, name="backup", quiet=args.quiet, progress=progress,
+                          final=lambda d: f"stopped at GTID {d.checkpoint_gtid or '-'} "
+                                          f"({d.transactions} transactions stored by this run)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,3 +26,44 @@ def default_state_dir(args) -> Path:
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
+
+
+def run_foreground(engine, task, *, name: str, quiet: bool,
+                   progress: Callable[[Any], str], final: Callable[[Any], str]) -> int:
+    """Run a task in the foreground until it ends or SIGINT/SIGTERM, printing
+    ``progress(detail)`` every 5 s and ``final(detail)`` at the end on stderr.
+    The stop on a signal is clean (the task flushes what it holds)."""
+    import signal
+    import threading
+    import time
+
+    from console.engine.task import DONE, FAILED
+    from console.errors import UserError
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        engine.start(task.task_id, actor="cli")
+        last = 0.0
+        while not stop.is_set() and task.state not in (DONE, FAILED):
+            stop.wait(0.2)
+            if not quiet and time.monotonic() - last >= 5:
+                last = time.monotonic()
+                d = task.status().detail
+                print(f"{name}: {progress(d)}" + (f" last error: {d.last_error}" if getattr(d, "last_error", "") else ""),
+                      file=sys.stderr)
+        if task.state not in (DONE, FAILED):
+            task.stop(actor="cli", wait=30)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    st = task.status()
+    if not quiet:
+        print(f"{name}: {final(st.detail)}", file=sys.stderr)
+    if st.state == FAILED:
+        raise UserError(f"{name} failed: {st.last_error}", exit_code=1)
+    return 0

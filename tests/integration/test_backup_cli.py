@@ -31,7 +31,11 @@ def test_headless_backup_and_restore_commands(sandbox, tmp_path, capsys):
     engine = Engine(load_config(cfg_path))
     task = engine.create_configured("sandbox-backup")
     sandbox.sql("node1", "CREATE DATABASE IF NOT EXISTS bk_cli",
-                "CREATE TABLE IF NOT EXISTS bk_cli.t (id INT PRIMARY KEY, v VARCHAR(20))")
+                "CREATE TABLE IF NOT EXISTS bk_cli.t (id INT PRIMARY KEY, v VARCHAR(20))",
+                # a row over mariadb-dump's default 16 MiB packet: the logical
+                # snapshot and its load must still work
+                "CREATE TABLE IF NOT EXISTS bk_cli.big (id INT PRIMARY KEY, b LONGBLOB)",
+                "REPLACE INTO bk_cli.big VALUES (1, REPEAT('x', 17 * 1024 * 1024))")
     try:
         task.start()
         wait_for(lambda: task.status().phase == "streaming", what="streaming")

@@ -2,7 +2,6 @@
 resume, and the restore dialog (bad input refused, typed confirmation, restore)."""
 
 import json
-import time
 
 import pytest
 
@@ -13,18 +12,10 @@ from console.tui.screens.backup import BackupScreen
 from console.tui.widgets.confirm import ConfirmDialog
 from console.tui.widgets.restore_dialog import RestoreDialog
 from tests.support.backup_helpers import backup_config
+from tests.support.pilot import wait_until as until
 from tests.support.sandboxes import free_port_block
 
 pytestmark = pytest.mark.integration
-
-
-async def until(pilot, pred, timeout=30.0):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return True
-        await pilot.pause(0.1)
-    return False
 
 
 async def test_backup_screen_snapshot_pause_and_restore(sandbox, tmp_path):

@@ -1,6 +1,5 @@
 """Pilot tests of the dashboard against a real sandbox."""
 
-import time
 from dataclasses import replace
 
 import pytest
@@ -11,21 +10,13 @@ from console.tui.screens.dashboard import DashboardScreen
 from console.tui.widgets.confirm import ConfirmDialog
 from console.tui.widgets.help import HelpScreen
 from console.tui.widgets.topology import HostTable
+from tests.support.pilot import wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def cell_text(table, row, col) -> str:
     return str(table.get_cell(row, col))
-
-
-async def wait_until(pilot, pred, timeout):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return time.monotonic() - t0
-        await pilot.pause(0.1)
-    return None
 
 
 async def test_dashboard_shows_stopped_replica_unreachable(make_sandbox, tmp_path):

@@ -1,7 +1,6 @@
 """Pilot test of the failover screen against a real sandbox: ranking shown,
 `s` needs the cluster name typed, then the switchover runs and its steps show."""
 
-import time
 from dataclasses import replace
 
 import pytest
@@ -11,17 +10,9 @@ from console.engine.failover.task import FailoverTask
 from console.tui.app import ConsoleApp
 from console.tui.screens.failover import FailoverScreen
 from console.tui.widgets.confirm import ConfirmDialog
+from tests.support.pilot import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-async def wait_until(pilot, pred, timeout):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return True
-        await pilot.pause(0.1)
-    return False
 
 
 async def test_failover_screen_switchover_with_typed_confirmation(make_sandbox, tmp_path):

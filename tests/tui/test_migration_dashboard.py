@@ -1,7 +1,6 @@
 """Two configured migrations started from the dashboard run at once and both
 show on its task list; Enter opens the migration screen."""
 
-import time
 from dataclasses import replace
 
 import pytest
@@ -14,17 +13,9 @@ from console.tui.app import ConsoleApp
 from console.tui.screens.dashboard import DashboardScreen
 from console.tui.screens.migration import MigrationScreen
 from tests.integration.migration_helpers import DB, connect
+from tests.support.pilot import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-async def wait_until(pilot, pred, timeout=30):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return True
-        await pilot.pause(0.1)
-    return False
 
 
 async def test_two_configured_migrations_from_the_dashboard(sandbox, tmp_path):

@@ -2,7 +2,6 @@
 throttle and chunk-size keys, the typed confirmations of panic (cancelled)
 and cut-over (confirmed), all through the engine."""
 
-import time
 from dataclasses import replace
 
 import pytest
@@ -15,17 +14,9 @@ from console.tui.screens.migration import MigrationScreen
 from console.tui.screens.registry import screen_for
 from console.tui.widgets.confirm import ConfirmDialog
 from tests.integration.migration_helpers import DB, connect, endpoint
+from tests.support.pilot import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-async def wait_until(pilot, pred, timeout=30):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return True
-        await pilot.pause(0.1)
-    return False
 
 
 def text(screen, wid):

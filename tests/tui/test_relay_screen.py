@@ -1,6 +1,5 @@
 """Pilot tests of the relay screen against a real sandbox."""
 
-import time
 from dataclasses import replace
 
 import pytest
@@ -12,17 +11,9 @@ from console.mysql import gtid as G
 from console.tui.app import ConsoleApp
 from console.tui.screens.relay import RelayScreen, TargetPicker
 from console.tui.widgets.confirm import ConfirmDialog
+from tests.support.pilot import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-async def wait_until(pilot, pred, timeout):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if pred():
-            return True
-        await pilot.pause(0.1)
-    return False
 
 
 def text(screen, wid) -> str:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.config import Table, register_task_kind
+from console.engine.relay.options import check_start_from as relay_check_start_from
 
 METHODS = ("auto", "mariadb-backup", "mariadb-dump")
 
@@ -52,17 +53,9 @@ class BackupOptions:
 
 
 def check_start_from(value: str) -> str | None:
-    if value in ("oldest", "now"):
-        return None
-    if value.startswith("gtid:"):
-        from console.mysql.gtid import GtidError, parse
-
-        try:
-            parse(value[5:], "mariadb")
-        except GtidError as e:
-            return str(e)
-        return None
-    return 'must be "oldest", "now" or "gtid:D-S-N[,...]"'
+    """None when fine, else the reason: as for a relay, but no file:NAME:POS
+    (a backup always resumes by GTID)."""
+    return relay_check_start_from(value, allow_file=False)
 
 
 def parse_backup(t: Table) -> BackupOptions:

@@ -182,7 +182,8 @@ def _load_dump(catalog: Catalog, snap: SnapshotManifest, server: RestoreServer) 
             defaults_file(socket=server.socket, user=RESTORE_USER, password=server.password()) as cnf:
         unz = subprocess.Popen([zstd.binary(), "-q", "-d", "-c"], stdin=src,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        r = subprocess.run([client, f"--defaults-extra-file={cnf}", "--binary-mode"],
+        r = subprocess.run([client, f"--defaults-extra-file={cnf}", "--binary-mode",
+                            "--max-allowed-packet=1G"],
                            stdin=unz.stdout, capture_output=True)
         assert unz.stdout is not None
         unz.stdout.close()

@@ -124,7 +124,8 @@ def _mariadb_dump(storage: Storage, key: str, ep: Endpoint):
             proc = subprocess.Popen(
                 [exe, f"--defaults-extra-file={cnf}", "--single-transaction", "--master-data=2",
                  "--gtid", "--routines", "--events", "--triggers", "--hex-blob",
-                 "--default-character-set=utf8mb4", "--databases", *dbs],
+                 "--default-character-set=utf8mb4", "--max-allowed-packet=1G",
+                 "--databases", *dbs],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
             assert proc.stdout is not None
             while True:

@@ -42,8 +42,8 @@ class RelayOptions:
     semi_sync: bool = False
 
 
-def check_start_from(value: str) -> str | None:
-    """None when fine, else the reason."""
+def check_start_from(value: str, allow_file: bool = True) -> str | None:
+    """None when fine, else the reason (``allow_file``: file:NAME:POS is allowed)."""
     if value in ("oldest", "now"):
         return None
     if value.startswith("gtid:"):
@@ -54,11 +54,13 @@ def check_start_from(value: str) -> str | None:
         except GtidError as e:
             return str(e)
         return None
-    if value.startswith("file:"):
+    if allow_file and value.startswith("file:"):
         name, _, pos = value[5:].rpartition(":")
         if name and pos.isdigit() and int(pos) >= 4:
             return None
         return "file start must look like file:mysql-bin.000003:4"
+    if not allow_file:
+        return 'must be "oldest", "now" or "gtid:D-S-N[,...]"'
     return 'must be "oldest", "now", "gtid:D-S-N[,...]" or "file:NAME:POS"'
 
 
