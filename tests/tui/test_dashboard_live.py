@@ -58,11 +58,13 @@ async def test_keys_help_and_refresh_interval(sandbox, tmp_path):
         async with app.run_test(size=(180, 45)) as pilot:
             await pilot.pause(0.3)
             assert isinstance(app.screen, DashboardScreen)
+            assert app.screen.focused.id == "tasks"  # the operator acts on the task list
             await pilot.press("question_mark")
             await pilot.pause(0.2)
             assert isinstance(app.screen, HelpScreen)
             await pilot.press("escape")
             await pilot.pause(0.1)
+            assert app.screen.focused.id == "tasks"
             before = app.refresh_interval
             await pilot.press("minus")
             await pilot.pause(0.1)

@@ -92,6 +92,11 @@ class DashboardScreen(Screen):
         self.sub_title = f"refresh every {self.app.refresh_interval:g}s"
         self._refresh_timer = self.set_interval(self.app.refresh_interval, self.refresh_view)
         self.refresh_view()
+        tasks.focus()  # the task list is where the operator acts
+
+    def on_screen_resume(self) -> None:
+        if self.focused is None:
+            self.query_one("#tasks", DataTable).focus()
 
     # ---- refresh ---------------------------------------------------------------
     def monitor_details(self) -> list[MonitorDetail]:
@@ -252,8 +257,10 @@ class DashboardScreen(Screen):
                     t = self.engine.create_configured(tid)
             except UserError:
                 t = self.engine.create_configured(tid)
-            if t.state == NEW:
-                self.engine.start(tid)
+            if t.state != NEW:
+                self.app.call_from_thread(self.notify, f"{tid} is already {t.state}", severity="warning")
+                return
+            self.engine.start(tid)
             self.app.call_from_thread(self.notify, f"started {tid}")
         except UserError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error")
