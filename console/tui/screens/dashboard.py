@@ -125,6 +125,10 @@ class DashboardScreen(Screen):
 
     def _update_lags(self, details: list[MonitorDetail]) -> None:
         box = self.query_one("#lags", VerticalScroll)
+        current = {f"{d.cluster}/{h.address}" for d in details if d.topology
+                   for h in d.topology.hosts if h.role in ("replica", "intermediate")}
+        for key in [k for k in self._lag_rows if k not in current]:  # promoted or gone
+            self._lag_rows.pop(key).remove()
         for d in details:
             if d.topology is None:
                 continue
