@@ -42,6 +42,7 @@ def report_text(rep) -> str:
         lines.append(f"  NOT repointed: {n}")
     if rep.salvaged:
         lines.append(f"  salvaged: {rep.salvaged}")
+        lines += [f"    from {s}" for s in rep.salvaged_from]
     if rep.kind == "failover" and not rep.dry_run and rep.outcome == "ok":
         lines.append(f"  lost: {rep.lost or 'nothing (every transaction known to any reachable server is on the new primary)'}")
     for label, v in (("write block", rep.write_block_ms), ("confirmation (unreachable -> dead)", rep.detection_ms),

@@ -49,6 +49,10 @@ def execute(args, kind: str, **kw) -> int:
     cfg = config_from_args(args)
     cluster = cfg.cluster(args.cluster)
     cls = Switchover if kind == "switchover" else Failover
+    if kind == "failover":  # the cluster's configured relay tasks are salvage sources
+        from console.engine.failover.salvage_relay import relay_dirs
+
+        kw.setdefault("relay_dirs", relay_dirs(cfg, cluster.name))
     opts = recovery_options(args, cfg, cluster, **kw)
     if not args.dry_run and not args.yes:
         confirm_or_refuse(cluster.name, kind, check_only=True)
@@ -58,7 +62,7 @@ def execute(args, kind: str, **kw) -> int:
             print(plan.error, file=sys.stderr)
             return exit_code(plan)
         confirm_or_refuse(cluster.name, kind)
-    rep = cls(ClusterOps(cluster, cfg.state_dir), opts).run()
+    rep = cls(ClusterOps(cluster, cfg.state_dir), opts, relay_follow=_relay_note(cfg)).run()
     if args.json:
         print_json(report_dict(rep))
     elif rep.outcome == "refused":  # bad input or unsafe: one line, nothing changed
@@ -66,6 +70,16 @@ def execute(args, kind: str, **kw) -> int:
     else:
         print(report_text(rep))
     return exit_code(rep)
+
+
+def _relay_note(cfg):
+    """Headless: a relay task of the cluster runs in another process (the
+    console, ``dbops-console relay --task``); say how to make it follow."""
+    def note(cluster: str, new_primary: str) -> list[str]:
+        return [f"{name}: not run by this command: switch it to {new_primary} (relay screen key m, "
+                f"or the task's switch-master command)"
+                for name, tc in cfg.tasks.items() if tc.kind == "relay" and tc.cluster == cluster]
+    return note
 
 
 def run(args) -> int:

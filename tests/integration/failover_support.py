@@ -33,6 +33,7 @@ class Writer(threading.Thread):
         self.stop_ev = threading.Event()
         self.next_id = 1
         self.where: dict[int, int] = {}
+        self.port_of: dict[int, int] = {}  # acknowledged id -> port of the node that acknowledged it
 
     def _connect(self):
         for p in self.ports:
@@ -61,6 +62,7 @@ class Writer(threading.Thread):
                 with conn.cursor() as cur:
                     cur.execute("INSERT INTO app.t VALUES (%s, %s, NOW(6))", (i, self.wname))
                 self.acked.append(i)
+                self.port_of[i] = port
                 self.where[port] = self.where.get(port, 0) + 1
                 self.next_id += 1
             except pymysql.MySQLError as e:

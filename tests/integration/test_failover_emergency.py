@@ -64,8 +64,15 @@ def test_kill_9_primary_under_load_gives_writable_primary_and_repoints_all(make_
         wait_gtid(h, n, gtid)
     acked = set(w.acked)
     on_new = ids_on(h, new_name)
-    if rep.lost == "":
-        assert acked <= on_new, f"lost acknowledged writes {sorted(acked - on_new)[:5]} without a report"
+    # Replication is asynchronous here: writes the dead primary acknowledged in
+    # its last milliseconds that no replica received are gone and cannot be
+    # named (the console had not seen them; a semi-sync relay task closes that
+    # gap: test_failover_relay.py).  They can only be the newest writes to the
+    # old primary: never one that a survivor held, nor one before a kept one.
+    lost = acked - on_new
+    if lost:
+        old = {i for i in acked if w.port_of[i] == ports[0]}
+        assert lost <= old and min(lost) > max(old & on_new), f"lost a write a survivor held: {sorted(lost)[:5]}"
     for n in others:
         assert ids_on(h, n) == on_new
     steps = [s.name for s in rep.steps]

@@ -32,6 +32,7 @@ class RecoveryOptions:
     force: bool = False  # emergency: act even when detection does not confirm
     ignore_block: bool = False  # emergency (auto): ignore anti-flapping
     binlog_dirs: tuple[str, ...] = ()  # emergency: local binlog/relay files to salvage from
+    relay_dirs: tuple[tuple[str, str], ...] = ()  # emergency: (relay task, directory) of the cluster
 
 
 @dataclass

@@ -16,10 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from console.engine.failover import history
 from console.engine.failover.detection import assess, find_primary
 from console.engine.failover.model import Candidate
-from console.engine.failover.ranking import EMERGENCY, best, executed, flavor_of, primary_keys, rank
+from console.engine.failover.ranking import EMERGENCY, best, executed, flavor_of, rank, salvage_keys
 from console.engine.failover.recovery import Recovery, RecoveryFailed
 from console.engine.failover.salvage import ReplicaDonor, SalvageSource, salvage
 from console.engine.failover.salvage_binlog import sources_from_dirs
+from console.engine.failover.salvage_relay import RelaySource, relay_sources
 from console.engine.topology.model import Topology
 from console.errors import UserError
 from console.mysql import gtid as gtidmod
@@ -52,6 +53,10 @@ class Failover(Recovery):
 
     def _run(self) -> None:
         self._binlog_sources = sources_from_dirs(self.opts.binlog_dirs)  # bad input: refuse now
+        # relay tasks of the cluster (config and engine) and relay dirs given as --binlog-dir
+        self._relays = relay_sources(self.opts.relay_dirs) + [
+            s for s in self._binlog_sources if isinstance(s, RelaySource)]
+        self._binlog_sources = [s for s in self._binlog_sources if not isinstance(s, RelaySource)]
         self.ops.replication_user()  # repointing needs it: refuse now, not half-way
         topo = self.first_snapshot()
         primary = self._check(topo)
@@ -86,7 +91,8 @@ class Failover(Recovery):
         replicas = [h for h in fresh.hosts if h.address in addrs and h.reachable]
         last_known = primary if (primary.gtid_binlog_pos or primary.gtid_executed) else None
         rules = self.ops.rules(self.opts)
-        self.candidates = rank(last_known or primary, replicas, rules, EMERGENCY)
+        survivors = self._survivors(replicas)
+        self.candidates = rank(last_known or primary, replicas, rules, EMERGENCY, survivors)
         try:
             cand = self._choose(fresh)
         except RecoveryFailed:
@@ -94,7 +100,7 @@ class Failover(Recovery):
             raise
         self.new_primary = cand.address
 
-        keys = primary_keys(last_known, replicas)
+        keys = salvage_keys(last_known, replicas, survivors)
         by_addr = {h.address: h for h in replicas}
         clean = {c.address: executed(by_addr[c.address]).restrict(keys)
                  for c in self.candidates if c.advanced >= 0 and not c.errant and c.address in by_addr}
@@ -103,16 +109,21 @@ class Failover(Recovery):
             known = known.union(pos)
         if last_known is not None:
             known = known.union(executed(last_known).restrict(keys))
+        for name, pos in survivors.items():  # what the relay tasks durably hold
+            known = known.union(pos.restrict(keys))
+            self.journal.note("survivor", f"{name}: durable position {pos.format() or 'empty'}", "", "ok")
         have = clean.get(cand.address, executed(by_addr[cand.address]).restrict(keys))
         donors = sorted((a for a in clean if a != cand.address and not clean[a].subtract(have).is_empty()),
                         key=lambda a: -clean[a].count())
         donor_ok = [a for a in donors if by_addr[a].log_bin and by_addr[a].log_slave_updates]
         sources: list[SalvageSource] = [ReplicaDonor(a, clean[a]) for a in donor_ok] + self.extra_sources
+        sources += [s for s in self._relays if s.name in survivors]
         sources += self._binlog_sources
-        saved, lost = salvage(self.ops, cand.address, have, known, sources, self.journal,
-                              self.opts.salvage_timeout,
-                              lambda a: self.ops.handler(a).executed(self.ops.conn(a)).restrict(keys))
+        saved, lost, by_source = salvage(self.ops, cand.address, have, known, sources, self.journal,
+                                         self.opts.salvage_timeout,
+                                         lambda a: self.ops.handler(a).executed(self.ops.conn(a)).restrict(keys))
         self.salvaged = "" if saved.is_empty() else saved.describe()
+        self.salvaged_from = [f"{name}: {got.describe()}" for name, got in by_source]
         self.lost = "" if lost.is_empty() else lost.describe()
         if lost:
             self.journal.note("not saved", f"{lost.describe()} ({lost.format()})", "", "failed")
@@ -138,6 +149,18 @@ class Failover(Recovery):
         self.repoint_all(others, skip=skip)
         self.record_history()
         self.follow_relays()
+
+    def _survivors(self, replicas: list[HostState]) -> dict:
+        """Relay tasks' durable positions (MariaDB GTIDs only), by source name."""
+        if not self._relays or any(flavor_of(h) != gtidmod.MARIADB for h in replicas):
+            return {}
+        out = {}
+        for src in self._relays:
+            try:
+                out[src.name] = src.position()
+            except Exception as e:  # noqa: BLE001 - an unreadable relay is reported, not fatal
+                self.journal.note("survivor", f"{src.name}: unreadable: {e}", "", "failed")
+        return out
 
     def _restart_io(self, addrs: list[str]) -> None:
         """Nothing could be promoted: give the replicas their IO threads back
@@ -204,7 +227,9 @@ class Failover(Recovery):
             j.plan("stop IO thread", h.address, [hd.d.stop_replica_sql(io_only=True)])
             j.plan("apply relay log", h.address, [f"-- poll {hd.d.replica_status_sql} until Exec = Read"])
         last_known = primary if (primary.gtid_binlog_pos or primary.gtid_executed) else None
-        self.candidates = rank(last_known or primary, replicas, self.ops.rules(self.opts), EMERGENCY)
+        survivors = self._survivors(replicas)
+        self.candidates = rank(last_known or primary, replicas, self.ops.rules(self.opts), EMERGENCY,
+                               survivors)
         try:
             cand = self._choose(Topology(self.cluster.name, tuple(replicas)))
         except UserError as e:
@@ -213,9 +238,15 @@ class Failover(Recovery):
         self.new_primary = cand.address
         j.plan("choose", cand.address, [], f"{cand.name}: {', '.join(cand.reasons)} "
                                            "(ranking re-checked after relay logs are applied)")
-        keys = primary_keys(last_known, replicas)
+        keys = salvage_keys(last_known, replicas, survivors)
         have = executed(next(h for h in replicas if h.address == cand.address)).restrict(keys)
         user, _ = self.ops.replication_user()
+        known = have
+        for h in replicas:
+            known = known.union(executed(h).restrict(keys))
+        for name, pos in survivors.items():
+            known = known.union(pos.restrict(keys))
+            j.plan("survivor", "", [], f"{name}: durable position {pos.format() or 'empty'}")
         for h in replicas:
             pos = executed(h).restrict(keys)
             if h.address != cand.address and not pos.subtract(have).is_empty():
@@ -226,6 +257,19 @@ class Failover(Recovery):
                         hd.d.wait_for_gtid_sql() % (f"'{pos.format()}'", self.opts.salvage_timeout),
                         hd.d.stop_replica_sql()], f"missing {pos.subtract(have).describe()}")
                 break
+        for src in self._relays:
+            if src.name not in survivors:
+                continue
+            try:
+                held = src.holds(known.subtract(have))
+            except Exception as e:  # noqa: BLE001 - a plan shows the problem, it does not fail
+                j.plan("salvage: apply relay events", cand.address, [], f"{src.name}: unreadable: {e}")
+                continue
+            j.plan("salvage: apply relay events", cand.address,
+                   [f"-- RelayReader({src.root}).events(gtid=<candidate position>) "
+                    f"| mariadb-binlog | mariadb -h {cand.address}"],
+                   f"{src.name} holds {held.describe()} the candidate lacks (now; re-read after "
+                   f"relay logs are applied)" if held else f"{src.name} holds nothing the candidate lacks (now)")
         for src in self._binlog_sources:
             j.plan("salvage: apply binlog events", cand.address,
                    [f"-- mariadb-binlog --start-position=<candidate position> "

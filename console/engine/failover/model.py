@@ -66,6 +66,7 @@ class RecoveryReport:
     repointed: tuple[str, ...] = ()
     not_repointed: tuple[str, ...] = ()  # "address: reason"
     salvaged: str = ""  # GTIDs applied to the candidate from a donor (described)
+    salvaged_from: tuple[str, ...] = ()  # "source: GTIDs it gave" (replica, relay task, binlog files)
     lost: str = ""  # GTIDs known but not saved (described); "" when none
     write_block_ms: float | None = None
     detection_ms: float | None = None  # first check finding the primary unreachable -> "dead"

@@ -77,6 +77,18 @@ def primary_keys(primary: HostState | None, replicas: Iterable[HostState]) -> tu
     return tuple(sorted(keys, key=str))
 
 
+def salvage_keys(primary: HostState | None, replicas: Iterable[HostState],
+                 survivors: Mapping[str, GtidSet] | None = None) -> tuple:
+    """``primary_keys``; when the primary's last position is unknown, the
+    domains of the other survivors (relay tasks) count too: a domain only
+    the relay holds is still the primary's."""
+    keys = primary_keys(primary, replicas)
+    if primary is not None and (primary.gtid_binlog_pos or primary.gtid_executed):
+        return keys
+    extra = {k for pos in (survivors or {}).values() for k in pos.keys()}
+    return tuple(sorted(set(keys) | extra, key=str))
+
+
 def lag_of(h: HostState) -> float | None:
     if h.heartbeat_lag is not None:
         return h.heartbeat_lag
@@ -92,10 +104,14 @@ def relay_drained(h: HostState) -> bool:
 
 
 def rank(primary: HostState | None, replicas: Iterable[HostState], rules: RankRules,
-         mode: str = PLANNED) -> tuple[Candidate, ...]:
+         mode: str = PLANNED, survivors: Mapping[str, GtidSet] | None = None) -> tuple[Candidate, ...]:
+    """``survivors``: other holders of the primary's transactions (relay tasks:
+    name -> durable position); in an emergency a candidate short of them is
+    told so (salvage applies the difference before it takes writes)."""
     replicas = list(replicas)
     primary_addr = primary.address if primary is not None else ""
-    keys = primary_keys(primary, [r for r in replicas if r.reachable])
+    keys = salvage_keys(primary, [r for r in replicas if r.reachable], survivors)
+    surv = {n: p.restrict(keys) for n, p in (survivors or {}).items()} if mode == EMERGENCY else {}
     ref = executed(primary) if (primary is not None and primary.reachable and mode == PLANNED) else None
     primary_sid = primary.server_id if primary is not None and primary.server_id else None
     primary_dc = rules.dc_of(primary_addr) if primary_addr else ""
@@ -141,6 +157,10 @@ def rank(primary: HostState | None, replicas: Iterable[HostState], rules: RankRu
             if same_dc:
                 why.append(f"same dc {primary_dc}")
             why.append(f"{advanced} transactions in the primary's domains")
+            for sname, spos in surv.items():
+                short = spos.subtract(mine.restrict(keys)).count()
+                if short:
+                    why.append(f"{short} short of {sname} (salvaged from it before promotion)")
             if lag is not None:
                 why.append(f"lag {lag:.1f}s")
         else:

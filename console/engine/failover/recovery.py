@@ -48,6 +48,7 @@ class Recovery:
         self.repointed: list[str] = []
         self.not_repointed: list[str] = []
         self.salvaged = ""
+        self.salvaged_from: list[str] = []
         self.lost = ""
         self.write_block_ms: float | None = None
         self.promoted_ms: float | None = None
@@ -80,6 +81,7 @@ class Recovery:
             return replace(report, journal="")  # nothing was done: no journal file either
         self.journal.flush(outcome=outcome, error=error, old_primary=self.old_primary,
                            new_primary=self.new_primary, lost=self.lost, salvaged=self.salvaged,
+                           salvaged_from=self.salvaged_from,
                            write_block_ms=self.write_block_ms, total_ms=report.total_ms,
                            promoted_ms=self.promoted_ms, repointed=self.repointed,
                            not_repointed=self.not_repointed)
@@ -102,7 +104,7 @@ class Recovery:
             old_primary=self.old_primary, new_primary=self.new_primary, outcome=outcome,
             steps=self.journal.snapshot(), candidates=self.candidates,
             repointed=tuple(self.repointed), not_repointed=tuple(self.not_repointed),
-            salvaged=self.salvaged, lost=self.lost, write_block_ms=self.write_block_ms,
+            salvaged=self.salvaged, salvaged_from=tuple(self.salvaged_from), lost=self.lost, write_block_ms=self.write_block_ms,
             detection_ms=self.detection_ms, promoted_ms=self.promoted_ms, repointed_ms=self.repointed_ms,
             total_ms=None if self.opts.dry_run else self.ms(), error=error,
             journal=str(self.journal.path or ""), started=self.t_wall,

@@ -9,10 +9,13 @@ and applies them to the candidate:
   it reaches the donor's position in the primary's domains, then stops.
   Nothing is parsed by us: the server applies its own binlog events, so DDL,
   row events and any format are handled.
-* Relay files (the relay task's local copy of the dead primary's binlog):
-  plug in any object with the same two methods (``holds``, ``apply``) through
-  ``extra_sources``; the relay reader API provides the events, applied by
-  piping ``mariadb-binlog`` output into the candidate.
+* ``RelaySource`` (salvage_relay.py): a relay task's directory, read with
+  the relay reader API by GTID; the events are applied with their original
+  GTIDs through ``mariadb-binlog`` and the ``mariadb`` client.
+* ``BinlogFilesSource`` (salvage_binlog.py): binlog files given with
+  ``--binlog-dir``.
+* Anything else with the same two methods (``holds``, ``apply``), through
+  ``Failover(extra_sources=...)``.
 
 Whatever no source holds is reported as lost, by GTID range.
 """
@@ -70,12 +73,13 @@ class ReplicaDonor:
 
 def salvage(ops: ClusterOps, candidate: str, have: GtidSet, known: GtidSet,
             sources: list[SalvageSource], journal: Journal, timeout: float,
-            executed_of) -> tuple[GtidSet, GtidSet]:
+            executed_of) -> tuple[GtidSet, GtidSet, list[tuple[str, GtidSet]]]:
     """Bring ``candidate`` (holding ``have``) as close to ``known`` as the
     sources allow.  ``executed_of(address)`` re-reads a server's position.
-    Returns (salvaged, lost)."""
+    Returns (salvaged, lost, [(source name, what it gave)])."""
     missing = known.subtract(have)
     saved = GtidSet.empty(known.flavor)
+    by_source: list[tuple[str, GtidSet]] = []
     for src in sources:
         if missing.is_empty():
             break
@@ -88,7 +92,9 @@ def salvage(ops: ClusterOps, candidate: str, have: GtidSet, known: GtidSet,
             journal.note("salvage", f"{src.name} failed: {e}", candidate, "failed")
             continue
         now = executed_of(candidate)
-        got = missing.intersection(now)
+        got = missing.intersection(now)  # what the candidate now has, not what the source claimed
+        if not got.is_empty():
+            by_source.append((src.name, got))
         saved = saved.union(got)
         missing = missing.subtract(now)
-    return saved, missing
+    return saved, missing, by_source

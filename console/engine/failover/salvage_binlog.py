@@ -65,19 +65,11 @@ class BinlogFilesSource:
     def _decode(self, start: GtidSet) -> bytes:
         key = start.format()
         if key not in self._cache:
-            tool = shutil.which("mariadb-binlog") or shutil.which("mysqlbinlog")
-            if not tool:
-                raise UserError("mariadb-binlog not found (apt-get install mariadb-client)")
-            cmd = [tool, "--skip-gtid-strict-mode"]
+            args = []
             if start.keys():
-                cmd += [f"--start-position={','.join(str(g) for g in start.last_gtids())}",
-                        f"--do-domain-ids={','.join(str(k) for k in start.keys())}"]
-            cmd += [str(f) for f in self.files]
-            r = subprocess.run(cmd, capture_output=True, timeout=300)
-            if r.returncode != 0:
-                err = (r.stderr.decode(errors="replace").strip().splitlines() or ["failed"])[-1]
-                raise UserError(f"mariadb-binlog: {err}")
-            self._cache[key] = r.stdout
+                args += [f"--start-position={','.join(str(g) for g in start.last_gtids())}",
+                         f"--do-domain-ids={','.join(str(k) for k in start.keys())}"]
+            self._cache[key] = decode_binlogs(self.files, args)
         return self._cache[key]
 
     def gtids_after(self, start: GtidSet) -> GtidSet:
@@ -87,30 +79,51 @@ class BinlogFilesSource:
 
     # ---- SalvageSource ----------------------------------------------------------
     def holds(self, missing: GtidSet) -> GtidSet:
-        self._start = _start_of(missing)
+        self._start = start_of(missing)
         return missing.intersection(self.gtids_after(self._start))
 
     def apply(self, ops: ClusterOps, candidate: str, wanted: GtidSet, journal: Journal,
               timeout: float) -> None:
-        ep = ops.endpoint(candidate)
-        client = shutil.which("mariadb") or shutil.which("mysql")
-        if not client:
-            raise UserError("mariadb client not found (apt-get install mariadb-client)")
         text = self._decode(self._start)
+        ep = ops.endpoint(candidate)
         with journal.step("salvage: apply binlog events", candidate) as s:
             s.sql.append(f"-- mariadb-binlog --start-position={self._start} "
                          f"{' '.join(f.name for f in self.files)} | mariadb -h {ep.host} -P {ep.port}")
-            with _defaults_file(ep.user, ep.password.reveal()) as cnf:
-                r = subprocess.run([client, f"--defaults-extra-file={cnf}", "--binary-mode",
-                                    "-h", ep.host, "-P", str(ep.port)],
-                                   input=text, capture_output=True, timeout=timeout)
-            if r.returncode != 0:
-                err = (r.stderr.decode(errors="replace").strip().splitlines() or ["failed"])[-1]
-                raise UserError(f"applying binlog events on {candidate}: {err}")
+            apply_sql_text(ops, candidate, text, timeout)
             s.detail = f"applied {wanted.describe()} from {self.name}"
 
 
-def _start_of(missing: GtidSet) -> GtidSet:
+def decode_binlogs(files: Iterable[Path], args: list[str]) -> bytes:
+    """``mariadb-binlog`` output (SQL text) for ``files``; every transaction
+    in it sets its original GTID (domain, server id, seq) before it runs."""
+    tool = shutil.which("mariadb-binlog") or shutil.which("mysqlbinlog")
+    if not tool:
+        raise UserError("mariadb-binlog not found (apt-get install mariadb-client)")
+    r = subprocess.run([tool, "--skip-gtid-strict-mode", *args, *(str(f) for f in files)],
+                       capture_output=True, timeout=300)
+    if r.returncode != 0:
+        err = (r.stderr.decode(errors="replace").strip().splitlines() or ["failed"])[-1]
+        raise UserError(f"mariadb-binlog: {err}")
+    return r.stdout
+
+
+def apply_sql_text(ops: ClusterOps, candidate: str, text: bytes, timeout: float) -> None:
+    """Run ``mariadb-binlog`` output on the candidate with the ``mariadb``
+    client (password in a 0600 defaults file, never in argv)."""
+    ep = ops.endpoint(candidate)
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    if not client:
+        raise UserError("mariadb client not found (apt-get install mariadb-client)")
+    with _defaults_file(ep.user, ep.password.reveal()) as cnf:
+        r = subprocess.run([client, f"--defaults-extra-file={cnf}", "--binary-mode",
+                            "-h", ep.host, "-P", str(ep.port)],
+                           input=text, capture_output=True, timeout=timeout)
+    if r.returncode != 0:
+        err = (r.stderr.decode(errors="replace").strip().splitlines() or ["failed"])[-1]
+        raise UserError(f"applying binlog events on {candidate}: {err}")
+
+
+def start_of(missing: GtidSet) -> GtidSet:
     """The position just before the first missing GTID, per domain."""
     gt = []
     for d, iv in missing:
@@ -137,5 +150,10 @@ class _defaults_file:
             pass
 
 
-def sources_from_dirs(dirs: Iterable[str]) -> list[BinlogFilesSource]:
-    return [BinlogFilesSource(binlog_files(d), "binlog files") for d in dirs]
+def sources_from_dirs(dirs: Iterable[str]) -> list:
+    """A source per directory: a relay task's directory (it has relay.meta) is
+    read with the relay reader, anything else as numbered binlog files."""
+    from console.engine.failover.salvage_relay import RelaySource, is_relay_dir
+
+    return [RelaySource(str(d), Path(d)) if is_relay_dir(d) else BinlogFilesSource(binlog_files(d), "binlog files")
+            for d in dirs]

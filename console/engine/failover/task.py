@@ -21,6 +21,7 @@ from console.engine.failover.emergency import Failover
 from console.engine.failover.model import Candidate, RecoveryReport, StepRecord, Verdict
 from console.engine.failover.ranking import EMERGENCY, PLANNED, rank
 from console.engine.failover.relay_follow import relay_follower
+from console.engine.failover.salvage_relay import relay_dirs, relay_sources
 from console.engine.failover.switchover import Switchover
 from console.engine.task import Task, command
 from console.engine.topology.discovery import ConnPool, discover
@@ -153,7 +154,12 @@ class FailoverTask(Task):
         replicas = [h for h in topo.hosts if primary is not None and h.upstream == primary.address]
         last = self._healthy.host(primary.address) if (self._healthy and primary) else primary
         rules = ClusterOps(self.cluster).rules(self._rec_opts())
-        self._cands = rank(last, replicas, rules, PLANNED if v.state == "healthy" else EMERGENCY)
+        if v.state == "healthy":
+            self._cands = rank(last, replicas, rules, PLANNED)
+        else:  # what the cluster's relay tasks hold counts (salvage gives it to the candidate)
+            flavors = {h.flavor for h in replicas}
+            surv = self._survivors() if flavors <= {"mariadb"} else {}
+            self._cands = rank(last, replicas, rules, EMERGENCY, surv)
         changed = self._verdict is None or self._verdict.state != v.state
         if v.state == "primary-unreachable":
             if self._unreach_since is None:
@@ -216,12 +222,29 @@ class FailoverTask(Task):
 
     def _make(self, kind: str, to: str | None, actor: str, dry_run: bool, force: bool = False):
         ops = ClusterOps(self.cluster, self.state_dir)
-        opts = self._rec_opts(to=to or None, actor=actor, dry_run=dry_run, force=force)
+        opts = self._rec_opts(to=to or None, actor=actor, dry_run=dry_run, force=force,
+                              relay_dirs=self._relay_dirs())
         follow = relay_follower(self.engine) if self.engine else None
         cls = Switchover if kind == "switchover" else Failover
         return cls(ops, opts, on_steps=self._on_steps if not dry_run else None,
                    relay_follow=follow, previous=self._healthy,
                    snapshot=self._topo if kind == "failover" else None)
+
+    def _relay_dirs(self) -> tuple[tuple[str, str], ...]:
+        """The cluster's relay tasks (running in the engine or declared in the
+        config): failover salvages from their directories."""
+        if self.engine is None:
+            return ()
+        return relay_dirs(self.engine.config, self.cluster.name, self.engine)
+
+    def _survivors(self) -> dict:
+        out = {}
+        for src in relay_sources(self._relay_dirs()):
+            try:
+                out[src.name] = src.position()
+            except Exception:  # noqa: BLE001 - the live ranking is best effort
+                continue
+        return out
 
     def _on_steps(self, steps: tuple[StepRecord, ...]) -> None:
         self._steps = steps

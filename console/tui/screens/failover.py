@@ -11,6 +11,7 @@ refreshes from ``task.status()`` on a timer; commands run in worker threads.
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -121,6 +122,8 @@ class FailoverScreen(Screen):
                 parts.append(f"write block {r.write_block_ms:.0f} ms")
             if r.kind == "failover" and r.outcome == "ok":
                 parts.append(f"lost: {r.lost or 'nothing'}")
+            if r.salvaged_from:
+                parts.append("salvaged from " + escape("; ".join(r.salvaged_from)))
             if r.not_repointed:
                 parts.append("NOT repointed: " + "; ".join(r.not_repointed))
             self.query_one("#fo-report", Static).update("   ".join(parts))
