@@ -112,7 +112,8 @@ def run(args) -> int:
         engine.start(task.task_id, actor="cli")
         last_line = 0.0
         while not stop.is_set() and task.state not in (DONE, FAILED):
-            stop.wait(0.2)
+            # wakes as soon as the task thread ends (--stop-at-end), a signal within 0.2 s
+            task.join(0.2)
             if not args.quiet and time.monotonic() - last_line >= 5:
                 last_line = time.monotonic()
                 d = task.status().detail
