@@ -9,6 +9,15 @@ all of it from the server (alternating rounds, best time of each), and prints
 both MB/s and the ratio (ours / C).  The FLUSH before timing closes every
 file, so both copies must be byte-identical to each other.
 Passwords go to both tools through a 0600 file, never argv.
+
+Both tools are measured the same way: one untimed warm-up run of each first
+(the server's binlog files and both programs are in the page cache), then
+in every round the order alternates (C first, then ours first), and before
+each timed run ``sync`` writes back whatever the previous run left dirty, so
+neither tool pays for the other's writeback.  Both write into the same
+directory on the same disk.  The C tool leaves its output in the page cache;
+our relay fsyncs its files (and relay.meta) before it reports a position, so
+the C tool's time plus an fsync of its output is printed too, as context.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import argparse
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,20 +75,30 @@ def child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def time_c_tool(port: int, pw: str, first: str, out: Path) -> float:
+def time_c_tool(port: int, pw: str, first: str, out: Path) -> tuple[float, float]:
+    """(seconds until the C tool exits, seconds until its output is also fsynced)."""
     out.mkdir(parents=True, exist_ok=True)
     cnf = out.parent / "client.cnf"
     fd = os.open(cnf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(f"[client]\npassword={pw}\n")
+    os.sync()  # same start for both tools: nothing left dirty by the previous run
     t = time.perf_counter()
     subprocess.run(["mariadb-binlog", f"--defaults-extra-file={cnf}", "--read-from-remote-server",
                     "--raw", "--host=127.0.0.1", f"--port={port}", "--user=dbops",
                     f"--result-file={out}/", "--to-last-log", first], check=True)
-    return time.perf_counter() - t
+    done = time.perf_counter() - t
+    for p in out.iterdir():
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return done, time.perf_counter() - t
 
 
 def time_ours(port: int, pw_file: Path, out: Path) -> float:
+    os.sync()
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "console", "relay", "--host", "127.0.0.1", "--port",
                     str(port), "--user", "dbops", "--password-file", str(pw_file), "--relay-dir",
@@ -103,17 +123,28 @@ def main() -> int:
         conn = pymysql.connect(host="127.0.0.1", port=args.port, user="dbops", password=pw)
         total, logs = binlog_bytes(conn)
         conn.close()
-        c_times, o_times, c_cpu, o_cpu = [], [], [], []
+        c_times, c_sync, o_times, c_cpu, o_cpu = [], [], [], [], []
         same = True
-        for _ in range(args.rounds):  # alternate, keep the best of each (shared machines are noisy)
+        # warm-up (untimed): binlog files, both programs and their libraries in the page cache
+        warm = Path(tempfile.mkdtemp(prefix="relaybench-warm-", dir=args.dir))
+        try:
+            time_c_tool(args.port, pw, logs[0][0], warm / "c")
+            time_ours(args.port, pw_file, warm / "ours")
+        finally:
+            shutil.rmtree(warm, ignore_errors=True)
+        for rnd in range(args.rounds):  # alternating order; best and median of each
             work = Path(tempfile.mkdtemp(prefix="relaybench-", dir=args.dir))
             try:
-                cpu0 = child_cpu()
-                c_times.append(time_c_tool(args.port, pw, logs[0][0], work / "c"))
-                cpu1 = child_cpu()
-                o_times.append(time_ours(args.port, pw_file, work / "ours"))
-                c_cpu.append(cpu1 - cpu0)
-                o_cpu.append(child_cpu() - cpu1)
+                for tool in (("c", "ours") if rnd % 2 == 0 else ("ours", "c")):
+                    cpu0 = child_cpu()
+                    if tool == "c":
+                        raw_s, sync_s = time_c_tool(args.port, pw, logs[0][0], work / "c")
+                        c_times.append(raw_s)
+                        c_sync.append(sync_s)
+                        c_cpu.append(child_cpu() - cpu0)
+                    else:
+                        o_times.append(time_ours(args.port, pw_file, work / "ours"))
+                        o_cpu.append(child_cpu() - cpu0)
                 c_bytes = sum(p.stat().st_size for p in (work / "c").iterdir())
                 sub = work / "ours" / (work / "ours" / "server-uuid.index").read_text().split()[0]
                 o_bytes = sum(p.stat().st_size for p in sub.iterdir())
@@ -121,12 +152,24 @@ def main() -> int:
                     (sub / n).read_bytes() == (work / "c" / n).read_bytes() for n, _ in logs)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-        c_s, ours_s = min(c_times), min(o_times)
+        c_s, cs_s, ours_s = min(c_times), min(c_sync), min(o_times)
+        c_med, cs_med, o_med = (statistics.median(x) for x in (c_times, c_sync, o_times))
         c_mbs, o_mbs = c_bytes / c_s / 1e6, o_bytes / ours_s / 1e6
-        print(f"binlog: {total / 1e6:.1f} MB in {len(logs)} files, {args.rounds} alternating rounds, best of each")
-        print(f"mariadb-binlog --raw : {c_s:6.2f} s  {c_mbs:7.1f} MB/s   (all: {', '.join(f'{t:.2f}' for t in c_times)})")
-        print(f"dbops-console relay  : {ours_s:6.2f} s  {o_mbs:7.1f} MB/s   (all: {', '.join(f'{t:.2f}' for t in o_times)})")
-        print(f"ratio (ours / C)     : {o_mbs / c_mbs:.2f}   files identical: {same}")
+        mb = c_bytes / 1e6
+
+        def all_of(ts):
+            return ", ".join(f"{t:.2f}" for t in ts)
+
+        print(f"binlog: {total / 1e6:.1f} MB in {len(logs)} files, {args.rounds} alternating rounds "
+              f"after one warm-up run of each, sync before every timed run")
+        print(f"mariadb-binlog --raw : best {c_s:5.2f} s {c_mbs:6.1f} MB/s   median {c_med:5.2f} s "
+              f"{mb / c_med:6.1f} MB/s   (all: {all_of(c_times)})")
+        print(f"dbops-console relay  : best {ours_s:5.2f} s {o_mbs:6.1f} MB/s   median {o_med:5.2f} s "
+              f"{mb / o_med:6.1f} MB/s   (all: {all_of(o_times)})")
+        print(f"ratio (ours / C)     : best {o_mbs / c_mbs:.2f}   median {c_med / o_med:.2f}   "
+              f"files identical: {same}")
+        print(f"context: C + fsync of its output: best {cs_s:.2f} s, median {cs_med:.2f} s "
+              f"(ratio ours / that: best {cs_s / ours_s:.2f}, median {cs_med / o_med:.2f})")
         print(f"CPU seconds (user+sys, least of the rounds): C {min(c_cpu):.2f}, ours {min(o_cpu):.2f}"
               f"   load average now {os.getloadavg()[0]:.1f}")
     finally:

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from console.commands.common import default_state_dir, print_json
-from console.sandbox import Sandbox, pid_alive
 
 
 def register(sub) -> None:
@@ -25,6 +24,8 @@ def sandbox_dir(args) -> Path:
 
 
 def run(args) -> int:
+    from console.sandbox import Sandbox, pid_alive  # lazy: keeps other subcommands' startup short
+
     sb = Sandbox(sandbox_dir(args), replicas=args.replicas, base_port=args.base_port)
     quiet = args.json
 

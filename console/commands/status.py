@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from console.commands.common import config_from_args, print_json
-from console.engine.topology.model import Topology
-from console.engine.topology.monitor import one_shot
+
+if TYPE_CHECKING:  # lazy: keeps other subcommands' startup short
+    from console.engine.topology.model import Topology
 
 
 def register(sub) -> None:
@@ -41,6 +43,8 @@ def topology_dict(t: Topology) -> dict:
 def run(args) -> int:
     cfg = config_from_args(args)
     clusters = [cfg.cluster(args.cluster)] if args.cluster else list(cfg.clusters.values())
+    from console.engine.topology.monitor import one_shot
+
     topos = [one_shot(c) for c in clusters]
     if args.json:
         print_json({"clusters": {t.cluster: topology_dict(t) for t in topos}})

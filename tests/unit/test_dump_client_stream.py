@@ -158,3 +158,75 @@ def test_semi_sync_prefix_and_need_ack(monkeypatch):
     bs = list(c.batches())
     assert b"".join(b.data for b in bs) == b"".join(evs)
     assert any(b.need_ack for b in bs)
+
+
+def mixed_file_events(n_trx=60):
+    """A file with row transactions in two domains, DDLs (standalone GTID +
+    QUERY), BEGIN/COMMIT query transactions and events of varied sizes."""
+    from tests.unit.test_binlog_events import query_ev
+    evs = [fde(), gtid_list_ev([(0, 1, 0)])]
+    for i in range(1, n_trx + 1):
+        dom = i % 2
+        if i % 7 == 0:
+            evs += [gtid_ev(i, domain=dom, standalone=True), query_ev(b"CREATE TABLE t%d (a int)" % i)]
+        elif i % 5 == 0:
+            evs += [gtid_ev(i, domain=dom), query_ev(b"BEGIN"), query_ev(b"INSERT INTO t VALUES (1)"),
+                    query_ev(b"COMMIT")]
+        else:
+            evs += [gtid_ev(i, domain=dom, server=2)]
+            evs += [ev(19, b"\x05" * (10 + i)), ev(23, b"\x01" * (i * 37 % 900 + 1))] * (1 + i % 3)
+            evs += [xid_ev()]
+    out, pos = [], 4
+    for e in evs:
+        pos += len(e)
+        out.append(with_pos(e, pos))
+    return out
+
+
+@pytest.mark.parametrize("chunk,bufsize", [(1, 64), (13, 64), (333, 4096), (5000, 4096), (1 << 20, 1 << 16)])
+def test_fast_path_matches_the_event_api(chunk, bufsize, monkeypatch):
+    """The batch fast path (inline GTID/XID, one bytearray per batch, the
+    receive buffer compacted in place) gives the same bytes, boundaries, GTID
+    positions, event counts and timestamps as the per-event slow path."""
+    evs = mixed_file_events()
+    data = packets(evs + [EOF_PKT])
+    c = client(data, chunk, monkeypatch)
+    c.buffer_size = bufsize
+    got, count, bounds = b"", 0, []
+    for b in c.batches():
+        if b.boundary_end >= 0:
+            bounds.append((len(got) + b.boundary_end, b.boundary_pos, E.format_state(b.gtid_state)))
+        if b.data:
+            assert b.last_ts == 1700000000
+        got += bytes(b.data)
+        count += b.count
+    assert got == b"".join(evs) and count == len(evs)
+    c = client(data, chunk, monkeypatch)
+    c.buffer_size = bufsize
+    slow, off = [], 0
+    for e in c.events():
+        off += len(e.data)
+        if e.boundary:
+            slow.append((off, e.end_pos, e.position))
+    # each batch reports its last boundary: every one of them is a real boundary
+    assert set(bounds) <= set(slow) and bounds[-1] == slow[-1]
+    assert slow[-1][2] == "0-1-60,1-2-59"
+
+
+def test_crc_mismatch_in_gtid_or_xid_is_refused(monkeypatch):
+    evs = file_events()
+    for i in (2, 4):  # the GTID and the XID of the first transaction
+        bad = bytearray(evs[i])
+        bad[len(bad) // 2] ^= 0x01
+        c = client(packets(evs[:i] + [bytes(bad)] + evs[i + 1:] + [EOF_PKT]), 1000, monkeypatch)
+        with pytest.raises(DumpError, match="CRC32 mismatch in a (Gtid|Xid) event"):
+            list(c.batches())
+
+
+def test_tracker_begin_gtid_and_end_group():
+    t = E.GroupTracker({0: (1, 5)})
+    g = gtid_ev(6, domain=3, server=9)
+    t.begin_gtid(b"xx" + g, 2)
+    assert t.in_group and t.pending == (3, 9, 6) and not t.standalone
+    assert t.end_group() and not t.in_group and t.state == {0: (1, 5), 3: (9, 6)}
+    assert t.last_gtid == (3, 9, 6)

@@ -254,6 +254,7 @@ class DumpClient:
         start = end = 0
         crc32 = zlib.crc32
         u32 = E._U32.unpack_from
+        XID, GTID = E.XID, E.GTID
         slow_type = SLOW_TYPE
         fast = not with_events
         semi = self.semi_active
@@ -267,20 +268,28 @@ class DumpClient:
             if pending_data and not select.select([sock], [], [], 0)[0]:
                 pending_data = False
                 yield Batch(file=self.file, upstream_pos=self.pos, idle=True)
-            if need > len(buf) or (end == len(buf)):
-                keep = end - start
-                if need > len(buf) or start == 0:
-                    nbuf = bytearray(max(need, len(buf) * 2, keep + 1))
-                else:
-                    nbuf = bytearray(len(buf))
+            size = len(rbuf)
+            keep = end - start
+            if need > size or (end == size and start == 0):
+                # a packet larger than the buffer: grow it
+                nbuf = bytearray(max(need, size * 2, keep + 1))
                 nbuf[:keep] = mv[start:end]
                 mv.release()
                 rbuf = buf = nbuf
                 mv = memoryview(nbuf)
                 start, end = 0, keep
-            elif start and end - start < 65536 and len(buf) - end < 65536:
-                keep = end - start
-                rbuf[:keep] = mv[start:end]
+            elif start and (size - end < 65536 or need > size - start):
+                # little room left: move the unparsed tail to the front, in place
+                # when it does not overlap (the usual case: a partial event),
+                # so the buffer's pages are reused read after read
+                if keep <= start:
+                    rbuf[:keep] = mv[start:end]
+                else:
+                    nbuf = bytearray(size)
+                    nbuf[:keep] = mv[start:end]
+                    mv.release()
+                    rbuf = buf = nbuf
+                    mv = memoryview(nbuf)
                 start, end = 0, keep
             try:
                 n = sock.recv_into(mv[end:])
@@ -300,12 +309,14 @@ class DumpClient:
             # ---- split packets ----------------------------------------------------
             tracker = self.tracker
             in_group = tracker.in_group
-            segs: list = []
-            append = segs.append
+            # events are copied straight into one growing bytearray (the data to
+            # write): no per-event object stays alive and no join at the end
+            out = bytearray()
+            count = 0
+            ev = None         # the last event appended to out (its header gives last_ts)
             evs: list | None = None if fast else []
             batch = Batch(file=self.file, events=evs)
-            dlen = 0          # bytes in segs, kept by the slow path only (events mode)
-            b_idx = -1        # number of segs up to the last boundary
+            b_end = -1        # len(out) at the last boundary
             b_pos = 0
             p = 0
             crc = self.checksum
@@ -324,10 +335,30 @@ class DumpClient:
                         ev = buf[s:pe]
                         if crc and crc32(ev) != CRC_RESIDUE:
                             raise self._crc_error(buf[s + 4])
-                        append(ev)
+                        out += ev
+                        count += 1
                         if not in_group:
-                            b_idx = len(segs)
+                            b_end = len(out)
                             b_pos = self.pos = u32(buf, s + 13)[0]
+                        p = pe
+                        continue
+                    typ = buf[s + 4]
+                    if fast and (typ == XID or typ == GTID) and not buf[s + 17] & artificial:
+                        # the events that open and close every transaction: the
+                        # same checks and GTID tracking as the slow path, inline
+                        ev = buf[s:pe]
+                        if crc and crc32(ev) != CRC_RESIDUE:
+                            raise self._crc_error(typ)
+                        out += ev
+                        count += 1
+                        if typ == XID:
+                            tracker.end_group()
+                            in_group = False
+                            b_end = len(out)
+                            b_pos = self.pos = u32(buf, s + 13)[0]
+                        else:
+                            tracker.begin_gtid(buf, s)
+                            in_group = True
                         p = pe
                         continue
                     src, s_off, e_off = buf, s, pe
@@ -346,7 +377,7 @@ class DumpClient:
                     start = consumed + pe
                     batch.eof = True
                     tracker.in_group = in_group
-                    self._finish(batch, segs, b_idx, b_pos)
+                    self._finish(batch, out, count, ev, b_end, b_pos, fast)
                     yield batch
                     return
                 need = 0
@@ -357,10 +388,10 @@ class DumpClient:
                     raise DumpError(f"{label}: event size {size} does not match its packet "
                                     f"({e_off - s_off} bytes) after {self.file}:{self.pos}",
                                     transient=False)
-                ev = src[s_off:e_off]
+                sev = src[s_off:e_off]
                 if typ == E.FORMAT_DESCRIPTION:  # its own checksum setting decides
-                    crc = self.checksum = E.fde_checksum_alg(ev) == E.CHECKSUM_CRC32
-                if crc and crc32(ev) != CRC_RESIDUE:
+                    crc = self.checksum = E.fde_checksum_alg(sev) == E.CHECKSUM_CRC32
+                if crc and crc32(sev) != CRC_RESIDUE:
                     raise self._crc_error(typ)
                 boundary = True
                 g = None
@@ -368,7 +399,7 @@ class DumpClient:
                     if self.pos != 4 and not self._need_fde:
                         continue  # re-sent description of a file we are inside
                     self._need_fde = False
-                    batch.new_file = not segs
+                    batch.new_file = not out
                     tracker.reset_group()
                 elif typ == E.HEARTBEAT:
                     if log_pos:
@@ -376,31 +407,31 @@ class DumpClient:
                     batch.heartbeat = True
                     continue
                 elif typ == E.ROTATE:
-                    name, rpos = E.rotate_target(ev, 4 if crc else 0)
+                    name, rpos = E.rotate_target(sev, 4 if crc else 0)
                     if flags & artificial or ts == 0:
                         if name != self.file:
-                            if segs:
-                                self._finish(batch, segs, b_idx, b_pos)
+                            if out:
+                                self._finish(batch, out, count, ev, b_end, b_pos, fast)
                                 yield batch
-                                segs, dlen, b_idx = [], 0, -1
-                                append = segs.append
+                                out, count, ev, b_end = bytearray(), 0, None, -1
                                 evs = None if fast else []
                                 batch = Batch(file=name, events=evs)
                             self.file, self.pos = name, rpos
                             batch.file = name
                         continue
-                    append(ev)
                     if evs is not None:
-                        evs.append((dlen, size, typ, log_pos, True, None))
+                        evs.append((len(out), size, typ, log_pos, True, None))
+                    out += sev
+                    count += 1
+                    ev = sev
                     tracker.reset_group()
                     in_group = False
                     batch.rotate_to = name
                     self.pos = log_pos
-                    self._finish(batch, segs, len(segs), log_pos)
+                    self._finish(batch, out, count, ev, len(out), log_pos, fast)
                     yield batch
                     self.file, self.pos = name, 4
-                    segs, dlen, b_idx = [], 0, -1
-                    append = segs.append
+                    out, count, ev, b_end = bytearray(), 0, None, -1
                     evs = None if fast else []
                     batch = Batch(file=name, events=evs)
                     continue
@@ -409,25 +440,27 @@ class DumpClient:
                 elif typ == E.STOP:
                     tracker.reset_group()
                 if slow_type[typ]:
-                    boundary = tracker.feed(typ, ev, 4 if crc else 0)
+                    boundary = tracker.feed(typ, sev, 4 if crc else 0)
                     in_group = tracker.in_group
                     if boundary:
                         g = tracker.last_gtid
                 elif in_group:
                     boundary = False
-                append(ev)
+                dlen = len(out)
+                out += sev
+                count += 1
+                ev = sev
                 if log_pos:  # 0 only in a re-sent FORMAT_DESCRIPTION: no move
                     self.pos = log_pos
                 if boundary:
-                    b_idx, b_pos = len(segs), self.pos
+                    b_end, b_pos = len(out), self.pos
                 if evs is not None:
                     evs.append((dlen, size, typ, self.pos, boundary, g))
-                    dlen += size
             start = consumed + p
             buf = rbuf
             tracker.in_group = in_group
-            if segs or batch.heartbeat:
-                self._finish(batch, segs, b_idx, b_pos)
+            if out or batch.heartbeat:
+                self._finish(batch, out, count, ev, b_end, b_pos, fast)
                 pending_data = True
                 yield batch
 
@@ -435,14 +468,16 @@ class DumpClient:
         return DumpError(f"{self.endpoint.label}: CRC32 mismatch in a "
                          f"{E.TYPE_NAMES.get(typ, f'type {typ}')} event after {self.file}:{self.pos}")
 
-    def _finish(self, batch: Batch, segs: list, b_idx: int, b_pos: int) -> None:
-        batch.data = b"".join(segs) if segs else b""
-        batch.count = len(segs)
-        if segs:
-            batch.last_ts = E._U32.unpack_from(segs[-1], 0)[0]
+    def _finish(self, batch: Batch, out: bytearray, count: int, last, b_end: int,
+                b_pos: int, fast: bool = True) -> None:
+        # the relay's writer takes the bytearray as it is; event consumers get bytes
+        batch.data = (out if fast else bytes(out)) if out else b""
+        batch.count = count
+        if last is not None:
+            batch.last_ts = E._U32.unpack_from(last, 0)[0]
         batch.upstream_pos = self.pos
-        if b_idx >= 0:  # the tail after the last boundary is short: sum that
-            batch.boundary_end = len(batch.data) - sum(map(len, segs[b_idx:]))
+        if b_end >= 0:
+            batch.boundary_end = b_end
             batch.boundary_pos = b_pos
             batch.gtid_state = dict(self.tracker.state)
 

@@ -178,12 +178,7 @@ class GroupTracker:
         if typ == XID or typ == XA_PREPARE:
             return self._end()
         if typ == GTID:
-            seq, domain, flags2 = _GTID_BODY.unpack_from(event, HEADER_LEN)
-            server = _U32.unpack_from(event, 5)[0]
-            self.in_group = True
-            self.standalone = bool(flags2 & FL_STANDALONE)
-            self.first_query = False
-            self.pending = (domain, server, seq)
+            self.begin_gtid(event, 0)
             return False
         if typ == MYSQL_GTID or typ == MYSQL_ANONYMOUS_GTID:
             self.in_group, self.standalone, self.first_query, self.pending = True, False, True, None
@@ -207,7 +202,16 @@ class GroupTracker:
                     return self._end()
         return False
 
-    def _end(self) -> bool:
+    def begin_gtid(self, buf, off: int) -> None:
+        """A MariaDB GTID event starting at ``buf[off]`` opens a group."""
+        seq, domain, flags2 = _GTID_BODY.unpack_from(buf, off + HEADER_LEN)
+        self.in_group = True
+        self.standalone = bool(flags2 & FL_STANDALONE)
+        self.first_query = False
+        self.pending = (domain, _U32.unpack_from(buf, off + 5)[0], seq)
+
+    def end_group(self) -> bool:
+        """XID / XA PREPARE (or the group's last QUERY): the group is complete."""
         self.in_group = False
         g = self.pending
         self.last_gtid = g
@@ -215,6 +219,8 @@ class GroupTracker:
             self.state[g[0]] = (g[1], g[2])
             self.pending = None
         return True
+
+    _end = end_group
 
     def position_text(self) -> str:
         """The MariaDB GTID position, e.g. ``0-1-100,1-2-7``."""

@@ -11,7 +11,8 @@ from console.mysql.binlog import events as E
 class Batch:
     """Events received in one read of the socket, all from one upstream file.
 
-    ``data`` holds the events to store, byte for byte (header..CRC), in order.
+    ``data`` holds the events to store, byte for byte (header..CRC), in order
+    (a ``bytearray`` from ``batches()``, ``bytes`` with ``with_events``).
     ``boundary_end`` is the length of the prefix of ``data`` that ends at the
     last transaction boundary (-1: none in this batch); ``boundary_pos`` is
     the upstream position after it and ``gtid_state`` the GTID position there
