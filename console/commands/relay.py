@@ -104,38 +104,7 @@ def run(args) -> int:
         return (f"{d.relayed_file}:{d.relayed_pos} gtid {d.relayed_gtid or '-'} "
                 f"behind {behind} B {d.mb_per_s:.1f} MB/s retries {d.retries}")
 
-<<<<<<< HEAD
     return run_foreground(engine, task, name="relay", quiet=args.quiet, progress=progress,
                           final=lambda d: f"stopped at {d.relayed_subdir}/{d.relayed_file}:{d.relayed_pos} "
                                           f"gtid {d.relayed_gtid or '-'} ({d.total_events} events, "
                                           f"{d.total_bytes} bytes)")
-=======
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        engine.start(task.task_id, actor="cli")
-        last_line = 0.0
-        while not stop.is_set() and task.state not in (DONE, FAILED):
-            # wakes as soon as the task thread ends (--stop-at-end), a signal within 0.2 s
-            task.join(0.2)
-            if not args.quiet and time.monotonic() - last_line >= 5:
-                last_line = time.monotonic()
-                d = task.status().detail
-                print(f"relay: {d.relayed_file}:{d.relayed_pos} gtid {d.relayed_gtid or '-'} "
-                      f"behind {d.bytes_behind if d.bytes_behind is not None else '?'} B "
-                      f"{d.mb_per_s:.1f} MB/s retries {d.retries}"
-                      + (f" last error: {d.last_error}" if d.last_error else ""), file=sys.stderr)
-        if task.state not in (DONE, FAILED):
-            task.stop(actor="cli", wait=30)
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    st = task.status()
-    d = st.detail
-    if not args.quiet:
-        print(f"relay: stopped at {d.relayed_subdir}/{d.relayed_file}:{d.relayed_pos} "
-              f"gtid {d.relayed_gtid or '-'} ({d.total_events} events, {d.total_bytes} bytes)",
-              file=sys.stderr)
-    if st.state == FAILED:
-        raise UserError(f"relay failed: {st.last_error}", exit_code=1)
-    return 0
->>>>>>> relay
