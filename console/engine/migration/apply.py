@@ -72,7 +72,8 @@ class Applier(threading.Thread):
     FLUSH_INTERVAL = 0.05
 
     def __init__(self, ep: Endpoint, ins: Inspection, start_pos: str, *,
-                 batch_size: Callable[[], int], gate: Callable[[], None]):
+                 batch_size: Callable[[], int], gate: Callable[[], None],
+                 dirty_limit: int = 0):
         super().__init__(name=f"apply-{ins.table}", daemon=True)
         self.ep, self.ins = ep, ins
         self.flavor = "mariadb" if ins.flavor == "mariadb" else "mysql"
@@ -90,6 +91,43 @@ class Applier(threading.Thread):
         self._mlock = threading.Lock()
         self._stop_ev = threading.Event()
         self._stream = None
+        # dirty keys: every key of the original that a decoded row event
+        # touched (before and after images), for the checksum's final pass
+        self._dlock = threading.Lock()
+        self._dirty: set[tuple] | None = set() if dirty_limit > 0 else None
+        self.dirty_limit = dirty_limit
+        self.dirty_overflow = False
+
+    # ---- dirty keys ---------------------------------------------------------------
+
+    @property
+    def tracking_dirty(self) -> bool:
+        return self._dirty is not None
+
+    def mark_dirty(self, ops: list[tuple]) -> None:
+        """Record the keys of decoded ops (called at decode time, so before
+        any marker that follows them in the stream is signalled).  Past
+        ``dirty_limit`` keys tracking stops and ``dirty_overflow`` is set."""
+        with self._dlock:
+            d = self._dirty
+            if d is None:
+                return
+            for op in ops:
+                for vals in op[1:]:
+                    d.add(self.builder.key_of(vals))
+            if len(d) > self.dirty_limit:
+                self._dirty = None
+                self.dirty_overflow = True
+
+    def take_dirty(self) -> set[tuple] | None:
+        """The keys touched since the last call (None when not tracking or
+        overflowed); tracking goes on with an empty set."""
+        with self._dlock:
+            d = self._dirty
+            if d is None:
+                return None
+            self._dirty = set()
+            return d
 
     # ---- markers ----------------------------------------------------------------
 
@@ -198,7 +236,9 @@ class Applier(threading.Thread):
                     if ev.table == self.ins.changelog:
                         self._changelog(ev, markers)
                     elif ev.table == self.ins.table and ev.schema == self.ins.database:
-                        ops.extend(self._ops(ev))
+                        new = self._ops(ev)
+                        self.mark_dirty(new)
+                        ops.extend(new)
                     continue
                 if isinstance(ev, QueryEvent) and touches_table(ev.query, self.ins.table, self.ins.ghost):
                     self.fatal = (f"DDL on {self.ins.database}.{self.ins.table} during the migration "
