@@ -33,9 +33,11 @@ from console.engine.migration.status import MigrationDetail
 from console.engine.migration.tables import (
     Heartbeat,
     check_tables,
+    defer_secondary_indexes,
     drop_tables,
     prepare_tables,
     replica_lag_sql,
+    restore_indexes,
 )
 from console.engine.migration.throttle import Observer, decide, format_load, parse_load
 from console.engine.task import Task, TaskStopped, command
@@ -184,6 +186,10 @@ class MigrationTask(Task):
         state = self.checkpoint_file.load(opts.database, opts.table, opts.alter) if resume else None
         prepare_tables(conn, ins, drop_ghost=opts.initially_drop_ghost_table,
                        drop_old=opts.initially_drop_old_table, resume=resume)
+        if not resume:
+            deferred = defer_secondary_indexes(conn, ins)
+            if deferred:
+                self.log(f"secondary indexes built after the copy: {', '.join(deferred)}")
         if state:
             start_pos = state["applied_pos"]
         elif ins.flavor == "mariadb":
@@ -219,6 +225,11 @@ class MigrationTask(Task):
         copier.done = True
         self._save_checkpoint()
         self.log(f"row copy complete: {copier.rows_copied} rows in {copier.chunks} chunks")
+        t0 = time.monotonic()
+        added = restore_indexes(conn, ins)
+        if added:
+            self.log(f"secondary indexes added to the ghost in {time.monotonic() - t0:.2f}s: "
+                     f"{', '.join(a.split('(')[0][8:].strip() for a in added)}")
         self._drain(conn)
 
         # ---- postpone
@@ -254,6 +265,8 @@ class MigrationTask(Task):
 
         # ---- cleanup
         self.set_phase("cleaning-up")
+        self.log(f"binlog apply: {applier.events_applied} row events in {applier.batches} batches, "
+                 f"{applier.apply_seconds:.2f}s executing them")
         self._stop_workers()
         drop_tables(conn, ins, ghost=False, changelog=True)
         if opts.ok_to_drop_table:
