@@ -186,7 +186,7 @@ class MigrationTask(Task):
         state = self.checkpoint_file.load(opts.database, opts.table, opts.alter) if resume else None
         prepare_tables(conn, ins, drop_ghost=opts.initially_drop_ghost_table,
                        drop_old=opts.initially_drop_old_table, resume=resume)
-        if not resume:
+        if not resume and opts.defer_secondary_indexes:
             deferred = defer_secondary_indexes(conn, ins)
             if deferred:
                 self.log(f"secondary indexes built after the copy: {', '.join(deferred)}")
