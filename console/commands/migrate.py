@@ -61,6 +61,8 @@ def register(sub) -> None:
     a("--resume", action="store_true", help="continue an interrupted migration from its checkpoint")
     a("--no-verify-checksum", action="store_true", help="skip the checksum before cut-over")
     a("--checksum-chunk-size", type=int, default=10000)
+    a("--defer-secondary-indexes", action="store_true",
+      help="build the ghost's plain secondary indexes after the copy (one sorted build)")
     a("--copy-threads", type=int, default=1,
       help="copy chunks in parallel on this many connections (default 1)")
     a("--checksum-threads", type=int, default=2,
@@ -117,6 +119,7 @@ def options_from_args(args):
         allow_foreign_keys=args.allow_foreign_keys, allow_triggers=args.allow_triggers,
         resume=args.resume, verify_checksum=not args.no_verify_checksum,
         checksum_chunk_size=args.checksum_chunk_size, copy_threads=args.copy_threads,
+        defer_secondary_indexes=args.defer_secondary_indexes,
         checksum_threads=args.checksum_threads,
     ).validate()
 

@@ -74,6 +74,16 @@ def test_checksum_expr_converts_strings_and_marks_nulls():
     e = checksum_expr(["id", "name"], {"name"})
     assert "CONVERT(`name` USING utf8mb4)" in e and "ISNULL(`id`)" in e
     assert e.startswith("COUNT(*)")
+    assert "SUM(CRC32(" in e and "BIT_XOR(CRC32(" in e
+
+
+def test_pack_statements_wraps_one_transaction_in_bounded_packets():
+    from console.engine.migration.apply import pack_statements
+
+    assert pack_statements(["A", "B"]) == ["START TRANSACTION;\nA;\nB;\nCOMMIT"]
+    parts = pack_statements(["x" * 40, "y" * 40, "z" * 40], limit=100)
+    assert parts == ["START TRANSACTION;\n" + "x" * 40, "y" * 40 + ";\n" + "z" * 40 + ";\nCOMMIT"]
+    assert pack_statements(["q" * 500], limit=100) == ["START TRANSACTION", "q" * 500, "COMMIT"]
 
 
 def _builder():
@@ -227,3 +237,58 @@ def test_table_filter_drops_other_tables_rows_and_maps():
     assert not f.keep(_table_map(7, "d", "other"))                           # id reused
     assert not f.keep(_event(0x1F, (7).to_bytes(6, "little") + b"rows"))
     assert f.dropped == 5
+
+
+def test_key_in_single_and_composite_keys():
+    from console.engine.migration.sqlutil import key_in
+
+    assert key_in(["id"], [(1,), (5,)]) == ("`id` IN (%s, %s)", [1, 5])
+    w, p = key_in(["a", "b"], [(1, "x"), (2, "y")])
+    assert w == "((`a` = %s AND `b` = %s) OR (`a` = %s AND `b` = %s))"
+    assert p == [1, "x", 2, "y"]
+    with pytest.raises(AssertionError):
+        key_in(["id"], [])
+
+
+def _applier(dirty_limit: int):
+    from types import SimpleNamespace
+
+    from console.engine.migration.apply import Applier
+
+    key = SimpleNamespace(columns=("a", "b"), ghost_columns=("a", "b"))
+    ins = SimpleNamespace(database="d", table="t", ghost="_t_gho", flavor="mariadb", key=key,
+                          shared=(("a", "a"), ("b", "b"), ("v", "v")))
+    return Applier(None, ins, "", batch_size=lambda: 10, gate=lambda: None, dirty_limit=dirty_limit)
+
+
+def test_dirty_keys_record_both_images_and_are_taken_once():
+    a = _applier(100)
+    assert a.tracking_dirty
+    a.mark_dirty([("ins", {"a": 1, "b": "x", "v": 1}),
+                  ("upd", {"a": 2, "b": "y", "v": 1}, {"a": 3, "b": "y", "v": 2}),
+                  ("del", {"a": 4, "b": "z", "v": None}),
+                  ("upd", {"a": 1, "b": "x", "v": 1}, {"a": 1, "b": "x", "v": 9})])
+    assert a.take_dirty() == {(1, "x"), (2, "y"), (3, "y"), (4, "z")}
+    assert a.take_dirty() == set()
+    a.mark_dirty([("del", {"a": 5, "b": "q", "v": 0})])
+    assert a.take_dirty() == {(5, "q")}
+
+
+def test_dirty_keys_overflow_stops_tracking_and_untracked_applier_records_nothing():
+    a = _applier(3)
+    a.mark_dirty([("ins", {"a": i, "b": "k", "v": 0}) for i in range(4)])
+    assert a.dirty_overflow and not a.tracking_dirty and a.take_dirty() is None
+    b = _applier(0)
+    b.mark_dirty([("ins", {"a": 1, "b": "k", "v": 0})])
+    assert not b.tracking_dirty and b.take_dirty() is None and not b.dirty_overflow
+
+
+def test_plain_key_clauses_pick_only_plain_secondary_indexes():
+    from console.engine.migration.tables import plain_key_clauses
+
+    ddl = ("CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `k` int(11) NOT NULL,\n"
+           "  `c` varchar(20) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `uk` (`c`),\n"
+           "  KEY `k_1` (`k`),\n  KEY `odd``name` (`c`(5),`k`) COMMENT 'x',\n"
+           "  FULLTEXT KEY `ft` (`c`)\n) ENGINE=InnoDB")
+    assert plain_key_clauses(ddl) == [("`k_1`", "ADD KEY `k_1` (`k`)"),
+                                      ("`odd``name`", "ADD KEY `odd``name` (`c`(5),`k`) COMMENT 'x'")]

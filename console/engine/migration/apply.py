@@ -19,6 +19,8 @@ import time
 import uuid
 from collections.abc import Callable
 
+import pymysql.constants.CLIENT
+
 from console.engine.migration.binlog_filter import TableFilter, connection_class
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.inspect import Inspection
@@ -72,7 +74,8 @@ class Applier(threading.Thread):
     FLUSH_INTERVAL = 0.05
 
     def __init__(self, ep: Endpoint, ins: Inspection, start_pos: str, *,
-                 batch_size: Callable[[], int], gate: Callable[[], None]):
+                 batch_size: Callable[[], int], gate: Callable[[], None],
+                 dirty_limit: int = 0):
         super().__init__(name=f"apply-{ins.table}", daemon=True)
         self.ep, self.ins = ep, ins
         self.flavor = "mariadb" if ins.flavor == "mariadb" else "mysql"
@@ -81,6 +84,8 @@ class Applier(threading.Thread):
         self.builder = DmlBuilder(ins.database, ins.ghost, ins.shared, ins.key.columns,
                                   ins.key.ghost_columns)
         self.events_applied = 0
+        self.batches = 0
+        self.apply_seconds = 0.0         # time spent executing batches on the ghost
         self.read_file, self.read_pos = "", 0
         self.heartbeat_at = 0.0          # primary time of the last heartbeat seen in the stream
         self.error = ""
@@ -90,6 +95,43 @@ class Applier(threading.Thread):
         self._mlock = threading.Lock()
         self._stop_ev = threading.Event()
         self._stream = None
+        # dirty keys: every key of the original that a decoded row event
+        # touched (before and after images), for the checksum's final pass
+        self._dlock = threading.Lock()
+        self._dirty: set[tuple] | None = set() if dirty_limit > 0 else None
+        self.dirty_limit = dirty_limit
+        self.dirty_overflow = False
+
+    # ---- dirty keys ---------------------------------------------------------------
+
+    @property
+    def tracking_dirty(self) -> bool:
+        return self._dirty is not None
+
+    def mark_dirty(self, ops: list[tuple]) -> None:
+        """Record the keys of decoded ops (called at decode time, so before
+        any marker that follows them in the stream is signalled).  Past
+        ``dirty_limit`` keys tracking stops and ``dirty_overflow`` is set."""
+        with self._dlock:
+            d = self._dirty
+            if d is None:
+                return
+            for op in ops:
+                for vals in op[1:]:
+                    d.add(self.builder.key_of(vals))
+            if len(d) > self.dirty_limit:
+                self._dirty = None
+                self.dirty_overflow = True
+
+    def take_dirty(self) -> set[tuple] | None:
+        """The keys touched since the last call (None when not tracking or
+        overflowed); tracking goes on with an empty set."""
+        with self._dlock:
+            d = self._dirty
+            if d is None:
+                return None
+            self._dirty = set()
+            return d
 
     # ---- markers ----------------------------------------------------------------
 
@@ -179,7 +221,8 @@ class Applier(threading.Thread):
         from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent
         from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-        conn = connect(self.ep, read_timeout=600, write_timeout=600)
+        conn = connect(self.ep, read_timeout=600, write_timeout=600,
+                       client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
         stream = self._stream = self._open_stream()
         pos = Position(self.flavor, self.applied_pos)
         ops: list[tuple] = []
@@ -198,7 +241,9 @@ class Applier(threading.Thread):
                     if ev.table == self.ins.changelog:
                         self._changelog(ev, markers)
                     elif ev.table == self.ins.table and ev.schema == self.ins.database:
-                        ops.extend(self._ops(ev))
+                        new = self._ops(ev)
+                        self.mark_dirty(new)
+                        ops.extend(new)
                     continue
                 if isinstance(ev, QueryEvent) and touches_table(ev.query, self.ins.table, self.ins.ghost):
                     self.fatal = (f"DDL on {self.ins.database}.{self.ins.table} during the migration "
@@ -217,7 +262,10 @@ class Applier(threading.Thread):
                 if ops:
                     if not self._markers:   # someone waits for a marker (checksum, cut-over): no throttle
                         self._gate()
+                    t0 = time.monotonic()
                     self._apply(conn, ops)
+                    self.apply_seconds += time.monotonic() - t0
+                    self.batches += 1
                     self.events_applied += len(ops)
                     ops = []
                 last_flush = now
@@ -269,15 +317,35 @@ class Applier(threading.Thread):
                 time.sleep(0.02 * (attempt + 1))
 
     def _apply_once(self, conn, stmts) -> None:
+        """One ghost transaction, sent as few multi-statement packets (one
+        round trip per ~1 MB instead of one per row): the server stops at the
+        first failing statement, which raises here, and we roll back."""
         with conn.cursor() as cur:
-            cur.execute("START TRANSACTION")
             try:
-                for sql, params in stmts:
-                    cur.execute(sql, params)
-                cur.execute("COMMIT")
+                for packet in pack_statements([cur.mogrify(sql, params) for sql, params in stmts]):
+                    cur.execute(packet)
+                    while cur.nextset():
+                        pass
             except Exception:
                 try:
                     cur.execute("ROLLBACK")
                 except Exception:  # noqa: BLE001
                     pass
                 raise
+
+
+def pack_statements(stmts: list[str], limit: int = 1 << 20) -> list[str]:
+    """``START TRANSACTION; s1; ...; COMMIT`` cut into multi-statement
+    packets of at most about ``limit`` bytes (one statement may be longer);
+    the transaction spans the packets."""
+    out: list[str] = []
+    cur: list[str] = ["START TRANSACTION"]
+    size = len(cur[0])
+    for s in [*stmts, "COMMIT"]:
+        if cur and size + len(s) + 2 > limit:
+            out.append(";\n".join(cur))
+            cur, size = [], 0
+        cur.append(s)
+        size += len(s) + 2
+    out.append(";\n".join(cur))
+    return out

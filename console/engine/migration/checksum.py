@@ -7,8 +7,23 @@ ghost: equal sums end there.  Otherwise (writes between the two reads, or a
 real difference) the exact pass runs: the original's rows are read ``LOCK IN
 SHARE MODE`` inside a transaction (writers of that range wait), a marker is
 written and the apply waited for: every change made to the range before the
-lock is then in the ghost, so both checksums must be equal.  A mismatching chunk is copied again and checked again; the
-cut-over is refused while any mismatch remains."""
+lock is then in the ghost, so both checksums must be equal.  A mismatching
+chunk is copied again and checked again; the cut-over is refused while any
+mismatch remains.
+
+Two ways to run it:
+
+* overlapped (a fresh migration that is not postponed): each chunk is checked
+  right after it is copied, by a worker of its own, while the copy goes on;
+  the binlog apply records every key a row event touched (``dirty`` keys);
+  right before the cut-over only the rows of those keys are checked again
+  (``verify_keys``).  A row no event touched is unchanged on both sides
+  since its chunk was checked: the copy wrote it once and the apply never
+  touched it.
+* full pass (``run``): every chunk again, right before the cut-over; used
+  after a resume (the chunks checked before the crash and the keys touched
+  then are not known), when the dirty set overflowed, and after a
+  postponement (the ghost sat waiting; anything may have written to it)."""
 
 from __future__ import annotations
 
@@ -19,7 +34,15 @@ from dataclasses import dataclass
 
 from console.engine.migration.copy import Copier, Key
 from console.engine.migration.inspect import Inspection
-from console.engine.migration.sqlutil import checksum_expr, cmp_tuple, col_list, key_range, qi, qt
+from console.engine.migration.sqlutil import (
+    checksum_expr,
+    cmp_tuple,
+    col_list,
+    key_in,
+    key_range,
+    qi,
+    qt,
+)
 from console.engine.migration.tables import write_changelog
 
 
@@ -30,6 +53,8 @@ class ChecksumProgress:
     mismatches: int = 0
     recopied: int = 0
     remaining_mismatches: int = 0
+    keys_rechecked: int = 0     # rows of dirty keys checked again in the final pass
+    dirty_batches: int = 0
     done: bool = False
 
 
@@ -42,6 +67,7 @@ class Checksummer:
         self._chunk_size, self._checkpoint = chunk_size, checkpoint
         self.attempts, self.wait_timeout = attempts, wait_timeout
         self.progress = ChecksumProgress()
+        self._plock = threading.Lock()
         ocols = list(ins.shared_original)
         gcols = list(ins.shared_ghost)
         self._oexpr = checksum_expr(ocols, ins.string_columns)
@@ -58,13 +84,7 @@ class Checksummer:
             row = cur.fetchone()
         return tuple(row) if row else None
 
-    def _compare(self, conn, mconn, lo: Key | None, hi: Key | None,
-                 locked: bool = True) -> tuple[bool, int]:
-        """(equal, rows) for ``lo < key <= hi`` (hi None: no upper bound).
-
-        ``locked=False`` is the cheap first pass: the original is read
-        without locks, so writes between the two reads show as a mismatch,
-        which then gets the exact, locked comparison."""
+    def _range_preds(self, lo: Key | None, hi: Key | None) -> tuple[str, list, str, list]:
         kc, gk = list(self.ins.key.columns), list(self.ins.key.ghost_columns)
         if hi is None:
             ow, op = ("1=1", []) if lo is None else cmp_tuple(kc, lo, ">")
@@ -72,6 +92,16 @@ class Checksummer:
         else:
             ow, op = key_range(kc, lo, hi)
             gw, gp = key_range(gk, lo, hi)
+        return ow, op, gw, gp
+
+    def _compare(self, conn, mconn, preds: tuple[str, list, str, list],
+                 locked: bool = True) -> tuple[bool, int]:
+        """(equal, rows) for the rows the predicates select on each side.
+
+        ``locked=False`` is the cheap first pass: the original is read
+        without locks, so writes between the two reads show as a mismatch,
+        which then gets the exact, locked comparison."""
+        ow, op, gw, gp = preds
         with conn.cursor() as cur:
             if locked:
                 cur.execute("START TRANSACTION")
@@ -93,31 +123,60 @@ class Checksummer:
                     cur.execute("ROLLBACK")
         return orig == ghost, orig[0]
 
-    def _chunk(self, conns, lo: Key | None, hi: Key | None) -> None:
+    def _verify(self, conns, preds, recopy: Callable[[object], int], count_chunk: bool) -> None:
         conn, mconn = conns
-        equal, rows = self._compare(conn, mconn, lo, hi, locked=False)
+        equal, rows = self._compare(conn, mconn, preds, locked=False)
         if not equal:
-            equal, rows = self._compare(conn, mconn, lo, hi)
+            equal, rows = self._compare(conn, mconn, preds)
         tries = mism = recop = 0
         while not equal and tries < self.attempts:
             mism += 1
             tries += 1
-            self.copier.recopy_range(conn, lo, hi)
+            recopy(conn)
             recop += 1
-            equal, rows = self._compare(conn, mconn, lo, hi)
+            equal, rows = self._compare(conn, mconn, preds)
         with self._plock:
             p = self.progress
             p.mismatches += mism
             p.recopied += recop
             p.remaining_mismatches += 0 if equal else 1
-            p.chunks += 1
-            p.rows += rows
+            if count_chunk:
+                p.chunks += 1
+                p.rows += rows
+            else:
+                p.keys_rechecked += rows
+
+    def _chunk(self, conns, lo: Key | None, hi: Key | None) -> None:
+        self._verify(conns, self._range_preds(lo, hi),
+                     lambda c: self.copier.recopy_range(c, lo, hi), count_chunk=True)
+
+    # ---- overlapped with the copy ----------------------------------------------------
+
+    def verify_chunk(self, conns, lo: Key | None, hi: Key) -> None:
+        """Check one freshly copied chunk (called during the copy)."""
+        self._chunk(conns, lo, hi)
+
+    def verify_keys(self, conns, keys: list[Key], batch: int = 500) -> None:
+        """Check the rows with these keys (the dirty keys the binlog apply
+        touched), ``batch`` keys per comparison; mismatches are copied again."""
+        kc, gk = list(self.ins.key.columns), list(self.ins.key.ghost_columns)
+        for i in range(0, len(keys), batch):
+            part = keys[i:i + batch]
+            self._checkpoint()
+            ow, op = key_in(kc, part)
+            gw, gp = key_in(gk, part)
+            self._verify(conns, (ow, op, gw, gp),
+                         lambda c, part=part: self.copier.recopy_keys(c, part), count_chunk=False)
+            with self._plock:
+                self.progress.dirty_batches += 1
+
+    def open_conns(self):
+        return (self._cf(), self._mcf())
 
     def run(self, conn, threads: int = 1) -> ChecksumProgress:
         """Chunks are bounded here in key order and compared by ``threads``
         workers, each with its own pair of connections."""
         self.progress = ChecksumProgress()
-        self._plock = threading.Lock()
         local = threading.local()
         opened: list = []
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from console.engine.migration.inspect import Inspection
-from console.engine.migration.sqlutil import cmp_tuple, col_list, key_range, qi, qt
+from console.engine.migration.sqlutil import cmp_tuple, col_list, key_in, key_range, qi, qt
 
 Key = tuple[Any, ...]
 
@@ -103,6 +103,15 @@ class Copier:
         bound) with a fresh copy."""
         gwhere, gparams = open_range(list(self.ins.key.ghost_columns), lo, hi)
         where, params = open_range(self.kcols, lo, hi)
+        return self._recopy(conn, gwhere, gparams, where, params)
+
+    def recopy_keys(self, conn, keys: list[Key]) -> int:
+        """Replace the ghost's rows with these keys by a fresh copy."""
+        gwhere, gparams = key_in(list(self.ins.key.ghost_columns), keys)
+        where, params = key_in(self.kcols, keys)
+        return self._recopy(conn, gwhere, gparams, where, params)
+
+    def _recopy(self, conn, gwhere: str, gparams: list, where: str, params: list) -> int:
         delete = f"DELETE FROM {qt(self.ins.database, self.ins.ghost)} WHERE {gwhere}"
         insert = (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
                   f"({col_list(self.ins.shared_ghost)}) SELECT {col_list(self.ins.shared_original)} "

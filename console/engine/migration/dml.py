@@ -45,6 +45,10 @@ class DmlBuilder:
         sql = f"REPLACE INTO {self.target} ({col_list(self.gcols)}) VALUES " + ", ".join([one] * len(rows))
         return sql, [v for r in rows for v in r]
 
+    def key_of(self, values: Mapping[str, Any]) -> tuple:
+        """The original's unique-key value of a row image."""
+        return tuple(self._keyvals(values))
+
     def _delete(self, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
         w, p = key_eq(self.gkey, self._keyvals(values))
         return f"DELETE FROM {self.target} WHERE {w}", p

@@ -43,6 +43,7 @@ class MigrationOptions:
     verify_checksum: bool = True
     checksum_chunk_size: int = 10000
     copy_threads: int = 1
+    defer_secondary_indexes: bool = False
     checksum_threads: int = 2
 
 
@@ -105,6 +106,7 @@ def _parse(t: Table) -> MigrationOptions:
         verify_checksum=t.get("verify_checksum", bool, True),
         execute=t.get("execute", bool, True),
         copy_threads=t.get("copy_threads", int, 1, minimum=1),
+        defer_secondary_indexes=t.get("defer_secondary_indexes", bool, False),
         checksum_threads=t.get("checksum_threads", int, 2, minimum=1),
     )
     for r in o.throttle_control_replicas:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 
@@ -58,6 +60,57 @@ def prepare_tables(conn, ins: Inspection, *, drop_ghost: bool, drop_old: bool, r
                     f"COMMENT='dbops-console migration changelog'")
         cur.execute(f"CREATE TABLE {qt(db, ins.ghost)} LIKE {qt(db, ins.table)}")
         cur.execute(f"ALTER TABLE {qt(db, ins.ghost)} {ins.plan.sql}")
+
+
+_PLAIN_KEY = re.compile(r"^KEY (`(?:[^`]|``)+`) \(")
+
+
+def plain_key_clauses(create_table: str) -> list[tuple[str, str]]:
+    """(quoted name, ``ADD KEY ...`` clause) of each plain (non-unique, not
+    FULLTEXT/SPATIAL) secondary index in a ``SHOW CREATE TABLE`` text."""
+    out = []
+    for line in create_table.splitlines():
+        text = line.strip().rstrip(",")
+        m = _PLAIN_KEY.match(text)
+        if m:
+            out.append((m.group(1), "ADD " + text))
+    return out
+
+
+def defer_secondary_indexes(conn, ins: Inspection) -> list[str]:
+    """Drop the empty ghost's plain secondary indexes; the copy then fills
+    only the clustered index and unique keys (INSERT IGNORE needs those), and
+    ``restore_indexes`` builds the others in one sorted pass afterwards.  The
+    clauses are kept in the changelog, so a resumed migration restores them."""
+    with conn.cursor() as cur:
+        cur.execute(f"SHOW CREATE TABLE {qt(ins.database, ins.ghost)}")
+        keys = plain_key_clauses(cur.fetchone()[1])
+        value = json.dumps([c for _, c in keys])
+        if not keys or len(value) > 4000:
+            return []
+        write_changelog(conn, ins, "deferred-indexes", value)
+        cur.execute(f"ALTER TABLE {qt(ins.database, ins.ghost)} "
+                    + ", ".join(f"DROP INDEX {n}" for n, _ in keys))
+    return [n for n, _ in keys]
+
+
+def restore_indexes(conn, ins: Inspection) -> list[str]:
+    """Add the deferred indexes the ghost lacks (online: the apply goes on)."""
+    row = query_one(conn, f"SELECT value FROM {qt(ins.database, ins.changelog)} "
+                          f"WHERE hint='deferred-indexes'")
+    if row is None:
+        return []
+    clauses = json.loads(row["value"])
+    with conn.cursor() as cur:
+        cur.execute(f"SHOW INDEX FROM {qt(ins.database, ins.ghost)}")
+        have = {r[2] for r in cur.fetchall()}
+        missing = [c for c in clauses
+                   if _PLAIN_KEY.match(c[4:]).group(1)[1:-1].replace("``", "`") not in have]
+        if missing:
+            cur.execute(f"ALTER TABLE {qt(ins.database, ins.ghost)} {', '.join(missing)}, "
+                        f"ALGORITHM=INPLACE, LOCK=NONE")
+        cur.execute(f"DELETE FROM {qt(ins.database, ins.changelog)} WHERE hint='deferred-indexes'")
+    return missing
 
 
 def write_changelog(conn, ins: Inspection, hint: str, value: str) -> None:

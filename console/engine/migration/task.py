@@ -33,14 +33,18 @@ from console.engine.migration.status import MigrationDetail
 from console.engine.migration.tables import (
     Heartbeat,
     check_tables,
+    defer_secondary_indexes,
     drop_tables,
     prepare_tables,
     replica_lag_sql,
+    restore_indexes,
 )
 from console.engine.migration.throttle import Observer, decide, format_load, parse_load
 from console.engine.task import Task, TaskStopped, command
 from console.errors import CommandError, UserError
 from console.mysql.connection import Endpoint, connect, describe_error, scalar
+
+DIRTY_LIMIT = 200_000   # changed keys tracked for the checksum's final pass; more: full pass
 
 
 class Panic(UserError):
@@ -182,6 +186,10 @@ class MigrationTask(Task):
         state = self.checkpoint_file.load(opts.database, opts.table, opts.alter) if resume else None
         prepare_tables(conn, ins, drop_ghost=opts.initially_drop_ghost_table,
                        drop_old=opts.initially_drop_old_table, resume=resume)
+        if not resume and opts.defer_secondary_indexes:
+            deferred = defer_secondary_indexes(conn, ins)
+            if deferred:
+                self.log(f"secondary indexes built after the copy: {', '.join(deferred)}")
         if state:
             start_pos = state["applied_pos"]
         elif ins.flavor == "mariadb":
@@ -190,8 +198,11 @@ class MigrationTask(Task):
             start_pos = scalar(conn, "SELECT @@global.gtid_executed") or ""
         self.log(f"binlog apply starts at GTID {start_pos or '(empty)'}")
         self.copier = copier = Copier(ins)
+        # checksum overlapped with the copy: only for a copy made entirely by
+        # this run (after a resume, the full pass checks everything)
+        overlap = opts.verify_checksum and not state
         self.applier = applier = Applier(self.ep, ins, start_pos, batch_size=lambda: self.dml_batch_size,
-                                         gate=self._gate)
+                                         gate=self._gate, dirty_limit=DIRTY_LIMIT if overlap else 0)
         applier.start()
         self.heartbeat = Heartbeat(lambda: self._connect(), ins)
         self.heartbeat.start()
@@ -206,16 +217,25 @@ class MigrationTask(Task):
             copier.init_range(conn)
         self._save_checkpoint()
 
-        # ---- copy
+        # ---- copy (each chunk checked right after it is copied when overlapped)
         self.set_phase("copying")
-        self._copy(conn, copier)
+        if overlap:
+            self.checksummer = self._make_checksummer(copier, applier)
+        self._copy(conn, copier, self.checksummer if overlap else None)
         copier.done = True
         self._save_checkpoint()
         self.log(f"row copy complete: {copier.rows_copied} rows in {copier.chunks} chunks")
+        t0 = time.monotonic()
+        added = restore_indexes(conn, ins)
+        if added:
+            self.log(f"secondary indexes added to the ghost in {time.monotonic() - t0:.2f}s: "
+                     f"{', '.join(a.split('(')[0][8:].strip() for a in added)}")
         self._drain(conn)
 
         # ---- postpone
+        postponed = False
         while self._postponed():
+            postponed = True
             self.set_phase("postponed")
             self._check_abort()
             self._save_checkpoint()
@@ -224,13 +244,17 @@ class MigrationTask(Task):
         # ---- checksum
         if opts.verify_checksum:
             self.set_phase("checksumming")
-            self.checksummer = cs = Checksummer(
-                ins, copier, applier, lambda: self._connect(),
-                chunk_size=lambda: max(self.chunk_size, opts.checksum_chunk_size),
-                checkpoint=self._throttled_checkpoint)
-            p = cs.run(conn, threads=opts.checksum_threads)
-            self.log(f"checksum: {p.chunks} chunks, {p.rows} rows, {p.mismatches} mismatches, "
-                     f"{p.recopied} re-copied, {p.remaining_mismatches} remaining")
+            if overlap and not postponed and applier.tracking_dirty:
+                p = self._recheck_dirty(conn, self.checksummer)
+            else:
+                if overlap:
+                    why = "postponed" if postponed else "too many changed keys to track"
+                    self.log(f"checksum: full pass before the cut-over ({why})")
+                self.checksummer = cs = self._make_checksummer(copier, applier)
+                p = cs.run(conn, threads=opts.checksum_threads)
+            self.log(f"checksum: {p.chunks} chunks, {p.rows} rows, {p.keys_rechecked} rows of changed "
+                     f"keys re-checked, {p.mismatches} mismatches, {p.recopied} re-copied, "
+                     f"{p.remaining_mismatches} remaining")
             if p.remaining_mismatches:
                 raise UserError(f"checksum: {p.remaining_mismatches} chunk(s) still differ after "
                                 f"re-copy; cut-over refused (ghost kept for inspection)")
@@ -241,6 +265,8 @@ class MigrationTask(Task):
 
         # ---- cleanup
         self.set_phase("cleaning-up")
+        self.log(f"binlog apply: {applier.events_applied} row events in {applier.batches} batches, "
+                 f"{applier.apply_seconds:.2f}s executing them")
         self._stop_workers()
         drop_tables(conn, ins, ghost=False, changelog=True)
         if opts.ok_to_drop_table:
@@ -253,12 +279,54 @@ class MigrationTask(Task):
         self.completed = True
         self.set_phase("complete")
 
-    def _copy(self, conn, copier: Copier) -> None:
+    def _make_checksummer(self, copier: Copier, applier: Applier) -> Checksummer:
+        return Checksummer(self.ins, copier, applier, lambda: self._connect(),
+                           chunk_size=lambda: max(self.chunk_size, self.opts.checksum_chunk_size),
+                           checkpoint=self._throttled_checkpoint)
+
+    def _recheck_dirty(self, conn, cs: Checksummer):
+        """The final pass of the overlapped checksum: wait until the apply
+        has decoded everything written so far, then check again the rows of
+        every key a row event touched since the migration started."""
+        assert self.applier is not None
+        self._drain(conn)
+        keys = self.applier.take_dirty()
+        assert keys is not None
+        conns = cs.open_conns()
+        try:
+            cs.verify_keys(conns, sorted(keys, key=repr))
+        finally:
+            for c in conns:
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001
+                    pass
+        cs.progress.done = True
+        return cs.progress
+
+    def _copy(self, conn, copier: Copier, cs: Checksummer | None = None) -> None:
         """Chunks are bounded here, in key order, and copied by
         ``copy_threads`` workers with their own connections; the checkpoint
-        records only the gap-free prefix of committed chunks."""
+        records only the gap-free prefix of committed chunks.  With ``cs``
+        each committed chunk is checked by a checksum worker of its own
+        while the copy goes on."""
         local = threading.local()
         conns: list = []
+        cs_local = threading.local()
+        checks: collections.deque[cf.Future] = collections.deque()
+        cs_ex = cf.ThreadPoolExecutor(1, thread_name_prefix=f"checksum-{self.task_id}") if cs else None
+
+        def verify(lo, hi):
+            pair = getattr(cs_local, "conns", None)
+            if pair is None:
+                pair = cs_local.conns = cs.open_conns()
+                conns.extend(pair)
+            self._throttled_checkpoint()
+            cs.verify_chunk(pair, lo, hi)
+
+        def reap(wait: bool) -> None:
+            while checks and (wait or checks[0].done()):
+                checks.popleft().result()     # a failed check fails the migration
 
         def work(lo, hi):
             c = getattr(local, "conn", None)
@@ -268,6 +336,8 @@ class MigrationTask(Task):
             t0 = time.monotonic()
             n = copier.copy_range(c, lo, hi)
             copier.chunk_done(lo, hi, n)
+            if cs_ex is not None:
+                checks.append(cs_ex.submit(verify, lo, hi))
             if self.nice_ratio > 0:
                 self._stop.wait((time.monotonic() - t0) * self.nice_ratio)
             return n
@@ -289,6 +359,7 @@ class MigrationTask(Task):
                     self._check_abort()
                     self._gate()
                     self._check_abort()
+                    reap(False)
                     hi = copier.next_bound(conn, self.chunk_size, after)
                     if hi is None:
                         break
@@ -300,9 +371,14 @@ class MigrationTask(Task):
                 for f in cf.as_completed(inflight):
                     f.result()
                 inflight = set()
+            reap(True)
         finally:
             for f in inflight:
                 f.cancel()
+            if cs_ex is not None:
+                for f in checks:
+                    f.cancel()
+                cs_ex.shutdown(wait=True)
             for c in conns:
                 try:
                     c.close()
