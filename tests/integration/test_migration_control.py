@@ -201,6 +201,43 @@ def test_cut_over_lock_timeout_retries_leave_original_intact(sb, tmp_path):
     c.close()
 
 
+def test_cut_over_unlocks_only_once_the_rename_is_queued_on_the_original(sb, tmp_path):
+    """Regression (lost writes at the cut-over): the RENAME takes its table
+    locks in name order (_p7_del, _p7_gho, p7).  An open transaction holds the
+    ghost's metadata lock, so after the sentry is dropped the RENAME still
+    waits on the ghost, not yet on p7.  Unlocking then let the queued writes
+    run on the old table after the drain: they were lost.  The cut-over must
+    wait until the RENAME holds the ghost (queued on p7) before it unlocks."""
+    c = connect(sb)
+    rows = _fill(c, "p7", 2000)
+    load = Load(lambda: connect(sb), "p7", ["id"], rows, threads=2, owner=lambda k: k[0] % 2,
+                new_key=lambda t, n: (10_000_000 + 2 * n + t,),
+                make_row=lambda r: {"v": r.randint(0, 10**6), "s": r.choice(["x", None])}).start()
+    blocker = connect(sb)
+    try:
+        _, task = start_task(sb, tmp_path, table="p7", alter="ADD COLUMN z INT NOT NULL DEFAULT 1",
+                             postpone_cut_over=True, cut_over_lock_timeout_seconds=5)
+        wait_phase(task, ("postponed",))
+        with blocker.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("SELECT * FROM _p7_gho LIMIT 1")
+        task.engine.command(task.task_id, "cut-over")
+        wait_phase(task, ("cutting-over", "cleaning-up", "complete"))
+        time.sleep(1.5)      # the RENAME waits on the ghost meanwhile; writers keep writing
+        blocker.rollback()
+        finish(task, 60)
+    finally:
+        blocker.close()
+        load.stop()
+    st = task.status()
+    assert st.state == "done" and st.phase == "complete", st.last_error
+    assert not load.errors, load.errors[:3]
+    assert task.cutover_attempts == 1     # no retry: the probe saw the RENAME take the ghost
+    assert columns(c, "p7") == ["id", "v", "s", "z"]
+    assert table_rows(c, "p7", ["id", "v", "s"]) == load.expected(["id", "v", "s"])
+    c.close()
+
+
 def test_kill_9_during_copy_then_resume_completes_with_correct_content(sb, tmp_path):
     c = connect(sb)
     rows = _fill(c, "p3", 20000)

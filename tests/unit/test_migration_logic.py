@@ -13,7 +13,7 @@ from console.engine.migration.apply import Position
 from console.engine.migration.checkpoint import Checkpoint, dec, enc
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.options import MigrationOptions
-from console.engine.migration.sqlutil import checksum_expr, cmp_tuple, key_range
+from console.engine.migration.sqlutil import checksum_expr, cmp_tuple, key_range, rename_gate_table
 from console.engine.migration.throttle import (
     Observation,
     ThrottleConfigError,
@@ -292,3 +292,15 @@ def test_plain_key_clauses_pick_only_plain_secondary_indexes():
            "  FULLTEXT KEY `ft` (`c`)\n) ENGINE=InnoDB")
     assert plain_key_clauses(ddl) == [("`k_1`", "ADD KEY `k_1` (`k`)"),
                                       ("`odd``name`", "ADD KEY `odd``name` (`c`(5),`k`) COMMENT 'x'")]
+
+
+def test_rename_gate_table_is_the_name_locked_just_before_the_original():
+    # RENAME takes table locks in byte order: "_" (0x5f) sorts before lowercase
+    assert rename_gate_table("s1", "_s1_del", "_s1_gho") == "_s1_gho"
+    assert rename_gate_table("orders", "_orders_del", "_orders_gho") == "_orders_gho"
+    # uppercase and digits sort before "_": the original is locked first
+    assert rename_gate_table("Orders", "_Orders_del", "_Orders_gho") is None
+    assert rename_gate_table("2024x", "_2024x_del", "_2024x_gho") is None
+    # a name that starts with "_" itself
+    assert rename_gate_table("_a", "__a_del", "__a_gho") == "__a_gho"
+    assert rename_gate_table("_A", "__A_del", "__A_gho") is None

@@ -7,8 +7,14 @@ RENAME inside LOCK TABLES):
    to it, so every change made to ``t`` is in the ghost.
 3. C2 issues ``RENAME TABLE t TO _<t>_del, _<t>_gho TO t``: it blocks.
    We verify in the processlist that it waits on the metadata lock.
-4. C1 drops the sentry and unlocks: the queued RENAME runs before the
-   queued writes, which then land in the new table.
+4. C1 drops the sentry; the RENAME, which takes its table locks one by one
+   in byte order of the names (``_t_del`` < ``_t_gho`` < ``t`` for most
+   names), now gets the sentry's and the ghost's and queues on ``t``.  We
+   wait until it holds the lock of the name just before ``t`` (a probe with
+   ``lock_wait_timeout=0`` times out), so that its exclusive request on
+   ``t`` is pending before C1 unlocks: a pending exclusive lock goes before
+   the queued writes, which then land in the new table.  Unlocking earlier
+   let the queued writes run on the old table after the drain: lost.
 
 Any failure before step 4 kills C2's RENAME and then drops the sentry and
 unlocks: the original table stays where it was.  If C1 dies, its locks go,
@@ -21,8 +27,10 @@ import threading
 import time
 from collections.abc import Callable
 
+import pymysql
+
 from console.engine.migration.inspect import Inspection
-from console.engine.migration.sqlutil import qt
+from console.engine.migration.sqlutil import qt, rename_gate_table
 from console.engine.migration.tables import table_exists, write_changelog
 from console.errors import UserError
 from console.mysql.connection import connect, query_one
@@ -39,6 +47,7 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
     c1 = connect(ep, read_timeout=lock_timeout * 4 + 30)
     c2 = connect(ep, read_timeout=lock_timeout * 4 + 30)
     cm = connect(ep)
+    probe = connect(ep)
     created = locked = False
     rename_result: dict[str, object] = {}
     rename_thread: threading.Thread | None = None
@@ -89,6 +98,11 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
         with c1.cursor() as cur:
             cur.execute(f"DROP TABLE {sentry}")
             created = False
+        gate = rename_gate_table(ins.table, ins.old, ins.ghost)
+        if gate is not None:
+            _wait_rename_past(probe, db, gate, rename_thread, deadline=time.monotonic() + lock_timeout)
+            log(f"RENAME holds {gate}: queued on the original")
+        with c1.cursor() as cur:
             cur.execute("UNLOCK TABLES")
             locked = False
         rename_thread.join(lock_timeout * 2 + 5)
@@ -101,11 +115,40 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
         _undo(cm, c1, c2_id, rename_thread, sentry, created, locked)
         raise
     finally:
-        for c in (c1, c2, cm):
+        for c in (c1, c2, cm, probe):
             try:
                 c.close()
             except Exception:  # noqa: BLE001
                 pass
+
+
+def _holds_exclusive(probe, db: str, name: str) -> bool:
+    """Does someone hold an exclusive metadata lock on ``db.name``?  SHOW
+    CREATE TABLE takes a high-priority shared lock, blocked only by a
+    granted exclusive one; lock_wait_timeout is 0 on the probe."""
+    try:
+        with probe.cursor() as cur:
+            cur.execute(f"SHOW CREATE TABLE {qt(db, name)}")
+    except pymysql.MySQLError as e:
+        code = e.args[0] if e.args else None
+        if code == 1205:        # lock wait timeout: held exclusively
+            return True
+        if code == 1146:        # no such table (the dropped sentry), not locked
+            return False
+        raise
+    return False
+
+
+def _wait_rename_past(probe, db: str, gate: str, rename_thread, deadline: float) -> None:
+    with probe.cursor() as cur:
+        cur.execute("SET SESSION lock_wait_timeout = 0")
+    while time.monotonic() < deadline:
+        if not rename_thread.is_alive():
+            return          # done or failed: the caller looks at the result
+        if _holds_exclusive(probe, db, gate):
+            return
+        time.sleep(0.002)
+    raise CutOverFailed(f"the RENAME did not take the lock of {gate} after the sentry was dropped")
 
 
 def _undo(cm, c1, c2_id, rename_thread, sentry, created, locked) -> None:

@@ -76,3 +76,12 @@ def checksum_expr(cols: Sequence[str], string_cols: set[str]) -> str:
     nulls = "CONCAT(" + ", ".join(f"ISNULL({qi(c)})" for c in cols) + ")"
     row = f"CRC32(CONCAT_WS('#', {', '.join(parts)}, {nulls}))"
     return f"COUNT(*), COALESCE(SUM({row}), 0), COALESCE(BIT_XOR({row}), 0)"
+
+
+def rename_gate_table(table: str, *others: str) -> str | None:
+    """RENAME TABLE takes the metadata locks of its tables one at a time, in
+    byte order of the names.  The name among ``others`` that the RENAME locks
+    last before ``table`` (None: ``table`` is locked first): once the RENAME
+    holds that one, its request on ``table`` is the next thing it waits on."""
+    before = [n for n in others if n.encode() < table.encode()]
+    return max(before, key=lambda n: n.encode()) if before else None
