@@ -30,6 +30,7 @@ from pathlib import Path
 import pymysql
 
 from console.errors import UserError
+from console.mysql.tools import which
 
 STATE_FILE = "sandbox.json"
 CONFIG_FILE = "dbops.toml"
@@ -76,11 +77,7 @@ class SandboxInfo:
 
 
 def find_binary(*names: str) -> str | None:
-    for n in names:
-        p = shutil.which(n) or shutil.which(n, path="/usr/sbin:/usr/local/sbin:/usr/bin")
-        if p:
-            return p
-    return None
+    return which(*names)
 
 
 def port_free(port: int) -> bool:

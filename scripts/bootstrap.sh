@@ -5,19 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mariadb-server mariadb-client mariadb-backup zstd)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "bootstrap: installing ${missing[*]} with apt-get" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+# MariaDB server, client tools and mariadb-backup (real servers in the tests),
+# zstd (backup segments): installed from Debian's packages when missing.
+if ! dpkg -s mariadb-server mariadb-client mariadb-backup zstd >/dev/null 2>&1; then
+  echo "bootstrap: installing MariaDB and zstd with apt-get" >&2
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y mariadb-server mariadb-client mariadb-backup zstd
+fi
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y python3-venv
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -135,13 +135,14 @@ def test_hooks_never_see_password_environment_variables(tmp_path, monkeypatch):
 
 
 def test_binlog_salvage_helpers(tmp_path):
-    from console.engine.failover.salvage_binlog import _defaults_file, binlog_files, start_of
+    from console.engine.failover.salvage_binlog import binlog_files, start_of
     from console.errors import UserError
     from console.mysql import gtid as g
+    from console.mysql.tools import defaults_file
 
     missing = g.parse("0-1-5..9,3-7-2..4", g.MARIADB)
     assert start_of(missing).format() == "0-1-4,3-7-1"
-    with _defaults_file("dbops", 'p"w') as path:
+    with defaults_file(user="dbops", password='p"w') as path:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert "password=" in open(path).read()
     assert not os.path.exists(path)

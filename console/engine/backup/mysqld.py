@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pymysql
 
-from console.engine.backup.tools import need
 from console.errors import UserError
+from console.mysql.tools import need
 from console.sandbox import pid_alive, port_free
 
 RESTORE_USER = "dbops_restore"

@@ -36,9 +36,9 @@ from console.engine.backup.mysqld import RESTORE_USER, RestoreServer
 from console.engine.backup.replay import Replayer
 from console.engine.backup.segments import SegmentManifest, data_key, split_transactions
 from console.engine.backup.storage import LocalStorage
-from console.engine.backup.tools import defaults_file, need
 from console.errors import UserError
 from console.mysql.binlog import events as E
+from console.mysql.tools import defaults_file, need
 
 State = dict[int, tuple[int, int]]
 

@@ -23,9 +23,9 @@ import time
 from console.engine.backup import zstd
 from console.engine.backup.catalog import SNAPSHOT_PREFIX, Catalog, SnapshotManifest
 from console.engine.backup.storage import Storage
-from console.engine.backup.tools import defaults_file, need
 from console.errors import UserError
 from console.mysql.connection import Endpoint, connect, query, query_one
+from console.mysql.tools import defaults_file, need
 
 SYSTEM_DBS = {"mysql", "information_schema", "performance_schema", "sys"}
 _BACKUP_POS = re.compile(r"MySQL binlog position: filename '([^']*)', position '(\d+)'"

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from console.engine.failover.journal import Journal
 from console.errors import UserError
 from console.mysql import gtid as gtidmod
 from console.mysql.gtid import Gtid, GtidSet
+from console.mysql.tools import defaults_file, need
 
 _GTID_LINE = re.compile(rb"^#\d{6}\s.*\sGTID (\d+)-(\d+)-(\d+)", re.M)
 
@@ -96,9 +95,7 @@ class BinlogFilesSource:
 def decode_binlogs(files: Iterable[Path], args: list[str]) -> bytes:
     """``mariadb-binlog`` output (SQL text) for ``files``; every transaction
     in it sets its original GTID (domain, server id, seq) before it runs."""
-    tool = shutil.which("mariadb-binlog") or shutil.which("mysqlbinlog")
-    if not tool:
-        raise UserError("mariadb-binlog not found (apt-get install mariadb-client)")
+    tool = need("mariadb-binlog", "mysqlbinlog")
     r = subprocess.run([tool, "--skip-gtid-strict-mode", *args, *(str(f) for f in files)],
                        capture_output=True, timeout=300)
     if r.returncode != 0:
@@ -111,12 +108,9 @@ def apply_sql_text(ops: ClusterOps, candidate: str, text: bytes, timeout: float)
     """Run ``mariadb-binlog`` output on the candidate with the ``mariadb``
     client (password in a 0600 defaults file, never in argv)."""
     ep = ops.endpoint(candidate)
-    client = shutil.which("mariadb") or shutil.which("mysql")
-    if not client:
-        raise UserError("mariadb client not found (apt-get install mariadb-client)")
-    with _defaults_file(ep.user, ep.password.reveal()) as cnf:
-        r = subprocess.run([client, f"--defaults-extra-file={cnf}", "--binary-mode",
-                            "-h", ep.host, "-P", str(ep.port)],
+    client = need("mariadb", "mysql")
+    with defaults_file(ep) as cnf:
+        r = subprocess.run([client, f"--defaults-extra-file={cnf}", "--binary-mode"],
                            input=text, capture_output=True, timeout=timeout)
     if r.returncode != 0:
         err = (r.stderr.decode(errors="replace").strip().splitlines() or ["failed"])[-1]
@@ -130,24 +124,6 @@ def start_of(missing: GtidSet) -> GtidSet:
         lo = iv[0][0]
         gt.append(Gtid(int(d), missing.server_of(int(d)) or 0, lo - 1))
     return GtidSet.from_position(g for g in gt if g.seq > 0) if gt else missing
-
-
-class _defaults_file:
-    def __init__(self, user: str, password: str):
-        self.user, self.password = user, password
-
-    def __enter__(self) -> str:
-        fd, self.path = tempfile.mkstemp(prefix="dbops-salvage-", suffix=".cnf")
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(f"[client]\nuser={self.user}\npassword=\"{self.password}\"\n")
-        return self.path
-
-    def __exit__(self, *exc) -> None:
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
 
 
 def sources_from_dirs(dirs: Iterable[str]) -> list:

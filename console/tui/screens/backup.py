@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import time
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
-from console.errors import UserError
 from console.tui.screens.registry import register_screen
+from console.tui.widgets.actions import TaskActions
 from console.tui.widgets.confirm import ConfirmDialog
 from console.tui.widgets.restore_dialog import RestoreDialog
 
@@ -69,7 +68,7 @@ def timeline_text(d) -> str:
             f"{time.strftime('%H:%M:%S', time.localtime(hi))}   █ log segments  ▲ snapshots")
 
 
-class BackupScreen(Screen):
+class BackupScreen(TaskActions, Screen):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("p", "pause", "Pause"),
@@ -122,13 +121,6 @@ class BackupScreen(Screen):
 
     # ---- actions ----------------------------------------------------------------
 
-    @work(thread=True, group="backup-actions")
-    def _cmd(self, name: str, **args) -> None:
-        try:
-            out = self.engine.command(self.task_id, name, **args)
-            self.app.call_from_thread(self.notify, str(out or f"{name}: ok"), timeout=8)
-        except UserError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
 
     def action_pause(self) -> None:
         self._cmd("pause")

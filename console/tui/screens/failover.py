@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from console.errors import UserError
 from console.tui.screens.registry import register_screen
+from console.tui.widgets.actions import TaskActions
 from console.tui.widgets.confirm import ConfirmDialog
 from console.tui.widgets.tables import sync_rows
 from console.tui.widgets.topology import HostTable, TopologyTree
@@ -30,7 +31,7 @@ STEP_COLS = (("outcome", "outcome"), ("ms", "ms"), ("name", "step"), ("target", 
              ("detail", "detail"))
 
 
-class FailoverScreen(Screen):
+class FailoverScreen(TaskActions, Screen):
     DEFAULT_CSS = """
     FailoverScreen #fo-topology { height: auto; max-height: 12; }
     FailoverScreen #fo-tree { width: 40; height: auto; max-height: 12; }
@@ -142,7 +143,7 @@ class FailoverScreen(Screen):
         def done(ok: bool | None) -> None:
             if ok:
                 self._plan_steps = None
-                self._command(name, confirm=cluster, **args)
+                self._cmd(name, confirm=cluster, **args)
 
         self.app.push_screen(ConfirmDialog(title, message, cluster, action_label=title), done)
 
@@ -162,18 +163,10 @@ class FailoverScreen(Screen):
         self._plan(self.selected_candidate() or "")
 
     def action_acknowledge(self) -> None:
-        self._command("acknowledge")
+        self._cmd("acknowledge")
 
     def action_toggle_auto(self) -> None:
-        self._command("auto", on=not self.detail().auto)
-
-    @work(thread=True, group="failover-actions")
-    def _command(self, name: str, **args) -> None:
-        try:
-            res = self.engine.command(self.task_id, name, **args)
-            self.app.call_from_thread(self.notify, str(res))
-        except UserError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error")
+        self._cmd("auto", on=not self.detail().auto)
 
     @work(thread=True, group="failover-actions")
     def _plan(self, to: str) -> None:

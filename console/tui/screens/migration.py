@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import time
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Sparkline, Static
 
-from console.errors import UserError
 from console.tui.screens.registry import register_screen
+from console.tui.widgets.actions import TaskActions
 from console.tui.widgets.confirm import ConfirmDialog
 
 
@@ -56,7 +55,7 @@ def render_lines(st) -> dict[str, str]:
     }
 
 
-class MigrationScreen(Screen):
+class MigrationScreen(TaskActions, Screen):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("t", "throttle", "Throttle"),
@@ -113,14 +112,6 @@ class MigrationScreen(Screen):
         self.query_one("#mig-apply-spark", Sparkline).data = list(d.apply_rate_history) or [0.0]
         self._last_refresh = time.monotonic()
 
-    @work(thread=True, group="migration-actions")
-    def _cmd(self, name: str, **args) -> None:
-        try:
-            res = self.engine.command(self.task_id, name, **args)
-            self.app.call_from_thread(self.notify, f"{name}: {res}")
-        except UserError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error")
-        self.app.call_from_thread(self.refresh_view)
 
     def action_throttle(self) -> None:
         self._cmd("throttle")

@@ -8,7 +8,7 @@ commands run in worker threads through ``engine.command``.
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 from console.engine.relay.task import RelayStatus
 from console.errors import UserError
 from console.tui.screens.registry import register_screen
+from console.tui.widgets.actions import TaskActions
 from console.tui.widgets.confirm import ConfirmDialog
 
 GAUGE_WIDTH = 30
@@ -89,7 +90,7 @@ class TargetPicker(ModalScreen[str]):
         self.dismiss("")
 
 
-class RelayScreen(Screen):
+class RelayScreen(TaskActions, Screen):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("p", "pause", "Pause"),
@@ -146,15 +147,6 @@ class RelayScreen(Screen):
 
     # ---- actions -------------------------------------------------------------
 
-    @work(thread=True, group="relay-actions")
-    def _cmd(self, name: str, **args) -> None:
-        try:
-            result = self.engine.command(self.task_id, name, **args)
-            msg = result if isinstance(result, str) and result else f"{name}: {self.task_id}"
-            self.app.call_from_thread(self.notify, msg)
-        except UserError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error")
-        self.app.call_from_thread(self.refresh_view)
 
     def action_pause(self) -> None:
         self._cmd("pause")

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from console.errors import UserError
+from console.tui.widgets.actions import TaskActions
 
 
-class TaskScreen(Screen):
+class TaskScreen(TaskActions, Screen):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("p", "pause", "Pause"),
@@ -41,13 +40,6 @@ class TaskScreen(Screen):
         self.query_one("#task-status", Static).update(
             json.dumps(st.to_dict(), indent=2, sort_keys=True, default=str))
 
-    @work(thread=True, group="actions")
-    def _cmd(self, name: str) -> None:
-        try:
-            self.engine.command(self.task_id, name)
-            self.app.call_from_thread(self.notify, f"{name}: {self.task_id}")
-        except UserError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error")
 
     def action_pause(self) -> None:
         self._cmd("pause")
