@@ -37,10 +37,10 @@ from console.engine.backup.restore import restore
 from console.engine.backup.segments import data_key
 from console.engine.backup.snapshot import take_snapshot
 from console.engine.backup.storage import LocalStorage
-from console.engine.backup.tools import defaults_file
 from console.engine.engine import Engine
 from console.mysql.binlog import events as E
 from console.mysql.connection import Endpoint
+from console.mysql.tools import defaults_file
 from console.sandbox import Sandbox
 
 
