@@ -37,6 +37,9 @@ CONFIG_FILE = "dbops.toml"
 INSTALL_HINT = "install it with: apt-get install -y mariadb-server mariadb-client"
 OPS_USER = "dbops"
 REPL_USER = "repl"
+NODE_BASE_MB = 48  # a fresh node without its redo log: ibdata1, ibtmp1, system tables
+INSTALL_TIMEOUT = 300  # s; mariadb-install-db takes ~2 s here
+HEADROOM_MB = 256  # binlogs and data of a first test or demo
 
 
 class SandboxError(UserError):
@@ -118,10 +121,14 @@ def pid_alive(pid: int | None, defaults_file: str | None = None) -> bool:
 
 
 class Sandbox:
-    def __init__(self, directory: str | os.PathLike, replicas: int = 2, base_port: int = 23306):
+    def __init__(self, directory: str | os.PathLike, replicas: int = 2, base_port: int = 23306,
+                 redo_log_mb: int = 96):
         self.dir = Path(directory).expanduser().resolve()
         self.replicas = replicas
         self.base_port = base_port
+        self.redo_log_mb = redo_log_mb
+        if not 8 <= redo_log_mb <= 4096:
+            raise SandboxError(f"--redo-log-mb must be between 8 and 4096, got {redo_log_mb}")
         if replicas < 0 or replicas > 9:
             raise SandboxError(f"--replicas must be between 0 and 9, got {replicas}")
         if not 1024 <= base_port <= 65535 - replicas:
@@ -212,6 +219,7 @@ class Sandbox:
                                    f"choose another --base-port or stop what listens there")
 
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._check_disk(sum(1 for n in nodes if not Path(n.datadir, "mysql").is_dir()))
         ops_pw, repl_pw = self._password(OPS_USER), self._password(REPL_USER)
         fresh = []
         for n in nodes:
@@ -290,6 +298,18 @@ class Sandbox:
 
     # ---- pieces ------------------------------------------------------------
 
+    def _check_disk(self, new_nodes: int) -> None:
+        """A full disk makes mariadbd wait for space forever instead of
+        failing: refuse up front, with what to do."""
+        if not new_nodes:
+            return
+        need = new_nodes * (self.redo_log_mb + NODE_BASE_MB) + HEADROOM_MB
+        free = shutil.disk_usage(self.dir).free // 2**20
+        if free < need:
+            raise SandboxError(f"only {free} MiB free in {self.dir}; {new_nodes} new node(s) need "
+                               f"about {need} MiB: free space, use --dir elsewhere or a smaller "
+                               f"--redo-log-mb")
+
     def _cnf(self, n: Node) -> str:
         lines = [
             "[mariadbd]",
@@ -315,7 +335,7 @@ class Sandbox:
             f"report_port={n.port}",
             "slave_net_timeout=4",
             "innodb_buffer_pool_size=128M",
-            "innodb_log_file_size=96M",
+            f"innodb_log_file_size={self.redo_log_mb}M",
             "innodb_flush_log_at_trx_commit=1",
             "max_allowed_packet=64M",
             "performance_schema=OFF",
@@ -337,7 +357,12 @@ class Sandbox:
         progress(f"initialising {n.name} in {nd}")
         cmd = [install_db, f"--defaults-file={n.defaults_file}", "--skip-test-db",
                "--auth-root-authentication-method=socket"]
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise SandboxError(f"mariadb-install-db did not finish within {INSTALL_TIMEOUT}s for "
+                               f"{n.name} (a full disk makes it wait for space): see "
+                               f"{nd / 'error.log'}") from None
         if r.returncode != 0:
             tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
             raise SandboxError(f"mariadb-install-db failed for {n.name}: {tail[0]}")

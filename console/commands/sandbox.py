@@ -15,6 +15,8 @@ def register(sub) -> None:
     p.add_argument("--replicas", type=int, default=2, metavar="N", help="number of replicas (default 2)")
     p.add_argument("--base-port", type=int, default=23306, metavar="P",
                    help="primary port; replicas use P+1... (default 23306)")
+    p.add_argument("--redo-log-mb", type=int, default=96, metavar="M",
+                   help="InnoDB redo log size of new nodes, MiB (default 96; smaller saves disk)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=run)
 
@@ -26,7 +28,8 @@ def sandbox_dir(args) -> Path:
 def run(args) -> int:
     from console.sandbox import Sandbox, pid_alive  # lazy: keeps other subcommands' startup short
 
-    sb = Sandbox(sandbox_dir(args), replicas=args.replicas, base_port=args.base_port)
+    sb = Sandbox(sandbox_dir(args), replicas=args.replicas, base_port=args.base_port,
+                 redo_log_mb=args.redo_log_mb)
     quiet = args.json
 
     def progress(msg: str) -> None:

@@ -31,12 +31,16 @@ def free_port_block(n: int) -> int:
             p += n + 1
 
 
+TEST_REDO_MB = 16
+
+
 class SandboxHandle:
     """A running sandbox plus conveniences for tests."""
 
     def __init__(self, directory: Path, replicas: int = 2):
         base = free_port_block(replicas + 1)
-        self.sb = Sandbox(directory, replicas=replicas, base_port=base)
+        # a small redo log: ~50 MiB a node instead of ~130 (CI disks are small)
+        self.sb = Sandbox(directory, replicas=replicas, base_port=base, redo_log_mb=TEST_REDO_MB)
         self.info = self.sb.up()
         self.config_path = Path(self.info.config)
         self.config = load_config(self.config_path)
