@@ -65,6 +65,9 @@ def register(sub) -> None:
       help="build the ghost's plain secondary indexes after the copy (one sorted build)")
     a("--copy-threads", type=int, default=1,
       help="copy chunks in parallel on this many connections (default 1)")
+    a("--copy-binlog-format", choices=("statement", "row"), default="statement",
+      help="binlog the row copy as statements (replicas re-run each chunk; default) or as row "
+           "events like gh-ost; falls back to row without the privilege to set binlog_format")
     a("--checksum-threads", type=int, default=2,
       help="checksum chunks in parallel on this many connection pairs (default 2)")
     a("--state-dir", metavar="DIR", help=f"checkpoints and audit log (default {DEFAULT_STATE_DIR})")
@@ -120,7 +123,7 @@ def options_from_args(args):
         resume=args.resume, verify_checksum=not args.no_verify_checksum,
         checksum_chunk_size=args.checksum_chunk_size, copy_threads=args.copy_threads,
         defer_secondary_indexes=args.defer_secondary_indexes,
-        checksum_threads=args.checksum_threads,
+        checksum_threads=args.checksum_threads, copy_binlog_format=args.copy_binlog_format,
     ).validate()
 
 

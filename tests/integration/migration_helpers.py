@@ -66,3 +66,23 @@ def columns(conn, table: str) -> list[str]:
     with conn.cursor() as cur:
         cur.execute(f"SHOW COLUMNS FROM `{table}`")
         return [r[0] for r in cur.fetchall()]
+
+
+def assert_replicas_equal(sb, table: str, cols: list[str]) -> None:
+    """Every replica, caught up, holds exactly the primary's rows of ``table``."""
+    from tests.support.migration_load import table_rows
+
+    sb.wait_replicas_caught_up()
+    c = connect(sb)
+    want = table_rows(c, table, cols)
+    c.close()
+    for n in sb.nodes:
+        if n.role != "replica":
+            continue
+        r = pymysql.connect(host="127.0.0.1", port=n.port, user="dbops", password=sb.ops_password,
+                            database=DB, connect_timeout=3, read_timeout=60)
+        try:
+            got = table_rows(r, table, cols)
+        finally:
+            r.close()
+        assert got == want, f"{n.name}: {table} differs from the primary ({len(got)} vs {len(want)} rows)"

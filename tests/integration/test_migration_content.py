@@ -13,6 +13,7 @@ import pytest
 
 from tests.integration.migration_helpers import (
     DB,
+    assert_replicas_equal,
     columns,
     connect,
     finish,
@@ -98,6 +99,10 @@ def test_composite_key_types_reorder_charset_10k_rows_writes_through_cutover(sb,
     cs = task.checksummer.progress
     assert cs.chunks == task.copier.chunks and cs.dirty_batches >= 1 and cs.keys_rechecked > 0
     assert cs.remaining_mismatches == 0
+    # the chunks were binlogged as statements: the replicas re-ran them on
+    # their own copy and hold exactly the primary's rows
+    assert task.copy_format == "statement"
+    assert_replicas_equal(sb, "s1", ["a", "b", "doc", "ts", "st", "n", "name", "extra"])
     c.close()
 
 
@@ -114,7 +119,7 @@ def test_overlapped_checksum_tracks_dirty_keys_and_recopies_their_mismatches(sb,
                     "ENGINE=InnoDB")
         cur.executemany("INSERT INTO s4 VALUES (%s, %s)", [(i, f"v{i}") for i in range(1, 2001)])
     _, task = start_task(sb, tmp_path, table="s4", chunk_size=250, postpone_cut_over=True,
-                         defer_secondary_indexes=True,
+                         defer_secondary_indexes=True, copy_binlog_format="row",
                          alter="ADD COLUMN w INT NULL")
     wait_phase(task, ("postponed",))
     cs = task.checksummer
@@ -147,6 +152,8 @@ def test_overlapped_checksum_tracks_dirty_keys_and_recopies_their_mismatches(sb,
     with c.cursor() as cur:       # the index deferred during the copy is back
         cur.execute("SHOW INDEX FROM s4 WHERE Key_name = 'v'")
         assert cur.fetchall()
+    assert task.copy_format == "row"   # copied as row events, like gh-ost
+    assert_replicas_equal(sb, "s4", ["id", "v", "w"])
     c.close()
 
 
@@ -197,6 +204,8 @@ def test_unique_key_chunking_renamed_column_then_corrupted_ghost_is_recopied(sb,
     expected = [(r[0], r[1], r[2], r[3]) for r in load.expected(["code", "qty", "val", "id"])]
     assert table_rows(c, "s2", ["code", "quantity", "val", "id"]) == expected
     assert table_rows(c, "_s2_del", ["code", "qty", "val", "id"]) == expected
+    # string chunk bounds in statement-binlogged chunks replay alike on replicas
+    assert_replicas_equal(sb, "s2", ["code", "quantity", "val", "id", "note"])
     c.close()
 
 

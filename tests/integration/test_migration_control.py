@@ -346,3 +346,41 @@ def test_critical_load_aborts_with_the_reason(sb, tmp_path):
     assert "critical-load Threads_connected=" in st.last_error and "original table untouched" in st.last_error
     assert columns(c, "p6") == ["id", "v", "s"] and "_p6_del" not in tables(c)
     c.close()
+
+
+def test_without_the_binlog_format_privilege_the_copy_falls_back_to_row_events(sb, tmp_path):
+    """A migration user that may not set the session's binlog_format (no
+    BINLOG ADMIN / SUPER) still migrates: the chunks go out as row events."""
+    import dataclasses
+
+    from console.config import Secret
+    from console.engine.engine import Engine
+    from console.engine.migration.task import MigrationTask
+    from console.engine.state import StateDir
+    from tests.integration.migration_helpers import assert_replicas_equal, endpoint
+
+    c = connect(sb)
+    rows = _fill(c, "p7", 500)
+    with c.cursor() as cur:
+        cur.execute("CREATE OR REPLACE USER 'migr'@'127.0.0.1' IDENTIFIED BY 'migr-pw'")
+        cur.execute(f"GRANT ALL PRIVILEGES ON {DB}.* TO 'migr'@'127.0.0.1'")
+        cur.execute("GRANT REPLICATION SLAVE, BINLOG MONITOR, REPLICA MONITOR, "
+                    "REPLICATION MASTER ADMIN, PROCESS ON *.* TO 'migr'@'127.0.0.1'")
+    ep = dataclasses.replace(endpoint(sb), user="migr", password=Secret("migr-pw"))
+    lines: list[str] = []
+    engine = Engine(sb.config, StateDir(tmp_path))
+    task = MigrationTask("mig-p7", ep, MigrationOptions(database=DB, table="p7", alter="ADD COLUMN z INT",
+                                                         chunk_size=100), engine.state.task_dir("mig-p7"),
+                         log=lines.append)
+    engine.add_task(task)
+    engine.start("mig-p7")
+    finish(task, 60)
+    assert task.status().state == "done", task.status().last_error
+    assert task.copy_format == "row"
+    assert any("binlogged as row events: cannot set binlog_format=STATEMENT" in x for x in lines), lines
+    got = table_rows(c, "p7", ["id", "v", "s"])
+    assert len(got) == len(rows) == 500 and got == table_rows(c, "_p7_del", ["id", "v", "s"])
+    assert_replicas_equal(sb, "p7", ["id", "v", "s", "z"])
+    with c.cursor() as cur:
+        cur.execute("DROP USER 'migr'@'127.0.0.1'")
+    c.close()

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from console.config import Table, register_task_kind
 from console.engine.migration.throttle import parse_load
 
+COPY_FORMATS = ("statement", "row")
+
 
 @dataclass(frozen=True)
 class MigrationOptions:
@@ -45,7 +47,7 @@ class MigrationOptions:
     copy_threads: int = 1
     defer_secondary_indexes: bool = False
     checksum_threads: int = 2
-
+    copy_binlog_format: str = "statement"     # how the row copy is binlogged: statement | row
 
     def validate(self) -> MigrationOptions:
         from console.errors import UserError
@@ -62,6 +64,8 @@ class MigrationOptions:
             raise UserError("--cut-over-lock-timeout-seconds must be at least 1")
         if self.default_retries < 1:
             raise UserError("--default-retries must be at least 1")
+        if self.copy_binlog_format not in COPY_FORMATS:
+            raise UserError(f"--copy-binlog-format must be statement or row, got {self.copy_binlog_format!r}")
         parse_load(self.max_load, "--max-load")
         parse_load(self.critical_load, "--critical-load")
         for name in ("database", "table", "alter"):
@@ -108,7 +112,10 @@ def _parse(t: Table) -> MigrationOptions:
         copy_threads=t.get("copy_threads", int, 1, minimum=1),
         defer_secondary_indexes=t.get("defer_secondary_indexes", bool, False),
         checksum_threads=t.get("checksum_threads", int, 2, minimum=1),
+        copy_binlog_format=t.get("copy_binlog_format", str, "statement"),
     )
+    if o.copy_binlog_format not in COPY_FORMATS:
+        raise t.error("copy_binlog_format", f"must be \"statement\" or \"row\", got {o.copy_binlog_format!r}")
     for r in o.throttle_control_replicas:
         if not isinstance(r, str) or ":" not in r:
             raise t.error("throttle_control_replicas", f"items must be \"host:port\" strings, got {r!r}")

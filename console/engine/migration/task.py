@@ -21,11 +21,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pymysql
+
 from console.engine.migration.apply import Applier
 from console.engine.migration.checkpoint import Checkpoint
 from console.engine.migration.checksum import Checksummer
 from console.engine.migration.control import ControlServer
-from console.engine.migration.copy import Copier
+from console.engine.migration.copy import COPY_SESSION_STATEMENT, Copier
 from console.engine.migration.cutover import CutOverFailed, cut_over
 from console.engine.migration.inspect import Inspection, Refused, inspect
 from console.engine.migration.options import MigrationOptions
@@ -102,6 +104,8 @@ class MigrationTask(Task):
         self._watch_stop = threading.Event()
         self._observed = threading.Event()   # the watcher has judged the throttle once
         self.cutover_attempts = 0
+        self.copy_format = opts.copy_binlog_format   # "row" after a failed SET binlog_format
+        self._fmt_lock = threading.Lock()
         self.completed = False
         self.exit_code = 0
 
@@ -224,7 +228,8 @@ class MigrationTask(Task):
         self._copy(conn, copier, self.checksummer if overlap else None)
         copier.done = True
         self._save_checkpoint()
-        self.log(f"row copy complete: {copier.rows_copied} rows in {copier.chunks} chunks")
+        self.log(f"row copy complete: {copier.rows_copied} rows in {copier.chunks} chunks "
+                 f"(binlogged as {'statements' if self.copy_format == 'statement' else 'row events'})")
         t0 = time.monotonic()
         added = restore_indexes(conn, ins)
         if added:
@@ -331,7 +336,7 @@ class MigrationTask(Task):
         def work(lo, hi):
             c = getattr(local, "conn", None)
             if c is None:
-                c = local.conn = self._connect(read_timeout=3600, write_timeout=3600)
+                c = local.conn = self._copy_conn()
                 conns.append(c)
             t0 = time.monotonic()
             n = copier.copy_range(c, lo, hi)
@@ -384,6 +389,26 @@ class MigrationTask(Task):
                     c.close()
                 except Exception:  # noqa: BLE001
                     pass
+
+    def _copy_conn(self):
+        """A copy connection; with ``copy_binlog_format = "statement"`` its
+        chunks are binlogged as statements (falls back to row events, once
+        and logged, where the user may not set the session's binlog_format)."""
+        c = self._connect(read_timeout=3600, write_timeout=3600)
+        if self.copy_format == "statement":
+            try:
+                with c.cursor() as cur:
+                    for sql in COPY_SESSION_STATEMENT:
+                        cur.execute(sql)
+            except pymysql.MySQLError as e:
+                c.close()
+                with self._fmt_lock:
+                    if self.copy_format == "statement":
+                        self.copy_format = "row"
+                        self.log(f"row copy binlogged as row events: cannot set binlog_format="
+                                 f"STATEMENT ({describe_error(e)})")
+                return self._connect(read_timeout=3600, write_timeout=3600)
+        return c
 
     def _postponed(self) -> bool:
         f = self.opts.postpone_cut_over_flag_file
