@@ -55,10 +55,16 @@ class ChecksumProgress:
     remaining_mismatches: int = 0
     keys_rechecked: int = 0     # rows of dirty keys checked again in the final pass
     dirty_batches: int = 0
+    locked_passes: int = 0      # comparisons that had to lock the original's rows
     done: bool = False
 
 
 class Checksummer:
+    # Under write load the unlocked pass sees writes that fell between its two
+    # reads; trying it again is far cheaper than locking the range (writers
+    # would wait), so the locked pass is the last resort.
+    UNLOCKED_TRIES = 3
+
     def __init__(self, ins: Inspection, copier: Copier, applier, conn_factory,
                  chunk_size: Callable[[], int], checkpoint: Callable[[], None],
                  attempts: int = 3, wait_timeout: float = 60.0):
@@ -125,8 +131,13 @@ class Checksummer:
 
     def _verify(self, conns, preds, recopy: Callable[[object], int], count_chunk: bool) -> None:
         conn, mconn = conns
-        equal, rows = self._compare(conn, mconn, preds, locked=False)
+        for _ in range(self.UNLOCKED_TRIES):
+            equal, rows = self._compare(conn, mconn, preds, locked=False)
+            if equal:
+                break
+        locked = 0
         if not equal:
+            locked = 1
             equal, rows = self._compare(conn, mconn, preds)
         tries = mism = recop = 0
         while not equal and tries < self.attempts:
@@ -140,6 +151,7 @@ class Checksummer:
             p.mismatches += mism
             p.recopied += recop
             p.remaining_mismatches += 0 if equal else 1
+            p.locked_passes += locked + recop
             if count_chunk:
                 p.chunks += 1
                 p.rows += rows

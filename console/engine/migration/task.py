@@ -258,8 +258,8 @@ class MigrationTask(Task):
                 self.checksummer = cs = self._make_checksummer(copier, applier)
                 p = cs.run(conn, threads=opts.checksum_threads)
             self.log(f"checksum: {p.chunks} chunks, {p.rows} rows, {p.keys_rechecked} rows of changed "
-                     f"keys re-checked, {p.mismatches} mismatches, {p.recopied} re-copied, "
-                     f"{p.remaining_mismatches} remaining")
+                     f"keys re-checked, {p.locked_passes} locked comparison(s), {p.mismatches} "
+                     f"mismatches, {p.recopied} re-copied, {p.remaining_mismatches} remaining")
             if p.remaining_mismatches:
                 raise UserError(f"checksum: {p.remaining_mismatches} chunk(s) still differ after "
                                 f"re-copy; cut-over refused (ghost kept for inspection)")
@@ -319,7 +319,10 @@ class MigrationTask(Task):
         conns: list = []
         cs_local = threading.local()
         checks: collections.deque[cf.Future] = collections.deque()
-        cs_ex = cf.ThreadPoolExecutor(1, thread_name_prefix=f"checksum-{self.task_id}") if cs else None
+        # several checkers: each spends most of its time waiting for the apply
+        # to pass its marker, so they overlap well even on few cores
+        cs_ex = (cf.ThreadPoolExecutor(self.opts.checksum_threads, thread_name_prefix=f"checksum-{self.task_id}")
+                 if cs else None)
 
         def verify(lo, hi):
             pair = getattr(cs_local, "conns", None)
