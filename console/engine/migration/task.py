@@ -357,7 +357,9 @@ class MigrationTask(Task):
         last_save = time.monotonic()
         try:
             with cf.ThreadPoolExecutor(threads, thread_name_prefix=f"copy-{self.task_id}") as ex:
-                while True:
+                # the next chunk's bound is read while the chunks in flight copy
+                hi = copier.next_bound(conn, self.chunk_size, after)
+                while hi is not None:
                     while len(inflight) >= threads:
                         done, inflight = cf.wait(inflight, timeout=0.5,
                                                  return_when=cf.FIRST_COMPLETED)
@@ -368,14 +370,12 @@ class MigrationTask(Task):
                     self._gate()
                     self._check_abort()
                     reap(False)
-                    hi = copier.next_bound(conn, self.chunk_size, after)
-                    if hi is None:
-                        break
                     inflight.add(ex.submit(work, after, hi))
                     after = hi
                     if time.monotonic() - last_save >= 1.0:
                         self._save_checkpoint()
                         last_save = time.monotonic()
+                    hi = copier.next_bound(conn, self.chunk_size, after)
                 for f in cf.as_completed(inflight):
                     f.result()
                 inflight = set()
