@@ -1,6 +1,6 @@
 """Relay throughput vs ``mariadb-binlog --read-from-remote-server --raw``.
 
-    python bench/relay_throughput.py [--dir DIR] [--port P] [--mb 250] [--rounds 3] [--keep]
+    python -m bench.relay_throughput [--dir DIR] [--port P] [--mb 250] [--rounds 3] [--keep]
 
 Starts a one-node sandbox (or reuses DIR), fills its binlog with at least
 ``--mb`` MB of sysbench OLTP writes (prepare + oltp_write_only), then in the
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pymysql
 
+from bench import compile_console
 from console.sandbox import Sandbox
 
 
@@ -114,6 +115,7 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="leave the sandbox running")
     ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (best is kept)")
     args = ap.parse_args()
+    compile_console()
     sb = Sandbox(args.dir, replicas=0, base_port=args.port)
     sb.up(progress=lambda m: print(m, file=sys.stderr))
     try:

@@ -30,3 +30,7 @@ if ! .venv/bin/python -c 'import console, pytest, textual, pymysql, pymysqlrepli
   .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
   touch .venv/.installed
 fi
+# byte-compile our own modules as a regular (non-editable) install would:
+# with PYTHONDONTWRITEBYTECODE set, every start would otherwise compile them
+# again (~0.15 s of each command's start-up)
+.venv/bin/python -m compileall -q console >/dev/null

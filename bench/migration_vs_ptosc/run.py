@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pymysql
 
+from bench import compile_console
 from console.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,6 +255,7 @@ def main(argv=None) -> int:
     p.add_argument("--chunk-size", type=int, default=10000)
     p.add_argument("--copy-threads", type=int, default=1)
     args = p.parse_args(argv)
+    compile_console()
     Bench(args).main()
     return 0
 

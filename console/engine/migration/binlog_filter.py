@@ -10,8 +10,9 @@ of other tables, are dropped right there.  Everything else passes."""
 
 from __future__ import annotations
 
-import pymysql
 from pymysql.protocol import MysqlPacket
+
+from console.mysql.connection import Connection
 
 TABLE_MAP = 0x13
 # v1, v2, MySQL partial update, MariaDB compressed v1 and v2
@@ -55,7 +56,7 @@ class TableFilter:
 
 
 def connection_class(filt: TableFilter):
-    class FilteringConnection(pymysql.connections.Connection):
+    class FilteringConnection(Connection):
         _dumping = False
 
         def _write_bytes(self, data):
