@@ -59,3 +59,22 @@ def test_backoff_grows_with_jitter_and_cap():
     vals = [next(d) for _ in range(12)]
     assert all(0.05 <= v <= 2.0 for v in vals)
     assert max(vals[6:]) > max(vals[:2])
+
+
+def test_preferred_tls_context_is_shared_and_keeps_pymysqls_semantics():
+    """pymysql's default ("preferred": encrypt if offered, verify nothing)
+    built a context per connection; ours builds it once, with the same
+    settings, and leaves explicit TLS options to pymysql."""
+    import ssl
+
+    from console.mysql.connection import Connection, preferred_tls_context
+
+    a, b = preferred_tls_context(), preferred_tls_context()
+    assert a is b
+    assert a.verify_mode == ssl.CERT_NONE and a.check_hostname is False
+    c = Connection(host="127.0.0.1", port=1, defer_connect=True)
+    assert c.ctx is a and c.ssl and not c._ssl_required
+    strict = Connection(host="127.0.0.1", port=1, defer_connect=True,
+                        ssl={"verify_mode": "required", "check_hostname": True})
+    assert strict.ctx is not a and strict._ssl_required
+    assert strict.ctx.verify_mode == ssl.CERT_REQUIRED
