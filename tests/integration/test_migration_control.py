@@ -384,3 +384,37 @@ def test_without_the_binlog_format_privilege_the_copy_falls_back_to_row_events(s
     with c.cursor() as cur:
         cur.execute("DROP USER 'migr'@'127.0.0.1'")
     c.close()
+
+
+def test_apply_reconnects_from_its_file_position_after_the_dump_is_killed(sb, tmp_path):
+    """The apply's dump starts at the migration's binlog file:pos; when the
+    server kills it, the apply reconnects from the file:pos of the last
+    transaction it applied, and the content still comes out equal."""
+    c = connect(sb)
+    rows = _fill(c, "p8", 3000)
+    _, task = start_task(sb, tmp_path, table="p8", alter="ADD COLUMN z INT", chunk_size=500,
+                         postpone_cut_over=True)
+    wait_phase(task, ("postponed",))
+    assert task.applier.applied_file and task.applier.applied_file[0].startswith("mysql-bin.")
+    load = Load(lambda: connect(sb), "p8", ["id"], rows, threads=2,
+                owner=lambda k: k[0] % 2, new_key=lambda t, n: (10_000 + 2 * n + t,),
+                make_row=lambda rng: {"v": rng.randint(0, 96), "s": f"r{rng.randint(0, 999)}"}).start()
+    try:
+        time.sleep(0.5)
+        with c.cursor() as cur:
+            cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'dbops' "
+                        "AND COMMAND LIKE 'Binlog Dump%'")
+            ids = [r[0] for r in cur.fetchall()]
+            assert ids, "no dump thread of the migration"
+            for i in ids:
+                cur.execute(f"KILL {i}")
+        time.sleep(1.0)
+    finally:
+        load.stop()
+    assert not load.errors, load.errors[:3]
+    task.engine.command(task.task_id, "cut-over")
+    finish(task, 60)
+    assert task.status().state == "done", task.status().last_error
+    assert task.applier.reconnects >= 1
+    assert table_rows(c, "p8", ["id", "v", "s"]) == load.expected(["id", "v", "s"])
+    c.close()

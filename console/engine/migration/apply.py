@@ -4,7 +4,8 @@ the ghost in order, in batches, recording the position of the last fully
 applied transaction (``applied_pos``).
 
 python-mysql-replication is used for decoding only; we own the position: the
-stream starts from our recorded GTID position, ``auto_position`` is moved
+stream starts from our recorded GTID position (on MariaDB from the binlog
+file:pos of it when known, see ``applied_file``), ``auto_position`` is moved
 forward after every applied batch (so its internal reconnect resumes from
 what we applied, not from the original start), and after any stream error a
 new stream starts from ``applied_pos``.  Replaying a suffix is harmless: the
@@ -75,11 +76,16 @@ class Applier(threading.Thread):
 
     def __init__(self, ep: Endpoint, ins: Inspection, start_pos: str, *,
                  batch_size: Callable[[], int], gate: Callable[[], None],
-                 dirty_limit: int = 0):
+                 dirty_limit: int = 0, start_file: tuple[str, int] | None = None):
         super().__init__(name=f"apply-{ins.table}", daemon=True)
         self.ep, self.ins = ep, ins
         self.flavor = "mariadb" if ins.flavor == "mariadb" else "mysql"
         self.applied_pos = start_pos
+        # MariaDB: the binlog file:pos of applied_pos, when known.  A dump by
+        # GTID makes the server read the binlog file from its start up to the
+        # GTID (seconds in a large file, with the apply and every checksum
+        # marker waiting); by file:pos it starts right there.
+        self.applied_file = start_file if self.flavor == "mariadb" else None
         self._batch_size, self._gate = batch_size, gate
         self.builder = DmlBuilder(ins.database, ins.ghost, ins.shared, ins.key.columns,
                                   ins.key.ghost_columns)
@@ -209,9 +215,14 @@ class Applier(threading.Thread):
                     "password": self.ep.password.reveal(), "charset": "utf8mb4"}
         self.table_filter = TableFilter({(self.ins.database, self.ins.table),
                                          (self.ins.database, self.ins.changelog)})
+        if self.applied_file:
+            where = {"log_file": self.applied_file[0], "log_pos": self.applied_file[1],
+                     "resume_stream": True, "is_mariadb": False, "auto_position": None}
+        else:
+            where = {"is_mariadb": self.flavor == "mariadb", "auto_position": self.applied_pos}
         return BinLogStreamReader(
-            connection_settings=settings, pymysql_wrapper=connection_class(self.table_filter), server_id=random.randint(1_000_000_000, 2_000_000_000),
-            blocking=True, is_mariadb=self.flavor == "mariadb", auto_position=self.applied_pos,
+            connection_settings=settings, pymysql_wrapper=connection_class(self.table_filter),
+            server_id=random.randint(1_000_000_000, 2_000_000_000), blocking=True, **where,
             only_schemas=[self.ins.database], only_tables=[self.ins.table, self.ins.changelog],
             only_events=[GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent, WriteRowsEvent,
                          UpdateRowsEvent, DeleteRowsEvent],
@@ -228,6 +239,7 @@ class Applier(threading.Thread):
         ops: list[tuple] = []
         markers: list[str] = []
         gtid = None
+        commit_at = ("", 0)
         last_flush = time.monotonic()
         try:
             for ev in stream:
@@ -255,6 +267,7 @@ class Applier(threading.Thread):
                     continue
                 pos.advance(gtid)
                 gtid = None
+                commit_at = (self.read_file, self.read_pos)
                 now = time.monotonic()
                 if ops and (len(ops) < self._batch_size() and not markers
                             and now - last_flush < self.FLUSH_INTERVAL):
@@ -271,6 +284,8 @@ class Applier(threading.Thread):
                 last_flush = now
                 self.applied_pos = pos.text()
                 stream.auto_position = self.applied_pos
+                if self.applied_file and commit_at[0]:
+                    self.applied_file = commit_at
                 if markers:
                     self._signal(markers)
                     markers = []

@@ -194,19 +194,32 @@ class MigrationTask(Task):
             deferred = defer_secondary_indexes(conn, ins)
             if deferred:
                 self.log(f"secondary indexes built after the copy: {', '.join(deferred)}")
+        start_file = None
         if state:
             start_pos = state["applied_pos"]
         elif ins.flavor == "mariadb":
-            start_pos = scalar(conn, "SELECT @@global.gtid_binlog_pos") or ""
+            # file:pos and the GTID position of the same point, so the apply
+            # can start the dump right there (see Applier.applied_file)
+            with conn.cursor() as cur:
+                cur.execute("SHOW MASTER STATUS")
+                row = cur.fetchone()
+                if row:
+                    start_file = (row[0], int(row[1]))
+                    cur.execute("SELECT BINLOG_GTID_POS(%s, %s)", start_file)
+                    start_pos = cur.fetchone()[0] or ""
+                else:
+                    start_pos = scalar(conn, "SELECT @@global.gtid_binlog_pos") or ""
         else:
             start_pos = scalar(conn, "SELECT @@global.gtid_executed") or ""
-        self.log(f"binlog apply starts at GTID {start_pos or '(empty)'}")
+        self.log(f"binlog apply starts at GTID {start_pos or '(empty)'}"
+                 + (f" ({start_file[0]}:{start_file[1]})" if start_file else ""))
         self.copier = copier = Copier(ins)
         # checksum overlapped with the copy: only for a copy made entirely by
         # this run (after a resume, the full pass checks everything)
         overlap = opts.verify_checksum and not state
         self.applier = applier = Applier(self.ep, ins, start_pos, batch_size=lambda: self.dml_batch_size,
-                                         gate=self._gate, dirty_limit=DIRTY_LIMIT if overlap else 0)
+                                         gate=self._gate, dirty_limit=DIRTY_LIMIT if overlap else 0,
+                                         start_file=start_file)
         applier.start()
         self.heartbeat = Heartbeat(lambda: self._connect(), ins)
         self.heartbeat.start()
@@ -379,6 +392,9 @@ class MigrationTask(Task):
                 for f in cf.as_completed(inflight):
                     f.result()
                 inflight = set()
+            if checks:
+                self.log(f"copy: last chunk committed; {sum(not f.done() for f in checks)} chunk "
+                         f"check(s) still running")
             reap(True)
         finally:
             for f in inflight:
