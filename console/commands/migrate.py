@@ -68,8 +68,9 @@ def register(sub) -> None:
     a("--copy-binlog-format", choices=("statement", "row"), default="statement",
       help="binlog the row copy as statements (replicas re-run each chunk; default) or as row "
            "events like gh-ost; falls back to row without the privilege to set binlog_format")
-    a("--checksum-threads", type=int, default=2,
-      help="checksum chunks in parallel on this many connection pairs (default 2)")
+    a("--checksum-threads", type=int, default=4,
+      help="check chunks in parallel on this many connection pairs, during the copy and in a "
+           "full pass (default 4; each mostly waits for the apply to pass its marker)")
     a("--state-dir", metavar="DIR", help=f"checkpoints and audit log (default {DEFAULT_STATE_DIR})")
     a("--status-interval", type=float, default=5.0, metavar="S", help="progress line every S seconds")
     p.set_defaults(func=run)

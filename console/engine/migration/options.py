@@ -46,7 +46,7 @@ class MigrationOptions:
     checksum_chunk_size: int = 10000
     copy_threads: int = 1
     defer_secondary_indexes: bool = False
-    checksum_threads: int = 2
+    checksum_threads: int = 4
     copy_binlog_format: str = "statement"     # how the row copy is binlogged: statement | row
 
     def validate(self) -> MigrationOptions:
@@ -111,7 +111,7 @@ def _parse(t: Table) -> MigrationOptions:
         execute=t.get("execute", bool, True),
         copy_threads=t.get("copy_threads", int, 1, minimum=1),
         defer_secondary_indexes=t.get("defer_secondary_indexes", bool, False),
-        checksum_threads=t.get("checksum_threads", int, 2, minimum=1),
+        checksum_threads=t.get("checksum_threads", int, 4, minimum=1),
         copy_binlog_format=t.get("copy_binlog_format", str, "statement"),
     )
     if o.copy_binlog_format not in COPY_FORMATS:
