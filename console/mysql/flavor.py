@@ -186,6 +186,8 @@ class Dialect:
         "'Slave_SQL', 'Slave_worker', 'Connect') "
         "AND USER NOT IN ('system user', 'event_scheduler')")
     long_transactions_sql = (
+        # (INNODB_TRX is a cache InnoDB refreshes at most every 100 ms: fine for
+        # transactions older than max_trx_seconds, blind to one just begun)
         "SELECT trx_mysql_thread_id AS id, TIMESTAMPDIFF(SECOND, trx_started, NOW()) AS age "
         "FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID() "
         "ORDER BY trx_started")

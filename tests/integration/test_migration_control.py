@@ -253,7 +253,7 @@ def test_kill_9_during_copy_then_resume_completes_with_correct_content(sb, tmp_p
         proc = subprocess.Popen(
             [sys.executable, "-m", "console", "migrate", "--port", str(sb.primary_port), "--user",
              "dbops", "--password-env", "DBOPS_TEST_PW", "--database", DB, *args,
-             "--chunk-size", "50", "--nice-ratio", "3", "--initially-drop-ghost-table",
+             "--chunk-size", "50", "--nice-ratio", "20", "--initially-drop-ghost-table",
              "--copy-threads", "2", "--throttle-flag-file", str(flag)],
             env=dict(os.environ, DBOPS_TEST_PW=sb.ops_password),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
