@@ -2,7 +2,7 @@
 server's own blocking ``ALTER TABLE ... ALGORITHM=COPY``, in one run.
 
     python -m bench.migration_vs_ptosc.run [--rows 500000] [--rate 100]
-        [--dir /tmp/bench-mig] [--port 26550] [--chunk-size 10000] [--copy-threads 1]
+        [--dir /tmp/bench-mig] [--port 26550] [--chunk-size 10000] [--copy-threads 1] [--rounds 3]
 
 A private sandbox (primary only, ROW binlog) is started, ``sysbench
 oltp_common`` prepares ``sbtest.sbtest1``; each tool adds a column (a full
@@ -194,31 +194,34 @@ class Bench:
                      ("pt-osc --chunk-size N", self.ptosc_chunked),
                      ("dbops-console migrate", self.ours),
                      ("ours --no-verify-checksum", self.ours_nocheck)]
+            rounds = self.args.rounds
             n = 0
-            print("\n== idle ==", flush=True)
-            for name, fn in tools:
-                n += 1
-                self.settle()
-                before = self.checksum()
-                t = time.monotonic()
-                fn(f"bench_c{n}")
-                wall = time.monotonic() - t
-                after = self.checksum()
-                ok = before == after
-                self.results[("idle", name)] = {"wall": wall, "ok": ok}
-                print(f"{name:30s} {wall:7.2f}s  content {'equal' if ok else 'DIFFERENT'}", flush=True)
+            print(f"\n== idle ({rounds} round(s), tool order rotated each round) ==", flush=True)
+            for rnd in range(rounds):
+                for name, fn in tools[rnd % len(tools):] + tools[:rnd % len(tools)]:
+                    n += 1
+                    self.settle()
+                    before = self.checksum()
+                    t = time.monotonic()
+                    fn(f"bench_c{n}")
+                    wall = time.monotonic() - t
+                    after = self.checksum()
+                    ok = before == after
+                    self.results.setdefault(("idle", name), []).append({"wall": wall, "ok": ok})
+                    print(f"{name:30s} {wall:7.2f}s  content {'equal' if ok else 'DIFFERENT'}", flush=True)
             print(f"\n== under sysbench oltp_write_only --rate={self.args.rate} --threads=4 ==", flush=True)
             base = self.baseline_load()
             print(f"{'no migration (baseline)':30s}          p95 median {statistics.median(base):7.2f}ms "
                   f"max {max(base):7.2f}ms", flush=True)
-            for name, fn in tools:
-                n += 1
-                self.settle()
-                wall, lat = self.run_with_load(fn, f"bench_c{n}")
-                self.results[("load", name)] = {"wall": wall, "p95_med": statistics.median(lat),
-                                                "p95_max": max(lat)}
-                print(f"{name:30s} {wall:7.2f}s  p95 median {statistics.median(lat):7.2f}ms "
-                      f"max {max(lat):7.2f}ms", flush=True)
+            for rnd in range(rounds):
+                for name, fn in tools[rnd % len(tools):] + tools[:rnd % len(tools)]:
+                    n += 1
+                    self.settle()
+                    wall, lat = self.run_with_load(fn, f"bench_c{n}")
+                    self.results.setdefault(("load", name), []).append(
+                        {"wall": wall, "p95_med": statistics.median(lat), "p95_max": max(lat)})
+                    print(f"{name:30s} {wall:7.2f}s  p95 median {statistics.median(lat):7.2f}ms "
+                          f"max {max(lat):7.2f}ms", flush=True)
             c = self.conn()
             with c.cursor() as cur:
                 cur.execute("SHOW TABLES")
@@ -230,19 +233,32 @@ class Bench:
 
     def report(self, left) -> None:
         r = self.results
-        print("\n== ratios (wall time of ours / theirs) ==")
+
+        def med(phase, name, key="wall"):
+            return statistics.median(x[key] for x in r[(phase, name)])
+
+        def best(phase, name):
+            return min(x["wall"] for x in r[(phase, name)])
+
+        print("\n== wall time per tool: median (best; all rounds) ==")
+        for (phase, name), xs in r.items():
+            ok = "" if phase == "load" else ("  content equal" if all(x["ok"] for x in xs)
+                                             else "  content DIFFERENT")
+            print(f"{phase:4s} {name:30s} {med(phase, name):6.2f}s ({best(phase, name):.2f}; "
+                  + " ".join(f"{x['wall']:.2f}" for x in xs) + f"){ok}")
+        print("\n== ratios (wall time of ours / theirs): median (best) ==")
         for phase in ("idle", "load"):
-            nat = r[(phase, "native ALTER ALGORITHM=COPY")]["wall"]
             for mine in ("dbops-console migrate", "ours --no-verify-checksum"):
-                m = r[(phase, mine)]["wall"]
-                parts = [f"vs {peer} {m / r[(phase, peer)]['wall']:.2f}x" for peer in
-                         ("pt-online-schema-change", "pt-osc --chunk-size N")]
-                print(f"{phase}: {mine}: " + ", ".join(parts) + f", vs native {m / nat:.2f}x")
-        print("load p95 median / max:")
+                parts = [f"vs {peer} {med(phase, mine) / med(phase, peer):.2f}x "
+                         f"({best(phase, mine) / best(phase, peer):.2f}x)" for peer in
+                         ("pt-online-schema-change", "pt-osc --chunk-size N", "native ALTER ALGORITHM=COPY")]
+                print(f"{phase}: {mine}: " + ", ".join(parts))
+        print("load p95 (sysbench, per second) median / max over the rounds:")
         for name in ("pt-online-schema-change", "pt-osc --chunk-size N", "dbops-console migrate",
                      "ours --no-verify-checksum"):
-            x = r[("load", name)]
-            print(f"  {name:30s} {x['p95_med']:8.2f}ms {x['p95_max']:8.2f}ms")
+            xs = r[("load", name)]
+            print(f"  {name:30s} {statistics.median(x['p95_med'] for x in xs):8.2f}ms "
+                  f"{max(x['p95_max'] for x in xs):8.2f}ms")
         print(f"tables left in sbtest: {', '.join(left)}")
 
 
@@ -254,6 +270,8 @@ def main(argv=None) -> int:
     p.add_argument("--port", type=int, default=26550)
     p.add_argument("--chunk-size", type=int, default=10000)
     p.add_argument("--copy-threads", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="runs of every tool per phase (order rotated each round); medians are compared")
     args = p.parse_args(argv)
     compile_console()
     Bench(args).main()

@@ -65,9 +65,10 @@ def register(sub) -> None:
       help="build the ghost's plain secondary indexes after the copy (one sorted build)")
     a("--copy-threads", type=int, default=1,
       help="copy chunks in parallel on this many connections (default 1)")
-    a("--copy-binlog-format", choices=("statement", "row"), default="statement",
-      help="binlog the row copy as statements (replicas re-run each chunk; default) or as row "
-           "events like gh-ost; falls back to row without the privilege to set binlog_format")
+    a("--copy-binlog-format", choices=("row", "statement"), default="row",
+      help="binlog the row copy as row events (default, like gh-ost) or as statements that "
+           "replicas re-run (faster; only for identical replicas and a deterministic ALTER: "
+           "see docs/migration.md)")
     a("--checksum-threads", type=int, default=4,
       help="check chunks in parallel on this many connection pairs, during the copy and in a "
            "full pass (default 4; each mostly waits for the apply to pass its marker)")

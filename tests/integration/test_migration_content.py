@@ -72,6 +72,7 @@ def test_composite_key_types_reorder_charset_10k_rows_writes_through_cutover(sb,
                 make_row=_types_row).start()
     try:
         _, task = start_task(sb, tmp_path, table="s1", chunk_size=500, copy_threads=2,
+                             copy_binlog_format="statement",
                              alter="ADD COLUMN extra INT NOT NULL DEFAULT 5, DROP COLUMN junk, "
                                    "MODIFY name VARCHAR(40) CHARACTER SET utf8mb4 NULL, "
                                    "MODIFY n INT NULL AFTER st")
@@ -184,6 +185,7 @@ def test_unique_key_chunking_renamed_column_then_corrupted_ghost_is_recopied(sb,
                 new_key=lambda t, n: (f"n{t}-{n:06d}",), make_row=_uk_row).start()
     try:
         _, task = start_task(sb, tmp_path, table="s2", chunk_size=300, postpone_cut_over=True,
+                             copy_binlog_format="statement",
                              approve_renamed_columns=True,
                              alter="CHANGE COLUMN qty quantity INT NOT NULL, ADD COLUMN note VARCHAR(5) NULL")
         wait_phase(task, ("postponed",))

@@ -13,7 +13,13 @@ from console.engine.migration.apply import Position
 from console.engine.migration.checkpoint import Checkpoint, dec, enc
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.options import MigrationOptions
-from console.engine.migration.sqlutil import checksum_expr, cmp_tuple, key_range, rename_gate_table
+from console.engine.migration.sqlutil import (
+    checksum_expr,
+    checksum_sql,
+    cmp_tuple,
+    key_range,
+    rename_gate_table,
+)
 from console.engine.migration.throttle import (
     Observation,
     ThrottleConfigError,
@@ -73,8 +79,35 @@ def test_key_range_without_lower_bound():
 def test_checksum_expr_converts_strings_and_marks_nulls():
     e = checksum_expr(["id", "name"], {"name"})
     assert "CONVERT(`name` USING utf8mb4)" in e and "ISNULL(`id`)" in e
-    assert e.startswith("COUNT(*)")
-    assert "SUM(CRC32(" in e and "BIT_XOR(CRC32(" in e
+    assert e.startswith("CRC32(CONCAT_WS(")
+    q = checksum_sql(e, "`d`.`t`", "`id` > %s", locked=True)
+    # the row hash is computed once (derived table, not merged: LIMIT), for both aggregates
+    assert q.count("CRC32(") == 1 and "SUM(h)" in q and "BIT_XOR(h)" in q
+    assert q.endswith("LIMIT 18446744073709551615 LOCK IN SHARE MODE) AS rows_")
+    assert "LOCK IN SHARE MODE" not in checksum_sql(e, "`d`.`t`", "1=1")
+
+
+def test_checksum_converts_only_pairs_whose_character_set_differs():
+    from console.engine.migration.inspect import Column, Inspection
+
+    def col(name, cs=None, string=True):
+        return Column(name, "varchar(10)" if string else "int", True, string, False, cs if string else None)
+
+    ins = Inspection.__new__(Inspection)
+    object.__setattr__(ins, "columns", (col("id", string=False), col("a", "utf8mb4"), col("b", "latin1"),
+                                        col("c", "utf8mb4"), col("n", string=False)))
+    object.__setattr__(ins, "ghost_columns", (col("id", string=False), col("a", "utf8mb4"),
+                                              col("b", "utf8mb4"), col("c2", "utf8mb4"), col("n")))
+    object.__setattr__(ins, "shared", (("id", "id"), ("a", "a"), ("b", "b"), ("c", "c2"), ("n", "n")))
+    assert ins.convert_columns() == ({"b"}, {"b", "n"})
+
+
+def test_binlog_positions_order_by_file_number_then_offset():
+    from console.engine.migration.checksum import binlog_pos_key
+
+    assert binlog_pos_key(("mysql-bin.000009", 900)) < binlog_pos_key(("mysql-bin.000010", 4))
+    assert binlog_pos_key(("mysql-bin.999999", 4)) < binlog_pos_key(("mysql-bin.1000000", 4))
+    assert binlog_pos_key(("mysql-bin.000010", 4)) < binlog_pos_key(("mysql-bin.000010", 5))
 
 
 def test_pack_statements_wraps_one_transaction_in_bounded_packets():

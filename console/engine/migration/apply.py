@@ -240,6 +240,7 @@ class Applier(threading.Thread):
         markers: list[str] = []
         gtid = None
         commit_at = ("", 0)
+        explicit = False      # inside BEGIN ... (statements do not end the transaction)
         last_flush = time.monotonic()
         try:
             for ev in stream:
@@ -248,6 +249,7 @@ class Applier(threading.Thread):
                 self.read_file, self.read_pos = stream.log_file or self.read_file, stream.log_pos or 0
                 if isinstance(ev, (MariadbGtidEvent, GtidEvent)):
                     gtid = ev.gtid
+                    explicit = False
                     continue
                 if isinstance(ev, (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)):
                     if ev.table == self.ins.changelog:
@@ -261,10 +263,21 @@ class Applier(threading.Thread):
                     self.fatal = (f"DDL on {self.ins.database}.{self.ins.table} during the migration "
                                   f"({' '.join(ev.query.split())[:120]}); aborted, original untouched")
                     return
-                end = isinstance(ev, XidEvent) or (
-                    isinstance(ev, QueryEvent) and ev.query.strip().upper() not in ("BEGIN", "XA START"))
+                if isinstance(ev, QueryEvent):
+                    q = ev.query.strip().upper()
+                    if q == "BEGIN" or q.startswith("XA START"):
+                        explicit = True
+                        continue
+                    # a statement inside BEGIN ... COMMIT/XID (a statement-
+                    # binlogged chunk) does not end its transaction; DDL
+                    # (its own group) and COMMIT/ROLLBACK do
+                    end = not explicit or q.startswith(
+                        ("COMMIT", "ROLLBACK", "XA PREPARE", "XA COMMIT", "XA ROLLBACK"))
+                else:
+                    end = isinstance(ev, XidEvent)
                 if not end or gtid is None:
                     continue
+                explicit = False
                 pos.advance(gtid)
                 gtid = None
                 commit_at = (self.read_file, self.read_pos)
@@ -283,9 +296,14 @@ class Applier(threading.Thread):
                     ops = []
                 last_flush = now
                 self.applied_pos = pos.text()
-                stream.auto_position = self.applied_pos
-                if self.applied_file and commit_at[0]:
-                    self.applied_file = commit_at
+                if self.applied_file:
+                    # file:pos mode: the library's own reconnect resumes from the
+                    # last event it read (a GTID here would send it down its
+                    # MySQL-GTID branch, which cannot parse a MariaDB GTID)
+                    if commit_at[0]:
+                        self.applied_file = commit_at
+                else:
+                    stream.auto_position = self.applied_pos
                 if markers:
                     self._signal(markers)
                     markers = []

@@ -36,6 +36,7 @@ from console.engine.migration.copy import Copier, Key
 from console.engine.migration.inspect import Inspection
 from console.engine.migration.sqlutil import (
     checksum_expr,
+    checksum_sql,
     cmp_tuple,
     col_list,
     key_in,
@@ -44,6 +45,13 @@ from console.engine.migration.sqlutil import (
     qt,
 )
 from console.engine.migration.tables import write_changelog
+
+
+def binlog_pos_key(pos: tuple[str, int]) -> tuple[int, int]:
+    """Order of binlog coordinates: file sequence number, then offset."""
+    name, off = pos
+    ext = name.rpartition(".")[2]
+    return (int(ext) if ext.isdigit() else -1, int(off))
 
 
 @dataclass
@@ -76,8 +84,9 @@ class Checksummer:
         self._plock = threading.Lock()
         ocols = list(ins.shared_original)
         gcols = list(ins.shared_ghost)
-        self._oexpr = checksum_expr(ocols, ins.string_columns)
-        self._gexpr = checksum_expr(gcols, ins.ghost_string_columns)
+        conv_o, conv_g = ins.convert_columns()
+        self._oexpr = checksum_expr(ocols, conv_o)
+        self._gexpr = checksum_expr(gcols, conv_g)
 
     def _bounds(self, conn, lo: Key | None, n: int) -> Key | None:
         kc = list(self.ins.key.columns)
@@ -101,43 +110,54 @@ class Checksummer:
         return ow, op, gw, gp
 
     def _compare(self, conn, mconn, preds: tuple[str, list, str, list],
-                 locked: bool = True, wait: bool = True) -> tuple[bool, int]:
+                 locked: bool = True) -> tuple[bool, int]:
         """(equal, rows) for the rows the predicates select on each side.
+
+        The ghost is summed only once the apply has applied every change
+        committed before the original was summed: either it already has (on
+        MariaDB: its applied binlog file:pos is at or past the server's
+        position read right after the original's sum; no marker needed), or
+        a marker is written and waited for.  (Summing the ghost before the apply caught up is not a proof even
+        when the sums agree: a pending REPLACE may still delete a row another
+        unique key collides with.)
 
         ``locked=False`` is the cheap pass: the original is read without
         locks, so writes between the two reads show as a mismatch, which then
-        gets the exact, locked comparison.  ``wait=False`` does not even wait
-        for the apply to catch up between the reads: equal sums still prove
-        the range right (every change the apply has yet to make to it carries
-        the row's full image as of the change, so applying it keeps or makes
-        the ghost's row what the original's is); unequal ones prove nothing."""
+        gets the exact, locked comparison."""
         ow, op, gw, gp = preds
         with conn.cursor() as cur:
             if locked:
                 cur.execute("START TRANSACTION")
             try:
-                cur.execute(f"SELECT {self._oexpr} FROM {qt(self.ins.database, self.ins.table)} "
-                            f"FORCE INDEX ({qi(self.ins.key.name)}) WHERE {ow}"
-                            + (" LOCK IN SHARE MODE" if locked else ""), op)
+                cur.execute(checksum_sql(self._oexpr, f"{qt(self.ins.database, self.ins.table)} "
+                                                      f"FORCE INDEX ({qi(self.ins.key.name)})",
+                                         ow, locked), op)
                 orig = tuple(int(x) for x in cur.fetchone())
-                if wait or locked:
+                if not self._caught_up(cur):
                     token = self.applier.expect_marker()
                     write_changelog(mconn, self.ins, "marker", token)
                     if not self.applier.wait_marker(token, self.wait_timeout):
                         raise TimeoutError("the binlog apply did not reach the checksum marker in "
                                            f"{self.wait_timeout:.0f}s")
-                cur.execute(f"SELECT {self._gexpr} FROM {qt(self.ins.database, self.ins.ghost)} "
-                            f"WHERE {gw}", gp)
+                cur.execute(checksum_sql(self._gexpr, qt(self.ins.database, self.ins.ghost), gw), gp)
                 ghost = tuple(int(x) for x in cur.fetchone())
             finally:
                 if locked:
                     cur.execute("ROLLBACK")
         return orig == ghost, orig[0]
 
+    def _caught_up(self, cur) -> bool:
+        """Has the apply applied everything the server has binlogged so far?"""
+        applied = getattr(self.applier, "applied_file", None)
+        if not applied:
+            return False
+        cur.execute("SHOW MASTER STATUS")
+        row = cur.fetchone()
+        return bool(row) and binlog_pos_key(applied) >= binlog_pos_key((row[0], int(row[1])))
+
     def _verify(self, conns, preds, recopy: Callable[[object], int], count_chunk: bool) -> None:
         conn, mconn = conns
-        equal, rows = self._compare(conn, mconn, preds, locked=False, wait=False)
-        for _ in range(self.UNLOCKED_TRIES if not equal else 0):
+        for _ in range(self.UNLOCKED_TRIES):
             equal, rows = self._compare(conn, mconn, preds, locked=False)
             if equal:
                 break

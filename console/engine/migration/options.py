@@ -47,7 +47,7 @@ class MigrationOptions:
     copy_threads: int = 1
     defer_secondary_indexes: bool = False
     checksum_threads: int = 4
-    copy_binlog_format: str = "statement"     # how the row copy is binlogged: statement | row
+    copy_binlog_format: str = "row"           # how the row copy is binlogged: row | statement
 
     def validate(self) -> MigrationOptions:
         from console.errors import UserError
@@ -112,7 +112,7 @@ def _parse(t: Table) -> MigrationOptions:
         copy_threads=t.get("copy_threads", int, 1, minimum=1),
         defer_secondary_indexes=t.get("defer_secondary_indexes", bool, False),
         checksum_threads=t.get("checksum_threads", int, 4, minimum=1),
-        copy_binlog_format=t.get("copy_binlog_format", str, "statement"),
+        copy_binlog_format=t.get("copy_binlog_format", str, "row"),
     )
     if o.copy_binlog_format not in COPY_FORMATS:
         raise t.error("copy_binlog_format", f"must be \"statement\" or \"row\", got {o.copy_binlog_format!r}")

@@ -61,12 +61,9 @@ def key_in(cols: Sequence[str], keys: Sequence[Sequence[Any]]) -> tuple[str, lis
 
 
 def checksum_expr(cols: Sequence[str], string_cols: set[str]) -> str:
-    """An order-independent checksum over ``cols`` of a row set: row count,
-    sum and xor of CRC32 of each row's text.  (XOR alone, pt-table-checksum's
-    default, halves the cost but let a lost write through in the 10k-row
-    write-load test: keep both.)  Strings are compared as
-    utf8mb4 so a charset conversion does not look like a mismatch; NULLs are
-    marked so NULL and '' differ."""
+    """The CRC32 of one row's text over ``cols``, for ``checksum_sql``.
+    ``string_cols`` are converted to utf8mb4 so a character set change does
+    not look like a mismatch; NULLs are marked so NULL and '' differ."""
     parts = []
     for c in cols:
         e = qi(c)
@@ -74,8 +71,19 @@ def checksum_expr(cols: Sequence[str], string_cols: set[str]) -> str:
             e = f"CONVERT({e} USING utf8mb4)"
         parts.append(e)
     nulls = "CONCAT(" + ", ".join(f"ISNULL({qi(c)})" for c in cols) + ")"
-    row = f"CRC32(CONCAT_WS('#', {', '.join(parts)}, {nulls}))"
-    return f"COUNT(*), COALESCE(SUM({row}), 0), COALESCE(BIT_XOR({row}), 0)"
+    return f"CRC32(CONCAT_WS('#', {', '.join(parts)}, {nulls}))"
+
+
+def checksum_sql(row_expr: str, source: str, where: str, locked: bool = False) -> str:
+    """An order-independent checksum of a row set: row count, sum and xor of
+    the rows' CRC32.  (XOR alone, pt-table-checksum's default, let a lost
+    write through in the 10k-row write-load test: keep both.)  The row hash
+    is computed once per row in a derived table (LIMIT keeps the server from
+    merging it back and computing it twice, for SUM and for BIT_XOR)."""
+    lock = " LOCK IN SHARE MODE" if locked else ""
+    return (f"SELECT COUNT(*), COALESCE(SUM(h), 0), COALESCE(BIT_XOR(h), 0) FROM "
+            f"(SELECT {row_expr} AS h FROM {source} WHERE {where} "
+            f"LIMIT 18446744073709551615{lock}) AS rows_")
 
 
 def rename_gate_table(table: str, *others: str) -> str | None:
