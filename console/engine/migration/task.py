@@ -57,6 +57,30 @@ class Aborted(UserError):
     exit_code = 4
 
 
+def binlog_start(conn, tries: int = 50) -> tuple[tuple[str, int] | None, str]:
+    """MariaDB: the current binlog file:pos and the GTID position of the same
+    point, so the apply can start its dump right there (see
+    ``Applier.applied_file``).  ``SHOW MASTER STATUS`` read between two equal
+    reads of ``@@gtid_binlog_pos``: no transaction committed in between, so
+    the two name the same point (``BINLOG_GTID_POS(file, pos)`` would say so
+    too, but it reads the binlog file from its start: seconds for a large
+    one).  Under a write load that never leaves a gap: (None, GTID), and
+    the apply starts by GTID."""
+    with conn.cursor() as cur:
+        for _ in range(tries):
+            cur.execute("SELECT @@global.gtid_binlog_pos")
+            g1 = cur.fetchone()[0] or ""
+            cur.execute("SHOW MASTER STATUS")
+            row = cur.fetchone()
+            cur.execute("SELECT @@global.gtid_binlog_pos")
+            g2 = cur.fetchone()[0] or ""
+            if not row:
+                return None, g2
+            if g1 == g2:
+                return (row[0], int(row[1])), g2
+        return None, g2
+
+
 def _parse_int(name: str, value, lo: int, hi: int) -> int:
     try:
         v = int(str(value).strip())
@@ -198,17 +222,7 @@ class MigrationTask(Task):
         if state:
             start_pos = state["applied_pos"]
         elif ins.flavor == "mariadb":
-            # file:pos and the GTID position of the same point, so the apply
-            # can start the dump right there (see Applier.applied_file)
-            with conn.cursor() as cur:
-                cur.execute("SHOW MASTER STATUS")
-                row = cur.fetchone()
-                if row:
-                    start_file = (row[0], int(row[1]))
-                    cur.execute("SELECT BINLOG_GTID_POS(%s, %s)", start_file)
-                    start_pos = cur.fetchone()[0] or ""
-                else:
-                    start_pos = scalar(conn, "SELECT @@global.gtid_binlog_pos") or ""
+            start_file, start_pos = binlog_start(conn)
         else:
             start_pos = scalar(conn, "SELECT @@global.gtid_executed") or ""
         self.log(f"binlog apply starts at GTID {start_pos or '(empty)'}"
