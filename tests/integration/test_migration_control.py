@@ -302,6 +302,14 @@ def test_config_task_kind_parses(tmp_path):
     with pytest.raises(Exception) as ei:
         load_config(cfg)
     assert "chunk_sise: unknown key (did you mean 'chunk_size'?)" in str(ei.value)
+    cfg.write_text(cfg.read_text().replace("chunk_sise = 500", 'copy_binlog_format = "stmt"'))
+    with pytest.raises(Exception) as ei:
+        load_config(cfg)
+    msg = str(ei.value)
+    assert "copy_binlog_format" in msg and 'must be "statement" or "row"' in msg and "\n" not in msg
+    cfg.write_text(cfg.read_text().replace('"stmt"', '"statement"'))
+    t = load_config(cfg).task("m")
+    assert t.options.copy_binlog_format == "statement" and t.options.checksum_threads == 4
     Path(pw).unlink()
 
 
