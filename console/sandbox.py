@@ -79,10 +79,6 @@ class SandboxInfo:
         return d
 
 
-def find_binary(*names: str) -> str | None:
-    return which(*names)
-
-
 def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -193,8 +189,8 @@ class Sandbox:
         return bool(info) and all(pid_alive(n.pid, n.defaults_file) for n in info.nodes)
 
     def up(self, timeout: float = 60.0, progress=lambda msg: None) -> SandboxInfo:
-        mariadbd = find_binary("mariadbd", "mysqld")
-        install_db = find_binary("mariadb-install-db", "mysql_install_db")
+        mariadbd = which("mariadbd", "mysqld")
+        install_db = which("mariadb-install-db", "mysql_install_db")
         if not mariadbd or not install_db:
             raise SandboxError(f"mariadbd not found; {INSTALL_HINT}")
 
@@ -288,7 +284,7 @@ class Sandbox:
         if not node:
             raise SandboxError(f"no node named {name!r} in {self.dir}")
         if not _running(node):
-            node.pid = self._start(node, find_binary("mariadbd", "mysqld") or "mariadbd")
+            node.pid = self._start(node, which("mariadbd", "mysqld") or "mariadbd")
             self._save(info)
             self._wait_ready(node, self._password(OPS_USER), time.monotonic() + timeout)
 

@@ -1,14 +1,19 @@
-"""Helpers shared by subcommands: loading the config, printing JSON."""
+"""Helpers shared by subcommands: loading the config, printing JSON, running
+a task in the foreground."""
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from console.config import DEFAULT_STATE_DIR, Config, find_config, load_config
+from console.errors import UserError
 
 
 def config_from_args(args) -> Config:
@@ -33,12 +38,7 @@ def run_foreground(engine, task, *, name: str, quiet: bool,
     """Run a task in the foreground until it ends or SIGINT/SIGTERM, printing
     ``progress(detail)`` every 5 s and ``final(detail)`` at the end on stderr.
     The stop on a signal is clean (the task flushes what it holds)."""
-    import signal
-    import threading
-    import time
-
-    from console.engine.task import DONE, FAILED
-    from console.errors import UserError
+    from console.engine.task import DONE, FAILED  # lazy: keeps other subcommands' startup short
 
     stop = threading.Event()
 

@@ -106,7 +106,7 @@ def test_taken_port_is_one_clear_line(tmp_path):
 
 def test_missing_mariadbd_names_the_package(tmp_path):
     env = dict(os.environ, PATH=str(tmp_path))  # nothing on PATH, and no sbin fallback hit
-    code = ("import console.sandbox as s; s.find_binary = lambda *a: None; "
+    code = ("import console.sandbox as s; s.which = lambda *a: None; "
             "from console.cli import main; import sys; "
             f"sys.exit(main(['sandbox','up','--dir',{str(tmp_path / 'y')!r}]))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

@@ -20,7 +20,7 @@ from console.engine.failover.ranking import EMERGENCY, best, executed, flavor_of
 from console.engine.failover.recovery import Recovery, RecoveryFailed
 from console.engine.failover.salvage import ReplicaDonor, SalvageSource, salvage
 from console.engine.failover.salvage_binlog import sources_from_dirs
-from console.engine.failover.salvage_relay import RelaySource, relay_sources
+from console.engine.failover.salvage_relay import RelaySource, relay_sources, survivor_positions
 from console.engine.topology.model import Topology
 from console.errors import UserError
 from console.mysql import gtid as gtidmod
@@ -52,11 +52,10 @@ class Failover(Recovery):
         return primary
 
     def _run(self) -> None:
-        self._binlog_sources = sources_from_dirs(self.opts.binlog_dirs)  # bad input: refuse now
+        given = sources_from_dirs(self.opts.binlog_dirs)  # bad input: refuse now
         # relay tasks of the cluster (config and engine) and relay dirs given as --binlog-dir
-        self._relays = relay_sources(self.opts.relay_dirs) + [
-            s for s in self._binlog_sources if isinstance(s, RelaySource)]
-        self._binlog_sources = [s for s in self._binlog_sources if not isinstance(s, RelaySource)]
+        self._relays = relay_sources(self.opts.relay_dirs) + [s for s in given if isinstance(s, RelaySource)]
+        self._binlog_sources = [s for s in given if not isinstance(s, RelaySource)]
         self.ops.replication_user()  # repointing needs it: refuse now, not half-way
         topo = self.first_snapshot()
         primary = self._check(topo)
@@ -154,13 +153,8 @@ class Failover(Recovery):
         """Relay tasks' durable positions (MariaDB GTIDs only), by source name."""
         if not self._relays or any(flavor_of(h) != gtidmod.MARIADB for h in replicas):
             return {}
-        out = {}
-        for src in self._relays:
-            try:
-                out[src.name] = src.position()
-            except Exception as e:  # noqa: BLE001 - an unreadable relay is reported, not fatal
-                self.journal.note("survivor", f"{src.name}: unreadable: {e}", "", "failed")
-        return out
+        return survivor_positions(self._relays, lambda src, e: self.journal.note(
+            "survivor", f"{src.name}: unreadable: {e}", "", "failed"))
 
     def _restart_io(self, addrs: list[str]) -> None:
         """Nothing could be promoted: give the replicas their IO threads back

@@ -136,6 +136,20 @@ class RelaySource:
             s.detail = f"applied {got.describe()} from {self.name}"
 
 
+def survivor_positions(sources: Iterable[RelaySource], on_error=None) -> dict[str, GtidSet]:
+    """Each relay's durable GTID position, by source name.  An unreadable
+    relay is left out (and handed to ``on_error(source, exc)``): it counts
+    for nothing, it does not stop a failover."""
+    out: dict[str, GtidSet] = {}
+    for src in sources:
+        try:
+            out[src.name] = src.position()
+        except Exception as e:  # noqa: BLE001 - reported by the caller, not fatal
+            if on_error is not None:
+                on_error(src, e)
+    return out
+
+
 def relay_sources(dirs: Iterable[tuple[str, str]]) -> list[RelaySource]:
     """A source per relay directory that has relayed something (a relay
     task that never ran has no relay.meta and is skipped: nothing to read)."""

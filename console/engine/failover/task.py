@@ -21,7 +21,7 @@ from console.engine.failover.emergency import Failover
 from console.engine.failover.model import Candidate, RecoveryReport, StepRecord, Verdict
 from console.engine.failover.ranking import EMERGENCY, PLANNED, rank
 from console.engine.failover.relay_follow import relay_follower
-from console.engine.failover.salvage_relay import relay_dirs, relay_sources
+from console.engine.failover.salvage_relay import relay_dirs, relay_sources, survivor_positions
 from console.engine.failover.switchover import Switchover
 from console.engine.task import Task, command
 from console.engine.topology.discovery import ConnPool, discover
@@ -238,13 +238,7 @@ class FailoverTask(Task):
         return relay_dirs(self.engine.config, self.cluster.name, self.engine)
 
     def _survivors(self) -> dict:
-        out = {}
-        for src in relay_sources(self._relay_dirs()):
-            try:
-                out[src.name] = src.position()
-            except Exception:  # noqa: BLE001 - the live ranking is best effort
-                continue
-        return out
+        return survivor_positions(relay_sources(self._relay_dirs()))  # best effort: live ranking
 
     def _on_steps(self, steps: tuple[StepRecord, ...]) -> None:
         self._steps = steps

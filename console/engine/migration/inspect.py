@@ -64,14 +64,6 @@ class Inspection:
     def shared_ghost(self) -> tuple[str, ...]:
         return tuple(g for _, g in self.shared)
 
-    @property
-    def string_columns(self) -> set[str]:
-        return {c.name for c in self.columns if c.is_string}
-
-    @property
-    def ghost_string_columns(self) -> set[str]:
-        return {c.name for c in self.ghost_columns if c.is_string}
-
     def convert_columns(self) -> tuple[set[str], set[str]]:
         """(original, ghost) string columns whose text the checksum must
         convert to utf8mb4 to compare: those of a shared pair whose character

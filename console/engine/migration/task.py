@@ -433,14 +433,12 @@ class MigrationTask(Task):
                 with c.cursor() as cur:
                     for sql in COPY_SESSION_STATEMENT:
                         cur.execute(sql)
-            except pymysql.MySQLError as e:
-                c.close()
+            except pymysql.MySQLError as e:  # the session keeps its row format
                 with self._fmt_lock:
                     if self.copy_format == "statement":
                         self.copy_format = "row"
                         self.log(f"row copy binlogged as row events: cannot set binlog_format="
                                  f"STATEMENT ({describe_error(e)})")
-                return self._connect(read_timeout=3600, write_timeout=3600)
         return c
 
     def _postponed(self) -> bool:

@@ -176,7 +176,7 @@ class GroupTracker:
 
     def feed(self, typ: int, event, crc_len: int) -> bool:
         if typ == XID or typ == XA_PREPARE:
-            return self._end()
+            return self.end_group()
         if typ == GTID:
             self.begin_gtid(event, 0)
             return False
@@ -193,13 +193,13 @@ class GroupTracker:
             return True
         if typ == QUERY or typ == QUERY_COMPRESSED:
             if self.standalone:
-                return self._end()
+                return self.end_group()
             if typ == QUERY and query_ends_group(event, crc_len):
-                return self._end()
+                return self.end_group()
             if self.first_query:  # MySQL: a DDL right after the GTID is its own group
                 self.first_query = False
                 if typ == QUERY and query_text(event, crc_len).lstrip().upper() != b"BEGIN":
-                    return self._end()
+                    return self.end_group()
         return False
 
     def begin_gtid(self, buf, off: int) -> None:
@@ -220,7 +220,6 @@ class GroupTracker:
             self.pending = None
         return True
 
-    _end = end_group
 
     def position_text(self) -> str:
         """The MariaDB GTID position, e.g. ``0-1-100,1-2-7``."""

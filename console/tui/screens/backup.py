@@ -121,7 +121,6 @@ class BackupScreen(TaskActions, Screen):
 
     # ---- actions ----------------------------------------------------------------
 
-
     def action_pause(self) -> None:
         self._cmd("pause")
 

@@ -112,7 +112,6 @@ class MigrationScreen(TaskActions, Screen):
         self.query_one("#mig-apply-spark", Sparkline).data = list(d.apply_rate_history) or [0.0]
         self._last_refresh = time.monotonic()
 
-
     def action_throttle(self) -> None:
         self._cmd("throttle")
 

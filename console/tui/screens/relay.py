@@ -147,7 +147,6 @@ class RelayScreen(TaskActions, Screen):
 
     # ---- actions -------------------------------------------------------------
 
-
     def action_pause(self) -> None:
         self._cmd("pause")
 

@@ -40,7 +40,6 @@ class TaskScreen(TaskActions, Screen):
         self.query_one("#task-status", Static).update(
             json.dumps(st.to_dict(), indent=2, sort_keys=True, default=str))
 
-
     def action_pause(self) -> None:
         self._cmd("pause")
 
