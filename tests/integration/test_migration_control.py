@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from console.engine.migration.alter import AlterError
+from console.engine.migration.checksum import binlog_pos_key
 from console.engine.migration.inspect import Refused, inspect
 from console.engine.migration.options import MigrationOptions
 from tests.integration.migration_helpers import (
@@ -430,4 +431,43 @@ def test_apply_reconnects_from_its_file_position_after_the_dump_is_killed(sb, tm
     finish(task, 60)
     assert task.status().state == "done", task.status().last_error
     assert table_rows(c, "p8", ["id", "v", "s"]) == load.expected(["id", "v", "s"])
+    c.close()
+
+
+def test_apply_reads_on_while_the_ghost_is_locked(sb, tmp_path):
+    """The binlog is read by one thread and applied by another: while the
+    ghost is locked (as a copy chunk's AUTO-INC lock holds the apply's
+    inserts) the reader still follows the binlog, and what it decoded is
+    applied, in order, once the lock is gone."""
+    c = connect(sb)
+    _fill(c, "p9", 200)
+    _, task = start_task(sb, tmp_path, table="p9", alter="ADD COLUMN z INT", chunk_size=100,
+                         postpone_cut_over=True)
+    wait_phase(task, ("postponed",))
+    a = task.applier
+    locker = connect(sb)
+    try:
+        with locker.cursor() as cur:
+            cur.execute("LOCK TABLES _p9_gho WRITE")
+        applied = a.events_applied
+        with c.cursor() as cur:
+            for i in range(30):
+                cur.execute("INSERT INTO p9 (id, v, s) VALUES (%s, %s, %s)", (5000 + i, i, f"n{i}"))
+            time.sleep(0.5)     # the apply's batch of them waits on the lock; heartbeats go on
+            cur.execute("SHOW MASTER STATUS")
+            f, pos = cur.fetchone()[:2]
+        assert _wait(lambda: binlog_pos_key((a.read_file, a.read_pos)) >= binlog_pos_key((f, pos)), 10), \
+            f"reader stopped at {a.read_file}:{a.read_pos}, binlog at {f}:{pos}"
+        time.sleep(0.3)
+        assert a.events_applied == applied          # nothing reached the locked ghost
+    finally:
+        with locker.cursor() as cur:
+            cur.execute("UNLOCK TABLES")
+        locker.close()
+    assert _wait(lambda: a.events_applied >= applied + 30, 20)
+    task.engine.command(task.task_id, "cut-over")
+    finish(task, 60)
+    assert task.status().state == "done", task.status().last_error
+    assert table_rows(c, "p9", ["id", "v", "s"]) == table_rows(c, "_p9_del", ["id", "v", "s"])
+    assert len(table_rows(c, "p9", ["id"])) == 230
     c.close()

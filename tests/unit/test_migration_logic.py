@@ -102,6 +102,24 @@ def test_checksum_converts_only_pairs_whose_character_set_differs():
     assert ins.convert_columns() == ({"b"}, {"b", "n"})
 
 
+def test_checksum_marks_nulls_only_of_pairs_nullable_on_either_side():
+    from console.engine.migration.inspect import Column, Inspection
+
+    def col(name, nullable):
+        return Column(name, "int", nullable, False, False, None)
+
+    ins = Inspection.__new__(Inspection)
+    object.__setattr__(ins, "columns", (col("id", False), col("a", True), col("b", False), col("c", False)))
+    object.__setattr__(ins, "ghost_columns", (col("id", False), col("a", True), col("b", True), col("c2", False)))
+    object.__setattr__(ins, "shared", (("id", "id"), ("a", "a"), ("b", "b"), ("c", "c2")))
+    null_o, null_g = ins.nullable_columns()
+    assert (null_o, null_g) == ({"a", "b"}, {"a", "b"})
+    e = checksum_expr(["id", "a", "b", "c"], set(), null_o)
+    assert "CONCAT(ISNULL(`a`), ISNULL(`b`))" in e and "ISNULL(`id`)" not in e
+    # NOT NULL everywhere: no marker at all
+    assert "ISNULL" not in checksum_expr(["id", "c"], set(), set())
+
+
 def test_binlog_positions_order_by_file_number_then_offset():
     from console.engine.migration.checksum import binlog_pos_key
 

@@ -13,12 +13,14 @@ statements set rows to their row image (see ``dml``)."""
 
 from __future__ import annotations
 
+import queue
 import random
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import NamedTuple
 
 import pymysql.constants.CLIENT
 
@@ -59,6 +61,20 @@ class ApplyError(Exception):
     pass
 
 
+class _ExecutorFailed(Exception):
+    """The executor stopped (failed or told to): the reader stops too."""
+
+
+class _Unit(NamedTuple):
+    """Decoded transactions for the executor: their row ops, the GTID
+    position after them, where their last commit ends in the binlog, and the
+    checksum/cut-over markers among them."""
+    ops: list[tuple]
+    pos: str
+    commit_at: tuple[str, int]
+    markers: list[str]
+
+
 _IDENT = re.compile(r"`((?:[^`]|``)+)`|([A-Za-z0-9_$]+)")
 
 
@@ -73,6 +89,7 @@ def touches_table(query: str, table: str, ghost: str) -> bool:
 
 class Applier(threading.Thread):
     FLUSH_INTERVAL = 0.05
+    QUEUE_UNITS = 64        # decoded batches waiting for the executor; more: reading pauses
 
     def __init__(self, ep: Endpoint, ins: Inspection, start_pos: str, *,
                  batch_size: Callable[[], int], gate: Callable[[], None],
@@ -191,6 +208,8 @@ class Applier(threading.Thread):
             started = time.monotonic()
             try:
                 self._stream_once()
+                if self.fatal:
+                    return
             except Exception as e:  # noqa: BLE001
                 if self._stop_ev.is_set():
                     break
@@ -229,22 +248,68 @@ class Applier(threading.Thread):
             enable_logging=False, slave_heartbeat=1)
 
     def _stream_once(self) -> None:
-        from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent
-        from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
-
+        """One binlog stream: this thread reads and decodes it, an executor
+        thread applies what was decoded.  Reading never waits for the
+        ghost: while a copy chunk holds the ghost's AUTO-INC lock (an
+        ``INSERT ... SELECT`` holds it to its end) the apply's inserts wait,
+        and a reader that waited with them fell hundreds of milliseconds
+        behind the binlog (the copy's own row events still have to be read
+        past), with every checksum marker and the cut-over waiting too.
+        The executor merges what queued up meanwhile into one batch."""
         conn = connect(self.ep, read_timeout=600, write_timeout=600,
                        client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
         stream = self._stream = self._open_stream()
+        units: queue.Queue[_Unit | None] = queue.Queue(maxsize=self.QUEUE_UNITS)
+        failed: list[BaseException] = []
+        executor = threading.Thread(target=self._execute, args=(conn, units, failed),
+                                    name=f"{self.name}-exec", daemon=True)
+        executor.start()
+        try:
+            self._read(stream, units, failed)
+        finally:
+            self._stream = None
+            self._put(units, None, failed, force=True)   # the executor ends after what is queued
+            while executor.is_alive() and not self._stop_ev.is_set():
+                executor.join(0.5)      # (it may wait for a throttle to end)
+            try:
+                stream.close()
+            finally:
+                conn.close()
+        if failed:
+            raise failed[0]
+
+    def _put(self, units: queue.Queue, unit: _Unit | None, failed: list, force: bool = False) -> None:
+        """Queue a unit for the executor; blocks while the queue is full (the
+        executor throttled or slow), so reading stops too.  ``force`` (the
+        end marker) drops queued units to make room once the reader is done."""
+        while True:
+            if failed and not force:
+                raise _ExecutorFailed()
+            try:
+                units.put(unit, timeout=0.2)
+                return
+            except queue.Full:
+                if force and (failed or self._stop_ev.is_set()):
+                    try:
+                        units.get_nowait()
+                    except queue.Empty:
+                        pass
+                elif self._stop_ev.is_set() and not force:
+                    raise _ExecutorFailed() from None
+
+    def _read(self, stream, units: queue.Queue, failed: list) -> None:
+        from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent
+        from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
         pos = Position(self.flavor, self.applied_pos)
         ops: list[tuple] = []
         markers: list[str] = []
         gtid = None
-        commit_at = ("", 0)
         explicit = False      # inside BEGIN ... (statements do not end the transaction)
         last_flush = time.monotonic()
         try:
             for ev in stream:
-                if self._stop_ev.is_set():
+                if self._stop_ev.is_set() or failed:
                     return
                 self.read_file, self.read_pos = stream.log_file or self.read_file, stream.log_pos or 0
                 if isinstance(ev, (MariadbGtidEvent, GtidEvent)):
@@ -280,11 +345,36 @@ class Applier(threading.Thread):
                 explicit = False
                 pos.advance(gtid)
                 gtid = None
-                commit_at = (self.read_file, self.read_pos)
                 now = time.monotonic()
-                if ops and (len(ops) < self._batch_size() and not markers
-                            and now - last_flush < self.FLUSH_INTERVAL):
-                    continue  # keep batching across transactions
+                if not markers and len(ops) < self._batch_size() and now - last_flush < self.FLUSH_INTERVAL:
+                    continue  # keep batching across transactions (and heartbeats)
+                self._put(units, _Unit(ops, pos.text(), (self.read_file, self.read_pos), markers), failed)
+                ops, markers = [], []
+                last_flush = now
+        except _ExecutorFailed:
+            return
+
+    def _execute(self, conn, units: queue.Queue, failed: list) -> None:
+        """Apply queued units in order: consecutive units merge into one
+        ghost transaction up to the batch size; then the applied position
+        moves and the units' markers are signalled."""
+        try:
+            while True:
+                unit = units.get()
+                if unit is None:
+                    return
+                ops, done = list(unit.ops), [unit]
+                end = False
+                while not done[-1].markers and len(ops) < self._batch_size():
+                    try:
+                        nxt = units.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        end = True
+                        break
+                    ops.extend(nxt.ops)
+                    done.append(nxt)
                 if ops:
                     if not self._markers:   # someone waits for a marker (checksum, cut-over): no throttle
                         self._gate()
@@ -293,27 +383,23 @@ class Applier(threading.Thread):
                     self.apply_seconds += time.monotonic() - t0
                     self.batches += 1
                     self.events_applied += len(ops)
-                    ops = []
-                last_flush = now
-                self.applied_pos = pos.text()
+                last = done[-1]
+                self.applied_pos = last.pos
+                stream = self._stream
                 if self.applied_file:
                     # file:pos mode: the library's own reconnect resumes from the
                     # last event it read (a GTID here would send it down its
                     # MySQL-GTID branch, which cannot parse a MariaDB GTID)
-                    if commit_at[0]:
-                        self.applied_file = commit_at
-                else:
+                    if last.commit_at[0]:
+                        self.applied_file = last.commit_at
+                elif stream is not None:
                     stream.auto_position = self.applied_pos
-                if markers:
-                    self._signal(markers)
-                    markers = []
+                self._signal([m for u in done for m in u.markers])
                 self.error = ""
-        finally:
-            self._stream = None
-            try:
-                stream.close()
-            finally:
-                conn.close()
+                if end:
+                    return
+        except BaseException as e:  # noqa: BLE001 - the reader raises it
+            failed.append(e)
 
     def _changelog(self, ev, markers: list[str]) -> None:
         for row in ev.rows:

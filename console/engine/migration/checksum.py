@@ -85,8 +85,9 @@ class Checksummer:
         ocols = list(ins.shared_original)
         gcols = list(ins.shared_ghost)
         conv_o, conv_g = ins.convert_columns()
-        self._oexpr = checksum_expr(ocols, conv_o)
-        self._gexpr = checksum_expr(gcols, conv_g)
+        null_o, null_g = ins.nullable_columns()
+        self._oexpr = checksum_expr(ocols, conv_o, null_o)
+        self._gexpr = checksum_expr(gcols, conv_g, null_g)
 
     def _bounds(self, conn, lo: Key | None, n: int) -> Key | None:
         kc = list(self.ins.key.columns)

@@ -86,6 +86,22 @@ class Inspection:
                 conv_g.add(g)
         return conv_o, conv_g
 
+    def nullable_columns(self) -> tuple[set[str], set[str]]:
+        """(original, ghost) columns of the shared pairs that may hold NULL
+        on either side: only those need the checksum's NULL marker (a pair
+        NOT NULL on both sides never has one to mark; the markers were a
+        sixth of the checksum's time on a 4-column table)."""
+        oc = {c.name: c for c in self.columns}
+        gc = {c.name: c for c in self.ghost_columns}
+        null_o: set[str] = set()
+        null_g: set[str] = set()
+        for o, g in self.shared:
+            a, b = oc.get(o), gc.get(g)
+            if a is None or b is None or a.nullable or b.nullable:
+                null_o.add(o)
+                null_g.add(g)
+        return null_o, null_g
+
 
 def table_names(table: str) -> tuple[str, str, str]:
     return f"_{table}_gho", f"_{table}_ghc", f"_{table}_del"

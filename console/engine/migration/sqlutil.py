@@ -60,18 +60,23 @@ def key_in(cols: Sequence[str], keys: Sequence[Sequence[Any]]) -> tuple[str, lis
     return "(" + " OR ".join([one] * len(keys)) + ")", [v for k in keys for v in k]
 
 
-def checksum_expr(cols: Sequence[str], string_cols: set[str]) -> str:
+def checksum_expr(cols: Sequence[str], string_cols: set[str],
+                  nullable: set[str] | None = None) -> str:
     """The CRC32 of one row's text over ``cols``, for ``checksum_sql``.
     ``string_cols`` are converted to utf8mb4 so a character set change does
-    not look like a mismatch; NULLs are marked so NULL and '' differ."""
+    not look like a mismatch; NULLs of the ``nullable`` columns (default:
+    all) are marked, so NULL and '' differ and a NULL cannot move between
+    columns unseen (CONCAT_WS skips NULLs)."""
     parts = []
     for c in cols:
         e = qi(c)
         if c in string_cols:
             e = f"CONVERT({e} USING utf8mb4)"
         parts.append(e)
-    nulls = "CONCAT(" + ", ".join(f"ISNULL({qi(c)})" for c in cols) + ")"
-    return f"CRC32(CONCAT_WS('#', {', '.join(parts)}, {nulls}))"
+    marked = [c for c in cols if nullable is None or c in nullable]
+    if marked:
+        parts.append("CONCAT(" + ", ".join(f"ISNULL({qi(c)})" for c in marked) + ")")
+    return f"CRC32(CONCAT_WS('#', {', '.join(parts)}))"
 
 
 def checksum_sql(row_expr: str, source: str, where: str, locked: bool = False) -> str:
