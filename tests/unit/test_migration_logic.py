@@ -355,3 +355,37 @@ def test_rename_gate_table_is_the_name_locked_just_before_the_original():
     # a name that starts with "_" itself
     assert rename_gate_table("_a", "__a_del", "__a_gho") == "__a_gho"
     assert rename_gate_table("_A", "__A_del", "__A_gho") is None
+
+
+def test_ghost_writers_take_turns_in_arrival_order():
+    """The copy and the binlog apply take turns on the ghost: a writer that
+    arrives while another holds the turn goes next, before the holder's
+    next chunk (which would otherwise take the AUTO-INC lock again)."""
+    import threading
+    import time
+
+    from console.engine.migration.turns import Turns
+
+    turns = Turns()
+    order: list[str] = []
+    first_in = threading.Event()
+
+    def copy():
+        with turns:
+            first_in.set()
+            order.append("chunk 1")
+            time.sleep(0.2)          # the apply arrives meanwhile
+        with turns:
+            order.append("chunk 2")
+
+    def apply():
+        first_in.wait()
+        with turns:
+            order.append("apply batch")
+
+    ts = [threading.Thread(target=copy), threading.Thread(target=apply)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(5)
+    assert order == ["chunk 1", "apply batch", "chunk 2"]

@@ -27,6 +27,7 @@ import pymysql.constants.CLIENT
 from console.engine.migration.binlog_filter import TableFilter, connection_class
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.inspect import Inspection
+from console.engine.migration.turns import Turns
 from console.mysql import gtid as gtidmod
 from console.mysql.connection import Endpoint, connect, redact
 
@@ -93,7 +94,8 @@ class Applier(threading.Thread):
 
     def __init__(self, ep: Endpoint, ins: Inspection, start_pos: str, *,
                  batch_size: Callable[[], int], gate: Callable[[], None],
-                 dirty_limit: int = 0, start_file: tuple[str, int] | None = None):
+                 dirty_limit: int = 0, start_file: tuple[str, int] | None = None,
+                 turns: Turns | None = None):
         super().__init__(name=f"apply-{ins.table}", daemon=True)
         self.ep, self.ins = ep, ins
         self.flavor = "mariadb" if ins.flavor == "mariadb" else "mysql"
@@ -104,6 +106,7 @@ class Applier(threading.Thread):
         # marker waiting); by file:pos it starts right there.
         self.applied_file = start_file if self.flavor == "mariadb" else None
         self._batch_size, self._gate = batch_size, gate
+        self.turns = turns or Turns()     # shared with the row copy: one ghost writer at a time
         self.builder = DmlBuilder(ins.database, ins.ghost, ins.shared, ins.key.columns,
                                   ins.key.ghost_columns)
         self.events_applied = 0
@@ -378,9 +381,10 @@ class Applier(threading.Thread):
                 if ops:
                     if not self._markers:   # someone waits for a marker (checksum, cut-over): no throttle
                         self._gate()
-                    t0 = time.monotonic()
-                    self._apply(conn, ops)
-                    self.apply_seconds += time.monotonic() - t0
+                    with self.turns:        # (after the copy's chunk in flight)
+                        t0 = time.monotonic()
+                        self._apply(conn, ops)
+                        self.apply_seconds += time.monotonic() - t0
                     self.batches += 1
                     self.events_applied += len(ops)
                 last = done[-1]

@@ -24,13 +24,15 @@ from typing import Any, TypeVar
 
 from console.engine.migration.inspect import Inspection
 from console.engine.migration.sqlutil import cmp_tuple, col_list, key_in, key_range, qi, qt
+from console.engine.migration.turns import Turns
 
 Key = tuple[Any, ...]
 
 
 class Copier:
-    def __init__(self, ins: Inspection):
+    def __init__(self, ins: Inspection, turns: Turns | None = None):
         self.ins = ins
+        self.turns = turns or Turns()     # shared with the binlog apply: one ghost writer at a time
         self.kcols = list(ins.key.columns)
         self.min: Key | None = None
         self.max: Key | None = None
@@ -88,7 +90,8 @@ class Copier:
                f"({col_list(self.ins.shared_ghost)}) SELECT {col_list(self.ins.shared_original)} "
                f"FROM {self._src} {self._idx} WHERE {where} ORDER BY {col_list(self.kcols)} "
                f"LOCK IN SHARE MODE")
-        return retry_locks(lambda: _in_trx(conn, sql, params))
+        with self.turns:
+            return retry_locks(lambda: _in_trx(conn, sql, params))
 
     def chunk_done(self, lo: Key | None, hi: Key, n: int) -> None:
         """Record a committed chunk; ``last`` advances only over a gap-free
@@ -140,7 +143,8 @@ class Copier:
                     raise
             return n
 
-        return retry_locks(both)
+        with self.turns:
+            return retry_locks(both)
 
 
 def open_range(cols: list[str], lo: Key | None, hi: Key | None) -> tuple[str, list[Any]]:

@@ -233,7 +233,7 @@ class MigrationTask(Task):
         overlap = opts.verify_checksum and not state
         self.applier = applier = Applier(self.ep, ins, start_pos, batch_size=lambda: self.dml_batch_size,
                                          gate=self._gate, dirty_limit=DIRTY_LIMIT if overlap else 0,
-                                         start_file=start_file)
+                                         start_file=start_file, turns=copier.turns)
         applier.start()
         self.heartbeat = Heartbeat(lambda: self._connect(), ins)
         self.heartbeat.start()
