@@ -8,6 +8,7 @@ and checkpoint are kept: rerun with ``--resume``)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -61,8 +62,9 @@ def register(sub) -> None:
     a("--resume", action="store_true", help="continue an interrupted migration from its checkpoint")
     a("--no-verify-checksum", action="store_true", help="skip the checksum before cut-over")
     a("--checksum-chunk-size", type=int, default=10000)
-    a("--defer-secondary-indexes", action="store_true",
-      help="build the ghost's plain secondary indexes after the copy (one sorted build)")
+    a("--defer-secondary-indexes", action=argparse.BooleanOptionalAction, default=True,
+      help="build the ghost's plain (non-unique) secondary indexes after the copy, in one "
+           "sorted online build (default; --no-defer-secondary-indexes fills them row by row)")
     a("--copy-threads", type=int, default=1,
       help="copy chunks in parallel on this many connections (default 1)")
     a("--copy-binlog-format", choices=("row", "statement"), default="row",

@@ -108,7 +108,7 @@ def test_composite_key_types_reorder_charset_10k_rows_writes_through_cutover(sb,
 
 
 def test_overlapped_checksum_tracks_dirty_keys_and_recopies_their_mismatches(sb, tmp_path):
-    """The plain index on v is built after the copy (--defer-secondary-indexes).
+    """The plain index on v is built after the copy (the default).
     The apply records every key a row event touched (before and after
     images of a key update, deleted keys too); checking those keys again
     finds a ghost row corrupted or lost after its chunk was checked, copies
@@ -120,7 +120,7 @@ def test_overlapped_checksum_tracks_dirty_keys_and_recopies_their_mismatches(sb,
                     "ENGINE=InnoDB")
         cur.executemany("INSERT INTO s4 VALUES (%s, %s)", [(i, f"v{i}") for i in range(1, 2001)])
     _, task = start_task(sb, tmp_path, table="s4", chunk_size=250, postpone_cut_over=True,
-                         defer_secondary_indexes=True, copy_binlog_format="row",
+                         copy_binlog_format="row",
                          alter="ADD COLUMN w INT NULL")
     wait_phase(task, ("postponed",))
     cs = task.checksummer
@@ -164,7 +164,8 @@ def _uk_row(rng: random.Random) -> dict:
 
 def test_unique_key_chunking_renamed_column_then_corrupted_ghost_is_recopied(sb, tmp_path):
     """No primary key: the NOT NULL unique key chunks.  A renamed column
-    (approved) carries its data.  Writers stop during the postponement; a
+    (approved) carries its data.  The plain index on id is filled during the
+    copy (--no-defer-secondary-indexes).  Writers stop during the postponement; a
     row of the ghost is then corrupted by hand: the checksum finds it, copies
     the chunk again, and the cut-over proceeds with equal content."""
     c = connect(sb)
@@ -185,7 +186,7 @@ def test_unique_key_chunking_renamed_column_then_corrupted_ghost_is_recopied(sb,
                 new_key=lambda t, n: (f"n{t}-{n:06d}",), make_row=_uk_row).start()
     try:
         _, task = start_task(sb, tmp_path, table="s2", chunk_size=300, postpone_cut_over=True,
-                             copy_binlog_format="statement",
+                             copy_binlog_format="statement", defer_secondary_indexes=False,
                              approve_renamed_columns=True,
                              alter="CHANGE COLUMN qty quantity INT NOT NULL, ADD COLUMN note VARCHAR(5) NULL")
         wait_phase(task, ("postponed",))
@@ -208,6 +209,9 @@ def test_unique_key_chunking_renamed_column_then_corrupted_ghost_is_recopied(sb,
     assert table_rows(c, "_s2_del", ["code", "qty", "val", "id"]) == expected
     # string chunk bounds in statement-binlogged chunks replay alike on replicas
     assert_replicas_equal(sb, "s2", ["code", "quantity", "val", "id", "note"])
+    with c.cursor() as cur:
+        cur.execute("SHOW INDEX FROM s2 WHERE Key_name = 'id'")
+        assert cur.fetchall()
     c.close()
 
 

@@ -242,6 +242,8 @@ def test_cut_over_unlocks_only_once_the_rename_is_queued_on_the_original(sb, tmp
 def test_kill_9_during_copy_then_resume_completes_with_correct_content(sb, tmp_path):
     c = connect(sb)
     rows = _fill(c, "p3", 20000)
+    with c.cursor() as cur:          # deferred during the copy; the resumed run builds it
+        cur.execute("ALTER TABLE p3 ADD KEY kv (v)")
     state = tmp_path / "state"
     flag = tmp_path / "throttle.flag"
     load = Load(lambda: connect(sb), "p3", ["id"], rows, threads=2, owner=lambda k: k[0] % 2,
@@ -283,6 +285,10 @@ def test_kill_9_during_copy_then_resume_completes_with_correct_content(sb, tmp_p
     assert not load.errors, load.errors[:3]
     assert columns(c, "p3") == ["id", "v", "s", "z"]
     assert table_rows(c, "p3", ["id", "v", "s"]) == load.expected(["id", "v", "s"])
+    assert "building the deferred secondary index(es) `kv`" in r.stderr
+    with c.cursor() as cur:
+        cur.execute("SHOW INDEX FROM p3 WHERE Key_name = 'kv'")
+        assert cur.fetchall()
     assert not ckpt.exists()
     c.close()
 

@@ -389,3 +389,27 @@ def test_ghost_writers_take_turns_in_arrival_order():
     for t in ts:
         t.join(5)
     assert order == ["chunk 1", "apply batch", "chunk 2"]
+
+
+def test_deferred_keys_fall_back_to_a_shared_lock_build_when_the_online_log_overflows():
+    import pymysql
+    import pytest
+
+    from console.engine.migration.tables import add_keys
+
+    class Cur:
+        def __init__(self, fail_code):
+            self.sql, self.fail_code = [], fail_code
+
+        def execute(self, sql):
+            self.sql.append(sql)
+            if sql.endswith("LOCK=NONE") and self.fail_code:
+                raise pymysql.err.OperationalError(self.fail_code, "boom")
+
+    ok = Cur(None)
+    assert add_keys(ok, "ALTER TABLE g ADD KEY k (k), ALGORITHM=INPLACE") == "NONE" and len(ok.sql) == 1
+    big = Cur(1799)       # Creating index 'k' required more than 'innodb_online_alter_log_max_size'
+    assert add_keys(big, "ALTER TABLE g ADD KEY k (k), ALGORITHM=INPLACE") == "SHARED"
+    assert big.sql[-1].endswith("ALGORITHM=INPLACE, LOCK=SHARED")
+    with pytest.raises(pymysql.err.OperationalError):   # anything else is not retried
+        add_keys(Cur(1062), "ALTER TABLE g ADD KEY k (k), ALGORITHM=INPLACE")

@@ -45,7 +45,7 @@ class MigrationOptions:
     verify_checksum: bool = True
     checksum_chunk_size: int = 10000
     copy_threads: int = 1
-    defer_secondary_indexes: bool = False
+    defer_secondary_indexes: bool = True      # plain secondary indexes built after the copy
     checksum_threads: int = 4
     copy_binlog_format: str = "row"           # how the row copy is binlogged: row | statement
 
@@ -110,7 +110,7 @@ def _parse(t: Table) -> MigrationOptions:
         verify_checksum=t.get("verify_checksum", bool, True),
         execute=t.get("execute", bool, True),
         copy_threads=t.get("copy_threads", int, 1, minimum=1),
-        defer_secondary_indexes=t.get("defer_secondary_indexes", bool, False),
+        defer_secondary_indexes=t.get("defer_secondary_indexes", bool, True),
         checksum_threads=t.get("checksum_threads", int, 4, minimum=1),
         copy_binlog_format=t.get("copy_binlog_format", str, "row"),
     )

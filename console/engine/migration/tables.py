@@ -8,6 +8,8 @@ import re
 import threading
 import time
 
+import pymysql
+
 from console.engine.migration.inspect import Inspection, Refused
 from console.engine.migration.sqlutil import qt
 from console.mysql.connection import query_one
@@ -94,8 +96,9 @@ def defer_secondary_indexes(conn, ins: Inspection) -> list[str]:
     return [n for n, _ in keys]
 
 
-def restore_indexes(conn, ins: Inspection) -> list[str]:
-    """Add the deferred indexes the ghost lacks (online: the apply goes on)."""
+def restore_indexes(conn, ins: Inspection, starting=lambda names: None) -> list[str]:
+    """Add the deferred indexes the ghost lacks (online: the apply goes on);
+    ``starting`` is told their names before the build."""
     row = query_one(conn, f"SELECT value FROM {qt(ins.database, ins.changelog)} "
                           f"WHERE hint='deferred-indexes'")
     if row is None:
@@ -107,10 +110,28 @@ def restore_indexes(conn, ins: Inspection) -> list[str]:
         missing = [c for c in clauses
                    if _PLAIN_KEY.match(c[4:]).group(1)[1:-1].replace("``", "`") not in have]
         if missing:
-            cur.execute(f"ALTER TABLE {qt(ins.database, ins.ghost)} {', '.join(missing)}, "
-                        f"ALGORITHM=INPLACE, LOCK=NONE")
+            starting([_PLAIN_KEY.match(c[4:]).group(1) for c in missing])
+            add_keys(cur, f"ALTER TABLE {qt(ins.database, ins.ghost)} {', '.join(missing)}, "
+                          f"ALGORITHM=INPLACE")
         cur.execute(f"DELETE FROM {qt(ins.database, ins.changelog)} WHERE hint='deferred-indexes'")
     return missing
+
+
+def add_keys(cur, alter: str) -> str:
+    """Run ``alter`` (ADD KEY clauses) online; returns the LOCK it took.  If
+    the online log outgrew ``innodb_online_alter_log_max_size`` (writes to
+    the ghost during a long build: 1799) or the server cannot build it
+    online (1846), it is built again with ``LOCK=SHARED``: the apply waits
+    for it (the binlog keeps what it has to apply; only the ghost, which
+    nobody reads, is locked)."""
+    try:
+        cur.execute(alter + ", LOCK=NONE")
+        return "NONE"
+    except pymysql.MySQLError as e:
+        if not e.args or e.args[0] not in (1799, 1846):
+            raise
+    cur.execute(alter + ", LOCK=SHARED")
+    return "SHARED"
 
 
 def write_changelog(conn, ins: Inspection, hint: str, value: str) -> None:

@@ -2,7 +2,7 @@
 binlog apply keeps the ghost current, verify by checksum, wait while
 postponed, cut over atomically, clean up.  Phases::
 
-    inspecting -> copying -> postponed -> checksumming -> cutting-over
+    inspecting -> copying -> indexing -> postponed -> checksumming -> cutting-over
     -> cleaning-up -> complete          (dry run: inspecting -> dry-run)
 
 The checksum runs after the postponement, right before the cut-over, so
@@ -258,7 +258,13 @@ class MigrationTask(Task):
         self.log(f"row copy complete: {copier.rows_copied} rows in {copier.chunks} chunks "
                  f"(binlogged as {'statements' if self.copy_format == 'statement' else 'row events'})")
         t0 = time.monotonic()
-        added = restore_indexes(conn, ins)
+
+        def indexing(names: list[str]) -> None:
+            self.set_phase("indexing")
+            self.log(f"building the deferred secondary index(es) {', '.join(names)} on the ghost "
+                     f"({copier.rows_copied} rows copied)")
+
+        added = restore_indexes(conn, ins, starting=indexing)
         if added:
             self.log(f"secondary indexes added to the ghost in {time.monotonic() - t0:.2f}s: "
                      f"{', '.join(a.split('(')[0][8:].strip() for a in added)}")
