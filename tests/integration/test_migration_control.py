@@ -477,3 +477,26 @@ def test_apply_reads_on_while_the_ghost_is_locked(sb, tmp_path):
     assert table_rows(c, "p9", ["id", "v", "s"]) == table_rows(c, "_p9_del", ["id", "v", "s"])
     assert len(table_rows(c, "p9", ["id"])) == 230
     c.close()
+
+
+def test_new_unique_key_over_duplicates_refuses_the_cut_over_and_loses_nothing(sb, tmp_path):
+    """gh-ost's INSERT IGNORE would drop the colliding rows silently; the
+    checksum sees them missing, re-copies in vain, and refuses the cut-over:
+    the original keeps every row.  The last checksum pass checks every chunk
+    (a REPLACE may delete a row whose chunk was already checked)."""
+    c = connect(sb)
+    with c.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS p10, _p10_gho, _p10_ghc, _p10_del")
+        cur.execute("CREATE TABLE p10 (id INT NOT NULL PRIMARY KEY, u INT NOT NULL) ENGINE=InnoDB")
+        cur.executemany("INSERT INTO p10 VALUES (%s, %s)", [(i, i if i != 700 else 7) for i in range(1, 1001)])
+    before = table_rows(c, "p10", ["id", "u"])
+    r = _cli(sb, "--table", "p10", "--alter", "ADD UNIQUE KEY uk_u (u)", "--execute", "--chunk-size", "200",
+             "--state-dir", str(tmp_path), "--initially-drop-ghost-table")
+    lines = r.stderr.splitlines()
+    assert r.returncode != 0
+    assert any("new unique key(s) uk_u" in x for x in lines), r.stderr
+    err = [x for x in lines if "cut-over refused" in x]
+    assert err and "collide on the new unique key(s) uk_u" in err[-1], r.stderr
+    assert any("full pass before the cut-over (new unique key" in x for x in lines), r.stderr
+    assert table_rows(c, "p10", ["id", "u"]) == before and columns(c, "p10") == ["id", "u"]
+    c.close()

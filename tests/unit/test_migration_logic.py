@@ -435,3 +435,16 @@ def test_deferred_keys_fall_back_to_a_shared_lock_build_when_the_online_log_over
     assert big.sql[-1].endswith("ALGORITHM=INPLACE, LOCK=SHARED")
     with pytest.raises(pymysql.err.OperationalError):   # anything else is not retried
         add_keys(Cur(1062), "ALTER TABLE g ADD KEY k (k), ALGORITHM=INPLACE")
+
+
+def test_new_unique_keys_not_implied_by_an_old_one_are_found():
+    from console.engine.migration.inspect import added_unique_keys
+
+    old = {"PRIMARY": [("id", True)], "uk_a": [("a", True)], "uk_p": [("p", False)]}   # p: prefix
+    to_ghost = {"id": "id", "a": "a2", "b": "b", "p": "p"}
+    new = {"PRIMARY": [("id", True)],
+           "uk_ab": [("a2", True), ("b", True)],     # contains old uk_a (renamed): implied
+           "uk_b": [("b", True)],                    # new: rows may collide
+           "uk_p": [("p", False)],                   # a prefix key is never an old key's proof
+           "uk_idp": [("id", True), ("p", False)]}   # contains the primary key: implied
+    assert added_unique_keys(old, new, to_ghost) == ["uk_b", "uk_p"]

@@ -55,6 +55,9 @@ class Inspection:
     rows_estimate: int
     replicas: tuple[tuple[str, int], ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # unique keys of the new schema that no old unique key implies: rows may
+    # collide on them (see ``added_unique_keys``)
+    added_unique: tuple[str, ...] = ()
 
     @property
     def shared_original(self) -> tuple[str, ...]:
@@ -129,6 +132,26 @@ def read_unique_keys(conn, db: str, table: str) -> dict[str, list[tuple[str, boo
         keys.setdefault(r["Key_name"], []).append(
             (int(r["Seq_in_index"]), col or "", col is not None and r.get("Sub_part") is None))
     return {k: [(c, ok) for _, c, ok in sorted(v)] for k, v in keys.items()}
+
+
+def added_unique_keys(okeys: dict[str, list[tuple[str, bool]]], gkeys: dict[str, list[tuple[str, bool]]],
+                      to_ghost: dict[str, str]) -> list[str]:
+    """Unique keys of the new schema that no unique key of the old one
+    implies.  A new key is implied when its whole (non-prefix) columns
+    include all columns of an old unique key (unique on those, unique on
+    more); otherwise rows the old schema allowed may collide on it: the
+    copy's INSERT IGNORE drops one of them, the apply's REPLACE deletes the
+    older one (even a row whose chunk was already checked)."""
+    olds = []
+    for kc in okeys.values():
+        if kc and all(ok for _, ok in kc) and all(c.lower() in to_ghost for c, _ in kc):
+            olds.append({to_ghost[c.lower()].lower() for c, _ in kc})
+    out = []
+    for name, kc in gkeys.items():
+        whole = {c.lower() for c, ok in kc if ok}
+        if not any(o <= whole for o in olds):
+            out.append(name)
+    return out
 
 
 def check_server(conn, dialect: Dialect) -> list[str]:
@@ -234,6 +257,7 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
         mapped = tuple(to_ghost[c.lower()] for c in cols)
         if tuple(m.lower() for m in mapped) in gkey_cols:
             cands.append(UniqueKey(name, tuple(cols), mapped))
+    added_unique = added_unique_keys(okeys, gkeys, {o.lower(): g for o, g in shared})
     drop_tmp(conn, db, table)
     if not cands:
         raise Refused(f"no NOT NULL unique key is shared by the old and new schema of {db}.{table}: "
@@ -248,6 +272,10 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
         notes.append(f"columns added: {', '.join(added)}")
     if plan.renames:
         notes.append("columns renamed (approved): " + ", ".join(f"{a} -> {b}" for a, b in plan.renames))
+    if added_unique:
+        notes.append(f"new unique key(s) {', '.join(added_unique)}: rows that collide on them would be "
+                     f"lost, so the checksum refuses the cut-over if any do, and its last pass checks "
+                     f"every chunk again")
     if trig:
         notes.append("triggers allowed: they stay on the old table")
     replicas = tuple((h, p) for h, p, _ in dialect.replica_hosts(conn))
@@ -256,7 +284,7 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     rows = int(t["TABLE_ROWS"] or 0)
     notes.append(f"rows (estimate): {rows}")
     return Inspection(db, table, ghost, changelog, old, plan, dialect.name, columns, ghost_cols,
-                      tuple(shared), key, rows, replicas, tuple(notes))
+                      tuple(shared), key, rows, replicas, tuple(notes), tuple(added_unique))
 
 
 def binlog_retention(conn) -> str:

@@ -282,11 +282,12 @@ class MigrationTask(Task):
         # ---- checksum
         if opts.verify_checksum:
             self.set_phase("checksumming")
-            if overlap and not postponed and applier.tracking_dirty:
+            if overlap and not postponed and applier.tracking_dirty and not ins.added_unique:
                 p = self._recheck_dirty(conn, self.checksummer)
             else:
                 if overlap:
-                    why = "postponed" if postponed else "too many changed keys to track"
+                    why = ("postponed" if postponed else "new unique key: a REPLACE may delete a checked row"
+                           if ins.added_unique else "too many changed keys to track")
                     self.log(f"checksum: full pass before the cut-over ({why})")
                 self.checksummer = cs = self._make_checksummer(copier, applier)
                 p = cs.run(conn, threads=opts.checksum_threads)
@@ -294,8 +295,10 @@ class MigrationTask(Task):
                      f"keys re-checked, {p.locked_passes} locked comparison(s), {p.mismatches} "
                      f"mismatches, {p.recopied} re-copied, {p.remaining_mismatches} remaining")
             if p.remaining_mismatches:
+                hint = (f"; do rows collide on the new unique key(s) {', '.join(ins.added_unique)}?"
+                        if ins.added_unique else "")
                 raise UserError(f"checksum: {p.remaining_mismatches} chunk(s) still differ after "
-                                f"re-copy; cut-over refused (ghost kept for inspection)")
+                                f"re-copy; cut-over refused (ghost kept for inspection){hint}")
 
         # ---- cut-over
         self.set_phase("cutting-over")
