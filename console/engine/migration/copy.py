@@ -1,15 +1,17 @@
 """Row copy in chunks along the unique key: ``INSERT IGNORE INTO ghost ...
 SELECT ... FROM original WHERE lo < key <= hi ORDER BY key LOCK IN SHARE MODE``.
 
-Each chunk is binlogged as a statement by default (``copy_session_sql``):
-replicas re-run the chunk on their own copy of the original instead of
-receiving (and the migration's own binlog reader skipping) every row of the
-table as row events.  That is safe because the statement is deterministic
-where it runs: REPEATABLE READ with LOCK IN SHARE MODE locks the range and
-its gaps, so every change to it is ordered in the binlog either wholly
-before the chunk or wholly after it, and ORDER BY fixes which row an
-INSERT IGNORE keeps.  The server still notes such statements as "unsafe"
-in its error log (rate-limited); that note is expected.
+Each chunk is binlogged as row events (like gh-ost's).  With
+``copy_binlog_format = "statement"`` (opt-in, ``COPY_SESSION_STATEMENT``)
+replicas re-run the chunk on their own copy of the original instead: exact
+only for identical replicas and a deterministic ALTER (docs/migration.md).
+REPEATABLE READ with LOCK IN SHARE MODE locks the range and its gaps, so
+every change to it is ordered in the binlog either wholly before the chunk
+or wholly after it, and ORDER BY fixes which row an INSERT IGNORE keeps.
+
+Chunks take turns with the binlog apply's batches on the ghost
+(``turns.Turns``): an ``INSERT ... SELECT`` holds the ghost's AUTO-INC lock
+to its end.
 
 The range ends at the key's maximum read right after the binlog stream
 started: rows inserted later arrive through the binlog apply.  ``last`` is
