@@ -67,18 +67,21 @@ class Inspection:
     def shared_ghost(self) -> tuple[str, ...]:
         return tuple(g for _, g in self.shared)
 
+    def column_pairs(self) -> list[tuple[str, str, Column | None, Column | None]]:
+        """Each shared pair: (original name, ghost name, their columns)."""
+        oc = {c.name: c for c in self.columns}
+        gc = {c.name: c for c in self.ghost_columns}
+        return [(o, g, oc.get(o), gc.get(g)) for o, g in self.shared]
+
     def convert_columns(self) -> tuple[set[str], set[str]]:
         """(original, ghost) string columns whose text the checksum must
         convert to utf8mb4 to compare: those of a shared pair whose character
         set differs (or that is a string on one side only).  A pair of the
         same character set compares as it is (the conversion cost a third of
         the checksum's time)."""
-        oc = {c.name: c for c in self.columns}
-        gc = {c.name: c for c in self.ghost_columns}
         conv_o: set[str] = set()
         conv_g: set[str] = set()
-        for o, g in self.shared:
-            a, b = oc.get(o), gc.get(g)
+        for o, g, a, b in self.column_pairs():
             if a is None or b is None:
                 continue
             if a.is_string and b.is_string and a.charset and a.charset == b.charset:
@@ -94,12 +97,9 @@ class Inspection:
         on either side: only those need the checksum's NULL marker (a pair
         NOT NULL on both sides never has one to mark; the markers were a
         sixth of the checksum's time on a 4-column table)."""
-        oc = {c.name: c for c in self.columns}
-        gc = {c.name: c for c in self.ghost_columns}
         null_o: set[str] = set()
         null_g: set[str] = set()
-        for o, g in self.shared:
-            a, b = oc.get(o), gc.get(g)
+        for o, g, a, b in self.column_pairs():
             if a is None or b is None or a.nullable or b.nullable:
                 null_o.add(o)
                 null_g.add(g)
