@@ -448,3 +448,25 @@ def test_new_unique_keys_not_implied_by_an_old_one_are_found():
            "uk_p": [("p", False)],                   # a prefix key is never an old key's proof
            "uk_idp": [("id", True), ("p", False)]}   # contains the primary key: implied
     assert added_unique_keys(old, new, to_ghost) == ["uk_b", "uk_p"]
+
+
+def test_turns_are_a_no_op_without_an_auto_increment_column():
+    """Without an AUTO-INC lock there is nothing to take turns for, and
+    parallel copy chunks must stay parallel."""
+    import threading
+
+    from console.engine.migration.turns import Turns
+
+    turns = Turns(needed=False)
+    inside = threading.Barrier(2, timeout=5)
+
+    def chunk():
+        with turns:
+            inside.wait()            # both inside at once, or BrokenBarrierError
+
+    ts = [threading.Thread(target=chunk) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(5)
+    assert not inside.broken

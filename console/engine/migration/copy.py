@@ -34,7 +34,9 @@ Key = tuple[Any, ...]
 class Copier:
     def __init__(self, ins: Inspection, turns: Turns | None = None):
         self.ins = ins
-        self.turns = turns or Turns()     # shared with the binlog apply: one ghost writer at a time
+        # shared with the binlog apply: one ghost writer at a time, where the
+        # ghost has an AUTO-INC lock to wait for
+        self.turns = turns or Turns(any(c.auto_increment for c in ins.ghost_columns))
         self.kcols = list(ins.key.columns)
         self.min: Key | None = None
         self.max: Key | None = None

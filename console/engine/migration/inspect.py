@@ -30,6 +30,7 @@ class Column:
     is_string: bool
     generated: bool
     charset: str | None = None    # of a string column (from its collation)
+    auto_increment: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,8 @@ def read_columns(conn, db: str, table: str) -> tuple[Column, ...]:
             name=r["Field"], type=str(r["Type"]).lower(), nullable=r["Null"] == "YES",
             is_string=r.get("Collation") is not None,
             generated="GENERATED" in extra or "PERSISTENT" in extra or "VIRTUAL" in extra,
-            charset=str(r["Collation"]).split("_", 1)[0] if r.get("Collation") else None))
+            charset=str(r["Collation"]).split("_", 1)[0] if r.get("Collation") else None,
+            auto_increment="AUTO_INCREMENT" in extra))
     return tuple(out)
 
 
