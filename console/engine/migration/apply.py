@@ -106,7 +106,7 @@ class Applier(threading.Thread):
         # marker waiting); by file:pos it starts right there.
         self.applied_file = start_file if self.flavor == "mariadb" else None
         self._batch_size, self._gate = batch_size, gate
-        self.turns = turns or Turns()     # shared with the row copy: one ghost writer at a time
+        self.turns = turns or Turns(needed=False)   # the row copy's (task): one ghost writer at a time
         self.builder = DmlBuilder(ins.database, ins.ghost, ins.shared, ins.key.columns,
                                   ins.key.ghost_columns)
         self.events_applied = 0
@@ -271,7 +271,7 @@ class Applier(threading.Thread):
             self._read(stream, units, failed)
         finally:
             self._stream = None
-            self._put(units, None, failed, force=True)   # the executor ends after what is queued
+            self._finish(units, failed)
             while executor.is_alive() and not self._stop_ev.is_set():
                 executor.join(0.5)      # (it may wait for a throttle to end)
             try:
@@ -281,24 +281,32 @@ class Applier(threading.Thread):
         if failed:
             raise failed[0]
 
-    def _put(self, units: queue.Queue, unit: _Unit | None, failed: list, force: bool = False) -> None:
+    def _put(self, units: queue.Queue, unit: _Unit, failed: list) -> None:
         """Queue a unit for the executor; blocks while the queue is full (the
-        executor throttled or slow), so reading stops too.  ``force`` (the
-        end marker) drops queued units to make room once the reader is done."""
+        executor throttled or slow), so reading stops too."""
         while True:
-            if failed and not force:
+            if failed or self._stop_ev.is_set():
                 raise _ExecutorFailed()
             try:
                 units.put(unit, timeout=0.2)
                 return
             except queue.Full:
-                if force and (failed or self._stop_ev.is_set()):
+                pass
+
+    def _finish(self, units: queue.Queue, failed: list) -> None:
+        """Tell the executor the reading is over: it ends after what is
+        queued (when stopping, or when it failed, the queued units are
+        dropped to make room)."""
+        while True:
+            try:
+                units.put(None, timeout=0.2)
+                return
+            except queue.Full:
+                if failed or self._stop_ev.is_set():
                     try:
                         units.get_nowait()
                     except queue.Empty:
                         pass
-                elif self._stop_ev.is_set() and not force:
-                    raise _ExecutorFailed() from None
 
     def _read(self, stream, units: queue.Queue, failed: list) -> None:
         from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent

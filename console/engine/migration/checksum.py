@@ -75,11 +75,13 @@ class Checksummer:
 
     def __init__(self, ins: Inspection, copier: Copier, applier, conn_factory,
                  chunk_size: Callable[[], int], checkpoint: Callable[[], None],
-                 attempts: int = 3, wait_timeout: float = 60.0):
+                 attempts: int = 3, wait_timeout: float = 60.0,
+                 binlog_position: Callable[[object], tuple[str, int] | None] | None = None):
         self.ins, self.copier, self.applier = ins, copier, applier
         self._cf = self._mcf = conn_factory
         self._chunk_size, self._checkpoint = chunk_size, checkpoint
         self.attempts, self.wait_timeout = attempts, wait_timeout
+        self._binlog_position = binlog_position   # the server's file:pos (Dialect.binlog_position)
         self.progress = ChecksumProgress()
         self._plock = threading.Lock()
         ocols = list(ins.shared_original)
@@ -134,7 +136,7 @@ class Checksummer:
                                                       f"FORCE INDEX ({qi(self.ins.key.name)})",
                                          ow, locked), op)
                 orig = tuple(int(x) for x in cur.fetchone())
-                if not self._caught_up(cur):
+                if not self._caught_up(conn):
                     token = self.applier.expect_marker()
                     write_changelog(mconn, self.ins, "marker", token)
                     if not self.applier.wait_marker(token, self.wait_timeout):
@@ -147,14 +149,13 @@ class Checksummer:
                     cur.execute("ROLLBACK")
         return orig == ghost, orig[0]
 
-    def _caught_up(self, cur) -> bool:
+    def _caught_up(self, conn) -> bool:
         """Has the apply applied everything the server has binlogged so far?"""
         applied = getattr(self.applier, "applied_file", None)
-        if not applied:
+        if not applied or self._binlog_position is None:
             return False
-        cur.execute("SHOW MASTER STATUS")
-        row = cur.fetchone()
-        return bool(row) and binlog_pos_key(applied) >= binlog_pos_key((row[0], int(row[1])))
+        at = self._binlog_position(conn)
+        return at is not None and binlog_pos_key(applied) >= binlog_pos_key(at)
 
     def _verify(self, conns, preds, recopy: Callable[[object], int], count_chunk: bool) -> None:
         conn, mconn = conns

@@ -98,23 +98,23 @@ def defer_secondary_indexes(conn, ins: Inspection) -> list[str]:
 
 def restore_indexes(conn, ins: Inspection, starting=lambda names: None) -> list[str]:
     """Add the deferred indexes the ghost lacks (online: the apply goes on);
-    ``starting`` is told their names before the build."""
+    ``starting`` is told their (quoted) names before the build, which are
+    returned."""
     row = query_one(conn, f"SELECT value FROM {qt(ins.database, ins.changelog)} "
                           f"WHERE hint='deferred-indexes'")
     if row is None:
         return []
-    clauses = json.loads(row["value"])
+    named = [(_PLAIN_KEY.match(c[4:]).group(1), c) for c in json.loads(row["value"])]
     with conn.cursor() as cur:
         cur.execute(f"SHOW INDEX FROM {qt(ins.database, ins.ghost)}")
         have = {r[2] for r in cur.fetchall()}
-        missing = [c for c in clauses
-                   if _PLAIN_KEY.match(c[4:]).group(1)[1:-1].replace("``", "`") not in have]
+        missing = [(n, c) for n, c in named if n[1:-1].replace("``", "`") not in have]
         if missing:
-            starting([_PLAIN_KEY.match(c[4:]).group(1) for c in missing])
-            add_keys(cur, f"ALTER TABLE {qt(ins.database, ins.ghost)} {', '.join(missing)}, "
-                          f"ALGORITHM=INPLACE")
+            starting([n for n, _ in missing])
+            add_keys(cur, f"ALTER TABLE {qt(ins.database, ins.ghost)} "
+                          f"{', '.join(c for _, c in missing)}, ALGORITHM=INPLACE")
         cur.execute(f"DELETE FROM {qt(ins.database, ins.changelog)} WHERE hint='deferred-indexes'")
-    return missing
+    return [n for n, _ in missing]
 
 
 def add_keys(cur, alter: str) -> str:

@@ -45,6 +45,7 @@ from console.engine.migration.throttle import Observer, decide, format_load, par
 from console.engine.task import Task, TaskStopped, command
 from console.errors import CommandError, UserError
 from console.mysql.connection import Endpoint, connect, describe_error, scalar
+from console.mysql.flavor import Dialect, detect
 
 DIRTY_LIMIT = 200_000   # changed keys tracked for the checksum's final pass; more: full pass
 
@@ -57,28 +58,25 @@ class Aborted(UserError):
     exit_code = 4
 
 
-def binlog_start(conn, tries: int = 50) -> tuple[tuple[str, int] | None, str]:
+def binlog_start(conn, dialect: Dialect, tries: int = 50) -> tuple[tuple[str, int] | None, str]:
     """MariaDB: the current binlog file:pos and the GTID position of the same
     point, so the apply can start its dump right there (see
-    ``Applier.applied_file``).  ``SHOW MASTER STATUS`` read between two equal
-    reads of ``@@gtid_binlog_pos``: no transaction committed in between, so
-    the two name the same point (``BINLOG_GTID_POS(file, pos)`` would say so
+    ``Applier.applied_file``).  The file:pos is read between two equal reads
+    of ``@@gtid_binlog_pos``: no transaction committed in between, so the
+    two name the same point (``BINLOG_GTID_POS(file, pos)`` would say so
     too, but it reads the binlog file from its start: seconds for a large
     one).  Under a write load that never leaves a gap: (None, GTID), and
     the apply starts by GTID."""
-    with conn.cursor() as cur:
-        for _ in range(tries):
-            cur.execute("SELECT @@global.gtid_binlog_pos")
-            g1 = cur.fetchone()[0] or ""
-            cur.execute("SHOW MASTER STATUS")
-            row = cur.fetchone()
-            cur.execute("SELECT @@global.gtid_binlog_pos")
-            g2 = cur.fetchone()[0] or ""
-            if not row:
-                return None, g2
-            if g1 == g2:
-                return (row[0], int(row[1])), g2
-        return None, g2
+    g2 = ""
+    for _ in range(tries):
+        g1 = scalar(conn, "SELECT @@global.gtid_binlog_pos") or ""
+        at = dialect.binlog_position(conn)
+        g2 = scalar(conn, "SELECT @@global.gtid_binlog_pos") or ""
+        if at is None:
+            return None, g2
+        if g1 == g2:
+            return at, g2
+    return None, g2
 
 
 def _parse_int(name: str, value, lo: int, hi: int) -> int:
@@ -116,6 +114,7 @@ class MigrationTask(Task):
         self.heartbeat: Heartbeat | None = None
         self.control: ControlServer | None = None
         self.checksummer: Checksummer | None = None
+        self.dialect: Dialect | None = None
         self.checkpoint_file = Checkpoint(self.task_dir / "checkpoint.json")
         self._panic = ""
         self._abort = ""
@@ -212,6 +211,7 @@ class MigrationTask(Task):
         opts = self.opts
         resume = opts.resume
         state = self.checkpoint_file.load(opts.database, opts.table, opts.alter) if resume else None
+        self.dialect = detect(conn)
         prepare_tables(conn, ins, drop_ghost=opts.initially_drop_ghost_table,
                        drop_old=opts.initially_drop_old_table, resume=resume)
         if not resume and opts.defer_secondary_indexes:
@@ -222,7 +222,7 @@ class MigrationTask(Task):
         if state:
             start_pos = state["applied_pos"]
         elif ins.flavor == "mariadb":
-            start_file, start_pos = binlog_start(conn)
+            start_file, start_pos = binlog_start(conn, self.dialect)
         else:
             start_pos = scalar(conn, "SELECT @@global.gtid_executed") or ""
         self.log(f"binlog apply starts at GTID {start_pos or '(empty)'}"
@@ -267,7 +267,7 @@ class MigrationTask(Task):
         added = restore_indexes(conn, ins, starting=indexing)
         if added:
             self.log(f"secondary indexes added to the ghost in {time.monotonic() - t0:.2f}s: "
-                     f"{', '.join(a.split('(')[0][8:].strip() for a in added)}")
+                     f"{', '.join(added)}")
         self._drain(conn)
 
         # ---- postpone
@@ -322,6 +322,7 @@ class MigrationTask(Task):
 
     def _make_checksummer(self, copier: Copier, applier: Applier) -> Checksummer:
         return Checksummer(self.ins, copier, applier, lambda: self._connect(),
+                           binlog_position=self.dialect.binlog_position,
                            chunk_size=lambda: max(self.chunk_size, self.opts.checksum_chunk_size),
                            checkpoint=self._throttled_checkpoint)
 
@@ -575,11 +576,7 @@ class MigrationTask(Task):
                     last_rows, last_events, last_t = rows, evs, now
                     if mon is None:
                         mon = self._connect(read_timeout=5)
-                    with mon.cursor() as cur:
-                        cur.execute("SHOW MASTER STATUS" if self.ins.flavor != "mysql84"
-                                    else "SHOW BINARY LOG STATUS")
-                        r = cur.fetchone()
-                    self._server_binlog = (str(r[0]), int(r[1])) if r else None
+                    self._server_binlog = self.dialect.binlog_position(mon)
             except Exception as e:  # noqa: BLE001 - observation errors never kill the task
                 self.set_error(f"watch: {e}")
                 mon = None

@@ -220,7 +220,6 @@ class GroupTracker:
             self.pending = None
         return True
 
-
     def position_text(self) -> str:
         """The MariaDB GTID position, e.g. ``0-1-100,1-2-7``."""
         return format_state(self.state)
