@@ -72,7 +72,7 @@ def test_composite_key_types_reorder_charset_10k_rows_writes_through_cutover(sb,
                 make_row=_types_row).start()
     try:
         _, task = start_task(sb, tmp_path, table="s1", chunk_size=500, copy_threads=2,
-                             copy_binlog_format="statement",
+                             copy_binlog_format="statement", checksum_chunk_size=2000,
                              alter="ADD COLUMN extra INT NOT NULL DEFAULT 5, DROP COLUMN junk, "
                                    "MODIFY name VARCHAR(40) CHARACTER SET utf8mb4 NULL, "
                                    "MODIFY n INT NULL AFTER st")
@@ -95,10 +95,12 @@ def test_composite_key_types_reorder_charset_10k_rows_writes_through_cutover(sb,
     assert {"_s1_del"} <= tables(c) and not {"_s1_gho", "_s1_ghc"} & tables(c)
     d = task.detail()
     assert d.events_applied > 0 and d.checksum.startswith("verified")
-    # not postponed: chunks were checked during the copy, then only the rows
-    # of the keys the writers touched (composite key) were checked again
+    # not postponed: chunks were checked during the copy (consecutive chunks
+    # of two copy threads, committed out of order, gathered into ranges of
+    # ~2000 rows), then only the rows of the keys the writers touched
+    # (composite key) were checked again
     cs = task.checksummer.progress
-    assert cs.chunks == task.copier.chunks and cs.dirty_batches >= 1 and cs.keys_rechecked > 0
+    assert 2 <= cs.chunks < task.copier.chunks and cs.dirty_batches >= 1 and cs.keys_rechecked > 0
     assert cs.remaining_mismatches == 0
     # the chunks were binlogged as statements: the replicas re-ran them on
     # their own copy and hold exactly the primary's rows
@@ -120,11 +122,13 @@ def test_overlapped_checksum_tracks_dirty_keys_and_recopies_their_mismatches(sb,
                     "ENGINE=InnoDB")
         cur.executemany("INSERT INTO s4 VALUES (%s, %s)", [(i, f"v{i}") for i in range(1, 2001)])
     _, task = start_task(sb, tmp_path, table="s4", chunk_size=250, postpone_cut_over=True,
-                         copy_binlog_format="row",
+                         copy_binlog_format="row", checksum_chunk_size=500,
                          alter="ADD COLUMN w INT NULL")
     wait_phase(task, ("postponed",))
     cs = task.checksummer
-    assert cs.progress.chunks == task.copier.chunks == 8 and cs.progress.mismatches == 0
+    # 8 copy chunks, checked two at a time (--checksum-chunk-size 500)
+    assert task.copier.chunks == 8 and cs.progress.chunks == 4 and cs.progress.rows == 2000
+    assert cs.progress.mismatches == 0
     with c.cursor() as cur:
         cur.execute("UPDATE s4 SET v = 'changed' WHERE id IN (5, 7)")
         cur.execute("UPDATE s4 SET id = 10009 WHERE id = 9")

@@ -470,3 +470,105 @@ def test_turns_are_a_no_op_without_an_auto_increment_column():
     for t in ts:
         t.join(5)
     assert not inside.broken
+
+
+def _unit(n: int, ops=(), markers=()):
+    from console.engine.migration.apply import _Unit
+
+    return _Unit(list(ops), f"0-1-{n}", ("mysql-bin.000001", 100 * n), list(markers))
+
+
+def _op(i: int):
+    return ("ins", {"a": i, "b": "k", "v": i})
+
+
+def test_apply_batch_merges_what_is_queued_past_markers_and_signals_them_after_commit():
+    """A checksum marker must not cut the batch short (each batch is a ghost
+    transaction the copy waits for); it is signalled once the batch that
+    includes it committed, and the applied position is the last unit's."""
+    import queue
+
+    a = _applier(0)
+    a.applied_file = ("mysql-bin.000001", 4)
+    batches: list[list] = []
+    seen_at_commit: list[bool] = []
+    t1, t2 = a.expect_marker(), a.expect_marker()
+    a._apply = lambda conn, ops: (batches.append(list(ops)),
+                                  seen_at_commit.append(a._markers[t1].is_set()))
+    q: queue.Queue = queue.Queue()
+    for u in (_unit(1, [_op(1)], [t1]), _unit(2, [_op(2)]), _unit(3, [], [t2]), None):
+        q.put(u)
+    failed: list = []
+    a._execute(None, q, failed)
+    assert not failed
+    assert batches == [[_op(1), _op(2)]] and seen_at_commit == [False]
+    assert a._markers[t1].is_set() and a._markers[t2].is_set()
+    assert a.applied_pos == "0-1-3" and a.applied_file == ("mysql-bin.000001", 300)
+    assert a.batches == 1 and a.events_applied == 2
+
+
+def test_apply_batch_stops_at_the_batch_size():
+    import queue
+
+    a = _applier(0)                      # batch size 10
+    batches: list[list] = []
+    a._apply = lambda conn, ops: batches.append(list(ops))
+    q: queue.Queue = queue.Queue()
+    for i in range(4):
+        q.put(_unit(i + 1, [_op(3 * i + j) for j in range(3)]))
+    q.put(None)
+    a._execute(None, q, [])
+    assert [len(b) for b in batches] == [12]   # 3+3+3 < 10, +3: the limit is checked before each merge
+    assert a.applied_pos == "0-1-4"
+
+
+def test_apply_batch_takes_what_queued_while_it_waited_for_its_turn():
+    """The copy holds the turn (a chunk in flight): units decoded meanwhile
+    join the waiting batch instead of becoming batches of their own."""
+    import queue
+    import threading
+    import time
+
+    from console.engine.migration.turns import Turns
+
+    a = _applier(0)
+    a.turns = turns = Turns()
+    batches: list[list] = []
+    a._apply = lambda conn, ops: batches.append(list(ops))
+    q: queue.Queue = queue.Queue()
+    turns.__enter__()                    # the copy's chunk
+    q.put(_unit(1, [_op(1)]))
+    ex = threading.Thread(target=a._execute, args=(None, q, []))
+    ex.start()
+    deadline = time.monotonic() + 5
+    while turns._next < 2 and time.monotonic() < deadline:   # the batch waits for its turn
+        time.sleep(0.01)
+    assert turns._next == 2
+    q.put(_unit(2, [_op(2)]))
+    q.put(_unit(3, [_op(3)]))
+    q.put(None)
+    turns.__exit__(None, None, None)
+    ex.join(5)
+    assert not ex.is_alive()
+    assert batches == [[_op(1), _op(2), _op(3)]]
+
+
+def test_copied_chunks_join_the_prefix_in_order_and_gather_into_check_ranges():
+    from types import SimpleNamespace
+
+    from console.engine.migration.checksum import CheckRanges
+    from console.engine.migration.copy import Copier
+    from console.engine.migration.turns import Turns
+
+    key = SimpleNamespace(columns=("id",), ghost_columns=("id",), name="PRIMARY")
+    ins = SimpleNamespace(database="d", table="t", ghost="_t_gho", key=key,
+                          shared=(("id", "id"), ("v", "v")))
+    c = Copier(ins, Turns(needed=False))
+    assert c.chunk_done((10,), (20,), 10) == []           # out of order: waits for the gap
+    assert c.chunk_done(None, (10,), 10) == [(None, (10,), 10), ((10,), (20,), 10)]
+    assert c.last == (20,)
+    r = CheckRanges(lambda: 25)
+    assert r.add([(None, (10,), 10), ((10,), (20,), 10)]) == []
+    assert r.add([((20,), (30,), 10), ((30,), (40,), 10)]) == [(None, (30,))]
+    assert r.rest() == [((30,), (40,))] and r.rest() == []
+    assert r.add([((40,), (50,), 30)]) == [((40,), (50,))]

@@ -375,21 +375,13 @@ class Applier(threading.Thread):
                 if unit is None:
                     return
                 ops, done = list(unit.ops), [unit]
-                end = False
-                while not done[-1].markers and len(ops) < self._batch_size():
-                    try:
-                        nxt = units.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        end = True
-                        break
-                    ops.extend(nxt.ops)
-                    done.append(nxt)
+                end = self._merge_queued(units, ops, done)
                 if ops:
                     if not self._markers:   # someone waits for a marker (checksum, cut-over): no throttle
                         self._gate()
                     with self.turns:        # (after the copy's chunk in flight)
+                        if not end:         # and what queued up meanwhile
+                            end = self._merge_queued(units, ops, done)
                         t0 = time.monotonic()
                         self._apply(conn, ops)
                         self.apply_seconds += time.monotonic() - t0
@@ -412,6 +404,24 @@ class Applier(threading.Thread):
                     return
         except BaseException as e:  # noqa: BLE001 - the reader raises it
             failed.append(e)
+
+    def _merge_queued(self, units: queue.Queue, ops: list, done: list[_Unit]) -> bool:
+        """Add the units already queued to the batch, up to the batch size;
+        True when the end of the stream was taken.  Markers do not stop it:
+        they are signalled once the merged batch, which includes them, has
+        committed, and taking only what is queued adds no wait.  Each batch
+        is a ghost transaction the copy waits for (turns); cut short at
+        every checksum marker there were ~30% more of them under load."""
+        while len(ops) < self._batch_size():
+            try:
+                nxt = units.get_nowait()
+            except queue.Empty:
+                return False
+            if nxt is None:
+                return True
+            ops.extend(nxt.ops)
+            done.append(nxt)
+        return False
 
     def _changelog(self, ev, markers: list[str]) -> None:
         for row in ev.rows:

@@ -67,6 +67,43 @@ class ChecksumProgress:
     done: bool = False
 
 
+class CheckRanges:
+    """Copied chunks, in key order, gathered into ranges of at least
+    ``rows()`` rows for the overlapped checksum (``--checksum-chunk-size``):
+    with the default ``--chunk-size`` every chunk was a check of its own
+    (two sums, a wait for the apply, a marker: five times as many as the
+    full pass makes)."""
+
+    def __init__(self, rows: Callable[[], int]):
+        self._rows = rows
+        self._lock = threading.Lock()
+        self._open = False
+        self._lo: Key | None = None
+        self._hi: Key | None = None
+        self._n = 0
+
+    def add(self, chunks: list[tuple[Key | None, Key, int]]) -> list[tuple[Key | None, Key]]:
+        """Consecutive chunks (lo, hi, rows); the ranges they complete."""
+        out = []
+        with self._lock:
+            for lo, hi, n in chunks:
+                if not self._open:
+                    self._open, self._lo, self._n = True, lo, 0
+                self._hi, self._n = hi, self._n + n
+                if self._n >= self._rows():
+                    out.append((self._lo, self._hi))
+                    self._open = False
+        return out
+
+    def rest(self) -> list[tuple[Key | None, Key]]:
+        """The last, partly filled range (at the end of the copy)."""
+        with self._lock:
+            if not self._open:
+                return []
+            self._open = False
+            return [(self._lo, self._hi)]
+
+
 class Checksummer:
     # Under write load the unlocked pass sees writes that fell between its two
     # reads; trying it again is far cheaper than locking the range (writers

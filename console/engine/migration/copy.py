@@ -45,7 +45,7 @@ class Copier:
         self.rows_copied = 0
         self.chunks = 0
         self._lock = threading.Lock()
-        self._finished: dict[Key | None, Key] = {}
+        self._finished: dict[Key | None, tuple[Key, int]] = {}   # lo -> (hi, rows)
 
     @property
     def _src(self) -> str:
@@ -97,17 +97,22 @@ class Copier:
         with self.turns:
             return retry_locks(lambda: _in_trx(conn, sql, params))
 
-    def chunk_done(self, lo: Key | None, hi: Key, n: int) -> None:
+    def chunk_done(self, lo: Key | None, hi: Key, n: int) -> list[tuple[Key | None, Key, int]]:
         """Record a committed chunk; ``last`` advances only over a gap-free
-        prefix of committed chunks (parallel chunks finish out of order)."""
+        prefix of committed chunks (parallel chunks finish out of order).
+        Returns the chunks (lo, hi, rows) that joined the prefix, in order."""
+        joined = []
         with self._lock:
             self.rows_copied += n
             self.chunks += 1
-            self._finished[lo] = tuple(hi)
+            self._finished[lo] = (tuple(hi), n)
             while self.last in self._finished:
-                self.last = self._finished.pop(self.last)
+                nxt, rows = self._finished.pop(self.last)
+                joined.append((self.last, nxt, rows))
+                self.last = nxt
             if self.max is not None and self.last is not None and tuple(self.last) == tuple(self.max):
                 self.done = True
+        return joined
 
     def copy_chunk(self, conn, hi: Key) -> int:
         """Copy the chunk after ``last`` up to ``hi`` (single-threaded use)."""

@@ -25,7 +25,7 @@ import pymysql
 
 from console.engine.migration.apply import Applier
 from console.engine.migration.checkpoint import Checkpoint
-from console.engine.migration.checksum import Checksummer
+from console.engine.migration.checksum import CheckRanges, Checksummer
 from console.engine.migration.control import ControlServer
 from console.engine.migration.copy import COPY_SESSION_STATEMENT, Copier
 from console.engine.migration.cutover import CutOverFailed, cut_over
@@ -320,10 +320,13 @@ class MigrationTask(Task):
         self.completed = True
         self.set_phase("complete")
 
+    def _checksum_chunk_rows(self) -> int:
+        return max(self.chunk_size, self.opts.checksum_chunk_size)
+
     def _make_checksummer(self, copier: Copier, applier: Applier) -> Checksummer:
         return Checksummer(self.ins, copier, applier, lambda: self._connect(),
                            binlog_position=self.dialect.binlog_position,
-                           chunk_size=lambda: max(self.chunk_size, self.opts.checksum_chunk_size),
+                           chunk_size=self._checksum_chunk_rows,
                            checkpoint=self._throttled_checkpoint)
 
     def _recheck_dirty(self, conn, cs: Checksummer):
@@ -360,6 +363,7 @@ class MigrationTask(Task):
         # to pass its marker, so they overlap well even on few cores
         cs_ex = (cf.ThreadPoolExecutor(self.opts.checksum_threads, thread_name_prefix=f"checksum-{self.task_id}")
                  if cs else None)
+        ranges = CheckRanges(self._checksum_chunk_rows)   # chunks checked together
 
         def verify(lo, hi):
             pair = getattr(cs_local, "conns", None)
@@ -380,9 +384,10 @@ class MigrationTask(Task):
                 conns.append(c)
             t0 = time.monotonic()
             n = copier.copy_range(c, lo, hi)
-            copier.chunk_done(lo, hi, n)
+            joined = copier.chunk_done(lo, hi, n)
             if cs_ex is not None:
-                checks.append(cs_ex.submit(verify, lo, hi))
+                for rlo, rhi in ranges.add(joined):
+                    checks.append(cs_ex.submit(verify, rlo, rhi))
             if self.nice_ratio > 0:
                 self._stop.wait((time.monotonic() - t0) * self.nice_ratio)
             return n
@@ -416,6 +421,9 @@ class MigrationTask(Task):
                 for f in cf.as_completed(inflight):
                     f.result()
                 inflight = set()
+            if cs_ex is not None:
+                for rlo, rhi in ranges.rest():
+                    checks.append(cs_ex.submit(verify, rlo, rhi))
             if checks:
                 self.log(f"copy: last chunk committed; {sum(not f.done() for f in checks)} chunk "
                          f"check(s) still running")
