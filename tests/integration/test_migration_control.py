@@ -314,9 +314,10 @@ def test_config_task_kind_parses(tmp_path):
         load_config(cfg)
     msg = str(ei.value)
     assert "copy_binlog_format" in msg and 'must be "statement" or "row"' in msg and "\n" not in msg
-    cfg.write_text(cfg.read_text().replace('"stmt"', '"statement"'))
+    cfg.write_text(cfg.read_text().replace('"stmt"', '"statement"') + "checksum_chunk_size = 4000\n")
     t = load_config(cfg).task("m")
     assert t.options.copy_binlog_format == "statement" and t.options.checksum_threads == 4
+    assert t.options.checksum_chunk_size == 4000
     Path(pw).unlink()
 
 

@@ -112,6 +112,7 @@ def _parse(t: Table) -> MigrationOptions:
         copy_threads=t.get("copy_threads", int, 1, minimum=1),
         defer_secondary_indexes=t.get("defer_secondary_indexes", bool, True),
         checksum_threads=t.get("checksum_threads", int, 4, minimum=1),
+        checksum_chunk_size=t.get("checksum_chunk_size", int, 10000, minimum=1),
         copy_binlog_format=t.get("copy_binlog_format", str, "row"),
     )
     if o.copy_binlog_format not in COPY_FORMATS:
