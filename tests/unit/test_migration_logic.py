@@ -572,3 +572,5 @@ def test_copied_chunks_join_the_prefix_in_order_and_gather_into_check_ranges():
     assert r.add([((20,), (30,), 10), ((30,), (40,), 10)]) == [(None, (30,))]
     assert r.rest() == [((30,), (40,))] and r.rest() == []
     assert r.add([((40,), (50,), 30)]) == [((40,), (50,))]
+    with pytest.raises(AssertionError, match="out of order"):
+        r.add([((60,), (70,), 10)])               # (50, 60] was skipped

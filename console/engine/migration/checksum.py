@@ -81,12 +81,17 @@ class CheckRanges:
         self._lo: Key | None = None
         self._hi: Key | None = None
         self._n = 0
+        self._started = False
+        self._last: Key | None = None       # upper bound of the last chunk added
 
     def add(self, chunks: list[tuple[Key | None, Key, int]]) -> list[tuple[Key | None, Key]]:
         """Consecutive chunks (lo, hi, rows); the ranges they complete."""
         out = []
         with self._lock:
             for lo, hi, n in chunks:
+                if self._started and lo != self._last:     # a range must not skip a chunk
+                    raise AssertionError(f"copied chunks out of order: {lo!r} after {self._last!r}")
+                self._started, self._last = True, hi
                 if not self._open:
                     self._open, self._lo, self._n = True, lo, 0
                 self._hi, self._n = hi, self._n + n

@@ -364,6 +364,7 @@ class MigrationTask(Task):
         cs_ex = (cf.ThreadPoolExecutor(self.opts.checksum_threads, thread_name_prefix=f"checksum-{self.task_id}")
                  if cs else None)
         ranges = CheckRanges(self._checksum_chunk_rows)   # chunks checked together
+        in_order = threading.Lock()
 
         def verify(lo, hi):
             pair = getattr(cs_local, "conns", None)
@@ -384,10 +385,11 @@ class MigrationTask(Task):
                 conns.append(c)
             t0 = time.monotonic()
             n = copier.copy_range(c, lo, hi)
-            joined = copier.chunk_done(lo, hi, n)
-            if cs_ex is not None:
-                for rlo, rhi in ranges.add(joined):
-                    checks.append(cs_ex.submit(verify, rlo, rhi))
+            with in_order:      # copy threads: ranges get the joined chunks in key order
+                joined = copier.chunk_done(lo, hi, n)
+                done = ranges.add(joined) if cs_ex is not None else []
+            for rlo, rhi in done:
+                checks.append(cs_ex.submit(verify, rlo, rhi))
             if self.nice_ratio > 0:
                 self._stop.wait((time.monotonic() - t0) * self.nice_ratio)
             return n
