@@ -209,34 +209,26 @@ class Bench:
                      ("pt-osc --chunk-size N", self.ptosc_chunked),
                      ("dbops-console migrate", self.ours),
                      ("ours --no-verify-checksum", self.ours_nocheck)]
-            rounds = self.args.rounds
-            n = 0
-            print(f"\n== idle ({rounds} round(s), tool order rotated each round) ==", flush=True)
-            for rnd in range(rounds):
-                for name, fn in tools[rnd % len(tools):] + tools[:rnd % len(tools)]:
-                    n += 1
-                    self.settle()
-                    before = self.checksum()
-                    t = time.monotonic()
-                    fn(f"bench_c{n}")
-                    wall = time.monotonic() - t
-                    after = self.checksum()
-                    ok = before == after
-                    self.results.setdefault(("idle", name), []).append({"wall": wall, "ok": ok})
-                    print(f"{name:30s} {wall:7.2f}s  content {'equal' if ok else 'DIFFERENT'}", flush=True)
+            runs = self._runs(tools)
+            print(f"\n== idle ({self.args.rounds} round(s), tool order rotated each round) ==", flush=True)
+            for name, fn, col in runs():
+                before = self.checksum()
+                t = time.monotonic()
+                fn(col)
+                wall = time.monotonic() - t
+                ok = before == self.checksum()
+                self.results.setdefault(("idle", name), []).append({"wall": wall, "ok": ok})
+                print(f"{name:30s} {wall:7.2f}s  content {'equal' if ok else 'DIFFERENT'}", flush=True)
             print(f"\n== under sysbench oltp_write_only --rate={self.args.rate} --threads=4 ==", flush=True)
             base = self.baseline_load()
             print(f"{'no migration (baseline)':30s}          p95 median {statistics.median(base):7.2f}ms "
                   f"max {max(base):7.2f}ms", flush=True)
-            for rnd in range(rounds):
-                for name, fn in tools[rnd % len(tools):] + tools[:rnd % len(tools)]:
-                    n += 1
-                    self.settle()
-                    wall, lat = self.run_with_load(fn, f"bench_c{n}")
-                    self.results.setdefault(("load", name), []).append(
-                        {"wall": wall, "p95_med": statistics.median(lat), "p95_max": max(lat)})
-                    print(f"{name:30s} {wall:7.2f}s  p95 median {statistics.median(lat):7.2f}ms "
-                          f"max {max(lat):7.2f}ms", flush=True)
+            for name, fn, col in runs():
+                wall, lat = self.run_with_load(fn, col)
+                self.results.setdefault(("load", name), []).append(
+                    {"wall": wall, "p95_med": statistics.median(lat), "p95_max": max(lat)})
+                print(f"{name:30s} {wall:7.2f}s  p95 median {statistics.median(lat):7.2f}ms "
+                      f"max {max(lat):7.2f}ms", flush=True)
             c = self.conn()
             with c.cursor() as cur:
                 cur.execute("SHOW TABLES")
@@ -245,6 +237,22 @@ class Bench:
             self.report(left)
         finally:
             self.sb.down()
+
+    def _runs(self, tools):
+        """A generator of one phase's runs, ``--rounds`` times every tool,
+        the order rotated each round: (name, fn, the new column's name), the
+        table settled before each.  Column names stay unique over phases."""
+        n = 0
+
+        def runs():
+            nonlocal n
+            for rnd in range(self.args.rounds):
+                k = rnd % len(tools)
+                for name, fn in tools[k:] + tools[:k]:
+                    n += 1
+                    self.settle()
+                    yield name, fn, f"bench_c{n}"
+        return runs
 
     def report(self, left) -> None:
         r = self.results

@@ -411,7 +411,7 @@ class Applier(threading.Thread):
         they are signalled once the merged batch, which includes them, has
         committed, and taking only what is queued adds no wait.  Each batch
         is a ghost transaction the copy waits for (turns); cut short at
-        every checksum marker there were ~30% more of them under load."""
+        every checksum marker there were ~10% more of them under load."""
         while len(ops) < self._batch_size():
             try:
                 nxt = units.get_nowait()

@@ -67,46 +67,43 @@ class ChecksumProgress:
     done: bool = False
 
 
+_NONE = object()    # no chunk added yet / no range open (a key bound may itself be None)
+
+
 class CheckRanges:
     """Copied chunks, in key order, gathered into ranges of at least
     ``rows()`` rows for the overlapped checksum (``--checksum-chunk-size``):
     with the default ``--chunk-size`` every chunk was a check of its own
     (two sums, a wait for the apply, a marker: five times as many as the
-    full pass makes)."""
+    full pass makes).  Not locked: the copy threads call ``add`` under the
+    same lock as ``Copier.chunk_done``, which yields the chunks in order."""
 
     def __init__(self, rows: Callable[[], int]):
         self._rows = rows
-        self._lock = threading.Lock()
-        self._open = False
-        self._lo: Key | None = None
-        self._hi: Key | None = None
+        self._lo: Key | None | object = _NONE     # lower bound of the range being filled
+        self._last: Key | None | object = _NONE   # upper bound of the last chunk added
         self._n = 0
-        self._started = False
-        self._last: Key | None = None       # upper bound of the last chunk added
 
     def add(self, chunks: list[tuple[Key | None, Key, int]]) -> list[tuple[Key | None, Key]]:
         """Consecutive chunks (lo, hi, rows); the ranges they complete."""
         out = []
-        with self._lock:
-            for lo, hi, n in chunks:
-                if self._started and lo != self._last:     # a range must not skip a chunk
-                    raise AssertionError(f"copied chunks out of order: {lo!r} after {self._last!r}")
-                self._started, self._last = True, hi
-                if not self._open:
-                    self._open, self._lo, self._n = True, lo, 0
-                self._hi, self._n = hi, self._n + n
-                if self._n >= self._rows():
-                    out.append((self._lo, self._hi))
-                    self._open = False
+        for lo, hi, n in chunks:
+            if self._last is not _NONE and lo != self._last:     # a range must not skip a chunk
+                raise AssertionError(f"copied chunks out of order: {lo!r} after {self._last!r}")
+            if self._lo is _NONE:
+                self._lo, self._n = lo, 0
+            self._last, self._n = hi, self._n + n
+            if self._n >= self._rows():
+                out.append((self._lo, hi))
+                self._lo = _NONE
         return out
 
     def rest(self) -> list[tuple[Key | None, Key]]:
         """The last, partly filled range (at the end of the copy)."""
-        with self._lock:
-            if not self._open:
-                return []
-            self._open = False
-            return [(self._lo, self._hi)]
+        if self._lo is _NONE:
+            return []
+        lo, self._lo = self._lo, _NONE
+        return [(lo, self._last)]
 
 
 class Checksummer:

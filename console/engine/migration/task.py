@@ -387,8 +387,8 @@ class MigrationTask(Task):
             n = copier.copy_range(c, lo, hi)
             with in_order:      # copy threads: ranges get the joined chunks in key order
                 joined = copier.chunk_done(lo, hi, n)
-                done = ranges.add(joined) if cs_ex is not None else []
-            for rlo, rhi in done:
+                ready = ranges.add(joined) if cs_ex is not None else []
+            for rlo, rhi in ready:
                 checks.append(cs_ex.submit(verify, rlo, rhi))
             if self.nice_ratio > 0:
                 self._stop.wait((time.monotonic() - t0) * self.nice_ratio)
