@@ -7,10 +7,14 @@ server's own blocking ``ALTER TABLE ... ALGORITHM=COPY``, in one run.
 A private sandbox (primary only, ROW binlog) is started, ``sysbench
 oltp_common`` prepares ``sbtest.sbtest1``; each tool adds a column (a full
 table rebuild), first idle, then under ``sysbench oltp_write_only`` at a
-fixed rate.  Tools: the native ALTER; pt-osc with its defaults; pt-osc with
-our chunk size (``--chunk-size N --chunk-time 0``: with its defaults on
-MariaDB 10.11 it copied the whole table in one nibble); ours; ours with
-``--no-verify-checksum``.  Printed: wall times, ratios, and sysbench p95
+fixed rate.  Tools: the native ALTER; pt-osc with its defaults (chunks
+sized to ``--chunk-time 0.5`` s: ~60-90k rows here); pt-osc with our chunk
+size (``--chunk-size N --chunk-time 0``); ours; ours with
+``--no-verify-checksum``; and, idle only, the floor of the chunked-copy
+algorithm itself: the same ``INSERT IGNORE ... SELECT ... LOCK IN SHARE
+MODE`` chunks issued bare from one connection, the secondary index built
+after, a RENAME (no change capture: not online-safe, a reference only).
+Printed: wall times, ratios, and sysbench p95
 latency (per-second p95, median and max over the run of each tool).  Idle
 runs verify content by a checksum of the original columns before and after.
 Passwords go to tools through 0600 files or the environment, never argv.
@@ -52,6 +56,7 @@ class Bench:
         self.sb = Sandbox(self.dir, replicas=0, base_port=args.port)
         self.port = args.port
         self.results: dict[str, dict] = {}
+        self.n_runs = 0
 
     def up(self) -> None:
         self.sb.up()
@@ -134,10 +139,32 @@ class Bench:
             raise RuntimeError(f"pt-online-schema-change failed: {r.stderr.strip()[-500:]}")
 
     def ptosc_chunked(self, col: str) -> None:
-        """pt-osc with our chunk size: on MariaDB 10.11 its defaults copied the
-        whole 500k-row table in ONE nibble (one INSERT ... SELECT holding
-        shared locks on every row), which is fast but not online."""
+        """pt-osc with our chunk size (its defaults size chunks to 0.5 s)."""
         self.ptosc(col, ("--chunk-size", str(self.args.chunk_size), "--chunk-time", "0"))
+
+    def floor(self, col: str) -> None:
+        """The chunked copy alone, the lower bound of any tool built on it:
+        ``--chunk-size`` id ranges (sysbench's ids are dense) copied with the
+        statement ours and pt-osc use, autocommit, into a table without the
+        secondary index, which is built after; then a RENAME.  Nothing
+        captures concurrent writes, so it runs idle only."""
+        c = self.conn()
+        with c.cursor() as cur:
+            cur.execute("SHOW COLUMNS FROM sbtest1")
+            cols = ", ".join(f"`{r[0]}`" for r in cur.fetchall())
+            cur.execute("DROP TABLE IF EXISTS _sbtest1_floor")
+            cur.execute("CREATE TABLE _sbtest1_floor LIKE sbtest1")
+            cur.execute(f"ALTER TABLE _sbtest1_floor ADD COLUMN {col} INT, DROP INDEX k_1")
+            cur.execute("SELECT MIN(id), MAX(id) FROM sbtest1")
+            lo, hi = cur.fetchone()
+            n = self.args.chunk_size
+            for a in range(lo, hi + 1, n):
+                cur.execute(f"INSERT IGNORE INTO _sbtest1_floor ({cols}) SELECT {cols} FROM sbtest1 "
+                            f"FORCE INDEX(PRIMARY) WHERE id BETWEEN {a} AND {a + n - 1} LOCK IN SHARE MODE")
+            cur.execute("ALTER TABLE _sbtest1_floor ADD INDEX k_1 (k), ALGORITHM=INPLACE, LOCK=NONE")
+            cur.execute("RENAME TABLE sbtest1 TO _sbtest1_floor_old, _sbtest1_floor TO sbtest1")
+            cur.execute("DROP TABLE _sbtest1_floor_old")
+        c.close()
 
     def ours_nocheck(self, col: str) -> None:
         self.ours(col, checksum=False)
@@ -209,9 +236,9 @@ class Bench:
                      ("pt-osc --chunk-size N", self.ptosc_chunked),
                      ("dbops-console migrate", self.ours),
                      ("ours --no-verify-checksum", self.ours_nocheck)]
-            runs = self._runs(tools)
+            floor = ("floor: bare chunked copy", self.floor)
             print(f"\n== idle ({self.args.rounds} round(s), tool order rotated each round) ==", flush=True)
-            for name, fn, col in runs():
+            for name, fn, col in self._runs(tools + [floor]):
                 before = self.checksum()
                 t = time.monotonic()
                 fn(col)
@@ -223,7 +250,7 @@ class Bench:
             base = self.baseline_load()
             print(f"{'no migration (baseline)':30s}          p95 median {statistics.median(base):7.2f}ms "
                   f"max {max(base):7.2f}ms", flush=True)
-            for name, fn, col in runs():
+            for name, fn, col in self._runs(tools):
                 wall, lat = self.run_with_load(fn, col)
                 self.results.setdefault(("load", name), []).append(
                     {"wall": wall, "p95_med": statistics.median(lat), "p95_max": max(lat)})
@@ -239,20 +266,15 @@ class Bench:
             self.sb.down()
 
     def _runs(self, tools):
-        """A generator of one phase's runs, ``--rounds`` times every tool,
-        the order rotated each round: (name, fn, the new column's name), the
-        table settled before each.  Column names stay unique over phases."""
-        n = 0
-
-        def runs():
-            nonlocal n
-            for rnd in range(self.args.rounds):
-                k = rnd % len(tools)
-                for name, fn in tools[k:] + tools[:k]:
-                    n += 1
-                    self.settle()
-                    yield name, fn, f"bench_c{n}"
-        return runs
+        """One phase's runs, ``--rounds`` times every tool, the order rotated
+        each round: (name, fn, the new column's name), the table settled
+        before each.  Column names stay unique over phases."""
+        for rnd in range(self.args.rounds):
+            k = rnd % len(tools)
+            for name, fn in tools[k:] + tools[:k]:
+                self.n_runs += 1
+                self.settle()
+                yield name, fn, f"bench_c{self.n_runs}"
 
     def report(self, left) -> None:
         r = self.results
@@ -270,11 +292,13 @@ class Bench:
             print(f"{phase:4s} {name:30s} {med(phase, name):6.2f}s ({best(phase, name):.2f}; "
                   + " ".join(f"{x['wall']:.2f}" for x in xs) + f"){ok}")
         print("\n== ratios (wall time of ours / theirs): median (best) ==")
+        peers = ("pt-online-schema-change", "pt-osc --chunk-size N", "native ALTER ALGORITHM=COPY")
+        floor = "floor: bare chunked copy"
         for phase in ("idle", "load"):
-            for mine in ("dbops-console migrate", "ours --no-verify-checksum"):
+            for mine in ("dbops-console migrate", "ours --no-verify-checksum") + ((floor,) if phase == "idle" else ()):
                 parts = [f"vs {peer} {med(phase, mine) / med(phase, peer):.2f}x "
-                         f"({best(phase, mine) / best(phase, peer):.2f}x)" for peer in
-                         ("pt-online-schema-change", "pt-osc --chunk-size N", "native ALTER ALGORITHM=COPY")]
+                         f"({best(phase, mine) / best(phase, peer):.2f}x)"
+                         for peer in peers + ((floor,) if phase == "idle" and mine != floor else ())]
                 print(f"{phase}: {mine}: " + ", ".join(parts))
         print("load p95 (sysbench, per second) median / max over the rounds:")
         for name in ("pt-online-schema-change", "pt-osc --chunk-size N", "dbops-console migrate",

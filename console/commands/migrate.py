@@ -177,5 +177,7 @@ def run(args) -> int:
         print(f"dbops-console: migrate: {st.last_error}", file=sys.stderr)
         return task.exit_code or 1
     if opts.execute:
-        log(f"migration of {args.database}.{args.table} complete")
+        phases = {k: v for k, v in task.phase_seconds().items() if k != "complete"}
+        log(f"migration of {args.database}.{args.table} complete in {sum(phases.values()):.2f}s ("
+            + ", ".join(f"{k} {v:.2f}s" for k, v in phases.items()) + ")")
     return 0

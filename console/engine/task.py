@@ -82,6 +82,8 @@ class Task:
         self._state = NEW
         self._phase = ""
         self._since = time.time()
+        self._phase_started = time.monotonic()
+        self._phase_seconds: dict[str, float] = {}
         self._last_error = ""
         self._throttle_reason = ""
         self._lock = threading.RLock()
@@ -115,10 +117,25 @@ class Task:
     def set_phase(self, phase: str) -> None:
         with self._lock:
             if phase != self._phase:
+                now = time.monotonic()
+                if self._phase:
+                    self._phase_seconds[self._phase] = (self._phase_seconds.get(self._phase, 0.0)
+                                                        + now - self._phase_started)
                 self._phase = phase
+                self._phase_started = now
                 self._since = time.time()
                 if self.engine:
                     self.engine.audit("engine", "phase", self.task_id, phase)
+
+    def phase_seconds(self) -> dict[str, float]:
+        """Seconds spent in each phase so far, in the order first entered (a
+        phase entered twice, e.g. ``postponed``, adds up); the current phase
+        counts up to now."""
+        with self._lock:
+            out = dict(self._phase_seconds)
+            if self._phase:
+                out[self._phase] = out.get(self._phase, 0.0) + time.monotonic() - self._phase_started
+            return out
 
     def set_error(self, msg: str) -> None:
         self._last_error = msg

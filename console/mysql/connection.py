@@ -10,7 +10,8 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -208,3 +209,22 @@ def scalar(conn: pymysql.Connection, sql: str, args: Any = None) -> Any:
 def execute(conn: pymysql.Connection, sql: str, args: Any = None) -> int:
     with conn.cursor() as cur:
         return cur.execute(sql, args)
+
+
+@contextmanager
+def transaction(cur, end: str = "COMMIT") -> Iterator[None]:
+    """``START TRANSACTION`` on ``cur``, then ``end`` (``COMMIT``, or
+    ``ROLLBACK`` for a read-only look).  On an error: ``ROLLBACK`` and the
+    error itself raised again.  A ROLLBACK that fails too (the connection is
+    gone) is swallowed: raised, it would replace the error that said what
+    went wrong with pymysql's ``InterfaceError: (0, '')``."""
+    cur.execute("START TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        try:
+            cur.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            pass
+        raise
+    cur.execute(end)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -282,6 +283,9 @@ def test_kill_9_during_copy_then_resume_completes_with_correct_content(sb, tmp_p
         load.stop()
     assert r.returncode == 0, r.stderr
     assert "resuming: copy after key" in r.stderr
+    assert re.search(rf"migration of {DB}\.p3 complete in [\d.]+s \(inspecting [\d.]+s, copying [\d.]+s, "
+                     r"indexing [\d.]+s, checksumming [\d.]+s, cutting-over [\d.]+s, cleaning-up [\d.]+s\)",
+                     r.stderr), r.stderr[-600:]
     assert not load.errors, load.errors[:3]
     assert columns(c, "p3") == ["id", "v", "s", "z"]
     assert table_rows(c, "p3", ["id", "v", "s"]) == load.expected(["id", "v", "s"])

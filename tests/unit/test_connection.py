@@ -78,3 +78,33 @@ def test_preferred_tls_context_is_shared_and_keeps_pymysqls_semantics():
                         ssl={"verify_mode": "required", "check_hostname": True})
     assert strict.ctx is not a and strict._ssl_required
     assert strict.ctx.verify_mode == ssl.CERT_REQUIRED
+
+
+class _Cur:
+    def __init__(self, fail_on=()):
+        self.sql, self.fail_on = [], fail_on
+
+    def execute(self, sql, args=None):
+        self.sql.append(sql)
+        if sql in self.fail_on:
+            raise pymysql.err.InterfaceError(0, "")
+
+
+def test_transaction_commits_or_rolls_back_and_keeps_the_first_error():
+    from console.mysql.connection import transaction
+
+    cur = _Cur()
+    with transaction(cur):
+        cur.execute("INSERT 1")
+    assert cur.sql == ["START TRANSACTION", "INSERT 1", "COMMIT"]
+    cur = _Cur()
+    with transaction(cur, end="ROLLBACK"):
+        cur.execute("SELECT 1")
+    assert cur.sql == ["START TRANSACTION", "SELECT 1", "ROLLBACK"]
+    # the connection died: the ROLLBACK fails too, and the error that says
+    # what happened is the one raised (not pymysql's InterfaceError(0, ''))
+    cur = _Cur(fail_on=("ROLLBACK",))
+    with pytest.raises(pymysql.err.OperationalError, match="Lost connection"):
+        with transaction(cur):
+            raise pymysql.err.OperationalError(2013, "Lost connection to server during query")
+    assert cur.sql == ["START TRANSACTION", "ROLLBACK"]

@@ -131,3 +131,17 @@ def test_events_feed(engine):
     evs = engine.events_since(0)
     assert evs[-1][1].outcome == "node3 became unreachable"
     assert engine.events_since(evs[-1][0]) == []
+
+
+def test_phase_seconds_add_up_per_phase_in_order(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    t = Task("t1")
+    assert t.phase_seconds() == {}
+    for phase, dt in (("copying", 2.5), ("postponed", 1.0), ("copying", 0.5), ("cutting-over", 0.25)):
+        t.set_phase(phase)
+        now[0] += dt
+    t.set_phase("cutting-over")          # same phase again: not a new entry
+    now[0] += 0.25
+    assert t.phase_seconds() == {"copying": 3.0, "postponed": 1.0, "cutting-over": 0.5}
+    assert list(t.phase_seconds()) == ["copying", "postponed", "cutting-over"]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from console.engine.migration.copy import Copier, Key
@@ -45,6 +46,7 @@ from console.engine.migration.sqlutil import (
     qt,
 )
 from console.engine.migration.tables import write_changelog
+from console.mysql.connection import transaction
 
 
 def binlog_pos_key(pos: tuple[str, int]) -> tuple[int, int]:
@@ -167,25 +169,19 @@ class Checksummer:
         locks, so writes between the two reads show as a mismatch, which then
         gets the exact, locked comparison."""
         ow, op, gw, gp = preds
-        with conn.cursor() as cur:
-            if locked:
-                cur.execute("START TRANSACTION")
-            try:
-                cur.execute(checksum_sql(self._oexpr, f"{qt(self.ins.database, self.ins.table)} "
-                                                      f"FORCE INDEX ({qi(self.ins.key.name)})",
-                                         ow, locked), op)
-                orig = tuple(int(x) for x in cur.fetchone())
-                if not self._caught_up(conn):
-                    token = self.applier.expect_marker()
-                    write_changelog(mconn, self.ins, "marker", token)
-                    if not self.applier.wait_marker(token, self.wait_timeout):
-                        raise TimeoutError("the binlog apply did not reach the checksum marker in "
-                                           f"{self.wait_timeout:.0f}s")
-                cur.execute(checksum_sql(self._gexpr, qt(self.ins.database, self.ins.ghost), gw), gp)
-                ghost = tuple(int(x) for x in cur.fetchone())
-            finally:
-                if locked:
-                    cur.execute("ROLLBACK")
+        with conn.cursor() as cur, (transaction(cur, end="ROLLBACK") if locked else nullcontext()):
+            cur.execute(checksum_sql(self._oexpr, f"{qt(self.ins.database, self.ins.table)} "
+                                                  f"FORCE INDEX ({qi(self.ins.key.name)})",
+                                     ow, locked), op)
+            orig = tuple(int(x) for x in cur.fetchone())
+            if not self._caught_up(conn):
+                token = self.applier.expect_marker()
+                write_changelog(mconn, self.ins, "marker", token)
+                if not self.applier.wait_marker(token, self.wait_timeout):
+                    raise TimeoutError("the binlog apply did not reach the checksum marker in "
+                                       f"{self.wait_timeout:.0f}s")
+            cur.execute(checksum_sql(self._gexpr, qt(self.ins.database, self.ins.ghost), gw), gp)
+            ghost = tuple(int(x) for x in cur.fetchone())
         return orig == ghost, orig[0]
 
     def _caught_up(self, conn) -> bool:

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from console.engine.migration.inspect import Inspection
 from console.engine.migration.sqlutil import cmp_tuple, col_list, key_in, key_range, qi, qt
 from console.engine.migration.turns import Turns
+from console.mysql.connection import transaction
 
 Key = tuple[Any, ...]
 
@@ -141,16 +142,9 @@ class Copier:
                   f"FROM {self._src} {self._idx} WHERE {where} LOCK IN SHARE MODE")
 
         def both():
-            with conn.cursor() as cur:
-                cur.execute("START TRANSACTION")
-                try:
-                    cur.execute(delete, gparams)
-                    n = cur.execute(insert, params)
-                    cur.execute("COMMIT")
-                except Exception:
-                    cur.execute("ROLLBACK")
-                    raise
-            return n
+            with conn.cursor() as cur, transaction(cur):
+                cur.execute(delete, gparams)
+                return cur.execute(insert, params)
 
         with self.turns:
             return retry_locks(both)
@@ -185,12 +179,5 @@ def retry_locks(fn: Callable[[], T], attempts: int = 10) -> T:
 
 
 def _in_trx(conn, sql: str, params: list[Any]) -> int:
-    with conn.cursor() as cur:
-        cur.execute("START TRANSACTION")
-        try:
-            n = cur.execute(sql, params)
-            cur.execute("COMMIT")
-        except Exception:
-            cur.execute("ROLLBACK")
-            raise
-    return n
+    with conn.cursor() as cur, transaction(cur):
+        return cur.execute(sql, params)
