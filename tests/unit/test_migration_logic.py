@@ -14,6 +14,7 @@ from console.engine.migration.checkpoint import Checkpoint, dec, enc
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.options import MigrationOptions
 from console.engine.migration.sqlutil import (
+    cast_target,
     checksum_expr,
     checksum_sql,
     cmp_tuple,
@@ -574,3 +575,31 @@ def test_copied_chunks_join_the_prefix_in_order_and_gather_into_check_ranges():
     assert r.add([((40,), (50,), 30)]) == [((40,), (50,))]
     with pytest.raises(AssertionError, match="out of order"):
         r.add([((60,), (70,), 10)])               # (50, 60] was skipped
+
+
+@pytest.mark.parametrize("src, dst, want", [
+    ("datetime", "datetime(6)", "DATETIME(6)"),
+    ("datetime(6)", "datetime", "DATETIME(0)"),
+    ("timestamp(3)", "datetime(3)", "DATETIME(3)"),
+    ("time(3)", "time", "TIME(0)"),
+    ("datetime", "date", "DATE"),
+    ("float", "double", "DOUBLE"),
+    ("double", "float", "FLOAT"),
+    ("decimal(8,3)", "decimal(10,4)", "DECIMAL(10,4)"),
+    ("varchar(12)", "bigint(20)", "SIGNED"),
+    ("decimal(8,2)", "int(10) unsigned", "UNSIGNED"),
+    ("int(11)", "bigint(20)", None),            # the same digits
+    ("int(10) unsigned", "bigint(20) unsigned", None),
+    ("varchar(10)", "varchar(20)", None),       # any string target: text as it is
+    ("int(11)", "varchar(20)", None),
+    ("enum('a','b')", "enum('a','b','c')", None),
+    ("int(11)", "int(11) zerofill", None),      # no CAST prints the zeros
+    ("datetime(6)", "datetime(6)", None),
+])
+def test_cast_target_gives_the_new_types_text(src, dst, want):
+    assert cast_target(src, dst) == want
+
+
+def test_checksum_expr_casts_inside_the_conversion():
+    e = checksum_expr(["id", "s", "t"], {"s"}, set(), {"s": "SIGNED", "t": "DATETIME(6)"})
+    assert "CAST(CONVERT(`s` USING utf8mb4) AS SIGNED)" in e and "CAST(`t` AS DATETIME(6))" in e

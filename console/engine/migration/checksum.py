@@ -129,7 +129,7 @@ class Checksummer:
         gcols = list(ins.shared_ghost)
         conv_o, conv_g = ins.convert_columns()
         null_o, null_g = ins.nullable_columns()
-        self._oexpr = checksum_expr(ocols, conv_o, null_o)
+        self._oexpr = checksum_expr(ocols, conv_o, null_o, ins.cast_columns())
         self._gexpr = checksum_expr(gcols, conv_g, null_g)
 
     def _bounds(self, conn, lo: Key | None, n: int) -> Key | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from console.engine.migration.alter import AlterPlan, parse_alter
 from console.engine.migration.options import MigrationOptions
-from console.engine.migration.sqlutil import qi, qt
+from console.engine.migration.sqlutil import cast_target, qi, qt
 from console.errors import UserError
 from console.mysql.connection import query, query_one
 from console.mysql.flavor import Dialect, detect
@@ -92,6 +92,15 @@ class Inspection:
             if b.is_string:
                 conv_g.add(g)
         return conv_o, conv_g
+
+    def cast_columns(self) -> dict[str, str]:
+        """Original column -> the CAST its value needs in the checksum to
+        read as the ghost column's new type (see ``sqlutil.cast_target``)."""
+        out = {}
+        for o, _, a, b in self.column_pairs():
+            if a is not None and b is not None and (t := cast_target(a.type, b.type)):
+                out[o] = t
+        return out
 
     def nullable_columns(self) -> tuple[set[str], set[str]]:
         """(original, ghost) columns of the shared pairs that may hold NULL

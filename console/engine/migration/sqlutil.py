@@ -3,6 +3,7 @@ row statements and checksum expressions.  No I/O here (unit tested)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,18 +61,54 @@ def key_in(cols: Sequence[str], keys: Sequence[Sequence[Any]]) -> tuple[str, lis
     return "(" + " OR ".join([one] * len(keys)) + ")", [v for k in keys for v in k]
 
 
+_INT = re.compile(r"(tiny|small|medium|big)?int(\(\d+\))?( unsigned)?$")
+_TEMPORAL = re.compile(r"(datetime|timestamp|time)(\((\d)\))?$")
+_DECIMAL = re.compile(r"decimal\((\d+),(\d+)\)( unsigned)?$")
+
+
+def cast_target(source_type: str, target_type: str) -> str | None:
+    """The ``CAST(... AS target)`` that gives an original column's value the
+    text the ghost's column of ``target_type`` stores for it (types as
+    ``SHOW COLUMNS`` prints them, lower case), or None where the text is the
+    same without one (same type, integer to integer, any string target) or
+    no CAST expresses the conversion (ENUM, SET, BIT, YEAR, JSON, ZEROFILL,
+    FLOAT(M,D)...: compared as text, as before).  Without it a DATETIME ->
+    DATETIME(6) or FLOAT -> DOUBLE change mismatched on every row."""
+    if source_type == target_type or "zerofill" in target_type:
+        return None
+    if m := _INT.match(target_type):
+        if _INT.match(source_type) and "zerofill" not in source_type:
+            return None                 # the same digits (out of range fails the copy)
+        return "UNSIGNED" if m.group(3) else "SIGNED"
+    if m := _TEMPORAL.match(target_type):
+        kind = "TIME" if m.group(1) == "time" else "DATETIME"
+        return f"{kind}({m.group(3) or 0})"
+    if target_type == "date":
+        return "DATE"
+    if m := _DECIMAL.match(target_type):
+        return f"DECIMAL({m.group(1)},{m.group(2)})"
+    if target_type in ("double", "double unsigned", "real"):
+        return "DOUBLE"
+    if target_type in ("float", "float unsigned"):
+        return "FLOAT"
+    return None
+
+
 def checksum_expr(cols: Sequence[str], string_cols: set[str],
-                  nullable: set[str] | None = None) -> str:
+                  nullable: set[str] | None = None, casts: dict[str, str] | None = None) -> str:
     """The CRC32 of one row's text over ``cols``, for ``checksum_sql``.
     ``string_cols`` are converted to utf8mb4 so a character set change does
-    not look like a mismatch; NULLs of the ``nullable`` columns (default:
-    all) are marked, so NULL and '' differ and a NULL cannot move between
-    columns unseen (CONCAT_WS skips NULLs)."""
+    not look like a mismatch; ``casts`` (column -> CAST target, see
+    ``cast_target``) give a column the text of its new type; NULLs of the
+    ``nullable`` columns (default: all) are marked, so NULL and '' differ and
+    a NULL cannot move between columns unseen (CONCAT_WS skips NULLs)."""
     parts = []
     for c in cols:
         e = qi(c)
         if c in string_cols:
             e = f"CONVERT({e} USING utf8mb4)"
+        if casts and c in casts:
+            e = f"CAST({e} AS {casts[c]})"
         parts.append(e)
     marked = [c for c in cols if nullable is None or c in nullable]
     if marked:
