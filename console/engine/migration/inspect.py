@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pymysql
+
 from console.engine.migration.alter import AlterPlan, parse_alter
 from console.engine.migration.options import MigrationOptions
 from console.engine.migration.sqlutil import cast_target, qi, qt
@@ -240,7 +242,11 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
                       f"--approve-renamed-columns")
 
     columns = read_columns(conn, db, table)
-    ghost_cols = build_new_schema(conn, db, table, plan)
+    ghost_cols = build_new_schema(conn, db, table, plan, notes)
+    try:
+        gkeys = read_unique_keys(conn, db, f"_{table}_gho_chk")
+    finally:
+        drop_check_table(conn, db, table)
     rename = {a.lower(): b for a, b in plan.renames}
     gmap = {c.name.lower(): c for c in ghost_cols if not c.generated}
     shared = []
@@ -256,7 +262,6 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     to_ghost = {o.lower(): g for o, g in shared}
     colmap = {c.name: c for c in columns}
     okeys = read_unique_keys(conn, db, table)
-    gkeys = read_unique_keys(conn, db, f"_{table}_gho_chk")
     gkey_cols = {tuple(c.lower() for c, _ in v): k for k, v in gkeys.items() if all(ok for _, ok in v)}
     cands = []
     for name, kc in okeys.items():
@@ -269,7 +274,6 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
         if tuple(m.lower() for m in mapped) in gkey_cols:
             cands.append(UniqueKey(name, tuple(cols), mapped))
     added_unique = added_unique_keys(okeys, gkeys, {o.lower(): g for o, g in shared})
-    drop_tmp(conn, db, table)
     if not cands:
         raise Refused(f"no NOT NULL unique key is shared by the old and new schema of {db}.{table}: "
                       f"add a primary key first (the copy and the binlog apply need one)")
@@ -313,26 +317,56 @@ def binlog_retention(conn) -> str:
             f"resume within it")
 
 
-def build_new_schema(conn, db: str, table: str, plan: AlterPlan) -> tuple[Column, ...]:
-    """Apply the ALTER to a temporary, empty copy: proves it works and shows
-    the new columns without creating anything visible (temporary tables are
-    not binlogged in ROW format)."""
+# CREATE TEMPORARY TABLE ... LIKE refused: FULLTEXT index on a temporary
+# InnoDB table (1796); partitioned table (1478, "does not support TEMPORARY")
+TEMPORARY_REFUSED = (1796, 1478)
+
+
+def build_new_schema(conn, db: str, table: str, plan: AlterPlan, notes: list[str]) -> tuple[Column, ...]:
+    """Apply the ALTER to an empty copy, ``_<t>_gho_chk``: proves it works and
+    shows the new columns.  A temporary table where the server allows one
+    (not binlogged in ROW format, gone with the session); for a table with
+    a FULLTEXT index or partitions, which cannot be temporary, a real one,
+    created and dropped with ``sql_log_bin=0`` where the account may set it
+    (the replicas never see it), else binlogged (they create and drop it
+    too).  ``drop_check_table`` removes it whichever it is."""
     tmp = f"_{table}_gho_chk"
     with conn.cursor() as cur:
         cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {qt(db, tmp)}")
-        cur.execute(f"CREATE TEMPORARY TABLE {qt(db, tmp)} LIKE {qt(db, table)}")
+        try:
+            cur.execute(f"CREATE TEMPORARY TABLE {qt(db, tmp)} LIKE {qt(db, table)}")
+        except pymysql.MySQLError as e:
+            if not e.args or e.args[0] not in TEMPORARY_REFUSED:
+                raise
+            try:
+                cur.execute("SET SESSION sql_log_bin = 0")
+                how = "not binlogged"
+            except pymysql.MySQLError:
+                how = "binlogged: no privilege to set sql_log_bin"
+            notes.append(f"the ALTER is checked on a real empty table {tmp} ({e.args[1]}; "
+                         f"dropped right after, {how})")
+            cur.execute(f"DROP TABLE IF EXISTS {qt(db, tmp)}")
+            cur.execute(f"CREATE TABLE {qt(db, tmp)} LIKE {qt(db, table)}")
         try:
             cur.execute(f"ALTER TABLE {qt(db, tmp)} {plan.sql}")
         except Exception as e:  # noqa: BLE001
-            drop_tmp(conn, db, table)
+            drop_check_table(conn, db, table)
             msg = e.args[1] if len(getattr(e, "args", ())) > 1 else str(e)
             raise Refused(f"the ALTER fails on an empty copy of {db}.{table}: {msg}") from None
     return read_columns(conn, db, tmp)
 
 
-def drop_tmp(conn, db: str, table: str) -> None:
+def drop_check_table(conn, db: str, table: str) -> None:
+    """Drop ``build_new_schema``'s table, temporary or real, and give the
+    session its binlog back."""
+    tmp = qt(db, f"_{table}_gho_chk")
     with conn.cursor() as cur:
-        cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {qt(db, f'_{table}_gho_chk')}")
+        cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {tmp}")
+        cur.execute("SELECT @@session.sql_log_bin")
+        unlogged = not int(cur.fetchone()[0])
+        cur.execute(f"DROP TABLE IF EXISTS {tmp}")
+        if unlogged:
+            cur.execute("SET SESSION sql_log_bin = 1")
 
 
 __all__ = ["inspect", "Inspection", "Refused", "UniqueKey", "Column", "table_names", "qi"]
