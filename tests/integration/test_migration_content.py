@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import time
 
 import pytest
 
@@ -125,6 +126,16 @@ def test_overlapped_checksum_tracks_dirty_keys_and_recopies_their_mismatches(sb,
                          copy_binlog_format="row", checksum_chunk_size=500,
                          alter="ADD COLUMN w INT NULL")
     wait_phase(task, ("postponed",))
+    # the changelog holds the migration's state (the heartbeat writes it)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with c.cursor() as cur:
+            cur.execute("SELECT value FROM _s4_ghc WHERE hint = 'state'")
+            state = (cur.fetchone() or [None])[0]
+        if state == "postponed":
+            break
+        time.sleep(0.05)
+    assert state == "postponed"
     cs = task.checksummer
     # 8 copy chunks, checked two at a time (--checksum-chunk-size 500)
     assert task.copier.chunks == 8 and cs.progress.chunks == 4 and cs.progress.rows == 2000

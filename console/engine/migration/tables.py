@@ -156,13 +156,18 @@ def drop_tables(conn, ins: Inspection, *, ghost: bool = True, changelog: bool = 
 
 
 class Heartbeat(threading.Thread):
-    """Writes the heartbeat row every 100 ms (replica lag and apply clock)."""
+    """Writes the heartbeat row every 100 ms (replica lag and apply clock),
+    and the ``state`` row (the migration's phase) whenever ``state``
+    changes, so the changelog says what the migration is doing to anyone
+    who reads it, on the primary or a replica."""
 
-    def __init__(self, conn_factory, ins: Inspection):
+    def __init__(self, conn_factory, ins: Inspection, state: str = ""):
         super().__init__(name=f"heartbeat-{ins.table}", daemon=True)
         self._cf, self._ins = conn_factory, ins
         self._stop_ev = threading.Event()
         self.error = ""
+        self.state = state
+        self._written = ""
 
     def run(self) -> None:
         conn = None
@@ -171,6 +176,10 @@ class Heartbeat(threading.Thread):
                 if conn is None:
                     conn = self._cf()
                 write_changelog(conn, self._ins, "heartbeat", f"{time.time():.6f}")
+                state = self.state
+                if state != self._written:
+                    write_changelog(conn, self._ins, "state", state)
+                    self._written = state
                 self.error = ""
             except Exception as e:  # noqa: BLE001 - keep beating; report
                 self.error = str(e)

@@ -235,7 +235,7 @@ class MigrationTask(Task):
                                          gate=self._gate, dirty_limit=DIRTY_LIMIT if overlap else 0,
                                          start_file=start_file, turns=copier.turns)
         applier.start()
-        self.heartbeat = Heartbeat(lambda: self._connect(), ins)
+        self.heartbeat = Heartbeat(lambda: self._connect(), ins, state=self.phase)
         self.heartbeat.start()
         threading.Thread(target=self._watch, name=f"watch-{self.task_id}", daemon=True).start()
         if opts.serve_socket_file:
@@ -319,6 +319,11 @@ class MigrationTask(Task):
         self.checkpoint_file.remove()
         self.completed = True
         self.set_phase("complete")
+
+    def set_phase(self, phase: str) -> None:
+        super().set_phase(phase)
+        if self.heartbeat is not None:
+            self.heartbeat.state = phase       # the changelog's state row
 
     def _checksum_chunk_rows(self) -> int:
         return max(self.chunk_size, self.opts.checksum_chunk_size)
