@@ -203,6 +203,35 @@ def test_cut_over_lock_timeout_retries_leave_original_intact(sb, tmp_path):
     c.close()
 
 
+def test_panic_under_the_cut_over_lock_calls_the_swap_off(sb, tmp_path):
+    """A panic that arrives while the cut-over holds the lock, with the
+    RENAME already queued, is obeyed before the sentry is dropped (after
+    that the swap is under way): the RENAME is killed, the tables unlocked,
+    the original stays where it was and the ghost is dropped."""
+    c = connect(sb)
+    _fill(c, "p8", 500)
+    _, task = start_task(sb, tmp_path, table="p8", alter="ADD COLUMN z INT", postpone_cut_over=True)
+    wait_phase(task, ("postponed",))
+    log = task.log
+
+    def panic_when_queued(msg: str) -> None:
+        log(msg)
+        if msg.startswith("RENAME is queued behind the lock"):
+            task.engine.command(task.task_id, "panic", confirm=task.confirm_target())
+    task.log = panic_when_queued
+    task.engine.command(task.task_id, "cut-over")
+    finish(task, 60)
+    st = task.status()
+    assert st.state == "failed" and "panic" in st.last_error, st.last_error
+    assert columns(c, "p8") == ["id", "v", "s"]
+    assert not {"_p8_del", "_p8_gho", "_p8_ghc"} & tables(c)
+    with c.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM p8")
+        assert cur.fetchone()[0] == 500
+        cur.execute("INSERT INTO p8 VALUES (100000, 1, 'still writable')")
+    c.close()
+
+
 def test_cut_over_unlocks_only_once_the_rename_is_queued_on_the_original(sb, tmp_path):
     """Regression (lost writes at the cut-over): the RENAME takes its table
     locks in name order (_p7_del, _p7_gho, p7).  An open transaction holds the

@@ -41,7 +41,12 @@ class CutOverFailed(Exception):
 
 
 def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
-             log: Callable[[str], None] = lambda m: None) -> None:
+             log: Callable[[str], None] = lambda m: None,
+             abort: Callable[[], None] = lambda: None) -> None:
+    """``abort`` raises if the operator panicked or aborted meanwhile: it is
+    asked under the lock, before the RENAME is issued and again just before
+    the sentry is dropped (after that the swap is under way); raising there
+    undoes the attempt like any failure, the original in place."""
     db = ins.database
     orig, ghost, sentry = qt(db, ins.table), qt(db, ins.ghost), qt(db, ins.old)
     c1 = connect(ep, read_timeout=lock_timeout * 4 + 30)
@@ -69,6 +74,7 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
         if not applier.wait_marker(token, lock_timeout):
             raise CutOverFailed(f"binlog apply did not drain within {lock_timeout}s under the lock")
         log("binlog drained up to the lock")
+        abort()
 
         def rename():
             try:
@@ -95,6 +101,7 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
             raise CutOverFailed("the RENAME was not seen waiting on the metadata lock" +
                                 (f": {rename_result.get('error')}" if "error" in rename_result else ""))
         log("RENAME is queued behind the lock")
+        abort()                 # the last moment the swap can still be called off
         with c1.cursor() as cur:
             cur.execute(f"DROP TABLE {sentry}")
             created = False

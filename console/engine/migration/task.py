@@ -146,11 +146,16 @@ class MigrationTask(Task):
                 and not self._stop.is_set():
             time.sleep(0.05)
 
-    def _check_abort(self) -> None:
+    def _check_panic(self) -> None:
+        """Raise if a panic or an abort was asked for (never waits: safe
+        under the cut-over's lock, where a pause must not hold writers)."""
         if self._panic:
             raise Panic(f"panic: {self._panic}; original table untouched")
         if self._abort:
             raise Aborted(self._abort)
+
+    def _check_abort(self) -> None:
+        self._check_panic()
         if self.applier and self.applier.fatal:
             raise UserError(self.applier.fatal)
         self.checkpoint()
@@ -493,7 +498,7 @@ class MigrationTask(Task):
             self.cutting_over = True
             try:
                 cut_over(self.ep, self.ins, self.applier, self.opts.cut_over_lock_timeout_seconds,
-                         log=self.log)
+                         log=self.log, abort=self._check_panic)
                 self.log(f"cut-over done (attempt {attempt})")
                 return
             except UserError:
