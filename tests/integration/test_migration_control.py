@@ -162,7 +162,12 @@ def test_control_socket_throttle_and_panic_leaves_original_untouched(sb, tmp_pat
     assert "throttle: manual throttle (operator)" in status and "chunk-size=250" in status
     assert _send(sock, "no-throttle") == "OK"
     assert _wait(lambda: task.detail().rows_copied > copied)
-    assert "p1 copying" in _send(sock, "sup") or task.phase != "copying"
+    sup = _send(sock, "sup")
+    assert re.match(rf"{DB}\.p1 (copying|indexing|checksumming|postponed): copied \d+/", sup), sup
+    for name in ("dml-batch-size", "max-lag-millis", "critical-load", "throttle-query"):
+        assert not _send(sock, f"{name}=?").startswith("ERROR"), name
+    assert _send(sock, "max-load=?") == "Threads_running=500"
+    assert _send(sock, "nice-ratio=?") == "0.5"
     assert _send(sock, "panic") == "OK panic: stopping"
     finish(task, 30)
     st = task.status()
