@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from console.commands.common import config_from_args, default_state_dir
 from console.config import DEFAULT_STATE_DIR, Config, Secret, UIConfig
 from console.errors import UserError
 
@@ -74,7 +75,8 @@ def register(sub) -> None:
     a("--checksum-threads", type=int, default=4,
       help="check chunks in parallel on this many connection pairs, during the copy and in a "
            "full pass (default 4; each mostly waits for the apply to pass its marker)")
-    a("--state-dir", metavar="DIR", help=f"checkpoints and audit log (default {DEFAULT_STATE_DIR})")
+    a("--state-dir", metavar="DIR", help=f"checkpoints and audit log (default: the --config's "
+      f"state_dir, else {DEFAULT_STATE_DIR})")
     a("--status-interval", type=float, default=5.0, metavar="S", help="progress line every S seconds")
     p.set_defaults(func=run)
 
@@ -142,7 +144,12 @@ def run(args) -> int:
     if args.resume and not args.execute:
         raise UserError("--resume needs --execute (a dry run has nothing to resume)")
     ep = Endpoint(args.host, args.port, args.user, _secret(args), f"{args.host}:{args.port}")
-    state_dir = Path(args.state_dir or DEFAULT_STATE_DIR).expanduser()
+    if args.state_dir:
+        state_dir = Path(args.state_dir).expanduser()
+    elif getattr(args, "config", None):     # given explicitly: it must load
+        state_dir = config_from_args(args).state_dir
+    else:
+        state_dir = default_state_dir(args)
     cfg = Config(path=None, state_dir=state_dir, ui=UIConfig(), clusters={}, tasks={})
     engine = Engine(cfg, StateDir(state_dir))
     task_id = f"migrate-{args.database}.{args.table}"

@@ -87,6 +87,12 @@ def test_cli_dry_run_validates_and_changes_nothing(sb, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "dry run" in r.stderr and "chunking key: PRIMARY (id)" in r.stderr
     assert tables(c) == before and columns(c, "plain") == ["id", "v"]
+    # --config gives the state dir (its audit log records the dry run)
+    cfg = tmp_path / "dbops.toml"
+    cfg.write_text(f'state_dir = "{tmp_path / "cfg-state"}"\n')
+    r = _cli(sb, "--table", "plain", "--alter", "ADD COLUMN c INT", "--config", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "cfg-state" / "audit.log").exists()
     r = _cli(sb, "--table", "child", "--alter", "ADD COLUMN c INT", "--state-dir", str(tmp_path))
     assert r.returncode == 2
     err = [ln for ln in r.stderr.splitlines() if "dbops-console" in ln]
