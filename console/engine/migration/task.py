@@ -183,6 +183,8 @@ class MigrationTask(Task):
         except UserError as e:
             if isinstance(e, Panic):
                 self._panic_cleanup()
+            elif isinstance(e, Aborted):
+                self._panic_cleanup("abort")
             self.exit_code = e.exit_code
             raise
         except TaskStopped:
@@ -522,7 +524,10 @@ class MigrationTask(Task):
             self.control.close()
             self.control = None
 
-    def _panic_cleanup(self) -> None:
+    def _panic_cleanup(self, why: str = "panic") -> None:
+        """A panic or an abort (critical load) ends the migration for good:
+        the ghost, the changelog and the checkpoint go; the original was
+        never touched."""
         self._stop_workers()
         if self.ins is None or not self.opts.execute:
             return
@@ -533,9 +538,9 @@ class MigrationTask(Task):
             finally:
                 c.close()
             self.checkpoint_file.remove()
-            self.log("panic: ghost and changelog dropped; original untouched")
+            self.log(f"{why}: ghost and changelog dropped; original untouched")
         except Exception as e:  # noqa: BLE001
-            self.log(f"panic: could not drop ghost/changelog: {e}")
+            self.log(f"{why}: could not drop ghost/changelog: {e}")
 
     def cleanup(self) -> None:
         self._stop_workers()
@@ -581,7 +586,7 @@ class MigrationTask(Task):
                         self._hibernate_until = time.time() + self.opts.critical_load_hibernate_seconds
                         self.log(f"{v.critical}: hibernating {self.opts.critical_load_hibernate_seconds:g}s")
                     elif not self._abort:
-                        self._abort = f"{v.critical}: aborted; original table untouched"
+                        self._abort = f"{v.critical}: aborted; original table untouched, ghost dropped"
                 reason = v.reason
                 if not reason and time.time() < self._hibernate_until:
                     reason = "hibernating after critical load"
