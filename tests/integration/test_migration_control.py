@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pymysql
 import pytest
 
 from console.engine.migration.alter import AlterError
@@ -71,6 +72,39 @@ def test_refusals_are_one_line_and_change_nothing(sb, table, alter, extra, expec
     assert "\n" not in str(ei.value)
     assert tables(c) == before
     c.close()
+
+
+def test_an_account_without_replication_slave_is_refused_before_anything_changes(sb):
+    c = connect(sb)
+    with c.cursor() as cur:
+        cur.execute("CREATE OR REPLACE USER 'norepl'@'127.0.0.1' IDENTIFIED BY 'norepl-pw'")
+        cur.execute(f"GRANT ALL PRIVILEGES ON {DB}.* TO 'norepl'@'127.0.0.1'")
+    before = tables(c)
+    u = pymysql.connect(host="127.0.0.1", port=sb.primary_port, user="norepl", password="norepl-pw",
+                        autocommit=True, database=DB)
+    try:
+        with pytest.raises(Refused) as ei:
+            inspect(u, MigrationOptions(database=DB, table="plain", alter="ADD COLUMN c INT"))
+    finally:
+        u.close()
+        with c.cursor() as cur:
+            cur.execute("DROP USER 'norepl'@'127.0.0.1'")
+    assert "norepl@127.0.0.1 lacks the REPLICATION SLAVE privilege" in str(ei.value)
+    assert "\n" not in str(ei.value) and tables(c) == before
+    c.close()
+
+
+def test_dry_run_refuses_an_unreachable_control_replica_and_an_unusable_socket_path(sb, tmp_path):
+    args = ("--table", "plain", "--alter", "ADD COLUMN c INT", "--state-dir", str(tmp_path))
+    r = _cli(sb, *args, "--throttle-control-replicas", "127.0.0.1:1")
+    assert r.returncode == 2, r.stderr
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("dbops-console")]
+    assert len(err) == 1 and "replica 127.0.0.1:1 (--throttle-control-replicas) does not answer" in err[0]
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+    r = _cli(sb, *args, "--serve-socket-file", str(keep))
+    assert r.returncode == 2 and "exists and is not a socket" in r.stderr, r.stderr
+    assert keep.read_text() == "mine"          # left alone (it used to be unlinked)
 
 
 def _cli(sb, *args, env_extra=None, **kw):

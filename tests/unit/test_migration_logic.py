@@ -603,3 +603,28 @@ def test_cast_target_gives_the_new_types_text(src, dst, want):
 def test_checksum_expr_casts_inside_the_conversion():
     e = checksum_expr(["id", "s", "t"], {"s"}, set(), {"s": "SIGNED", "t": "DATETIME(6)"})
     assert "CAST(CONVERT(`s` USING utf8mb4) AS SIGNED)" in e and "CAST(`t` AS DATETIME(6))" in e
+
+
+def test_check_socket_path_refuses_what_it_cannot_serve_and_never_replaces_a_file(tmp_path):
+    import socket as socketmod
+
+    from console.engine.migration.control import check_socket_path
+
+    assert check_socket_path(str(tmp_path / "m.sock")) is False         # free
+    with pytest.raises(UserError, match="does not exist"):
+        check_socket_path(str(tmp_path / "nodir" / "m.sock"))
+    with pytest.raises(UserError, match="107 bytes"):
+        check_socket_path(str(tmp_path / ("x" * 120)))
+    f = tmp_path / "file"
+    f.write_text("keep")
+    with pytest.raises(UserError, match="is not a socket"):
+        check_socket_path(str(f))
+    assert f.read_text() == "keep"
+    live = socketmod.socket(socketmod.AF_UNIX)
+    path = str(tmp_path / "live.sock")
+    live.bind(path)
+    live.listen(1)
+    with pytest.raises(UserError, match="another process serves it"):
+        check_socket_path(path)
+    live.close()                                   # the file stays: a stale socket
+    assert check_socket_path(path) is True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import threading
 from pathlib import Path
 
@@ -89,21 +90,42 @@ def _dispatch(task, line: str) -> str:
     raise UserError(f"unknown command {line!r}; try help")
 
 
+def check_socket_path(path: str) -> bool:
+    """Can ``--serve-socket-file`` be served at ``path``?  Raises a one-line
+    UserError if not; True if a stale socket (nobody listening) is there and
+    may be replaced.  Anything that is not a socket is never replaced."""
+    if len(os.fsencode(path)) > 107:
+        raise UserError(f"--serve-socket-file {path}: longer than the 107 bytes a unix socket "
+                        f"path may have; choose a shorter path")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UserError(f"--serve-socket-file {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--serve-socket-file {path}: cannot create files in {parent}")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISSOCK(st.st_mode):
+        raise UserError(f"--serve-socket-file {path}: exists and is not a socket; "
+                        f"choose another path (it is left alone)")
+    probe = socket.socket(socket.AF_UNIX)
+    probe.settimeout(0.5)
+    try:
+        probe.connect(path)
+    except OSError:
+        return True                     # stale: nobody listens
+    finally:
+        probe.close()
+    raise UserError(f"--serve-socket-file {path}: another process serves it")
+
+
 class ControlServer(threading.Thread):
     def __init__(self, path: str, task):
         super().__init__(name=f"control-{task.task_id}", daemon=True)
         self.path, self.task = path, task
-        if os.path.exists(path):
-            try:
-                probe = socket.socket(socket.AF_UNIX)
-                probe.settimeout(0.5)
-                probe.connect(path)
-                probe.close()
-                raise UserError(f"--serve-socket-file {path}: another process serves it")
-            except (ConnectionRefusedError, FileNotFoundError, OSError) as e:
-                if isinstance(e, UserError):
-                    raise
-                os.unlink(path)
+        if check_socket_path(path):
+            os.unlink(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:

@@ -5,6 +5,7 @@ estimate and the replicas to watch.  Every refusal is one clear line."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pymysql
@@ -13,7 +14,7 @@ from console.engine.migration.alter import AlterPlan, parse_alter
 from console.engine.migration.options import MigrationOptions
 from console.engine.migration.sqlutil import cast_target, qi, qt
 from console.errors import UserError
-from console.mysql.connection import query, query_one
+from console.mysql.connection import query, query_one, scalar
 from console.mysql.flavor import Dialect, detect
 
 
@@ -190,6 +191,29 @@ def check_server(conn, dialect: Dialect) -> list[str]:
     return []
 
 
+_GLOBAL_GRANT = re.compile(r"GRANT (.+?) ON \*\.\* TO ", re.I)
+_REPLICATION = ("ALL PRIVILEGES", "REPLICATION SLAVE", "REPLICATION REPLICA")
+
+
+def check_replication_grant(conn, dialect: Dialect) -> None:
+    """The binlog apply reads the binlog as a replica does: refuse now,
+    before anything is created, if the account may not (MariaDB: SHOW GRANTS
+    lists the user's and its enabled role's grants; on MySQL a role's are
+    not listed, so it is not checked there and the apply's error says it)."""
+    if dialect.name != "mariadb":
+        return
+    with conn.cursor() as cur:
+        cur.execute("SHOW GRANTS")
+        grants = [str(r[0]) for r in cur.fetchall()]
+    for g in grants:
+        m = _GLOBAL_GRANT.match(g)
+        if m and any(p in m.group(1).upper() for p in _REPLICATION):
+            return
+    user = scalar(conn, "SELECT CURRENT_USER()")
+    raise Refused(f"{user} lacks the REPLICATION SLAVE privilege: the binlog apply reads the binlog "
+                  f"as a replica does (GRANT REPLICATION SLAVE ON *.* TO it)")
+
+
 def choose_key(cands: list[UniqueKey], cols: dict[str, Column]) -> UniqueKey:
     def rank(k: UniqueKey):
         ints = all(cols[c].type.split("(")[0].split()[0] in INT_TYPES for c in k.columns)
@@ -205,6 +229,7 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     dialect = detect(conn)
     notes = [f"server: {dialect.name} {dialect.version.text}"]
     check_server(conn, dialect)
+    check_replication_grant(conn, dialect)
     ghost, changelog, old = table_names(table)
     if len(ghost) > 64:
         raise Refused(f"table name {table!r} is too long: the ghost table name {ghost!r} "

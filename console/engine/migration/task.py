@@ -26,7 +26,7 @@ import pymysql
 from console.engine.migration.apply import Applier
 from console.engine.migration.checkpoint import Checkpoint
 from console.engine.migration.checksum import CheckRanges, Checksummer
-from console.engine.migration.control import ControlServer
+from console.engine.migration.control import ControlServer, check_socket_path
 from console.engine.migration.copy import COPY_SESSION_STATEMENT, Copier
 from console.engine.migration.cutover import CutOverFailed, cut_over
 from console.engine.migration.inspect import Inspection, Refused, inspect
@@ -201,6 +201,7 @@ class MigrationTask(Task):
             self.ins = ins = inspect(conn, self.opts)
             for n in ins.notes:
                 self.log(n)
+            self._preflight()
             if not self.opts.execute:
                 check_tables(conn, ins, drop_ghost=self.opts.initially_drop_ghost_table,
                              drop_old=self.opts.initially_drop_old_table, resume=False)
@@ -213,6 +214,23 @@ class MigrationTask(Task):
                 conn.close()
             except Exception:  # noqa: BLE001
                 pass
+
+    def _preflight(self) -> None:
+        """What the inspection of the table cannot see, checked before
+        anything is created (a dry run checks it too): the control socket's
+        path can be served, and every replica the lag throttle will watch
+        answers (an unreachable one would hold the migration throttled)."""
+        if self.opts.serve_socket_file:
+            check_socket_path(self.opts.serve_socket_file)
+        for name, open_conn in self._replica_endpoints().items():
+            try:
+                open_conn().close()
+            except Exception as e:  # noqa: BLE001
+                how = ("--throttle-control-replicas" if self.opts.throttle_control_replicas
+                       else "found as a replica of this server")
+                raise UserError(f"replica {name} ({how}) does not answer: {describe_error(e)}; its lag "
+                                f"would be unknown and hold the migration throttled; fix it or name "
+                                f"the replicas to watch with --throttle-control-replicas") from None
 
     def _execute(self, conn, ins: Inspection) -> None:
         opts = self.opts
@@ -513,7 +531,7 @@ class MigrationTask(Task):
                 self.cutting_over = False
             self.sleep(min(1.0 * attempt, 5.0))
         raise UserError(f"cut-over failed {self.opts.default_retries} times (last: {last}); "
-                        f"original table intact")
+                        f"original table intact, ghost and checkpoint kept: retry with --resume --execute")
 
     def _stop_workers(self) -> None:
         self._watch_stop.set()
