@@ -261,6 +261,10 @@ def test_control_socket_lines_without_a_server(tmp_path):
     assert handle_line(t, "sup").startswith("d.t ")
     assert handle_line(t, "what").startswith("ERROR unknown command")
     assert "pw" not in handle_line(t, "status")
+    t2 = MigrationTask("m2", Endpoint("127.0.0.1", 1, "u", Secret("pw")),
+                       MigrationOptions(database="d", table="t", alter="ADD COLUMN c INT"), tmp_path)
+    assert handle_line(t2, "cut-over").startswith("OK") and t2.unpostponed    # the alias
+    assert handle_line(t2, "panic") == "OK panic: stopping" and t2._panic      # no engine: no TypeError
 
 
 def _event(et: int, body: bytes) -> bytes:
@@ -628,3 +632,13 @@ def test_check_socket_path_refuses_what_it_cannot_serve_and_never_replaces_a_fil
         check_socket_path(path)
     live.close()                                   # the file stays: a stale socket
     assert check_socket_path(path) is True
+
+
+def test_binlog_backlog_spans_rotated_files():
+    from console.engine.migration.status import binlog_backlog
+
+    assert binlog_backlog(("b.000003", 100), ("b.000003", 350), {}) == 250
+    sizes = {"b.000003": 1000, "b.000004": 500, "b.000005": 9999}
+    # rest of 3 (900) + all of 4 (500) + 5 up to the server's position (40)
+    assert binlog_backlog(("b.000003", 100), ("b.000005", 40), sizes) == 1440
+    assert binlog_backlog(("b.000003", 100), ("b.000006", 40), sizes) is None   # sizes too old

@@ -55,6 +55,7 @@ def _cmd(task, command_name: str, **args):
     eng = task.engine
     if eng is not None:
         return eng.command(task.task_id, command_name, actor="socket", **args)
+    args.pop("confirm", None)       # the engine checks it; the method does not take it
     return task.commands()[command_name][0](**args)
 
 

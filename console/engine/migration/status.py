@@ -38,3 +38,20 @@ class MigrationDetail:
     notes: tuple[str, ...] = ()
     copy_rate_history: tuple[float, ...] = ()
     apply_rate_history: tuple[float, ...] = ()
+
+
+def binlog_backlog(read: tuple[str, int], server: tuple[str, int],
+                   sizes: dict[str, int]) -> int | None:
+    """Binlog bytes the server has written past what the apply has read: the
+    rest of the apply's file, every whole file in between, and the server's
+    current file up to its position.  ``sizes`` (from ``SHOW BINARY LOGS``)
+    is needed once the server has rotated past the apply's file; None when a
+    file in between is not known (the sizes are from before the rotation)."""
+    (rf, rp), (sf, sp) = read, server
+    if rf == sf:
+        return max(0, sp - rp)
+    names = sorted(sizes)
+    if rf not in sizes or sf not in sizes or rf > sf:
+        return None
+    between = [n for n in names if rf < n < sf]
+    return max(0, sizes[rf] - rp) + sum(sizes[n] for n in between) + sp

@@ -31,7 +31,7 @@ from console.engine.migration.copy import COPY_SESSION_STATEMENT, Copier
 from console.engine.migration.cutover import CutOverFailed, cut_over
 from console.engine.migration.inspect import Inspection, Refused, inspect
 from console.engine.migration.options import MigrationOptions
-from console.engine.migration.status import MigrationDetail
+from console.engine.migration.status import MigrationDetail, binlog_backlog
 from console.engine.migration.tables import (
     Heartbeat,
     check_tables,
@@ -44,7 +44,7 @@ from console.engine.migration.tables import (
 from console.engine.migration.throttle import Observer, decide, format_load, parse_load
 from console.engine.task import Task, TaskStopped, command
 from console.errors import CommandError, UserError
-from console.mysql.connection import Endpoint, connect, describe_error, scalar
+from console.mysql.connection import Endpoint, connect, describe_error, query, scalar
 from console.mysql.flavor import Dialect, detect
 
 DIRTY_LIMIT = 200_000   # changed keys tracked for the checksum's final pass; more: full pass
@@ -122,6 +122,7 @@ class MigrationTask(Task):
         self._throttled = False
         self._replica_lags: dict[str, float | None] = {}
         self._server_binlog: tuple[str, int] | None = None
+        self._binlog_sizes: dict[str, int] = {}
         self._copy_hist: collections.deque[float] = collections.deque(maxlen=60)
         self._apply_hist: collections.deque[float] = collections.deque(maxlen=60)
         self._watch_stop = threading.Event()
@@ -619,7 +620,12 @@ class MigrationTask(Task):
                     last_rows, last_events, last_t = rows, evs, now
                     if mon is None:
                         mon = self._connect(read_timeout=5)
-                    self._server_binlog = self.dialect.binlog_position(mon)
+                    self._server_binlog = sb = self.dialect.binlog_position(mon)
+                    a = self.applier
+                    if sb and a is not None and a.read_file and a.read_file != sb[0]:
+                        # rotated past the apply's file: the backlog spans files
+                        self._binlog_sizes = {str(r["Log_name"]): int(r["File_size"])
+                                              for r in query(mon, "SHOW BINARY LOGS")}
             except Exception as e:  # noqa: BLE001 - observation errors never kill the task
                 self.set_error(f"watch: {e}")
                 mon = None
@@ -727,8 +733,8 @@ class MigrationTask(Task):
             if a.heartbeat_at:
                 hb = max(0.0, time.time() - a.heartbeat_at)
             sb = self._server_binlog
-            if sb and a.read_file == sb[0]:
-                backlog = max(0, sb[1] - a.read_pos)
+            if sb and a.read_file:
+                backlog = binlog_backlog((a.read_file, a.read_pos), sb, self._binlog_sizes)
         cs = ""
         if self.checksummer is not None:
             p = self.checksummer.progress
