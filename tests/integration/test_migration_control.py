@@ -41,13 +41,15 @@ def sb(sandbox):
     with c.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS {DB}")
         cur.execute(f"USE {DB}")
-        cur.execute("DROP TABLE IF EXISTS child, parent, nokey, plain")
+        cur.execute("DROP TABLE IF EXISTS child, parent, nokey, plain, trig")
         cur.execute("CREATE TABLE nokey (a INT NULL, b INT NULL, UNIQUE KEY (a)) ENGINE=InnoDB")
         cur.execute("CREATE TABLE parent (id INT PRIMARY KEY) ENGINE=InnoDB")
         cur.execute("CREATE TABLE child (id INT PRIMARY KEY, p INT, "
                     "FOREIGN KEY (p) REFERENCES parent(id)) ENGINE=InnoDB")
         cur.execute("CREATE TABLE plain (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
         cur.execute("INSERT INTO plain VALUES (1, 1), (2, 2)")
+        cur.execute("CREATE TABLE trig (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+        cur.execute("CREATE TRIGGER trig_bi BEFORE INSERT ON trig FOR EACH ROW SET NEW.v = 1")
     c.close()
     return sandbox
 
@@ -57,6 +59,7 @@ def sb(sandbox):
     ("parent", "ADD COLUMN c INT", {}, "is the parent of foreign key(s) from mig.child"),
     ("child", "ADD COLUMN c INT", {}, "has foreign key(s)"),
     ("plain", "RENAME TO plain2", {}, "renames the table"),
+    ("trig", "ADD COLUMN c INT", {}, "has trigger(s) trig_bi: they would not follow the table"),
     ("plain", "RENAME COLUMN v TO w", {}, "approve it with --approve-renamed-columns"),
     ("plain", "CHANGE v w INT", {}, "renames column(s) v -> w"),
     ("plain", "DROP PRIMARY KEY", {}, "no NOT NULL unique key is shared"),
@@ -245,6 +248,29 @@ def test_cut_over_lock_timeout_retries_leave_original_intact(sb, tmp_path):
         cur.execute("SELECT COUNT(*) FROM p2")
         assert cur.fetchone()[0] == 500
         cur.execute("INSERT INTO p2 VALUES (100000, 1, 'still writable')")
+    c.close()
+
+
+def test_postpone_flag_file_holds_the_cut_over_and_the_old_table_is_kept(sb, tmp_path):
+    """--postpone-cut-over-flag-file holds the cut-over while it exists;
+    without --ok-to-drop-table the old table stays as _p9_del; with
+    --no-verify-checksum no checksum runs."""
+    c = connect(sb)
+    _fill(c, "p9", 300)
+    flag = tmp_path / "postpone.flag"
+    flag.touch()
+    _, task = start_task(sb, tmp_path, table="p9", alter="ADD COLUMN z INT",
+                         postpone_cut_over_flag_file=str(flag), verify_checksum=False)
+    wait_phase(task, ("postponed",))
+    time.sleep(1.0)
+    assert task.phase == "postponed" and columns(c, "p9") == ["id", "v", "s"]
+    flag.unlink()
+    finish(task, 60)
+    st = task.status()
+    assert st.state == "done" and st.phase == "complete", st.last_error
+    assert task.checksummer is None
+    assert columns(c, "p9") == ["id", "v", "s", "z"]
+    assert "_p9_del" in tables(c) and columns(c, "_p9_del") == ["id", "v", "s"]
     c.close()
 
 
