@@ -8,7 +8,7 @@ A private sandbox (primary only, ROW binlog) is started, ``sysbench
 oltp_common`` prepares ``sbtest.sbtest1``; each tool adds a column (a full
 table rebuild), first idle, then under ``sysbench oltp_write_only`` at a
 fixed rate.  Tools: the native ALTER; pt-osc with its defaults (chunks
-sized to ``--chunk-time 0.5`` s: ~60-90k rows here); pt-osc with our chunk
+sized to ``--chunk-time 0.5`` s: 60-93k rows here); pt-osc with our chunk
 size (``--chunk-size N --chunk-time 0``); ours; ours with
 ``--no-verify-checksum``; and, idle only, the floor of the chunked-copy
 algorithm itself: the same ``INSERT IGNORE ... SELECT ... LOCK IN SHARE
@@ -50,6 +50,7 @@ def secret_file(path: Path, text: str) -> Path:
 
 
 class Bench:
+    FLOOR = "floor: bare chunked copy"     # idle only: see ``floor``
     def __init__(self, args):
         self.args = args
         self.dir = Path(args.dir)
@@ -183,9 +184,6 @@ class Bench:
         (self.dir / f"ours-{col}{'' if checksum else '-nocheck'}.log").write_text(r.stderr)
         if r.returncode != 0:
             raise RuntimeError(f"dbops-console migrate failed: {r.stderr.strip()[-800:]}")
-        m = re.search(r"checksum: .*", r.stderr)
-        if m:
-            self.last_checksum_line = m.group(0)
 
     # ---- load ------------------------------------------------------------------
 
@@ -236,7 +234,7 @@ class Bench:
                      ("pt-osc --chunk-size N", self.ptosc_chunked),
                      ("dbops-console migrate", self.ours),
                      ("ours --no-verify-checksum", self.ours_nocheck)]
-            floor = ("floor: bare chunked copy", self.floor)
+            floor = (self.FLOOR, self.floor)
             print(f"\n== idle ({self.args.rounds} round(s), tool order rotated each round) ==", flush=True)
             for name, fn, col in self._runs(tools + [floor]):
                 before = self.checksum()
@@ -293,7 +291,7 @@ class Bench:
                   + " ".join(f"{x['wall']:.2f}" for x in xs) + f"){ok}")
         print("\n== ratios (wall time of ours / theirs): median (best) ==")
         peers = ("pt-online-schema-change", "pt-osc --chunk-size N", "native ALTER ALGORITHM=COPY")
-        floor = "floor: bare chunked copy"
+        floor = self.FLOOR
         for phase in ("idle", "load"):
             for mine in ("dbops-console migrate", "ours --no-verify-checksum") + ((floor,) if phase == "idle" else ()):
                 parts = [f"vs {peer} {med(phase, mine) / med(phase, peer):.2f}x "

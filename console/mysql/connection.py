@@ -216,15 +216,21 @@ def transaction(cur, end: str = "COMMIT") -> Iterator[None]:
     """``START TRANSACTION`` on ``cur``, then ``end`` (``COMMIT``, or
     ``ROLLBACK`` for a read-only look).  On an error: ``ROLLBACK`` and the
     error itself raised again.  A ROLLBACK that fails too (the connection is
-    gone) is swallowed: raised, it would replace the error that said what
-    went wrong with pymysql's ``InterfaceError: (0, '')``."""
+    gone) is swallowed (``rollback_quietly``): raised, it would replace the
+    error that said what went wrong with pymysql's ``InterfaceError: (0, '')``."""
     cur.execute("START TRANSACTION")
     try:
         yield
     except BaseException:
-        try:
-            cur.execute("ROLLBACK")
-        except Exception:  # noqa: BLE001 - the first error is the one to report
-            pass
+        rollback_quietly(cur)
         raise
     cur.execute(end)
+
+
+def rollback_quietly(cur) -> None:
+    """``ROLLBACK`` after an error, which stays the one reported: if the
+    connection is gone, the ROLLBACK's own failure is dropped."""
+    try:
+        cur.execute("ROLLBACK")
+    except Exception:  # noqa: BLE001 - the first error is the one to report
+        pass

@@ -29,7 +29,7 @@ from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.inspect import Inspection
 from console.engine.migration.turns import Turns
 from console.mysql import gtid as gtidmod
-from console.mysql.connection import Endpoint, connect, redact
+from console.mysql.connection import Endpoint, connect, redact, rollback_quietly
 
 
 class Position:
@@ -468,10 +468,7 @@ class Applier(threading.Thread):
                     while cur.nextset():
                         pass
             except Exception:
-                try:
-                    cur.execute("ROLLBACK")
-                except Exception:  # noqa: BLE001
-                    pass
+                rollback_quietly(cur)
                 raise
 
 

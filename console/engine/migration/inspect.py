@@ -6,6 +6,8 @@ estimate and the replicas to watch.  Every refusal is one clear line."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pymysql
@@ -51,7 +53,7 @@ class Inspection:
     changelog: str
     old: str
     plan: AlterPlan
-    flavor: str                                    # mariadb | mysql | mysql84
+    dialect: Dialect                               # as detected: flavor, version, statements
     columns: tuple[Column, ...]
     ghost_columns: tuple[Column, ...]
     shared: tuple[tuple[str, str], ...]            # (original name, ghost name)
@@ -62,6 +64,11 @@ class Inspection:
     # unique keys of the new schema that no old unique key implies: rows may
     # collide on them (see ``added_unique_keys``)
     added_unique: tuple[str, ...] = ()
+
+    @property
+    def flavor(self) -> str:
+        """mariadb | mysql | mysql84"""
+        return self.dialect.name
 
     @property
     def shared_original(self) -> tuple[str, ...]:
@@ -267,11 +274,8 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
                       f"--approve-renamed-columns")
 
     columns = read_columns(conn, db, table)
-    ghost_cols = build_new_schema(conn, db, table, plan, notes)
-    try:
+    with new_schema(conn, db, table, plan, notes) as ghost_cols:
         gkeys = read_unique_keys(conn, db, f"_{table}_gho_chk")
-    finally:
-        drop_check_table(conn, db, table)
     rename = {a.lower(): b for a, b in plan.renames}
     gmap = {c.name.lower(): c for c in ghost_cols if not c.generated}
     shared = []
@@ -323,7 +327,7 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     notes.append(binlog_retention(conn))
     rows = int(t["TABLE_ROWS"] or 0)
     notes.append(f"rows (estimate): {rows}")
-    return Inspection(db, table, ghost, changelog, old, plan, dialect.name, columns, ghost_cols,
+    return Inspection(db, table, ghost, changelog, old, plan, dialect, columns, ghost_cols,
                       tuple(shared), key, rows, replicas, tuple(notes), tuple(added_unique))
 
 
@@ -347,51 +351,49 @@ def binlog_retention(conn) -> str:
 TEMPORARY_REFUSED = (1796, 1478)
 
 
-def build_new_schema(conn, db: str, table: str, plan: AlterPlan, notes: list[str]) -> tuple[Column, ...]:
-    """Apply the ALTER to an empty copy, ``_<t>_gho_chk``: proves it works and
-    shows the new columns.  A temporary table where the server allows one
-    (not binlogged in ROW format, gone with the session); for a table with
-    a FULLTEXT index or partitions, which cannot be temporary, a real one,
+@contextmanager
+def new_schema(conn, db: str, table: str, plan: AlterPlan, notes: list[str]) -> Iterator[tuple[Column, ...]]:
+    """Apply the ALTER to an empty copy, ``_<t>_gho_chk``, and yield its
+    columns: proves the ALTER works and shows the new schema; the copy is
+    dropped on leaving.  A temporary table where the server allows one (not
+    binlogged in ROW format, gone with the session); for a table with a
+    FULLTEXT index or partitions, which cannot be temporary, a real one,
     created and dropped with ``sql_log_bin=0`` where the account may set it
     (the replicas never see it), else binlogged (they create and drop it
-    too).  ``drop_check_table`` removes it whichever it is."""
-    tmp = f"_{table}_gho_chk"
-    with conn.cursor() as cur:
-        cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {qt(db, tmp)}")
-        try:
-            cur.execute(f"CREATE TEMPORARY TABLE {qt(db, tmp)} LIKE {qt(db, table)}")
-        except pymysql.MySQLError as e:
-            if not e.args or e.args[0] not in TEMPORARY_REFUSED:
-                raise
-            try:
-                cur.execute("SET SESSION sql_log_bin = 0")
-                how = "not binlogged"
-            except pymysql.MySQLError:
-                how = "binlogged: no privilege to set sql_log_bin"
-            notes.append(f"the ALTER is checked on a real empty table {tmp} ({e.args[1]}; "
-                         f"dropped right after, {how})")
-            cur.execute(f"DROP TABLE IF EXISTS {qt(db, tmp)}")
-            cur.execute(f"CREATE TABLE {qt(db, tmp)} LIKE {qt(db, table)}")
-        try:
-            cur.execute(f"ALTER TABLE {qt(db, tmp)} {plan.sql}")
-        except Exception as e:  # noqa: BLE001
-            drop_check_table(conn, db, table)
-            msg = e.args[1] if len(getattr(e, "args", ())) > 1 else str(e)
-            raise Refused(f"the ALTER fails on an empty copy of {db}.{table}: {msg}") from None
-    return read_columns(conn, db, tmp)
-
-
-def drop_check_table(conn, db: str, table: str) -> None:
-    """Drop ``build_new_schema``'s table, temporary or real, and give the
-    session its binlog back."""
+    too).  Only a real one is dropped with a plain ``DROP TABLE``: that is
+    binlogged even when there is no such table."""
     tmp = qt(db, f"_{table}_gho_chk")
-    with conn.cursor() as cur:
-        cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {tmp}")
-        cur.execute("SELECT @@session.sql_log_bin")
-        unlogged = not int(cur.fetchone()[0])
-        cur.execute(f"DROP TABLE IF EXISTS {tmp}")
-        if unlogged:
-            cur.execute("SET SESSION sql_log_bin = 1")
+    real = unlogged = False
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {tmp}")
+            try:
+                cur.execute(f"CREATE TEMPORARY TABLE {tmp} LIKE {qt(db, table)}")
+            except pymysql.MySQLError as e:
+                if not e.args or e.args[0] not in TEMPORARY_REFUSED:
+                    raise
+                real = True
+                try:
+                    cur.execute("SET SESSION sql_log_bin = 0")
+                    unlogged = True
+                except pymysql.MySQLError:
+                    pass
+                notes.append(f"the ALTER is checked on a real empty table _{table}_gho_chk ({e.args[1]}; "
+                             f"dropped right after, "
+                             f"{'not binlogged' if unlogged else 'binlogged: no privilege to set sql_log_bin'})")
+                cur.execute(f"DROP TABLE IF EXISTS {tmp}")
+                cur.execute(f"CREATE TABLE {tmp} LIKE {qt(db, table)}")
+            try:
+                cur.execute(f"ALTER TABLE {tmp} {plan.sql}")
+            except Exception as e:  # noqa: BLE001
+                msg = e.args[1] if len(getattr(e, "args", ())) > 1 else str(e)
+                raise Refused(f"the ALTER fails on an empty copy of {db}.{table}: {msg}") from None
+        yield read_columns(conn, db, f"_{table}_gho_chk")
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP {'' if real else 'TEMPORARY '}TABLE IF EXISTS {tmp}")
+            if unlogged:
+                cur.execute("SET SESSION sql_log_bin = 1")
 
 
 __all__ = ["inspect", "Inspection", "Refused", "UniqueKey", "Column", "table_names", "qi"]

@@ -50,8 +50,6 @@ def binlog_backlog(read: tuple[str, int], server: tuple[str, int],
     (rf, rp), (sf, sp) = read, server
     if rf == sf:
         return max(0, sp - rp)
-    names = sorted(sizes)
     if rf not in sizes or sf not in sizes or rf > sf:
         return None
-    between = [n for n in names if rf < n < sf]
-    return max(0, sizes[rf] - rp) + sum(sizes[n] for n in between) + sp
+    return max(0, sizes[rf] - rp) + sum(v for n, v in sizes.items() if rf < n < sf) + sp

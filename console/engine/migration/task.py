@@ -45,7 +45,7 @@ from console.engine.migration.throttle import Observer, decide, format_load, par
 from console.engine.task import Task, TaskStopped, command
 from console.errors import CommandError, UserError
 from console.mysql.connection import Endpoint, connect, describe_error, query, scalar
-from console.mysql.flavor import Dialect, detect
+from console.mysql.flavor import Dialect
 
 DIRTY_LIMIT = 200_000   # changed keys tracked for the checksum's final pass; more: full pass
 
@@ -182,15 +182,13 @@ class MigrationTask(Task):
         try:
             self._run()
         except UserError as e:
-            if isinstance(e, Panic):
-                self._panic_cleanup()
-            elif isinstance(e, Aborted):
-                self._panic_cleanup("abort")
+            if isinstance(e, (Panic, Aborted)):
+                self._abandon("panic" if isinstance(e, Panic) else "abort")
             self.exit_code = e.exit_code
             raise
         except TaskStopped:
             if self._panic:
-                self._panic_cleanup()
+                self._abandon("panic")
                 self.exit_code = Panic.exit_code
                 raise Panic(f"panic: {self._panic}; original table untouched, ghost dropped") from None
             raise
@@ -237,7 +235,7 @@ class MigrationTask(Task):
         opts = self.opts
         resume = opts.resume
         state = self.checkpoint_file.load(opts.database, opts.table, opts.alter) if resume else None
-        self.dialect = detect(conn)
+        self.dialect = ins.dialect
         prepare_tables(conn, ins, drop_ghost=opts.initially_drop_ghost_table,
                        drop_old=opts.initially_drop_old_table, resume=resume)
         if not resume and opts.defer_secondary_indexes:
@@ -543,7 +541,7 @@ class MigrationTask(Task):
             self.control.close()
             self.control = None
 
-    def _panic_cleanup(self, why: str = "panic") -> None:
+    def _abandon(self, why: str) -> None:
         """A panic or an abort (critical load) ends the migration for good:
         the ghost, the changelog and the checkpoint go; the original was
         never touched."""
