@@ -93,7 +93,7 @@ def test_composite_key_types_reorder_charset_10k_rows_writes_through_cutover(sb,
         assert cur.fetchone()[0] == 0
         cur.execute("SHOW CREATE TABLE s1")
         assert "latin1" not in cur.fetchone()[1]
-    assert {"_s1_del"} <= tables(c) and not {"_s1_gho", "_s1_ghc"} & tables(c)
+    assert {"s1_del"} <= tables(c) and not {"s1_gho", "s1_ghc"} & tables(c)
     d = task.detail()
     assert d.events_applied > 0 and d.checksum.startswith("verified")
     # not postponed: chunks were checked during the copy (consecutive chunks
@@ -130,7 +130,7 @@ def test_overlapped_checksum_tracks_dirty_keys_and_recopies_their_mismatches(sb,
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         with c.cursor() as cur:
-            cur.execute("SELECT value FROM _s4_ghc WHERE hint = 'state'")
+            cur.execute("SELECT value FROM s4_ghc WHERE hint = 'state'")
             state = (cur.fetchone() or [None])[0]
         if state == "postponed":
             break
@@ -149,8 +149,8 @@ def test_overlapped_checksum_tracks_dirty_keys_and_recopies_their_mismatches(sb,
     assert keys == {(5,), (7,), (9,), (10009,), (11,)}
     assert task.applier.take_dirty() == set()          # taken: tracking goes on empty
     with c.cursor() as cur:                             # damage the ghost behind the apply's back
-        cur.execute("UPDATE _s4_gho SET v = 'bad' WHERE id = 5")
-        cur.execute("DELETE FROM _s4_gho WHERE id = 10009")
+        cur.execute("UPDATE s4_gho SET v = 'bad' WHERE id = 5")
+        cur.execute("DELETE FROM s4_gho WHERE id = 10009")
     conns = cs.open_conns()
     try:
         cs.verify_keys(conns, sorted(keys), batch=2)
@@ -160,11 +160,11 @@ def test_overlapped_checksum_tracks_dirty_keys_and_recopies_their_mismatches(sb,
     p = cs.progress
     assert p.dirty_batches == 3 and p.keys_rechecked == 3     # 9 and 11 are gone
     assert p.mismatches == 2 and p.recopied == 2 and p.remaining_mismatches == 0
-    assert table_rows(c, "_s4_gho", ["id", "v"]) == table_rows(c, "s4", ["id", "v"])
+    assert table_rows(c, "s4_gho", ["id", "v"]) == table_rows(c, "s4", ["id", "v"])
     task.engine.command(task.task_id, "cut-over")
     finish(task)
     assert task.status().state == "done", task.status().last_error
-    assert table_rows(c, "s4", ["id", "v"]) == table_rows(c, "_s4_del", ["id", "v"])
+    assert table_rows(c, "s4", ["id", "v"]) == table_rows(c, "s4_del", ["id", "v"])
     with c.cursor() as cur:       # the index deferred during the copy is back
         cur.execute("SHOW INDEX FROM s4 WHERE Key_name = 'v'")
         assert cur.fetchall()
@@ -212,7 +212,7 @@ def test_unique_key_chunking_renamed_column_then_corrupted_ghost_is_recopied(sb,
     # let the apply drain the last writes, then corrupt one ghost row by hand
     wait_for_apply(task, c)
     with c.cursor() as cur:
-        cur.execute("UPDATE _s2_gho SET quantity = quantity + 1 ORDER BY code LIMIT 1")
+        cur.execute("UPDATE s2_gho SET quantity = quantity + 1 ORDER BY code LIMIT 1")
     task.engine.command(task.task_id, "cut-over")
     finish(task)
     st = task.status()
@@ -221,7 +221,7 @@ def test_unique_key_chunking_renamed_column_then_corrupted_ghost_is_recopied(sb,
     assert cs.mismatches >= 1 and cs.recopied >= 1 and cs.remaining_mismatches == 0
     expected = [(r[0], r[1], r[2], r[3]) for r in load.expected(["code", "qty", "val", "id"])]
     assert table_rows(c, "s2", ["code", "quantity", "val", "id"]) == expected
-    assert table_rows(c, "_s2_del", ["code", "qty", "val", "id"]) == expected
+    assert table_rows(c, "s2_del", ["code", "qty", "val", "id"]) == expected
     # string chunk bounds in statement-binlogged chunks replay alike on replicas
     assert_replicas_equal(sb, "s2", ["code", "quantity", "val", "id", "note"])
     with c.cursor() as cur:
@@ -293,10 +293,10 @@ def test_fulltext_and_partitioned_tables_migrate(sb, tmp_path, table, ddl, row):
     finish(task)
     st = task.status()
     assert st.state == "done" and st.phase == "complete", st.last_error
-    assert any(f"checked on a real empty table _{table}_gho_chk" in n and "not binlogged" in n
+    assert any(f"checked on a real empty table {table}_gho_chk" in n and "not binlogged" in n
                for n in task.ins.notes), task.ins.notes
     assert table_rows(c, table, ["id", columns(c, table)[1]]) == want
-    assert f"_{table}_gho_chk" not in tables(c)
+    assert f"{table}_gho_chk" not in tables(c)
     with c.cursor() as cur:
         cur.execute(f"SHOW CREATE TABLE {table}")
         assert ("FULLTEXT" if table == "s6" else "PARTITION") in cur.fetchone()[1]

@@ -61,9 +61,16 @@ class Load:
         return " AND ".join(f"`{c}` = %s" for c in self.key_cols), list(key)
 
     def _run(self, t: int) -> None:
+        try:
+            self._write(t)
+        except Exception as e:  # noqa: BLE001 - a writer that dies must fail the test
+            self.errors.append(f"writer {t} died: {type(e).__name__}: {e}")
+
+    def _write(self, t: int) -> None:
         rng = random.Random(1000 + t)
         conn = self.connect()
-        mine = [k for k in self.model if self.owner(k) == t]
+        with self._lock:     # the other writers already change the model
+            mine = [k for k in self.model if self.owner(k) == t]
         counter = 0
         cur = conn.cursor()
         while not self._stop.is_set():

@@ -23,7 +23,7 @@ async def test_two_configured_migrations_from_the_dashboard(sandbox, tmp_path):
     with c.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS {DB}")
         for t in ("d1", "d2"):
-            cur.execute(f"DROP TABLE IF EXISTS {DB}.{t}, {DB}._{t}_del, {DB}._{t}_gho, {DB}._{t}_ghc")
+            cur.execute(f"DROP TABLE IF EXISTS {DB}.{t}, {DB}.{t}_del, {DB}.{t}_gho, {DB}.{t}_ghc")
             cur.execute(f"CREATE TABLE {DB}.{t} (id INT PRIMARY KEY, v INT)")
             cur.executemany(f"INSERT INTO {DB}.{t} VALUES (%s, %s)", [(i, i) for i in range(1, 501)])
     tasks = {f"mig_{t}": TaskConfig(f"mig_{t}", "migration", "sandbox", False,

@@ -27,7 +27,7 @@ async def test_migration_screen_actions(sandbox, tmp_path):
     c = connect(sandbox, None)
     with c.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS {DB}")
-        cur.execute(f"DROP TABLE IF EXISTS {DB}.ui1, {DB}._ui1_del, {DB}._ui1_gho, {DB}._ui1_ghc")
+        cur.execute(f"DROP TABLE IF EXISTS {DB}.ui1, {DB}.ui1_del, {DB}.ui1_gho, {DB}.ui1_ghc")
         cur.execute(f"CREATE TABLE {DB}.ui1 (id INT PRIMARY KEY, v INT)")
         cur.executemany(f"INSERT INTO {DB}.ui1 VALUES (%s, %s)", [(i, i) for i in range(1, 3001)])
     cfg = replace(sandbox.config, state_dir=tmp_path / "state", ui=replace(sandbox.config.ui, refresh_interval=0.2))

@@ -19,7 +19,7 @@ from console.engine.migration.sqlutil import (
     checksum_sql,
     cmp_tuple,
     key_range,
-    rename_gate_table,
+    locked_before,
 )
 from console.engine.migration.throttle import (
     Observation,
@@ -372,16 +372,20 @@ def test_plain_key_clauses_pick_only_plain_secondary_indexes():
                                       ("`odd``name`", "ADD KEY `odd``name` (`c`(5),`k`) COMMENT 'x'")]
 
 
-def test_rename_gate_table_is_the_name_locked_just_before_the_original():
-    # RENAME takes table locks in byte order: "_" (0x5f) sorts before lowercase
-    assert rename_gate_table("s1", "_s1_del", "_s1_gho") == "_s1_gho"
-    assert rename_gate_table("orders", "_orders_del", "_orders_gho") == "_orders_gho"
-    # uppercase and digits sort before "_": the original is locked first
-    assert rename_gate_table("Orders", "_Orders_del", "_Orders_gho") is None
-    assert rename_gate_table("2024x", "_2024x_del", "_2024x_gho") is None
-    # a name that starts with "_" itself
-    assert rename_gate_table("_a", "__a_del", "__a_gho") == "__a_gho"
-    assert rename_gate_table("_A", "__A_del", "__A_gho") is None
+def test_the_cut_over_rename_locks_the_original_first():
+    """The RENAME takes its metadata locks in byte order of the names: the
+    original must come before the sentry and the ghost for every name (its
+    request on the original is then the one queued behind the lock)."""
+    from console.engine.migration.inspect import table_names
+
+    for t in ("s1", "orders", "Orders", "2024x", "_a", "_A", "t", "T", "é", "a b", "x" * 60):
+        ghost, _, old = table_names(t)
+        assert locked_before(t, ghost) and locked_before(t, old), t
+    # gh-ost's names: before the original for a name that starts lower-case
+    assert not locked_before("orders", "_orders_gho")
+    # byte order puts "Orders" first, but lower-cased (lower_case_table_names=1) it is not
+    assert not locked_before("Orders", "_Orders_gho")
+    assert not locked_before("ab", "a")
 
 
 def test_ghost_writers_take_turns_in_arrival_order():

@@ -27,8 +27,10 @@ Two ways to run it:
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import threading
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -125,6 +127,8 @@ class Checksummer:
         self._binlog_position = binlog_position   # the server's file:pos (Dialect.binlog_position)
         self.progress = ChecksumProgress()
         self._plock = threading.Lock()
+        self._cost: collections.deque[float] = collections.deque(maxlen=50)
+        self.last_sum_seconds = 0.0
         ocols = list(ins.shared_original)
         gcols = list(ins.shared_ghost)
         conv_o, conv_g = ins.convert_columns()
@@ -170,19 +174,43 @@ class Checksummer:
         gets the exact, locked comparison."""
         ow, op, gw, gp = preds
         with conn.cursor() as cur, (transaction(cur, end="ROLLBACK") if locked else nullcontext()):
-            cur.execute(checksum_sql(self._oexpr, f"{qt(self.ins.database, self.ins.table)} "
-                                                  f"FORCE INDEX ({qi(self.ins.key.name)})",
-                                     ow, locked), op)
-            orig = tuple(int(x) for x in cur.fetchone())
+            t0 = time.monotonic()
+            orig = self._sum_original(cur, ow, op, locked)
+            spent = time.monotonic() - t0
             if not self._caught_up(conn):
-                token = self.applier.expect_marker()
-                write_changelog(mconn, self.ins, "marker", token)
-                if not self.applier.wait_marker(token, self.wait_timeout):
-                    raise TimeoutError("the binlog apply did not reach the checksum marker in "
-                                       f"{self.wait_timeout:.0f}s")
-            cur.execute(checksum_sql(self._gexpr, qt(self.ins.database, self.ins.ghost), gw), gp)
-            ghost = tuple(int(x) for x in cur.fetchone())
+                self._wait_apply(mconn)
+            t0 = time.monotonic()
+            ghost = self._sum_ghost(cur, gw, gp)
+            self.last_sum_seconds = spent + time.monotonic() - t0
         return orig == ghost, orig[0]
+
+    def _sum_original(self, cur, where: str, params: list, locked: bool = False) -> tuple[int, ...]:
+        cur.execute(checksum_sql(self._oexpr, f"{qt(self.ins.database, self.ins.table)} "
+                                              f"FORCE INDEX ({qi(self.ins.key.name)})",
+                                 where, locked), params)
+        return tuple(int(x) for x in cur.fetchone())
+
+    def _sum_ghost(self, cur, where: str, params: list) -> tuple[int, ...]:
+        cur.execute(checksum_sql(self._gexpr, qt(self.ins.database, self.ins.ghost), where), params)
+        return tuple(int(x) for x in cur.fetchone())
+
+    def _wait_apply(self, mconn) -> None:
+        """Wait until the apply has committed everything binlogged so far (a
+        marker written now).  A loaded apply may take long: only an apply
+        that makes no progress for ``wait_timeout`` seconds fails the check
+        (before, any wait past 60 s failed the whole migration)."""
+        progress, since = None, time.monotonic()
+        while True:
+            token = self.applier.expect_marker()
+            write_changelog(mconn, self.ins, "marker", token)
+            if self.applier.wait_marker(token, 5.0):
+                return
+            now_at = (getattr(self.applier, "applied_pos", None), getattr(self.applier, "events_applied", 0))
+            if now_at != progress:
+                progress, since = now_at, time.monotonic()
+            elif time.monotonic() - since > self.wait_timeout:
+                raise TimeoutError(f"the binlog apply made no progress in {self.wait_timeout:.0f}s "
+                                   f"(checksum marker not reached)")
 
     def _caught_up(self, conn) -> bool:
         """Has the apply applied everything the server has binlogged so far?"""
@@ -244,6 +272,63 @@ class Checksummer:
                          lambda c, part=part: self.copier.recopy_keys(c, part), count_chunk=False)
             with self._plock:
                 self.progress.dirty_batches += 1
+
+    # ---- the final check: rounds before the cut-over, the rest under its lock ---------
+
+    def filter_keys(self, conns, keys: list[Key], batch: int = 500) -> list[Key]:
+        """One unlocked pass over ``keys`` (no row locks, no re-copy): the
+        keys of batches that compared equal are done; those of batches that
+        did not (changed meanwhile, or different) come back, to be checked
+        in the next round or under the cut-over's lock.  Measures the cost
+        of a comparison per key (``seconds_per_key``) for that lock's budget."""
+        conn, mconn = conns
+        kc, gk = list(self.ins.key.columns), list(self.ins.key.ghost_columns)
+        left: list[Key] = []
+        for i in range(0, len(keys), batch):
+            part = keys[i:i + batch]
+            self._checkpoint()
+            ow, op = key_in(kc, part)
+            gw, gp = key_in(gk, part)
+            for _ in range(self.UNLOCKED_TRIES):
+                equal, rows = self._compare(conn, mconn, (ow, op, gw, gp), locked=False)
+                self._cost.append(self.last_sum_seconds / len(part))
+                if equal:
+                    break
+            with self._plock:
+                self.progress.dirty_batches += 1
+                if equal:
+                    self.progress.keys_rechecked += rows
+            if not equal:
+                left.extend(part)
+        return left
+
+    @property
+    def seconds_per_key(self) -> float | None:
+        """Median cost of comparing one key (both sums), from the last passes."""
+        costs = sorted(self._cost)
+        return costs[len(costs) // 2] if costs else None
+
+    def verify_quiet(self, oconn, gconn, keys: list[Key], batch: int = 500) -> list[Key]:
+        """Compare ``keys`` under the cut-over's lock: nothing writes the
+        original (locked) nor the ghost (the apply is drained), so one
+        comparison is exact.  The original is read on ``oconn``, the session
+        that holds ``LOCK TABLES`` (no other session may read it then, and
+        it may read nothing else), the ghost on ``gconn``.  Returns the keys
+        of the batches that differ."""
+        kc, gk = list(self.ins.key.columns), list(self.ins.key.ghost_columns)
+        differ: list[Key] = []
+        for i in range(0, len(keys), batch):
+            part = keys[i:i + batch]
+            ow, op = key_in(kc, part)
+            gw, gp = key_in(gk, part)
+            with oconn.cursor() as ocur, gconn.cursor() as gcur:
+                orig = self._sum_original(ocur, ow, op)
+                ghost = self._sum_ghost(gcur, gw, gp)
+            with self._plock:
+                self.progress.keys_rechecked += orig[0] if orig == ghost else 0
+            if orig != ghost:
+                differ.extend(part)
+        return differ
 
     def open_conns(self):
         return (self._cf(), self._mcf())

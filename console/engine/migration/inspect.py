@@ -127,7 +127,19 @@ class Inspection:
 
 
 def table_names(table: str) -> tuple[str, str, str]:
-    return f"_{table}_gho", f"_{table}_ghc", f"_{table}_del"
+    """Ghost, changelog and old (sentry) table names: the table's name with a
+    suffix, so that both names the cut-over's RENAME touches besides the
+    original sort after it in byte order (a name is a prefix of them).  The
+    RENAME takes its metadata locks in that order: its first request is on
+    the original, queued behind the cut-over's LOCK TABLES (see cutover.py).
+    gh-ost's ``_<t>_gho`` / ``_<t>_del`` sort *before* ``t`` for every name
+    that starts with a lower-case letter, and that order lost writes."""
+    return f"{table}_gho", f"{table}_ghc", f"{table}_del"
+
+
+def check_table_name(table: str) -> str:
+    """The empty table the inspection tries the ALTER on (the longest name)."""
+    return f"{table}_gho_chk"
 
 
 def read_columns(conn, db: str, table: str) -> tuple[Column, ...]:
@@ -238,8 +250,9 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     check_server(conn, dialect)
     check_replication_grant(conn, dialect)
     ghost, changelog, old = table_names(table)
-    if len(ghost) > 64:
-        raise Refused(f"table name {table!r} is too long: the ghost table name {ghost!r} "
+    longest = check_table_name(table)
+    if len(longest) > 64:
+        raise Refused(f"table name {table!r} is too long: the migration's table name {longest!r} "
                       f"would exceed 64 characters")
     t = query_one(conn, "SELECT ENGINE, TABLE_ROWS, TABLE_TYPE FROM information_schema.TABLES "
                         "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s", (db, table))
@@ -275,7 +288,7 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
 
     columns = read_columns(conn, db, table)
     with new_schema(conn, db, table, plan, notes) as ghost_cols:
-        gkeys = read_unique_keys(conn, db, f"_{table}_gho_chk")
+        gkeys = read_unique_keys(conn, db, check_table_name(table))
     rename = {a.lower(): b for a, b in plan.renames}
     gmap = {c.name.lower(): c for c in ghost_cols if not c.generated}
     shared = []
@@ -353,7 +366,7 @@ TEMPORARY_REFUSED = (1796, 1478)
 
 @contextmanager
 def new_schema(conn, db: str, table: str, plan: AlterPlan, notes: list[str]) -> Iterator[tuple[Column, ...]]:
-    """Apply the ALTER to an empty copy, ``_<t>_gho_chk``, and yield its
+    """Apply the ALTER to an empty copy, ``<t>_gho_chk``, and yield its
     columns: proves the ALTER works and shows the new schema; the copy is
     dropped on leaving.  A temporary table where the server allows one (not
     binlogged in ROW format, gone with the session); for a table with a
@@ -362,7 +375,7 @@ def new_schema(conn, db: str, table: str, plan: AlterPlan, notes: list[str]) -> 
     (the replicas never see it), else binlogged (they create and drop it
     too).  Only a real one is dropped with a plain ``DROP TABLE``: that is
     binlogged even when there is no such table."""
-    tmp = qt(db, f"_{table}_gho_chk")
+    tmp = qt(db, check_table_name(table))
     real = unlogged = False
     try:
         with conn.cursor() as cur:
@@ -378,7 +391,7 @@ def new_schema(conn, db: str, table: str, plan: AlterPlan, notes: list[str]) -> 
                     unlogged = True
                 except pymysql.MySQLError:
                     pass
-                notes.append(f"the ALTER is checked on a real empty table _{table}_gho_chk ({e.args[1]}; "
+                notes.append(f"the ALTER is checked on a real empty table {check_table_name(table)} ({e.args[1]}; "
                              f"dropped right after, "
                              f"{'not binlogged' if unlogged else 'binlogged: no privilege to set sql_log_bin'})")
                 cur.execute(f"DROP TABLE IF EXISTS {tmp}")
@@ -388,7 +401,7 @@ def new_schema(conn, db: str, table: str, plan: AlterPlan, notes: list[str]) -> 
             except Exception as e:  # noqa: BLE001
                 msg = e.args[1] if len(getattr(e, "args", ())) > 1 else str(e)
                 raise Refused(f"the ALTER fails on an empty copy of {db}.{table}: {msg}") from None
-        yield read_columns(conn, db, f"_{table}_gho_chk")
+        yield read_columns(conn, db, check_table_name(table))
     finally:
         with conn.cursor() as cur:
             cur.execute(f"DROP {'' if real else 'TEMPORARY '}TABLE IF EXISTS {tmp}")

@@ -128,10 +128,11 @@ def checksum_sql(row_expr: str, source: str, where: str, locked: bool = False) -
             f"LIMIT 18446744073709551615{lock}) AS rows_")
 
 
-def rename_gate_table(table: str, *others: str) -> str | None:
-    """RENAME TABLE takes the metadata locks of its tables one at a time, in
-    byte order of the names.  The name among ``others`` that the RENAME locks
-    last before ``table`` (None: ``table`` is locked first): once the RENAME
-    holds that one, its request on ``table`` is the next thing it waits on."""
-    before = [n for n in others if n.encode() < table.encode()]
-    return max(before, key=lambda n: n.encode()) if before else None
+def locked_before(table: str, other: str) -> bool:
+    """Does a multi-table RENAME take the metadata lock of ``table`` before
+    the one of ``other``?  It sorts its requests by MDL key: the schema's
+    name, a NUL, the table's name, a NUL, compared bytewise (lower-cased
+    first where lower_case_table_names is set, so both spellings are checked)."""
+    def key(n: str) -> bytes:
+        return n.encode() + b"\0"
+    return key(table) < key(other) and key(table.lower()) < key(other.lower())

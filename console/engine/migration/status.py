@@ -35,6 +35,7 @@ class MigrationDetail:
     postponed: bool = False
     checksum: str = ""
     cutover_attempts: int = 0
+    waiting_for: str = ""             # what the migration waits for now ("" when nothing)
     notes: tuple[str, ...] = ()
     copy_rate_history: tuple[float, ...] = ()
     apply_rate_history: tuple[float, ...] = ()

@@ -1,4 +1,4 @@
-"""The ghost table ``_<t>_gho`` (new schema), the changelog ``_<t>_ghc``
+"""The ghost table ``<t>_gho`` (new schema), the changelog ``<t>_ghc``
 (heartbeat every 100 ms, state, markers) and the heartbeat writer."""
 
 from __future__ import annotations
@@ -139,6 +139,29 @@ def write_changelog(conn, ins: Inspection, hint: str, value: str) -> None:
         cur.execute(f"INSERT INTO {qt(ins.database, ins.changelog)} (hint, value, ts) "
                     f"VALUES (%s, %s, NOW(6)) ON DUPLICATE KEY UPDATE value=VALUES(value), "
                     f"ts=VALUES(ts)", (hint, value))
+
+
+def auto_increment(conn, db: str, table: str) -> int | None:
+    row = query_one(conn, "SELECT AUTO_INCREMENT AS n FROM information_schema.TABLES "
+                          "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s", (db, table))
+    return None if row is None or row["n"] is None else int(row["n"])
+
+
+def carry_auto_increment(conn, ins: Inspection, lock_timeout: int) -> int | None:
+    """Raise the ghost's AUTO_INCREMENT counter to the original's (the copy
+    and the apply insert explicit ids, so the ghost's counter only reaches
+    the highest id still present: ids handed out and then deleted or rolled
+    back would be handed out again after the cut-over).  Called under the
+    cut-over lock, where the original's counter no longer moves; returns the
+    value set, None when nothing had to change."""
+    want = auto_increment(conn, ins.database, ins.table)
+    have = auto_increment(conn, ins.database, ins.ghost)
+    if want is None or have is None or have >= want:
+        return None
+    with conn.cursor() as cur:
+        cur.execute("SET SESSION lock_wait_timeout = %s", (lock_timeout,))
+        cur.execute(f"ALTER TABLE {qt(ins.database, ins.ghost)} AUTO_INCREMENT = {int(want)}")
+    return want
 
 
 def replica_lag_sql(ins: Inspection) -> str:

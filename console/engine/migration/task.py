@@ -28,8 +28,8 @@ from console.engine.migration.checkpoint import Checkpoint
 from console.engine.migration.checksum import CheckRanges, Checksummer
 from console.engine.migration.control import ControlServer, check_socket_path
 from console.engine.migration.copy import COPY_SESSION_STATEMENT, Copier
-from console.engine.migration.cutover import CutOverFailed, cut_over
-from console.engine.migration.inspect import Inspection, Refused, inspect
+from console.engine.migration.cutover import CutOverFailed, KeysDiffer, cut_over
+from console.engine.migration.inspect import Inspection, Refused, inspect, table_names
 from console.engine.migration.options import MigrationOptions
 from console.engine.migration.status import MigrationDetail, binlog_backlog
 from console.engine.migration.tables import (
@@ -132,6 +132,8 @@ class MigrationTask(Task):
         self._fmt_lock = threading.Lock()
         self.completed = False
         self.exit_code = 0
+        self._final_keys: set | None = None   # changed keys the cut-over checks under its lock
+        self._waiting_for = ""                # what the migration waits for (status)
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -297,17 +299,23 @@ class MigrationTask(Task):
         # ---- postpone
         postponed = False
         while self._postponed():
+            if not postponed:
+                self.set_waiting("the cut-over command (postponed: `cut-over` on the socket or the "
+                                 "console" + (f", or removal of {opts.postpone_cut_over_flag_file})"
+                                              if opts.postpone_cut_over_flag_file else ")"))
             postponed = True
             self.set_phase("postponed")
             self._check_abort()
             self._save_checkpoint()
             self.sleep(0.2)
 
+        self.set_waiting("")
+
         # ---- checksum
         if opts.verify_checksum:
             self.set_phase("checksumming")
             if overlap and not postponed and applier.tracking_dirty and not ins.added_unique:
-                p = self._recheck_dirty(conn, self.checksummer)
+                p = self._final_rounds(conn, self.checksummer)
             else:
                 if overlap:
                     why = ("postponed" if postponed else "new unique key: a REPLACE may delete a checked row"
@@ -344,6 +352,12 @@ class MigrationTask(Task):
         self.completed = True
         self.set_phase("complete")
 
+    def set_waiting(self, what: str) -> None:
+        """What the migration waits for, in the status ("" when nothing)."""
+        if what != self._waiting_for and what:
+            self.log(f"waiting for {what}")
+        self._waiting_for = what
+
     def set_phase(self, phase: str) -> None:
         super().set_phase(phase)
         if self.heartbeat is not None:
@@ -358,25 +372,66 @@ class MigrationTask(Task):
                            chunk_size=self._checksum_chunk_rows,
                            checkpoint=self._throttled_checkpoint)
 
-    def _recheck_dirty(self, conn, cs: Checksummer):
-        """The final pass of the overlapped checksum: wait until the apply
-        has decoded everything written so far, then check again the rows of
-        every key a row event touched since the migration started."""
+    def _lock_budget(self) -> float:
+        """Seconds the changed keys' last check may add to the cut-over lock."""
+        return self.opts.cut_over_lock_timeout_seconds / 3
+
+    def _final_rounds(self, conn, cs: Checksummer):
+        """The overlapped checksum's last pass, bounded: rounds of unlocked
+        comparisons over the keys row events touched (each round only those
+        changed since the last, plus those not yet proven equal), until the
+        rest can be compared under the cut-over's lock within its budget
+        (``_check_under_lock``: exact there, nothing writes).  On a hot table
+        a round never ends with nothing changed; before, the pass had to
+        prove every key equal outside the lock and under 4 writers without
+        pause no cut-over came within 150 s."""
         assert self.applier is not None
-        self._drain(conn)
-        keys = self.applier.take_dirty()
-        assert keys is not None
+        pending: set = set()
         conns = cs.open_conns()
         try:
-            cs.verify_keys(conns, sorted(keys, key=repr))
+            rounds = 0
+            while True:
+                self._drain(conn)
+                taken = self.applier.take_dirty()
+                assert taken is not None
+                pending |= taken
+                per_key = cs.seconds_per_key
+                if not pending or (rounds and per_key is not None
+                                   and len(pending) * per_key <= self._lock_budget()):
+                    break
+                rounds += 1
+                self.set_waiting(
+                    f"checksum round {rounds}: {len(pending)} changed key(s) to compare before the "
+                    f"cut-over" + (f" (~{len(pending) * per_key:.2f}s under the lock, budget "
+                                   f"{self._lock_budget():.2f}s)" if per_key is not None else ""))
+                pending = set(cs.filter_keys(conns, sorted(pending, key=repr)))
         finally:
             for c in conns:
                 try:
                     c.close()
                 except Exception:  # noqa: BLE001
                     pass
-        cs.progress.done = True
+        self.set_waiting("")
+        self._final_keys = pending
+        self.log(f"checksum: {len(pending)} changed key(s) left for the cut-over's lock after "
+                 f"{rounds} round(s)")
         return cs.progress
+
+    def _check_under_lock(self, oconn, gconn) -> None:
+        """Run by the cut-over under its lock, the apply drained: the keys
+        left by ``_final_rounds`` and every key changed since, compared once
+        (exact: nothing writes).  A difference calls the attempt off."""
+        assert self.applier is not None and self.checksummer is not None
+        taken = self.applier.take_dirty()
+        self._final_keys |= taken or set()
+        keys = sorted(self._final_keys, key=repr)
+        differ = self.checksummer.verify_quiet(oconn, gconn, keys)
+        if differ:
+            self._final_keys = set(differ)
+            raise KeysDiffer(differ)
+        self._final_keys = set()
+        self.checksummer.progress.done = True
+        self.log(f"checksum: {len(keys)} changed key(s) equal under the cut-over lock")
 
     def _copy(self, conn, copier: Copier, cs: Checksummer | None = None) -> None:
         """Chunks are bounded here, in key order, and copied by
@@ -501,12 +556,19 @@ class MigrationTask(Task):
         assert self.applier is not None
         from console.engine.migration.tables import write_changelog
 
+        waited = 0
         while True:
             self._check_abort()
             token = self.applier.expect_marker()
             write_changelog(conn, self.ins, "marker", token)
             if self.applier.wait_marker(token, 5.0):
+                if waited:
+                    self.set_waiting("")
                 return
+            waited += 1
+            backlog = self.detail().backlog_bytes
+            self.set_waiting(f"the binlog apply to catch up ({waited * 5}s so far"
+                             + (f", {backlog} bytes behind)" if backlog is not None else ")"))
 
     def _cut_over(self) -> None:
         assert self.ins and self.applier
@@ -517,11 +579,16 @@ class MigrationTask(Task):
             self.cutting_over = True
             try:
                 cut_over(self.ep, self.ins, self.applier, self.opts.cut_over_lock_timeout_seconds,
-                         log=self.log, abort=self._check_panic)
+                         log=self.log, abort=self._check_panic,
+                         check=self._check_under_lock if self._final_keys is not None else None)
                 self.log(f"cut-over done (attempt {attempt})")
                 return
             except UserError:
                 raise
+            except KeysDiffer as e:
+                last = str(e)
+                self.log(f"cut-over attempt {attempt} called off, original intact: {last}")
+                self._recopy_differing(e.keys)
             except Exception as e:  # noqa: BLE001 - retried; original intact
                 last = str(e) if isinstance(e, CutOverFailed) else str(describe_error(e))
                 self.set_error(f"cut-over attempt {attempt}: {last}")
@@ -531,6 +598,27 @@ class MigrationTask(Task):
             self.sleep(min(1.0 * attempt, 5.0))
         raise UserError(f"cut-over failed {self.opts.default_retries} times (last: {last}); "
                         f"original table intact, ghost and checkpoint kept: retry with --resume --execute")
+
+    def _recopy_differing(self, keys: list) -> None:
+        """Keys that differed under the cut-over lock: compared again with
+        the original's rows locked, and copied again while they differ (the
+        checksum's usual way); a difference that remains refuses the cut-over."""
+        assert self.checksummer is not None
+        cs = self.checksummer
+        before = cs.progress.remaining_mismatches
+        conns = cs.open_conns()
+        try:
+            cs.verify_keys(conns, keys)
+        finally:
+            for c in conns:
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001
+                    pass
+        if cs.progress.remaining_mismatches > before:
+            raise UserError(f"checksum: rows with key(s) {', '.join(map(repr, keys[:3]))}"
+                            f"{' ...' if len(keys) > 3 else ''} still differ after re-copy; cut-over "
+                            f"refused (ghost kept for inspection)")
 
     def _stop_workers(self) -> None:
         self._watch_stop.set()
@@ -706,13 +794,13 @@ class MigrationTask(Task):
 
     def detail(self) -> MigrationDetail:
         o, ins, c, a = self.opts, self.ins, self.copier, self.applier
-        d = MigrationDetail(database=o.database, table=o.table, ghost=f"_{o.table}_gho", alter=o.alter,
+        d = MigrationDetail(database=o.database, table=o.table, ghost=table_names(o.table)[0], alter=o.alter,
                             execute=o.execute, chunk_size=self.chunk_size,
                             dml_batch_size=self.dml_batch_size, nice_ratio=self.nice_ratio,
                             max_lag_millis=self.max_lag_millis, max_load=format_load(self.max_load),
                             critical_load=format_load(self.critical_load),
                             throttle_query=self.throttle_query, postponed=self._postponed(),
-                            cutover_attempts=self.cutover_attempts)
+                            cutover_attempts=self.cutover_attempts, waiting_for=self._waiting_for)
         if ins is None:
             return d
         est = max(ins.rows_estimate, 1)
@@ -755,7 +843,8 @@ class MigrationTask(Task):
         return (f"{d.database}.{d.table} {self.phase or self.state}: copied {d.rows_copied}/"
                 f"{d.rows_estimate} ({d.percent:.1f}%) {d.copy_rate:.0f} rows/s, applied "
                 f"{d.events_applied} events, eta {eta}"
-                + (f", throttled: {thr}" if thr else ""))
+                + (f", throttled: {thr}" if thr else "")
+                + (f", waiting for {d.waiting_for}" if d.waiting_for else ""))
 
     def status_text(self) -> str:
         d = self.detail()
@@ -777,6 +866,7 @@ class MigrationTask(Task):
             f"max-load={d.max_load or '-'} critical-load={d.critical_load or '-'}",
             f"checksum: {d.checksum or '-'}",
             f"postponed: {'yes' if d.postponed else 'no'}; cut-over attempts: {d.cutover_attempts}",
+            f"waiting for: {d.waiting_for or '-'}",
         ]
         if self._last_error:
             lines.append(f"last error: {self._last_error}")
