@@ -646,3 +646,52 @@ def test_hot_table_reaches_its_cut_over_under_writers_without_pause(sb, tmp_path
     assert table_rows(c, "hot", ["id", "v", "s"]) == expected
     assert columns(c, "hot") == ["id", "v", "s", "z"]
     c.close()
+
+
+def test_a_changed_key_that_differs_under_the_cut_over_lock_calls_the_attempt_off(sb, tmp_path):
+    """The last changed keys are compared under the lock: a row the ghost
+    lost (deleted behind the apply's back) is found there, the attempt is
+    called off with the original in place, the row is copied again and the
+    next attempt swaps."""
+    c = connect(sb)
+    _fill(c, "p11", 300)
+    _, task = start_task(sb, tmp_path, table="p11", alter="ADD COLUMN z INT NOT NULL DEFAULT 1")
+    log = task.log
+    seen: list[str] = []
+
+    def damage_when_left(msg: str) -> None:
+        log(msg)
+        seen.append(msg)
+        if "left for the cut-over's lock" in msg:
+            with c.cursor() as cur:
+                cur.execute("DELETE FROM p11_gho WHERE id = 5")
+                cur.execute("UPDATE p11 SET v = v + 1 WHERE id = 5")    # a changed key
+    task.log = damage_when_left
+    finish(task, 120)
+    st = task.status()
+    assert st.state == "done", st.last_error
+    assert task.cutover_attempts == 2
+    assert any("called off, original intact" in m and "differ under the lock" in m for m in seen), seen
+    assert table_rows(c, "p11", ["id", "v", "s"]) == table_rows(c, "p11_del", ["id", "v", "s"])
+    c.close()
+
+
+def test_auto_increment_counter_follows_the_table_through_the_cut_over(sb, tmp_path):
+    """Regression: ids handed out and then deleted were handed out again
+    after the cut-over (the ghost's counter only reached max(id) + 1)."""
+    c = connect(sb)
+    with c.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS ai, ai_gho, ai_ghc, ai_del")
+        cur.execute("CREATE TABLE ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB")
+        cur.executemany("INSERT INTO ai (v) VALUES (%s)", [(i,) for i in range(100)])
+        cur.execute("DELETE FROM ai WHERE id > 90")         # ids 91..100 were used
+        cur.execute("BEGIN")
+        cur.execute("INSERT INTO ai (v) VALUES (-1)")      # 101, rolled back: used too
+        cur.execute("ROLLBACK")
+    _, task = start_task(sb, tmp_path, table="ai", alter="ADD COLUMN z INT NOT NULL DEFAULT 1")
+    finish(task, 120)
+    assert task.status().state == "done", task.status().last_error
+    with c.cursor() as cur:
+        cur.execute("INSERT INTO ai (v) VALUES (7)")
+        assert cur.lastrowid == 102
+    c.close()
