@@ -305,11 +305,11 @@ def test_panic_under_the_cut_over_lock_calls_the_swap_off(sb, tmp_path):
 
 def test_cut_over_unlocks_only_once_the_rename_is_queued_on_the_original(sb, tmp_path):
     """Regression (lost writes at the cut-over): the RENAME takes its table
-    locks in name order (p7_del, p7_gho, p7).  An open transaction holds the
-    ghost's metadata lock, so after the sentry is dropped the RENAME still
-    waits on the ghost, not yet on p7.  Unlocking then let the queued writes
-    run on the old table after the drain: they were lost.  The cut-over must
-    wait until the RENAME holds the ghost (queued on p7) before it unlocks."""
+    locks in name order.  With gh-ost's names (_p7_del, _p7_gho, p7) it
+    queued on p7 last, and an unlock before that let the queued writes run
+    on the old table after the drain.  Now p7 comes first (p7, p7_del,
+    p7_gho): with a transaction holding the ghost, the RENAME takes p7 at
+    the unlock and waits for the ghost with the writers queued behind it."""
     c = connect(sb)
     rows = _fill(c, "p7", 2000)
     load = Load(lambda: connect(sb), "p7", ["id"], rows, threads=2, owner=lambda k: k[0] % 2,
@@ -334,7 +334,7 @@ def test_cut_over_unlocks_only_once_the_rename_is_queued_on_the_original(sb, tmp
     st = task.status()
     assert st.state == "done" and st.phase == "complete", st.last_error
     assert not load.errors, load.errors[:3]
-    assert task.cutover_attempts == 1     # no retry: the probe saw the RENAME take the ghost
+    assert task.cutover_attempts == 1     # no retry: the RENAME waited for the ghost holding p7
     assert columns(c, "p7") == ["id", "v", "s", "z"]
     assert table_rows(c, "p7", ["id", "v", "s"]) == load.expected(["id", "v", "s"])
     c.close()
