@@ -80,7 +80,22 @@ class Engine:
         return [t.status() for t in self.tasks()]
 
     def start(self, task_id: str, actor: str = "operator") -> None:
+        """Start a new task after its pre-start checks (a replica server_id
+        that a server of the cluster has is refused: one line, the task
+        failed with it, nothing streamed).  Talks to the servers: call it
+        from an engine thread or worker, never from a screen."""
         t = self.task(task_id)
+        try:
+            reg = t.dump_registration() if t.state == NEW else None
+            if reg is not None:
+                from console.engine.server_id import check_server_id
+
+                sid, endpoints, setting = reg
+                check_server_id(task_id, sid, endpoints, setting)
+        except UserError as e:
+            t.refuse_start(str(e), actor)
+            self.audit(actor, "start", task_id, "refused", str(e))
+            raise
         t.start()
         self.audit(actor, "start", task_id, "ok")
 
