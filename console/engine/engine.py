@@ -57,13 +57,28 @@ class Engine:
             raise UserError(f"task kind {tc.kind!r} has no engine support in this build")
         return self.add_task(factory(self, tc))
 
-    def start_autostart_tasks(self) -> list[str]:
-        started = []
+    def start_autostart_tasks(self, actor: str = "autostart") -> dict[str, str]:
+        """Create and start every task declared with ``autostart = true`` that
+        the engine does not have yet: {name: "" when started, else the one-line
+        reason}.  One refusal does not keep the others from starting.  The
+        start checks talk to servers: call it from an engine thread or a
+        worker (the console does, when it opens)."""
+        out: dict[str, str] = {}
         for name, tc in self.config.tasks.items():
-            if tc.autostart and name not in self._tasks:
-                self.create_configured(name).start()
-                started.append(name)
-        return started
+            if not tc.autostart or name in self._tasks:
+                continue
+            try:
+                task = self.create_configured(name)
+            except UserError as e:
+                self.audit(actor, "start", name, "refused", str(e))
+                out[name] = str(e)
+                continue
+            try:
+                self.start(task.task_id, actor=actor)  # audited either way
+                out[name] = ""
+            except UserError as e:
+                out[name] = str(e)
+        return out
 
     def task(self, task_id: str) -> Task:
         try:
