@@ -431,5 +431,14 @@ def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig]) -> T
         raise t.error("cluster", f"no cluster named {cluster!r} (known: {', '.join(clusters) or 'none'})")
     autostart = t.get("autostart", bool, False)
     options = _TASK_KINDS[kind](t)
+    if cluster is None and len(clusters) > 1:
+        raise t.error("cluster", f"missing: the config has several clusters ({', '.join(clusters)}); "
+                                 f"name the task's")
+    home = clusters[cluster] if cluster else next(iter(clusters.values()), None)
+    for key in ("host", "snapshot_host"):  # a task's hosts are its cluster's, by name or address
+        value = getattr(options, key, None)
+        if home is not None and value and home.host(value) is None:
+            raise t.error(key, f"no host {value!r} in cluster {home.name} "
+                               f"(known: {', '.join(h.name for h in home.hosts)})")
     t.finish()
     return TaskConfig(name=name, kind=kind, cluster=cluster, autostart=autostart, options=options)

@@ -241,3 +241,37 @@ def test_cli_empty_password_file_exit_2(tmp_path):
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert len(r.stderr.strip().splitlines()) == 1
     assert "password_file" in r.stderr and "empty" in r.stderr and "using password" not in r.stderr
+
+
+@pytest.mark.parametrize("old,new,key,reason", [
+    ("server_id = 4242", 'server_id = 4242\nhost = "db9"', "tasks.r.host", "no host 'db9' in cluster main"),
+    ('storage = "backup"', 'storage = "backup"\nsnapshot_host = "db7"', "tasks.b.snapshot_host", "no host 'db7'"),
+    ('table = "t"', 'table = "t"\nhost = "nope"', "tasks.m.host", "no host 'nope'"),
+])
+def test_task_host_must_be_a_host_of_its_cluster(tmp_path, monkeypatch, old, new, key, reason):
+    monkeypatch.setenv("DBOPS_TEST_REPL_PW", "r")
+    p = write(tmp_path, (GOOD + TASKS).replace(old, new))
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert str(p) in msg and f"{key}:" in msg and reason in msg, msg
+
+
+def test_task_host_by_name_or_address_is_fine(tmp_path, monkeypatch):
+    monkeypatch.setenv("DBOPS_TEST_REPL_PW", "r")
+    text = (GOOD + TASKS).replace("server_id = 4242", 'server_id = 4242\nhost = "db2"')
+    text = text.replace('storage = "backup"', 'storage = "backup"\nhost = "10.0.0.1:3306"')
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.task("r").options.host == "db2" and cfg.task("b").options.host == "10.0.0.1:3306"
+
+
+def test_task_without_cluster_needs_a_single_cluster(tmp_path, monkeypatch):
+    monkeypatch.setenv("DBOPS_TEST_REPL_PW", "r")
+    two = GOOD + '[clusters.other.hosts.x]\nuser = "u"\npassword = "p"\n'
+    p = write(tmp_path, two + TASKS.replace('cluster = "main"\nrelay_dir', 'relay_dir'))
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert "tasks.r.cluster:" in msg and "main, other" in msg, msg
+    one = write(tmp_path, GOOD + TASKS.replace('cluster = "main"\nrelay_dir', 'relay_dir'))
+    assert load_config(one).task("r").cluster is None  # one cluster: it is the task's
