@@ -20,6 +20,7 @@ Task kinds validate their own options: a kind registers a parser with
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -37,6 +38,7 @@ else:  # pragma: no cover
 DEFAULT_STATE_DIR = "~/.local/state/dbops-console"
 DEFAULT_CONFIG_PATHS = ("./dbops.toml", "~/.config/dbops-console/config.toml")
 THEMES = ("dark", "light", "solarized")
+SERVER_ID_MAX = 0xFFFFFFFF  # server_id is a 32-bit unsigned integer
 
 
 class ConfigError(UserError):
@@ -65,8 +67,8 @@ class Secret:
     def reveal(self) -> str:
         if self._value is not None:
             return self._value
-        if self._file:
-            return Path(self._file).read_text().rstrip("\r\n")
+        if self._file:  # the first line (a trailing newline is not part of it)
+            return Path(self._file).read_text().split("\n", 1)[0].rstrip("\r")
         if self._env:
             return os.environ.get(self._env, "")
         return ""
@@ -184,7 +186,8 @@ class Table:
         return ConfigError(self.file, self.key(name), reason)
 
     def get(self, name: str, typ: type | tuple[type, ...], default: Any = ..., *,
-            choices: tuple | None = None, minimum: float | None = None) -> Any:
+            choices: tuple | None = None, minimum: float | None = None,
+            maximum: float | None = None) -> Any:
         self._known.add(name)
         if name not in self.data:
             if default is ...:
@@ -199,8 +202,14 @@ class Table:
             raise self.error(name, f"must be {want}, got {_tname(value)} {value!r}")
         if choices is not None and value not in choices:
             raise self.error(name, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):  # TOML has nan and inf
+            raise self.error(name, f"must be a finite number, got {value!r}")
+        if minimum is not None and maximum is not None and not minimum <= value <= maximum:
+            raise self.error(name, f"must be between {minimum} and {maximum}, got {value!r}")
         if minimum is not None and value < minimum:
             raise self.error(name, f"must be at least {minimum}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise self.error(name, f"must be at most {maximum}, got {value!r}")
         return value
 
     def table(self, name: str, default_empty: bool = True) -> Table:
@@ -236,14 +245,19 @@ class Table:
             p = Path(value).expanduser()
             if not p.is_absolute() and self.file:
                 p = Path(self.file).resolve().parent / p
+            secret = Secret(file=str(p))
             try:
-                with open(p):
-                    pass
-            except OSError as e:
-                raise self.error(n, f"cannot read password file {p}: {e.strerror}") from None
-            return Secret(file=str(p))
+                empty = not secret.reveal()
+            except (OSError, UnicodeDecodeError) as e:
+                why = getattr(e, "strerror", None) or "not UTF-8 text"
+                raise self.error(n, f"cannot read password file {p}: {why}") from None
+            if empty:  # the server would be asked "using password: NO"
+                raise self.error(n, f"password file {p} is empty: write the password on its first line")
+            return secret
         if value not in os.environ:
             raise self.error(n, f"environment variable {value} is not set")
+        if not os.environ[value]:
+            raise self.error(n, f"environment variable {value} is empty: export the password in it")
         return Secret(env=value)
 
     def path_value(self, name: str, default: Any = ...) -> Path:
@@ -320,7 +334,11 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError(path, "", "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, "", f"invalid TOML: {e}") from None
-    return parse_config(data, path)
+    cfg = parse_config(data, path)
+    if not cfg.clusters:  # an empty file, /dev/null or a typo'd table name: nothing to operate
+        raise ConfigError(path, "clusters", "no cluster configured: add a [clusters.NAME.hosts.HOST] "
+                                            "table (see sample-configs/)")
+    return cfg
 
 
 def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
@@ -362,7 +380,7 @@ def _parse_cluster(t: Table, name: str) -> ClusterConfig:
         hosts.append(HostConfig(
             name=hname,
             host=h.get("host", str, "127.0.0.1"),
-            port=h.get("port", int, 3306, minimum=1),
+            port=h.get("port", int, 3306, minimum=1, maximum=65535),
             user=h.get("user", str),
             password=h.secret(),
             tags=tags,
@@ -413,5 +431,14 @@ def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig]) -> T
         raise t.error("cluster", f"no cluster named {cluster!r} (known: {', '.join(clusters) or 'none'})")
     autostart = t.get("autostart", bool, False)
     options = _TASK_KINDS[kind](t)
+    if cluster is None and len(clusters) > 1:
+        raise t.error("cluster", f"missing: the config has several clusters ({', '.join(clusters)}); "
+                                 f"name the task's")
+    home = clusters[cluster] if cluster else next(iter(clusters.values()), None)
+    for key in ("host", "snapshot_host"):  # a task's hosts are its cluster's, by name or address
+        value = getattr(options, key, None)
+        if home is not None and value and home.host(value) is None:
+            raise t.error(key, f"no host {value!r} in cluster {home.name} "
+                               f"(known: {', '.join(h.name for h in home.hosts)})")
     t.finish()
     return TaskConfig(name=name, kind=kind, cluster=cluster, autostart=autostart, options=options)

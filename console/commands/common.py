@@ -21,11 +21,13 @@ def config_from_args(args) -> Config:
 
 
 def default_state_dir(args) -> Path:
-    """The configured state dir when a config is given, else the default."""
+    """The configured state dir when there is a config, else the default.
+    No config at all is fine; a config that does not load is an error."""
     try:
-        return config_from_args(args).state_dir
-    except Exception:  # noqa: BLE001 - no config is fine here
+        path = find_config(getattr(args, "config", None))
+    except UserError:
         return Path(DEFAULT_STATE_DIR).expanduser()
+    return load_config(path).state_dir
 
 
 def print_json(obj: Any) -> None:

@@ -57,13 +57,28 @@ class Engine:
             raise UserError(f"task kind {tc.kind!r} has no engine support in this build")
         return self.add_task(factory(self, tc))
 
-    def start_autostart_tasks(self) -> list[str]:
-        started = []
+    def start_autostart_tasks(self, actor: str = "autostart") -> dict[str, str]:
+        """Create and start every task declared with ``autostart = true`` that
+        the engine does not have yet: {name: "" when started, else the one-line
+        reason}.  One refusal does not keep the others from starting.  The
+        start checks talk to servers: call it from an engine thread or a
+        worker (the console does, when it opens)."""
+        out: dict[str, str] = {}
         for name, tc in self.config.tasks.items():
-            if tc.autostart and name not in self._tasks:
-                self.create_configured(name).start()
-                started.append(name)
-        return started
+            if not tc.autostart or name in self._tasks:
+                continue
+            try:
+                task = self.create_configured(name)
+            except UserError as e:
+                self.audit(actor, "start", name, "refused", str(e))
+                out[name] = str(e)
+                continue
+            try:
+                self.start(task.task_id, actor=actor)  # audited either way
+                out[name] = ""
+            except UserError as e:
+                out[name] = str(e)
+        return out
 
     def task(self, task_id: str) -> Task:
         try:
@@ -80,7 +95,22 @@ class Engine:
         return [t.status() for t in self.tasks()]
 
     def start(self, task_id: str, actor: str = "operator") -> None:
+        """Start a new task after its pre-start checks (a replica server_id
+        that a server of the cluster has is refused: one line, the task
+        failed with it, nothing streamed).  Talks to the servers: call it
+        from an engine thread or worker, never from a screen."""
         t = self.task(task_id)
+        try:
+            reg = t.dump_registration() if t.state == NEW else None
+            if reg is not None:
+                from console.engine.server_id import check_server_id
+
+                sid, endpoints, setting = reg
+                check_server_id(task_id, sid, endpoints, setting)
+        except UserError as e:
+            t.refuse_start(str(e), actor)
+            self.audit(actor, "start", task_id, "refused", str(e))
+            raise
         t.start()
         self.audit(actor, "start", task_id, "ok")
 

@@ -151,6 +151,15 @@ class Task:
             self._thread = threading.Thread(target=self._main, name=f"task-{self.task_id}", daemon=True)
             self._thread.start()
 
+    def refuse_start(self, reason: str, actor: str = "engine") -> None:
+        """A new task that must not start (a failed pre-start check): failed,
+        with the reason as its last error, so every face shows why."""
+        with self._lock:
+            if self._state != NEW:
+                return
+            self._last_error = reason
+            self._transition(FAILED, actor, reason)
+
     def _main(self) -> None:
         try:
             self.run()
@@ -243,6 +252,12 @@ class Task:
 
     def summary(self) -> str:
         return ""
+
+    def dump_registration(self) -> tuple[int, tuple, str] | None:
+        """For a task that connects as a replica (binlog dump): its server_id,
+        the endpoints of every server that must not have it, and the setting
+        that sets it (checked by ``Engine.start``).  None otherwise."""
+        return None
 
     def confirm_target(self) -> str:
         """What an operator must type to confirm a dangerous command."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import work
 from textual.app import App
 
 from console.engine.engine import Engine
@@ -28,11 +29,12 @@ class ConsoleApp(App):
     TITLE = "dbops-console"
     CSS_PATH = _css_paths()
 
-    def __init__(self, engine: Engine, *, start_monitors: bool = True):
+    def __init__(self, engine: Engine, *, start_monitors: bool = True, autostart: bool = True):
         super().__init__()
         self.engine = engine
         self.refresh_interval = engine.config.ui.refresh_interval
         self.start_monitors = start_monitors
+        self.autostart = autostart
         self.theme_name = engine.config.ui.theme
 
     def on_mount(self) -> None:
@@ -47,6 +49,16 @@ class ConsoleApp(App):
         from console.tui.screens.dashboard import DashboardScreen
 
         self.push_screen(DashboardScreen(self.engine))
+        if self.autostart:
+            self._start_autostart_tasks()
+
+    @work(thread=True, group="autostart")
+    def _start_autostart_tasks(self) -> None:
+        """``autostart = true`` tasks start when the console opens (their start
+        checks talk to the servers: a worker, never the screen)."""
+        for name, error in self.engine.start_autostart_tasks().items():
+            if error:
+                self.call_from_thread(self.notify, f"autostart {name}: {error}", severity="error")
 
     def apply_theme(self, name: str) -> None:
         textual_theme, tcss = THEMES.get(name, THEMES["dark"])

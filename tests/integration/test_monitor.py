@@ -92,3 +92,104 @@ def test_status_json_shows_unreachable_with_error(make_sandbox):
     h = next(h for h in hosts if h["name"] == "node2")
     assert h["reachable"] is False and h["error"]
     assert any(p.startswith("node2 unreachable") for p in json.loads(r.stdout)["clusters"]["sandbox"]["problems"])
+
+
+# ---- issue 12, item 21: one refresh at a time; a failing refresh is not fatal ----------
+
+def heartbeat_ts(h):
+    rows = h.sql("node1", "SELECT ts FROM dbops.heartbeat WHERE server_id = @@server_id")
+    return rows[0][0] if rows else None
+
+
+def wait_heartbeat_moves(h, timeout: float = 20.0) -> bool:
+    first = heartbeat_ts(h)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        ts = heartbeat_ts(h)
+        if ts is not None and ts != first:
+            return True
+    return False
+
+
+def assert_sane(topo, sandbox):
+    addrs = [h.address for h in topo.hosts]
+    assert all(not a.endswith(":0") and not a.startswith(":") for a in addrs), addrs
+    assert topo.primary is not None and topo.primary.address == f"127.0.0.1:{sandbox.primary_port}", \
+        [(h.address, h.role, h.error) for h in topo.hosts]
+    assert len(topo.hosts) == 3 and all(h.reachable for h in topo.hosts), \
+        [(h.address, h.reachable, h.error) for h in topo.hosts]
+
+
+def test_concurrent_refreshes_are_serialized(sandbox, tmp_path, monkeypatch):
+    import threading
+    from dataclasses import replace
+
+    from tests.support.probe_tracking import track_probes
+
+    overlaps = track_probes(monkeypatch)
+    engine = Engine(replace(sandbox.config, state_dir=tmp_path / "state"))
+    assert sandbox.cluster.heartbeat
+    mon = engine.add_task(MonitorTask(sandbox.cluster, interval=0.2))
+    mon.start()
+    try:
+        assert mon.wait_round(15) is not None
+        results, errors = [], []
+
+        def hammer():
+            for _ in range(5):
+                try:
+                    results.append(mon.refresh())
+                except Exception as e:  # noqa: BLE001 - collected, asserted below
+                    errors.append(repr(e))
+
+        threads = [threading.Thread(target=hammer) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors, errors
+        assert not overlaps, f"connections used by two threads at once: {overlaps}"
+        assert len(results) == 30
+        for topo in results:
+            assert_sane(topo, sandbox)
+        rounds = mon.status().detail.rounds
+        assert_sane(mon.wait_round(15), sandbox)
+        assert mon.state == "running" and mon.status().detail.rounds > rounds
+        assert wait_heartbeat_moves(sandbox), "the heartbeat stopped"
+    finally:
+        engine.shutdown()
+
+
+def test_failing_refresh_does_not_kill_the_monitor(sandbox, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import pymysql
+
+    from console.engine.topology import monitor as monitor_mod
+
+    calls = [0]
+    real = monitor_mod.discover
+
+    def flaky(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] in (2, 3):  # what a connection out of sync raises
+            raise pymysql.err.InternalError("Packet sequence number wrong - got 1 expected 2")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(monitor_mod, "discover", flaky)
+    engine = Engine(replace(sandbox.config, state_dir=tmp_path / "state"))
+    mon = engine.add_task(MonitorTask(sandbox.cluster, interval=0.2))
+    mon.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (calls[0] < 5 or mon.state != "running"):
+            time.sleep(0.1)
+        assert mon.state == "running", mon.status().last_error
+        assert calls[0] >= 5
+        assert_sane(mon.wait_round(15), sandbox)
+        assert any("Packet sequence number wrong" in e.outcome for _, e in engine.events_since(0)
+                   if e.target == mon.task_id)
+        assert wait_heartbeat_moves(sandbox), "the heartbeat stopped"
+    finally:
+        engine.shutdown()

@@ -104,3 +104,38 @@ async def test_confirm_dialog_needs_the_exact_name():
         await pilot.press("escape")
         await pilot.pause()
         assert results == [False]
+
+
+async def test_refresh_key_pressed_fast_keeps_the_monitor_sane(sandbox, tmp_path, monkeypatch):
+    """Issue 12, item 21: `r` 15 times, 0.2 s apart, while the monitor's own
+    loop refreshes: refreshes never share a connection, no phantom `:0`
+    primary appears, and the monitor and its heartbeat keep going."""
+    from tests.integration.test_monitor import wait_heartbeat_moves
+    from tests.support.probe_tracking import track_probes
+
+    overlaps = track_probes(monkeypatch)
+    cfg = replace(sandbox.config, state_dir=tmp_path / "state", ui=replace(sandbox.config.ui, refresh_interval=0.2))
+    engine = Engine(cfg)
+    app = ConsoleApp(engine)
+    try:
+        async with app.run_test(size=(180, 45)) as pilot:
+            table = app.screen.query_one(HostTable)
+            primary = f"sandbox/127.0.0.1:{sandbox.primary_port}"
+            assert await wait_until(pilot, lambda: primary in table.rows, 15)
+            mon = engine.task("monitor:sandbox")
+            for _ in range(15):
+                await pilot.press("r")
+                await pilot.pause(0.2)
+            rounds = mon.status().detail.rounds
+            assert await wait_until(pilot, lambda: mon.status().detail.rounds >= rounds + 3, 20)
+            await pilot.pause(0.5)  # one more screen refresh from the latest snapshot
+            assert not overlaps, f"connections used by two threads at once: {overlaps}"
+            assert mon.state == "running", mon.status().last_error
+            keys = [str(k.value) for k in table.rows]
+            assert len(keys) == 3 and not any(k.endswith(":0") for k in keys), keys
+            assert cell_text(table, primary, "role") == "primary"
+            topo = mon.status().detail.topology
+            assert topo.primary is not None and topo.primary.address == primary.split("/", 1)[1]
+            assert wait_heartbeat_moves(sandbox), "the heartbeat stopped"
+    finally:
+        engine.shutdown()

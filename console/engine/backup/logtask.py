@@ -34,7 +34,7 @@ from console.engine.relay.store import RelayError
 from console.engine.task import Task, TaskStopped, command
 from console.errors import CommandError, UserError
 from console.mysql.binlog import events as E
-from console.mysql.binlog.client import Batch, DumpClient, DumpError
+from console.mysql.binlog.client import ER_SLAVE_SAME_ID, Batch, DumpClient, DumpError
 from console.mysql.connection import DBError, Endpoint, backoff_delays, connect, query, query_one
 
 IDLE_FLUSH = 0.2     # an idle stream publishes what it holds once it is this old
@@ -141,6 +141,8 @@ class BackupTask(Task):
                 self._close()
                 if self.stopping:
                     raise TaskStopped() from None
+                if isinstance(e, DumpError) and e.code == ER_SLAVE_SAME_ID:
+                    raise  # a server_id clash: an operator error, never retried
                 if not self._resume.is_set():
                     continue
                 self.set_error(str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}")
@@ -154,6 +156,9 @@ class BackupTask(Task):
                 self.sleep(next(delays))
                 continue
             delays = None
+
+    def dump_registration(self) -> tuple[int, tuple[Endpoint, ...], str]:
+        return self.opts.server_id, tuple(self.eps.ops), f"tasks.{self.task_id}.server_id"
 
     def cleanup(self) -> None:
         self._close()

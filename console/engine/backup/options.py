@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.config import Table, register_task_kind
+from console.config import SERVER_ID_MAX, Table, register_task_kind
 from console.engine.relay.options import check_start_from as relay_check_start_from
 
 METHODS = ("auto", "mariadb-backup", "mariadb-dump")
@@ -67,7 +67,7 @@ def parse_backup(t: Table) -> BackupOptions:
         storage=t.path_value("storage"),
         host=t.get("host", str, ""),
         follow_primary=t.get("follow_primary", bool, True),
-        server_id=t.get("server_id", int, 4243, minimum=1),
+        server_id=t.get("server_id", int, 4243, minimum=1, maximum=SERVER_ID_MAX),
         heartbeat=t.get("heartbeat", float, 0.5, minimum=0.1),
         flush_interval=t.get("flush_interval", float, 0.5, minimum=0.05),
         segment_max_mb=t.get("segment_max_mb", float, 16.0, minimum=0.01),

@@ -10,6 +10,8 @@ from console.config import Table, register_task_kind
 from console.engine.migration.throttle import parse_load
 
 COPY_FORMATS = ("statement", "row")
+CHUNK_SIZE_RANGE = (10, 1_000_000)   # the CLI's validate() and the config parser share these
+DML_BATCH_RANGE = (1, 1000)
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,12 @@ class MigrationOptions:
     def validate(self) -> MigrationOptions:
         from console.errors import UserError
 
-        if not 10 <= self.chunk_size <= 1_000_000:
-            raise UserError(f"--chunk-size must be between 10 and 1000000, got {self.chunk_size}")
-        if not 1 <= self.dml_batch_size <= 1000:
-            raise UserError(f"--dml-batch-size must be between 1 and 1000, got {self.dml_batch_size}")
+        lo, hi = CHUNK_SIZE_RANGE
+        if not lo <= self.chunk_size <= hi:
+            raise UserError(f"--chunk-size must be between {lo} and {hi}, got {self.chunk_size}")
+        lo, hi = DML_BATCH_RANGE
+        if not lo <= self.dml_batch_size <= hi:
+            raise UserError(f"--dml-batch-size must be between {lo} and {hi}, got {self.dml_batch_size}")
         if self.nice_ratio < 0:
             raise UserError(f"--nice-ratio must be >= 0, got {self.nice_ratio}")
         if self.max_lag_millis < 100:
@@ -84,8 +88,8 @@ def _parse(t: Table) -> MigrationOptions:
         table=t.get("table", str),
         alter=t.get("alter", str),
         host=t.get("host", str, None),
-        chunk_size=t.get("chunk_size", int, 2000, minimum=10),
-        dml_batch_size=t.get("dml_batch_size", int, 50, minimum=1),
+        chunk_size=t.get("chunk_size", int, 2000, minimum=CHUNK_SIZE_RANGE[0], maximum=CHUNK_SIZE_RANGE[1]),
+        dml_batch_size=t.get("dml_batch_size", int, 50, minimum=DML_BATCH_RANGE[0], maximum=DML_BATCH_RANGE[1]),
         nice_ratio=t.get("nice_ratio", float, 0.0, minimum=0),
         max_lag_millis=t.get("max_lag_millis", int, 1500, minimum=100),
         throttle_control_replicas=tuple(t.get("throttle_control_replicas", list, [])),
@@ -120,11 +124,11 @@ def _parse(t: Table) -> MigrationOptions:
     for r in o.throttle_control_replicas:
         if not isinstance(r, str) or ":" not in r:
             raise t.error("throttle_control_replicas", f"items must be \"host:port\" strings, got {r!r}")
-    try:
-        parse_load(o.max_load, "max_load")
-        parse_load(o.critical_load, "critical_load")
-    except Exception as e:  # noqa: BLE001
-        raise t.error("max_load", str(e)) from None
+    for key in ("max_load", "critical_load"):
+        try:
+            parse_load(getattr(o, key), key)
+        except Exception as e:  # noqa: BLE001
+            raise t.error(key, str(e).removeprefix(f"{key}: ")) from None
     return o
 
 

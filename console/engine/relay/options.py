@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.config import Table, register_task_kind
+from console.config import SERVER_ID_MAX, Table, register_task_kind
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def parse_relay(t: Table) -> RelayOptions:
     return RelayOptions(
         relay_dir=t.path_value("relay_dir"),
         host=t.get("host", str, ""),
-        server_id=t.get("server_id", int, 4242, minimum=1),
+        server_id=t.get("server_id", int, 4242, minimum=1, maximum=SERVER_ID_MAX),
         heartbeat=t.get("heartbeat", float, 1.0, minimum=0.1),
         flush_interval=t.get("flush_interval", float, 0.5, minimum=0.01),
         start_from=start_from,

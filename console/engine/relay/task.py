@@ -139,6 +139,13 @@ class RelayTask(Task):
             self.engine.audit("engine", "relay-upstream", self.task_id, "ok",
                               f"following {self.endpoint.label} from relay.meta (switched earlier)")
 
+    def dump_registration(self) -> tuple[int, tuple[Endpoint, ...], str]:
+        eps = [self.endpoint]
+        if self.engine is not None and self.cluster:
+            eps += [Endpoint.from_host(h) for h in self.engine.config.cluster(self.cluster).hosts
+                    if h.address != self.endpoint.address]
+        return self.opts.server_id, tuple(eps), f"tasks.{self.task_id}.server_id" if self.cluster else "--server-id"
+
     def cleanup(self) -> None:
         self._poll_stop.set()
         self._end_session()

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from console.config import ClusterConfig
 from console.engine.topology.model import Topology
-from console.mysql.connection import DBError, Endpoint, connect
+from console.mysql.connection import DBError, Endpoint, connect, describe_error
 from console.mysql.flavor import Dialect, detect
 from console.mysql.probe import HostState, probe, unreachable
 
@@ -25,6 +25,11 @@ LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}
 def norm_address(host: str, port: int | str) -> str:
     h = "127.0.0.1" if host in LOCAL_NAMES else host
     return f"{h}:{port}"
+
+
+def valid_address(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    return bool(host) and port.isdigit() and 0 < int(port) < 65536
 
 
 def _norm(address: str) -> str:
@@ -78,10 +83,15 @@ def seeds_for(cluster: ClusterConfig) -> list[Endpoint]:
 
 
 def probe_one(pool: ConnPool, ep: Endpoint, heartbeat_sid: int | None) -> HostState:
+    """Never raises: a round must not end while other probes still use
+    their connections."""
     try:
         conn, dialect = pool.get(ep)
     except DBError as e:
         return unreachable(ep, str(e))
+    except Exception as e:  # noqa: BLE001 - e.g. the flavor query failing on a fresh connection
+        pool.drop(ep.address)
+        return unreachable(ep, str(describe_error(e, ep)))
     st = probe(ep, conn, dialect, heartbeat_sid)
     if not st.reachable:
         pool.drop(ep.address)
@@ -119,6 +129,8 @@ def discover(cluster: ClusterConfig, pool: ConnPool, *, previous: Topology | Non
                     found.append(st.upstream)
                 found += [norm_address(h, p) for h, p, _ in st.replica_hosts]
                 for f in found:
+                    if not valid_address(f):  # e.g. ":0" from an empty Master_Host
+                        continue
                     if f not in seen and f not in todo and template:
                         host, _, port = f.rpartition(":")
                         todo[f] = template.with_address(host, int(port), names.get(f, f))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from console.config import ClusterConfig
 from console.engine.task import Task
 from console.engine.topology.discovery import ConnPool, discover
 from console.engine.topology.model import Topology
-from console.mysql.connection import DBError, Endpoint, connect
+from console.mysql.connection import DBError, Endpoint, connect, describe_error
 from console.mysql.probe import ensure_heartbeat_table, write_heartbeat
 
 HISTORY = 120
@@ -49,6 +50,11 @@ class MonitorTask(Task):
         self._history: dict[str, collections.deque] = {}
         self._rounds = 0
         self._changed = threading.Event()
+        # one discovery round at a time: a pooled connection is never used by
+        # two threads at once (pymysql connections are not thread-safe)
+        self._refresh_lock = threading.Lock()
+        self._history_lock = threading.Lock()  # refresh() appends, detail() copies
+        self._refresh_error = ""
         self._hb_thread: threading.Thread | None = None
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"probe-{cluster.name}")
 
@@ -77,31 +83,64 @@ class MonitorTask(Task):
         while True:
             self.checkpoint()
             t0 = time.monotonic()
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception as e:  # noqa: BLE001 - one failed round must not end the monitor
+                self._round_failed(e)
             self.set_phase("watching")
             self.sleep(max(0.05, self.interval - (time.monotonic() - t0)))
 
     def refresh(self) -> Topology:
+        """One discovery round; the task's loop and manual refreshes (the
+        console's ``r``) share it.  Rounds never overlap: a caller that comes
+        while one runs waits for it and takes its result."""
+        done = self._rounds
+        with self._refresh_lock:
+            if self._rounds != done and self._topology is not None:
+                return self._topology  # a round finished while we waited: coalesce into it
+            try:
+                topo = self._refresh_locked()
+            except Exception:
+                self.pool.close()  # a connection may be out of step: the next round starts fresh
+                raise
+        if self._refresh_error:
+            self._refresh_error = ""
+            self.set_error("")
+            if self.engine:
+                self.engine.event(self.task_id, "topology refresh works again", "info")
+        return topo
+
+    def _refresh_locked(self) -> Topology:
         prev = self._topology
         sid = None
         if self.cluster.heartbeat and prev and prev.primary:
             sid = prev.primary.server_id
         topo = discover(self.cluster, self.pool, previous=prev, heartbeat_sid=sid,
                         executor=self._executor)
-        if self.cluster.heartbeat and sid is None and topo.primary:
-            sid = topo.primary.server_id  # first round: measure on the next one
         now = time.time()
-        for h in topo.hosts:
-            if h.role in ("replica", "intermediate"):
-                lag = h.heartbeat_lag if h.heartbeat_lag is not None else h.seconds_behind
-                dq = self._history.setdefault(h.address, collections.deque(maxlen=HISTORY))
-                dq.append(float(lag) if lag is not None and h.reachable else float("nan"))
+        with self._history_lock:
+            for h in topo.hosts:
+                if h.role in ("replica", "intermediate"):
+                    lag = h.heartbeat_lag if h.heartbeat_lag is not None else h.seconds_behind
+                    dq = self._history.setdefault(h.address, collections.deque(maxlen=HISTORY))
+                    dq.append(float(lag) if lag is not None and h.reachable else float("nan"))
         self._report_changes(prev, topo)
         self._topology = topo
         self._rounds += 1
         self._last = now
         self._changed.set()
         return topo
+
+    def _round_failed(self, e: Exception) -> None:
+        """Say so once (status, event log, errors.log) and carry on: the next
+        round runs on fresh connections; the heartbeat keeps its own."""
+        msg = f"topology refresh failed: {describe_error(e)}"
+        self.set_error(msg)
+        if msg != self._refresh_error:
+            self._refresh_error = msg
+            if self.engine:
+                self.engine.event(self.task_id, msg, "error")
+                self.engine.log_exception(self.task_id, traceback.format_exc())
 
     def _report_changes(self, prev: Topology | None, topo: Topology) -> None:
         if not self.engine:
@@ -171,9 +210,11 @@ class MonitorTask(Task):
         self._executor.shutdown(wait=False)
 
     def detail(self) -> MonitorDetail:
+        with self._history_lock:
+            history = tuple((a, tuple(d)) for a, d in self._history.items())
         return MonitorDetail(
             cluster=self.cluster.name, topology=self._topology,
-            lag_history=tuple((a, tuple(d)) for a, d in self._history.items()),
+            lag_history=history,
             interval=self.interval, rounds=self._rounds, heartbeat=self.cluster.heartbeat,
         )
 

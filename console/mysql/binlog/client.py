@@ -74,6 +74,8 @@ from console.mysql.binlog.protocol import (  # noqa: F401 (re-exported)
 from console.mysql.binlog.stream import Batch, RawEvent  # noqa: F401 (re-exported)
 from console.mysql.connection import Endpoint, connect, describe_error, query_one
 
+ER_SLAVE_SAME_ID = 4052  # another replica registered with our server_id and kicked us out
+
 
 class DumpError(UserError):
     """The upstream refused or broke the dump (error packet, bad event, closed socket)."""
@@ -521,6 +523,10 @@ class DumpClient:
             if msg.startswith(b"#"):
                 msg = msg[6:]
             text = msg.decode("utf-8", "replace")
+            if code == ER_SLAVE_SAME_ID:  # an operator error: retrying kicks the other one out
+                raise DumpError(f"{label}: error {code} from dump: another replica connected with our "
+                                f"server_id {self.server_id} ({text}); give this task a server_id no "
+                                f"other server or replica uses", code=code, transient=False)
             # 1236: position/GTID not available upstream: retrying will not help
             raise DumpError(f"{label}: error {code} from dump: {text}", code=code,
                             transient=code not in (1236,))
