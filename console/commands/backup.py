@@ -9,8 +9,8 @@
     dbops-console backup list     --config FILE --task NAME [--json]
     dbops-console backup retention --config FILE --task NAME
 
-The foreground run stops cleanly on SIGINT/SIGTERM (complete transactions
-received so far are stored first).  ``verify`` exits 1 when it finds a
+The foreground run stops cleanly on SIGINT/SIGTERM/SIGHUP (complete
+transactions received so far are stored first), exit 0.  ``verify`` exits 1 when it finds a
 problem.
 """
 

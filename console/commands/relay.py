@@ -6,8 +6,8 @@ Two forms::
     dbops-console relay --host H --port P --user U --password-file F --relay-dir DIR
                         [--server-id N] [--start-from S] [--semi-sync] [--stop-at-end]
 
-SIGINT/SIGTERM stop it cleanly: the last complete transaction is fsynced and
-recorded in relay.meta before it exits.  ``--stop-at-end`` exits 0 once the
+SIGINT/SIGTERM/SIGHUP stop it cleanly: the last complete transaction is fsynced
+and recorded in relay.meta before it exits 0.  ``--stop-at-end`` exits 0 once the
 relay has caught up with the end of the upstream's binlogs.
 """
 
