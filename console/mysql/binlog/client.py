@@ -72,7 +72,13 @@ from console.mysql.binlog.protocol import (  # noqa: F401 (re-exported)
     semi_sync_ack,
 )
 from console.mysql.binlog.stream import Batch, RawEvent  # noqa: F401 (re-exported)
-from console.mysql.connection import Endpoint, connect, describe_error, query_one
+from console.mysql.connection import (
+    ACCESS_DENIED_CODES,
+    Endpoint,
+    connect,
+    describe_error,
+    query_one,
+)
 
 
 class DumpError(UserError):
@@ -521,9 +527,9 @@ class DumpClient:
             if msg.startswith(b"#"):
                 msg = msg[6:]
             text = msg.decode("utf-8", "replace")
-            # 1236: position/GTID not available upstream: retrying will not help
+            # 1236: position/GTID not available upstream; access denied: retrying will not help
             raise DumpError(f"{label}: error {code} from dump: {text}", code=code,
-                            transient=code not in (1236,))
+                            transient=code != 1236 and code not in ACCESS_DENIED_CODES)
         raise DumpError(f"{label}: unexpected packet 0x{first:02x} in binlog stream",
                         transient=False)
 
