@@ -147,3 +147,13 @@ def test_sweep_spares_a_live_writer_and_removes_empty_dirs(tmp_path):
         assert s.remove_empty_dirs("snapshots") == 1
         assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["live"]
     assert s.get("snapshots/live/backup.xb.zst") == b"half"
+
+
+def test_recover_sweeps_interrupted_snapshots(tmp_path):
+    from console.engine.backup.catalog import Catalog
+
+    (tmp_path / "snapshots" / "20260101T000000-000").mkdir(parents=True)
+    (tmp_path / "snapshots" / "20260101T000000-000" / ".dump.sql.zst.tmp4242").write_bytes(b"torn")
+    (tmp_path / "snapshots" / "20260101T000001-000").mkdir()
+    Catalog(LocalStorage(tmp_path)).recover()
+    assert list((tmp_path / "snapshots").iterdir()) == []

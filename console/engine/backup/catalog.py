@@ -128,6 +128,7 @@ class Catalog:
     def recover(self) -> Checkpoint:
         """Remove orphans after a crash and return the checkpoint to resume from."""
         self.storage.clean_temp()
+        self.storage.remove_empty_dirs(SNAPSHOT_PREFIX)  # snapshots interrupted before their data
         last = self.last_manifest()
         top = last.seq if last else 0
         for k in self.storage.list(LOG_PREFIX):
