@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from console import __version__
+from console.commands.signals import StopRequested
 from console.errors import UserError
 
 COMMAND_MODULES = [
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `... | head` closed the pipe: not an error
         sys.stderr.close()
         return 0
+    except StopRequested as e:
+        print(f"dbops-console: stopped by {e} before it finished; nothing was kept", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         print("dbops-console: interrupted", file=sys.stderr)
         return 130

@@ -9,8 +9,8 @@
     dbops-console backup list     --config FILE --task NAME [--json]
     dbops-console backup retention --config FILE --task NAME
 
-The foreground run stops cleanly on SIGINT/SIGTERM (complete transactions
-received so far are stored first).  ``verify`` exits 1 when it finds a
+The foreground run stops cleanly on SIGINT/SIGTERM/SIGHUP (complete
+transactions received so far are stored first), exit 0.  ``verify`` exits 1 when it finds a
 problem.
 """
 
@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict
 
 from console.commands.common import config_from_args, print_json, run_foreground
+from console.commands.signals import stop_signals
 from console.errors import UserError
 
 ACTIONS = ("run", "status", "snapshot", "verify", "list", "retention")
@@ -88,7 +89,8 @@ def run(args) -> int:
             ep = eps.ops[eps.preferred]
         else:
             ep = find_primary(eps) or eps.ops[eps.preferred]
-        m = take_snapshot(catalog.storage, ep, args.method or o.snapshot_method)
+        with stop_signals(interrupt=True):  # SIGTERM/SIGHUP: the half-taken snapshot is removed
+            m = take_snapshot(catalog.storage, ep, args.method or o.snapshot_method)
         if args.json:
             print_json(asdict(m))
         else:

@@ -3,15 +3,15 @@ a task in the foreground."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from console.commands.signals import stop_signals
 from console.config import DEFAULT_STATE_DIR, Config, find_config, load_config
 from console.errors import UserError
 
@@ -35,20 +35,22 @@ def print_json(obj: Any) -> None:
     sys.stdout.write("\n")
 
 
+def last_line(text: str) -> None:
+    """The last status line on stderr; after a SIGHUP the terminal may be
+    gone (EIO), which must not turn a clean stop into a traceback."""
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr, flush=True)
+
+
 def run_foreground(engine, task, *, name: str, quiet: bool,
                    progress: Callable[[Any], str], final: Callable[[Any], str]) -> int:
-    """Run a task in the foreground until it ends or SIGINT/SIGTERM, printing
-    ``progress(detail)`` every 5 s and ``final(detail)`` at the end on stderr.
-    The stop on a signal is clean (the task flushes what it holds)."""
+    """Run a task in the foreground until it ends or a stop signal (SIGINT,
+    SIGTERM, SIGHUP: ``stop_signals``), printing ``progress(detail)`` every
+    5 s and ``final(detail)`` at the end on stderr.  The stop on a signal is
+    clean (the task flushes what it holds) and exits 0."""
     from console.engine.task import DONE, FAILED  # lazy: keeps other subcommands' startup short
 
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        stop.set()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_signals() as stop:
         engine.start(task.task_id, actor="cli")
         last = 0.0
         while not stop.is_set() and task.state not in (DONE, FAILED):
@@ -60,12 +62,9 @@ def run_foreground(engine, task, *, name: str, quiet: bool,
                       file=sys.stderr)
         if task.state not in (DONE, FAILED):
             task.stop(actor="cli", wait=30)
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
     st = task.status()
     if not quiet:
-        print(f"{name}: {final(st.detail)}", file=sys.stderr)
+        last_line(f"{name}: {final(st.detail)}")
     if st.state == FAILED:
         raise UserError(f"{name} failed: {st.last_error}", exit_code=1)
     return 0

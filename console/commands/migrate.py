@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from pathlib import Path
 
 from console.commands.common import config_from_args, default_state_dir
+from console.commands.signals import stop_signals
 from console.config import DEFAULT_STATE_DIR, Config, Secret, UIConfig
 from console.errors import UserError
 
@@ -159,25 +159,17 @@ def run(args) -> int:
 
     task = MigrationTask(task_id, ep, opts, engine.state.task_dir(task_id), log=log)
     engine.add_task(task)
-    interrupted = []
-
-    def on_signal(signum, frame):
-        interrupted.append(signum)
-        task.stop(actor="cli", wait=None)
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_signals() as stop:  # SIGINT, SIGTERM, SIGHUP: stop at a safe point, resumable
         engine.start(task_id, actor="cli")
         last = time.monotonic()
         while not task.join(0.2):
+            if stop.is_set() and not task.stopping:
+                task.stop(actor="cli", wait=None)
             if args.status_interval > 0 and time.monotonic() - last >= args.status_interval:
                 log(task.summary())
                 last = time.monotonic()
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
     st = task.status()
-    if interrupted:
+    if stop.is_set():
         log("interrupted: ghost table and checkpoint kept; rerun with --resume --execute")
         return 130
     if st.state == FAILED:

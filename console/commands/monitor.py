@@ -5,12 +5,12 @@ fail over automatically when the primary is dead."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import asdict
 
-from console.commands.common import config_from_args
+from console.commands.common import config_from_args, last_line
 from console.commands.recovery_output import candidates_text, report_dict, report_text
+from console.commands.signals import stop_signals
 
 
 def register(sub) -> None:
@@ -54,25 +54,30 @@ def run(args) -> int:
             t.check_once()
             print(_line(t, args.json))
         return 0
-    for t in tasks:
-        t.start()
+    with stop_signals() as stop:  # SIGINT, SIGTERM, SIGHUP: stop the tasks, the last line, exit 0
+        try:
+            for t in tasks:
+                t.start()
+            _watch(tasks, stop, args.json)
+        finally:
+            engine.shutdown()
+    last_line("monitor: stopped")
+    return 0
+
+
+def _watch(tasks, stop, as_json: bool) -> None:
+    """Print each cluster's verdict when it changes, and each recovery report."""
     seen: dict[str, tuple] = {}
     reported: dict[str, object] = {}
-    try:
-        while True:
-            for t in tasks:
-                d = t.detail()
-                key = (d.verdict.state if d.verdict else None, d.recovering, d.blocked)
-                if d.verdict and seen.get(t.task_id) != key:
-                    seen[t.task_id] = key
-                    print(_line(t, args.json), flush=True)
-                if d.last_report is not None and reported.get(t.task_id) is not d.last_report:
-                    reported[t.task_id] = d.last_report
-                    print(json.dumps(report_dict(d.last_report), default=str) if args.json
-                          else report_text(d.last_report), flush=True)
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        print("monitor: stopped", file=sys.stderr)
-    finally:
-        engine.shutdown()
-    return 0
+    while not stop.is_set():
+        for t in tasks:
+            d = t.detail()
+            key = (d.verdict.state if d.verdict else None, d.recovering, d.blocked)
+            if d.verdict and seen.get(t.task_id) != key:
+                seen[t.task_id] = key
+                print(_line(t, as_json), flush=True)
+            if d.last_report is not None and reported.get(t.task_id) is not d.last_report:
+                reported[t.task_id] = d.last_report
+                print(json.dumps(report_dict(d.last_report), default=str) if as_json
+                      else report_text(d.last_report), flush=True)
+        stop.wait(0.2)

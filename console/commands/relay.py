@@ -6,8 +6,8 @@ Two forms::
     dbops-console relay --host H --port P --user U --password-file F --relay-dir DIR
                         [--server-id N] [--start-from S] [--semi-sync] [--stop-at-end]
 
-SIGINT/SIGTERM stop it cleanly: the last complete transaction is fsynced and
-recorded in relay.meta before it exits.  ``--stop-at-end`` exits 0 once the
+SIGINT/SIGTERM/SIGHUP stop it cleanly: the last complete transaction is fsynced
+and recorded in relay.meta before it exits 0.  ``--stop-at-end`` exits 0 once the
 relay has caught up with the end of the upstream's binlogs.
 """
 
@@ -44,6 +44,8 @@ def _build(args):
     from console.engine.engine import Engine
     from console.engine.relay import RelayTask
     from console.engine.relay.options import RelayOptions, check_start_from
+    from console.engine.relay.preflight import check_upstream
+    from console.engine.relay.store import META
     from console.mysql.connection import Endpoint
 
     if args.task:
@@ -76,9 +78,13 @@ def _build(args):
         raise UserError(f"relay: missing {', '.join(missing)} (or use --config FILE --task NAME)")
     pw = Path(args.password_file).expanduser()
     try:
-        pw.read_text()
+        if not pw.read_text().strip():
+            raise UserError(f"relay: password file {pw} (--password-file) is empty: write the "
+                            f"password of --user {args.user} into it")
     except OSError as e:
-        raise UserError(f"relay: cannot read password file {pw}: {e.strerror}") from None
+        raise UserError(f"relay: cannot read password file {pw} (--password-file): {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"relay: password file {pw} (--password-file) is not a text file") from None
     if args.server_id is not None and not 1 <= args.server_id <= 0xFFFFFFFF:
         raise UserError(f"relay: --server-id must be between 1 and 4294967295, got {args.server_id}")
     if not 1 <= args.port <= 65535:
@@ -91,6 +97,11 @@ def _build(args):
     opts = RelayOptions(relay_dir=relay_dir, server_id=args.server_id or 4242,
                         start_from=start, stop_at_end=args.stop_at_end, semi_sync=args.semi_sync)
     ep = Endpoint(args.host, args.port, args.user, Secret(file=str(pw)))
+    if not (relay_dir / META).exists():  # a fresh relay: the upstream is checked before
+        try:                                       # anything is created
+            check_upstream(ep, start, credentials="--user and --password-file", start_flag="--start-from")
+        except UserError as e:
+            raise UserError(f"relay: {e}") from None
     cfg = Config(path=None, state_dir=relay_dir / ".state", ui=UIConfig(), clusters={}, tasks={})
     engine = Engine(cfg)
     return engine, engine.add_task(RelayTask("relay", ep, opts))

@@ -101,6 +101,10 @@ CR_SERVER_LOST = 2013
 ER_LOCK_WAIT_TIMEOUT = 1205
 ER_LOCK_DEADLOCK = 1213
 ER_QUERY_INTERRUPTED = 1317
+# the server refused the account (bad password, missing privilege, locked):
+# retrying cannot help; 1044 db, 1045 login, 1227 privilege, 1698 no password,
+# 4151 (MariaDB) / 3118 (MySQL) account locked
+ACCESS_DENIED_CODES = frozenset({1044, ER_ACCESS_DENIED, 1227, 1698, 4151, 3118})
 TRANSIENT_CODES = frozenset({CR_CONN_HOST_ERROR, CR_SERVER_GONE, CR_SERVER_LOST, 2055,
                              ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK, 1040, 1927})
 

@@ -1,20 +1,32 @@
-"""Running MariaDB client tools without secrets in their arguments.
+"""Running MariaDB client tools without secrets on disk or in their arguments.
 
-Credentials go into a 0600 defaults file in a private temp directory,
-passed as ``--defaults-extra-file`` (the first argument), and removed
-afterwards.
+Credentials go into an anonymous in-memory file (``memfd_create``: it has no
+name in any filesystem, so no interruption, not even ``kill -9``, can leave
+it behind) that the child inherits and reads as
+``--defaults-extra-file=/dev/fd/N``.  Not a pipe: mariadb-backup reads its
+option files twice (server groups, then client groups), and the second read
+of a pipe is empty; opening ``/dev/fd/N`` of a memfd starts at its beginning
+each time.
+
+Work directories for tools (``private_dir``) are locked while in use; a run
+sweeps those whose owner died (``sweep_dirs``), including credential
+directories that older versions wrote.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from console.errors import UserError
 from console.mysql.connection import Endpoint
+
+LEGACY_CRED_PREFIX = "dbops-cred-"  # 0600 option files older versions wrote to TMPDIR
 
 
 def which(*names: str) -> str | None:
@@ -40,10 +52,25 @@ def _esc(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"')
 
 
+@dataclass(frozen=True)
+class ClientOptions:
+    """Hand to a child: ``arg`` first in its argv, ``pass_fds`` to ``subprocess``."""
+
+    fd: int
+
+    @property
+    def arg(self) -> str:
+        return f"--defaults-extra-file=/dev/fd/{self.fd}"
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        return (self.fd,)
+
+
 @contextlib.contextmanager
-def defaults_file(ep: Endpoint | None = None, *, socket: str = "", user: str = "",
-                  password: str = "") -> Iterator[str]:
-    """A temporary option file with ``[client]`` credentials (mode 0600)."""
+def client_options(ep: Endpoint | None = None, *, socket: str = "", user: str = "",
+                   password: str = "") -> Iterator[ClientOptions]:
+    """``[client]`` credentials in an anonymous in-memory file, closed at the end."""
     opts: list[tuple[str, str]] = []
     if ep is not None:
         try:
@@ -57,14 +84,57 @@ def defaults_file(ep: Endpoint | None = None, *, socket: str = "", user: str = "
         opts.append(("user", user))
     if password:
         opts.append(("password", password))
-    lines = ["[client]"] + [f'{k}="{_esc(v)}"' for k, v in opts]
-    d = tempfile.mkdtemp(prefix="dbops-cred-")
-    os.chmod(d, 0o700)
-    path = os.path.join(d, "my.cnf")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    text = "\n".join(["[client]"] + [f'{k}="{_esc(v)}"' for k, v in opts]) + "\n"
+    fd = os.memfd_create("dbops-client-options", os.MFD_CLOEXEC)
     try:
-        yield path
+        os.fchmod(fd, 0o600)  # the client library ignores a world-writable option file
+        os.write(fd, text.encode())
+        yield ClientOptions(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def private_dir(prefix: str) -> Iterator[str]:
+    """A 0700 directory under TMPDIR, locked (flock) while the block runs and
+    removed after it; ``sweep_dirs`` removes it if this process dies first."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)
+        os.close(fd)
+
+
+def sweep_dirs(*prefixes: str) -> int:
+    """Remove directories under TMPDIR named ``prefix*`` whose owner is gone
+    (nobody holds their lock); returns how many."""
+    base = tempfile.gettempdir()
+    n = 0
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return 0
+    for name in names:
+        if not name.startswith(prefixes):
+            continue
+        path = os.path.join(base, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            if os.fstat(fd).st_uid != os.geteuid():
+                raise PermissionError  # not ours
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # in use, or another user's
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+            n += 1
+        finally:
+            os.close(fd)
+    return n

@@ -135,3 +135,25 @@ def test_one_backup_task_per_storage(tmp_path):
     held.close()
     LocalStorage(tmp_path).lock("backup task b").close()
     assert s.list() == []                 # the lock file is not an object
+
+
+def test_sweep_spares_a_live_writer_and_removes_empty_dirs(tmp_path):
+    s = LocalStorage(tmp_path)
+    (tmp_path / "snapshots" / "dead").mkdir(parents=True)
+    (tmp_path / "snapshots" / "dead" / ".backup.xb.zst.tmp999").write_bytes(b"torn")
+    with s.writer("snapshots/live/backup.xb.zst") as f:
+        f.write(b"half")
+        assert s.clean_temp("snapshots") == 1          # the dead writer's, not the live one's
+        assert s.remove_empty_dirs("snapshots") == 1
+        assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["live"]
+    assert s.get("snapshots/live/backup.xb.zst") == b"half"
+
+
+def test_recover_sweeps_interrupted_snapshots(tmp_path):
+    from console.engine.backup.catalog import Catalog
+
+    (tmp_path / "snapshots" / "20260101T000000-000").mkdir(parents=True)
+    (tmp_path / "snapshots" / "20260101T000000-000" / ".dump.sql.zst.tmp4242").write_bytes(b"torn")
+    (tmp_path / "snapshots" / "20260101T000001-000").mkdir()
+    Catalog(LocalStorage(tmp_path)).recover()
+    assert list((tmp_path / "snapshots").iterdir()) == []

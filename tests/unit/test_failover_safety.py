@@ -138,14 +138,17 @@ def test_binlog_salvage_helpers(tmp_path):
     from console.engine.failover.salvage_binlog import binlog_files, start_of
     from console.errors import UserError
     from console.mysql import gtid as g
-    from console.mysql.tools import defaults_file
+    from console.mysql.tools import client_options
 
     missing = g.parse("0-1-5..9,3-7-2..4", g.MARIADB)
     assert start_of(missing).format() == "0-1-4,3-7-1"
-    with defaults_file(user="dbops", password='p"w') as path:
+    with client_options(user="dbops", password='p"w') as cred:
+        path = cred.arg.split("=", 1)[1]               # /dev/fd/N: in memory, no name on disk
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-        assert "password=" in open(path).read()
-    assert not os.path.exists(path)
+        assert open(path).read() == open(path).read() == '[client]\nuser="dbops"\npassword="p\\"w"\n'
+        assert os.readlink(f"/proc/self/fd/{cred.fd}").startswith("/memfd:")
+    with pytest.raises(OSError):
+        os.fstat(cred.fd)
     (tmp_path / "mysql-bin.000001").write_bytes(b"\xfebin" + b"\0" * 16)
     (tmp_path / "aria_log.00000001").write_bytes(b"not a binlog")
     (tmp_path / "mysql-bin.index").write_text("x")

@@ -127,9 +127,8 @@ class Catalog:
 
     def recover(self) -> Checkpoint:
         """Remove orphans after a crash and return the checkpoint to resume from."""
-        clean = getattr(self.storage, "clean_temp", None)
-        if clean:
-            clean()
+        self.storage.clean_temp()
+        self.storage.remove_empty_dirs(SNAPSHOT_PREFIX)  # snapshots interrupted before their data
         last = self.last_manifest()
         top = last.seq if last else 0
         for k in self.storage.list(LOG_PREFIX):
@@ -183,6 +182,12 @@ class Catalog:
                 except (ValueError, TypeError):
                     continue
         return sorted(out, key=lambda s: (s.finished, s.id))
+
+    def sweep_unfinished_snapshots(self) -> None:
+        """Remove what interrupted snapshots left: temp files of dead writers,
+        then snapshot directories left empty."""
+        self.storage.clean_temp(SNAPSHOT_PREFIX)
+        self.storage.remove_empty_dirs(SNAPSHOT_PREFIX)
 
     def publish_snapshot(self, m: SnapshotManifest) -> None:
         self.storage.put(m.manifest_key, m.to_json())

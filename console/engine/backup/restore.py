@@ -38,7 +38,7 @@ from console.engine.backup.segments import SegmentManifest, data_key, split_tran
 from console.engine.backup.storage import LocalStorage
 from console.errors import UserError
 from console.mysql.binlog import events as E
-from console.mysql.tools import defaults_file, need
+from console.mysql.tools import client_options, need
 
 State = dict[int, tuple[int, int]]
 
@@ -179,12 +179,11 @@ def _unpack(catalog: Catalog, snap: SnapshotManifest, server: RestoreServer) -> 
 def _load_dump(catalog: Catalog, snap: SnapshotManifest, server: RestoreServer) -> None:
     client = need("mariadb", "mysql")
     with catalog.storage.reader(snap.key) as src, \
-            defaults_file(socket=server.socket, user=RESTORE_USER, password=server.password()) as cnf:
+            client_options(socket=server.socket, user=RESTORE_USER, password=server.password()) as cred:
         unz = subprocess.Popen([zstd.binary(), "-q", "-d", "-c"], stdin=src,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        r = subprocess.run([client, f"--defaults-extra-file={cnf}", "--binary-mode",
-                            "--max-allowed-packet=1G"],
-                           stdin=unz.stdout, capture_output=True)
+        r = subprocess.run([client, cred.arg, "--binary-mode", "--max-allowed-packet=1G"],
+                           pass_fds=cred.pass_fds, stdin=unz.stdout, capture_output=True)
         assert unz.stdout is not None
         unz.stdout.close()
         if unz.wait() != 0 or r.returncode != 0:

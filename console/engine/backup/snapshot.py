@@ -13,19 +13,28 @@ directory is readable here, else mariadb-dump.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 
 from console.engine.backup import zstd
 from console.engine.backup.catalog import SNAPSHOT_PREFIX, Catalog, SnapshotManifest
 from console.engine.backup.storage import Storage
 from console.errors import UserError
 from console.mysql.connection import Endpoint, connect, query, query_one
-from console.mysql.tools import defaults_file, need
+from console.mysql.tools import (
+    LEGACY_CRED_PREFIX,
+    ClientOptions,
+    client_options,
+    need,
+    private_dir,
+    sweep_dirs,
+)
 
 SYSTEM_DBS = {"mysql", "information_schema", "performance_schema", "sys"}
 _BACKUP_POS = re.compile(r"MySQL binlog position: filename '([^']*)', position '(\d+)'"
@@ -56,50 +65,82 @@ def choose_method(ep: Endpoint, method: str) -> tuple[str, str, str]:
     return method, datadir, version
 
 
+XB_PREFIX = "dbops-xb-"
+
+
 def take_snapshot(storage: Storage, ep: Endpoint, method: str = "auto") -> SnapshotManifest:
     method, datadir, version = choose_method(ep, method)
+    catalog = Catalog(storage)
+    sweep_dirs(XB_PREFIX, LEGACY_CRED_PREFIX)  # what interrupted runs left
+    catalog.sweep_unfinished_snapshots()
     started = time.time()
     sid = time.strftime("%Y%m%dT%H%M%S", time.gmtime(started)) + f"-{int(started * 1000) % 1000:03d}"
-    if method == "mariadb-backup":
-        key = f"{SNAPSHOT_PREFIX}/{sid}/backup.xb.zst"
-        file, pos, gtid, size, sha = _mariadb_backup(storage, key, ep, datadir)
-    else:
-        key = f"{SNAPSHOT_PREFIX}/{sid}/dump.sql.zst"
-        file, pos, gtid, size, sha = _mariadb_dump(storage, key, ep)
+    try:
+        if method == "mariadb-backup":
+            key = f"{SNAPSHOT_PREFIX}/{sid}/backup.xb.zst"
+            file, pos, gtid, size, sha = _mariadb_backup(storage, key, ep, datadir)
+        else:
+            key = f"{SNAPSHOT_PREFIX}/{sid}/dump.sql.zst"
+            file, pos, gtid, size, sha = _mariadb_dump(storage, key, ep)
+    except BaseException:
+        catalog.sweep_unfinished_snapshots()  # the failed one's directory
+        raise
     m = SnapshotManifest(id=sid, method=method, source=ep.address, gtid=gtid, binlog_file=file,
                          binlog_pos=pos, started=started, finished=time.time(), key=key,
                          stored_bytes=size, sha256=sha, server_version=version)
-    Catalog(storage).publish_snapshot(m)
+    catalog.publish_snapshot(m)
     return m
+
+
+@contextlib.contextmanager
+def _compressor(sink) -> Iterator[zstd.Compressor]:
+    """zstd into ``sink``, closed (waited for) when the block ends; after an
+    error in the block a failing close does not hide that error."""
+    comp = zstd.Compressor(sink, threads=2)
+    try:
+        yield comp
+    except BaseException:
+        with contextlib.suppress(Exception):
+            comp.close()
+        raise
+    comp.close()
+
+
+@contextlib.contextmanager
+def _tool(argv: list[str], cred: ClientOptions, **kw) -> Iterator[subprocess.Popen]:
+    """A client tool reading ``cred``; killed if the block does not end
+    normally (an error, or SIGTERM raised as KeyboardInterrupt)."""
+    proc = subprocess.Popen([argv[0], cred.arg, *argv[1:]], pass_fds=cred.pass_fds,
+                            stdin=subprocess.DEVNULL, **kw)
+    try:
+        yield proc
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        raise
 
 
 def _mariadb_backup(storage: Storage, key: str, ep: Endpoint, datadir: str):
     exe = need("mariadb-backup", "mariabackup")
-    work = tempfile.mkdtemp(prefix="dbops-xb-")
-    log = os.path.join(work, "stderr.log")
-    try:
-        with defaults_file(ep) as cnf, storage.writer(key) as sink, open(log, "wb") as err:
-            comp = zstd.Compressor(sink, threads=2)
-            try:
-                proc = subprocess.Popen(
-                    [exe, f"--defaults-extra-file={cnf}", "--backup", "--stream=xbstream",
-                     f"--target-dir={work}/t", f"--datadir={datadir}", "--parallel=2"],
-                    stdin=subprocess.DEVNULL, stdout=comp.stdin, stderr=err)
-                rc = proc.wait()
-            finally:
-                comp.close()
-            text = open(log, errors="replace").read()
-            if rc != 0:
-                last = [ln for ln in text.splitlines() if ln.strip()][-1:] or ["no output"]
-                raise SnapshotError(f"mariadb-backup failed (exit {rc}): {last[0][:300]}")
-            found = list(_BACKUP_POS.finditer(text))
-            m = found[-1] if found else None
-            if m is None or not m.group(3):
-                raise SnapshotError("mariadb-backup did not report a binlog GTID position "
-                                    "(is binary logging on?)")
-            return m.group(1), int(m.group(2)), m.group(3), comp.bytes_out, comp.sha.hexdigest()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with private_dir(XB_PREFIX) as work, client_options(ep) as cred, storage.writer(key) as sink, \
+            tempfile.TemporaryFile() as err:
+        with _compressor(sink) as comp, \
+                _tool([exe, "--backup", "--stream=xbstream", f"--target-dir={work}/t",
+                       f"--datadir={datadir}", "--parallel=2"], cred,
+                      stdout=comp.stdin, stderr=err) as proc:
+            rc = proc.wait()
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+        if rc != 0:
+            last = [ln for ln in text.splitlines() if ln.strip()][-1:] or ["no output"]
+            raise SnapshotError(f"mariadb-backup failed (exit {rc}): {last[0][:300]}")
+        found = list(_BACKUP_POS.finditer(text))
+        m = found[-1] if found else None
+        if m is None or not m.group(3):
+            raise SnapshotError("mariadb-backup did not report a binlog GTID position "
+                                "(is binary logging on?)")
+        return m.group(1), int(m.group(2)), m.group(3), comp.bytes_out, comp.sha.hexdigest()
 
 
 def user_databases(ep: Endpoint) -> list[str]:
@@ -116,17 +157,13 @@ def _mariadb_dump(storage: Storage, key: str, ep: Endpoint):
     dbs = user_databases(ep)
     if not dbs:
         raise SnapshotError(f"{ep.label}: no user database to dump")
-    with defaults_file(ep) as cnf, storage.writer(key) as sink:
-        comp = zstd.Compressor(sink, threads=2)
-        err = tempfile.TemporaryFile()
+    with client_options(ep) as cred, storage.writer(key) as sink, tempfile.TemporaryFile() as err:
         head = tail = b""
-        try:
-            proc = subprocess.Popen(
-                [exe, f"--defaults-extra-file={cnf}", "--single-transaction", "--master-data=2",
-                 "--gtid", "--routines", "--events", "--triggers", "--hex-blob",
-                 "--default-character-set=utf8mb4", "--max-allowed-packet=1G",
-                 "--databases", *dbs],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        with _compressor(sink) as comp, \
+                _tool([exe, "--single-transaction", "--master-data=2", "--gtid", "--routines",
+                       "--events", "--triggers", "--hex-blob", "--default-character-set=utf8mb4",
+                       "--max-allowed-packet=1G", "--databases", *dbs], cred,
+                      stdout=subprocess.PIPE, stderr=err) as proc:
             assert proc.stdout is not None
             while True:
                 chunk = proc.stdout.read(1 << 20)
@@ -136,12 +173,10 @@ def _mariadb_dump(storage: Storage, key: str, ep: Endpoint):
                     head += chunk[:1 << 16]
                 tail = (tail + chunk)[-(1 << 16):]   # the GTID comes at the end
                 comp.write(chunk)
+            proc.stdout.close()
             rc = proc.wait()
-        finally:
-            comp.close()
         err.seek(0)
         text = err.read().decode(errors="replace").strip()
-        err.close()
         if rc != 0:
             raise SnapshotError(f"mariadb-dump failed (exit {rc}): {text.splitlines()[-1:] or ''}")
         found = _DUMP_GTID.findall(head + tail)

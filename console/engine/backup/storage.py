@@ -55,6 +55,16 @@ class Storage:
         raise NotImplementedError
         yield  # pragma: no cover
 
+    def clean_temp(self, prefix: str = "") -> int:
+        """Remove what writers that died mid-publish left under ``prefix``
+        (never a live writer's); returns how many objects."""
+        return 0
+
+    def remove_empty_dirs(self, prefix: str) -> int:
+        """Remove empty directories below ``prefix`` (stores without
+        directories have none)."""
+        return 0
+
     def exists(self, key: str) -> bool:
         try:
             self.size(key)
@@ -98,11 +108,20 @@ class LocalStorage(Storage):
 
     @contextlib.contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
+        """The temp file is locked (flock) while written: ``clean_temp`` in
+        another process leaves it alone; the lock dies with its process."""
         p = self.path(key)
+        tmp = self._tmp(p)
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._tmp(p)
-            f = open(tmp, "wb")  # noqa: SIM115 - closed below
+            for attempt in (1, 2):  # a sweep may remove the fresh, empty directory once
+                p.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    f = open(tmp, "wb")  # noqa: SIM115 - closed below
+                    break
+                except FileNotFoundError:
+                    if attempt == 2:
+                        raise
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         except OSError as e:
             raise StorageError(f"cannot write {p}: {e.strerror}") from None
         ok = False
@@ -187,16 +206,39 @@ class LocalStorage(Storage):
     def remove_tree(self, prefix: str) -> None:
         shutil.rmtree(self.root / _check_key(prefix), ignore_errors=True)
 
-    def clean_temp(self) -> int:
-        """Remove temp files left by a crash mid-publish; returns how many."""
+    def clean_temp(self, prefix: str = "") -> int:
         n = 0
-        for dirpath, _, filenames in os.walk(self.root):
+        for dirpath, _, filenames in os.walk(self.root / prefix if prefix else self.root):
             for fn in filenames:
-                if fn.startswith(".") and ".tmp" in fn:
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(dirpath, fn))
-                        n += 1
+                if fn.startswith(".") and ".tmp" in fn and _remove_unlocked(os.path.join(dirpath, fn)):
+                    n += 1
         return n
+
+    def remove_empty_dirs(self, prefix: str) -> int:
+        n = 0
+        top = self.root / _check_key(prefix)
+        for dirpath, _, _ in os.walk(top, topdown=False):
+            if Path(dirpath) != top:
+                with contextlib.suppress(OSError):  # not empty: kept
+                    os.rmdir(dirpath)
+                    n += 1
+        return n
+
+
+def _remove_unlocked(path: str) -> bool:
+    """Unlink ``path`` unless a live writer holds its lock."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def sha256_of(storage: Storage, key: str) -> str:

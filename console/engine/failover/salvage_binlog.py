@@ -7,7 +7,7 @@ transaction after what the candidate has, in the primary's domains only;
 the GTIDs it prints say what the files hold; the same text is piped into the
 ``mariadb`` client on the candidate, so each transaction keeps its original
 GTID (the output sets ``gtid_domain_id``/``server_id``/``gtid_seq_no``).  The
-password goes in a 0600 defaults file, never on a command line.
+password goes in an in-memory option file, never on disk or a command line.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from console.engine.failover.journal import Journal
 from console.errors import UserError
 from console.mysql import gtid as gtidmod
 from console.mysql.gtid import Gtid, GtidSet
-from console.mysql.tools import defaults_file, need
+from console.mysql.tools import client_options, need
 
 _GTID_LINE = re.compile(rb"^#\d{6}\s.*\sGTID (\d+)-(\d+)-(\d+)", re.M)
 
@@ -106,11 +106,11 @@ def decode_binlogs(files: Iterable[Path], args: list[str]) -> bytes:
 
 def apply_sql_text(ops: ClusterOps, candidate: str, text: bytes, timeout: float) -> None:
     """Run ``mariadb-binlog`` output on the candidate with the ``mariadb``
-    client (password in a 0600 defaults file, never in argv)."""
+    client (password in an in-memory option file, never on disk or in argv)."""
     ep = ops.endpoint(candidate)
     client = need("mariadb", "mysql")
-    with defaults_file(ep) as cnf:
-        r = subprocess.run([client, f"--defaults-extra-file={cnf}", "--binary-mode"],
+    with client_options(ep) as cred:
+        r = subprocess.run([client, cred.arg, "--binary-mode"], pass_fds=cred.pass_fds,
                            input=text, capture_output=True, timeout=timeout)
     if r.returncode != 0:
         err = (r.stderr.decode(errors="replace").strip().splitlines() or ["failed"])[-1]

@@ -5,7 +5,6 @@ estimate and the replicas to watch.  Every refusal is one clear line."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from console.engine.migration.sqlutil import cast_target, qi, qt
 from console.errors import UserError
 from console.mysql.connection import query, query_one, scalar
 from console.mysql.flavor import Dialect, detect
+from console.mysql.grants import REPLICATION_SLAVE, has_global_privilege
 
 
 class Refused(UserError):
@@ -210,24 +210,13 @@ def check_server(conn, dialect: Dialect) -> list[str]:
     return []
 
 
-_GLOBAL_GRANT = re.compile(r"GRANT (.+?) ON \*\.\* TO ", re.I)
-_REPLICATION = ("ALL PRIVILEGES", "REPLICATION SLAVE", "REPLICATION REPLICA")
-
-
 def check_replication_grant(conn, dialect: Dialect) -> None:
     """The binlog apply reads the binlog as a replica does: refuse now,
     before anything is created, if the account may not (MariaDB: SHOW GRANTS
     lists the user's and its enabled role's grants; on MySQL a role's are
     not listed, so it is not checked there and the apply's error says it)."""
-    if dialect.name != "mariadb":
+    if dialect.name != "mariadb" or has_global_privilege(conn, REPLICATION_SLAVE):
         return
-    with conn.cursor() as cur:
-        cur.execute("SHOW GRANTS")
-        grants = [str(r[0]) for r in cur.fetchall()]
-    for g in grants:
-        m = _GLOBAL_GRANT.match(g)
-        if m and any(p in m.group(1).upper() for p in _REPLICATION):
-            return
     user = scalar(conn, "SELECT CURRENT_USER()")
     raise Refused(f"{user} lacks the REPLICATION SLAVE privilege: the binlog apply reads the binlog "
                   f"as a replica does (GRANT REPLICATION SLAVE ON *.* TO it)")

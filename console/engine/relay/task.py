@@ -28,6 +28,7 @@ from console.mysql.binlog import events as E
 from console.mysql.binlog.client import Batch, DumpClient, DumpError, ServerIdentity
 from console.mysql.binlog.writer import BinlogFileWriter
 from console.mysql.connection import (
+    ACCESS_DENIED_CODES,
     DBError,
     Endpoint,
     backoff_delays,
@@ -106,7 +107,8 @@ class RelayTask(Task):
                     raise TaskStopped() from None
                 if self._switch or not self._resume.is_set():
                     continue
-                transient = getattr(e, "transient", True) if isinstance(e, DumpError) else True
+                transient = getattr(e, "transient", True) and \
+                    getattr(e, "code", None) not in ACCESS_DENIED_CODES  # never retry a refused login
                 msg = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
                 self.set_error(msg)
                 if self.engine:  # the event log pane shows every failed session

@@ -72,7 +72,13 @@ from console.mysql.binlog.protocol import (  # noqa: F401 (re-exported)
     semi_sync_ack,
 )
 from console.mysql.binlog.stream import Batch, RawEvent  # noqa: F401 (re-exported)
-from console.mysql.connection import Endpoint, connect, describe_error, query_one
+from console.mysql.connection import (
+    ACCESS_DENIED_CODES,
+    Endpoint,
+    connect,
+    describe_error,
+    query_one,
+)
 
 ER_SLAVE_SAME_ID = 4052  # another replica registered with our server_id and kicked us out
 
@@ -527,9 +533,9 @@ class DumpClient:
                 raise DumpError(f"{label}: error {code} from dump: another replica connected with our "
                                 f"server_id {self.server_id} ({text}); give this task a server_id no "
                                 f"other server or replica uses", code=code, transient=False)
-            # 1236: position/GTID not available upstream: retrying will not help
+            # 1236: position/GTID not available upstream; access denied: retrying will not help
             raise DumpError(f"{label}: error {code} from dump: {text}", code=code,
-                            transient=code not in (1236,))
+                            transient=code != 1236 and code not in ACCESS_DENIED_CODES)
         raise DumpError(f"{label}: unexpected packet 0x{first:02x} in binlog stream",
                         transient=False)
 
