@@ -228,3 +228,23 @@ def test_task_collects_whole_transactions_and_never_stores_one_twice(tmp_path):
         ("bin.1", "", "0-1-2", 2), ("bin.1", "0-1-2", "0-1-3", 1), ("bin.2", "0-1-3", "0-2-4", 1)]
     r = verify(task.catalog)
     assert r.ok and r.transactions == 4
+
+
+def test_command_packets_split_at_0xffffff_and_the_reply_follows_the_last():
+    from console.mysql.binlog.protocol import MAX_PACKET, command_packets
+
+    def split(data):
+        out, p = [], 0
+        while p < len(data):
+            n = int.from_bytes(data[p:p + 3], "little")
+            out.append((data[p + 3], n))
+            p += 4 + n
+        return out
+
+    assert command_packets(3, b"SELECT 1") == (b"\x09\x00\x00\x00\x03SELECT 1", 1)
+    assert split(command_packets(3, b"x" * (MAX_PACKET - 2))[0]) == [(0, MAX_PACKET - 1)]
+    data, seq = command_packets(3, b"x" * (MAX_PACKET - 1))        # exactly 0xFFFFFF: empty last
+    assert split(data) == [(0, MAX_PACKET), (1, 0)] and seq == 2
+    data, seq = command_packets(3, b"x" * (2 * MAX_PACKET + 5))
+    assert split(data) == [(0, MAX_PACKET), (1, MAX_PACKET), (2, 6)] and seq == 3
+    assert data[4] == 3 and len(data) == 2 * MAX_PACKET + 6 + 12

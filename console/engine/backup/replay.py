@@ -30,6 +30,7 @@ from pymysql.constants import COMMAND
 from console.engine.backup.segments import Txn
 from console.errors import UserError
 from console.mysql.binlog import events as E
+from console.mysql.binlog.protocol import command_packets
 
 INTVAR, RAND, USER_VAR = 5, 13, 14
 ROWS_TYPES = frozenset({23, 24, 25, 30, 31, 32, 166, 167, 168, 169, 170, 171})
@@ -196,26 +197,17 @@ class Replayer:
         first, last = self.first_in_batch, self.current
         self.parts, self.size, self.first_in_batch = [], 0, ""
         try:
-            group: list[bytes] = []
-            for stmt in parts:
-                if len(stmt) + 1 >= 0xFFFFFF:      # multi-packet statement: pymysql splits it
-                    self._pipeline(group)
-                    group = []
-                    self.conn._execute_command(COMMAND.COM_QUERY, stmt)
-                    self._read_results(1)
-                else:
-                    group.append(stmt)
-            self._pipeline(group)
+            self._pipeline(parts)
         except (pymysql.MySQLError, OSError) as e:
             if self.conn.open:
                 self.conn.close()
             msg = e.args[1] if isinstance(e, pymysql.MySQLError) and len(e.args) > 1 else str(e)
             raise ReplayError(f"replay failed in transactions {first}..{last}: {msg}") from None
 
-    def _read_results(self, n: int) -> None:
+    def _read_results(self, reply_seqs: list[int]) -> None:
         conn = self.conn
-        for _ in range(n):
-            conn._next_seq_id = 1
+        for seq in reply_seqs:
+            conn._next_seq_id = seq
             MySQLResult(conn).read()
         conn._result = None
 
@@ -225,7 +217,10 @@ class Replayer:
         socket buffer)."""
         if not stmts:
             return
-        data = b"".join(struct.pack("<I", len(s) + 1)[:3] + b"\x00\x03" + s for s in stmts)
+        framed = [command_packets(COMMAND.COM_QUERY, s) for s in stmts]
+        data = b"".join(packets for packets, _ in framed)
+        reply_seqs = [seq for _, seq in framed]
+        del framed
         sock = self.conn._sock
         failed: list[BaseException] = []
 
@@ -238,7 +233,7 @@ class Replayer:
         th = threading.Thread(target=send, name="replay-send", daemon=True)
         th.start()
         try:
-            self._read_results(len(stmts))
+            self._read_results(reply_seqs)
         except BaseException:
             if self.conn.open:
                 self.conn.close()
