@@ -248,3 +248,35 @@ def test_command_packets_split_at_0xffffff_and_the_reply_follows_the_last():
     data, seq = command_packets(3, b"x" * (2 * MAX_PACKET + 5))
     assert split(data) == [(0, MAX_PACKET), (1, MAX_PACKET), (2, 6)] and seq == 3
     assert data[4] == 3 and len(data) == 2 * MAX_PACKET + 6 + 12
+
+
+def test_replay_uses_no_database_a_database_ddl_names_and_uses_again_after_it():
+    import struct
+
+    def query(db: bytes, stmt: bytes, seq: int) -> Txn:
+        body = struct.pack("<IIBHH", 7, 0, len(db), 0, 0) + db + b"\0" + stmt
+        return Txn(0, 1, seq, T0, B.gtid(0, 1, seq, standalone=True) + B.event(E.QUERY, body))
+
+    rp = Replayer(object())
+    rp.set_fde(B.fde())
+    for seq, (db, stmt) in enumerate([
+            (b"a", b"CREATE TABLE t (id INT)"),
+            (b"new", b"CREATE DATABASE new"),
+            (b"s", b"/* x */\n create  or replace SCHEMA s"),
+            (b"never", b"DROP DATABASE IF EXISTS never"),
+            (b"a", b"CREATE TABLE t2 (id INT)"),           # after a drop: USE again
+            (b"a", b"DROP DATABASE a"),
+            (b"a", b"CREATE DATABASE a"),
+            (b"a", b"CREATE TABLE t3 (id INT)"),
+            (b"a", b"ALTER DATABASE CHARACTER SET latin1"),
+            (b"", b"CREATE TABLE a.t4 (id INT)"),
+            (b"create_db", b"CREATE DATABASEx_not_ddl"),
+    ], 1):
+        rp.add(query(db, stmt, seq))
+    stmts = [p for p in rp.parts if not p.startswith((b"SET ", b"BINLOG "))]
+    assert stmts == [b"USE `a`", b"CREATE TABLE t (id INT)", b"CREATE DATABASE new",
+                     b"/* x */\n create  or replace SCHEMA s", b"DROP DATABASE IF EXISTS never",
+                     b"USE `a`", b"CREATE TABLE t2 (id INT)", b"DROP DATABASE a",
+                     b"CREATE DATABASE a", b"USE `a`", b"CREATE TABLE t3 (id INT)",
+                     b"ALTER DATABASE CHARACTER SET latin1", b"CREATE TABLE a.t4 (id INT)",
+                     b"USE `create_db`", b"CREATE DATABASEx_not_ddl"]

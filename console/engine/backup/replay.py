@@ -2,8 +2,11 @@
 
 Row events go as ``BINLOG '<base64>'`` statements (the server applies them
 itself, exactly as the source wrote them: no decoding here), DDL and other
-statements as their text with the session settings of their QUERY event,
-and each transaction as BEGIN ... COMMIT.  Statements are pipelined: up to
+statements as their text with the session settings of their QUERY event
+after a USE of its default database (not for CREATE/DROP DATABASE: their
+event names the database they create or drop, which need not exist), and
+each transaction as BEGIN ... COMMIT.  Statements of 16 MiB or more go as
+several packets (``protocol.command_packets``).  Statements are pipelined: up to
 ``BATCH_STATEMENTS`` COM_QUERY packets are written back to back by a sender
 thread while their replies are read in order here, so a batch costs one
 round trip.  (Multi-statement
@@ -20,6 +23,7 @@ supported (a clear error): USER_VAR events of statement-based DML.
 from __future__ import annotations
 
 import base64
+import re
 import struct
 import threading
 
@@ -36,6 +40,10 @@ INTVAR, RAND, USER_VAR = 5, 13, 14
 ROWS_TYPES = frozenset({23, 24, 25, 30, 31, 32, 166, 167, 168, 169, 170, 171})
 SKIP_TYPES = frozenset({E.ANNOTATE_ROWS, 27, E.BINLOG_CHECKPOINT, E.GTID_LIST, 35, 29})
 STMT_END_F = 1
+# CREATE [OR REPLACE] / DROP DATABASE|SCHEMA, after blanks and comments
+DATABASE_DDL = re.compile(rb"(?:\s+|/\*(?!!).*?\*/|#[^\n]*\n|--\s[^\n]*\n)*"
+                          rb"(?:CREATE\s+(?:OR\s+REPLACE\s+)?|DROP\s+)(?:DATABASE|SCHEMA)\b",
+                          re.IGNORECASE | re.DOTALL)
 BATCH_BYTES = 8 << 20
 BATCH_STATEMENTS = 5000
 
@@ -165,6 +173,13 @@ class Replayer:
                     self._add(stmt)
                     continue
                 self._query_session(sv, E.HEADER.unpack_from(ev, 0)[0])
+                if DATABASE_DDL.match(stmt):
+                    # its event names the database it creates or drops (which
+                    # need not exist): no USE; and the session's default
+                    # database may be gone afterwards, so USE again next time
+                    self._add(stmt)
+                    self.db = b""
+                    continue
                 if db and db != self.db:
                     self._add(b"USE `" + db.replace(b"`", b"``") + b"`")
                     self.db = db
