@@ -280,3 +280,31 @@ def test_replay_uses_no_database_a_database_ddl_names_and_uses_again_after_it():
                      b"CREATE DATABASE a", b"USE `a`", b"CREATE TABLE t3 (id INT)",
                      b"ALTER DATABASE CHARACTER SET latin1", b"CREATE TABLE a.t4 (id INT)",
                      b"USE `create_db`", b"CREATE DATABASEx_not_ddl"]
+
+
+def test_checkpoint_consistency_allows_a_moving_checkpoint_and_reports_a_real_mismatch(tmp_path):
+    from console.engine.backup.verify import checkpoint_problems
+
+    ms = _store(tmp_path, [2, 2, 2, 2]).manifests()                 # seqs 1..4, GTIDs 0-1-2..8
+
+    def cp(seq, gtid):
+        return Checkpoint(seq=seq, gtid=gtid)
+
+    def problems(before, after, listed=ms):
+        return checkpoint_problems(before, after, listed)
+
+    assert problems(cp(4, "0-1-8"), cp(4, "0-1-8")) == []           # stopped, complete
+    assert problems(cp(3, "0-1-6"), cp(3, "0-1-6")) == []           # segment 4 being published
+    assert problems(cp(2, "0-1-4"), cp(6, "0-1-12")) == []          # moved on while verifying
+    assert problems(cp(0, ""), cp(4, "0-1-8")) == []                # the start record
+    assert problems(cp(1, "0-1-2"), cp(4, "0-1-8"), ms[2:]) == []   # retention removed 1..2
+    assert problems(None, None, []) == []
+    # real mismatches
+    assert problems(cp(4, "0-1-9"), cp(4, "0-1-9")) == [
+        "checkpoint (4/0-1-9) does not match segment 4 (ends at 0-1-8)"]
+    assert "ahead of the log" in problems(cp(5, "0-1-10"), cp(5, "0-1-10"))[0]
+    assert "trails the log: segments 3..4" in problems(cp(2, "0-1-4"), cp(2, "0-1-4"))[0]
+    assert "ahead of the oldest stored segment 3" in problems(cp(1, "0-1-5"), cp(4, "0-1-8"), ms[2:])[0]
+    assert "names segment 2, which is missing" in problems(cp(2, "0-1-4"), cp(4, "0-1-8"),
+                                                           [ms[0], ms[2], ms[3]])[0]
+    assert "checkpoint.json is missing" in problems(None, None)[0]
