@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -162,3 +164,11 @@ def wait_backed_up(handle, task) -> str:
     gtid = handle.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
     wait_for(lambda: task.status().detail.checkpoint_gtid == gtid, 60, what=f"checkpoint {gtid}")
     return gtid
+
+
+def start_cli_backup(cfg: Path) -> subprocess.Popen:
+    """``dbops-console backup`` of sandbox-backup in a child process (stderr piped)."""
+    return subprocess.Popen([sys.executable, "-m", "console.cli", "backup", "--config", str(cfg),
+                             "--task", "sandbox-backup", "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            cwd=Path(__file__).resolve().parents[2])
