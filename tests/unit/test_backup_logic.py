@@ -168,15 +168,37 @@ def test_query_parts_and_replay_statements():
 
 
 def test_restore_dialog_input_check(tmp_path):
-    args, why = check("2026-01-02 03:04:05", str(tmp_path / "new"), "3310")
-    assert args == {"to_time": "2026-01-02 03:04:05", "target_dir": str(tmp_path / "new"),
-                    "port": 3310} and not why
-    assert check("0-1-77", str(tmp_path / "n"), "3310")[0]["to_gtid"] == "0-1-77"
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "f").write_text("x")
-    assert "not empty" in check("0-1-1", str(tmp_path / "full"), "3310")[1]
-    assert "neither" in check("soon", str(tmp_path / "n"), "3310")[1]
-    assert "port" in check("0-1-1", str(tmp_path / "n"), "80")[1]
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = str(free.getsockname()[1])
+    free.close()
+    try:
+        args, why = check("2026-01-02 03:04:05", str(tmp_path / "new"), port)
+        assert args == {"to_time": "2026-01-02 03:04:05", "target_dir": str(tmp_path / "new"),
+                        "port": int(port), "keep_running": False} and not why
+        args = check("0-1-77", str(tmp_path / "n"), port, keep_running=True)[0]
+        assert args["to_gtid"] == "0-1-77" and args["keep_running"] is True
+        (tmp_path / "full").mkdir()
+        (tmp_path / "full" / "f").write_text("x")
+        (tmp_path / "empty").mkdir()
+        assert check("0-1-1", str(tmp_path / "empty"), port)[0]["target_dir"] == str(tmp_path / "empty")
+        assert "not empty" in check("0-1-1", str(tmp_path / "full"), port)[1]
+        assert "not a directory" in check("0-1-1", str(tmp_path / "full" / "f"), port)[1]
+        assert "does not exist" in check("0-1-1", str(tmp_path / "no" / "such"), port)[1]
+        assert "too long" in check("0-1-1", str(tmp_path / ("d" * 120)), port)[1]
+        assert "neither" in check("soon", str(tmp_path / "n"), port)[1]
+        assert "port" in check("0-1-1", str(tmp_path / "n"), "80")[1]
+        assert "port" in check("0-1-1", str(tmp_path / "n"), "x")[1]
+        assert f"port {busy} is in use" in check("0-1-1", str(tmp_path / "n"), str(busy))[1]
+    finally:
+        taken.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "full"]
 
 
 def test_timeline_marks_segments_and_snapshots():
