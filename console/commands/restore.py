@@ -81,7 +81,8 @@ def run(args) -> int:
         target = Path(args.target_dir).expanduser()
         left = (f"; {target} holds an incomplete restore: remove it before restoring there"
                 if target.is_dir() and any(target.iterdir()) else "")
-        raise UserError(f"restore interrupted by {e.name}: its server was stopped{left}",
+        raise UserError(f"restore interrupted by {e.name}: stopped, no restore server left "
+                        f"running{left}",
                         exit_code=128 + e.signum) from None
     if args.json:
         print_json(r.to_dict())
