@@ -9,12 +9,17 @@
 The newest snapshot at or before the target is prepared in DIR/data, a
 private mariadbd (DIR/my.cnf, its own port) replays the backed-up events up
 to exactly the target, and is stopped again (by its pid) unless
-``--keep-running``.  The running cluster is never touched.
+``--keep-running``.  The running cluster is never touched.  Bad input is
+refused before anything is created; SIGTERM, SIGHUP or SIGINT during the
+restore stop its server and exit with 128 + the signal number.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+from pathlib import Path
 
 from console.commands.common import config_from_args, print_json
 from console.errors import UserError
@@ -34,7 +39,7 @@ def register(sub) -> None:
     p.add_argument("--port", metavar="P", type=int, default=3307,
                    help="port of the restored server (default 3307)")
     p.add_argument("--keep-running", action="store_true",
-                   help="leave the restored server running (its pid is printed)")
+                   help="leave the restored server running (how to reach it is printed)")
     p.add_argument("--dry-run", action="store_true",
                    help="only show which snapshot and log segments the restore would use")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -66,9 +71,19 @@ def run(args) -> int:
     if args.dry_run:
         return _dry_run(tc, to_time, args)
     quiet = args.json
-    r = restore(tc.options.storage, args.target_dir, port=args.port, to_time=to_time,
-                to_gtid=args.to_gtid, keep_running=args.keep_running,
-                progress=(lambda m: None) if quiet else (lambda m: print(f"restore: {m}", file=sys.stderr)))
+    try:
+        with _signals_interrupt():
+            r = restore(tc.options.storage, args.target_dir, port=args.port, to_time=to_time,
+                        to_gtid=args.to_gtid, keep_running=args.keep_running,
+                        progress=(lambda m: None) if quiet
+                        else (lambda m: print(f"restore: {m}", file=sys.stderr)))
+    except _Interrupted as e:
+        target = Path(args.target_dir).expanduser()
+        left = (f"; {target} holds an incomplete restore: remove it before restoring there"
+                if target.is_dir() and any(target.iterdir()) else "")
+        raise UserError(f"restore interrupted by {e.name}: stopped, no restore server left "
+                        f"running{left}",
+                        exit_code=128 + e.signum) from None
     if args.json:
         print_json(r.to_dict())
         return 0
@@ -76,13 +91,36 @@ def run(args) -> int:
           f"GTID {r.snapshot_gtid}) + {r.transactions} transaction(s) replayed "
           f"-> GTID {r.restored_gtid}")
     print(f"prepare {r.prepare_seconds:.1f}s, replay {r.replay_seconds:.1f}s")
-    if r.pid:
-        print(f"server running: pid {r.pid}, port {r.port}, socket {r.socket}, user {r.user} "
-              f"(password in {r.password_file})")
-    else:
-        print(f"start it with: mariadbd --defaults-file={r.target_dir}/my.cnf "
-              f"(user {r.user}, password in {r.password_file})")
+    print(r.how_to_reach())
     return 0
+
+
+class _Interrupted(BaseException):
+    """A stop signal during the restore (a BaseException: nothing on the way
+    swallows it, and the restore's cleanup stops its server)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    def on_signal(signum, frame):
+        for s in STOP_SIGNALS:             # the cleanup itself is not interrupted again
+            signal.signal(s, signal.SIG_IGN)
+        raise _Interrupted(signum)
+
+    old = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def _dry_run(tc, to_time, args) -> int:

@@ -1,10 +1,7 @@
 """Log backup against a real sandbox under a write load: kill -9 and restart
 leave no gap and no duplicate; pause/resume; the checkpoint never moves back."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,7 +12,13 @@ from console.engine.backup.storage import LocalStorage
 from console.engine.backup.verify import verify
 from console.engine.engine import Engine
 from console.mysql.binlog import events as E
-from tests.support.backup_helpers import Writer, backup_config, stored_gtids, wait_for
+from tests.support.backup_helpers import (
+    Writer,
+    backup_config,
+    start_cli_backup,
+    stored_gtids,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +31,6 @@ def _checkpoint(storage):
     return Catalog(LocalStorage(storage)).load_checkpoint()
 
 
-def _start(cfg):
-    return subprocess.Popen([sys.executable, "-m", "console.cli", "backup", "--config", str(cfg),
-                             "--task", "sandbox-backup", "-q"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-
-
 def test_kill9_and_restart_leaves_no_gap_and_no_duplicate(sandbox, tmp_path):
     storage = tmp_path / "store"
     cfg = backup_config(sandbox, tmp_path, storage, start_from="now")
@@ -44,7 +40,7 @@ def test_kill9_and_restart_leaves_no_gap_and_no_duplicate(sandbox, tmp_path):
     try:
         seen = []
         for _round in range(3):
-            p = _start(cfg)
+            p = start_cli_backup(cfg)
             procs.append(p)
             base = _checkpoint(storage).seq if _checkpoint(storage) else 0
             wait_for(lambda b=base: (cp := _checkpoint(storage)) and cp.seq >= b + 3,
@@ -52,7 +48,7 @@ def test_kill9_and_restart_leaves_no_gap_and_no_duplicate(sandbox, tmp_path):
             seen.append(_checkpoint(storage).seq)
             p.send_signal(signal.SIGKILL)
             p.wait()
-        p = _start(cfg)
+        p = start_cli_backup(cfg)
         procs.append(p)
         time.sleep(1.0)
         w.stop()

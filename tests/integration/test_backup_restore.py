@@ -17,7 +17,13 @@ from console.engine.backup.segments import data_key, manifest_key
 from console.engine.backup.storage import LocalStorage
 from console.engine.backup.verify import verify
 from console.engine.engine import Engine
-from tests.support.backup_helpers import Writer, backup_config, table_checksum, wait_for
+from tests.support.backup_helpers import (
+    Writer,
+    backup_config,
+    table_checksum,
+    take_snapshot,
+    wait_for,
+)
 from tests.support.sandboxes import free_port_block
 
 pytestmark = pytest.mark.integration
@@ -40,7 +46,7 @@ def backed_up(sandbox, tmp_path_factory):
         wait_for(lambda: task.status().phase == "streaming", what="streaming")
         w.start()
         time.sleep(0.5)
-        _snapshot(engine, task, "mariadb-backup")
+        take_snapshot(engine, task, "mariadb-backup")
         for i in range(3):
             time.sleep(rng.uniform(0.5, 2.0))
             w.hold()
@@ -58,7 +64,7 @@ def backed_up(sandbox, tmp_path_factory):
                 time.sleep(0.05)
             w.release()
             if i == 0:
-                _snapshot(engine, task, "mariadb-dump")
+                take_snapshot(engine, task, "mariadb-dump")
         time.sleep(0.5)
         w.stop()
         final = sandbox.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
@@ -68,15 +74,6 @@ def backed_up(sandbox, tmp_path_factory):
         engine.shutdown()
     assert not w.errors and w.count > 100
     return storage, points, tmp
-
-
-def _snapshot(engine, task, method):
-    before = len(task.catalog.snapshots())
-    engine.command("sandbox-backup", "snapshot-now", method=method)
-    wait_for(lambda: not task.status().detail.snapshot_running, 120, what="snapshot")
-    snaps = task.catalog.snapshots()
-    assert len(snaps) == before + 1, task.status().last_error
-    assert snaps[-1].method == method and snaps[-1].gtid
 
 
 def _restore_and_checksum(storage, tmp, name, **target):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -127,3 +130,45 @@ def wait_for(pred, timeout: float = 30.0, what: str = "condition"):
             return v
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def running_backup(handle, tmp: Path, **opts):
+    """(engine, task) of the sandbox-backup task on storage ``tmp/store``,
+    started and streaming; shut down at the end."""
+    from console.config import load_config
+    from console.engine.engine import Engine
+
+    engine = Engine(load_config(backup_config(handle, tmp, tmp / "store", **opts)))
+    task = engine.create_configured("sandbox-backup")
+    try:
+        task.start()
+        wait_for(lambda: task.status().phase == "streaming", what="streaming")
+        yield engine, task
+    finally:
+        engine.shutdown()
+
+
+def take_snapshot(engine, task, method: str) -> None:
+    """Take a snapshot through the task's command and wait until it is stored."""
+    before = len(task.catalog.snapshots())
+    engine.command(task.task_id, "snapshot-now", method=method)
+    wait_for(lambda: not task.status().detail.snapshot_running, 120, what="snapshot")
+    snaps = task.catalog.snapshots()
+    assert len(snaps) == before + 1, task.status().last_error
+    assert snaps[-1].method == method and snaps[-1].gtid
+
+
+def wait_backed_up(handle, task) -> str:
+    """The primary's GTID position once the task's checkpoint has reached it."""
+    gtid = handle.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
+    wait_for(lambda: task.status().detail.checkpoint_gtid == gtid, 60, what=f"checkpoint {gtid}")
+    return gtid
+
+
+def start_cli_backup(cfg: Path) -> subprocess.Popen:
+    """``dbops-console backup`` of sandbox-backup in a child process (stderr piped)."""
+    return subprocess.Popen([sys.executable, "-m", "console.cli", "backup", "--config", str(cfg),
+                             "--task", "sandbox-backup", "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            cwd=Path(__file__).resolve().parents[2])

@@ -1,12 +1,19 @@
 """The backup screen against a real sandbox: status, snapshot now, pause and
-resume, and the restore dialog (bad input refused, typed confirmation, restore)."""
+resume, and the restore dialog (bad input refused, typed confirmation, a
+restore whose server is kept running and reachable as the result says)."""
 
 import json
+import os
+import signal
+import time
 
+import pymysql
 import pytest
+from textual.widgets import Checkbox
 
 from console.config import load_config
 from console.engine.engine import Engine
+from console.sandbox import pid_alive
 from console.tui.app import ConsoleApp
 from console.tui.screens.backup import BackupScreen
 from console.tui.widgets.confirm import ConfirmDialog
@@ -64,15 +71,37 @@ async def test_backup_screen_snapshot_pause_and_restore(sandbox, tmp_path):
             target = tmp_path / "restored"
             dlg.query_one("#restore-point").value = gtid2
             dlg.query_one("#restore-dir").value = str(target)
-            dlg.query_one("#restore-port").value = str(free_port_block(1))
+            port = free_port_block(1)
+            dlg.query_one("#restore-port").value = str(port)
+            keep = dlg.query_one("#restore-keep", Checkbox)
+            assert keep.value is False                    # stopped unless asked
+            await pilot.click("#restore-keep")
+            assert keep.value is True
             dlg.query_one("#restore-port").focus()
             await pilot.press("enter")
             assert await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            assert "kept running" in str(app.screen.query_one("#confirm-message").render())
             await pilot.press(*str(target))
             await pilot.press("enter")
             assert await until(pilot, lambda: (target / "restore.json").exists(), 120), \
                 [e.line() for _, e in engine.events_since(0)][-5:]
+            sock = str(target / "mariadbd.sock")
+            assert await until(pilot, lambda: any(
+                f"host 127.0.0.1 port {port} socket {sock}" in str(n.message)
+                for n in app._notifications))
     finally:
         engine.shutdown()
     r = json.loads((target / "restore.json").read_text())
-    assert r["restored_gtid"] == gtid2 and r["pid"] is None
+    try:
+        assert r["restored_gtid"] == gtid2 and r["pid"] and pid_alive(r["pid"], str(target / "my.cnf"))
+        c = pymysql.connect(unix_socket=sock, user=r["user"],
+                            password=(target / "restore.password").read_text().strip())
+        with c.cursor() as cur:
+            cur.execute("SELECT v FROM bk_tui.t WHERE id = 2")
+            assert cur.fetchone() == (2,)
+        c.close()
+    finally:
+        os.kill(r["pid"], signal.SIGTERM)
+        until_dead = time.monotonic() + 120
+        while pid_alive(r["pid"]) and time.monotonic() < until_dead:
+            time.sleep(0.1)

@@ -168,15 +168,37 @@ def test_query_parts_and_replay_statements():
 
 
 def test_restore_dialog_input_check(tmp_path):
-    args, why = check("2026-01-02 03:04:05", str(tmp_path / "new"), "3310")
-    assert args == {"to_time": "2026-01-02 03:04:05", "target_dir": str(tmp_path / "new"),
-                    "port": 3310} and not why
-    assert check("0-1-77", str(tmp_path / "n"), "3310")[0]["to_gtid"] == "0-1-77"
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "f").write_text("x")
-    assert "not empty" in check("0-1-1", str(tmp_path / "full"), "3310")[1]
-    assert "neither" in check("soon", str(tmp_path / "n"), "3310")[1]
-    assert "port" in check("0-1-1", str(tmp_path / "n"), "80")[1]
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = str(free.getsockname()[1])
+    free.close()
+    try:
+        args, why = check("2026-01-02 03:04:05", str(tmp_path / "new"), port)
+        assert args == {"to_time": "2026-01-02 03:04:05", "target_dir": str(tmp_path / "new"),
+                        "port": int(port), "keep_running": False} and not why
+        args = check("0-1-77", str(tmp_path / "n"), port, keep_running=True)[0]
+        assert args["to_gtid"] == "0-1-77" and args["keep_running"] is True
+        (tmp_path / "full").mkdir()
+        (tmp_path / "full" / "f").write_text("x")
+        (tmp_path / "empty").mkdir()
+        assert check("0-1-1", str(tmp_path / "empty"), port)[0]["target_dir"] == str(tmp_path / "empty")
+        assert "not empty" in check("0-1-1", str(tmp_path / "full"), port)[1]
+        assert "not a directory" in check("0-1-1", str(tmp_path / "full" / "f"), port)[1]
+        assert "does not exist" in check("0-1-1", str(tmp_path / "no" / "such"), port)[1]
+        assert "too long" in check("0-1-1", str(tmp_path / ("d" * 120)), port)[1]
+        assert "neither" in check("soon", str(tmp_path / "n"), port)[1]
+        assert "port" in check("0-1-1", str(tmp_path / "n"), "80")[1]
+        assert "port" in check("0-1-1", str(tmp_path / "n"), "x")[1]
+        assert f"port {busy} is in use" in check("0-1-1", str(tmp_path / "n"), str(busy))[1]
+    finally:
+        taken.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "full"]
 
 
 def test_timeline_marks_segments_and_snapshots():
@@ -228,3 +250,83 @@ def test_task_collects_whole_transactions_and_never_stores_one_twice(tmp_path):
         ("bin.1", "", "0-1-2", 2), ("bin.1", "0-1-2", "0-1-3", 1), ("bin.2", "0-1-3", "0-2-4", 1)]
     r = verify(task.catalog)
     assert r.ok and r.transactions == 4
+
+
+def test_command_packets_split_at_0xffffff_and_the_reply_follows_the_last():
+    from console.mysql.binlog.protocol import MAX_PACKET, command_packets
+
+    def split(data):
+        out, p = [], 0
+        while p < len(data):
+            n = int.from_bytes(data[p:p + 3], "little")
+            out.append((data[p + 3], n))
+            p += 4 + n
+        return out
+
+    assert command_packets(3, b"SELECT 1") == (b"\x09\x00\x00\x00\x03SELECT 1", 1)
+    assert split(command_packets(3, b"x" * (MAX_PACKET - 2))[0]) == [(0, MAX_PACKET - 1)]
+    data, seq = command_packets(3, b"x" * (MAX_PACKET - 1))        # exactly 0xFFFFFF: empty last
+    assert split(data) == [(0, MAX_PACKET), (1, 0)] and seq == 2
+    data, seq = command_packets(3, b"x" * (2 * MAX_PACKET + 5))
+    assert split(data) == [(0, MAX_PACKET), (1, MAX_PACKET), (2, 6)] and seq == 3
+    assert data[4] == 3 and len(data) == 2 * MAX_PACKET + 6 + 12
+
+
+def test_replay_uses_no_database_a_database_ddl_names_and_uses_again_after_it():
+    import struct
+
+    def query(db: bytes, stmt: bytes, seq: int) -> Txn:
+        body = struct.pack("<IIBHH", 7, 0, len(db), 0, 0) + db + b"\0" + stmt
+        return Txn(0, 1, seq, T0, B.gtid(0, 1, seq, standalone=True) + B.event(E.QUERY, body))
+
+    rp = Replayer(object())
+    rp.set_fde(B.fde())
+    for seq, (db, stmt) in enumerate([
+            (b"a", b"CREATE TABLE t (id INT)"),
+            (b"new", b"CREATE DATABASE new"),
+            (b"s", b"/* x */\n create  or replace SCHEMA s"),
+            (b"never", b"DROP DATABASE IF EXISTS never"),
+            (b"a", b"CREATE TABLE t2 (id INT)"),           # after a drop: USE again
+            (b"a", b"DROP DATABASE a"),
+            (b"a", b"CREATE DATABASE a"),
+            (b"a", b"CREATE TABLE t3 (id INT)"),
+            (b"a", b"ALTER DATABASE CHARACTER SET latin1"),
+            (b"", b"CREATE TABLE a.t4 (id INT)"),
+            (b"create_db", b"CREATE DATABASEx_not_ddl"),
+    ], 1):
+        rp.add(query(db, stmt, seq))
+    stmts = [p for p in rp.parts if not p.startswith((b"SET ", b"BINLOG "))]
+    assert stmts == [b"USE `a`", b"CREATE TABLE t (id INT)", b"CREATE DATABASE new",
+                     b"/* x */\n create  or replace SCHEMA s", b"DROP DATABASE IF EXISTS never",
+                     b"USE `a`", b"CREATE TABLE t2 (id INT)", b"DROP DATABASE a",
+                     b"CREATE DATABASE a", b"USE `a`", b"CREATE TABLE t3 (id INT)",
+                     b"ALTER DATABASE CHARACTER SET latin1", b"CREATE TABLE a.t4 (id INT)",
+                     b"USE `create_db`", b"CREATE DATABASEx_not_ddl"]
+
+
+def test_checkpoint_consistency_allows_a_moving_checkpoint_and_reports_a_real_mismatch(tmp_path):
+    from console.engine.backup.verify import checkpoint_problems
+
+    ms = _store(tmp_path, [2, 2, 2, 2]).manifests()                 # seqs 1..4, GTIDs 0-1-2..8
+
+    def cp(seq, gtid):
+        return Checkpoint(seq=seq, gtid=gtid)
+
+    def problems(before, after, listed=ms):
+        return checkpoint_problems(before, after, listed)
+
+    assert problems(cp(4, "0-1-8"), cp(4, "0-1-8")) == []           # stopped, complete
+    assert problems(cp(3, "0-1-6"), cp(3, "0-1-6")) == []           # segment 4 being published
+    assert problems(cp(2, "0-1-4"), cp(6, "0-1-12")) == []          # moved on while verifying
+    assert problems(cp(0, ""), cp(4, "0-1-8")) == []                # the start record
+    assert problems(cp(1, "0-1-2"), cp(4, "0-1-8"), ms[2:]) == []   # retention removed 1..2
+    assert problems(None, None, []) == []
+    # real mismatches
+    assert problems(cp(4, "0-1-9"), cp(4, "0-1-9")) == [
+        "checkpoint (4/0-1-9) does not match segment 4 (ends at 0-1-8)"]
+    assert "ahead of the log" in problems(cp(5, "0-1-10"), cp(5, "0-1-10"))[0]
+    assert "trails the log: segments 3..4" in problems(cp(2, "0-1-4"), cp(2, "0-1-4"))[0]
+    assert "ahead of the oldest stored segment 3" in problems(cp(1, "0-1-5"), cp(4, "0-1-8"), ms[2:])[0]
+    assert "names segment 2, which is missing" in problems(cp(2, "0-1-4"), cp(4, "0-1-8"),
+                                                           [ms[0], ms[2], ms[3]])[0]
+    assert "checkpoint.json is missing" in problems(None, None)[0]

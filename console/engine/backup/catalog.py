@@ -40,6 +40,8 @@ class Checkpoint:
     last_event_ts: int = 0       # commit time of the newest stored transaction
     caught_up_at: float = 0.0    # wall time when everything the source had was stored
     updated: float = 0.0
+    started: float = 0.0         # wall time of the task's first start; until the first
+    #                              segment (seq 0), ``gtid`` is where the log backup starts
 
     def to_json(self) -> bytes:
         return (json.dumps(asdict(self), sort_keys=True, indent=1) + "\n").encode()
@@ -140,7 +142,8 @@ class Catalog:
         if last is not None and (cp is None or cp.seq < last.seq):
             cp = Checkpoint(seq=last.seq, gtid=last.gtid_end, source=last.source,
                             binlog_file=last.binlog_file, binlog_pos=last.end_pos,
-                            last_event_ts=last.last_ts, caught_up_at=0.0, updated=time.time())
+                            last_event_ts=last.last_ts, caught_up_at=0.0, updated=time.time(),
+                            started=cp.started if cp else 0.0)
             self.storage.put(CHECKPOINT_KEY, cp.to_json())
         return cp or Checkpoint()
 

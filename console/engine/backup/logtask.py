@@ -237,23 +237,33 @@ class BackupTask(Task):
             self._maybe_snapshot()
 
     def _start_gtid(self, client: DumpClient) -> str:
-        if self.cp.seq or self.gtid_state:
-            _, _, theirs = client.master_status()
-            missing = missing_from(E.format_state(self.gtid_state), theirs)
-            if missing:
-                raise DumpError(f"{self.source.label} lacks backed-up transactions {missing} "
-                                f"(it is at {theirs or 'nothing'}); not continuing there "
-                                f"to avoid a gap", transient=True)
+        if not self._start_recorded():
+            self._record_start(lambda: client.master_status()[2])
             return E.format_state(self.gtid_state)
+        _, _, theirs = client.master_status()
+        missing = missing_from(E.format_state(self.gtid_state), theirs)
+        if missing:
+            raise DumpError(f"{self.source.label} lacks backed-up transactions {missing} "
+                            f"(it is at {theirs or 'nothing'}); not continuing there "
+                            f"to avoid a gap", transient=True)
+        return E.format_state(self.gtid_state)
+
+    def _start_recorded(self) -> bool:
+        return bool(self.cp.seq or self.cp.started or self.gtid_state)
+
+    def _record_start(self, source_gtid) -> None:
+        """First start of the task: resolve ``start_from`` (``source_gtid()``
+        gives the source's position for "now") and store it durably as the
+        checkpoint (segment 0) before streaming, so every later start
+        continues there whether or not this run stores anything."""
         sf = self.opts.start_from
-        if sf.startswith("gtid:"):
-            self.gtid_state = E.parse_state(sf[5:])
-            return sf[5:]
-        if sf == "now":
-            _, _, theirs = client.master_status()
-            self.gtid_state = E.parse_state(theirs)
-            return theirs
-        return ""
+        gtid = sf[5:] if sf.startswith("gtid:") else source_gtid() if sf == "now" else ""
+        now = time.time()
+        with self._io:
+            self.cp = self.catalog.save_checkpoint(Checkpoint(
+                gtid=E.format_state(E.parse_state(gtid)), source=self.source.address,
+                started=now, updated=now))
+            self.gtid_state = E.parse_state(self.cp.gtid)
 
     def _consume(self, b: Batch) -> None:
         data = b.data
@@ -307,16 +317,8 @@ class BackupTask(Task):
         from console.mysql.binlog.writer import read_events
 
         reader = RelayReader(self.opts.relay_dir)
-        if not self.cp.seq and not self.gtid_state:
-            sf = self.opts.start_from
-            if sf.startswith("gtid:"):
-                self.gtid_state = E.parse_state(sf[5:])
-            elif sf == "now":
-                c = connect(self._pick_source(), read_timeout=10)
-                try:
-                    self.gtid_state = E.parse_state(str(query_one(c, "SELECT @@gtid_binlog_pos AS g")["g"] or ""))
-                finally:
-                    c.close()
+        if not self._start_recorded():
+            self._record_start(self._source_gtid_now)
         self.set_phase("reading-relay")
         self.set_error("")
         self._connected = self._streamed = True
@@ -354,6 +356,13 @@ class BackupTask(Task):
             self._maybe_snapshot()
             self.sleep(min(0.2, self.opts.flush_interval))
 
+    def _source_gtid_now(self) -> str:
+        c = connect(self._pick_source(), read_timeout=10)
+        try:
+            return str(query_one(c, "SELECT @@gtid_binlog_pos AS g")["g"] or "")
+        finally:
+            c.close()
+
     def _publish(self) -> None:
         """Store the pending transactions as one segment, then move the checkpoint."""
         txns = self._pending
@@ -379,7 +388,7 @@ class BackupTask(Task):
             self.cp = self.catalog.save_checkpoint(Checkpoint(
                 seq=seq, gtid=man.gtid_end, source=man.source, binlog_file=man.binlog_file,
                 binlog_pos=man.end_pos, last_event_ts=man.last_ts,
-                caught_up_at=self.cp.caught_up_at, updated=time.time()))
+                caught_up_at=self.cp.caught_up_at, updated=time.time(), started=self.cp.started))
         self._pending, self._pending_bytes = [], 0
         self._txns += len(txns)
         segs, seg_b, snap_b = self._stats
@@ -476,18 +485,21 @@ class BackupTask(Task):
 
     @command("restore", help="point-in-time restore into a new directory (never the cluster)")
     def restore(self, target_dir: str, to_time: str = "", to_gtid: str = "", port: int = 3307,
-                actor: str = "operator") -> str:
-        """Restore to a time ('YYYY-MM-DD HH:MM:SS') or GTID into TARGET_DIR; blocks until done."""
+                keep_running: bool = False, actor: str = "operator") -> str:
+        """Restore to a time ('YYYY-MM-DD HH:MM:SS') or GTID into TARGET_DIR; blocks until done.
+        ``keep_running`` leaves the restored server running (the result says how to reach it)."""
         from console.engine.backup.restore import parse_time, restore
 
         if bool(to_time) == bool(to_gtid):
             raise CommandError("restore: give exactly one of to_time or to_gtid")
         if not target_dir:
             raise CommandError("restore: give the target directory")
-        r = restore(self.opts.storage, target_dir, port=int(port),
+        keep = keep_running if isinstance(keep_running, bool) else \
+            str(keep_running).strip().lower() in ("1", "true", "yes", "on")
+        r = restore(self.opts.storage, target_dir, port=int(port), keep_running=keep,
                     to_time=parse_time(to_time) if to_time else None, to_gtid=to_gtid or None)
         return (f"restored {r.target} into {r.target_dir}: snapshot {r.snapshot} + "
-                f"{r.transactions} transactions -> GTID {r.restored_gtid}")
+                f"{r.transactions} transactions -> GTID {r.restored_gtid}; {r.how_to_reach()}")
 
     # ---- source polling (status) ----------------------------------------------------------
 

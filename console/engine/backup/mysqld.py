@@ -3,8 +3,9 @@
 It never touches a running cluster: it listens on 127.0.0.1 at its own port,
 runs without binary log or replication, and is stopped by the pid it was
 started with (after checking the pid still runs our own defaults file).
-A restore user (``dbops_restore``@localhost, random password kept in
-``restore.password``, mode 0600) is created by an init file at each start.
+A restore user (``dbops_restore``@localhost for the socket and @127.0.0.1
+for TCP, random password kept in ``restore.password``, mode 0600) is
+created by an init file at each start.
 """
 
 from __future__ import annotations
@@ -23,19 +24,64 @@ from console.mysql.tools import need
 from console.sandbox import pid_alive, port_free
 
 RESTORE_USER = "dbops_restore"
+HOST = "127.0.0.1"
+SOCKET_NAME = "mariadbd.sock"
+SOCKET_PATH_MAX = 107            # sun_path holds 108 bytes with the terminating NUL
 
 
-class RestoreServerError(UserError):
+class RestoreError(UserError):
+    """A restore cannot go on (bad input found before anything is created, or a failure)."""
+
+
+class RestoreServerError(RestoreError):
     pass
+
+
+def check_directory(directory: str | os.PathLike) -> Path:
+    """The resolved directory when a restore server may be set up in it (new
+    in an existing, writable parent, or empty); else one line saying why."""
+    d = Path(directory).expanduser().resolve()
+    if d.exists():
+        if not d.is_dir():
+            raise RestoreServerError(f"target directory {d} is not a directory; give a new or "
+                                     f"empty directory")
+        try:
+            used = any(d.iterdir())
+        except OSError as e:
+            raise RestoreServerError(f"target directory {d}: cannot read it ({e.strerror})") from None
+        if used:
+            raise RestoreServerError(f"target directory {d} is not empty; restore never "
+                                     f"overwrites: give a new or empty directory")
+        where = d
+    else:
+        where = d.parent
+        if not where.is_dir():
+            raise RestoreServerError(f"target directory {d}: its parent {where} does not exist; "
+                                     f"create it first or give another directory")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise RestoreServerError(f"target directory {d}: {where} is not writable for this user")
+    n = len(os.fsencode(d / SOCKET_NAME))
+    if n > SOCKET_PATH_MAX:
+        raise RestoreServerError(f"target directory {d} is too long: the server's socket path "
+                                 f"would be {n} bytes (at most {SOCKET_PATH_MAX}); give a shorter one")
+    return d
+
+
+def check_port(port: int) -> None:
+    if not 1024 <= port <= 65535:
+        raise RestoreServerError(f"port must be between 1024 and 65535, got {port}")
+    if not port_free(port):
+        raise RestoreServerError(f"port {port} is in use on {HOST}; pick another with --port")
 
 
 class RestoreServer:
     def __init__(self, directory: str | os.PathLike, port: int):
         self.dir = Path(directory).resolve()
         self.port = port
+        self.host = HOST
         self.datadir = self.dir / "data"
         self.defaults_file = self.dir / "my.cnf"
-        self.socket = str(self.dir / "mariadbd.sock")
+        self.socket = str(self.dir / SOCKET_NAME)
         self.pid: int | None = None
         self._proc: subprocess.Popen | None = None
 
@@ -56,9 +102,11 @@ class RestoreServer:
         init = self.dir / "init.sql"
         fd = os.open(init, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(f"CREATE USER IF NOT EXISTS '{RESTORE_USER}'@'localhost' IDENTIFIED BY '{pw}';\n"
-                    f"ALTER USER '{RESTORE_USER}'@'localhost' IDENTIFIED BY '{pw}';\n"
-                    f"GRANT ALL PRIVILEGES ON *.* TO '{RESTORE_USER}'@'localhost' WITH GRANT OPTION;\n")
+            for host in ("localhost", self.host):      # the socket, and TCP on our address
+                who = f"'{RESTORE_USER}'@'{host}'"
+                f.write(f"CREATE USER IF NOT EXISTS {who} IDENTIFIED BY '{pw}';\n"
+                        f"ALTER USER {who} IDENTIFIED BY '{pw}';\n"
+                        f"GRANT ALL PRIVILEGES ON *.* TO {who} WITH GRANT OPTION;\n")
         lines = [
             "[mariadbd]",
             f"datadir={self.datadir}",
@@ -66,7 +114,7 @@ class RestoreServer:
             f"pid-file={self.dir / 'mariadbd.pid'}",
             f"log-error={self.dir / 'error.log'}",
             f"port={self.port}",
-            "bind-address=127.0.0.1",
+            f"bind-address={self.host}",
             "skip-name-resolve",
             "skip-log-bin",
             "skip-slave-start",
@@ -97,8 +145,7 @@ class RestoreServer:
             raise RestoreServerError(f"mariadb-install-db failed: {tail[0]}")
 
     def start(self, timeout: float = 120.0) -> int:
-        if not port_free(self.port):
-            raise RestoreServerError(f"port {self.port} is in use; pick another with --port")
+        check_port(self.port)
         exe = need("mariadbd", "mysqld")
         log = open(self.dir / "stdout.log", "ab")  # noqa: SIM115
         self._proc = subprocess.Popen([exe, f"--defaults-file={self.defaults_file}"],
@@ -127,7 +174,7 @@ class RestoreServer:
                                charset="utf8mb4", **kw)
 
     def stop(self, timeout: float = 120.0) -> None:
-        pid = self.pid
+        pid = self.pid or (self._proc.pid if self._proc is not None else None)
         if not pid or not pid_alive(pid, str(self.defaults_file)):
             self._reap()
             return

@@ -2,8 +2,11 @@
 
 Row events go as ``BINLOG '<base64>'`` statements (the server applies them
 itself, exactly as the source wrote them: no decoding here), DDL and other
-statements as their text with the session settings of their QUERY event,
-and each transaction as BEGIN ... COMMIT.  Statements are pipelined: up to
+statements as their text with the session settings of their QUERY event
+after a USE of its default database (not for CREATE/DROP DATABASE: their
+event names the database they create or drop, which need not exist), and
+each transaction as BEGIN ... COMMIT.  Statements of 16 MiB or more go as
+several packets (``protocol.command_packets``).  Statements are pipelined: up to
 ``BATCH_STATEMENTS`` COM_QUERY packets are written back to back by a sender
 thread while their replies are read in order here, so a batch costs one
 round trip.  (Multi-statement
@@ -20,6 +23,7 @@ supported (a clear error): USER_VAR events of statement-based DML.
 from __future__ import annotations
 
 import base64
+import re
 import struct
 import threading
 
@@ -30,11 +34,16 @@ from pymysql.constants import COMMAND
 from console.engine.backup.segments import Txn
 from console.errors import UserError
 from console.mysql.binlog import events as E
+from console.mysql.binlog.protocol import command_packets
 
 INTVAR, RAND, USER_VAR = 5, 13, 14
 ROWS_TYPES = frozenset({23, 24, 25, 30, 31, 32, 166, 167, 168, 169, 170, 171})
 SKIP_TYPES = frozenset({E.ANNOTATE_ROWS, 27, E.BINLOG_CHECKPOINT, E.GTID_LIST, 35, 29})
 STMT_END_F = 1
+# CREATE [OR REPLACE] / DROP DATABASE|SCHEMA, after blanks and comments
+DATABASE_DDL = re.compile(rb"(?:\s+|/\*(?!!).*?\*/|#[^\n]*\n|--\s[^\n]*\n)*"
+                          rb"(?:CREATE\s+(?:OR\s+REPLACE\s+)?|DROP\s+)(?:DATABASE|SCHEMA)\b",
+                          re.IGNORECASE | re.DOTALL)
 BATCH_BYTES = 8 << 20
 BATCH_STATEMENTS = 5000
 
@@ -164,6 +173,13 @@ class Replayer:
                     self._add(stmt)
                     continue
                 self._query_session(sv, E.HEADER.unpack_from(ev, 0)[0])
+                if DATABASE_DDL.match(stmt):
+                    # its event names the database it creates or drops (which
+                    # need not exist): no USE; and the session's default
+                    # database may be gone afterwards, so USE again next time
+                    self._add(stmt)
+                    self.db = b""
+                    continue
                 if db and db != self.db:
                     self._add(b"USE `" + db.replace(b"`", b"``") + b"`")
                     self.db = db
@@ -196,26 +212,17 @@ class Replayer:
         first, last = self.first_in_batch, self.current
         self.parts, self.size, self.first_in_batch = [], 0, ""
         try:
-            group: list[bytes] = []
-            for stmt in parts:
-                if len(stmt) + 1 >= 0xFFFFFF:      # multi-packet statement: pymysql splits it
-                    self._pipeline(group)
-                    group = []
-                    self.conn._execute_command(COMMAND.COM_QUERY, stmt)
-                    self._read_results(1)
-                else:
-                    group.append(stmt)
-            self._pipeline(group)
+            self._pipeline(parts)
         except (pymysql.MySQLError, OSError) as e:
             if self.conn.open:
                 self.conn.close()
             msg = e.args[1] if isinstance(e, pymysql.MySQLError) and len(e.args) > 1 else str(e)
             raise ReplayError(f"replay failed in transactions {first}..{last}: {msg}") from None
 
-    def _read_results(self, n: int) -> None:
+    def _read_results(self, reply_seqs: list[int]) -> None:
         conn = self.conn
-        for _ in range(n):
-            conn._next_seq_id = 1
+        for seq in reply_seqs:
+            conn._next_seq_id = seq
             MySQLResult(conn).read()
         conn._result = None
 
@@ -225,7 +232,10 @@ class Replayer:
         socket buffer)."""
         if not stmts:
             return
-        data = b"".join(struct.pack("<I", len(s) + 1)[:3] + b"\x00\x03" + s for s in stmts)
+        framed = [command_packets(COMMAND.COM_QUERY, s) for s in stmts]
+        data = b"".join(packets for packets, _ in framed)
+        reply_seqs = [seq for _, seq in framed]
+        del framed
         sock = self.conn._sock
         failed: list[BaseException] = []
 
@@ -238,7 +248,7 @@ class Replayer:
         th = threading.Thread(target=send, name="replay-send", daemon=True)
         th.start()
         try:
-            self._read_results(len(stmts))
+            self._read_results(reply_seqs)
         except BaseException:
             if self.conn.open:
                 self.conn.close()

@@ -26,25 +26,26 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pymysql.constants.CLIENT as CLIENT
 
 from console.engine.backup import zstd
 from console.engine.backup.catalog import Catalog, SnapshotManifest, state_le
-from console.engine.backup.mysqld import RESTORE_USER, RestoreServer
+from console.engine.backup.mysqld import (
+    HOST,
+    RESTORE_USER,
+    RestoreError,
+    RestoreServer,
+    check_directory,
+    check_port,
+)
 from console.engine.backup.replay import Replayer
 from console.engine.backup.segments import SegmentManifest, data_key, split_transactions
 from console.engine.backup.storage import LocalStorage
-from console.errors import UserError
 from console.mysql.binlog import events as E
 from console.mysql.tools import client_options, need
 
 State = dict[int, tuple[int, int]]
-
-
-class RestoreError(UserError):
-    pass
 
 
 @dataclass
@@ -62,6 +63,7 @@ class RestoreResult:
     replay_seconds: float = 0.0
     replay_bytes: int = 0
     pid: int | None = None
+    host: str = HOST
     socket: str = ""
     user: str = RESTORE_USER
     password_file: str = ""
@@ -75,6 +77,14 @@ class RestoreResult:
         if self.server is not None:
             self.server.stop()
             self.pid = None
+
+    def how_to_reach(self) -> str:
+        """How to connect to the kept server (or start it again)."""
+        if self.pid:
+            return (f"server running (pid {self.pid}): host {self.host} port {self.port} socket "
+                    f"{self.socket}, user {self.user}, password in {self.password_file}")
+        return (f"server stopped; start it with: mariadbd --defaults-file={self.target_dir}/my.cnf "
+                f"(user {self.user}, password in {self.password_file})")
 
 
 def parse_time(text: str) -> float:
@@ -151,21 +161,38 @@ def plan(catalog: Catalog, to_time: float | None, to_gtid: str | None
     return target, snap, needed, label
 
 
+def _from_storage(catalog: Catalog, key: str, cmd: list[str],
+                  pass_fds: tuple[int, ...] = ()) -> tuple[int, bytes]:
+    """Run ``cmd`` with the decompressed object ``key`` on its stdin: (its
+    exit code, its stderr), or (1, zstd's stderr) when decompression failed.
+    Both processes are gone when this returns or raises (a signal included)."""
+    with catalog.storage.reader(key) as src:
+        unz = subprocess.Popen([zstd.binary(), "-q", "-d", "-c"], stdin=src,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert unz.stdout is not None and unz.stderr is not None
+        done = False
+        try:
+            r = subprocess.run(cmd, stdin=unz.stdout, capture_output=True, pass_fds=pass_fds)
+            done = True
+        finally:
+            unz.stdout.close()
+            if not done:
+                unz.kill()
+            unz.wait()
+        if r.returncode != 0:
+            return r.returncode, r.stderr or b""
+        if unz.returncode != 0:
+            return 1, unz.stderr.read()
+    return 0, b""
+
+
 def _unpack(catalog: Catalog, snap: SnapshotManifest, server: RestoreServer) -> None:
-    storage = catalog.storage
     if snap.method == "mariadb-backup":
         server.datadir.mkdir(parents=True)
-        mbstream = need("mbstream")
-        with storage.reader(snap.key) as src:
-            unz = subprocess.Popen([zstd.binary(), "-q", "-d", "-c"], stdin=src,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            x = subprocess.run([mbstream, "-x", "-C", str(server.datadir)], stdin=unz.stdout,
-                               capture_output=True)
-            assert unz.stdout is not None
-            unz.stdout.close()
-            if unz.wait() != 0 or x.returncode != 0:
-                raise RestoreError(f"cannot unpack snapshot {snap.id}: "
-                                   f"{(x.stderr or b'').decode(errors='replace').strip()[-200:]}")
+        rc, err = _from_storage(catalog, snap.key, [need("mbstream"), "-x", "-C", str(server.datadir)])
+        if rc != 0:
+            raise RestoreError(f"cannot unpack snapshot {snap.id}: "
+                               f"{err.decode(errors='replace').strip()[-200:]}")
         exe = need("mariadb-backup", "mariabackup")
         r = subprocess.run([exe, "--prepare", f"--target-dir={server.datadir}"],
                            capture_output=True, text=True)
@@ -178,17 +205,24 @@ def _unpack(catalog: Catalog, snap: SnapshotManifest, server: RestoreServer) -> 
 
 def _load_dump(catalog: Catalog, snap: SnapshotManifest, server: RestoreServer) -> None:
     client = need("mariadb", "mysql")
-    with catalog.storage.reader(snap.key) as src, \
-            client_options(socket=server.socket, user=RESTORE_USER, password=server.password()) as cred:
-        unz = subprocess.Popen([zstd.binary(), "-q", "-d", "-c"], stdin=src,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        r = subprocess.run([client, cred.arg, "--binary-mode", "--max-allowed-packet=1G"],
-                           pass_fds=cred.pass_fds, stdin=unz.stdout, capture_output=True)
-        assert unz.stdout is not None
-        unz.stdout.close()
-        if unz.wait() != 0 or r.returncode != 0:
-            raise RestoreError(f"loading dump {snap.id} failed: "
-                               f"{r.stderr.decode(errors='replace').strip()[-300:]}")
+    with client_options(socket=server.socket, user=RESTORE_USER, password=server.password()) as cred:
+        rc, err = _from_storage(catalog, snap.key, [client, cred.arg, "--binary-mode",
+                                                    "--max-allowed-packet=1G"], pass_fds=cred.pass_fds)
+    if rc != 0:
+        raise RestoreError(f"loading dump {snap.id} failed: "
+                           f"{err.decode(errors='replace').strip()[-300:]}")
+
+
+def _check_tools(method: str) -> None:
+    """Every program the restore of a ``method`` snapshot runs is installed."""
+    zstd.binary()
+    need("mariadbd", "mysqld")
+    if method == "mariadb-backup":
+        need("mbstream")
+        need("mariadb-backup", "mariabackup")
+    else:
+        need("mariadb-install-db", "mysql_install_db")
+        need("mariadb", "mysql")
 
 
 def _prefetched(catalog: Catalog, manifests: list[SegmentManifest], ahead: int = 3):
@@ -236,27 +270,28 @@ def replay_segments(catalog: Catalog, conn, manifests: list[SegmentManifest], st
 def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, port: int = 3307,
             to_time: float | None = None, to_gtid: str | None = None,
             keep_running: bool = False, progress=lambda msg: None) -> RestoreResult:
+    """Every input is checked before anything is created (one line, nothing
+    changed); then the target directory is filled and its server runs only
+    inside this call (stopped on any error or signal) unless ``keep_running``."""
     if (to_time is None) == (to_gtid is None):
         raise RestoreError("give exactly one of --to-time or --to-gtid")
-    tdir = Path(target_dir).expanduser().resolve()
-    if tdir.exists() and any(tdir.iterdir()):
-        raise RestoreError(f"target directory {tdir} is not empty; restore never overwrites")
-    if not 1024 <= port <= 65535:
-        raise RestoreError(f"--port must be between 1024 and 65535, got {port}")
+    tdir = check_directory(target_dir)
+    check_port(port)
     catalog = Catalog(LocalStorage(storage_dir))
     target, snap, manifests, label = plan(catalog, to_time, to_gtid)
-    tdir.mkdir(parents=True, exist_ok=True)
+    _check_tools(snap.method)
+    tdir.mkdir(exist_ok=True)
     server = RestoreServer(tdir, port)
-    server.write_config()
-    t0 = time.monotonic()
-    progress(f"preparing snapshot {snap.id} ({snap.method}, GTID {snap.gtid})")
-    _unpack(catalog, snap, server)
-    server.start()
     result = RestoreResult(target_dir=str(tdir), port=port, snapshot=snap.id,
                            snapshot_method=snap.method, snapshot_gtid=snap.gtid, target=label,
-                           restored_gtid=snap.gtid, pid=server.pid, socket=server.socket,
+                           restored_gtid=snap.gtid, host=server.host, socket=server.socket,
                            password_file=str(server.password_file), server=server)
     try:
+        server.write_config()
+        t0 = time.monotonic()
+        progress(f"preparing snapshot {snap.id} ({snap.method}, GTID {snap.gtid})")
+        _unpack(catalog, snap, server)
+        result.pid = server.start()
         if snap.method == "mariadb-dump":
             progress("loading the dump")
             _load_dump(catalog, snap, server)
@@ -280,11 +315,10 @@ def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, po
             raise RestoreError(f"could not reach the target: stopped at {result.restored_gtid}, "
                                f"target {E.format_state(target)}")
         if not keep_running:
-            server.stop()
-            result.pid = None
+            result.stop()
         (tdir / "restore.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True,
                                                       default=str) + "\n")
     except BaseException:
-        server.stop()
+        result.stop()
         raise
     return result

@@ -5,8 +5,17 @@ of its manifest; segment numbers are consecutive and each segment starts at
 the GTID state the previous one ended at; with ``deep`` each segment is
 decompressed and parsed (event CRC32s, whole transactions), its transactions
 match the manifest, and sequence numbers advance by exactly one per domain;
-the checkpoint equals the last segment; each snapshot's data matches its
-sha256 and the log reaches back to its GTID position.
+the checkpoint agrees with the log (``checkpoint_problems``); each
+snapshot's data matches its sha256 and the log reaches back to its GTID
+position.
+
+Verify runs while the task may be publishing: segments appear while it
+reads, and the checkpoint moves right after each segment's manifest.  So
+the checkpoint is read *before* the log is listed (every segment it covers
+was published before it, so the listing holds them all) and once more
+*after* (a single writer saves the checkpoint of segment N before it
+publishes segment N+1, so by then the checkpoint trails the newest listed
+segment by at most the one being published).
 """
 
 from __future__ import annotations
@@ -15,8 +24,8 @@ import hashlib
 from dataclasses import dataclass, field
 
 from console.engine.backup import zstd
-from console.engine.backup.catalog import Catalog, state_le
-from console.engine.backup.segments import data_key, split_transactions
+from console.engine.backup.catalog import Catalog, Checkpoint, state_le
+from console.engine.backup.segments import SegmentManifest, data_key, split_transactions
 from console.engine.backup.storage import StorageError
 from console.mysql.binlog import events as E
 
@@ -43,17 +52,65 @@ def _sha(catalog: Catalog, key: str) -> str:
     return h.hexdigest()
 
 
+def _cp(cp: Checkpoint) -> str:
+    return f"{cp.seq}/{cp.gtid or '-'}"
+
+
+def checkpoint_problems(before: Checkpoint | None, after: Checkpoint | None,
+                        manifests: list[SegmentManifest]) -> list[str]:
+    """How the checkpoint disagrees with the log (segment manifests, oldest
+    first), given the checkpoint read before listing them and again after.
+
+    Consistent: the checkpoint read before names a listed segment and equals
+    its end state (or, when retention removed that segment, is at or before
+    the oldest listed segment's start), never beyond the newest segment; the
+    checkpoint read after trails the newest listed segment by at most one
+    (the segment being published, or the last one before a crash, which the
+    task's next start adopts).
+    """
+    if not manifests:
+        return []
+    first, last = manifests[0], manifests[-1]
+    if before is None:
+        return [f"checkpoint.json is missing although segments {first.seq}..{last.seq} are "
+                f"stored (the task's next start rebuilds it from the last segment)"]
+    out = []
+    by_seq = {m.seq: m for m in manifests}
+    gtid = E.parse_state(before.gtid)
+    if before.seq > last.seq:
+        out.append(f"checkpoint ({_cp(before)}) is ahead of the log, which ends with segment "
+                   f"{last.seq} ({last.gtid_end}): segments are missing")
+    elif before.seq in by_seq:
+        m = by_seq[before.seq]
+        if gtid != E.parse_state(m.gtid_end):
+            out.append(f"checkpoint ({_cp(before)}) does not match segment {m.seq} "
+                       f"(ends at {m.gtid_end})")
+    elif before.seq < first.seq:
+        if not state_le(gtid, E.parse_state(first.gtid_start)):
+            out.append(f"checkpoint ({_cp(before)}) is ahead of the oldest stored segment "
+                       f"{first.seq} (starts at {first.gtid_start})")
+    else:
+        out.append(f"checkpoint ({_cp(before)}) names segment {before.seq}, which is missing")
+    if after is not None and after.seq < last.seq - 1:
+        out.append(f"checkpoint ({_cp(after)}) trails the log: segments {after.seq + 1}.."
+                   f"{last.seq} are stored but not covered (restores stop at the checkpoint)")
+    return out
+
+
 def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
     r = VerifyReport()
     prev = None
     last_seq: dict[int, int] = {}
+    cp_before = catalog.load_checkpoint()          # before the listing: see the module doc
     seqs = catalog.segment_seqs()
+    listed: list[SegmentManifest] = []
     for n in seqs:
         try:
             m = catalog.manifest(n)
         except StorageError as e:
             r.problems.append(str(e))
             continue
+        listed.append(m)
         r.segments += 1
         if prev is None:
             r.first_gtid = m.gtid_start
@@ -97,10 +154,7 @@ def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
         r.transactions += len(txns)
     if prev is not None:
         r.last_gtid = prev.gtid_end
-        cp = catalog.load_checkpoint()
-        if cp is None or cp.seq != prev.seq or E.parse_state(cp.gtid) != E.parse_state(prev.gtid_end):
-            r.problems.append(f"checkpoint ({cp.seq if cp else '-'}/{cp.gtid if cp else '-'}) does "
-                              f"not match the last segment ({prev.seq}/{prev.gtid_end})")
+    r.problems += checkpoint_problems(cp_before, catalog.load_checkpoint(), listed)
     for s in catalog.snapshots():
         r.snapshots += 1
         try:

@@ -54,6 +54,24 @@ class ServerIdentity:
         return f"{safe}-{self.port}-{self.server_id}"
 
 
+def command_packets(command: int, body: bytes) -> tuple[bytes, int]:
+    """A client command as wire packets, and the sequence number of its reply.
+
+    A payload of ``MAX_PACKET`` bytes or more goes as consecutive
+    ``MAX_PACKET``-byte packets with increasing sequence numbers, ending
+    with a shorter (possibly empty) one; the reply's sequence number follows
+    the last packet's.
+    """
+    payload = bytes([command]) + body
+    out = []
+    seq = 0
+    for start in range(0, len(payload) + 1, MAX_PACKET):
+        chunk = payload[start:start + MAX_PACKET]
+        out.append(struct.pack("<I", len(chunk) | (seq & 0xFF) << 24) + chunk)
+        seq += 1
+    return b"".join(out), seq & 0xFF
+
+
 def register_payload(server_id: int, report_host: str, user: str) -> bytes:
     """COM_REGISTER_SLAVE body (no password, port 0, rank 0, master id 0)."""
     host = report_host.encode()[:60]

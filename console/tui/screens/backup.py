@@ -153,7 +153,8 @@ class BackupScreen(TaskActions, Screen):
             self.app.push_screen(ConfirmDialog(
                 "Point-in-time restore",
                 f"Prepare the newest snapshot before {what} in {target}, start a private mariadbd "
-                f"on port {args['port']} and replay the log up to exactly {what}. "
+                f"on port {args['port']} and replay the log up to exactly {what}; the server is "
+                f"{'kept running' if args.get('keep_running') else 'stopped'} afterwards. "
                 f"The running cluster is not touched.", target, action_label="Restore"), confirmed)
 
         self.app.push_screen(RestoreDialog(default_time, default_dir), chosen)

@@ -1,24 +1,29 @@
-"""The restore dialog: pick a time (or GTID) and a new target directory.
+"""The restore dialog: pick a time (or GTID), a new target directory, a port,
+and whether the restored server is kept running.
 
 Dismisses with ``None`` (cancelled) or a dict ``{to_time|to_gtid, target_dir,
-port}``; the caller then asks for a typed confirmation of the directory.
-Bad input is reported in the dialog in one line and nothing happens.
+port, keep_running}``; the caller then asks for a typed confirmation of the
+directory.  Bad input (the restore's own directory and port checks) is
+reported in the dialog in one line and nothing happens.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from console.engine.backup.mysqld import check_directory, check_port
+from console.errors import UserError
 
 
-def check(point: str, target_dir: str, port: str) -> tuple[dict | None, str]:
+def check(point: str, target_dir: str, port: str, keep_running: bool = False
+          ) -> tuple[dict | None, str]:
     """(arguments, "") when the input is usable, else (None, the reason)."""
     point, target_dir, port = point.strip(), target_dir.strip(), port.strip()
     args: dict = {}
@@ -35,12 +40,14 @@ def check(point: str, target_dir: str, port: str) -> tuple[dict | None, str]:
             return None, f"{point!r} is neither YYYY-MM-DD HH:MM:SS nor a GTID like 0-1-100"
     if not target_dir:
         return None, "give a new target directory"
-    p = Path(target_dir).expanduser()
-    if p.exists() and any(p.iterdir()):
-        return None, f"{p} is not empty: restore never overwrites"
-    if not port.isdigit() or not 1024 <= int(port) <= 65535:
+    if not port.isdigit():
         return None, f"port must be a number between 1024 and 65535, got {port!r}"
-    args.update(target_dir=str(p), port=int(port))
+    try:
+        d = check_directory(target_dir)
+        check_port(int(port))
+    except UserError as e:
+        return None, str(e)
+    args.update(target_dir=str(d), port=int(port), keep_running=keep_running)
     return args, ""
 
 
@@ -69,6 +76,7 @@ class RestoreDialog(ModalScreen):
             yield Input(value=d, id="restore-dir")
             yield Label("Port of the restored server:")
             yield Input(value=p, id="restore-port")
+            yield Checkbox("Keep the restored server running afterwards", False, id="restore-keep")
             yield Static("", id="restore-error")
             with Horizontal(id="restore-buttons"):
                 yield Button("Restore…", variant="warning", id="restore-ok")
@@ -80,7 +88,8 @@ class RestoreDialog(ModalScreen):
     def _submit(self) -> None:
         args, why = check(self.query_one("#restore-point", Input).value,
                           self.query_one("#restore-dir", Input).value,
-                          self.query_one("#restore-port", Input).value)
+                          self.query_one("#restore-port", Input).value,
+                          self.query_one("#restore-keep", Checkbox).value)
         if args is None:
             self.query_one("#restore-error", Static).update(f"[red]{why}[/red]")
             return
