@@ -143,7 +143,7 @@ def _builder():
 
 
 def test_dml_inserts_batch_into_one_replace_and_updates_keep_order():
-    ops = [("ins", {"id": 1, "qty": 2, "s": {"a", "b"}}), ("ins", {"id": 2, "qty": 3, "s": None}),
+    ops = [("ins", {"id": 1, "qty": 2, "s": "a,b"}), ("ins", {"id": 2, "qty": 3, "s": None}),
            ("upd", {"id": 1, "qty": 2, "s": None}, {"id": 1, "qty": 9, "s": None}),
            ("del", {"id": 2, "qty": 3, "s": None})]
     st = _builder().statements(ops)
@@ -152,6 +152,40 @@ def test_dml_inserts_batch_into_one_replace_and_updates_keep_order():
     assert st[1] == ("UPDATE `d`.`_t_gho` SET `id` = %s, `quantity` = %s, `s` = %s WHERE `id` <=> %s",
                      [1, 9, None, 1])
     assert st[2] == ("DELETE FROM `d`.`_t_gho` WHERE `id` <=> %s", [2])
+
+
+def test_decoded_values_become_what_the_ghost_must_be_sent():
+    """python-mysql-replication's decoding, as the apply gets it: BIT as
+    '0'/'1' text (sent as such: 1406 Data too long), SET as a Python set and
+    the empty SET as None, YEAR 0000 as 1900, zero dates as None, a zero
+    TIMESTAMP as the epoch, a negative TIME with a fraction off by the
+    fraction twice."""
+    from console.engine.migration.values import RowFixer, fix_value, type_kind
+
+    assert type_kind("bit(10)") == "bit" and type_kind("int(10) unsigned") == "int"
+    assert fix_value("bit", "1111111111") == 1023 and fix_value("bit", "0") == 0
+    assert fix_value("set", {"z", "x"}) == "x,z" and fix_value("set", None, "empty set") == ""
+    assert fix_value("set", None, "null") is None
+    assert fix_value("year", 1900) == 0 and fix_value("year", 2024) == 2024
+    assert fix_value("date", None, "out of date range") == "0000-00-00"
+    assert fix_value("datetime", None, "out of datetime2 range") == "0000-00-00 00:00:00"
+    assert fix_value("datetime", None, "null") is None
+    assert fix_value("timestamp", dt.datetime(1970, 1, 1)) == "0000-00-00 00:00:00"
+    assert fix_value("timestamp", dt.datetime(1970, 1, 1, 0, 0, 1)) == dt.datetime(1970, 1, 1, 0, 0, 1)
+    # -00:00:01.250 decodes as -1.75 s, -00:00:00.250 as -0.75 s; whole seconds are right
+    assert fix_value("time", -dt.timedelta(seconds=1.75)) == -dt.timedelta(seconds=1.25)
+    assert fix_value("time", -dt.timedelta(seconds=0.75)) == -dt.timedelta(seconds=0.25)
+    assert fix_value("time", -dt.timedelta(hours=838, minutes=59, seconds=59)) == \
+        -dt.timedelta(hours=838, minutes=59, seconds=59)
+    assert fix_value("time", dt.timedelta(seconds=1.25)) == dt.timedelta(seconds=1.25)
+    assert fix_value("varchar", "1900") == "1900" and fix_value("int", 1900) == 1900
+    f = RowFixer([("id", "int(11)"), ("b", "bit(3)"), ("s", "set('a','b')"), ("y", "year(4)")])
+    ops = f.ops("upd", [{"before_values": {"id": 1, "b": "101", "s": None, "y": 1900},
+                         "before_none_sources": {"s": "empty set"},
+                         "after_values": {"id": 1, "b": "000", "s": {"b", "a"}, "y": None},
+                         "after_none_sources": {"y": "null"}}])
+    assert ops == [("upd", {"id": 1, "b": 5, "s": "", "y": 0}, {"id": 1, "b": 0, "s": "a,b", "y": None})]
+    assert f.ops("del", [{"values": {"id": 2, "b": "1"}, "none_sources": {}}]) == [("del", {"id": 2, "b": 1})]
 
 
 def test_dml_unique_key_update_is_delete_plus_replace():
@@ -335,7 +369,7 @@ def _applier(dirty_limit: int):
 
     key = SimpleNamespace(columns=("a", "b"), ghost_columns=("a", "b"))
     ins = SimpleNamespace(database="d", table="t", ghost="_t_gho", flavor="mariadb", key=key,
-                          shared=(("a", "a"), ("b", "b"), ("v", "v")))
+                          shared=(("a", "a"), ("b", "b"), ("v", "v")), columns=())
     return Applier(None, ins, "", batch_size=lambda: 10, gate=lambda: None, dirty_limit=dirty_limit)
 
 

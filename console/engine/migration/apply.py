@@ -28,6 +28,7 @@ from console.engine.migration.binlog_filter import TableFilter, connection_class
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.inspect import Inspection
 from console.engine.migration.turns import Turns
+from console.engine.migration.values import RowFixer
 from console.mysql import gtid as gtidmod
 from console.mysql.connection import Endpoint, connect, redact, rollback_quietly
 
@@ -109,6 +110,7 @@ class Applier(threading.Thread):
         self.turns = turns or Turns(needed=False)   # the row copy's (task): one ghost writer at a time
         self.builder = DmlBuilder(ins.database, ins.ghost, ins.shared, ins.key.columns,
                                   ins.key.ghost_columns)
+        self.fixer = RowFixer((c.name, c.type) for c in ins.columns)   # decoded -> sent values
         self.events_applied = 0
         self.batches = 0
         self.apply_seconds = 0.0         # time spent executing batches on the ghost
@@ -435,15 +437,11 @@ class Applier(threading.Thread):
             elif hint == "marker":
                 markers.append(str(vals.get("value")))
 
-    @staticmethod
-    def _ops(ev):
+    def _ops(self, ev):
         from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent
 
-        if isinstance(ev, UpdateRowsEvent):
-            return [("upd", r["before_values"], r["after_values"]) for r in ev.rows]
-        if isinstance(ev, DeleteRowsEvent):
-            return [("del", r["values"]) for r in ev.rows]
-        return [("ins", r["values"]) for r in ev.rows]
+        kind = "upd" if isinstance(ev, UpdateRowsEvent) else "del" if isinstance(ev, DeleteRowsEvent) else "ins"
+        return self.fixer.ops(kind, ev.rows)
 
     def _apply(self, conn, ops: list[tuple]) -> None:
         stmts = self.builder.statements(ops)

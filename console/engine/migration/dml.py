@@ -19,12 +19,6 @@ from console.engine.migration.sqlutil import col_list, key_eq, qi, qt
 Op = tuple  # ("ins", after) | ("del", before) | ("upd", before, after)
 
 
-def norm_value(v: Any) -> Any:
-    if isinstance(v, (set, frozenset)):
-        return ",".join(sorted(v))
-    return v
-
-
 class DmlBuilder:
     def __init__(self, database: str, ghost: str, shared: Sequence[tuple[str, str]],
                  key_cols: Sequence[str], ghost_key_cols: Sequence[str]):
@@ -35,10 +29,10 @@ class DmlBuilder:
         self.gcols = [g for _, g in self.shared]
 
     def _row(self, values: Mapping[str, Any]) -> list[Any]:
-        return [norm_value(values.get(o)) for o, _ in self.shared]
+        return [values.get(o) for o, _ in self.shared]
 
     def _keyvals(self, values: Mapping[str, Any]) -> list[Any]:
-        return [norm_value(values.get(c)) for c in self.key]
+        return [values.get(c) for c in self.key]
 
     def _replace(self, rows: list[list[Any]]) -> tuple[str, list[Any]]:
         one = "(" + ", ".join(["%s"] * len(self.gcols)) + ")"
