@@ -603,6 +603,9 @@ def test_new_unique_key_over_duplicates_refuses_the_cut_over_and_loses_nothing(s
     assert any("new unique key(s) uk_u" in x for x in lines), r.stderr
     err = [x for x in lines if "cut-over refused" in x]
     assert err and "collide on the new unique key(s) uk_u" in err[-1], r.stderr
+    # and says where: the range, the rows on each side, the key that went missing
+    assert "key range (start, end] of key PRIMARY: 1000 row(s) in the original, 999 in the ghost; " \
+           "e.g. id=700 missing from the ghost" in err[-1], r.stderr
     assert any("full pass before the cut-over (new unique key" in x for x in lines), r.stderr
     assert table_rows(c, "p10", ["id", "u"]) == before and columns(c, "p10") == ["id", "u"]
     c.close()

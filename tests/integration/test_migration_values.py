@@ -20,7 +20,7 @@ from tests.integration.migration_helpers import (
     start_task,
     wait_phase,
 )
-from tests.support.migration_load import Load
+from tests.support.migration_load import Load, table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -136,4 +136,34 @@ def test_every_column_type_round_trips_through_the_binlog_apply(sb, tmp_path):
     diff = {(col, a[i], b[i]) for a, b in zip(old, new, strict=True)
             for i, col in enumerate(TYPE_COLS) if a[i] != b[i]}
     assert not diff, f"{len(diff)} values differ (column, old, new): {sorted(diff, key=repr)[:8]}"
+    c.close()
+
+
+def test_a_zero_id_keeps_its_value_under_no_auto_value_on_zero(sb, tmp_path):
+    """A row with AUTO_INCREMENT id 0 (written under NO_AUTO_VALUE_ON_ZERO)
+    got a new id in the ghost, from the copy and from the apply's REPLACE,
+    and the checksum refused the cut-over without saying why.  The
+    migration's sessions set NO_AUTO_VALUE_ON_ZERO (as gh-ost does): id 0
+    stays 0, copied and re-inserted through the binlog during the
+    postponement."""
+    c = connect(sb)
+    with c.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS z1, _z1_del")
+        cur.execute("CREATE TABLE z1 (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB")
+        cur.execute("SET SESSION sql_mode = CONCAT(@@session.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
+        cur.executemany("INSERT INTO z1 VALUES (%s, %s)", [(i, i * 10) for i in range(0, 600)])
+    _, task = start_task(sb, tmp_path, table="z1", chunk_size=100, postpone_cut_over=True,
+                         alter="ADD COLUMN w INT NULL")
+    wait_phase(task, ("postponed",))
+    with c.cursor() as cur:         # through the binlog apply: delete and insert id 0 again
+        cur.execute("DELETE FROM z1 WHERE id = 0")
+        cur.execute("INSERT INTO z1 VALUES (0, -1)")
+        cur.execute("UPDATE z1 SET v = -2 WHERE id = 0")
+    task.engine.command(task.task_id, "cut-over")
+    finish(task)
+    st = task.status()
+    assert st.state == "done" and st.phase == "complete", st.last_error
+    rows = table_rows(c, "z1", ["id", "v"])
+    assert rows == table_rows(c, "_z1_del", ["id", "v"]) and len(rows) == 600
+    assert (0, -2) in rows
     c.close()

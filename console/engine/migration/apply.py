@@ -96,8 +96,9 @@ class Applier(threading.Thread):
     def __init__(self, ep: Endpoint, ins: Inspection, start_pos: str, *,
                  batch_size: Callable[[], int], gate: Callable[[], None],
                  dirty_limit: int = 0, start_file: tuple[str, int] | None = None,
-                 turns: Turns | None = None):
+                 turns: Turns | None = None, session: str | None = None):
         super().__init__(name=f"apply-{ins.table}", daemon=True)
+        self.session = session      # the ghost connection's first statement (``session.py``)
         self.ep, self.ins = ep, ins
         self.flavor = "mariadb" if ins.flavor == "mariadb" else "mysql"
         self.applied_pos = start_pos
@@ -261,7 +262,7 @@ class Applier(threading.Thread):
         behind the binlog (the copy's own row events still have to be read
         past), with every checksum marker and the cut-over waiting too.
         The executor merges what queued up meanwhile into one batch."""
-        conn = connect(self.ep, read_timeout=600, write_timeout=600,
+        conn = connect(self.ep, read_timeout=600, write_timeout=600, init_command=self.session,
                        client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
         stream = self._stream = self._open_stream()
         units: queue.Queue[_Unit | None] = queue.Queue(maxsize=self.QUEUE_UNITS)
