@@ -30,6 +30,7 @@ from tests.integration.migration_helpers import (
     tables,
     wait_phase,
 )
+from tests.integration.migration_helpers import cli as _cli
 from tests.support.migration_load import Load, table_rows
 
 pytestmark = pytest.mark.integration
@@ -108,13 +109,6 @@ def test_dry_run_refuses_an_unreachable_control_replica_and_an_unusable_socket_p
     r = _cli(sb, *args, "--serve-socket-file", str(keep))
     assert r.returncode == 2 and "exists and is not a socket" in r.stderr, r.stderr
     assert keep.read_text() == "mine"          # left alone (it used to be unlinked)
-
-
-def _cli(sb, *args, env_extra=None, **kw):
-    env = dict(os.environ, DBOPS_TEST_PW=sb.ops_password, **(env_extra or {}))
-    cmd = [sys.executable, "-m", "console", "migrate", "--port", str(sb.primary_port),
-           "--user", "dbops", "--password-env", "DBOPS_TEST_PW", "--database", DB, *args]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, **kw)
 
 
 def test_cli_dry_run_validates_and_changes_nothing(sb, tmp_path):
@@ -418,10 +412,11 @@ def test_config_task_kind_parses(tmp_path):
         load_config(cfg)
     msg = str(ei.value)
     assert "copy_binlog_format" in msg and 'must be "statement" or "row"' in msg and "\n" not in msg
-    cfg.write_text(cfg.read_text().replace('"stmt"', '"statement"') + "checksum_chunk_size = 4000\n")
+    cfg.write_text(cfg.read_text().replace('"stmt"', '"statement"') + "checksum_chunk_size = 4000\n"
+                   "allow_zero_in_date = true\n")
     t = load_config(cfg).task("m")
     assert t.options.copy_binlog_format == "statement" and t.options.checksum_threads == 4
-    assert t.options.checksum_chunk_size == 4000
+    assert t.options.checksum_chunk_size == 4000 and t.options.allow_zero_in_date
     Path(pw).unlink()
 
 

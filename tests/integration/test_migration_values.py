@@ -15,9 +15,11 @@ import pytest
 
 from tests.integration.migration_helpers import (
     DB,
+    cli,
     connect,
     finish,
     start_task,
+    tables,
     wait_phase,
 )
 from tests.support.migration_load import Load, table_rows
@@ -166,4 +168,80 @@ def test_a_zero_id_keeps_its_value_under_no_auto_value_on_zero(sb, tmp_path):
     rows = table_rows(c, "z1", ["id", "v"])
     assert rows == table_rows(c, "_z1_del", ["id", "v"]) and len(rows) == 600
     assert (0, -2) in rows
+    c.close()
+
+
+@pytest.fixture
+def no_zero_dates(sb):
+    """The server's sql_mode refuses zero dates (MySQL's default does; the
+    sandbox's MariaDB default does not): for new connections, restored after."""
+    c = connect(sb)
+    with c.cursor() as cur:
+        cur.execute("SELECT @@global.sql_mode")
+        before = cur.fetchone()[0]
+        cur.execute("SET GLOBAL sql_mode = CONCAT(@@global.sql_mode, ',NO_ZERO_DATE,NO_ZERO_IN_DATE')")
+    try:
+        yield
+    finally:
+        with c.cursor() as cur:
+            cur.execute("SET GLOBAL sql_mode = %s", (before,))
+        c.close()
+
+
+def _zero_date_table(c, table: str) -> None:
+    with c.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute(f"DROP TABLE IF EXISTS {table}, _{table}_del, _{table}_gho, _{table}_ghc")
+        cur.execute(f"CREATE TABLE {table} (id INT NOT NULL PRIMARY KEY, "
+                    f"dt DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00', d DATE NULL) ENGINE=InnoDB")
+        cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s)",
+                        [(i, "0000-00-00 00:00:00" if i % 3 else f"2024-01-{i % 28 + 1:02d} 10:00:00",
+                          "0000-00-00" if i % 5 == 0 else None) for i in range(1, 301)])
+
+
+def test_a_zero_date_default_is_refused_at_inspection_unless_allowed(sb, tmp_path, no_zero_dates):
+    """dt DATETIME NOT NULL DEFAULT '0000-00-00 00:00:00' on a server whose
+    sql_mode refuses zero dates: the migration failed with the driver's
+    "OperationalError: (1067, Invalid default value for 'dt')", exit 1.  The
+    inspection (dry run too) refuses it in one line naming the column and
+    --allow-zero-in-date, exit 2, nothing created; with the flag it
+    migrates, zero dates and all."""
+    c = connect(sb)
+    _zero_date_table(c, "zd1")
+    before = tables(c)
+    want = table_rows(c, "zd1", ["id", "dt", "d"])
+    for extra in ((), ("--execute",)):
+        r = cli(sb, "--table", "zd1", "--alter", "ADD COLUMN c INT NULL", "--state-dir", str(tmp_path), *extra)
+        assert r.returncode == 2, r.stderr
+        err = [ln for ln in r.stderr.splitlines() if ln.startswith("dbops-console")]
+        assert len(err) == 1 and "column dt" in err[0] and "--allow-zero-in-date" in err[0], r.stderr
+        assert "Traceback" not in r.stderr and "OperationalError" not in r.stderr
+        assert tables(c) == before
+    r = cli(sb, "--table", "zd1", "--alter", "ADD COLUMN c INT NULL", "--state-dir", str(tmp_path),
+            "--execute", "--allow-zero-in-date")
+    assert r.returncode == 0, r.stderr
+    assert table_rows(c, "zd1", ["id", "dt", "d"]) == want
+    c.close()
+
+
+def test_zero_dates_written_during_the_migration_reach_the_ghost(sb, tmp_path, no_zero_dates):
+    """With --allow-zero-in-date the apply writes zero dates too (the row
+    events decode them as None: sent as the zero date, not NULL)."""
+    c = connect(sb)
+    _zero_date_table(c, "zd2")
+    _, task = start_task(sb, tmp_path, table="zd2", chunk_size=100, postpone_cut_over=True,
+                         allow_zero_in_date=True, alter="ADD COLUMN c INT NULL")
+    wait_phase(task, ("postponed",))
+    with c.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute("INSERT INTO zd2 VALUES (1000, '0000-00-00 00:00:00', '0000-00-00'), (1001, DEFAULT, NULL)")
+        cur.execute("UPDATE zd2 SET dt = '0000-00-00 00:00:00', d = '0000-00-00' WHERE id = 3")
+        cur.execute("UPDATE zd2 SET dt = '2020-02-02 02:02:02' WHERE id = 1")
+    task.engine.command(task.task_id, "cut-over")
+    finish(task)
+    st = task.status()
+    assert st.state == "done" and st.phase == "complete", st.last_error
+    assert task.applier.events_applied >= 4
+    rows = table_rows(c, "zd2", ["id", "dt", "d"])
+    assert rows == table_rows(c, "_zd2_del", ["id", "dt", "d"]) and len(rows) == 302
     c.close()

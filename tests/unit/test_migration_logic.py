@@ -188,6 +188,20 @@ def test_decoded_values_become_what_the_ghost_must_be_sent():
     assert f.ops("del", [{"values": {"id": 2, "b": "1"}, "none_sources": {}}]) == [("del", {"id": 2, "b": 1})]
 
 
+def test_migration_session_keeps_values_and_may_allow_zero_dates():
+    from console.engine.migration.inspect import zero_date_default
+    from console.engine.migration.session import session_sql
+
+    s = session_sql()
+    assert s.startswith("SET SESSION time_zone = '+00:00', sql_mode = CONCAT(@@session.sql_mode, ")
+    assert "NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES" in s and "REPLACE" not in s
+    z = session_sql(allow_zero_in_date=True)
+    assert "REPLACE(REPLACE(CONCAT(" in z and "'NO_ZERO_DATE', '')" in z and "'NO_ZERO_IN_DATE', '')" in z
+    assert zero_date_default("'0000-00-00 00:00:00'") and zero_date_default("0000-00-00")
+    assert zero_date_default("'2024-00-10'") and not zero_date_default("'2024-01-10 00:00:00'")
+    assert not zero_date_default(None) and not zero_date_default("current_timestamp()")
+
+
 def test_dml_unique_key_update_is_delete_plus_replace():
     st = _builder().statements([("upd", {"id": 1, "qty": 2, "s": None}, {"id": 7, "qty": 2, "s": None})])
     assert [s[0].split()[0] for s in st] == ["DELETE", "REPLACE"]

@@ -14,6 +14,7 @@ import pymysql
 
 from console.engine.migration.alter import AlterPlan, parse_alter
 from console.engine.migration.options import MigrationOptions
+from console.engine.migration.session import ZERO_DATE_MODES
 from console.engine.migration.sqlutil import cast_target, qi, qt
 from console.errors import UserError
 from console.mysql.connection import query, query_one, scalar
@@ -274,6 +275,7 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
                       f"--approve-renamed-columns")
 
     columns = read_columns(conn, db, table)
+    check_zero_dates(conn, db, table)
     with new_schema(conn, db, table, plan, notes) as ghost_cols:
         gkeys = read_unique_keys(conn, db, f"_{table}_gho_chk")
     rename = {a.lower(): b for a, b in plan.renames}
@@ -331,6 +333,36 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
                       tuple(shared), key, rows, replicas, tuple(notes), tuple(added_unique))
 
 
+_DATE = re.compile(r"^'?(\d{4})-(\d{2})-(\d{2})")
+
+
+def zero_date_default(default: str | None) -> bool:
+    """Is a column default (as information_schema shows it) a date with a
+    zero part: 0000-00-00, 2024-00-10...?"""
+    m = _DATE.match(str(default or ""))
+    return bool(m) and 0 in (int(m.group(1)), int(m.group(2)), int(m.group(3)))
+
+
+def check_zero_dates(conn, db: str, table: str) -> None:
+    """A zero-date default that the session's sql_mode refuses (NO_ZERO_DATE,
+    NO_ZERO_IN_DATE) makes creating the ghost fail (1067 Invalid default
+    value); refuse now, before anything is created, and say what to do.
+    The session is the migration's (``session.py``): --allow-zero-in-date
+    takes those modes out of it, and then this passes."""
+    mode = str(scalar(conn, "SELECT @@session.sql_mode") or "").upper().split(",")
+    refusing = [m for m in ZERO_DATE_MODES if m in mode]
+    if not refusing:
+        return
+    for r in query(conn, "SELECT COLUMN_NAME, COLUMN_DEFAULT FROM information_schema.COLUMNS "
+                         "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND DATA_TYPE IN "
+                         "('date', 'datetime', 'timestamp') ORDER BY ORDINAL_POSITION", (db, table)):
+        if zero_date_default(r["COLUMN_DEFAULT"]):
+            raise Refused(f"column {r['COLUMN_NAME']} of {db}.{table} defaults to the zero date "
+                          f"{r['COLUMN_DEFAULT']}, which the sql_mode ({', '.join(refusing)}) refuses: "
+                          f"the ghost table could not be created; pass --allow-zero-in-date (the "
+                          f"migration's sessions then allow zero dates)")
+
+
 def binlog_retention(conn) -> str:
     """How long the binlog is kept: the bound on how long the migration may
     stay paused, throttled or postponed (its apply reads from there)."""
@@ -371,7 +403,8 @@ def new_schema(conn, db: str, table: str, plan: AlterPlan, notes: list[str]) -> 
                 cur.execute(f"CREATE TEMPORARY TABLE {tmp} LIKE {qt(db, table)}")
             except pymysql.MySQLError as e:
                 if not e.args or e.args[0] not in TEMPORARY_REFUSED:
-                    raise
+                    raise Refused(f"cannot create a copy of {db}.{table} (as the ghost would be): "
+                                  f"{e.args[-1]}") from None
                 real = True
                 try:
                     cur.execute("SET SESSION sql_log_bin = 0")

@@ -117,7 +117,7 @@ class MigrationTask(Task):
         self.checksummer: Checksummer | None = None
         self.dialect: Dialect | None = None
         self.checkpoint_file = Checkpoint(self.task_dir / "checkpoint.json")
-        self._session = session_sql()   # every connection's first statement
+        self._session = session_sql(opts.allow_zero_in_date)   # every connection's first statement
         self._panic = ""
         self._abort = ""
         self._hibernate_until = 0.0
