@@ -46,7 +46,7 @@ def sb(sandbox):
         cur.execute("CREATE TABLE nokey (a INT NULL, b INT NULL, UNIQUE KEY (a)) ENGINE=InnoDB")
         cur.execute("CREATE TABLE parent (id INT PRIMARY KEY) ENGINE=InnoDB")
         cur.execute("CREATE TABLE child (id INT PRIMARY KEY, p INT, "
-                    "FOREIGN KEY (p) REFERENCES parent(id)) ENGINE=InnoDB")
+                    "CONSTRAINT fk_child_parent FOREIGN KEY (p) REFERENCES parent(id)) ENGINE=InnoDB")
         cur.execute("CREATE TABLE plain (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
         cur.execute("INSERT INTO plain VALUES (1, 1), (2, 2)")
         cur.execute("CREATE TABLE trig (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
@@ -58,6 +58,8 @@ def sb(sandbox):
 @pytest.mark.parametrize("table,alter,extra,expect", [
     ("nokey", "ADD COLUMN c INT", {}, "no NOT NULL unique key is shared"),
     ("parent", "ADD COLUMN c INT", {}, "is the parent of foreign key(s) from mig.child"),
+    ("parent", "ADD COLUMN c INT", {"allow_foreign_keys": True},
+     "is the parent of foreign key(s) from mig.child (fk_child_parent)"),
     ("child", "ADD COLUMN c INT", {}, "has foreign key(s)"),
     ("plain", "RENAME TO plain2", {}, "renames the table"),
     ("trig", "ADD COLUMN c INT", {}, "has trigger(s) trig_bi: they would not follow the table"),
@@ -128,6 +130,38 @@ def test_cli_dry_run_validates_and_changes_nothing(sb, tmp_path):
     assert r.returncode == 2
     err = [ln for ln in r.stderr.splitlines() if "dbops-console" in ln]
     assert len(err) == 1 and "foreign key" in err[0] and "Traceback" not in r.stderr
+    c.close()
+
+
+def test_parent_side_foreign_keys_are_refused_even_when_foreign_keys_are_allowed(sb, tmp_path):
+    """--allow-foreign-keys let a table that other tables reference migrate:
+    the children then pointed at _parent_del.  No method here keeps them
+    right, so it is refused: one line naming the child table and the
+    constraint, exit 2, nothing created.  Child-side keys (the table
+    references others, or itself) still migrate with --allow-foreign-keys."""
+    c = connect(sb)
+    with c.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS fkc, fkp, fks, _fkc_del, _fks_del")
+        cur.execute("CREATE TABLE fkp (id INT PRIMARY KEY) ENGINE=InnoDB")
+        cur.execute("CREATE TABLE fkc (id INT PRIMARY KEY, p INT, CONSTRAINT fk_c_p FOREIGN KEY (p) "
+                    "REFERENCES fkp (id)) ENGINE=InnoDB")
+        cur.execute("CREATE TABLE fks (id INT PRIMARY KEY, up INT NULL, CONSTRAINT fk_s_s FOREIGN KEY (up) "
+                    "REFERENCES fks (id)) ENGINE=InnoDB")
+        cur.executemany("INSERT INTO fkp VALUES (%s)", [(i,) for i in range(1, 101)])
+        cur.executemany("INSERT INTO fkc VALUES (%s, %s)", [(i, i) for i in range(1, 101)])
+        cur.executemany("INSERT INTO fks VALUES (%s, %s)", [(i, i - 1 if i > 1 else None) for i in range(1, 101)])
+    before = tables(c)
+    r = _cli(sb, "--table", "fkp", "--alter", "ADD COLUMN c INT", "--allow-foreign-keys", "--execute",
+             "--state-dir", str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("dbops-console")]
+    assert len(err) == 1 and "mig.fkc (fk_c_p)" in err[0], r.stderr
+    assert tables(c) == before and columns(c, "fkp") == ["id"]
+    for table in ("fkc", "fks"):
+        r = _cli(sb, "--table", table, "--alter", "ADD COLUMN c INT", "--allow-foreign-keys", "--execute",
+                 "--state-dir", str(tmp_path))
+        assert r.returncode == 0, r.stderr
+        assert columns(c, table)[-1] == "c" and len(table_rows(c, table, ["id"])) == 100
     c.close()
 
 

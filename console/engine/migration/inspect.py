@@ -256,13 +256,19 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     if trig and not opts.allow_triggers:
         raise Refused(f"{db}.{table} has trigger(s) {', '.join(r['TRIGGER_NAME'] for r in trig)}: "
                       f"they would not follow the table; drop them or pass --allow-triggers")
-    parents = query(conn, "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM "
-                          "information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_SCHEMA=%s "
-                          "AND REFERENCED_TABLE_NAME=%s", (db, table))
-    if parents and not opts.allow_foreign_keys:
-        names = ", ".join(f"{r['TABLE_SCHEMA']}.{r['TABLE_NAME']}" for r in parents)
-        raise Refused(f"{db}.{table} is the parent of foreign key(s) from {names}: after the "
-                      f"cut-over they would point at the old table; refused")
+    # foreign keys of other tables that reference this one (its own, pointing
+    # at itself, move with it): the RENAME of the cut-over takes them along to
+    # the old table, and no method here keeps them right, so always refused
+    referencing = query(conn, "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM "
+                              "information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_SCHEMA=%s "
+                              "AND REFERENCED_TABLE_NAME=%s AND NOT (TABLE_SCHEMA=%s AND TABLE_NAME=%s) "
+                              "ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME", (db, table, db, table))
+    if referencing:
+        names = ", ".join(f"{r['TABLE_SCHEMA']}.{r['TABLE_NAME']} ({r['CONSTRAINT_NAME']})"
+                          for r in referencing)
+        raise Refused(f"{db}.{table} is the parent of foreign key(s) from {names}: after the cut-over "
+                      f"they would point at the old table {old}; drop them before migrating "
+                      f"(--allow-foreign-keys covers only the table's own foreign keys)")
     children = query(conn, "SELECT DISTINCT CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE "
                            "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND REFERENCED_TABLE_NAME "
                            "IS NOT NULL", (db, table))
