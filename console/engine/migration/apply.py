@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import queue
 import random
-import re
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ from typing import NamedTuple
 import pymysql.constants.CLIENT
 
 from console.engine.migration.binlog_filter import TableFilter, connection_class
+from console.engine.migration.ddl import touches_table
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.inspect import Inspection
 from console.engine.migration.turns import Turns
@@ -75,18 +75,6 @@ class _Unit(NamedTuple):
     pos: str
     commit_at: tuple[str, int]
     markers: list[str]
-
-
-_IDENT = re.compile(r"`((?:[^`]|``)+)`|([A-Za-z0-9_$]+)")
-
-
-def touches_table(query: str, table: str, ghost: str) -> bool:
-    """Is this statement DDL that changes ``table`` (not our own ghost DDL)?"""
-    q = query.lstrip()
-    if not re.match(r"(?i)(ALTER|RENAME|DROP|TRUNCATE)\s", q):
-        return False
-    idents = {(a or b).replace("``", "`").lower() for a, b in _IDENT.findall(q)}
-    return table.lower() in idents and ghost.lower() not in idents
 
 
 class Applier(threading.Thread):
@@ -338,7 +326,8 @@ class Applier(threading.Thread):
                         self.mark_dirty(new)
                         ops.extend(new)
                     continue
-                if isinstance(ev, QueryEvent) and touches_table(ev.query, self.ins.table, self.ins.ghost):
+                if isinstance(ev, QueryEvent) and touches_table(
+                        ev.query, _text(ev.schema), self.ins.database, self.ins.table, self.ins.ghost):
                     self.fatal = (f"DDL on {self.ins.database}.{self.ins.table} during the migration "
                                   f"({' '.join(ev.query.split())[:120]}); aborted, original untouched")
                     return
@@ -469,6 +458,11 @@ class Applier(threading.Thread):
             except Exception:
                 rollback_quietly(cur)
                 raise
+
+
+def _text(v) -> str:
+    """A Query event's default database (bytes from the library)."""
+    return v.decode("utf-8", "replace") if isinstance(v, (bytes, bytearray)) else str(v or "")
 
 
 def pack_statements(stmts: list[str], limit: int = 1 << 20) -> list[str]:
