@@ -54,6 +54,15 @@ def test_parse_alter_refuses_table_rename(alter):
         parse_alter(alter)
 
 
+def test_parse_alter_finds_columns_dropped_and_added_again():
+    p = parse_alter("DROP COLUMN c1, ADD COLUMN c1 INT NOT NULL DEFAULT 47, CHANGE COLUMN v v BIGINT")
+    assert p.drops == ("c1",) and p.adds == ("c1",) and p.readded == {"c1"} and p.renames == ()
+    p = parse_alter("ADD (a INT, `b c` INT DEFAULT 1), ADD INDEX (a), ADD UNIQUE u (b), ADD d INT, "
+                    "ADD COLUMN IF NOT EXISTS `E` INT, DROP SYSTEM VERSIONING, DROP `e`, DROP x")
+    assert p.adds == ("a", "b c", "d", "E") and p.drops == ("e", "x") and p.readded == {"e"}
+    assert parse_alter("MODIFY c1 INT NOT NULL, ADD KEY (c1)").readded == frozenset()
+
+
 def test_parse_alter_allows_index_rename_and_refuses_empty():
     assert parse_alter("RENAME INDEX a TO b").renames == ()
     with pytest.raises(AlterError, match="empty"):

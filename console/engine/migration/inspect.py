@@ -286,9 +286,12 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
         gkeys = read_unique_keys(conn, db, f"_{table}_gho_chk")
     rename = {a.lower(): b for a, b in plan.renames}
     gmap = {c.name.lower(): c for c in ghost_cols if not c.generated}
+    # a dropped column is never shared, even where the ghost has a column
+    # of its name (added again, or another one renamed to it): a new column
+    dropped_names = {d.lower() for d in plan.drops}
     shared = []
     for c in columns:
-        if c.generated:
+        if c.generated or c.name.lower() in dropped_names:
             continue
         target = rename.get(c.name.lower(), c.name)
         g = gmap.get(target.lower())
@@ -320,6 +323,9 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     added = [c.name for c in ghost_cols if c.name not in {g for _, g in shared}]
     if dropped:
         notes.append(f"columns dropped: {', '.join(dropped)}")
+    if plan.readded:
+        notes.append(f"columns dropped and added again (new columns: not copied, not compared): "
+                     f"{', '.join(sorted(plan.readded))}")
     if added:
         notes.append(f"columns added: {', '.join(added)}")
     if plan.renames:
