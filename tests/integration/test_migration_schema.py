@@ -31,9 +31,10 @@ def sb(sandbox):
     return sandbox
 
 
-def _run_with_writes(sb, tmp_path, table: str, rows: dict, make_row, alter: str, **kw):
+def _run_with_writes(sb, tmp_path, table: str, rows: dict, make_row, alter: str, postponed=None, **kw):
     """Migrate under two writers that run through the copy and the
-    postponement; they stop before the cut-over.  Returns (task, load)."""
+    postponement; they stop before the cut-over (``postponed(task, load)``
+    runs then).  Returns (task, load)."""
     load = Load(lambda: connect(sb), table, ["id"], rows, threads=2, owner=lambda k: k[0] % 2,
                 new_key=lambda t, n: (100_000 + 2 * n + t,), make_row=make_row).start()
     try:
@@ -43,6 +44,8 @@ def _run_with_writes(sb, tmp_path, table: str, rows: dict, make_row, alter: str,
     finally:
         load.stop()
     assert not load.errors, load.errors[:3]
+    if postponed is not None:
+        postponed(task, load)
     task.engine.command(task.task_id, "cut-over")
     finish(task)
     st = task.status()
@@ -81,4 +84,60 @@ def test_a_column_dropped_and_added_again_is_a_new_column(sb, tmp_path):
         n, fortyseven = cur.fetchone()
     assert n == len(load.model) and fortyseven == n
     assert task.checksummer.progress.remaining_mismatches == 0
+    c.close()
+
+
+def _i_row(rng: random.Random) -> dict:
+    return {"i": rng.randint(0, 3), "v": rng.randint(0, 10**6)}
+
+
+def test_a_new_primary_key_containing_the_old_one_migrates(sb, tmp_path):
+    """DROP PRIMARY KEY, ADD PRIMARY KEY (id, i) was refused ("no shared
+    unique key"): (id) is unique in the old table, and in the ghost the new
+    key starts with it, so the copy and the checksum range over id there
+    too.  id identifies a row in the ghost but is no unique index there:
+    the copy replaces its range, the apply deletes by id before it inserts
+    (a REPLACE would keep (5, 1) beside (5, 2)).  Writers change i (part
+    of the new key) and id during the copy."""
+    c = connect(sb)
+    with c.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS sk, _sk_del")
+        cur.execute("CREATE TABLE sk (id INT NOT NULL PRIMARY KEY, i INT NOT NULL, v INT NULL) ENGINE=InnoDB")
+        rng = random.Random(5)
+        rows = {}
+        for n in range(1, 1501):
+            r = _i_row(rng)
+            rows[(n,)] = {"id": n, **r}
+            cur.execute("INSERT INTO sk VALUES (%s, %s, %s)", (n, r["i"], r["v"]))
+    def copy_raced_the_apply(task, load):
+        """The apply behind a copy chunk that already holds a later state of
+        a row: insert (k, 1) then set i = 9 in the original while the ghost
+        is locked, and put (k, 9) into the ghost as the chunk would have.
+        A plain REPLACE of (k, 1) then sat beside (k, 9), and the UPDATE
+        to i = 9 failed with a duplicate key: the apply kept failing."""
+        lock = connect(sb)
+        try:
+            with lock.cursor() as lc:
+                lc.execute("LOCK TABLES _sk_gho WRITE")
+                with c.cursor() as cur:
+                    cur.execute("INSERT INTO sk VALUES (5000, 1, 50)")
+                    cur.execute("UPDATE sk SET i = 9 WHERE id = 5000")
+                lc.execute("INSERT INTO _sk_gho (id, i, v) VALUES (5000, 9, 50)")
+                lc.execute("UNLOCK TABLES")
+        finally:
+            lock.close()
+        load.model[(5000,)] = {"id": 5000, "i": 9, "v": 50}
+
+    task, load = _run_with_writes(sb, tmp_path, "sk", rows, _i_row,
+                                  "DROP PRIMARY KEY, ADD PRIMARY KEY (id, i), ADD COLUMN w INT NULL",
+                                  postponed=copy_raced_the_apply)
+    assert task.ins.key.name == "PRIMARY" and task.ins.key.columns == ("id",)
+    assert not task.ins.key.ghost_unique
+    want = load.expected(["id", "i", "v"])
+    assert table_rows(c, "sk", ["id", "i", "v"]) == want == table_rows(c, "_sk_del", ["id", "i", "v"])
+    with c.cursor() as cur:
+        cur.execute("SHOW INDEX FROM sk WHERE Key_name = 'PRIMARY'")
+        assert [r[4] for r in cur.fetchall()] == ["id", "i"]
+    p = task.checksummer.progress
+    assert p.remaining_mismatches == 0 and (p.rows > 0 or p.keys_rechecked > 0)
     c.close()

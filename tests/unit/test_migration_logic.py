@@ -211,6 +211,24 @@ def test_migration_session_keeps_values_and_may_allow_zero_dates():
     assert not zero_date_default(None) and not zero_date_default("current_timestamp()")
 
 
+def test_dml_deletes_by_a_key_that_is_no_unique_index_of_the_ghost_before_it_writes():
+    """Old key (id) inside the ghost's new primary key (id, i): a REPLACE of
+    (5, 1) would not replace the ghost's (5, 2), so rows are first deleted
+    by id."""
+    b = DmlBuilder("d", "_t_gho", [("id", "id"), ("i", "i")], ["id"], ["id"], ghost_unique=False)
+    st = b.statements([("ins", {"id": 5, "i": 1}), ("ins", {"id": 6, "i": 0}),
+                       ("upd", {"id": 5, "i": 1}, {"id": 5, "i": 2}),
+                       ("upd", {"id": 6, "i": 0}, {"id": 7, "i": 0}), ("del", {"id": 7, "i": 0})])
+    assert st == [
+        ("DELETE FROM `d`.`_t_gho` WHERE `id` IN (%s, %s)", [5, 6]),
+        ("REPLACE INTO `d`.`_t_gho` (`id`, `i`) VALUES (%s, %s), (%s, %s)", [5, 1, 6, 0]),
+        ("UPDATE `d`.`_t_gho` SET `id` = %s, `i` = %s WHERE `id` <=> %s", [5, 2, 5]),
+        ("DELETE FROM `d`.`_t_gho` WHERE `id` <=> %s", [6]),
+        ("DELETE FROM `d`.`_t_gho` WHERE `id` IN (%s)", [7]),
+        ("REPLACE INTO `d`.`_t_gho` (`id`, `i`) VALUES (%s, %s)", [7, 0]),
+        ("DELETE FROM `d`.`_t_gho` WHERE `id` <=> %s", [7])]
+
+
 def test_dml_unique_key_update_is_delete_plus_replace():
     st = _builder().statements([("upd", {"id": 1, "qty": 2, "s": None}, {"id": 7, "qty": 2, "s": None})])
     assert [s[0].split()[0] for s in st] == ["DELETE", "REPLACE"]
@@ -410,7 +428,7 @@ def _applier(dirty_limit: int):
 
     from console.engine.migration.apply import Applier
 
-    key = SimpleNamespace(columns=("a", "b"), ghost_columns=("a", "b"))
+    key = SimpleNamespace(columns=("a", "b"), ghost_columns=("a", "b"), ghost_unique=True)
     ins = SimpleNamespace(database="d", table="t", ghost="_t_gho", flavor="mariadb", key=key,
                           shared=(("a", "a"), ("b", "b"), ("v", "v")), columns=())
     return Applier(None, ins, "", batch_size=lambda: 10, gate=lambda: None, dirty_limit=dirty_limit)

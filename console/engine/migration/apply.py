@@ -98,7 +98,7 @@ class Applier(threading.Thread):
         self._batch_size, self._gate = batch_size, gate
         self.turns = turns or Turns(needed=False)   # the row copy's (task): one ghost writer at a time
         self.builder = DmlBuilder(ins.database, ins.ghost, ins.shared, ins.key.columns,
-                                  ins.key.ghost_columns)
+                                  ins.key.ghost_columns, ins.key.ghost_unique)
         self.fixer = RowFixer((c.name, c.type) for c in ins.columns)   # decoded -> sent values
         self.events_applied = 0
         self.batches = 0

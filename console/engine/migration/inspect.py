@@ -44,6 +44,11 @@ class UniqueKey:
     name: str                 # name in the original table
     columns: tuple[str, ...]  # original column names
     ghost_columns: tuple[str, ...]
+    # the ghost columns are a unique key of the ghost too; else they are the
+    # leading columns of one (a new key containing the old one): they still
+    # identify a row and range over an index there, but the copy and the
+    # apply must delete by them before they insert (see ``dml``, ``copy``)
+    ghost_unique: bool = True
 
 
 @dataclass(frozen=True)
@@ -225,7 +230,7 @@ def check_replication_grant(conn, dialect: Dialect) -> None:
 def choose_key(cands: list[UniqueKey], cols: dict[str, Column]) -> UniqueKey:
     def rank(k: UniqueKey):
         ints = all(cols[c].type.split("(")[0].split()[0] in INT_TYPES for c in k.columns)
-        return (k.name != "PRIMARY", len(k.columns), not ints, k.name)
+        return (not k.ghost_unique, k.name != "PRIMARY", len(k.columns), not ints, k.name)
 
     return sorted(cands, key=rank)[0]
 
@@ -302,7 +307,7 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     to_ghost = {o.lower(): g for o, g in shared}
     colmap = {c.name: c for c in columns}
     okeys = read_unique_keys(conn, db, table)
-    gkey_cols = {tuple(c.lower() for c, _ in v): k for k, v in gkeys.items() if all(ok for _, ok in v)}
+    gkey_cols = [tuple(c.lower() for c, _ in v) for v in gkeys.values() if all(ok for _, ok in v)]
     cands = []
     for name, kc in okeys.items():
         if not kc or not all(ok for _, ok in kc):
@@ -311,14 +316,22 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
         if any(colmap[c].nullable for c in cols) or any(c.lower() not in to_ghost for c in cols):
             continue
         mapped = tuple(to_ghost[c.lower()] for c in cols)
-        if tuple(m.lower() for m in mapped) in gkey_cols:
+        low = tuple(m.lower() for m in mapped)
+        # unique in the old table; in the ghost a unique key of these
+        # columns, or one that starts with them (unique on more columns:
+        # these still identify a row, and range over that key's index)
+        if low in gkey_cols:
             cands.append(UniqueKey(name, tuple(cols), mapped))
+        elif any(g[:len(low)] == low for g in gkey_cols):
+            cands.append(UniqueKey(name, tuple(cols), mapped, ghost_unique=False))
     added_unique = added_unique_keys(okeys, gkeys, {o.lower(): g for o, g in shared})
     if not cands:
         raise Refused(f"no NOT NULL unique key is shared by the old and new schema of {db}.{table}: "
                       f"add a primary key first (the copy and the binlog apply need one)")
     key = choose_key(cands, colmap)
-    notes.append(f"chunking key: {key.name} ({', '.join(key.columns)})")
+    notes.append(f"chunking key: {key.name} ({', '.join(key.columns)})"
+                 + ("" if key.ghost_unique else ": in the new table the leading columns of a unique key "
+                    "(the copy and the apply delete by it before they insert)"))
     dropped = [c.name for c in columns if c.name not in {o for o, _ in shared}]
     added = [c.name for c in ghost_cols if c.name not in {g for _, g in shared}]
     if dropped:
