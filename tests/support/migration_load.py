@@ -63,7 +63,8 @@ class Load:
     def _run(self, t: int) -> None:
         rng = random.Random(1000 + t)
         conn = self.connect()
-        mine = [k for k in self.model if self.owner(k) == t]
+        with self._lock:    # the threads started before this one already write to the model
+            mine = [k for k in self.model if self.owner(k) == t]
         counter = 0
         cur = conn.cursor()
         while not self._stop.is_set():
