@@ -16,6 +16,7 @@ import pytest
 from tests.integration.migration_helpers import (
     DB,
     cli,
+    columns,
     connect,
     finish,
     start_task,
@@ -244,4 +245,38 @@ def test_zero_dates_written_during_the_migration_reach_the_ghost(sb, tmp_path, n
     assert task.applier.events_applied >= 4
     rows = table_rows(c, "zd2", ["id", "dt", "d"])
     assert rows == table_rows(c, "_zd2_del", ["id", "dt", "d"]) and len(rows) == 302
+    c.close()
+
+
+def test_a_zero_date_the_session_refuses_fails_the_apply_at_once_with_what_to_do(sb, tmp_path, no_zero_dates):
+    """Zero dates in rows (not in a default: the inspection cannot see them
+    without reading the table) on a server that refuses them: the apply's
+    REPLACE fails with 1292.  That is no transient error: it failed after
+    ~35 s of retries with the driver's raw error; now at once, in one line
+    naming --allow-zero-in-date."""
+    c = connect(sb)
+    with c.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute("DROP TABLE IF EXISTS zd3, _zd3_del, _zd3_gho, _zd3_ghc")
+        cur.execute("CREATE TABLE zd3 (id INT PRIMARY KEY, dt DATETIME NULL) ENGINE=InnoDB")
+        cur.execute("INSERT INTO zd3 VALUES (1, '0000-00-00 00:00:00'), (2, '2020-01-01 00:00:00')")
+    _, task = start_task(sb, tmp_path, table="zd3", postpone_cut_over=True, alter="ADD COLUMN c INT NULL")
+    wait_phase(task, ("postponed",))
+    with c.cursor() as cur:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute("INSERT INTO zd3 VALUES (3, '0000-00-00 00:00:00')")
+    finish(task, 30)
+    st = task.status()
+    assert st.state == "failed", st
+    assert "zero date" in st.last_error and "--allow-zero-in-date" in st.last_error, st.last_error
+    assert "\n" not in st.last_error and task.applier.reconnects == 1
+    assert columns(c, "zd3") == ["id", "dt"]
+    # as the line says: resumed with the flag, it completes with every row
+    _, task = start_task(sb, tmp_path, table="zd3", resume=True, allow_zero_in_date=True,
+                         alter="ADD COLUMN c INT NULL")
+    finish(task)
+    st = task.status()
+    assert st.state == "done" and st.phase == "complete", st.last_error
+    assert table_rows(c, "zd3", ["id", "dt"]) == table_rows(c, "_zd3_del", ["id", "dt"])
+    assert len(table_rows(c, "zd3", ["id"])) == 3
     c.close()

@@ -213,6 +213,9 @@ class Applier(threading.Thread):
                     secret = []
                 self.error = redact(f"{type(e).__name__}: {e}", secret)
                 self.reconnects += 1
+                if (why := data_error(e)) is not None:     # the same row fails again: no retry
+                    self.fatal = f"binlog apply: the ghost refuses a row: {self.error}{why}"
+                    return
                 failures = 0 if time.monotonic() - started > 30 else failures + 1
                 if failures >= 10:
                     self.fatal = f"binlog apply keeps failing: {self.error}"
@@ -458,6 +461,23 @@ class Applier(threading.Thread):
             except Exception:
                 rollback_quietly(cur)
                 raise
+
+
+# errors of a row's value on the ghost: deterministic, a retry fails the same
+# (column cannot be null, out of range, incorrect value, too long, zero date)
+DATA_ERRORS = (1048, 1264, 1292, 1366, 1406)
+
+
+def data_error(e: BaseException) -> str | None:
+    """For an error of the ghost refusing a value: a hint ('' if none);
+    None for any other error (retried)."""
+    args = getattr(e, "args", ())
+    if not args or args[0] not in DATA_ERRORS:
+        return None
+    if args[0] == 1292 and "0000-00-00" in str(args[-1]):
+        return ("; the row holds a zero date the sql_mode refuses (NO_ZERO_DATE/NO_ZERO_IN_DATE): "
+                "rerun with --allow-zero-in-date (--resume --execute keeps what was copied)")
+    return ""
 
 
 def _text(v) -> str:
