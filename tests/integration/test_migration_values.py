@@ -280,3 +280,44 @@ def test_a_zero_date_the_session_refuses_fails_the_apply_at_once_with_what_to_do
     assert table_rows(c, "zd3", ["id", "dt"]) == table_rows(c, "_zd3_del", ["id", "dt"])
     assert len(table_rows(c, "zd3", ["id"])) == 3
     c.close()
+
+
+def test_timestamps_written_during_the_migration_keep_their_instant_in_any_time_zone(sb, tmp_path):
+    """The binlog carries a TIMESTAMP as seconds since the epoch, which the
+    apply gets as a UTC datetime: written in a session of the server's time
+    zone (here +05:00) it moved by five hours.  The migration's sessions
+    run in UTC."""
+    c = connect(sb)
+    with c.cursor() as cur:
+        cur.execute("SELECT @@global.time_zone")
+        tz = cur.fetchone()[0]
+        cur.execute("SET GLOBAL time_zone = '+05:00'")
+    try:
+        w = connect(sb)
+        with w.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS tz1, _tz1_del")
+            cur.execute("CREATE TABLE tz1 (id INT PRIMARY KEY, ts TIMESTAMP(3) NULL) ENGINE=InnoDB")
+            cur.executemany("INSERT INTO tz1 VALUES (%s, %s)",
+                            [(i, f"2024-03-{i % 28 + 1:02d} 12:00:00.{i:03d}") for i in range(1, 201)])
+        _, task = start_task(sb, tmp_path, table="tz1", postpone_cut_over=True, verify_checksum=False,
+                             alter="ADD COLUMN c INT NULL")     # (the checksum would re-copy the rows)
+        wait_phase(task, ("postponed",))
+        with w.cursor() as cur:
+            cur.execute("INSERT INTO tz1 VALUES (1000, '2024-06-01 08:30:00.250')")
+            cur.execute("UPDATE tz1 SET ts = '2030-12-31 23:59:59.999' WHERE id = 7")
+        w.close()
+        task.engine.command(task.task_id, "cut-over")
+        finish(task)
+    finally:
+        with c.cursor() as cur:
+            cur.execute("SET GLOBAL time_zone = %s", (tz,))
+    st = task.status()
+    assert st.state == "done" and st.phase == "complete", st.last_error
+    with c.cursor() as cur:
+        cur.execute("SET SESSION time_zone = '+05:00'")
+        cur.execute("SELECT id, ts, UNIX_TIMESTAMP(ts) FROM tz1 ORDER BY id")
+        new = cur.fetchall()
+        cur.execute("SELECT id, ts, UNIX_TIMESTAMP(ts) FROM _tz1_del ORDER BY id")
+        assert new == cur.fetchall()
+    assert new[-1][1] == dt.datetime(2024, 6, 1, 8, 30, 0, 250000)
+    c.close()
