@@ -66,6 +66,8 @@ def sb(sandbox):
     ("plain", "RENAME COLUMN v TO w", {}, "approve it with --approve-renamed-columns"),
     ("plain", "CHANGE v w INT", {}, "renames column(s) v -> w"),
     ("plain", "DROP PRIMARY KEY", {}, "no NOT NULL unique key is shared"),
+    ("plain", "DROP PRIMARY KEY, ADD PRIMARY KEY (v, id)", {},
+     "the new unique key (v, id) of mig.plain contains the old key PRIMARY but does not start with"),
     ("plain", "ADD COLUMN c NOSUCHTYPE", {}, "the ALTER fails on an empty copy"),
     ("missing", "ADD COLUMN c INT", {}, "does not exist"),
 ])

@@ -309,6 +309,7 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     okeys = read_unique_keys(conn, db, table)
     gkey_cols = [tuple(c.lower() for c, _ in v) for v in gkeys.values() if all(ok for _, ok in v)]
     cands = []
+    unordered = []          # (old key, new key) whose columns contain the old one's, not first
     for name, kc in okeys.items():
         if not kc or not all(ok for _, ok in kc):
             continue
@@ -324,7 +325,14 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
             cands.append(UniqueKey(name, tuple(cols), mapped))
         elif any(g[:len(low)] == low for g in gkey_cols):
             cands.append(UniqueKey(name, tuple(cols), mapped, ghost_unique=False))
+        else:
+            unordered += [(name, g) for g in gkey_cols if set(low) <= set(g)]
     added_unique = added_unique_keys(okeys, gkeys, {o.lower(): g for o, g in shared})
+    if not cands and unordered:
+        name, g = unordered[0]
+        raise Refused(f"the new unique key ({', '.join(g)}) of {db}.{table} contains the old key {name} "
+                      f"but does not start with its columns: the copy could not range over it; put "
+                      f"them first in the new key, or keep a unique key on them")
     if not cands:
         raise Refused(f"no NOT NULL unique key is shared by the old and new schema of {db}.{table}: "
                       f"add a primary key first (the copy and the binlog apply need one)")
