@@ -60,6 +60,9 @@ def register(sub) -> None:
     a("--approve-renamed-columns", action="store_true")
     a("--allow-foreign-keys", action="store_true", help="migrate a table with foreign keys anyway")
     a("--allow-triggers", action="store_true", help="migrate a table with triggers anyway")
+    a("--allow-zero-in-date", action="store_true",
+      help="the migration's sessions allow zero dates (sql_mode without NO_ZERO_DATE, "
+           "NO_ZERO_IN_DATE): for tables whose dates default to or hold 0000-00-00")
     a("--resume", action="store_true", help="continue an interrupted migration from its checkpoint")
     a("--no-verify-checksum", action="store_true", help="skip the checksum before cut-over")
     a("--checksum-chunk-size", type=int, default=10000)
@@ -126,6 +129,7 @@ def options_from_args(args):
         initially_drop_old_table=args.initially_drop_old_table,
         approve_renamed_columns=args.approve_renamed_columns,
         allow_foreign_keys=args.allow_foreign_keys, allow_triggers=args.allow_triggers,
+        allow_zero_in_date=args.allow_zero_in_date,
         resume=args.resume, verify_checksum=not args.no_verify_checksum,
         checksum_chunk_size=args.checksum_chunk_size, copy_threads=args.copy_threads,
         defer_secondary_indexes=args.defer_secondary_indexes,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -86,3 +89,11 @@ def assert_replicas_equal(sb, table: str, cols: list[str]) -> None:
         finally:
             r.close()
         assert got == want, f"{n.name}: {table} differs from the primary ({len(got)} vs {len(want)} rows)"
+
+
+def cli(sb, *args, env_extra=None, **kw) -> subprocess.CompletedProcess:
+    """``dbops-console migrate`` on the sandbox's primary, database ``DB``."""
+    env = dict(os.environ, DBOPS_TEST_PW=sb.ops_password, **(env_extra or {}))
+    cmd = [sys.executable, "-m", "console", "migrate", "--port", str(sb.primary_port),
+           "--user", "dbops", "--password-env", "DBOPS_TEST_PW", "--database", DB, *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, **kw)

@@ -30,6 +30,7 @@ from tests.integration.migration_helpers import (
     tables,
     wait_phase,
 )
+from tests.integration.migration_helpers import cli as _cli
 from tests.support.migration_load import Load, table_rows
 
 pytestmark = pytest.mark.integration
@@ -45,7 +46,7 @@ def sb(sandbox):
         cur.execute("CREATE TABLE nokey (a INT NULL, b INT NULL, UNIQUE KEY (a)) ENGINE=InnoDB")
         cur.execute("CREATE TABLE parent (id INT PRIMARY KEY) ENGINE=InnoDB")
         cur.execute("CREATE TABLE child (id INT PRIMARY KEY, p INT, "
-                    "FOREIGN KEY (p) REFERENCES parent(id)) ENGINE=InnoDB")
+                    "CONSTRAINT fk_child_parent FOREIGN KEY (p) REFERENCES parent(id)) ENGINE=InnoDB")
         cur.execute("CREATE TABLE plain (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
         cur.execute("INSERT INTO plain VALUES (1, 1), (2, 2)")
         cur.execute("CREATE TABLE trig (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
@@ -57,12 +58,16 @@ def sb(sandbox):
 @pytest.mark.parametrize("table,alter,extra,expect", [
     ("nokey", "ADD COLUMN c INT", {}, "no NOT NULL unique key is shared"),
     ("parent", "ADD COLUMN c INT", {}, "is the parent of foreign key(s) from mig.child"),
+    ("parent", "ADD COLUMN c INT", {"allow_foreign_keys": True},
+     "is the parent of foreign key(s) from mig.child (fk_child_parent)"),
     ("child", "ADD COLUMN c INT", {}, "has foreign key(s)"),
     ("plain", "RENAME TO plain2", {}, "renames the table"),
     ("trig", "ADD COLUMN c INT", {}, "has trigger(s) trig_bi: they would not follow the table"),
     ("plain", "RENAME COLUMN v TO w", {}, "approve it with --approve-renamed-columns"),
     ("plain", "CHANGE v w INT", {}, "renames column(s) v -> w"),
     ("plain", "DROP PRIMARY KEY", {}, "no NOT NULL unique key is shared"),
+    ("plain", "DROP PRIMARY KEY, ADD PRIMARY KEY (v, id)", {},
+     "the new unique key (v, id) of mig.plain contains the old key PRIMARY but does not start with"),
     ("plain", "ADD COLUMN c NOSUCHTYPE", {}, "the ALTER fails on an empty copy"),
     ("missing", "ADD COLUMN c INT", {}, "does not exist"),
 ])
@@ -110,13 +115,6 @@ def test_dry_run_refuses_an_unreachable_control_replica_and_an_unusable_socket_p
     assert keep.read_text() == "mine"          # left alone (it used to be unlinked)
 
 
-def _cli(sb, *args, env_extra=None, **kw):
-    env = dict(os.environ, DBOPS_TEST_PW=sb.ops_password, **(env_extra or {}))
-    cmd = [sys.executable, "-m", "console", "migrate", "--port", str(sb.primary_port),
-           "--user", "dbops", "--password-env", "DBOPS_TEST_PW", "--database", DB, *args]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, **kw)
-
-
 def test_cli_dry_run_validates_and_changes_nothing(sb, tmp_path):
     c = connect(sb)
     before = tables(c)
@@ -134,6 +132,38 @@ def test_cli_dry_run_validates_and_changes_nothing(sb, tmp_path):
     assert r.returncode == 2
     err = [ln for ln in r.stderr.splitlines() if "dbops-console" in ln]
     assert len(err) == 1 and "foreign key" in err[0] and "Traceback" not in r.stderr
+    c.close()
+
+
+def test_parent_side_foreign_keys_are_refused_even_when_foreign_keys_are_allowed(sb, tmp_path):
+    """--allow-foreign-keys let a table that other tables reference migrate:
+    the children then pointed at _parent_del.  No method here keeps them
+    right, so it is refused: one line naming the child table and the
+    constraint, exit 2, nothing created.  Child-side keys (the table
+    references others, or itself) still migrate with --allow-foreign-keys."""
+    c = connect(sb)
+    with c.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS fkc, fkp, fks, _fkc_del, _fks_del")
+        cur.execute("CREATE TABLE fkp (id INT PRIMARY KEY) ENGINE=InnoDB")
+        cur.execute("CREATE TABLE fkc (id INT PRIMARY KEY, p INT, CONSTRAINT fk_c_p FOREIGN KEY (p) "
+                    "REFERENCES fkp (id)) ENGINE=InnoDB")
+        cur.execute("CREATE TABLE fks (id INT PRIMARY KEY, up INT NULL, CONSTRAINT fk_s_s FOREIGN KEY (up) "
+                    "REFERENCES fks (id)) ENGINE=InnoDB")
+        cur.executemany("INSERT INTO fkp VALUES (%s)", [(i,) for i in range(1, 101)])
+        cur.executemany("INSERT INTO fkc VALUES (%s, %s)", [(i, i) for i in range(1, 101)])
+        cur.executemany("INSERT INTO fks VALUES (%s, %s)", [(i, i - 1 if i > 1 else None) for i in range(1, 101)])
+    before = tables(c)
+    r = _cli(sb, "--table", "fkp", "--alter", "ADD COLUMN c INT", "--allow-foreign-keys", "--execute",
+             "--state-dir", str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("dbops-console")]
+    assert len(err) == 1 and "mig.fkc (fk_c_p)" in err[0], r.stderr
+    assert tables(c) == before and columns(c, "fkp") == ["id"]
+    for table in ("fkc", "fks"):
+        r = _cli(sb, "--table", table, "--alter", "ADD COLUMN c INT", "--allow-foreign-keys", "--execute",
+                 "--state-dir", str(tmp_path))
+        assert r.returncode == 0, r.stderr
+        assert columns(c, table)[-1] == "c" and len(table_rows(c, table, ["id"])) == 100
     c.close()
 
 
@@ -418,10 +448,11 @@ def test_config_task_kind_parses(tmp_path):
         load_config(cfg)
     msg = str(ei.value)
     assert "copy_binlog_format" in msg and 'must be "statement" or "row"' in msg and "\n" not in msg
-    cfg.write_text(cfg.read_text().replace('"stmt"', '"statement"') + "checksum_chunk_size = 4000\n")
+    cfg.write_text(cfg.read_text().replace('"stmt"', '"statement"') + "checksum_chunk_size = 4000\n"
+                   "allow_zero_in_date = true\n")
     t = load_config(cfg).task("m")
     assert t.options.copy_binlog_format == "statement" and t.options.checksum_threads == 4
-    assert t.options.checksum_chunk_size == 4000
+    assert t.options.checksum_chunk_size == 4000 and t.options.allow_zero_in_date
     Path(pw).unlink()
 
 
@@ -603,6 +634,9 @@ def test_new_unique_key_over_duplicates_refuses_the_cut_over_and_loses_nothing(s
     assert any("new unique key(s) uk_u" in x for x in lines), r.stderr
     err = [x for x in lines if "cut-over refused" in x]
     assert err and "collide on the new unique key(s) uk_u" in err[-1], r.stderr
+    # and says where: the range, the rows on each side, the key that went missing
+    assert "key range (start, end] of key PRIMARY: 1000 row(s) in the original, 999 in the ghost; " \
+           "e.g. id=700 missing from the ghost" in err[-1], r.stderr
     assert any("full pass before the cut-over (new unique key" in x for x in lines), r.stderr
     assert table_rows(c, "p10", ["id", "u"]) == before and columns(c, "p10") == ["id", "u"]
     c.close()

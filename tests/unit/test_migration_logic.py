@@ -54,6 +54,15 @@ def test_parse_alter_refuses_table_rename(alter):
         parse_alter(alter)
 
 
+def test_parse_alter_finds_columns_dropped_and_added_again():
+    p = parse_alter("DROP COLUMN c1, ADD COLUMN c1 INT NOT NULL DEFAULT 47, CHANGE COLUMN v v BIGINT")
+    assert p.drops == ("c1",) and p.adds == ("c1",) and p.readded == {"c1"} and p.renames == ()
+    p = parse_alter("ADD (a INT, `b c` INT DEFAULT 1), ADD INDEX (a), ADD UNIQUE u (b), ADD d INT, "
+                    "ADD COLUMN IF NOT EXISTS `E` INT, DROP SYSTEM VERSIONING, DROP `e`, DROP x")
+    assert p.adds == ("a", "b c", "d", "E") and p.drops == ("e", "x") and p.readded == {"e"}
+    assert parse_alter("MODIFY c1 INT NOT NULL, ADD KEY (c1)").readded == frozenset()
+
+
 def test_parse_alter_allows_index_rename_and_refuses_empty():
     assert parse_alter("RENAME INDEX a TO b").renames == ()
     with pytest.raises(AlterError, match="empty"):
@@ -143,7 +152,7 @@ def _builder():
 
 
 def test_dml_inserts_batch_into_one_replace_and_updates_keep_order():
-    ops = [("ins", {"id": 1, "qty": 2, "s": {"a", "b"}}), ("ins", {"id": 2, "qty": 3, "s": None}),
+    ops = [("ins", {"id": 1, "qty": 2, "s": "a,b"}), ("ins", {"id": 2, "qty": 3, "s": None}),
            ("upd", {"id": 1, "qty": 2, "s": None}, {"id": 1, "qty": 9, "s": None}),
            ("del", {"id": 2, "qty": 3, "s": None})]
     st = _builder().statements(ops)
@@ -152,6 +161,72 @@ def test_dml_inserts_batch_into_one_replace_and_updates_keep_order():
     assert st[1] == ("UPDATE `d`.`_t_gho` SET `id` = %s, `quantity` = %s, `s` = %s WHERE `id` <=> %s",
                      [1, 9, None, 1])
     assert st[2] == ("DELETE FROM `d`.`_t_gho` WHERE `id` <=> %s", [2])
+
+
+def test_decoded_values_become_what_the_ghost_must_be_sent():
+    """python-mysql-replication's decoding, as the apply gets it: BIT as
+    '0'/'1' text (sent as such: 1406 Data too long), SET as a Python set and
+    the empty SET as None, YEAR 0000 as 1900, zero dates as None, a zero
+    TIMESTAMP as the epoch, a negative TIME with a fraction off by the
+    fraction twice."""
+    from console.engine.migration.values import RowFixer, fix_value, type_kind
+
+    assert type_kind("bit(10)") == "bit" and type_kind("int(10) unsigned") == "int"
+    assert fix_value("bit", "1111111111") == 1023 and fix_value("bit", "0") == 0
+    assert fix_value("set", {"z", "x"}) == "x,z" and fix_value("set", None, "empty set") == ""
+    assert fix_value("set", None, "null") is None
+    assert fix_value("year", 1900) == 0 and fix_value("year", 2024) == 2024
+    assert fix_value("date", None, "out of date range") == "0000-00-00"
+    assert fix_value("datetime", None, "out of datetime2 range") == "0000-00-00 00:00:00"
+    assert fix_value("datetime", None, "null") is None
+    assert fix_value("timestamp", dt.datetime(1970, 1, 1)) == "0000-00-00 00:00:00"
+    assert fix_value("timestamp", dt.datetime(1970, 1, 1, 0, 0, 1)) == dt.datetime(1970, 1, 1, 0, 0, 1)
+    # -00:00:01.250 decodes as -1.75 s, -00:00:00.250 as -0.75 s; whole seconds are right
+    assert fix_value("time", -dt.timedelta(seconds=1.75)) == -dt.timedelta(seconds=1.25)
+    assert fix_value("time", -dt.timedelta(seconds=0.75)) == -dt.timedelta(seconds=0.25)
+    assert fix_value("time", -dt.timedelta(hours=838, minutes=59, seconds=59)) == \
+        -dt.timedelta(hours=838, minutes=59, seconds=59)
+    assert fix_value("time", dt.timedelta(seconds=1.25)) == dt.timedelta(seconds=1.25)
+    assert fix_value("varchar", "1900") == "1900" and fix_value("int", 1900) == 1900
+    f = RowFixer([("id", "int(11)"), ("b", "bit(3)"), ("s", "set('a','b')"), ("y", "year(4)")])
+    ops = f.ops("upd", [{"before_values": {"id": 1, "b": "101", "s": None, "y": 1900},
+                         "before_none_sources": {"s": "empty set"},
+                         "after_values": {"id": 1, "b": "000", "s": {"b", "a"}, "y": None},
+                         "after_none_sources": {"y": "null"}}])
+    assert ops == [("upd", {"id": 1, "b": 5, "s": "", "y": 0}, {"id": 1, "b": 0, "s": "a,b", "y": None})]
+    assert f.ops("del", [{"values": {"id": 2, "b": "1"}, "none_sources": {}}]) == [("del", {"id": 2, "b": 1})]
+
+
+def test_migration_session_keeps_values_and_may_allow_zero_dates():
+    from console.engine.migration.inspect import zero_date_default
+    from console.engine.migration.session import session_sql
+
+    s = session_sql()
+    assert s.startswith("SET SESSION time_zone = '+00:00', sql_mode = CONCAT(@@session.sql_mode, ")
+    assert "NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES" in s and "REPLACE" not in s
+    z = session_sql(allow_zero_in_date=True)
+    assert "REPLACE(REPLACE(CONCAT(" in z and "'NO_ZERO_DATE', '')" in z and "'NO_ZERO_IN_DATE', '')" in z
+    assert zero_date_default("'0000-00-00 00:00:00'") and zero_date_default("0000-00-00")
+    assert zero_date_default("'2024-00-10'") and not zero_date_default("'2024-01-10 00:00:00'")
+    assert not zero_date_default(None) and not zero_date_default("current_timestamp()")
+
+
+def test_dml_deletes_by_a_key_that_is_no_unique_index_of_the_ghost_before_it_writes():
+    """Old key (id) inside the ghost's new primary key (id, i): a REPLACE of
+    (5, 1) would not replace the ghost's (5, 2), so rows are first deleted
+    by id."""
+    b = DmlBuilder("d", "_t_gho", [("id", "id"), ("i", "i")], ["id"], ["id"], ghost_unique=False)
+    st = b.statements([("ins", {"id": 5, "i": 1}), ("ins", {"id": 6, "i": 0}),
+                       ("upd", {"id": 5, "i": 1}, {"id": 5, "i": 2}),
+                       ("upd", {"id": 6, "i": 0}, {"id": 7, "i": 0}), ("del", {"id": 7, "i": 0})])
+    assert st == [
+        ("DELETE FROM `d`.`_t_gho` WHERE `id` IN (%s, %s)", [5, 6]),
+        ("REPLACE INTO `d`.`_t_gho` (`id`, `i`) VALUES (%s, %s), (%s, %s)", [5, 1, 6, 0]),
+        ("UPDATE `d`.`_t_gho` SET `id` = %s, `i` = %s WHERE `id` <=> %s", [5, 2, 5]),
+        ("DELETE FROM `d`.`_t_gho` WHERE `id` <=> %s", [6]),
+        ("DELETE FROM `d`.`_t_gho` WHERE `id` IN (%s)", [7]),
+        ("REPLACE INTO `d`.`_t_gho` (`id`, `i`) VALUES (%s, %s)", [7, 0]),
+        ("DELETE FROM `d`.`_t_gho` WHERE `id` <=> %s", [7])]
 
 
 def test_dml_unique_key_update_is_delete_plus_replace():
@@ -226,14 +301,34 @@ def test_options_validate(field, value, msg):
 
 
 def test_ddl_on_the_migrated_table_is_detected_but_not_our_own():
-    from console.engine.migration.apply import touches_table
+    from console.engine.migration.ddl import ddl_targets, touches_table
 
-    assert touches_table("ALTER TABLE `d`.`t` ADD COLUMN x INT", "t", "_t_gho")
-    assert touches_table("drop table t", "t", "_t_gho")
-    assert not touches_table("RENAME TABLE `d`.`t` TO `d`.`_t_del`, `d`.`_t_gho` TO `d`.`t`", "t", "_t_gho")
-    assert not touches_table("ALTER TABLE `d`.`_t_gho` ADD COLUMN x INT", "t", "_t_gho")
-    assert not touches_table("DROP TABLE `d`.`_t_del`", "t", "_t_gho")
-    assert not touches_table("INSERT INTO t VALUES (1)", "t", "_t_gho")
+    def t(sql, default="d"):
+        return touches_table(sql, default, "d", "t", "t_gho")
+
+    # DDL on d.t, however spelled
+    assert t("ALTER TABLE `d`.`t` ADD COLUMN x INT")
+    assert t("drop table t")
+    assert t("DROP TABLE IF EXISTS `x`, `t` /* generated by server */")
+    assert t("alter online ignore table T add column x int")
+    assert t("RENAME TABLE t TO x") and t("RENAME TABLE IF EXISTS a TO b, d.t TO c", "other")
+    assert t("TRUNCATE t") and t("TRUNCATE TABLE `d` . `t`", "")
+    assert t("/* hi */ TRUNCATE /* there */ `t`") and t("-- a comment\nTRUNCATE TABLE d.t", "")
+    assert t("# note\nALTER TABLE t ENGINE=InnoDB") and t("/*!40000 ALTER TABLE `t` DISABLE KEYS */")
+    assert t("CREATE OR REPLACE TABLE t (id INT)") and t("DROP DATABASE `d`", "x")
+    assert t("DROP TABLE d.t", "other") and t("ALTER TABLE d.t ADD x INT", "")
+    # not DDL on d.t: our own statements, other object types, other databases
+    assert not t("RENAME TABLE `d`.`t` TO `d`.`t_del`, `d`.`t_gho` TO `d`.`t`")
+    assert not t("ALTER TABLE `d`.`t_gho` ADD COLUMN x INT")
+    assert not t("DROP TABLE `d`.`t_del`")
+    assert not t("INSERT INTO t VALUES (1)") and not t("BEGIN") and not t("COMMIT")
+    assert not t("ALTER EVENT t DISABLE") and not t("DROP EVENT d.t") and not t("DROP EVENT IF EXISTS `t`")
+    assert not t("DROP TRIGGER t") and not t("DROP VIEW t") and not t("DROP PROCEDURE t")
+    assert not t("DROP TABLE other.t") and not t("DROP TABLE t", "other") and not t("TRUNCATE t", "")
+    assert not t("ALTER TABLE x COMMENT 'ALTER TABLE t'") and not t("DROP TEMPORARY TABLE t")
+    assert not t("CREATE TABLE t2 LIKE t") and not t("DROP DATABASE other")
+    assert not t("/* ALTER TABLE t */ SELECT 1") and not t("UPDATE t SET a = 1 -- DROP TABLE t")
+    assert ddl_targets("RENAME TABLE a TO b, c.d TO e", "x") == ([("x", "a"), ("x", "b"), ("c", "d"), ("x", "e")], [])
 
 
 def test_control_socket_lines_without_a_server(tmp_path):
@@ -333,9 +428,9 @@ def _applier(dirty_limit: int):
 
     from console.engine.migration.apply import Applier
 
-    key = SimpleNamespace(columns=("a", "b"), ghost_columns=("a", "b"))
+    key = SimpleNamespace(columns=("a", "b"), ghost_columns=("a", "b"), ghost_unique=True)
     ins = SimpleNamespace(database="d", table="t", ghost="_t_gho", flavor="mariadb", key=key,
-                          shared=(("a", "a"), ("b", "b"), ("v", "v")))
+                          shared=(("a", "a"), ("b", "b"), ("v", "v")), columns=())
     return Applier(None, ins, "", batch_size=lambda: 10, gate=lambda: None, dirty_limit=dirty_limit)
 
 

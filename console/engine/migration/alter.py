@@ -64,6 +64,13 @@ class AlterPlan:
     clauses: tuple[str, ...]        # clauses to run on the ghost (ALGORITHM/LOCK removed)
     renames: tuple[tuple[str, str], ...]   # (old, new) column renames
     drops: tuple[str, ...]          # dropped columns
+    adds: tuple[str, ...] = ()      # added columns
+
+    @property
+    def readded(self) -> frozenset[str]:
+        """Columns (lower case) dropped and added again under the same name:
+        new columns, whatever the old one held."""
+        return frozenset(d.lower() for d in self.drops) & frozenset(a.lower() for a in self.adds)
 
     @property
     def sql(self) -> str:
@@ -74,6 +81,24 @@ _PREFIX = re.compile(r"^\s*ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\s+" + _IDENT + 
                      re.I)
 
 
+# what follows ADD / DROP when the clause is not about a column
+_NOT_COLUMNS = ("INDEX", "KEY", "PRIMARY", "FOREIGN", "CONSTRAINT", "CHECK", "PARTITION", "UNIQUE",
+                "FULLTEXT", "SPATIAL", "PERIOD", "SYSTEM")
+
+
+def added_columns(clause: str) -> list[str]:
+    """Column names an ``ADD [COLUMN] [IF NOT EXISTS] name ...`` or
+    ``ADD [COLUMN] (a ..., b ...)`` clause adds."""
+    m = re.match(r"^ADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?", clause, re.I)
+    rest = clause[m.end():] if m else ""
+    if rest.startswith("("):
+        inner = rest[1:rest.rfind(")")] if ")" in rest else rest[1:]
+        return [unquote(n.group(1)) for part in split_clauses(inner)
+                if (n := re.match(_IDENT, part.strip()))]
+    n = re.match(_IDENT, rest)
+    return [unquote(n.group(1))] if n else []
+
+
 def parse_alter(text: str) -> AlterPlan:
     text = (text or "").strip().rstrip(";").strip()
     if not text:
@@ -81,7 +106,7 @@ def parse_alter(text: str) -> AlterPlan:
     m = _PREFIX.match(text)
     if m:
         text = text[m.end():]
-    clauses, renames, drops = [], [], []
+    clauses, renames, drops, adds = [], [], [], []
     for c in split_clauses(text):
         up = c.upper()
         words = up.split()
@@ -102,12 +127,13 @@ def parse_alter(text: str) -> AlterPlan:
             old, new = unquote(m2.group(1)), unquote(m2.group(2))
             if old.lower() != new.lower():
                 renames.append((old, new))
-        elif words[0] == "DROP" and (len(words) > 1 and words[1] not in (
-                "INDEX", "KEY", "PRIMARY", "FOREIGN", "CONSTRAINT", "CHECK", "PARTITION", "UNIQUE")):
+        elif words[0] == "ADD" and (len(words) > 1 and words[1] not in _NOT_COLUMNS):
+            adds.extend(added_columns(c))
+        elif words[0] == "DROP" and (len(words) > 1 and words[1] not in _NOT_COLUMNS):
             m2 = re.match(r"^DROP\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?" + _IDENT, c, re.I)
             if m2:
                 drops.append(unquote(m2.group(1)))
         clauses.append(c)
     if not clauses:
         raise AlterError("--alter has no clause besides ALGORITHM/LOCK")
-    return AlterPlan(tuple(clauses), tuple(renames), tuple(drops))
+    return AlterPlan(tuple(clauses), tuple(renames), tuple(drops), tuple(adds))

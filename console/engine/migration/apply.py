@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import queue
 import random
-import re
 import threading
 import time
 import uuid
@@ -25,9 +24,11 @@ from typing import NamedTuple
 import pymysql.constants.CLIENT
 
 from console.engine.migration.binlog_filter import TableFilter, connection_class
+from console.engine.migration.ddl import touches_table
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.inspect import Inspection
 from console.engine.migration.turns import Turns
+from console.engine.migration.values import RowFixer
 from console.mysql import gtid as gtidmod
 from console.mysql.connection import Endpoint, connect, redact, rollback_quietly
 
@@ -76,18 +77,6 @@ class _Unit(NamedTuple):
     markers: list[str]
 
 
-_IDENT = re.compile(r"`((?:[^`]|``)+)`|([A-Za-z0-9_$]+)")
-
-
-def touches_table(query: str, table: str, ghost: str) -> bool:
-    """Is this statement DDL that changes ``table`` (not our own ghost DDL)?"""
-    q = query.lstrip()
-    if not re.match(r"(?i)(ALTER|RENAME|DROP|TRUNCATE)\s", q):
-        return False
-    idents = {(a or b).replace("``", "`").lower() for a, b in _IDENT.findall(q)}
-    return table.lower() in idents and ghost.lower() not in idents
-
-
 class Applier(threading.Thread):
     FLUSH_INTERVAL = 0.05
     QUEUE_UNITS = 64        # decoded batches waiting for the executor; more: reading pauses
@@ -95,8 +84,9 @@ class Applier(threading.Thread):
     def __init__(self, ep: Endpoint, ins: Inspection, start_pos: str, *,
                  batch_size: Callable[[], int], gate: Callable[[], None],
                  dirty_limit: int = 0, start_file: tuple[str, int] | None = None,
-                 turns: Turns | None = None):
+                 turns: Turns | None = None, session: str | None = None):
         super().__init__(name=f"apply-{ins.table}", daemon=True)
+        self.session = session      # the ghost connection's first statement (``session.py``)
         self.ep, self.ins = ep, ins
         self.flavor = "mariadb" if ins.flavor == "mariadb" else "mysql"
         self.applied_pos = start_pos
@@ -108,7 +98,8 @@ class Applier(threading.Thread):
         self._batch_size, self._gate = batch_size, gate
         self.turns = turns or Turns(needed=False)   # the row copy's (task): one ghost writer at a time
         self.builder = DmlBuilder(ins.database, ins.ghost, ins.shared, ins.key.columns,
-                                  ins.key.ghost_columns)
+                                  ins.key.ghost_columns, ins.key.ghost_unique)
+        self.fixer = RowFixer((c.name, c.type) for c in ins.columns)   # decoded -> sent values
         self.events_applied = 0
         self.batches = 0
         self.apply_seconds = 0.0         # time spent executing batches on the ghost
@@ -222,6 +213,9 @@ class Applier(threading.Thread):
                     secret = []
                 self.error = redact(f"{type(e).__name__}: {e}", secret)
                 self.reconnects += 1
+                if (why := data_error(e)) is not None:     # the same row fails again: no retry
+                    self.fatal = f"binlog apply: the ghost refuses a row: {self.error}{why}"
+                    return
                 failures = 0 if time.monotonic() - started > 30 else failures + 1
                 if failures >= 10:
                     self.fatal = f"binlog apply keeps failing: {self.error}"
@@ -259,7 +253,7 @@ class Applier(threading.Thread):
         behind the binlog (the copy's own row events still have to be read
         past), with every checksum marker and the cut-over waiting too.
         The executor merges what queued up meanwhile into one batch."""
-        conn = connect(self.ep, read_timeout=600, write_timeout=600,
+        conn = connect(self.ep, read_timeout=600, write_timeout=600, init_command=self.session,
                        client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
         stream = self._stream = self._open_stream()
         units: queue.Queue[_Unit | None] = queue.Queue(maxsize=self.QUEUE_UNITS)
@@ -335,7 +329,8 @@ class Applier(threading.Thread):
                         self.mark_dirty(new)
                         ops.extend(new)
                     continue
-                if isinstance(ev, QueryEvent) and touches_table(ev.query, self.ins.table, self.ins.ghost):
+                if isinstance(ev, QueryEvent) and touches_table(
+                        ev.query, _text(ev.schema), self.ins.database, self.ins.table, self.ins.ghost):
                     self.fatal = (f"DDL on {self.ins.database}.{self.ins.table} during the migration "
                                   f"({' '.join(ev.query.split())[:120]}); aborted, original untouched")
                     return
@@ -435,15 +430,11 @@ class Applier(threading.Thread):
             elif hint == "marker":
                 markers.append(str(vals.get("value")))
 
-    @staticmethod
-    def _ops(ev):
+    def _ops(self, ev):
         from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent
 
-        if isinstance(ev, UpdateRowsEvent):
-            return [("upd", r["before_values"], r["after_values"]) for r in ev.rows]
-        if isinstance(ev, DeleteRowsEvent):
-            return [("del", r["values"]) for r in ev.rows]
-        return [("ins", r["values"]) for r in ev.rows]
+        kind = "upd" if isinstance(ev, UpdateRowsEvent) else "del" if isinstance(ev, DeleteRowsEvent) else "ins"
+        return self.fixer.ops(kind, ev.rows)
 
     def _apply(self, conn, ops: list[tuple]) -> None:
         stmts = self.builder.statements(ops)
@@ -470,6 +461,28 @@ class Applier(threading.Thread):
             except Exception:
                 rollback_quietly(cur)
                 raise
+
+
+# errors of a row's value on the ghost: deterministic, a retry fails the same
+# (column cannot be null, out of range, incorrect value, too long, zero date)
+DATA_ERRORS = (1048, 1264, 1292, 1366, 1406)
+
+
+def data_error(e: BaseException) -> str | None:
+    """For an error of the ghost refusing a value: a hint ('' if none);
+    None for any other error (retried)."""
+    args = getattr(e, "args", ())
+    if not args or args[0] not in DATA_ERRORS:
+        return None
+    if args[0] == 1292 and "0000-00-00" in str(args[-1]):
+        return ("; the row holds a zero date the sql_mode refuses (NO_ZERO_DATE/NO_ZERO_IN_DATE): "
+                "rerun with --allow-zero-in-date (--resume --execute keeps what was copied)")
+    return ""
+
+
+def _text(v) -> str:
+    """A Query event's default database (bytes from the library)."""
+    return v.decode("utf-8", "replace") if isinstance(v, (bytes, bytearray)) else str(v or "")
 
 
 def pack_statements(stmts: list[str], limit: int = 1 << 20) -> list[str]:

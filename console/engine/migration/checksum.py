@@ -68,7 +68,14 @@ class ChecksumProgress:
     keys_rechecked: int = 0     # rows of dirty keys checked again in the final pass
     dirty_batches: int = 0
     locked_passes: int = 0      # comparisons that had to lock the original's rows
+    first_mismatch: str = ""    # where the first remaining mismatch is, with an example key
     done: bool = False
+
+
+def _fmt_key(k: Key | None, none: str = "") -> str:
+    if k is None:
+        return none
+    return repr(k[0]) if len(k) == 1 else repr(tuple(k))
 
 
 _NONE = object()    # no chunk added yet / no range open (a key bound may itself be None)
@@ -220,7 +227,8 @@ class Checksummer:
         at = self._binlog_position(conn)
         return at is not None and binlog_pos_key(applied) >= binlog_pos_key(at)
 
-    def _verify(self, conns, preds, recopy: Callable[[object], int], count_chunk: bool) -> None:
+    def _verify(self, conns, preds, recopy: Callable[[object], int], count_chunk: bool,
+                what: str) -> None:
         conn, mconn = conns
         for _ in range(self.UNLOCKED_TRIES):
             equal, rows = self._compare(conn, mconn, preds, locked=False)
@@ -237,8 +245,11 @@ class Checksummer:
             recopy(conn)
             recop += 1
             equal, rows = self._compare(conn, mconn, preds)
+        why = "" if equal or self.progress.first_mismatch else self._explain(conn, preds, what)
         with self._plock:
             p = self.progress
+            if why and not p.first_mismatch:
+                p.first_mismatch = why
             p.mismatches += mism
             p.recopied += recop
             p.remaining_mismatches += 0 if equal else 1
@@ -251,7 +262,31 @@ class Checksummer:
 
     def _chunk(self, conns, lo: Key | None, hi: Key | None) -> None:
         self._verify(conns, self._range_preds(lo, hi),
-                     lambda c: self.copier.recopy_range(c, lo, hi), count_chunk=True)
+                     lambda c: self.copier.recopy_range(c, lo, hi), count_chunk=True,
+                     what=f"key range ({_fmt_key(lo, 'start')}, {_fmt_key(hi, 'end')}]")
+
+    def _explain(self, conn, preds: tuple[str, list, str, list], what: str) -> str:
+        """Why a comparison still differs, for the refusal: the rows on
+        each side and one key that is missing, extra or different (read
+        once, after the last failed comparison; one range of rows)."""
+        ow, op, gw, gp = preds
+        kc, gk = list(self.ins.key.columns), list(self.ins.key.ghost_columns)
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT {col_list(kc)}, {self._oexpr} FROM {qt(self.ins.database, self.ins.table)} "
+                        f"WHERE {ow}", op)
+            orig = {tuple(r[:-1]): r[-1] for r in cur.fetchall()}
+            cur.execute(f"SELECT {col_list(gk)}, {self._gexpr} FROM {qt(self.ins.database, self.ins.ghost)} "
+                        f"WHERE {gw}", gp)
+            ghost = {tuple(r[:-1]): r[-1] for r in cur.fetchall()}
+        example = (next(((k, "missing from the ghost") for k in orig if k not in ghost), None)
+                   or next(((k, "only in the ghost") for k in ghost if k not in orig), None)
+                   or next(((k, "differs") for k in orig if orig[k] != ghost[k]), None))
+        text = (f"{what} of key {self.ins.key.name}: {len(orig)} row(s) in the original, "
+                f"{len(ghost)} in the ghost")
+        if example:
+            k, how = example
+            text += f"; e.g. {', '.join(f'{c}={v!r}' for c, v in zip(kc, k, strict=True))} {how}"
+        return text
 
     # ---- overlapped with the copy ----------------------------------------------------
 
@@ -269,7 +304,8 @@ class Checksummer:
             ow, op = key_in(kc, part)
             gw, gp = key_in(gk, part)
             self._verify(conns, (ow, op, gw, gp),
-                         lambda c, part=part: self.copier.recopy_keys(c, part), count_chunk=False)
+                         lambda c, part=part: self.copier.recopy_keys(c, part), count_chunk=False,
+                         what=f"{len(part)} changed key(s) from {_fmt_key(part[0])}")
             with self._plock:
                 self.progress.dirty_batches += 1
 

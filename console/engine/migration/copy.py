@@ -90,6 +90,10 @@ class Copier:
     def copy_range(self, conn, lo: Key | None, hi: Key) -> int:
         """Copy ``lo < key <= hi`` in one transaction (retried on deadlock or
         lock wait timeout); returns rows inserted.  Thread-safe."""
+        if not self.ins.key.ghost_unique:
+            # the key is no unique index of the ghost: INSERT IGNORE would add
+            # a second row beside the apply's; the chunk replaces its range
+            return self.recopy_range(conn, lo, hi)
         where, params = key_range(self.kcols, lo, hi)
         sql = (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
                f"({col_list(self.ins.shared_ghost)}) SELECT {col_list(self.ins.shared_original)} "
@@ -139,7 +143,8 @@ class Copier:
         delete = f"DELETE FROM {qt(self.ins.database, self.ins.ghost)} WHERE {gwhere}"
         insert = (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
                   f"({col_list(self.ins.shared_ghost)}) SELECT {col_list(self.ins.shared_original)} "
-                  f"FROM {self._src} {self._idx} WHERE {where} LOCK IN SHARE MODE")
+                  f"FROM {self._src} {self._idx} WHERE {where} ORDER BY {col_list(self.kcols)} "
+                  f"LOCK IN SHARE MODE")
 
         def both():
             with conn.cursor() as cur, transaction(cur):

@@ -5,7 +5,9 @@ insert -> ``REPLACE INTO ghost`` (consecutive inserts become one multi-row
 statement); delete -> ``DELETE ... WHERE key``; update with the key
 unchanged -> ``UPDATE ghost SET ... WHERE key`` (a row the copy has not
 reached yet is left to the copy); update of the unique key -> delete of the
-old key plus ``REPLACE`` of the new row.  Every statement sets rows to the
+old key plus ``REPLACE`` of the new row.  Where the key is no unique index
+of the ghost (a new key that contains it), every ``REPLACE`` is preceded by
+a delete of its rows' keys.  Every statement sets rows to the
 state the row image shows, so replaying a suffix of the stream after a
 crash converges to the same content."""
 
@@ -14,31 +16,32 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from console.engine.migration.sqlutil import col_list, key_eq, qi, qt
+from console.engine.migration.sqlutil import col_list, key_eq, key_in, qi, qt
 
 Op = tuple  # ("ins", after) | ("del", before) | ("upd", before, after)
 
 
-def norm_value(v: Any) -> Any:
-    if isinstance(v, (set, frozenset)):
-        return ",".join(sorted(v))
-    return v
-
-
 class DmlBuilder:
     def __init__(self, database: str, ghost: str, shared: Sequence[tuple[str, str]],
-                 key_cols: Sequence[str], ghost_key_cols: Sequence[str]):
+                 key_cols: Sequence[str], ghost_key_cols: Sequence[str], ghost_unique: bool = True):
         self.target = qt(database, ghost)
+        # the key is no unique index of the ghost (the leading columns of one):
+        # a REPLACE would not replace the row of the same key, so every row
+        # written is first deleted by its key
+        self.ghost_unique = ghost_unique
         self.shared = list(shared)
         self.key = list(key_cols)
         self.gkey = list(ghost_key_cols)
         self.gcols = [g for _, g in self.shared]
+        # where the key's values sit in a row of ``_row`` (key columns are shared)
+        orig = [o for o, _ in self.shared]
+        self._key_pos = [orig.index(c) for c in self.key] if not ghost_unique else []
 
     def _row(self, values: Mapping[str, Any]) -> list[Any]:
-        return [norm_value(values.get(o)) for o, _ in self.shared]
+        return [values.get(o) for o, _ in self.shared]
 
     def _keyvals(self, values: Mapping[str, Any]) -> list[Any]:
-        return [norm_value(values.get(c)) for c in self.key]
+        return [values.get(c) for c in self.key]
 
     def _replace(self, rows: list[list[Any]]) -> tuple[str, list[Any]]:
         one = "(" + ", ".join(["%s"] * len(self.gcols)) + ")"
@@ -59,6 +62,9 @@ class DmlBuilder:
 
         def flush_inserts():
             if inserts:
+                if not self.ghost_unique:
+                    w, p = key_in(self.gkey, [[r[i] for i in self._key_pos] for r in inserts])
+                    out.append((f"DELETE FROM {self.target} WHERE {w}", p))
                 out.append(self._replace(inserts))
                 inserts.clear()
 
@@ -74,7 +80,8 @@ class DmlBuilder:
                 before, after = op[1], op[2]
                 if self._keyvals(before) != self._keyvals(after):
                     out.append(self._delete(before))
-                    out.append(self._replace([self._row(after)]))
+                    inserts.append(self._row(after))
+                    flush_inserts()
                 else:
                     sets = ", ".join(f"{qi(g)} = %s" for g in self.gcols)
                     w, p = key_eq(self.gkey, self._keyvals(before))

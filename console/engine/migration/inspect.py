@@ -5,6 +5,7 @@ estimate and the replicas to watch.  Every refusal is one clear line."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ import pymysql
 
 from console.engine.migration.alter import AlterPlan, parse_alter
 from console.engine.migration.options import MigrationOptions
+from console.engine.migration.session import ZERO_DATE_MODES
 from console.engine.migration.sqlutil import cast_target, qi, qt
 from console.errors import UserError
 from console.mysql.connection import query, query_one, scalar
@@ -43,6 +45,11 @@ class UniqueKey:
     name: str                 # name in the original table
     columns: tuple[str, ...]  # original column names
     ghost_columns: tuple[str, ...]
+    # the ghost columns are a unique key of the ghost too; else they are the
+    # leading columns of one (a new key containing the old one): they still
+    # identify a row and range over an index there, but the copy and the
+    # apply must delete by them before they insert (see ``dml``, ``copy``)
+    ghost_unique: bool = True
 
 
 @dataclass(frozen=True)
@@ -225,7 +232,7 @@ def check_replication_grant(conn, dialect: Dialect) -> None:
 def choose_key(cands: list[UniqueKey], cols: dict[str, Column]) -> UniqueKey:
     def rank(k: UniqueKey):
         ints = all(cols[c].type.split("(")[0].split()[0] in INT_TYPES for c in k.columns)
-        return (k.name != "PRIMARY", len(k.columns), not ints, k.name)
+        return (not k.ghost_unique, k.name != "PRIMARY", len(k.columns), not ints, k.name)
 
     return sorted(cands, key=rank)[0]
 
@@ -257,13 +264,19 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     if trig and not opts.allow_triggers:
         raise Refused(f"{db}.{table} has trigger(s) {', '.join(r['TRIGGER_NAME'] for r in trig)}: "
                       f"they would not follow the table; drop them or pass --allow-triggers")
-    parents = query(conn, "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM "
-                          "information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_SCHEMA=%s "
-                          "AND REFERENCED_TABLE_NAME=%s", (db, table))
-    if parents and not opts.allow_foreign_keys:
-        names = ", ".join(f"{r['TABLE_SCHEMA']}.{r['TABLE_NAME']}" for r in parents)
-        raise Refused(f"{db}.{table} is the parent of foreign key(s) from {names}: after the "
-                      f"cut-over they would point at the old table; refused")
+    # foreign keys of other tables that reference this one (its own, pointing
+    # at itself, move with it): the RENAME of the cut-over takes them along to
+    # the old table, and no method here keeps them right, so always refused
+    referencing = query(conn, "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM "
+                              "information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_SCHEMA=%s "
+                              "AND REFERENCED_TABLE_NAME=%s AND NOT (TABLE_SCHEMA=%s AND TABLE_NAME=%s) "
+                              "ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME", (db, table, db, table))
+    if referencing:
+        names = ", ".join(f"{r['TABLE_SCHEMA']}.{r['TABLE_NAME']} ({r['CONSTRAINT_NAME']})"
+                          for r in referencing)
+        raise Refused(f"{db}.{table} is the parent of foreign key(s) from {names}: after the cut-over "
+                      f"they would point at the old table {old}; drop them before migrating "
+                      f"(--allow-foreign-keys covers only the table's own foreign keys)")
     children = query(conn, "SELECT DISTINCT CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE "
                            "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND REFERENCED_TABLE_NAME "
                            "IS NOT NULL", (db, table))
@@ -276,13 +289,17 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
                       f"--approve-renamed-columns")
 
     columns = read_columns(conn, db, table)
+    check_zero_dates(conn, db, table)
     with new_schema(conn, db, table, plan, notes) as ghost_cols:
         gkeys = read_unique_keys(conn, db, check_table_name(table))
     rename = {a.lower(): b for a, b in plan.renames}
     gmap = {c.name.lower(): c for c in ghost_cols if not c.generated}
+    # a dropped column is never shared, even where the ghost has a column
+    # of its name (added again, or another one renamed to it): a new column
+    dropped_names = {d.lower() for d in plan.drops}
     shared = []
     for c in columns:
-        if c.generated:
+        if c.generated or c.name.lower() in dropped_names:
             continue
         target = rename.get(c.name.lower(), c.name)
         g = gmap.get(target.lower())
@@ -293,8 +310,9 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     to_ghost = {o.lower(): g for o, g in shared}
     colmap = {c.name: c for c in columns}
     okeys = read_unique_keys(conn, db, table)
-    gkey_cols = {tuple(c.lower() for c, _ in v): k for k, v in gkeys.items() if all(ok for _, ok in v)}
+    gkey_cols = [tuple(c.lower() for c, _ in v) for v in gkeys.values() if all(ok for _, ok in v)]
     cands = []
+    unordered = []          # (old key, new key) whose columns contain the old one's, not first
     for name, kc in okeys.items():
         if not kc or not all(ok for _, ok in kc):
             continue
@@ -302,18 +320,36 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
         if any(colmap[c].nullable for c in cols) or any(c.lower() not in to_ghost for c in cols):
             continue
         mapped = tuple(to_ghost[c.lower()] for c in cols)
-        if tuple(m.lower() for m in mapped) in gkey_cols:
+        low = tuple(m.lower() for m in mapped)
+        # unique in the old table; in the ghost a unique key of these
+        # columns, or one that starts with them (unique on more columns:
+        # these still identify a row, and range over that key's index)
+        if low in gkey_cols:
             cands.append(UniqueKey(name, tuple(cols), mapped))
+        elif any(g[:len(low)] == low for g in gkey_cols):
+            cands.append(UniqueKey(name, tuple(cols), mapped, ghost_unique=False))
+        else:
+            unordered += [(name, g) for g in gkey_cols if set(low) <= set(g)]
     added_unique = added_unique_keys(okeys, gkeys, {o.lower(): g for o, g in shared})
+    if not cands and unordered:
+        name, g = unordered[0]
+        raise Refused(f"the new unique key ({', '.join(g)}) of {db}.{table} contains the old key {name} "
+                      f"but does not start with its columns: the copy could not range over it; put "
+                      f"them first in the new key, or keep a unique key on them")
     if not cands:
         raise Refused(f"no NOT NULL unique key is shared by the old and new schema of {db}.{table}: "
                       f"add a primary key first (the copy and the binlog apply need one)")
     key = choose_key(cands, colmap)
-    notes.append(f"chunking key: {key.name} ({', '.join(key.columns)})")
+    notes.append(f"chunking key: {key.name} ({', '.join(key.columns)})"
+                 + ("" if key.ghost_unique else ": in the new table the leading columns of a unique key "
+                    "(the copy and the apply delete by it before they insert)"))
     dropped = [c.name for c in columns if c.name not in {o for o, _ in shared}]
     added = [c.name for c in ghost_cols if c.name not in {g for _, g in shared}]
     if dropped:
         notes.append(f"columns dropped: {', '.join(dropped)}")
+    if plan.readded:
+        notes.append(f"columns dropped and added again (new columns: not copied, not compared): "
+                     f"{', '.join(sorted(plan.readded))}")
     if added:
         notes.append(f"columns added: {', '.join(added)}")
     if plan.renames:
@@ -331,6 +367,36 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     notes.append(f"rows (estimate): {rows}")
     return Inspection(db, table, ghost, changelog, old, plan, dialect, columns, ghost_cols,
                       tuple(shared), key, rows, replicas, tuple(notes), tuple(added_unique))
+
+
+_DATE = re.compile(r"^'?(\d{4})-(\d{2})-(\d{2})")
+
+
+def zero_date_default(default: str | None) -> bool:
+    """Is a column default (as information_schema shows it) a date with a
+    zero part: 0000-00-00, 2024-00-10...?"""
+    m = _DATE.match(str(default or ""))
+    return bool(m) and 0 in (int(m.group(1)), int(m.group(2)), int(m.group(3)))
+
+
+def check_zero_dates(conn, db: str, table: str) -> None:
+    """A zero-date default that the session's sql_mode refuses (NO_ZERO_DATE,
+    NO_ZERO_IN_DATE) makes creating the ghost fail (1067 Invalid default
+    value); refuse now, before anything is created, and say what to do.
+    The session is the migration's (``session.py``): --allow-zero-in-date
+    takes those modes out of it, and then this passes."""
+    mode = str(scalar(conn, "SELECT @@session.sql_mode") or "").upper().split(",")
+    refusing = [m for m in ZERO_DATE_MODES if m in mode]
+    if not refusing:
+        return
+    for r in query(conn, "SELECT COLUMN_NAME, COLUMN_DEFAULT FROM information_schema.COLUMNS "
+                         "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND DATA_TYPE IN "
+                         "('date', 'datetime', 'timestamp') ORDER BY ORDINAL_POSITION", (db, table)):
+        if zero_date_default(r["COLUMN_DEFAULT"]):
+            raise Refused(f"column {r['COLUMN_NAME']} of {db}.{table} defaults to the zero date "
+                          f"{r['COLUMN_DEFAULT']}, which the sql_mode ({', '.join(refusing)}) refuses: "
+                          f"the ghost table could not be created; pass --allow-zero-in-date (the "
+                          f"migration's sessions then allow zero dates)")
 
 
 def binlog_retention(conn) -> str:
@@ -373,7 +439,8 @@ def new_schema(conn, db: str, table: str, plan: AlterPlan, notes: list[str]) -> 
                 cur.execute(f"CREATE TEMPORARY TABLE {tmp} LIKE {qt(db, table)}")
             except pymysql.MySQLError as e:
                 if not e.args or e.args[0] not in TEMPORARY_REFUSED:
-                    raise
+                    raise Refused(f"cannot create a copy of {db}.{table} (as the ghost would be): "
+                                  f"{e.args[-1]}") from None
                 real = True
                 try:
                     cur.execute("SET SESSION sql_log_bin = 0")

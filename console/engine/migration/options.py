@@ -43,6 +43,7 @@ class MigrationOptions:
     approve_renamed_columns: bool = False
     allow_foreign_keys: bool = False
     allow_triggers: bool = False
+    allow_zero_in_date: bool = False          # sessions without NO_ZERO_DATE / NO_ZERO_IN_DATE
     resume: bool = False
     verify_checksum: bool = True
     checksum_chunk_size: int = 10000
@@ -110,6 +111,7 @@ def _parse(t: Table) -> MigrationOptions:
         approve_renamed_columns=t.get("approve_renamed_columns", bool, False),
         allow_foreign_keys=t.get("allow_foreign_keys", bool, False),
         allow_triggers=t.get("allow_triggers", bool, False),
+        allow_zero_in_date=t.get("allow_zero_in_date", bool, False),
         resume=t.get("resume", bool, False),
         verify_checksum=t.get("verify_checksum", bool, True),
         execute=t.get("execute", bool, True),

@@ -31,6 +31,7 @@ from console.engine.migration.copy import COPY_SESSION_STATEMENT, Copier
 from console.engine.migration.cutover import CutOverFailed, KeysDiffer, cut_over
 from console.engine.migration.inspect import Inspection, Refused, inspect, table_names
 from console.engine.migration.options import MigrationOptions
+from console.engine.migration.session import session_sql
 from console.engine.migration.status import MigrationDetail, binlog_backlog
 from console.engine.migration.tables import (
     Heartbeat,
@@ -116,6 +117,7 @@ class MigrationTask(Task):
         self.checksummer: Checksummer | None = None
         self.dialect: Dialect | None = None
         self.checkpoint_file = Checkpoint(self.task_dir / "checkpoint.json")
+        self._session = session_sql(opts.allow_zero_in_date)   # every connection's first statement
         self._panic = ""
         self._abort = ""
         self._hibernate_until = 0.0
@@ -138,7 +140,7 @@ class MigrationTask(Task):
     # ---- helpers ------------------------------------------------------------------
 
     def _connect(self, **kw):
-        return connect(self.ep, database=self.opts.database, **kw)
+        return connect(self.ep, database=self.opts.database, init_command=self._session, **kw)
 
     def confirm_target(self) -> str:
         return self.opts.table
@@ -259,7 +261,8 @@ class MigrationTask(Task):
         overlap = opts.verify_checksum and not state
         self.applier = applier = Applier(self.ep, ins, start_pos, batch_size=lambda: self.dml_batch_size,
                                          gate=self._gate, dirty_limit=DIRTY_LIMIT if overlap else 0,
-                                         start_file=start_file, turns=copier.turns)
+                                         start_file=start_file, turns=copier.turns,
+                                         session=self._session)
         applier.start()
         self.heartbeat = Heartbeat(lambda: self._connect(), ins, state=self.phase)
         self.heartbeat.start()
@@ -330,7 +333,8 @@ class MigrationTask(Task):
                 hint = (f"; do rows collide on the new unique key(s) {', '.join(ins.added_unique)}?"
                         if ins.added_unique else "")
                 raise UserError(f"checksum: {p.remaining_mismatches} chunk(s) still differ after "
-                                f"re-copy; cut-over refused (ghost kept for inspection){hint}")
+                                f"re-copy; cut-over refused (ghost kept for inspection); first: "
+                                f"{p.first_mismatch}{hint}")
 
         # ---- cut-over
         self.set_phase("cutting-over")
