@@ -44,9 +44,9 @@ TYPES_DDL = (
     "ts TIMESTAMP(3) NULL DEFAULT NULL, dte DATE NULL, bl BLOB NULL, vb VARBINARY(16) NULL, "
     "y YEAR NULL, u8 TINYINT UNSIGNED NOT NULL DEFAULT 0, u32 INT UNSIGNED NULL, "
     "u24 MEDIUMINT UNSIGNED NULL, i16 SMALLINT NULL, f FLOAT NULL, g DOUBLE NULL, "
-    "txt VARCHAR(40) CHARACTER SET utf8mb4 NULL, l1 CHAR(8) CHARACTER SET latin1 NULL) ENGINE=InnoDB")
+    "txt VARCHAR(40) CHARACTER SET utf8mb4 NULL, l1 CHAR(8) CHARACTER SET latin1 NULL, geo GEOMETRY NULL) ENGINE=InnoDB")
 TYPE_COLS = ["id", "bits", "b1", "b64", "doc", "e", "st", "sn", "d", "tm", "dtm", "ts", "dte", "bl", "vb",
-             "y", "u8", "u32", "u24", "i16", "f", "g", "txt", "l1"]
+             "y", "u8", "u32", "u24", "i16", "f", "g", "txt", "l1", "geo"]
 
 
 def _types_row(rng: random.Random) -> dict:
@@ -79,13 +79,16 @@ def _types_row(rng: random.Random) -> dict:
         "g": maybe(rng.choice([0.1, -1.7976931348623157e308, 5e-324, 2.0 / 3])),
         "txt": maybe(rng.choice(["😀 emoji", "日本語", "", "a'b\"c\\d"])),
         "l1": maybe(rng.choice(["café", "naïve", "", "plain"])),
+        "geo": maybe(rng.choice([b"\x00\x00\x00\x00\x01\x01\x00\x00\x00" + bytes(16),
+                                 b"\x00\x00\x00\x00\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\xf0?"
+                                 b"\x00\x00\x00\x00\x00\x00\x00@"])),
     }
 
 
 def _exact(conn, table: str) -> list[tuple]:
     """Every column's exact text (BIT and binary as hex): the comparison of
     the old and the new table."""
-    exprs = [f"HEX(`{c}`)" if c in ("bits", "b1", "b64", "bl", "vb") else f"`{c}`" for c in TYPE_COLS]
+    exprs = [f"HEX(`{c}`)" if c in ("bits", "b1", "b64", "bl", "vb", "geo") else f"`{c}`" for c in TYPE_COLS]
     with conn.cursor() as cur:
         cur.execute(f"SELECT {', '.join(exprs)} FROM `{table}` ORDER BY id")
         return list(cur.fetchall())
@@ -96,7 +99,7 @@ def test_every_column_type_round_trips_through_the_binlog_apply(sb, tmp_path):
     apply failed with 1406 Data too long), JSON, ENUM, SET (empty too),
     DECIMAL, TIME/DATETIME/TIMESTAMP with fractions and negative TIMEs,
     binary BLOB/VARBINARY, YEAR (0000 too), unsigned ints at their maximum,
-    FLOAT/DOUBLE extremes, utf8mb4 and latin1 text: written by concurrent
+    FLOAT/DOUBLE extremes, utf8mb4 and latin1 text, GEOMETRY: written by concurrent
     writers during the copy and the postponement, so every row event goes
     through the decode -> apply path.  No checksum (it would re-copy what
     the apply got wrong): after the cut-over the new table must equal the
