@@ -38,7 +38,7 @@ def sb(sandbox):
 
 def _table(c, name: str, n: int = 300) -> None:
     with c.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS `{name}`, `_{name}_del`")
+        cur.execute(f"DROP TABLE IF EXISTS `{name}`, `{name}_del`")
         cur.execute(f"CREATE TABLE `{name}` (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
         cur.executemany(f"INSERT INTO `{name}` VALUES (%s, %s)", [(i, i) for i in range(1, n + 1)])
 
@@ -111,7 +111,7 @@ def test_statements_naming_other_objects_like_the_table_do_not_abort(sb, tmp_pat
     finish(task)
     st = task.status()
     assert st.state == "done" and st.phase == "complete", st.last_error
-    assert table_rows(c, "dd", ["id", "v"]) == table_rows(c, "_dd_del", ["id", "v"])
+    assert table_rows(c, "dd", ["id", "v"]) == table_rows(c, "dd_del", ["id", "v"])
     assert (5, -1) in table_rows(c, "dd", ["id", "v"])
     c.close()
 
@@ -139,7 +139,7 @@ def test_ddl_on_the_table_itself_aborts(sb, tmp_path, table, statement, default_
     finish(task, 60)
     st = task.status()
     assert st.state == "failed" and f"DDL on {DB}.{table} during the migration" in st.last_error, st.last_error
-    assert f"_{table}_del" not in tables(c)
+    assert f"{table}_del" not in tables(c)
     if "RENAME" not in statement and "DROP" not in statement:
         assert columns(c, table)[:2] == ["id", "v"]
     c.close()
