@@ -137,13 +137,13 @@ def test_cli_dry_run_validates_and_changes_nothing(sb, tmp_path):
 
 def test_parent_side_foreign_keys_are_refused_even_when_foreign_keys_are_allowed(sb, tmp_path):
     """--allow-foreign-keys let a table that other tables reference migrate:
-    the children then pointed at _parent_del.  No method here keeps them
+    the children then pointed at parent_del (gh-ost naming: _parent_del).  No method here keeps them
     right, so it is refused: one line naming the child table and the
     constraint, exit 2, nothing created.  Child-side keys (the table
     references others, or itself) still migrate with --allow-foreign-keys."""
     c = connect(sb)
     with c.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS fkc, fkp, fks, _fkc_del, _fks_del")
+        cur.execute("DROP TABLE IF EXISTS fkc, fkp, fks, fkc_del, fks_del")
         cur.execute("CREATE TABLE fkp (id INT PRIMARY KEY) ENGINE=InnoDB")
         cur.execute("CREATE TABLE fkc (id INT PRIMARY KEY, p INT, CONSTRAINT fk_c_p FOREIGN KEY (p) "
                     "REFERENCES fkp (id)) ENGINE=InnoDB")
