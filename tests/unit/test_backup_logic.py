@@ -330,3 +330,52 @@ def test_checkpoint_consistency_allows_a_moving_checkpoint_and_reports_a_real_mi
     assert "names segment 2, which is missing" in problems(cp(2, "0-1-4"), cp(4, "0-1-8"),
                                                            [ms[0], ms[2], ms[3]])[0]
     assert "checkpoint.json is missing" in problems(None, None)[0]
+
+
+def test_verify_tolerates_retention_removing_the_log_prefix_and_a_snapshot_meanwhile(tmp_path):
+    from console.engine.backup.catalog import CHECKPOINT_KEY
+    from console.engine.backup.segments import data_key
+
+    class RacingStorage(LocalStorage):
+        """Runs ``action`` once, when verify first reads ``key`` (retention in
+        the task's thread deleting while verify reads)."""
+        key, action = "", None
+
+        def _race(self, key):
+            if key == self.key and self.action:
+                action, self.action = self.action, None
+                action()
+
+        def get(self, key):
+            self._race(key)
+            return super().get(key)
+
+        def reader(self, key):
+            self._race(key)
+            return super().reader(key)
+
+    _store(tmp_path, [2, 2, 2, 2])
+    storage = RacingStorage(tmp_path)
+    cat = Catalog(storage)
+    old = _snap(cat, "s1", "0-1-2", T0 + 10)
+    _snap(cat, "s2", "0-1-4", T0 + 20)
+    storage.key = data_key(2)            # the log's prefix goes while segment 2 is read
+    storage.action = lambda: [cat.delete_snapshot(old), cat.delete_segment(1),
+                              cat.delete_segment(2)]          # retention's order
+    r = verify(cat)
+    assert r.ok, r.problems
+    assert r.segments == 2 and r.first_gtid == "0-1-4" and r.transactions == 4
+    assert r.snapshots == 1
+    older = _snap(cat, "s0", "0-1-4", T0 + 15)
+    storage.key = older.key              # a snapshot goes while it is checked
+    storage.action = lambda: cat.delete_snapshot(older)
+    r = verify(cat)
+    assert r.ok and r.snapshots == 1, r.problems
+    # still reported: a data object missing beside its manifest, a corrupt manifest
+    (tmp_path / data_key(3)).unlink()
+    (tmp_path / "log" / "0000000004.json").write_text("{not json")
+    storage.put(CHECKPOINT_KEY, Checkpoint(seq=3, gtid="0-1-6").to_json())
+    problems = verify(cat).problems
+    assert any(p.startswith("segment 3:") for p in problems), problems
+    assert any("manifest 4 is corrupt" in p for p in problems), problems
+    assert len(problems) == 2, problems

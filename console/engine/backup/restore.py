@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-import json
 import os
 import subprocess
 import time
@@ -42,6 +41,7 @@ from console.engine.backup.mysqld import (
 from console.engine.backup.replay import Replayer
 from console.engine.backup.segments import SegmentManifest, data_key, split_transactions
 from console.engine.backup.storage import LocalStorage
+from console.engine.state import write_json_atomic
 from console.mysql.binlog import events as E
 from console.mysql.tools import client_options, need
 
@@ -316,8 +316,7 @@ def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, po
                                f"target {E.format_state(target)}")
         if not keep_running:
             result.stop()
-        (tdir / "restore.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True,
-                                                      default=str) + "\n")
+        write_json_atomic(tdir / "restore.json", result.to_dict())
     except BaseException:
         result.stop()
         raise

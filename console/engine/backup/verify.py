@@ -15,7 +15,10 @@ the checkpoint is read *before* the log is listed (every segment it covers
 was published before it, so the listing holds them all) and once more
 *after* (a single writer saves the checkpoint of segment N before it
 publishes segment N+1, so by then the checkpoint trails the newest listed
-segment by at most the one being published).
+segment by at most the one being published).  Retention (after a
+snapshot) may delete the log's prefix and old snapshots meanwhile: a listed
+segment that is gone and now precedes the oldest one, and a snapshot whose
+manifest is gone, are skipped.
 """
 
 from __future__ import annotations
@@ -97,6 +100,13 @@ def checkpoint_problems(before: Checkpoint | None, after: Checkpoint | None,
     return out
 
 
+def _pruned(catalog: Catalog, n: int) -> bool:
+    """Segment ``n`` (listed, now unreadable) was removed by retention while
+    verify ran: retention deletes a prefix of the log, manifest first."""
+    now = catalog.segment_seqs()
+    return not now or n < now[0]
+
+
 def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
     r = VerifyReport()
     prev = None
@@ -105,11 +115,19 @@ def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
     seqs = catalog.segment_seqs()
     listed: list[SegmentManifest] = []
     for n in seqs:
+        m = stored = None
         try:
             m = catalog.manifest(n)
+            stored = catalog.storage.get(data_key(n))
         except StorageError as e:
-            r.problems.append(str(e))
-            continue
+            if _pruned(catalog, n):       # retention removed the log's prefix meanwhile:
+                prev, listed, last_seq = None, [], {}      # verify what is left
+                r.segments = r.transactions = 0
+                r.first_gtid = ""
+                continue
+            r.problems.append(str(e) if m is None else f"segment {n}: {e}")
+            if m is None:
+                continue
         listed.append(m)
         r.segments += 1
         if prev is None:
@@ -123,10 +141,7 @@ def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
                 r.problems.append(f"GTID gap: segment {m.seq} starts at {m.gtid_start} but "
                                   f"segment {prev.seq} ended at {prev.gtid_end}")
         prev = m
-        try:
-            stored = catalog.storage.get(data_key(n))
-        except StorageError as e:
-            r.problems.append(f"segment {n}: {e}")
+        if stored is None:
             continue
         if hashlib.sha256(stored).hexdigest() != m.sha256:
             r.problems.append(f"segment {n}: sha256 mismatch (stored data is corrupt)")
@@ -156,12 +171,14 @@ def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
         r.last_gtid = prev.gtid_end
     r.problems += checkpoint_problems(cp_before, catalog.load_checkpoint(), listed)
     for s in catalog.snapshots():
-        r.snapshots += 1
         try:
             if _sha(catalog, s.key) != s.sha256:
                 r.problems.append(f"snapshot {s.id}: sha256 mismatch (stored data is corrupt)")
         except StorageError as e:
+            if not catalog.storage.exists(s.manifest_key):
+                continue                  # deleted by retention meanwhile
             r.problems.append(f"snapshot {s.id}: {e}")
+        r.snapshots += 1
         if seqs and not state_le(E.parse_state(r.first_gtid), E.parse_state(s.gtid)):
             r.problems.append(f"snapshot {s.id} (at {s.gtid}) is older than the log backup "
                               f"(starts at {r.first_gtid}): it cannot be rolled forward")
