@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from console.engine.backup import zstd
 from tests.support.backup_helpers import backup_config, wait_for
 
 pytestmark = pytest.mark.integration
@@ -109,3 +110,5 @@ def test_interrupted_snapshot_leaves_no_password_and_is_swept(sandbox, tmp_path,
     for s in secrets:
         assert files_holding(s, tmp, state, storage) == []
     assert all(s not in r.stdout + r.stderr for s in secrets)
+    stream = zstd.decompress((storage / "snapshots" / snap["id"] / "backup.xb.zst").read_bytes())
+    assert b"xtrabackup_info" in stream and all(s.encode() not in stream for s in secrets)
