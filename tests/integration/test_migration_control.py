@@ -518,6 +518,7 @@ def test_without_the_binlog_format_privilege_the_copy_falls_back_to_row_events(s
         cur.execute(f"GRANT ALL PRIVILEGES ON {DB}.* TO 'migr'@'127.0.0.1'")
         cur.execute("GRANT REPLICATION SLAVE, BINLOG MONITOR, REPLICA MONITOR, "
                     "REPLICATION MASTER ADMIN, PROCESS ON *.* TO 'migr'@'127.0.0.1'")
+    sb.wait_replicas_caught_up()    # the migration connects to the replicas as migr too
     ep = dataclasses.replace(endpoint(sb), user="migr", password=Secret("migr-pw"))
     lines: list[str] = []
     engine = Engine(sb.config, StateDir(tmp_path))
