@@ -238,3 +238,12 @@ def rollback_quietly(cur) -> None:
         cur.execute("ROLLBACK")
     except Exception:  # noqa: BLE001 - the first error is the one to report
         pass
+
+
+def close_quietly(*conns) -> None:
+    """Close each connection; one already gone is no error."""
+    for c in conns:
+        try:
+            c.close()
+        except Exception:  # noqa: BLE001 - closing a dead connection
+            pass

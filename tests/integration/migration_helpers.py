@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pymysql
+import pytest
 
 from console.config import Secret
 from console.engine.engine import Engine
@@ -97,3 +98,19 @@ def cli(sb, *args, env_extra=None, **kw) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "console", "migrate", "--port", str(sb.primary_port),
            "--user", "dbops", "--password-env", "DBOPS_TEST_PW", "--database", DB, *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, **kw)
+
+
+def with_databases(sandbox, *names: str):
+    """The shared sandbox, with the migration tests' database (and ``names``)."""
+    c = connect(sandbox, None)
+    with c.cursor() as cur:
+        for db in (DB, *names):
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS {db}")
+    c.close()
+    return sandbox
+
+
+@pytest.fixture(scope="module")
+def migration_sandbox(sandbox):
+    """Import it as ``sb``: the shared sandbox with the migration database."""
+    return with_databases(sandbox)

@@ -13,11 +13,11 @@ import time
 import pytest
 
 from tests.integration.migration_helpers import (
-    DB,
     assert_replicas_equal,
     columns,
     connect,
     finish,
+    migration_sandbox,
     start_task,
     tables,
     wait_phase,
@@ -27,13 +27,7 @@ from tests.support.migration_load import Load, table_rows
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def sb(sandbox):
-    c = connect(sandbox, None)
-    with c.cursor() as cur:
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS {DB}")
-    c.close()
-    return sandbox
+sb = migration_sandbox     # the module's sandbox fixture
 
 
 def _types_row(rng: random.Random) -> dict:

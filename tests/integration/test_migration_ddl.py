@@ -18,6 +18,7 @@ from tests.integration.migration_helpers import (
     start_task,
     tables,
     wait_phase,
+    with_databases,
 )
 from tests.support.migration_load import table_rows
 
@@ -28,12 +29,7 @@ OTHER = "mig_other"
 
 @pytest.fixture(scope="module")
 def sb(sandbox):
-    c = connect(sandbox, None)
-    with c.cursor() as cur:
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS {DB}")
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS {OTHER}")
-    c.close()
-    return sandbox
+    return with_databases(sandbox, OTHER)
 
 
 def _table(c, name: str, n: int = 300) -> None:

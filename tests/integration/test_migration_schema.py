@@ -10,10 +10,10 @@ import random
 import pytest
 
 from tests.integration.migration_helpers import (
-    DB,
     columns,
     connect,
     finish,
+    migration_sandbox,
     start_task,
     wait_phase,
 )
@@ -22,13 +22,7 @@ from tests.support.migration_load import Load, table_rows
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def sb(sandbox):
-    c = connect(sandbox, None)
-    with c.cursor() as cur:
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS {DB}")
-    c.close()
-    return sandbox
+sb = migration_sandbox     # the module's sandbox fixture
 
 
 def _run_with_writes(sb, tmp_path, table: str, rows: dict, make_row, alter: str, postponed=None, **kw):

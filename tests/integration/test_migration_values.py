@@ -14,11 +14,11 @@ import time
 import pytest
 
 from tests.integration.migration_helpers import (
-    DB,
     cli,
     columns,
     connect,
     finish,
+    migration_sandbox,
     start_task,
     tables,
     wait_phase,
@@ -28,13 +28,7 @@ from tests.support.migration_load import Load, table_rows
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def sb(sandbox):
-    c = connect(sandbox, None)
-    with c.cursor() as cur:
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS {DB}")
-    c.close()
-    return sandbox
+sb = migration_sandbox     # the module's sandbox fixture
 
 
 TYPES_DDL = (

@@ -32,7 +32,7 @@ import concurrent.futures as cf
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from console.engine.migration.copy import Copier, Key
@@ -48,7 +48,7 @@ from console.engine.migration.sqlutil import (
     qt,
 )
 from console.engine.migration.tables import write_changelog
-from console.mysql.connection import transaction
+from console.mysql.connection import close_quietly, transaction
 
 
 def binlog_pos_key(pos: tuple[str, int]) -> tuple[int, int]:
@@ -369,6 +369,15 @@ class Checksummer:
     def open_conns(self):
         return (self._cf(), self._mcf())
 
+    @contextmanager
+    def connections(self):
+        """A pair from ``open_conns``, closed at the end."""
+        conns = self.open_conns()
+        try:
+            yield conns
+        finally:
+            close_quietly(*conns)
+
     def run(self, conn, threads: int = 1) -> ChecksumProgress:
         """Chunks are bounded here in key order and compared by ``threads``
         workers, each with its own pair of connections."""
@@ -405,10 +414,6 @@ class Checksummer:
         finally:
             for f in inflight:
                 f.cancel()
-            for c in opened:
-                try:
-                    c.close()
-                except Exception:  # noqa: BLE001
-                    pass
+            close_quietly(*opened)
         self.progress.done = True
         return self.progress

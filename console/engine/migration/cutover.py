@@ -48,7 +48,7 @@ from console.engine.migration.inspect import Inspection
 from console.engine.migration.sqlutil import locked_before, qt
 from console.engine.migration.tables import carry_auto_increment, table_exists, write_changelog
 from console.errors import UserError
-from console.mysql.connection import connect, query_one
+from console.mysql.connection import close_quietly, connect, query_one
 
 
 class CutOverFailed(Exception):
@@ -153,11 +153,7 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
         _undo(cm, c1, c2_id, rename_thread, sentry, created, locked)
         raise
     finally:
-        for c in (c1, c2, cm):
-            try:
-                c.close()
-            except Exception:  # noqa: BLE001
-                pass
+        close_quietly(c1, c2, cm)
 
 
 def _kill_query(cm, thread_id: int) -> None:

@@ -391,8 +391,7 @@ class MigrationTask(Task):
         pause no cut-over came within 150 s."""
         assert self.applier is not None
         pending: set = set()
-        conns = cs.open_conns()
-        try:
+        with cs.connections() as conns:
             rounds = 0
             while True:
                 self._drain(conn)
@@ -409,12 +408,6 @@ class MigrationTask(Task):
                     f"cut-over" + (f" (~{len(pending) * per_key:.2f}s under the lock, budget "
                                    f"{self._lock_budget():.2f}s)" if per_key is not None else ""))
                 pending = set(cs.filter_keys(conns, sorted(pending, key=repr)))
-        finally:
-            for c in conns:
-                try:
-                    c.close()
-                except Exception:  # noqa: BLE001
-                    pass
         self.set_waiting("")
         self._final_keys = pending
         self.log(f"checksum: {len(pending)} changed key(s) left for the cut-over's lock after "
@@ -610,15 +603,8 @@ class MigrationTask(Task):
         assert self.checksummer is not None
         cs = self.checksummer
         before = cs.progress.remaining_mismatches
-        conns = cs.open_conns()
-        try:
+        with cs.connections() as conns:
             cs.verify_keys(conns, keys)
-        finally:
-            for c in conns:
-                try:
-                    c.close()
-                except Exception:  # noqa: BLE001
-                    pass
         if cs.progress.remaining_mismatches > before:
             raise UserError(f"checksum: rows with key(s) {', '.join(map(repr, keys[:3]))}"
                             f"{' ...' if len(keys) > 3 else ''} still differ after re-copy; cut-over "
