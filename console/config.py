@@ -322,7 +322,9 @@ def find_config(explicit: str | None) -> Path:
                     "or try `dbops-console --demo` to start a local sandbox")
 
 
-def load_config(path: str | os.PathLike) -> Config:
+def load_config(path: str | os.PathLike, *, require_clusters: bool = True) -> Config:
+    """``require_clusters=False`` for the commands that take only settings
+    from a config (``migrate``: its state_dir); an empty file is still an error."""
     path = Path(path).expanduser()
     try:
         raw = path.read_bytes()
@@ -335,7 +337,7 @@ def load_config(path: str | os.PathLike) -> Config:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, "", f"invalid TOML: {e}") from None
     cfg = parse_config(data, path)
-    if not cfg.clusters:  # an empty file, /dev/null or a typo'd table name: nothing to operate
+    if not cfg.clusters and (require_clusters or not data):  # an empty file, /dev/null, a typo
         raise ConfigError(path, "clusters", "no cluster configured: add a [clusters.NAME.hosts.HOST] "
                                             "table (see sample-configs/)")
     return cfg

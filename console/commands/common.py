@@ -22,12 +22,13 @@ def config_from_args(args) -> Config:
 
 def default_state_dir(args) -> Path:
     """The configured state dir when there is a config, else the default.
-    No config at all is fine; a config that does not load is an error."""
+    No config at all is fine; a config that does not load is an error (one
+    that holds settings but no cluster is fine: ``migrate`` needs none)."""
     try:
         path = find_config(getattr(args, "config", None))
     except UserError:
         return Path(DEFAULT_STATE_DIR).expanduser()
-    return load_config(path).state_dir
+    return load_config(path, require_clusters=False).state_dir
 
 
 def print_json(obj: Any) -> None:

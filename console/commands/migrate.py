@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from console.commands.common import config_from_args, default_state_dir
+from console.commands.common import default_state_dir
 from console.commands.signals import stop_signals
-from console.config import DEFAULT_STATE_DIR, Config, Secret, UIConfig
+from console.config import DEFAULT_STATE_DIR, Config, Secret, UIConfig, find_config, load_config
 from console.errors import UserError
 
 
@@ -150,8 +150,8 @@ def run(args) -> int:
     ep = Endpoint(args.host, args.port, args.user, _secret(args), f"{args.host}:{args.port}")
     if args.state_dir:
         state_dir = Path(args.state_dir).expanduser()
-    elif getattr(args, "config", None):     # given explicitly: it must load
-        state_dir = config_from_args(args).state_dir
+    elif getattr(args, "config", None):     # given explicitly: it must load (no cluster needed)
+        state_dir = load_config(find_config(args.config), require_clusters=False).state_dir
     else:
         state_dir = default_state_dir(args)
     cfg = Config(path=None, state_dir=state_dir, ui=UIConfig(), clusters={}, tasks={})
