@@ -94,6 +94,8 @@ def one_round(sb, state: Path, n: int, writers: int, hold_ghost: bool) -> tuple[
         st = task.status()
         if st.state != "done":
             error = f"migration {st.state}: {st.last_error}"
+    except AssertionError as e:     # a phase not reached in time: say where it stood
+        error = f"{e}; " + (" | ".join(task.status_text().splitlines()[1:]) if task else "")
         time.sleep(0.3)             # writes go on into the new table
     except Exception as e:  # noqa: BLE001 - reported per round
         error = f"{type(e).__name__}: {e}"
