@@ -104,7 +104,7 @@ def test_event_over_16mib_headless_stop_at_end(sandbox, tmp_path):
     h = sandbox
     h.sql("node1", "CREATE DATABASE IF NOT EXISTS relaytest",
           "CREATE TABLE IF NOT EXISTS relaytest.big (id INT PRIMARY KEY, b LONGBLOB)",
-          "INSERT INTO relaytest.big VALUES (1, REPEAT('z', 20 * 1024 * 1024))")
+          "INSERT INTO relaytest.big VALUES (1, CONCAT('relaytest-big-row', REPEAT('z', 20 * 1024 * 1024)))")
     relay_dir = tmp_path / "relay"
     r = subprocess.run([sys.executable, "-m", "console", "relay", "--host", "127.0.0.1",
                         "--port", str(h.primary_port), "--user", "repl", "--password-file",
@@ -115,8 +115,9 @@ def test_event_over_16mib_headless_stop_at_end(sandbox, tmp_path):
     assert h.repl_password not in r.stdout + r.stderr
     sub = only_subdir(relay_dir)
     compare_with_upstream(sub, datadir(h), active_binlog(h))
-    # this test's 20 MiB row (other modules may write big rows into the shared sandbox too)
-    big = [e for e in RelayReader(relay_dir).events(gtid="") if len(e.data) > 20 * 1024 * 1024]
+    # this test's 20 MiB row, by its marker (other modules write big rows into the shared sandbox too)
+    big = [e for e in RelayReader(relay_dir).events(gtid="")
+           if len(e.data) > 20 * 1024 * 1024 and b"relaytest-big-row" in bytes(e.data)]
     assert len(big) == 1 and big[0].type_name == "type23"  # WRITE_ROWS_EVENT_V1
     assert bytes(big[0].data).count(b"z" * 4096) >= 5000
     assert RelayStore(relay_dir).load_meta().gtid == gtid_pos(h)
