@@ -173,7 +173,7 @@ def run(args) -> int:
                 log(task.summary())
                 last = time.monotonic()
     st = task.status()
-    if stop.is_set():
+    if stop.is_set() and not task.completed:    # a stop that came after the swap changes nothing
         log("interrupted: ghost table and checkpoint kept; rerun with --resume --execute")
         return 130
     if st.state == FAILED:

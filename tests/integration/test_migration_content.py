@@ -287,10 +287,10 @@ def test_fulltext_and_partitioned_tables_migrate(sb, tmp_path, table, ddl, row):
     finish(task)
     st = task.status()
     assert st.state == "done" and st.phase == "complete", st.last_error
-    assert any(f"checked on a real empty table {table}_gho_chk" in n and "not binlogged" in n
+    assert any(f"checked on a real empty table {table}_gck" in n and "not binlogged" in n
                for n in task.ins.notes), task.ins.notes
     assert table_rows(c, table, ["id", columns(c, table)[1]]) == want
-    assert f"{table}_gho_chk" not in tables(c)
+    assert f"{table}_gck" not in tables(c)
     with c.cursor() as cur:
         cur.execute(f"SHOW CREATE TABLE {table}")
         assert ("FULLTEXT" if table == "s6" else "PARTITION") in cur.fetchone()[1]

@@ -730,3 +730,26 @@ def test_auto_increment_counter_follows_the_table_through_the_cut_over(sb, tmp_p
         cur.execute("INSERT INTO ai (v) VALUES (7)")
         assert cur.lastrowid == 102
     c.close()
+
+
+def test_a_second_migration_of_the_same_table_is_refused_while_one_runs(sb, tmp_path):
+    """Review finding: a second run with --initially-drop-ghost-table dropped
+    the live migration's ghost and changelog; a --resume beside a live run
+    applied the binlog into the same ghost.  One lock per table on the server."""
+    c = connect(sb)
+    _fill(c, "p12", 300)
+    _, first = start_task(sb, tmp_path / "a", table="p12", alter="ADD COLUMN z INT", postpone_cut_over=True)
+    wait_phase(first, ("postponed",))
+    for kw in ({"initially_drop_ghost_table": True}, {"resume": True, "initially_drop_ghost_table": False}):
+        _, second = start_task(sb, tmp_path / f"b{len(kw)}", table="p12", alter="ADD COLUMN y INT", **kw)
+        finish(second, 60)
+        st = second.status()
+        assert st.state == "failed" and "another migration of mig.p12 is running" in st.last_error, st
+    assert "p12_gho" in tables(c) and first.phase == "postponed"
+    first.engine.command(first.task_id, "cut-over")
+    finish(first, 60)
+    assert first.status().state == "done" and columns(c, "p12") == ["id", "v", "s", "z"]
+    r = _cli(sb, "--table", "p12", "--alter", "ADD COLUMN y INT", "--initially-drop-old-table",
+             "--state-dir", str(tmp_path / "c"))
+    assert r.returncode == 0, r.stderr          # free again: the dry run passes
+    c.close()

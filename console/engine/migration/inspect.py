@@ -145,8 +145,9 @@ def table_names(table: str) -> tuple[str, str, str]:
 
 
 def check_table_name(table: str) -> str:
-    """The empty table the inspection tries the ALTER on (the longest name)."""
-    return f"{table}_gho_chk"
+    """The empty table the inspection tries the ALTER on: as long as the
+    others, so a name that fits them fits it."""
+    return f"{table}_gck"
 
 
 def read_columns(conn, db: str, table: str) -> tuple[Column, ...]:
@@ -421,7 +422,7 @@ TEMPORARY_REFUSED = (1796, 1478)
 
 @contextmanager
 def new_schema(conn, db: str, table: str, plan: AlterPlan, notes: list[str]) -> Iterator[tuple[Column, ...]]:
-    """Apply the ALTER to an empty copy, ``<t>_gho_chk``, and yield its
+    """Apply the ALTER to an empty copy, ``<t>_gck``, and yield its
     columns: proves the ALTER works and shows the new schema; the copy is
     dropped on leaving.  A temporary table where the server allows one (not
     binlogged in ROW format, gone with the session); for a table with a

@@ -69,6 +69,11 @@ class MigrationOptions:
             raise UserError("--cut-over-lock-timeout-seconds must be at least 1")
         if self.default_retries < 1:
             raise UserError("--default-retries must be at least 1")
+        for flag, value, lo, hi in (("--copy-threads", self.copy_threads, 1, 64),
+                                    ("--checksum-threads", self.checksum_threads, 1, 64),
+                                    ("--checksum-chunk-size", self.checksum_chunk_size, 1, CHUNK_SIZE_RANGE[1])):
+            if not lo <= value <= hi:
+                raise UserError(f"{flag} must be between {lo} and {hi}, got {value}")
         if self.copy_binlog_format not in COPY_FORMATS:
             raise UserError(f"--copy-binlog-format must be statement or row, got {self.copy_binlog_format!r}")
         parse_load(self.max_load, "--max-load")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import hashlib
 import os
 import threading
 import time
@@ -45,7 +46,7 @@ from console.engine.migration.tables import (
 from console.engine.migration.throttle import Observer, decide, format_load, parse_load
 from console.engine.task import Task, TaskStopped, command
 from console.errors import CommandError, UserError
-from console.mysql.connection import Endpoint, connect, describe_error, query, scalar
+from console.mysql.connection import Endpoint, close_quietly, connect, describe_error, query, scalar
 from console.mysql.flavor import Dialect
 
 DIRTY_LIMIT = 200_000   # changed keys tracked for the checksum's final pass; more: full pass
@@ -205,18 +206,41 @@ class MigrationTask(Task):
             for n in ins.notes:
                 self.log(n)
             self._preflight()
+            lock = self._take_table_lock()
             if not self.opts.execute:
+                close_quietly(lock)
                 check_tables(conn, ins, drop_ghost=self.opts.initially_drop_ghost_table,
                              drop_old=self.opts.initially_drop_old_table, resume=False)
                 self.set_phase("dry-run")
                 self.log("dry run: inspection passed, nothing changed (add --execute to migrate)")
                 return
-            self._execute(conn, ins)
-        finally:
             try:
-                conn.close()
-            except Exception:  # noqa: BLE001
-                pass
+                self._execute(conn, ins)
+            finally:
+                close_quietly(lock)
+        finally:
+            close_quietly(conn)
+
+    def _take_table_lock(self):
+        """One migration of a table at a time, whichever process or host runs
+        it: a named server lock on a connection held for the whole run (a
+        second run, a --resume beside a live one, or one with
+        --initially-drop-ghost-table would drop or share the live ghost).  A
+        dry run only checks that it is free."""
+        o = self.opts
+        name = "dbops-migrate-" + hashlib.sha1(f"{o.database}.{o.table}".encode()).hexdigest()[:40]
+        lock = self._connect()
+        try:
+            got = scalar(lock, "SELECT IS_FREE_LOCK(%s)" if not o.execute else "SELECT GET_LOCK(%s, 0)",
+                         (name,))
+            if not got:
+                holder = scalar(lock, "SELECT IS_USED_LOCK(%s)", (name,))
+                raise UserError(f"another migration of {o.database}.{o.table} is running (server "
+                                f"connection {holder} holds its lock): wait for it, or stop it first")
+        except BaseException:
+            close_quietly(lock)
+            raise
+        return lock
 
     def _preflight(self) -> None:
         """What the inspection of the table cannot see, checked before
