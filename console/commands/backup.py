@@ -56,7 +56,8 @@ def run(args) -> int:
     from console.engine.backup.catalog import Catalog
     from console.engine.backup.storage import LocalStorage
 
-    catalog = Catalog(LocalStorage(tc.options.storage))
+    # only status and snapshot may meet a backup not made yet; the others read one
+    catalog = Catalog(LocalStorage(tc.options.storage, create=args.action in ("status", "snapshot")))
     if args.action == "status":
         return _status(cfg, tc, catalog, args)
     if args.action == "list":

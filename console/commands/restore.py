@@ -129,7 +129,7 @@ def _dry_run(tc, to_time, args) -> int:
     from console.engine.backup.storage import LocalStorage
     from console.mysql.binlog import events as E
 
-    target, snap, segs, label = plan(Catalog(LocalStorage(tc.options.storage)), to_time, args.to_gtid)
+    target, snap, segs, label = plan(Catalog(LocalStorage(tc.options.storage, create=False)), to_time, args.to_gtid)
     out = {"target": label, "target_gtid": E.format_state(target), "snapshot": snap.id,
            "snapshot_method": snap.method, "snapshot_gtid": snap.gtid,
            "segments": [m.seq for m in segs],

@@ -275,3 +275,17 @@ def test_task_without_cluster_needs_a_single_cluster(tmp_path, monkeypatch):
     assert "tasks.r.cluster:" in msg and "main, other" in msg, msg
     one = write(tmp_path, GOOD + TASKS.replace('cluster = "main"\nrelay_dir', 'relay_dir'))
     assert load_config(one).task("r").cluster is None  # one cluster: it is the task's
+
+
+@pytest.mark.parametrize("argv", [["backup", "--task", "b", "verify"], ["backup", "--task", "b", "list"],
+                                  ["backup", "--task", "b", "retention"],
+                                  ["restore", "--task", "b", "--to-gtid", "0-1-5", "--target-dir", "t"]])
+def test_reading_a_backup_that_does_not_exist_says_so_and_creates_nothing(tmp_path, argv):
+    """Review finding: `backup verify` created the missing storage directory
+    and said OK for 0 segments; list, retention and restore created it too."""
+    p = write(tmp_path, GOOD + TASKS)
+    r = _cli([*argv, "--config", str(p)], cwd=tmp_path)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no backup at" in lines[0] and "backup" in lines[0], r.stderr
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["c.toml", "pw.txt"]  # nothing created

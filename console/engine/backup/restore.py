@@ -277,7 +277,7 @@ def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, po
         raise RestoreError("give exactly one of --to-time or --to-gtid")
     tdir = check_directory(target_dir)
     check_port(port)
-    catalog = Catalog(LocalStorage(storage_dir))
+    catalog = Catalog(LocalStorage(storage_dir, create=False))
     target, snap, manifests, label = plan(catalog, to_time, to_gtid)
     _check_tools(snap.method)
     tdir.mkdir(exist_ok=True)

@@ -86,8 +86,13 @@ def _check_key(key: str) -> str:
 class LocalStorage(Storage):
     """Objects are files under ``root``; publish = fsync temp file, rename, fsync dir."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, *, create: bool = True):
+        """``create=False`` for what only reads a backup (verify, list,
+        retention, restore): a missing directory is no backup, not an empty one."""
         self.root = Path(root).expanduser()
+        if not create and not self.root.is_dir():
+            raise StorageError(f"no backup at {self.root}: the directory does not exist (is the task's "
+                               f"storage setting right? has the backup task run?)")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
