@@ -16,12 +16,12 @@ restore stop its server and exit with 128 + the signal number.
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import sys
 from pathlib import Path
 
 from console.commands.common import config_from_args, print_json
+from console.commands.signals import StopRequested, stop_signals
 from console.errors import UserError
 
 
@@ -72,18 +72,17 @@ def run(args) -> int:
         return _dry_run(tc, to_time, args)
     quiet = args.json
     try:
-        with _signals_interrupt():
+        with stop_signals(interrupt=True):      # the restore's cleanup stops its server
             r = restore(tc.options.storage, args.target_dir, port=args.port, to_time=to_time,
                         to_gtid=args.to_gtid, keep_running=args.keep_running,
                         progress=(lambda m: None) if quiet
                         else (lambda m: print(f"restore: {m}", file=sys.stderr)))
-    except _Interrupted as e:
+    except StopRequested as e:
         target = Path(args.target_dir).expanduser()
         left = (f"; {target} holds an incomplete restore: remove it before restoring there"
                 if target.is_dir() and any(target.iterdir()) else "")
-        raise UserError(f"restore interrupted by {e.name}: stopped, no restore server left "
-                        f"running{left}",
-                        exit_code=128 + e.signum) from None
+        raise UserError(f"restore interrupted by {signal.Signals(e.signum).name}: stopped, no "
+                        f"restore server left running{left}", exit_code=e.exit_code) from None
     if args.json:
         print_json(r.to_dict())
         return 0
@@ -93,34 +92,6 @@ def run(args) -> int:
     print(f"prepare {r.prepare_seconds:.1f}s, replay {r.replay_seconds:.1f}s")
     print(r.how_to_reach())
     return 0
-
-
-class _Interrupted(BaseException):
-    """A stop signal during the restore (a BaseException: nothing on the way
-    swallows it, and the restore's cleanup stops its server)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-        self.name = signal.Signals(signum).name
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-
-
-@contextlib.contextmanager
-def _signals_interrupt():
-    def on_signal(signum, frame):
-        for s in STOP_SIGNALS:             # the cleanup itself is not interrupted again
-            signal.signal(s, signal.SIG_IGN)
-        raise _Interrupted(signum)
-
-    old = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 def _dry_run(tc, to_time, args) -> int:

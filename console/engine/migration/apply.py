@@ -178,6 +178,28 @@ class Applier(threading.Thread):
                 self._markers.pop(token, None)
         return ok
 
+    def catch_up(self, write_marker: Callable[[str], None], *, stall_timeout: float | None = None,
+                 each_wait: Callable[[int], None] = lambda seconds: None) -> None:
+        """Return once the apply has committed everything binlogged before a
+        marker written now (``write_marker(token)``).  Waits in 5 s steps,
+        each with a fresh marker, calling ``each_wait(seconds so far)`` after
+        every step; a loaded apply may take long, so only one that makes no
+        progress for ``stall_timeout`` seconds raises TimeoutError."""
+        progress, since, waited = None, time.monotonic(), 0
+        while True:
+            token = self.expect_marker()
+            write_marker(token)
+            if self.wait_marker(token, 5.0):
+                return
+            waited += 5
+            each_wait(waited)
+            at = (self.applied_pos, self.events_applied)
+            if at != progress:
+                progress, since = at, time.monotonic()
+            elif stall_timeout is not None and time.monotonic() - since > stall_timeout:
+                raise TimeoutError(f"the binlog apply made no progress in {stall_timeout:.0f}s "
+                                   f"(marker not reached)")
+
     def _signal(self, tokens: list[str]) -> None:
         with self._mlock:
             for t in tokens:

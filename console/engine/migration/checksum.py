@@ -184,8 +184,9 @@ class Checksummer:
             t0 = time.monotonic()
             orig = self._sum_original(cur, ow, op, locked)
             spent = time.monotonic() - t0
-            if not self._caught_up(conn):
-                self._wait_apply(mconn)
+            if not self._caught_up(conn):     # only a stalled apply fails the check
+                self.applier.catch_up(lambda token: write_changelog(mconn, self.ins, "marker", token),
+                                      stall_timeout=self.wait_timeout)
             t0 = time.monotonic()
             ghost = self._sum_ghost(cur, gw, gp)
             self.last_sum_seconds = spent + time.monotonic() - t0
@@ -200,24 +201,6 @@ class Checksummer:
     def _sum_ghost(self, cur, where: str, params: list) -> tuple[int, ...]:
         cur.execute(checksum_sql(self._gexpr, qt(self.ins.database, self.ins.ghost), where), params)
         return tuple(int(x) for x in cur.fetchone())
-
-    def _wait_apply(self, mconn) -> None:
-        """Wait until the apply has committed everything binlogged so far (a
-        marker written now).  A loaded apply may take long: only an apply
-        that makes no progress for ``wait_timeout`` seconds fails the check
-        (before, any wait past 60 s failed the whole migration)."""
-        progress, since = None, time.monotonic()
-        while True:
-            token = self.applier.expect_marker()
-            write_changelog(mconn, self.ins, "marker", token)
-            if self.applier.wait_marker(token, 5.0):
-                return
-            now_at = (getattr(self.applier, "applied_pos", None), getattr(self.applier, "events_applied", 0))
-            if now_at != progress:
-                progress, since = now_at, time.monotonic()
-            elif time.monotonic() - since > self.wait_timeout:
-                raise TimeoutError(f"the binlog apply made no progress in {self.wait_timeout:.0f}s "
-                                   f"(checksum marker not reached)")
 
     def _caught_up(self, conn) -> bool:
         """Has the apply applied everything the server has binlogged so far?"""

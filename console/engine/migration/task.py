@@ -577,19 +577,17 @@ class MigrationTask(Task):
         assert self.applier is not None
         from console.engine.migration.tables import write_changelog
 
-        waited = 0
-        while True:
+        def waiting(seconds: int) -> None:
             self._check_abort()
-            token = self.applier.expect_marker()
-            write_changelog(conn, self.ins, "marker", token)
-            if self.applier.wait_marker(token, 5.0):
-                if waited:
-                    self.set_waiting("")
-                return
-            waited += 1
             backlog = self.detail().backlog_bytes
-            self.set_waiting(f"the binlog apply to catch up ({waited * 5}s so far"
+            self.set_waiting(f"the binlog apply to catch up ({seconds}s so far"
                              + (f", {backlog} bytes behind)" if backlog is not None else ")"))
+
+        self._check_abort()
+        self.applier.catch_up(lambda token: write_changelog(conn, self.ins, "marker", token),
+                              each_wait=waiting)
+        if self._waiting_for.startswith("the binlog apply"):
+            self.set_waiting("")
 
     def _cut_over(self) -> None:
         assert self.ins and self.applier
