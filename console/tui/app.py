@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.resources import files
 
 from textual import work
 from textual.app import App
@@ -11,8 +11,10 @@ from console.engine.engine import Engine
 from console.engine.topology.monitor import MonitorTask, monitor_id
 from console.errors import UserError
 
-THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
-# config theme name -> (Textual colour theme, our .tcss file in themes/)
+# the .tcss files ship inside the package (console/themes), so an installed
+# wheel finds them where a source checkout does
+THEMES_DIR = files("console") / "themes"
+# config theme name -> (Textual colour theme, our .tcss file in console/themes/)
 THEMES = {
     "dark": ("textual-dark", "dark.tcss"),
     "light": ("textual-light", "light.tcss"),
@@ -20,9 +22,8 @@ THEMES = {
 }
 
 
-def _css_paths() -> list[Path]:
-    base = THEMES_DIR / "base.tcss"
-    return [base] if base.exists() else []
+def _css_paths() -> list[str]:
+    return [str(THEMES_DIR / "base.tcss")]
 
 
 class ConsoleApp(App):
@@ -65,10 +66,9 @@ class ConsoleApp(App):
         self.theme = textual_theme
         self.theme_name = name
         path = THEMES_DIR / tcss
-        if path.exists():
-            self.stylesheet.add_source(path.read_text(), read_from=(str(path), ""))
-            self.stylesheet.reparse()
-            self.stylesheet.update(self)
+        self.stylesheet.add_source(path.read_text(), read_from=(str(path), ""))
+        self.stylesheet.reparse()
+        self.stylesheet.update(self)
 
     def cycle_theme(self) -> None:
         names = list(THEMES)

@@ -1,0 +1,70 @@
+"""Contract tests: each place where we rely on more than a dependency's public
+API.  pyproject.toml bounds these dependencies from above; when a new release
+is allowed, these tests say at once which touch point moved (the integration
+tests then show whether the behaviour still holds)."""
+
+import inspect
+
+import pymysql.connections as pc
+from pymysqlreplication import BinLogStreamReader
+
+
+def _source(obj) -> str:
+    return inspect.getsource(obj)
+
+
+def test_pymysql_connection_internals_used_by_the_raw_binlog_client():
+    # console/mysql/binlog/client.py sends COM_REGISTER_SLAVE / COM_BINLOG_DUMP
+    # with _execute_command, reads the OK with _read_packet, then reads the
+    # dump stream from _sock itself and closes with _force_close
+    params = inspect.signature(pc.Connection._execute_command).parameters
+    assert list(params)[:3] == ["self", "command", "sql"]
+    assert "packet_type" in inspect.signature(pc.Connection._read_packet).parameters
+    assert callable(pc.Connection._force_close)
+    assert "self._sock = sock" in _source(pc.Connection.connect)
+
+
+def test_pymysql_internals_used_by_the_big_packet_replay():
+    # console/engine/backup/replay.py writes pre-framed COM_QUERY packets to
+    # _sock, then reads each reply with MySQLResult after setting the
+    # sequence number it expects (_next_seq_id); _result is cleared after
+    src = _source(pc.Connection)
+    assert "self._next_seq_id" in src
+    assert "self._result" in src
+    assert "packet_number != self._next_seq_id" in _source(pc.Connection._read_packet)
+    assert list(inspect.signature(pc.MySQLResult.__init__).parameters) == ["self", "connection"]
+    assert callable(pc.MySQLResult.read)
+
+
+def test_pymysql_internals_used_by_the_binlog_table_filter():
+    # console/engine/migration/binlog_filter.py overrides _write_bytes (to see
+    # the dump command go out) and _read_packet (to drop other tables' row
+    # events before python-mysql-replication decodes them), reading _data
+    assert list(inspect.signature(pc.Connection._write_bytes).parameters) == ["self", "data"]
+    assert "self._data" in _source(pc.MysqlPacket.__init__)
+
+
+def test_pymysql_tls_context_hook():
+    # console/mysql/connection.py shares one TLS context through _create_ssl_ctx
+    assert list(inspect.signature(pc.Connection._create_ssl_ctx).parameters) == ["self", "sslp"]
+    assert "self._create_ssl_ctx(" in _source(pc.Connection.__init__)
+
+
+def test_python_mysql_replication_takes_our_connection_class():
+    # console/engine/migration/apply.py passes the filtering connection class
+    # as pymysql_wrapper, and positions by file/pos or by GTID
+    params = inspect.signature(BinLogStreamReader.__init__).parameters
+    for name in ("pymysql_wrapper", "resume_stream", "is_mariadb", "auto_position",
+                 "only_schemas", "only_tables", "only_events", "enable_logging", "slave_heartbeat"):
+        assert name in params, name
+    assert "self.pymysql_wrapper(" in _source(BinLogStreamReader)
+
+
+def test_versions_inside_the_declared_bounds():
+    from importlib.metadata import version
+
+    def parts(name):
+        return tuple(int(x) for x in version(name).split(".")[:2])
+
+    assert (1, 1) <= parts("pymysql") < (1, 3)
+    assert (1, 0) <= parts("mysql-replication") < (1, 1)
