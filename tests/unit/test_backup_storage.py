@@ -71,6 +71,26 @@ def test_zstd_round_trip():
         zstd.decompress(b"not zstd at all")
 
 
+def test_zstd_objects_read_by_the_tool_and_the_tool_s_read_here():
+    """Segments written by the zstd tool (before the library) still restore,
+    the tool reads what the library writes, and a truncated or changed
+    object is an error, never a short result."""
+    import shutil
+    import subprocess
+
+    data = os.urandom(5000) * 3 + b"binlog" * 20000
+    tool = shutil.which("zstd")
+    assert tool, "zstd is installed by scripts/bootstrap.sh"
+    by_tool = subprocess.run([tool, "-q", "-3", "-c"], input=data, capture_output=True, check=True).stdout
+    assert zstd.decompress(by_tool) == data
+    assert zstd.decompress(by_tool + by_tool) == data + data
+    ours = zstd.compress(data)
+    assert subprocess.run([tool, "-q", "-d", "-c"], input=ours, capture_output=True, check=True).stdout == data
+    for bad in (ours[:-4], ours[: len(ours) // 2], ours[:-1] + bytes([ours[-1] ^ 1]), b""):
+        with pytest.raises(zstd.ZstdError):
+            zstd.decompress(bad)
+
+
 def test_segment_is_a_binlog_with_clean_fde_and_whole_transactions():
     fde = B.fde(in_use=True)
     txns = [Txn(0, 1, n, 1_700_000_000 + n, B.txn(0, 1, n, 1_700_000_000 + n)) for n in (5, 6, 7)]
