@@ -1,13 +1,22 @@
 """Relay throughput vs ``mariadb-binlog --read-from-remote-server --raw``.
 
-    python -m bench.relay_throughput [--dir DIR] [--port P] [--mb 250] [--rounds 3] [--keep]
+    python -m bench.relay_throughput [--shape oltp|bulk] [--dir DIR] [--port P] [--mb N]
+                                     [--rounds 3] [--keep]
 
 Starts a one-node sandbox (or reuses DIR), fills its binlog with at least
-``--mb`` MB of sysbench OLTP writes (prepare + oltp_write_only), then in the
-same run times the C tool and ``dbops-console relay --stop-at-end`` reading
-all of it from the server (alternating rounds, best time of each), and prints
-both MB/s and the ratio (ours / C).  The FLUSH before timing closes every
-file, so both copies must be byte-identical to each other.
+``--mb`` MB of one shape of binlog, then in the same run times the C tool and
+``dbops-console relay --stop-at-end`` reading all of it from the server
+(alternating rounds, best time of each), and prints both MB/s, the ratio
+(ours / C) and CPU seconds per GB of each.  The FLUSH before timing closes
+every file, so both copies must be byte-identical to each other.
+
+Shapes:
+
+- ``oltp`` (default 250 MB): sysbench writes (prepare + oltp_write_only),
+  small events.
+- ``bulk`` (default 1100 MB): bulk ``INSERT ... SELECT`` of ~4 KB rows (row
+  events of up to ``binlog_row_event_max_size``) and one row of 17 MiB (an
+  event over 16 MiB, sent as several packets).  Needs no sysbench.
 Passwords go to both tools through a 0600 file, never argv.
 
 Both tools are measured the same way: one untimed warm-up run of each first
@@ -71,6 +80,26 @@ def fill(sb: Sandbox, port: int, pw_file: Path, target_mb: int) -> None:
     conn.close()
 
 
+def fill_bulk(port: int, pw_file: Path, target_mb: int) -> None:
+    pw = pw_file.read_text().strip()
+    conn = pymysql.connect(host="127.0.0.1", port=port, user="dbops", password=pw, autocommit=True,
+                           max_allowed_packet=64 << 20)
+    if binlog_bytes(conn)[0] >= target_mb * 1e6:
+        return
+    with conn.cursor() as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS bulk")
+        cur.execute("CREATE TABLE IF NOT EXISTS bulk.t (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+                    "k INT NOT NULL, pad VARCHAR(4096) NOT NULL)")
+        cur.execute("CREATE TABLE IF NOT EXISTS bulk.big (id INT PRIMARY KEY, b LONGBLOB)")
+        cur.execute("REPLACE INTO bulk.big VALUES (1, REPEAT('x', 17 * 1024 * 1024))")
+        while binlog_bytes(conn)[0] < target_mb * 1e6:
+            cur.execute("INSERT INTO bulk.t (k, pad) SELECT seq, REPEAT(MD5(seq), 120) "
+                        "FROM bulk.seq_1_to_20000")
+            print(f"  binlog now {binlog_bytes(conn)[0] / 1e6:.0f} MB", file=sys.stderr)
+        cur.execute("FLUSH BINARY LOGS")
+    conn.close()
+
+
 def child_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -111,7 +140,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", default="/tmp/dbops-bench-relay")
     ap.add_argument("--port", type=int, default=25550)
-    ap.add_argument("--mb", type=int, default=250)
+    ap.add_argument("--shape", choices=("oltp", "bulk"), default="oltp")
+    ap.add_argument("--mb", type=int, help="binlog size to fill (default oltp 250, bulk 1100)")
     ap.add_argument("--keep", action="store_true", help="leave the sandbox running")
     ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (best is kept)")
     args = ap.parse_args()
@@ -120,7 +150,10 @@ def main() -> int:
     sb.up(progress=lambda m: print(m, file=sys.stderr))
     try:
         pw_file = sb.secret_path("dbops")
-        fill(sb, args.port, pw_file, args.mb)
+        if args.shape == "bulk":
+            fill_bulk(args.port, pw_file, args.mb or 1100)
+        else:
+            fill(sb, args.port, pw_file, args.mb or 250)
         pw = pw_file.read_text().strip()
         conn = pymysql.connect(host="127.0.0.1", port=args.port, user="dbops", password=pw)
         total, logs = binlog_bytes(conn)
@@ -162,7 +195,7 @@ def main() -> int:
         def all_of(ts):
             return ", ".join(f"{t:.2f}" for t in ts)
 
-        print(f"binlog: {total / 1e6:.1f} MB in {len(logs)} files, {args.rounds} alternating rounds "
+        print(f"shape {args.shape}: binlog {total / 1e6:.1f} MB in {len(logs)} files, {args.rounds} alternating rounds "
               f"after one warm-up run of each, sync before every timed run")
         print(f"mariadb-binlog --raw : best {c_s:5.2f} s {c_mbs:6.1f} MB/s   median {c_med:5.2f} s "
               f"{mb / c_med:6.1f} MB/s   (all: {all_of(c_times)})")
@@ -172,7 +205,9 @@ def main() -> int:
               f"files identical: {same}")
         print(f"context: C + fsync of its output: best {cs_s:.2f} s, median {cs_med:.2f} s "
               f"(ratio ours / that: best {cs_s / ours_s:.2f}, median {cs_med / o_med:.2f})")
+        gb = c_bytes / 1e9
         print(f"CPU seconds (user+sys, least of the rounds): C {min(c_cpu):.2f}, ours {min(o_cpu):.2f}"
+              f"   per GB: C {min(c_cpu) / gb:.2f}, ours {min(o_cpu) / gb:.2f}"
               f"   load average now {os.getloadavg()[0]:.1f}")
     finally:
         if not args.keep:
