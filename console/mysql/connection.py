@@ -13,15 +13,30 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pymysql
 import pymysql.cursors
 
-from console.config import Credentials, HostConfig, Secret
 from console.errors import UserError
+from console.secret import Secret
 
 T = TypeVar("T")
+
+
+class HostLike(Protocol):
+    """What an endpoint is made from: a config host (``console.config``)."""
+
+    name: str
+    host: str
+    port: int
+    user: str
+    password: Secret
+
+
+class CredentialsLike(Protocol):
+    user: str
+    password: Secret
 
 _preferred_lock = threading.Lock()
 _preferred_ctx: ssl.SSLContext | None = None
@@ -74,14 +89,14 @@ class Endpoint:
         return f"{self.name} ({self.address})" if self.name and self.name != self.address else self.address
 
     @classmethod
-    def from_host(cls, h: HostConfig) -> Endpoint:
+    def from_host(cls, h: HostLike) -> Endpoint:
         return cls(h.host, h.port, h.user, h.password, h.name)
 
     def with_address(self, host: str, port: int, name: str = "") -> Endpoint:
         """Same credentials, another server (a discovered replica, say)."""
         return Endpoint(host, port, self.user, self.password, name or f"{host}:{port}")
 
-    def with_credentials(self, cred: Credentials) -> Endpoint:
+    def with_credentials(self, cred: CredentialsLike) -> Endpoint:
         return Endpoint(self.host, self.port, cred.user, cred.password, self.name)
 
 
