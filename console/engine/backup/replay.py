@@ -101,8 +101,13 @@ def query_parts(ev: bytes, crc_len: int) -> tuple[bytes, bytes, dict]:
 
 
 class Replayer:
-    def __init__(self, conn: pymysql.Connection):
+    """``keep_gtids``: each transaction is written with its own GTID (its
+    domain, server id and sequence number set in the session before it),
+    as a failover's salvage needs; a restore lets the server number them."""
+
+    def __init__(self, conn: pymysql.Connection, *, keep_gtids: bool = False):
         self.conn = conn
+        self.keep_gtids = keep_gtids
         self.parts: list[bytes] = []
         self.size = 0
         self.fde = b""
@@ -154,7 +159,10 @@ class Replayer:
             p += size
             typ = ev[4]
             if typ == E.GTID:
-                _, _, flags2 = E.gtid_body(ev)
+                seq, domain, flags2 = E.gtid_body(ev)
+                if self.keep_gtids:
+                    self._add(b"SET @@session.gtid_domain_id=%d,@@session.server_id=%d,"
+                              b"@@session.gtid_seq_no=%d" % (domain, t.server_id, seq))
                 if not flags2 & E.FL_STANDALONE:
                     self._add(b"BEGIN")
             elif typ == E.TABLE_MAP or typ in ROWS_TYPES:
