@@ -35,6 +35,7 @@ def start_task(sb, state: Path, **kw) -> tuple[Engine, MigrationTask]:
     kw.setdefault("database", DB)
     kw.setdefault("initially_drop_old_table", True)
     kw.setdefault("initially_drop_ghost_table", True)
+    kw.setdefault("postpone_cut_over", False)     # (the options' default waits for the operator)
     opts = MigrationOptions(**kw)
     engine = Engine(sb.config, StateDir(state))
     tid = f"mig-{kw['table']}"
