@@ -140,6 +140,7 @@ def options_from_args(args):
 def run(args) -> int:
     from console.engine.engine import Engine
     from console.engine.migration.task import MigrationTask
+    from console.engine.migration.taskid import migration_task_id
     from console.engine.state import StateDir
     from console.engine.task import FAILED
     from console.mysql.connection import Endpoint
@@ -156,7 +157,7 @@ def run(args) -> int:
         state_dir = default_state_dir(args)
     cfg = Config(path=None, state_dir=state_dir, ui=UIConfig(), clusters={}, tasks={})
     engine = Engine(cfg, StateDir(state_dir))
-    task_id = f"migrate-{args.database}.{args.table}"
+    task_id = migration_task_id(args.database, args.table)
 
     def log(msg: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
