@@ -79,6 +79,11 @@ def task_dir_name(task_id: str) -> str:
     return f"{safe}-{hashlib.sha1(task_id.encode()).hexdigest()[:10]}"
 
 
+def task_path(root: str | os.PathLike, task_id: str) -> Path:
+    """A task's directory under the state directory ``root`` (not created)."""
+    return Path(root).expanduser() / "tasks" / task_dir_name(task_id)
+
+
 class StateDir:
     """``state_dir/`` holds ``audit.log`` (JSON lines, appended and fsynced),
     ``tasks/<name>/`` per task, and whatever checkpoints tasks keep there."""
@@ -94,7 +99,7 @@ class StateDir:
 
     def task_path(self, task_id: str) -> Path:
         """Where ``task_dir`` keeps a task's files (nothing is created)."""
-        return self.root / "tasks" / task_dir_name(task_id)
+        return task_path(self.root, task_id)
 
     def task_dir(self, task_id: str) -> Path:
         p = self.task_path(task_id)
