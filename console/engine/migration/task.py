@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pymysql
 
-from console.engine.migration.apply import Applier
+from console.engine.migration.apply import OWN_SESSION, Applier, own_sessions_of
 from console.engine.migration.checkpoint import Checkpoint
 from console.engine.migration.checksum import CheckRanges, Checksummer
 from console.engine.migration.control import ControlServer, check_socket_path
@@ -42,6 +42,7 @@ from console.engine.migration.tables import (
     prepare_tables,
     replica_lag_sql,
     restore_indexes,
+    write_changelog,
 )
 from console.engine.migration.throttle import (
     Observer,
@@ -307,6 +308,10 @@ class MigrationTask(Task):
         self.dialect = ins.dialect
         prepare_tables(conn, ins, drop_ghost=opts.initially_drop_ghost_table,
                        drop_old=opts.initially_drop_old_table, resume=resume)
+        # this connection's DDL on the ghost (deferred indexes) is the
+        # migration's own; so is that of earlier runs' sessions (--resume)
+        own = own_sessions_of(conn, ins) | {conn.thread_id()}
+        write_changelog(conn, ins, f"{OWN_SESSION}{conn.thread_id()}", str(conn.thread_id()))
         if not resume and opts.defer_secondary_indexes:
             deferred = defer_secondary_indexes(conn, ins)
             if deferred:
@@ -327,7 +332,7 @@ class MigrationTask(Task):
         self.applier = applier = Applier(self.ep, ins, start_pos, batch_size=lambda: self.dml_batch_size,
                                          gate=self._gate, dirty_limit=DIRTY_LIMIT if overlap else 0,
                                          start_file=start_file, turns=copier.turns,
-                                         session=self._session)
+                                         session=self._session, own_sessions=own)
         applier.start()
         self.heartbeat = Heartbeat(lambda: self._connect(), ins, state=self.phase)
         self.heartbeat.start()
@@ -616,7 +621,6 @@ class MigrationTask(Task):
     def _drain(self, conn) -> None:
         """Wait until the apply has everything written so far."""
         assert self.applier is not None
-        from console.engine.migration.tables import write_changelog
 
         def waiting(seconds: int) -> None:
             self._check_abort()
