@@ -526,7 +526,7 @@ class Applier(threading.Thread):
 
 # errors of a row's value on the ghost: deterministic, a retry fails the same
 # (column cannot be null, out of range, incorrect value, too long, zero date)
-DATA_ERRORS = (1048, 1264, 1292, 1366, 1406)
+DATA_ERRORS = (1048, 1264, 1265, 1292, 1366, 1406, 4025)   # (1265 data truncated, 4025 CHECK)
 
 
 def data_error(e: BaseException) -> str | None:

@@ -29,6 +29,7 @@ from console.engine.migration.checkpoint import Checkpoint
 from console.engine.migration.checksum import CheckRanges, Checksummer
 from console.engine.migration.control import ControlServer, check_socket_path
 from console.engine.migration.copy import COPY_SESSION_STATEMENT, Copier
+from console.engine.migration.copycheck import ValueChanged
 from console.engine.migration.cutover import CutOverFailed, KeysDiffer, cut_over
 from console.engine.migration.inspect import Inspection, Refused, inspect, table_names
 from console.engine.migration.options import MigrationOptions
@@ -197,9 +198,11 @@ class MigrationTask(Task):
         try:
             self._run()
         except UserError as e:
+            self.exit_code = e.exit_code
             if isinstance(e, (Panic, Aborted)):
                 self._abandon("panic" if isinstance(e, Panic) else "abort")
-            self.exit_code = e.exit_code
+            elif isinstance(e, ValueChanged):
+                raise ValueChanged(f"{e}; {self._abandon_after_copy()}") from None
             raise
         except TaskStopped:
             if self._panic:
@@ -674,7 +677,8 @@ class MigrationTask(Task):
             cs.verify_keys(conns, keys)
         if cs.progress.remaining_mismatches > before:
             raise UserError(f"checksum: rows with key(s) {', '.join(map(repr, keys[:3]))}"
-                            f"{' ...' if len(keys) > 3 else ''} still differ after re-copy; cut-over "
+                            f"{' ...' if len(keys) > 3 else ''} still differ after re-copy "
+                            f"({cs.progress.first_mismatch or 'no row read differently'}); cut-over "
                             f"refused (ghost kept for inspection)")
 
     def _stop_workers(self) -> None:
@@ -686,13 +690,14 @@ class MigrationTask(Task):
             self.control.close()
             self.control = None
 
-    def _abandon(self, why: str) -> None:
-        """A panic or an abort (critical load) ends the migration for good:
-        the ghost, the changelog and the checkpoint go; the original was
-        never touched."""
+    def _abandon(self, why: str) -> bool:
+        """A panic, an abort (critical load) or a copy that would change
+        values ends the migration for good: the ghost, the changelog and the
+        checkpoint go; the original was never touched.  False when they
+        could not be dropped."""
         self._stop_workers()
         if self.ins is None or not self.opts.execute:
-            return
+            return True
         try:
             c = self._connect()
             try:
@@ -701,8 +706,23 @@ class MigrationTask(Task):
                 c.close()
             self.checkpoint_file.remove()
             self.log(f"{why}: ghost and changelog dropped; original untouched")
+            return True
         except Exception as e:  # noqa: BLE001
             self.log(f"{why}: could not drop ghost/changelog: {e}")
+            return False
+
+    def _abandon_after_copy(self) -> str:
+        """Drop what the migration made after its copy stopped on a value
+        it would change (a rerun with the same ALTER stops there again);
+        what is left, if anything, is said precisely."""
+        if self._abandon("copy stopped"):
+            return ("migration aborted, ghost and changelog dropped, original untouched: fix the "
+                    "row(s) or the ALTER and run again")
+        db, ins = self.opts.database, self.ins
+        ghost, changelog = table_names(self.opts.table)[:2] if ins is None else (ins.ghost, ins.changelog)
+        return (f"migration aborted, original untouched; could not drop its tables: drop "
+                f"`{db}`.`{ghost}` and `{db}`.`{changelog}` and remove {self.checkpoint_file.path} "
+                f"before running again")
 
     def cleanup(self) -> None:
         self._stop_workers()
