@@ -140,7 +140,8 @@ def options_from_args(args):
 def run(args) -> int:
     from console.engine.engine import Engine
     from console.engine.migration.task import MigrationTask
-    from console.engine.state import StateDir
+    from console.engine.migration.taskid import migration_task_id
+    from console.engine.state import StateDir, task_path
     from console.engine.task import FAILED
     from console.mysql.connection import Endpoint
 
@@ -155,14 +156,26 @@ def run(args) -> int:
     else:
         state_dir = default_state_dir(args)
     cfg = Config(path=None, state_dir=state_dir, ui=UIConfig(), clusters={}, tasks={})
-    engine = Engine(cfg, StateDir(state_dir))
-    task_id = f"migrate-{args.database}.{args.table}"
+    task_id = migration_task_id(args.database, args.table)
 
     def log(msg: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
 
-    task = MigrationTask(task_id, ep, opts, engine.state.task_dir(task_id), log=log)
-    engine.add_task(task)
+    # inspection first: a refused run creates nothing (no state directory,
+    # task directory or audit entry; it created all three)
+    task = MigrationTask(task_id, ep, opts, task_path(state_dir, task_id), log=log)
+    try:
+        task.prepare()
+    except UserError as e:
+        print(f"dbops-console: migrate: {e}", file=sys.stderr)
+        return e.exit_code
+    try:
+        engine = Engine(cfg, StateDir(state_dir))
+        engine.state.task_dir(task_id)
+        engine.add_task(task)
+    except BaseException:
+        task.release()
+        raise
     with stop_signals() as stop:  # SIGINT, SIGTERM, SIGHUP: stop at a safe point, resumable
         engine.start(task_id, actor="cli")
         last = time.monotonic()

@@ -6,6 +6,7 @@ file, fsyncs it, renames it over the target and fsyncs the directory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -68,6 +69,21 @@ class AuditEntry:
         return f"{t} {self.actor} {self.action} {self.target}: {self.outcome}{d}"
 
 
+def task_dir_name(task_id: str) -> str:
+    """A task id as a directory name: characters other than ASCII letters,
+    digits, ``-``, ``_`` and ``.`` become ``_``; when any did, a short hash
+    of the exact id is appended (``a b`` and ``a_b`` shared a directory)."""
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in task_id)
+    if safe and safe == task_id and safe not in (".", ".."):
+        return safe
+    return f"{safe}-{hashlib.sha1(task_id.encode()).hexdigest()[:10]}"
+
+
+def task_path(root: str | os.PathLike, task_id: str) -> Path:
+    """A task's directory under the state directory ``root`` (not created)."""
+    return Path(root).expanduser() / "tasks" / task_dir_name(task_id)
+
+
 class StateDir:
     """``state_dir/`` holds ``audit.log`` (JSON lines, appended and fsynced),
     ``tasks/<name>/`` per task, and whatever checkpoints tasks keep there."""
@@ -81,9 +97,12 @@ class StateDir:
         self._lock = threading.Lock()
         self.audit_path = self.root / "audit.log"
 
+    def task_path(self, task_id: str) -> Path:
+        """Where ``task_dir`` keeps a task's files (nothing is created)."""
+        return task_path(self.root, task_id)
+
     def task_dir(self, task_id: str) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_.:" else "_" for c in task_id).replace(":", "_")
-        p = self.root / "tasks" / safe
+        p = self.task_path(task_id)
         p.mkdir(parents=True, exist_ok=True)
         return p
 

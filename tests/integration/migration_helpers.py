@@ -35,6 +35,7 @@ def start_task(sb, state: Path, **kw) -> tuple[Engine, MigrationTask]:
     kw.setdefault("database", DB)
     kw.setdefault("initially_drop_old_table", True)
     kw.setdefault("initially_drop_ghost_table", True)
+    kw.setdefault("postpone_cut_over", False)     # (the options' default waits for the operator)
     opts = MigrationOptions(**kw)
     engine = Engine(sb.config, StateDir(state))
     tid = f"mig-{kw['table']}"
@@ -114,3 +115,21 @@ def with_databases(sandbox, *names: str):
 def migration_sandbox(sandbox):
     """Import it as ``sb``: the shared sandbox with the migration database."""
     return with_databases(sandbox)
+
+
+@pytest.fixture
+def zero_dates_refused(sb):
+    """The server's sql_mode refuses zero dates (MySQL's default does; the
+    sandbox's MariaDB default does not): for new connections, restored
+    after.  Use it as ``no_zero_dates = zero_dates_refused``."""
+    c = connect(sb)
+    with c.cursor() as cur:
+        cur.execute("SELECT @@global.sql_mode")
+        before = cur.fetchone()[0]
+        cur.execute("SET GLOBAL sql_mode = CONCAT(@@global.sql_mode, ',NO_ZERO_DATE,NO_ZERO_IN_DATE')")
+    try:
+        yield
+    finally:
+        with c.cursor() as cur:
+            cur.execute("SET GLOBAL sql_mode = %s", (before,))
+        c.close()

@@ -523,7 +523,8 @@ def test_without_the_binlog_format_privilege_the_copy_falls_back_to_row_events(s
     lines: list[str] = []
     engine = Engine(sb.config, StateDir(tmp_path))
     task = MigrationTask("mig-p7", ep, MigrationOptions(database=DB, table="p7", alter="ADD COLUMN z INT",
-                                                         chunk_size=100, copy_binlog_format="statement"),
+                                                         chunk_size=100, copy_binlog_format="statement",
+                                                         postpone_cut_over=False),
                          engine.state.task_dir("mig-p7"),
                          log=lines.append)
     engine.add_task(task)

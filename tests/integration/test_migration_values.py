@@ -22,6 +22,7 @@ from tests.integration.migration_helpers import (
     start_task,
     tables,
     wait_phase,
+    zero_dates_refused,
 )
 from tests.support.migration_load import Load, table_rows
 
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.integration
 
 
 sb = migration_sandbox     # the module's sandbox fixture
+no_zero_dates = zero_dates_refused
 
 
 TYPES_DDL = (
@@ -169,23 +171,6 @@ def test_a_zero_id_keeps_its_value_under_no_auto_value_on_zero(sb, tmp_path):
     c.close()
 
 
-@pytest.fixture
-def no_zero_dates(sb):
-    """The server's sql_mode refuses zero dates (MySQL's default does; the
-    sandbox's MariaDB default does not): for new connections, restored after."""
-    c = connect(sb)
-    with c.cursor() as cur:
-        cur.execute("SELECT @@global.sql_mode")
-        before = cur.fetchone()[0]
-        cur.execute("SET GLOBAL sql_mode = CONCAT(@@global.sql_mode, ',NO_ZERO_DATE,NO_ZERO_IN_DATE')")
-    try:
-        yield
-    finally:
-        with c.cursor() as cur:
-            cur.execute("SET GLOBAL sql_mode = %s", (before,))
-        c.close()
-
-
 def _zero_date_table(c, table: str) -> None:
     with c.cursor() as cur:
         cur.execute("SET SESSION sql_mode = ''")
@@ -246,17 +231,18 @@ def test_zero_dates_written_during_the_migration_reach_the_ghost(sb, tmp_path, n
 
 
 def test_a_zero_date_the_session_refuses_fails_the_apply_at_once_with_what_to_do(sb, tmp_path, no_zero_dates):
-    """Zero dates in rows (not in a default: the inspection cannot see them
-    without reading the table) on a server that refuses them: the apply's
-    REPLACE fails with 1292.  That is no transient error: it failed after
-    ~35 s of retries with the driver's raw error; now at once, in one line
-    naming --allow-zero-in-date."""
+    """A zero date written during the migration (the inspection cannot see
+    it coming; one already in the table stops the copy, see
+    test_migration_copy_values.py) on a server that refuses them: the apply's REPLACE fails
+    with 1292.  That is no transient error: it failed after ~35 s of
+    retries with the driver's raw error; now at once, in one line naming
+    --allow-zero-in-date."""
     c = connect(sb)
     with c.cursor() as cur:
         cur.execute("SET SESSION sql_mode = ''")
         cur.execute("DROP TABLE IF EXISTS zd3, zd3_del, zd3_gho, zd3_ghc")
         cur.execute("CREATE TABLE zd3 (id INT PRIMARY KEY, dt DATETIME NULL) ENGINE=InnoDB")
-        cur.execute("INSERT INTO zd3 VALUES (1, '0000-00-00 00:00:00'), (2, '2020-01-01 00:00:00')")
+        cur.execute("INSERT INTO zd3 VALUES (1, '2021-01-01 00:00:00'), (2, '2020-01-01 00:00:00')")
     _, task = start_task(sb, tmp_path, table="zd3", postpone_cut_over=True, alter="ADD COLUMN c INT NULL")
     wait_phase(task, ("postponed",))
     with c.cursor() as cur:

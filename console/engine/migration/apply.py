@@ -24,9 +24,11 @@ from typing import NamedTuple
 import pymysql.constants.CLIENT
 
 from console.engine.migration.binlog_filter import TableFilter, connection_class
-from console.engine.migration.ddl import touches_table
+from console.engine.migration.ddl import ddl_conflict
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.inspect import Inspection
+from console.engine.migration.sqlutil import qt
+from console.engine.migration.tables import write_changelog
 from console.engine.migration.turns import Turns
 from console.engine.migration.values import RowFixer
 from console.mysql import gtid as gtidmod
@@ -63,6 +65,18 @@ class ApplyError(Exception):
     pass
 
 
+OWN_SESSION = "own-session-"     # changelog hint prefix: a migration session's connection id
+
+
+def own_sessions_of(conn, ins: Inspection) -> set[int]:
+    """The connection ids the changelog records as the migration's own
+    sessions (earlier runs of a resumed migration included)."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT value FROM {qt(ins.database, ins.changelog)} WHERE hint LIKE %s",
+                    (OWN_SESSION + "%",))
+        return {int(r[0]) for r in cur.fetchall() if str(r[0]).isdigit()}
+
+
 class _ExecutorFailed(Exception):
     """The executor stopped (failed or told to): the reader stops too."""
 
@@ -84,8 +98,12 @@ class Applier(threading.Thread):
     def __init__(self, ep: Endpoint, ins: Inspection, start_pos: str, *,
                  batch_size: Callable[[], int], gate: Callable[[], None],
                  dirty_limit: int = 0, start_file: tuple[str, int] | None = None,
-                 turns: Turns | None = None, session: str | None = None):
+                 turns: Turns | None = None, session: str | None = None,
+                 own_sessions: set[int] | None = None):
         super().__init__(name=f"apply-{ins.table}", daemon=True)
+        # server connection ids of the migration's own sessions: their DDL on
+        # the ghost, the sentry and the RENAME is the migration's (``own``)
+        self.own_sessions: set[int] = set(own_sessions or ())
         self.session = session      # the ghost connection's first statement (``session.py``)
         self.ep, self.ins = ep, ins
         self.flavor = "mariadb" if ins.flavor == "mariadb" else "mysql"
@@ -351,10 +369,12 @@ class Applier(threading.Thread):
                         self.mark_dirty(new)
                         ops.extend(new)
                     continue
-                if isinstance(ev, QueryEvent) and touches_table(
-                        ev.query, _text(ev.schema), self.ins.database, self.ins.table, self.ins.ghost):
-                    self.fatal = (f"DDL on {self.ins.database}.{self.ins.table} during the migration "
-                                  f"({' '.join(ev.query.split())[:120]}); aborted, original untouched")
+                if isinstance(ev, QueryEvent) and ev.slave_proxy_id not in self.own_sessions and (
+                        why := ddl_conflict(ev.query, _text(ev.schema), self.ins.database,
+                                            self.ins.table, self.own_tables)):
+                    self.fatal = (f"{why[0]} during the migration ({' '.join(ev.query.split())[:160]})"
+                                  f": {why[1]}; aborted, original untouched: start over "
+                                  f"(--initially-drop-ghost-table) once it is done")
                     return
                 if isinstance(ev, QueryEvent):
                     q = ev.query.strip().upper()
@@ -440,11 +460,30 @@ class Applier(threading.Thread):
             done.append(nxt)
         return False
 
+    @property
+    def own_tables(self) -> tuple[str, str, str]:
+        return (self.ins.ghost, self.ins.changelog, self.ins.old)
+
+    def own(self, conn) -> None:
+        """``conn`` is one of the migration's own sessions: the DDL it runs
+        (deferred indexes, the cut-over's sentry, AUTO_INCREMENT and RENAME)
+        is the migration's, not DDL to abort on.  Also recorded in the
+        changelog, ahead of that DDL in the binlog, so a resumed migration
+        knows it too (``own_sessions_of``)."""
+        tid = conn.thread_id()
+        self.own_sessions.add(tid)
+        write_changelog(conn, self.ins, f"{OWN_SESSION}{tid}", str(tid))
+
     def _changelog(self, ev, markers: list[str]) -> None:
         for row in ev.rows:
             vals = row.get("after_values") or row.get("values") or {}
             hint = vals.get("hint")
-            if hint == "heartbeat":
+            if isinstance(hint, str) and hint.startswith(OWN_SESSION):
+                try:
+                    self.own_sessions.add(int(vals.get("value")))
+                except (TypeError, ValueError):
+                    pass
+            elif hint == "heartbeat":
                 try:
                     self.heartbeat_at = float(vals.get("value"))
                 except (TypeError, ValueError):
@@ -487,7 +526,7 @@ class Applier(threading.Thread):
 
 # errors of a row's value on the ghost: deterministic, a retry fails the same
 # (column cannot be null, out of range, incorrect value, too long, zero date)
-DATA_ERRORS = (1048, 1264, 1292, 1366, 1406)
+DATA_ERRORS = (1048, 1264, 1265, 1292, 1366, 1406, 4025)   # (1265 data truncated, 4025 CHECK)
 
 
 def data_error(e: BaseException) -> str | None:

@@ -42,6 +42,8 @@ from console.engine.migration.sqlutil import (
     checksum_sql,
     cmp_tuple,
     col_list,
+    column_exprs,
+    key_eq,
     key_in,
     key_range,
     qi,
@@ -70,6 +72,16 @@ class ChecksumProgress:
     locked_passes: int = 0      # comparisons that had to lock the original's rows
     first_mismatch: str = ""    # where the first remaining mismatch is, with an example key
     done: bool = False
+
+
+def _show(v) -> str:
+    """A column's text for a refusal (bounded)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, (bytes, bytearray)):
+        v = bytes(v).decode("utf-8", "replace")
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _fmt_key(k: Key | None, none: str = "") -> str:
@@ -142,6 +154,9 @@ class Checksummer:
         null_o, null_g = ins.nullable_columns()
         self._oexpr = checksum_expr(ocols, conv_o, null_o, ins.cast_columns())
         self._gexpr = checksum_expr(gcols, conv_g, null_g)
+        # each column's text as the checksum hashes it (to say which differs)
+        self._ocols = [f"CONCAT({e})" for e in column_exprs(ocols, conv_o, ins.cast_columns())]
+        self._gcols = [f"CONCAT({e})" for e in column_exprs(gcols, conv_g)]
 
     def _bounds(self, conn, lo: Key | None, n: int) -> Key | None:
         kc = list(self.ins.key.columns)
@@ -269,7 +284,32 @@ class Checksummer:
         if example:
             k, how = example
             text += f"; e.g. {', '.join(f'{c}={v!r}' for c, v in zip(kc, k, strict=True))} {how}"
+            if how == "differs":
+                text += self._column_difference(conn, k)
         return text
+
+    def _column_difference(self, conn, key: Key) -> str:
+        """Which shared column of the row with ``key`` differs, and its text
+        on each side (as the checksum compares it): a refusal said only that
+        the row differed."""
+        kc, gk = list(self.ins.key.columns), list(self.ins.key.ghost_columns)
+        ow, op = key_eq(kc, key)
+        gw, gp = key_eq(gk, key)
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT {', '.join(self._ocols)} FROM {qt(self.ins.database, self.ins.table)} "
+                        f"WHERE {ow}", op)
+            orow = cur.fetchone()
+            cur.execute(f"SELECT {', '.join(self._gcols)} FROM {qt(self.ins.database, self.ins.ghost)} "
+                        f"WHERE {gw}", gp)
+            grow = cur.fetchone()
+        if orow is None or grow is None:
+            return " (changed meanwhile)"
+        pairs = zip(self.ins.shared_original, self.ins.shared_ghost, orow, grow, strict=True)
+        for o, g, a, b in pairs:
+            if a != b:
+                name = o if o == g else f"{o} ({g} in the ghost)"
+                return f" in column {name}: {_show(a)} in the original, {_show(b)} in the ghost"
+        return " (no column differs when read again: changed meanwhile?)"
 
     # ---- overlapped with the copy ----------------------------------------------------
 

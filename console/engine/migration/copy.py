@@ -24,8 +24,15 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from console.engine.migration.copycheck import (
+    describe_key,
+    refuse,
+    row_of_warning,
+    strict_error,
+    value_warnings,
+)
 from console.engine.migration.inspect import Inspection
-from console.engine.migration.sqlutil import cmp_tuple, col_list, key_in, key_range, qi, qt
+from console.engine.migration.sqlutil import cmp_tuple, col_list, key_eq, key_in, key_range, qi, qt
 from console.engine.migration.turns import Turns
 from console.mysql.connection import transaction
 
@@ -95,12 +102,48 @@ class Copier:
             # a second row beside the apply's; the chunk replaces its range
             return self.recopy_range(conn, lo, hi)
         where, params = key_range(self.kcols, lo, hi)
-        sql = (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
-               f"({col_list(self.ins.shared_ghost)}) SELECT {col_list(self.ins.shared_original)} "
-               f"FROM {self._src} {self._idx} WHERE {where} ORDER BY {col_list(self.kcols)} "
-               f"LOCK IN SHARE MODE")
+        sql = self._insert_select(where)
+
+        def chunk():
+            with conn.cursor() as cur, transaction(cur):
+                n = cur.execute(sql, params)
+                self._check_values(cur, where, params)
+                return n
+
         with self.turns:
-            return retry_locks(lambda: _in_trx(conn, sql, params))
+            return retry_locks(chunk)
+
+    def _insert_select(self, where: str) -> str:
+        return (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
+                f"({col_list(self.ins.shared_ghost)}) SELECT {col_list(self.ins.shared_original)} "
+                f"FROM {self._src} {self._idx} WHERE {where} ORDER BY {col_list(self.kcols)} "
+                f"LOCK IN SHARE MODE")
+
+    def _check_values(self, cur, where: str, params: list) -> None:
+        """Before the chunk commits: raise ``ValueChanged`` (the chunk is
+        rolled back) if the server warned that a value changed on its way to
+        the ghost (``copycheck``), naming the first row's key and the
+        server's error for it."""
+        warnings = value_warnings(cur)
+        if not warnings:
+            return
+        key = None
+        strict = None
+        row = row_of_warning(warnings[0][1])
+        if row is not None:
+            order = col_list(self.kcols)
+            cur.execute(f"SELECT {order} FROM {self._src} {self._idx} WHERE {where} ORDER BY {order} "
+                        f"LIMIT 1 OFFSET %s LOCK IN SHARE MODE", params + [row - 1])
+            found = cur.fetchone()
+            if found is not None:
+                key = tuple(found)
+                gw, gp = key_eq(list(self.ins.key.ghost_columns), key)
+                ow, op = key_eq(self.kcols, key)
+                strict = strict_error(
+                    cur, (f"DELETE FROM {qt(self.ins.database, self.ins.ghost)} WHERE {gw}", gp),
+                    (self._insert_select(ow).replace("INSERT IGNORE", "INSERT", 1), op))
+        raise refuse(warnings, table=f"{self.ins.database}.{self.ins.table}",
+                     key=describe_key(self.kcols, key) if key else None, strict_error=strict)
 
     def chunk_done(self, lo: Key | None, hi: Key, n: int) -> list[tuple[Key | None, Key, int]]:
         """Record a committed chunk; ``last`` advances only over a gap-free
@@ -141,15 +184,14 @@ class Copier:
 
     def _recopy(self, conn, gwhere: str, gparams: list, where: str, params: list) -> int:
         delete = f"DELETE FROM {qt(self.ins.database, self.ins.ghost)} WHERE {gwhere}"
-        insert = (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
-                  f"({col_list(self.ins.shared_ghost)}) SELECT {col_list(self.ins.shared_original)} "
-                  f"FROM {self._src} {self._idx} WHERE {where} ORDER BY {col_list(self.kcols)} "
-                  f"LOCK IN SHARE MODE")
+        insert = self._insert_select(where)
 
         def both():
             with conn.cursor() as cur, transaction(cur):
                 cur.execute(delete, gparams)
-                return cur.execute(insert, params)
+                n = cur.execute(insert, params)
+                self._check_values(cur, where, params)
+                return n
 
         with self.turns:
             return retry_locks(both)
@@ -182,7 +224,3 @@ def retry_locks(fn: Callable[[], T], attempts: int = 10) -> T:
             time.sleep(0.02 * (i + 1))
     raise AssertionError("unreachable")
 
-
-def _in_trx(conn, sql: str, params: list[Any]) -> int:
-    with conn.cursor() as cur, transaction(cur):
-        return cur.execute(sql, params)

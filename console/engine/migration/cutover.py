@@ -88,6 +88,8 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
     rename_thread: threading.Thread | None = None
     c2_id = c2.thread_id()
     try:
+        for c in (c1, c2, cm):      # their DDL (sentry, AUTO_INCREMENT, RENAME) is ours
+            applier.own(c)
         if table_exists(cm, db, ins.old):
             raise UserError(f"{db}.{ins.old} exists: cannot place the sentry table; drop it "
                             f"or pass --initially-drop-old-table")

@@ -4,7 +4,7 @@ flag names."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 
 from console.config import Table, register_task_kind
 from console.engine.migration.throttle import parse_load
@@ -32,7 +32,7 @@ class MigrationOptions:
     throttle_query: str = ""
     throttle_flag_file: str | None = None
     postpone_cut_over_flag_file: str | None = None
-    postpone_cut_over: bool = False          # wait for the cut-over command
+    postpone_cut_over: bool = True           # wait for the cut-over command (the CLI passes False)
     panic_flag_file: str | None = None
     serve_socket_file: str | None = None
     cut_over_lock_timeout_seconds: int = 3
@@ -84,6 +84,11 @@ class MigrationOptions:
         return self
 
 
+# the config parser's defaults are the dataclass's: one default per option
+# (postpone_cut_over was False here and True in the parser)
+_D = {f.name: f.default for f in fields(MigrationOptions) if f.default is not MISSING}
+
+
 def _parse(t: Table) -> MigrationOptions:
     def opt_path(name):
         p = t.path_value(name, None)
@@ -93,38 +98,38 @@ def _parse(t: Table) -> MigrationOptions:
         database=t.get("database", str),
         table=t.get("table", str),
         alter=t.get("alter", str),
-        host=t.get("host", str, None),
-        chunk_size=t.get("chunk_size", int, 2000, minimum=CHUNK_SIZE_RANGE[0], maximum=CHUNK_SIZE_RANGE[1]),
-        dml_batch_size=t.get("dml_batch_size", int, 50, minimum=DML_BATCH_RANGE[0], maximum=DML_BATCH_RANGE[1]),
-        nice_ratio=t.get("nice_ratio", float, 0.0, minimum=0),
-        max_lag_millis=t.get("max_lag_millis", int, 1500, minimum=100),
-        throttle_control_replicas=tuple(t.get("throttle_control_replicas", list, [])),
-        max_load=t.get("max_load", str, ""),
-        critical_load=t.get("critical_load", str, ""),
-        critical_load_hibernate_seconds=t.get("critical_load_hibernate_seconds", float, 0.0, minimum=0),
-        throttle_query=t.get("throttle_query", str, ""),
+        host=t.get("host", str, _D["host"]),
+        chunk_size=t.get("chunk_size", int, _D["chunk_size"], minimum=CHUNK_SIZE_RANGE[0], maximum=CHUNK_SIZE_RANGE[1]),
+        dml_batch_size=t.get("dml_batch_size", int, _D["dml_batch_size"], minimum=DML_BATCH_RANGE[0], maximum=DML_BATCH_RANGE[1]),
+        nice_ratio=t.get("nice_ratio", float, _D["nice_ratio"], minimum=0),
+        max_lag_millis=t.get("max_lag_millis", int, _D["max_lag_millis"], minimum=100),
+        throttle_control_replicas=tuple(t.get("throttle_control_replicas", list, _D["throttle_control_replicas"])),
+        max_load=t.get("max_load", str, _D["max_load"]),
+        critical_load=t.get("critical_load", str, _D["critical_load"]),
+        critical_load_hibernate_seconds=t.get("critical_load_hibernate_seconds", float, _D["critical_load_hibernate_seconds"], minimum=0),
+        throttle_query=t.get("throttle_query", str, _D["throttle_query"]),
         throttle_flag_file=opt_path("throttle_flag_file"),
         postpone_cut_over_flag_file=opt_path("postpone_cut_over_flag_file"),
-        postpone_cut_over=t.get("postpone_cut_over", bool, True),
+        postpone_cut_over=t.get("postpone_cut_over", bool, _D["postpone_cut_over"]),
         panic_flag_file=opt_path("panic_flag_file"),
         serve_socket_file=opt_path("serve_socket_file"),
-        cut_over_lock_timeout_seconds=t.get("cut_over_lock_timeout_seconds", int, 3, minimum=1),
-        default_retries=t.get("default_retries", int, 60, minimum=1),
-        ok_to_drop_table=t.get("ok_to_drop_table", bool, False),
-        initially_drop_ghost_table=t.get("initially_drop_ghost_table", bool, False),
-        initially_drop_old_table=t.get("initially_drop_old_table", bool, False),
-        approve_renamed_columns=t.get("approve_renamed_columns", bool, False),
-        allow_foreign_keys=t.get("allow_foreign_keys", bool, False),
-        allow_triggers=t.get("allow_triggers", bool, False),
-        allow_zero_in_date=t.get("allow_zero_in_date", bool, False),
-        resume=t.get("resume", bool, False),
-        verify_checksum=t.get("verify_checksum", bool, True),
-        execute=t.get("execute", bool, True),
-        copy_threads=t.get("copy_threads", int, 1, minimum=1),
-        defer_secondary_indexes=t.get("defer_secondary_indexes", bool, True),
-        checksum_threads=t.get("checksum_threads", int, 4, minimum=1),
-        checksum_chunk_size=t.get("checksum_chunk_size", int, 10000, minimum=1),
-        copy_binlog_format=t.get("copy_binlog_format", str, "row"),
+        cut_over_lock_timeout_seconds=t.get("cut_over_lock_timeout_seconds", int, _D["cut_over_lock_timeout_seconds"], minimum=1),
+        default_retries=t.get("default_retries", int, _D["default_retries"], minimum=1),
+        ok_to_drop_table=t.get("ok_to_drop_table", bool, _D["ok_to_drop_table"]),
+        initially_drop_ghost_table=t.get("initially_drop_ghost_table", bool, _D["initially_drop_ghost_table"]),
+        initially_drop_old_table=t.get("initially_drop_old_table", bool, _D["initially_drop_old_table"]),
+        approve_renamed_columns=t.get("approve_renamed_columns", bool, _D["approve_renamed_columns"]),
+        allow_foreign_keys=t.get("allow_foreign_keys", bool, _D["allow_foreign_keys"]),
+        allow_triggers=t.get("allow_triggers", bool, _D["allow_triggers"]),
+        allow_zero_in_date=t.get("allow_zero_in_date", bool, _D["allow_zero_in_date"]),
+        resume=t.get("resume", bool, _D["resume"]),
+        verify_checksum=t.get("verify_checksum", bool, _D["verify_checksum"]),
+        execute=t.get("execute", bool, _D["execute"]),
+        copy_threads=t.get("copy_threads", int, _D["copy_threads"], minimum=1),
+        defer_secondary_indexes=t.get("defer_secondary_indexes", bool, _D["defer_secondary_indexes"]),
+        checksum_threads=t.get("checksum_threads", int, _D["checksum_threads"], minimum=1),
+        checksum_chunk_size=t.get("checksum_chunk_size", int, _D["checksum_chunk_size"], minimum=1),
+        copy_binlog_format=t.get("copy_binlog_format", str, _D["copy_binlog_format"]),
     )
     if o.copy_binlog_format not in COPY_FORMATS:
         raise t.error("copy_binlog_format", f"must be \"statement\" or \"row\", got {o.copy_binlog_format!r}")

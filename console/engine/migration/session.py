@@ -6,8 +6,9 @@ account's default sql_mode.
   request for the next one (else a row with id 0 got a new id in the ghost,
   from the copy and from the apply's REPLACE);
 * ``STRICT_ALL_TABLES``: a value the ghost cannot hold is an error, never a
-  silent truncation (the copy's INSERT IGNORE still downgrades it to a
-  warning, as gh-ost's does; the checksum then sees the difference);
+  silent truncation (the copy's INSERT IGNORE downgrades it to a warning,
+  as gh-ost's does: the copy reads the chunk's warnings before it commits
+  and stops, ``copycheck.py``);
 * ``time_zone = '+00:00'``: the binlog carries TIMESTAMPs as seconds since
   the epoch, decoded as UTC; the apply writes them as UTC text;
 * ``--allow-zero-in-date`` removes ``NO_ZERO_DATE`` and ``NO_ZERO_IN_DATE``:

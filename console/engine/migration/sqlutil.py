@@ -102,6 +102,16 @@ def checksum_expr(cols: Sequence[str], string_cols: set[str],
     ``cast_target``) give a column the text of its new type; NULLs of the
     ``nullable`` columns (default: all) are marked, so NULL and '' differ and
     a NULL cannot move between columns unseen (CONCAT_WS skips NULLs)."""
+    parts = column_exprs(cols, string_cols, casts)
+    marked = [c for c in cols if nullable is None or c in nullable]
+    if marked:
+        parts.append("CONCAT(" + ", ".join(f"ISNULL({qi(c)})" for c in marked) + ")")
+    return f"CRC32(CONCAT_WS('#', {', '.join(parts)}))"
+
+
+def column_exprs(cols: Sequence[str], string_cols: set[str],
+                 casts: dict[str, str] | None = None) -> list[str]:
+    """Each column's value as the checksum compares it (``checksum_expr``)."""
     parts = []
     for c in cols:
         e = qi(c)
@@ -110,10 +120,7 @@ def checksum_expr(cols: Sequence[str], string_cols: set[str],
         if casts and c in casts:
             e = f"CAST({e} AS {casts[c]})"
         parts.append(e)
-    marked = [c for c in cols if nullable is None or c in nullable]
-    if marked:
-        parts.append("CONCAT(" + ", ".join(f"ISNULL({qi(c)})" for c in marked) + ")")
-    return f"CRC32(CONCAT_WS('#', {', '.join(parts)}))"
+    return parts
 
 
 def checksum_sql(row_expr: str, source: str, where: str, locked: bool = False) -> str:

@@ -24,11 +24,12 @@ from pathlib import Path
 
 import pymysql
 
-from console.engine.migration.apply import Applier
+from console.engine.migration.apply import OWN_SESSION, Applier, own_sessions_of
 from console.engine.migration.checkpoint import Checkpoint
 from console.engine.migration.checksum import CheckRanges, Checksummer
 from console.engine.migration.control import ControlServer, check_socket_path
 from console.engine.migration.copy import COPY_SESSION_STATEMENT, Copier
+from console.engine.migration.copycheck import ValueChanged
 from console.engine.migration.cutover import CutOverFailed, KeysDiffer, cut_over
 from console.engine.migration.inspect import Inspection, Refused, inspect, table_names
 from console.engine.migration.options import MigrationOptions
@@ -42,8 +43,16 @@ from console.engine.migration.tables import (
     prepare_tables,
     replica_lag_sql,
     restore_indexes,
+    write_changelog,
 )
-from console.engine.migration.throttle import Observer, decide, format_load, parse_load
+from console.engine.migration.throttle import (
+    Observer,
+    check_load,
+    check_throttle_query,
+    decide,
+    format_load,
+    parse_load,
+)
 from console.engine.task import Task, TaskStopped, command
 from console.errors import CommandError, UserError
 from console.mysql.connection import Endpoint, close_quietly, connect, describe_error, query, scalar
@@ -137,6 +146,8 @@ class MigrationTask(Task):
         self.exit_code = 0
         self._final_keys: set | None = None   # changed keys the cut-over checks under its lock
         self._waiting_for = ""                # what the migration waits for (status)
+        self._prepared: tuple | None = None   # (inspection connection, table lock) from prepare()
+        self._resume_state: dict | None = None   # the checkpoint --resume continues from
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -187,9 +198,11 @@ class MigrationTask(Task):
         try:
             self._run()
         except UserError as e:
+            self.exit_code = e.exit_code
             if isinstance(e, (Panic, Aborted)):
                 self._abandon("panic" if isinstance(e, Panic) else "abort")
-            self.exit_code = e.exit_code
+            elif isinstance(e, ValueChanged):
+                raise ValueChanged(f"{e}; {self._abandon_after_copy()}") from None
             raise
         except TaskStopped:
             if self._panic:
@@ -198,28 +211,56 @@ class MigrationTask(Task):
                 raise Panic(f"panic: {self._panic}; original table untouched, ghost dropped") from None
             raise
 
-    def _run(self) -> None:
+    def prepare(self) -> None:
+        """Inspection and every check that may refuse the migration, before
+        anything is created: ``migrate`` makes the task directory and the
+        audit entries only once this passed (a refused run created both).
+        Keeps the inspection's connection, and with --execute the table's
+        server lock, for ``run``."""
+        if self._prepared is not None:
+            return
+        o = self.opts
         self.set_phase("inspecting")
         conn = self._connect(read_timeout=3600, write_timeout=3600)
+        lock = None
         try:
-            self.ins = ins = inspect(conn, self.opts)
+            self.ins = ins = inspect(conn, o)
             for n in ins.notes:
                 self.log(n)
-            self._preflight()
+            self._preflight(conn)
             lock = self._take_table_lock()
-            if not self.opts.execute:
+            resume = o.execute and o.resume
+            check_tables(conn, ins, drop_ghost=o.initially_drop_ghost_table,
+                         drop_old=o.initially_drop_old_table, resume=resume)
+            if resume:
+                self._resume_state = self.checkpoint_file.load(o.database, o.table, o.alter)
+            if not o.execute:
                 close_quietly(lock)
-                check_tables(conn, ins, drop_ghost=self.opts.initially_drop_ghost_table,
-                             drop_old=self.opts.initially_drop_old_table, resume=False)
+                lock = None
+        except BaseException:
+            close_quietly(*(c for c in (lock, conn) if c is not None))
+            raise
+        self._prepared = (conn, lock)
+
+    def release(self) -> None:
+        """Close what ``prepare`` kept, when the task will not run after all."""
+        held, self._prepared = self._prepared, None
+        if held is not None:
+            close_quietly(*(c for c in held if c is not None))
+
+    def _run(self) -> None:
+        self.prepare()
+        assert self._prepared is not None and self.ins is not None
+        conn, lock = self._prepared
+        self._prepared = None
+        try:
+            if not self.opts.execute:
                 self.set_phase("dry-run")
                 self.log("dry run: inspection passed, nothing changed (add --execute to migrate)")
                 return
-            try:
-                self._execute(conn, ins)
-            finally:
-                close_quietly(lock)
+            self._execute(conn, self.ins)
         finally:
-            close_quietly(conn)
+            close_quietly(*(c for c in (lock, conn) if c is not None))
 
     def _take_table_lock(self):
         """One migration of a table at a time, whichever process or host runs
@@ -242,11 +283,15 @@ class MigrationTask(Task):
             raise
         return lock
 
-    def _preflight(self) -> None:
+    def _preflight(self, conn) -> None:
         """What the inspection of the table cannot see, checked before
-        anything is created (a dry run checks it too): the control socket's
-        path can be served, and every replica the lag throttle will watch
-        answers (an unreachable one would hold the migration throttled)."""
+        anything is created (a dry run checks it too): the throttle's status
+        variables exist and its query runs, the control socket's path can be
+        served, and every replica the lag throttle will watch answers (an
+        unreachable one would hold the migration throttled)."""
+        check_load(conn, self.max_load, "--max-load")
+        check_load(conn, self.critical_load, "--critical-load")
+        check_throttle_query(conn, self.throttle_query)
         if self.opts.serve_socket_file:
             check_socket_path(self.opts.serve_socket_file)
         for name, open_conn in self._replica_endpoints().items():
@@ -262,10 +307,14 @@ class MigrationTask(Task):
     def _execute(self, conn, ins: Inspection) -> None:
         opts = self.opts
         resume = opts.resume
-        state = self.checkpoint_file.load(opts.database, opts.table, opts.alter) if resume else None
+        state = self._resume_state if resume else None
         self.dialect = ins.dialect
         prepare_tables(conn, ins, drop_ghost=opts.initially_drop_ghost_table,
                        drop_old=opts.initially_drop_old_table, resume=resume)
+        # this connection's DDL on the ghost (deferred indexes) is the
+        # migration's own; so is that of earlier runs' sessions (--resume)
+        own = own_sessions_of(conn, ins) | {conn.thread_id()}
+        write_changelog(conn, ins, f"{OWN_SESSION}{conn.thread_id()}", str(conn.thread_id()))
         if not resume and opts.defer_secondary_indexes:
             deferred = defer_secondary_indexes(conn, ins)
             if deferred:
@@ -286,7 +335,7 @@ class MigrationTask(Task):
         self.applier = applier = Applier(self.ep, ins, start_pos, batch_size=lambda: self.dml_batch_size,
                                          gate=self._gate, dirty_limit=DIRTY_LIMIT if overlap else 0,
                                          start_file=start_file, turns=copier.turns,
-                                         session=self._session)
+                                         session=self._session, own_sessions=own)
         applier.start()
         self.heartbeat = Heartbeat(lambda: self._connect(), ins, state=self.phase)
         self.heartbeat.start()
@@ -575,7 +624,6 @@ class MigrationTask(Task):
     def _drain(self, conn) -> None:
         """Wait until the apply has everything written so far."""
         assert self.applier is not None
-        from console.engine.migration.tables import write_changelog
 
         def waiting(seconds: int) -> None:
             self._check_abort()
@@ -629,7 +677,8 @@ class MigrationTask(Task):
             cs.verify_keys(conns, keys)
         if cs.progress.remaining_mismatches > before:
             raise UserError(f"checksum: rows with key(s) {', '.join(map(repr, keys[:3]))}"
-                            f"{' ...' if len(keys) > 3 else ''} still differ after re-copy; cut-over "
+                            f"{' ...' if len(keys) > 3 else ''} still differ after re-copy "
+                            f"({cs.progress.first_mismatch or 'no row read differently'}); cut-over "
                             f"refused (ghost kept for inspection)")
 
     def _stop_workers(self) -> None:
@@ -641,13 +690,14 @@ class MigrationTask(Task):
             self.control.close()
             self.control = None
 
-    def _abandon(self, why: str) -> None:
-        """A panic or an abort (critical load) ends the migration for good:
-        the ghost, the changelog and the checkpoint go; the original was
-        never touched."""
+    def _abandon(self, why: str) -> bool:
+        """A panic, an abort (critical load) or a copy that would change
+        values ends the migration for good: the ghost, the changelog and the
+        checkpoint go; the original was never touched.  False when they
+        could not be dropped."""
         self._stop_workers()
         if self.ins is None or not self.opts.execute:
-            return
+            return True
         try:
             c = self._connect()
             try:
@@ -656,8 +706,23 @@ class MigrationTask(Task):
                 c.close()
             self.checkpoint_file.remove()
             self.log(f"{why}: ghost and changelog dropped; original untouched")
+            return True
         except Exception as e:  # noqa: BLE001
             self.log(f"{why}: could not drop ghost/changelog: {e}")
+            return False
+
+    def _abandon_after_copy(self) -> str:
+        """Drop what the migration made after its copy stopped on a value
+        it would change (a rerun with the same ALTER stops there again);
+        what is left, if anything, is said precisely."""
+        if self._abandon("copy stopped"):
+            return ("migration aborted, ghost and changelog dropped, original untouched: fix the "
+                    "row(s) or the ALTER and run again")
+        db, ins = self.opts.database, self.ins
+        ghost, changelog = table_names(self.opts.table)[:2] if ins is None else (ins.ghost, ins.changelog)
+        return (f"migration aborted, original untouched; could not drop its tables: drop "
+                f"`{db}`.`{ghost}` and `{db}`.`{changelog}` and remove {self.checkpoint_file.path} "
+                f"before running again")
 
     def cleanup(self) -> None:
         self._stop_workers()
@@ -787,14 +852,33 @@ class MigrationTask(Task):
                 raise CommandError(f"nice-ratio must be between 0 and 100, got {v}")
             self.nice_ratio = v
         elif name == "max-load":
-            self.max_load = parse_load(str(value), "max-load")
+            self.max_load = self._checked_live(name, parse_load(str(value), "max-load"), check_load)
         elif name == "critical-load":
-            self.critical_load = parse_load(str(value), "critical-load")
+            self.critical_load = self._checked_live(name, parse_load(str(value), "critical-load"),
+                                                    check_load)
         elif name == "throttle-query":
-            self.throttle_query = str(value)
+            self.throttle_query = self._checked_live(name, str(value), check_throttle_query)
         else:
             raise CommandError(f"unknown setting {name!r}")
         return f"{name}={self.get_setting(name)}"
+
+    def _checked_live(self, name: str, value, check):
+        """A throttle setting changed while the migration runs is checked on
+        the server first, like the flag at the start (before the start there
+        is nothing to ask: ``prepare`` checks it then)."""
+        if self.ins is None:
+            return value
+        try:
+            conn = self._connect(read_timeout=10)
+        except UserError as e:
+            raise CommandError(f"{name}: cannot check it on the server: {e}") from None
+        try:
+            check(conn, value, name)
+        except UserError as e:
+            raise CommandError(str(e)) from None
+        finally:
+            close_quietly(conn)
+        return value
 
     def get_setting(self, name: str):
         return {"chunk-size": self.chunk_size, "dml-batch-size": self.dml_batch_size,

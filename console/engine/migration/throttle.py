@@ -4,9 +4,11 @@ tested); ``Observer`` gathers the observation from real servers."""
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from console.errors import UserError
 
@@ -32,6 +34,61 @@ def parse_load(text: str, flag: str = "--max-load") -> dict[str, float]:
     return out
 
 
+def check_load(conn, load: Mapping[str, float], flag: str) -> None:
+    """Every variable of ``load`` must be a numeric global status variable
+    of the server (a misspelt ``Threads_runing=50`` never throttled: the
+    name was looked up each round and never found)."""
+    if not load:
+        return
+    with conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS")
+        have = {str(k).lower(): (str(k), v) for k, v in cur.fetchall()}
+    for name in load:
+        got = have.get(name.lower())
+        if got is None:
+            close = difflib.get_close_matches(name.lower(), list(have), n=1)
+            hint = f" (did you mean {have[close[0]][0]}?)" if close else ""
+            raise ThrottleConfigError(f"{flag}: {name} is not a status variable of this server "
+                                      f"(SHOW GLOBAL STATUS){hint}; fix the name")
+        try:
+            float(got[1])
+        except (TypeError, ValueError):
+            raise ThrottleConfigError(f"{flag}: status variable {got[0]} is not a number (it is "
+                                      f"{got[1]!r}); name a numeric one") from None
+
+
+def throttle_value(row: Any) -> int:
+    """A throttle query's result row as a number (> 0 throttles); no row is
+    0.  Raises ValueError when the first column is no number."""
+    if not row or row[0] is None:
+        return 0
+    v = row[0]
+    if isinstance(v, (bytes, bytearray)):
+        v = v.decode("utf-8", "replace")
+    return int(float(v)) if isinstance(v, str) else int(v)
+
+
+def check_throttle_query(conn, sql: str, flag: str = "--throttle-query") -> None:
+    """Run the throttle query once: one that fails or returns no number
+    throttled never (its error was swallowed every round)."""
+    if not (sql or "").strip():
+        return
+    from console.mysql.connection import describe_error
+
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            row = cur.fetchone()
+    except Exception as e:  # noqa: BLE001 - any failure is the query's
+        raise ThrottleConfigError(f"{flag} {' '.join(sql.split())!r} fails: {describe_error(e)}; "
+                                  f"fix the query (it must return a number; > 0 throttles)") from None
+    try:
+        throttle_value(row)
+    except (TypeError, ValueError):
+        raise ThrottleConfigError(f"{flag} {' '.join(sql.split())!r} returns {row[0]!r}, not a "
+                                  f"number; it must return a number (> 0 throttles)") from None
+
+
 def format_load(load: Mapping[str, float]) -> str:
     return ",".join(f"{k}={v:g}" for k, v in load.items())
 
@@ -41,6 +98,7 @@ class Observation:
     status: Mapping[str, float] = field(default_factory=dict)   # global status values
     replica_lags: Mapping[str, float | None] = field(default_factory=dict)  # seconds; None = unknown
     throttle_query_value: int | None = None
+    throttle_query_error: str = ""        # the throttle query failed this round (throttles)
     flag_file_exists: bool = False
     manual: bool = False
 
@@ -75,6 +133,8 @@ def decide(obs: Observation, *, max_lag_millis: int, max_load: Mapping[str, floa
         v = obs.status.get(name)
         if v is not None and v >= limit:
             return Verdict(f"max-load {name}={v:g} >= {limit:g}")
+    if obs.throttle_query_error:
+        return Verdict(f"throttle-query error: {obs.throttle_query_error}")
     if obs.throttle_query_value:
         return Verdict(f"throttle-query returned {obs.throttle_query_value}")
     return Verdict()
@@ -110,6 +170,8 @@ class Observer:
                 manual: bool) -> Observation:
         status: dict[str, float] = {}
         tq = None
+        tq_error = ""
+        asked = {n.lower(): n for n in names}      # the server's spelling -> the operator's
         try:
             c = self._conn("primary", self._pf)
             with c.cursor() as cur:
@@ -118,13 +180,17 @@ class Observer:
                                 ",".join(["%s"] * len(names)) + ")", names)
                     for k, v in cur.fetchall():
                         try:
-                            status[k] = float(v)
+                            status[asked.get(str(k).lower(), str(k))] = float(v)
                         except (TypeError, ValueError):
                             pass
-                if throttle_query:
-                    cur.execute(throttle_query)
-                    row = cur.fetchone()
-                    tq = int(row[0] or 0) if row else 0
+            if throttle_query:
+                try:
+                    with c.cursor() as cur:
+                        cur.execute(throttle_query)
+                        tq = throttle_value(cur.fetchone())
+                except Exception as e:  # noqa: BLE001 - it throttles (gh-ost's way) and says why
+                    tq_error = " ".join(str(e).split())[:200] or type(e).__name__
+                    raise
         except Exception:  # noqa: BLE001 - a lost connection is retried next round
             self._drop("primary")
         lags: dict[str, float | None] = {}
@@ -139,6 +205,7 @@ class Observer:
                 self._drop(name)
                 lags[name] = None
         return Observation(status=status, replica_lags=lags, throttle_query_value=tq,
+                           throttle_query_error=tq_error,
                            flag_file_exists=bool(flag_file) and os.path.exists(flag_file),
                            manual=manual)
 
