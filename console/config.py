@@ -13,8 +13,8 @@ Layout (see ``sample-configs/`` for commented examples)::
     [clusters.NAME.replication]     user, password|password_file|password_env
     [tasks.TASKNAME] kind = "relay" | ... ; options checked by that kind
 
-Task kinds validate their own options: a kind registers a parser with
-``register_task_kind``; ``console.engine.kinds`` imports every kind.
+A task's options are read by their declaration: the kind's options
+dataclass in ``console.kinds`` (``console.options.opt`` fields).
 """
 
 from __future__ import annotations
@@ -23,12 +23,15 @@ import difflib
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from console.errors import UserError
+from console.kinds.registry import get as get_kind
+from console.kinds.registry import names as kind_names
+from console.options import convert, options_of
 from console.secret import Secret
 
 if sys.version_info >= (3, 11):
@@ -39,7 +42,7 @@ else:  # pragma: no cover
 DEFAULT_STATE_DIR = "~/.local/state/dbops-console"
 DEFAULT_CONFIG_PATHS = ("./dbops.toml", "~/.config/dbops-console/config.toml")
 THEMES = ("dark", "light", "solarized")
-SERVER_ID_MAX = 0xFFFFFFFF  # server_id is a 32-bit unsigned integer
+
 
 
 class ConfigError(UserError):
@@ -255,20 +258,45 @@ def _tname_t(t: type) -> str:
 
 
 # ---------------------------------------------------------------------------
-# task kinds register their option parsers here
-
-TaskParser = Callable[[Table], Any]
-_TASK_KINDS: dict[str, TaskParser] = {}
+# task options: read by their declaration (console.options, console.kinds)
 
 
-def register_task_kind(kind: str, parser: TaskParser) -> None:
-    _TASK_KINDS[kind] = parser
+def parse_options(cls: type, t: Table, errors: list[ConfigError] | None = None) -> Any:
+    """An options object of ``cls`` from the table ``t``: every declared
+    option checked, file names made absolute (relative to the config file).
+    With ``errors``, every problem is added there (and None returned when
+    there was one); without, the first is raised."""
+    values: dict[str, Any] = {}
+    found: list[ConfigError] = []
+    for o in options_of(cls):
+        if not o.spec.config:
+            continue
+        t._known.add(o.name)
+        if o.name not in t.data:
+            if o.required:
+                found.append(t.error(o.name, "missing (required)"))
+            continue
+        try:
+            value = convert(o, t.data[o.name])
+        except ValueError as e:
+            found.append(t.error(o.name, str(e)))
+            continue
+        if o.is_path and value is not None:
+            p = Path(value).expanduser()
+            if not p.is_absolute() and t.file:
+                p = Path(t.file).resolve().parent / p
+            value = p if o.type is Path else str(p)
+        values[o.name] = value
+    if found:
+        if errors is None:
+            raise found[0]
+        errors.extend(found)
+        return None
+    return cls(**values)
 
 
 def task_kinds() -> tuple[str, ...]:
-    import console.engine.kinds  # noqa: F401  (registers every kind)
-
-    return tuple(sorted(_TASK_KINDS))
+    return kind_names()
 
 
 # ---------------------------------------------------------------------------
@@ -398,7 +426,7 @@ def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig]) -> T
     if cluster is not None and cluster not in clusters:
         raise t.error("cluster", f"no cluster named {cluster!r} (known: {', '.join(clusters) or 'none'})")
     autostart = t.get("autostart", bool, False)
-    options = _TASK_KINDS[kind](t)
+    options = parse_options(get_kind(kind).options, t)
     if cluster is None and len(clusters) > 1:
         raise t.error("cluster", f"missing: the config has several clusters ({', '.join(clusters)}); "
                                  f"name the task's")

@@ -37,6 +37,7 @@ class Spec:
     flag: str | None = ""          # "": --name-with-dashes; None: no CLI flag
     live: bool = False              # a running task accepts ``set NAME VALUE``
     config: bool = True             # read from a [tasks.NAME] table
+    path: bool = False              # a file name: relative to the config file's directory
     check: Callable[[Any], str | None] | None = None   # extra rule: the reason, or None
 
 
@@ -63,6 +64,10 @@ class Option:
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
+
+    @property
+    def is_path(self) -> bool:
+        return self.type is Path or self.spec.path
 
     @property
     def flag(self) -> str | None:

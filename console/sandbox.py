@@ -117,6 +117,8 @@ def pid_alive(pid: int | None, defaults_file: str | None = None) -> bool:
 
 
 class Sandbox:
+    OPS_USER, REPL_USER = OPS_USER, REPL_USER
+
     def __init__(self, directory: str | os.PathLike, replicas: int = 2, base_port: int = 23306,
                  redo_log_mb: int = 96):
         self.dir = Path(directory).expanduser().resolve()

@@ -6,18 +6,16 @@ Task kinds that want a ready-made task in the sandbox add a section in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from console.sandbox import Sandbox, SandboxInfo
+from typing import Any
 
 
 def _q(s: str) -> str:
     return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_config(sb: Sandbox, info: SandboxInfo) -> str:
-    from console.sandbox import OPS_USER, REPL_USER
+def render_config(sb: Any, info: Any) -> str:
+    """``sb``: the Sandbox, ``info``: its SandboxInfo (console.sandbox, which calls this)."""
+    OPS_USER, REPL_USER = sb.OPS_USER, sb.REPL_USER
 
     lines = [
         "# Console config for the local sandbox, written by `dbops-console sandbox up`.",
@@ -52,7 +50,7 @@ def render_config(sb: Sandbox, info: SandboxInfo) -> str:
     return "\n".join(lines)
 
 
-def task_sections(sb: Sandbox, info: SandboxInfo) -> list[str]:
+def task_sections(sb: Any, info: Any) -> list[str]:
     """Task declarations for the sandbox config (one block per task kind)."""
     lines: list[str] = []
     lines += [

@@ -107,7 +107,7 @@ def _secret(args) -> Secret:
 
 
 def options_from_args(args):
-    from console.engine.migration.options import MigrationOptions
+    from console.kinds.migration import MigrationOptions
 
     reps = tuple(r.strip() for r in args.throttle_control_replicas.split(",") if r.strip())
     for r in reps:

@@ -43,9 +43,9 @@ def register(sub) -> None:
 def _build(args):
     from console.engine.engine import Engine
     from console.engine.relay import RelayTask
-    from console.engine.relay.options import RelayOptions, check_start_from
     from console.engine.relay.preflight import check_upstream
     from console.engine.relay.store import META
+    from console.kinds.relay import RelayOptions, check_start_from
     from console.mysql.connection import Endpoint
 
     if args.task:

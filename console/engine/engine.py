@@ -12,20 +12,13 @@ import inspect
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-from console.config import Config, TaskConfig
+from console.config import Config
 from console.engine.state import AuditEntry, StateDir
 from console.engine.task import DONE, FAILED, NEW, Task, TaskStatus
 from console.errors import CommandError, ConfirmationRequired, UserError
-
-TaskFactory = Callable[["Engine", TaskConfig], Task]
-_FACTORIES: dict[str, TaskFactory] = {}
-
-
-def register_task_factory(kind: str, factory: TaskFactory) -> None:
-    _FACTORIES[kind] = factory
+from console.kinds.registry import get as get_kind
 
 
 class Engine:
@@ -36,7 +29,6 @@ class Engine:
         self._lock = threading.RLock()
         self._events: collections.deque[tuple[int, AuditEntry]] = collections.deque(maxlen=2000)
         self._seq = 0
-        import console.engine.kinds  # noqa: F401  (registers factories)
 
     # ---- tasks ---------------------------------------------------------------
 
@@ -52,10 +44,7 @@ class Engine:
     def create_configured(self, name: str) -> Task:
         """Build (not start) the task declared as ``[tasks.NAME]`` in the config."""
         tc = self.config.task(name)
-        factory = _FACTORIES.get(tc.kind)
-        if factory is None:
-            raise UserError(f"task kind {tc.kind!r} has no engine support in this build")
-        return self.add_task(factory(self, tc))
+        return self.add_task(get_kind(tc.kind).make_task(self, tc))
 
     def start_autostart_tasks(self, actor: str = "autostart") -> dict[str, str]:
         """Create and start every task declared with ``autostart = true`` that
@@ -188,4 +177,4 @@ class Engine:
             t.join(max(0.0, deadline - time.monotonic()))
 
 
-__all__ = ["Engine", "register_task_factory", "NEW"]
+__all__ = ["Engine", "NEW"]

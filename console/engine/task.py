@@ -19,12 +19,9 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from console.errors import CommandError, UserError
-
-if TYPE_CHECKING:
-    from console.engine.engine import Engine
 
 NEW, RUNNING, PAUSED, DONE, FAILED = "new", "running", "paused", "done", "failed"
 STATES = (NEW, RUNNING, PAUSED, DONE, FAILED)
@@ -78,7 +75,7 @@ class Task:
 
     def __init__(self, task_id: str):
         self.task_id = task_id
-        self.engine: Engine | None = None
+        self.engine: Any = None  # the Engine that owns it (audit log, events)
         self._state = NEW
         self._phase = ""
         self._since = time.time()

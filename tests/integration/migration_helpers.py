@@ -13,9 +13,9 @@ import pytest
 
 from console.config import Secret
 from console.engine.engine import Engine
-from console.engine.migration.options import MigrationOptions
 from console.engine.migration.task import MigrationTask
 from console.engine.state import StateDir
+from console.kinds.migration import MigrationOptions
 from console.mysql.connection import Endpoint
 
 DB = "mig"

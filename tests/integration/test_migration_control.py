@@ -20,7 +20,7 @@ import pytest
 from console.engine.migration.alter import AlterError
 from console.engine.migration.checksum import binlog_pos_key
 from console.engine.migration.inspect import Refused, inspect
-from console.engine.migration.options import MigrationOptions
+from console.kinds.migration import MigrationOptions
 from tests.integration.migration_helpers import (
     DB,
     columns,

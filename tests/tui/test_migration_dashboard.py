@@ -8,7 +8,7 @@ from textual.widgets import DataTable
 
 from console.config import TaskConfig
 from console.engine.engine import Engine
-from console.engine.migration.options import MigrationOptions
+from console.kinds.migration import MigrationOptions
 from console.tui.app import ConsoleApp
 from console.tui.screens.dashboard import DashboardScreen
 from console.tui.screens.migration import MigrationScreen

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from console.engine.engine import Engine
-from console.engine.migration.options import MigrationOptions
 from console.engine.migration.task import MigrationTask
+from console.kinds.migration import MigrationOptions
 from console.tui.app import ConsoleApp
 from console.tui.screens.migration import MigrationScreen
 from console.tui.screens.registry import screen_for

@@ -216,8 +216,8 @@ def test_timeline_marks_segments_and_snapshots():
 def test_task_collects_whole_transactions_and_never_stores_one_twice(tmp_path):
     from console.config import Secret
     from console.engine.backup.logtask import BackupTask
-    from console.engine.backup.options import BackupOptions
     from console.engine.backup.sources import ClusterEndpoints
+    from console.kinds.backup import BackupOptions
     from console.mysql.connection import Endpoint
 
     ep = Endpoint("127.0.0.1", 1, "u", Secret("p"), "db1")

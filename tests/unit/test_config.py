@@ -137,12 +137,12 @@ alter = "ADD COLUMN c INT"
     ("heartbeat = true", "heartbeat = true\nblock_period = -1", "clusters.main.block_period", "at least 0"),
     ("server_id = 4242", "server_id = 0", "tasks.r.server_id", "between 1 and 4294967295"),
     ("server_id = 4242", "server_id = 4294967296", "tasks.r.server_id", "between 1 and 4294967295"),
-    ("server_id = 4242", "server_id = 4242\nreconnect_max = 0", "tasks.r.reconnect_max", "at least 0.5"),
+    ("server_id = 4242", "server_id = 4242\nreconnect_max = 0", "tasks.r.reconnect_max", "between 0.5 and 3600"),
     ('storage = "backup"', 'storage = "backup"\nserver_id = 5000000000', "tasks.b.server_id", "between 1 and 4294967295"),
     ('storage = "backup"', 'storage = "backup"\nkeep_snapshots = -1', "tasks.b.keep_snapshots", "at least 0"),
     ('alter = "ADD COLUMN c INT"', 'alter = "ADD COLUMN c INT"\nchunk_size = 5000000', "tasks.m.chunk_size", "between 10 and 1000000"),
     ('alter = "ADD COLUMN c INT"', 'alter = "ADD COLUMN c INT"\ndml_batch_size = 5000', "tasks.m.dml_batch_size", "between 1 and 1000"),
-    ('alter = "ADD COLUMN c INT"', 'alter = "ADD COLUMN c INT"\ndefault_retries = 0', "tasks.m.default_retries", "at least 1"),
+    ('alter = "ADD COLUMN c INT"', 'alter = "ADD COLUMN c INT"\ndefault_retries = 0', "tasks.m.default_retries", "between 1 and 100000"),
     ('alter = "ADD COLUMN c INT"', 'alter = "ADD COLUMN c INT"\ncritical_load = "Threads_running"', "tasks.m.critical_load", "critical"),
 ])
 def test_numeric_bounds_name_file_key_reason(tmp_path, monkeypatch, old, new, key, reason):

@@ -12,7 +12,6 @@ from console.engine.migration.alter import AlterError, parse_alter, split_clause
 from console.engine.migration.apply import Position
 from console.engine.migration.checkpoint import Checkpoint, dec, enc
 from console.engine.migration.dml import DmlBuilder
-from console.engine.migration.options import MigrationOptions
 from console.engine.migration.sqlutil import (
     cast_target,
     checksum_expr,
@@ -29,6 +28,7 @@ from console.engine.migration.throttle import (
     parse_load,
 )
 from console.errors import UserError
+from console.kinds.migration import MigrationOptions
 
 
 def test_split_clauses_respects_parentheses_and_quotes():
@@ -290,9 +290,9 @@ def test_mariadb_position_advances_per_domain():
 @pytest.mark.parametrize("field,value,msg", [
     ("chunk_size", 5, "--chunk-size must be between 10"),
     ("dml_batch_size", 0, "--dml-batch-size must be between 1"),
-    ("max_lag_millis", 10, "--max-lag-millis must be at least 100"),
+    ("max_lag_millis", 10, "--max-lag-millis must be between 100 and 3600000"),
     ("max_load", "x", "--max-load"),
-    ("alter", " ", "--alter is required"),
+    ("alter", " ", "--alter must not be empty"),
 ])
 def test_options_validate(field, value, msg):
     kw = {"database": "d", "table": "t", "alter": "ADD COLUMN c INT", field: value}

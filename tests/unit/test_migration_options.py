@@ -4,7 +4,7 @@ the CLI, a config file or code (no server)."""
 from __future__ import annotations
 
 from console.config import load_config
-from console.engine.migration.options import MigrationOptions
+from console.kinds.migration import MigrationOptions
 
 TASK = ('[clusters.c.hosts.h1]\nuser = "u"\npassword = "p"\n'
         '[tasks.m]\nkind = "migration"\ncluster = "c"\ndatabase = "d"\ntable = "t"\n'

@@ -12,10 +12,10 @@ Storage layout (``storage`` directory of the task)::
 from __future__ import annotations
 
 from console.config import TaskConfig
-from console.engine.backup.options import BackupOptions, parse_backup  # noqa: F401 (registers)
 from console.engine.backup.sources import ClusterEndpoints
-from console.engine.engine import Engine, register_task_factory
+from console.engine.engine import Engine
 from console.errors import UserError
+from console.kinds.backup import BackupOptions
 from console.mysql.connection import Endpoint
 
 
@@ -47,4 +47,3 @@ def make_backup_task(engine: Engine, tc: TaskConfig):
     return BackupTask(tc.name, cluster_endpoints(engine, tc), tc.options)
 
 
-register_task_factory("backup", make_backup_task)

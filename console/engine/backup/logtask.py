@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 
 from console.engine.backup import zstd
 from console.engine.backup.catalog import Catalog, Checkpoint, state_le
-from console.engine.backup.options import BackupOptions
 from console.engine.backup.segments import (
     SegmentManifest,
     Txn,
@@ -33,6 +32,7 @@ from console.engine.backup.storage import LocalStorage, StorageError
 from console.engine.relay.store import RelayError
 from console.engine.task import Task, TaskStopped, command
 from console.errors import CommandError, UserError
+from console.kinds.backup import BackupOptions
 from console.mysql.binlog import events as E
 from console.mysql.binlog.client import ER_SLAVE_SAME_ID, Batch, DumpClient, DumpError
 from console.mysql.connection import DBError, Endpoint, backoff_delays, connect, query, query_one

@@ -1,6 +1,3 @@
 """Failover: detection, candidate ranking, planned switchover, emergency
-failover with salvage, for MariaDB and MySQL.  See docs/failover.md."""
-
-from console.engine.failover.task import register
-
-register()
+failover with salvage, for MariaDB and MySQL.  See docs/failover.md.
+Options: ``console.kinds.failover``."""

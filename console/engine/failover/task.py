@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from console.config import ClusterConfig, Table, register_task_kind
+from console.config import ClusterConfig
 from console.engine.failover import history
 from console.engine.failover.context import ClusterOps, RecoveryOptions
 from console.engine.failover.detection import ADVICE, advise, assess, find_primary, replica_settings
@@ -27,35 +27,7 @@ from console.engine.task import Task, command
 from console.engine.topology.discovery import ConnPool, discover
 from console.engine.topology.model import Topology
 from console.errors import CommandError
-
-
-@dataclass(frozen=True)
-class FailoverOptions:
-    prefer: tuple[str, ...] = ()
-    must_not: tuple[str, ...] = ()
-    wait_timeout: float = 10.0
-    relay_wait: float = 10.0
-    max_trx_seconds: int = 30
-    confirm_rounds: int = 1  # consecutive "dead" verdicts before an automatic failover
-
-
-def parse_options(t: Table) -> FailoverOptions:
-    def names(key):
-        v = t.get(key, list, [])
-        if not all(isinstance(x, str) for x in v):
-            raise t.error(key, "must be a list of host names")
-        return tuple(v)
-
-    return FailoverOptions(
-        prefer=names("prefer"), must_not=names("must_not"),
-        wait_timeout=t.get("wait_timeout", float, 10.0, minimum=0.1),
-        relay_wait=t.get("relay_wait", float, 10.0, minimum=0.1),
-        max_trx_seconds=t.get("max_trx_seconds", int, 30, minimum=0),
-        confirm_rounds=t.get("confirm_rounds", int, 1, minimum=1),
-    )
-
-
-register_task_kind("failover", parse_options)
+from console.kinds.failover import FailoverOptions
 
 
 @dataclass(frozen=True)
@@ -340,12 +312,6 @@ class FailoverTask(Task):
         return f"{v.state} ({auto})" + (f"; {self._blocked}" if self._blocked else "")
 
 
-def _factory(engine, tc):
+def make_failover_task(engine, tc):
     cluster = engine.config.cluster(tc.cluster)
     return FailoverTask(cluster, engine.state.root, tc.options, task_id=tc.name)
-
-
-def register() -> None:
-    from console.engine.engine import register_task_factory
-
-    register_task_factory("failover", _factory)

@@ -1,14 +1,12 @@
 """Triggerless online schema change (gh-ost's algorithm, plus checksum
-verification and crash resume).  Importing this package registers the
-``migration`` task kind and its engine factory."""
+verification and crash resume); its options are ``console.kinds.migration``."""
 
 from __future__ import annotations
 
-from console.engine.migration import options  # noqa: F401  (registers the config kind)
-from console.engine.migration.options import MigrationOptions
+from console.kinds.migration import MigrationOptions
 
 
-def _factory(engine, tc):
+def make_migration_task(engine, tc):
     from console.engine.migration.task import MigrationTask
     from console.errors import UserError
     from console.mysql.connection import Endpoint
@@ -20,12 +18,3 @@ def _factory(engine, tc):
         raise UserError(f"task {tc.name}: no host {opts.host!r} in cluster {cluster.name}")
     return MigrationTask(tc.name, Endpoint.from_host(host), opts, engine.state.task_dir(tc.name),
                          log=lambda m, name=tc.name: engine.event(name, m))
-
-
-def _register() -> None:
-    from console.engine.engine import register_task_factory
-
-    register_task_factory("migration", _factory)
-
-
-_register()

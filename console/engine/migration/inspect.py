@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import pymysql
 
 from console.engine.migration.alter import AlterPlan, parse_alter
-from console.engine.migration.options import MigrationOptions
 from console.engine.migration.session import ZERO_DATE_MODES
 from console.engine.migration.sqlutil import cast_target, qi, qt
 from console.errors import UserError
+from console.kinds.migration import MigrationOptions
 from console.mysql.connection import query, query_one, scalar
 from console.mysql.flavor import Dialect, detect
 from console.mysql.grants import REPLICATION_SLAVE, has_global_privilege

@@ -32,7 +32,6 @@ from console.engine.migration.copy import COPY_SESSION_STATEMENT, Copier
 from console.engine.migration.copycheck import ValueChanged
 from console.engine.migration.cutover import CutOverFailed, KeysDiffer, cut_over
 from console.engine.migration.inspect import Inspection, Refused, inspect, table_names
-from console.engine.migration.options import MigrationOptions
 from console.engine.migration.session import session_sql
 from console.engine.migration.status import MigrationDetail, binlog_backlog
 from console.engine.migration.tables import (
@@ -55,6 +54,7 @@ from console.engine.migration.throttle import (
 )
 from console.engine.task import Task, TaskStopped, command
 from console.errors import CommandError, UserError
+from console.kinds.migration import MigrationOptions
 from console.mysql.connection import Endpoint, close_quietly, connect, describe_error, query, scalar
 from console.mysql.flavor import Dialect
 

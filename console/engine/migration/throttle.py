@@ -10,28 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.errors import UserError
-
-
-class ThrottleConfigError(UserError):
-    pass
-
-
-def parse_load(text: str, flag: str = "--max-load") -> dict[str, float]:
-    """``Threads_running=25,Threads_connected=200`` -> {name: threshold}."""
-    out: dict[str, float] = {}
-    for item in (text or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        name, sep, val = item.partition("=")
-        if not sep or not name.strip():
-            raise ThrottleConfigError(f"{flag}: {item!r} is not STATUS_VARIABLE=NUMBER")
-        try:
-            out[name.strip()] = float(val)
-        except ValueError:
-            raise ThrottleConfigError(f"{flag}: {val!r} in {item!r} is not a number") from None
-    return out
+from console.kinds.load import ThrottleConfigError, format_load, parse_load  # noqa: F401
 
 
 def check_load(conn, load: Mapping[str, float], flag: str) -> None:
@@ -87,10 +66,6 @@ def check_throttle_query(conn, sql: str, flag: str = "--throttle-query") -> None
     except (TypeError, ValueError):
         raise ThrottleConfigError(f"{flag} {' '.join(sql.split())!r} returns {row[0]!r}, not a "
                                   f"number; it must return a number (> 0 throttles)") from None
-
-
-def format_load(load: Mapping[str, float]) -> str:
-    return ",".join(f"{k}={v:g}" for k, v in load.items())
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Relay task kind: config parser, engine factory, reader API.
+"""Relay task kind: engine factory, reader API (options: ``console.kinds.relay``).
 
 ``RelayReader`` (reader.py) is the API other tasks use to read relayed
 events; ``RelayStore`` (store.py) owns the directory layout, meta and purge.
@@ -7,12 +7,12 @@ events; ``RelayStore`` (store.py) owns the directory layout, meta and purge.
 from __future__ import annotations
 
 from console.config import TaskConfig
-from console.engine.engine import Engine, register_task_factory
-from console.engine.relay.options import RelayOptions, parse_relay  # noqa: F401 (registers)
+from console.engine.engine import Engine
 from console.engine.relay.reader import RelayEvent, RelayReader  # noqa: F401
 from console.engine.relay.store import RelayMeta, RelayStore  # noqa: F401
 from console.engine.relay.task import RelayStatus, RelayTask
 from console.errors import UserError
+from console.kinds.relay import RelayOptions
 from console.mysql.connection import Endpoint
 
 
@@ -48,8 +48,6 @@ def make_relay_task(engine: Engine, tc: TaskConfig) -> RelayTask:
     task.cluster = engine.config.cluster(tc.cluster).name
     return task
 
-
-register_task_factory("relay", make_relay_task)
 
 __all__ = ["RelayTask", "RelayStatus", "RelayReader", "RelayEvent", "RelayStore", "RelayMeta",
            "RelayOptions"]

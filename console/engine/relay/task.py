@@ -17,12 +17,12 @@ import time
 
 import pymysql
 
-from console.engine.relay.options import RelayOptions
 from console.engine.relay.pipe import BytePipe
 from console.engine.relay.status import RateMeter, RelayStatus, UpstreamPoller, bytes_behind
 from console.engine.relay.store import RelayMeta, RelayStore
 from console.engine.task import PAUSED, Task, TaskStopped, command
 from console.errors import CommandError, UserError
+from console.kinds.relay import RelayOptions
 from console.mysql import gtid as G
 from console.mysql.binlog import events as E
 from console.mysql.binlog.client import Batch, DumpClient, DumpError, ServerIdentity

@@ -15,7 +15,6 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Sparkline, Static
 
-from console.tui.screens.registry import register_screen
 from console.tui.widgets.actions import TaskActions
 from console.tui.widgets.confirm import ConfirmDialog
 from console.tui.widgets.restore_dialog import RestoreDialog
@@ -158,6 +157,3 @@ class BackupScreen(TaskActions, Screen):
                 f"The running cluster is not touched.", target, action_label="Restore"), confirmed)
 
         self.app.push_screen(RestoreDialog(default_time, default_dir), chosen)
-
-
-register_screen("backup", BackupScreen)

@@ -20,7 +20,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from console.errors import UserError
-from console.tui.screens.registry import register_screen
 from console.tui.widgets.actions import TaskActions
 from console.tui.widgets.confirm import ConfirmDialog
 from console.tui.widgets.tables import sync_rows
@@ -179,6 +178,3 @@ class FailoverScreen(TaskActions, Screen):
         msg = f"dry run: {rep.outcome}" + (f": {rep.error}" if rep.error else f", {len(rep.steps)} steps")
         self.app.call_from_thread(self.notify, msg)
         self.app.call_from_thread(self.refresh_view)
-
-
-register_screen("failover", FailoverScreen)

@@ -16,7 +16,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Sparkline, Static
 
-from console.tui.screens.registry import register_screen
 from console.tui.widgets.actions import TaskActions
 from console.tui.widgets.confirm import ConfirmDialog
 
@@ -147,6 +146,3 @@ class MigrationScreen(TaskActions, Screen):
         self.app.push_screen(ConfirmDialog(
             "PANIC", f"Stop the migration of {table} at once and drop the ghost table. "
                      f"The original table is left untouched.", table, action_label="Panic"), done)
-
-
-register_screen("migration", MigrationScreen)

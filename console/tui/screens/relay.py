@@ -18,7 +18,6 @@ from textual.widgets.option_list import Option
 
 from console.engine.relay.task import RelayStatus
 from console.errors import UserError
-from console.tui.screens.registry import register_screen
 from console.tui.widgets.actions import TaskActions
 from console.tui.widgets.confirm import ConfirmDialog
 
@@ -207,6 +206,3 @@ class RelayScreen(TaskActions, Screen):
             "Purge relay files",
             f"Remove every relay file of {self.task_id} except the current one and those "
             f"readers have pinned?", self.task_id, action_label="Purge"), confirmed)
-
-
-register_screen("relay", RelayScreen)

@@ -1,0 +1,106 @@
+"""``kind = "migration"``: triggerless online schema change (gh-ost's flags).
+
+::
+
+    [tasks.add-col]
+    kind = "migration"
+    cluster = "main"
+    database = "app"
+    table = "orders"
+    alter = "ADD COLUMN note TEXT"
+    postpone_cut_over = true     # wait for the cut-over command (the CLI never waits)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from console.kinds.kind import TaskKind
+from console.kinds.load import load_problem
+from console.options import opt, validate
+
+COPY_FORMATS = ("statement", "row")
+
+
+def _not_blank(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _replicas(value: tuple[str, ...]) -> str | None:
+    for r in value:
+        host, _, port = r.rpartition(":")
+        if not host or not port.isdigit():
+            return f"{r!r} is not host:port"
+    return None
+
+
+@dataclass(frozen=True)
+class MigrationOptions:
+    database: str = opt(doc="schema of the table", check=_not_blank)
+    table: str = opt(doc="table to change", check=_not_blank)
+    alter: str = opt(doc='the ALTER clauses, e.g. "ADD COLUMN c INT"', check=_not_blank)
+    execute: bool = opt(True, "really migrate (the CLI's default is a dry run)")
+    host: str | None = opt(None, "host of the cluster to migrate on (default: its first)", flag=None)
+    chunk_size: int = opt(2000, "rows per copy chunk", minimum=10, maximum=1_000_000, unit="rows",
+                          live=True)
+    dml_batch_size: int = opt(50, "row events per apply transaction", minimum=1, maximum=1000,
+                              live=True)
+    nice_ratio: float = opt(0.0, "sleep this many times a chunk's time after each chunk", minimum=0,
+                            maximum=100, live=True)
+    max_lag_millis: int = opt(1500, "replica lag that throttles", minimum=100, maximum=3_600_000,
+                              unit="ms", live=True)
+    throttle_control_replicas: tuple[str, ...] = opt(
+        (), "replicas (host:port) whose lag throttles (default: the replicas found)", check=_replicas)
+    max_load: str = opt("", "status thresholds that throttle, e.g. Threads_running=25",
+                        check=load_problem, live=True)
+    critical_load: str = opt("", "status thresholds that abort (or hibernate)", check=load_problem,
+                             live=True)
+    critical_load_hibernate_seconds: float = opt(
+        0.0, "on critical load, pause this long instead of aborting", minimum=0, unit="s")
+    throttle_query: str = opt("", "throttle while this query returns > 0", live=True)
+    throttle_flag_file: str | None = opt(None, "throttle while this file exists", path=True)
+    postpone_cut_over_flag_file: str | None = opt(None, "do not cut over while this file exists",
+                                                  path=True)
+    postpone_cut_over: bool = opt(True, "wait for the cut-over command", flag=None)
+    panic_flag_file: str | None = opt(None, "panic (stop, drop the ghost) when this file appears",
+                                      path=True)
+    serve_socket_file: str | None = opt(None, "interactive control socket (unix)", path=True)
+    cut_over_lock_timeout_seconds: int = opt(3, "lock wait of each cut-over attempt", minimum=1,
+                                             maximum=3600, unit="s")
+    default_retries: int = opt(60, "cut-over attempts", minimum=1, maximum=100_000)
+    ok_to_drop_table: bool = opt(False, "drop the old table after the cut-over")
+    initially_drop_ghost_table: bool = opt(False, "drop a ghost table left by an earlier run first")
+    initially_drop_old_table: bool = opt(False, "drop an old table left by an earlier run first")
+    approve_renamed_columns: bool = opt(False, "accept the column renames the ALTER implies")
+    allow_foreign_keys: bool = opt(False, "migrate a table with (child-side) foreign keys anyway")
+    allow_triggers: bool = opt(False, "migrate a table with triggers anyway")
+    allow_zero_in_date: bool = opt(False, "sessions allow zero dates (no NO_ZERO_DATE, "
+                                          "NO_ZERO_IN_DATE): for tables that hold 0000-00-00")
+    resume: bool = opt(False, "continue an interrupted migration from its checkpoint")
+    verify_checksum: bool = opt(True, "compare the tables before the cut-over")
+    checksum_chunk_size: int = opt(10000, "rows per checksum chunk", minimum=1, maximum=1_000_000,
+                                   unit="rows")
+    copy_threads: int = opt(1, "copy chunks in parallel on this many connections", minimum=1,
+                            maximum=64)
+    defer_secondary_indexes: bool = opt(True, "build plain secondary indexes after the copy, in one "
+                                              "sorted online build")
+    checksum_threads: int = opt(4, "check chunks in parallel on this many connection pairs",
+                                minimum=1, maximum=64)
+    copy_binlog_format: str = opt("row", "how the row copy is binlogged (statement: only for "
+                                         "identical replicas, see docs/migration.md)",
+                                  choices=COPY_FORMATS)
+
+    def validate(self) -> MigrationOptions:
+        """Every option against its declaration (a CLI run; a config file is
+        checked as it is read)."""
+        return validate(self)
+
+
+MIGRATION = TaskKind(
+    name="migration",
+    doc="triggerless online schema change: ghost table, chunked copy, binlog apply, checksum, "
+        "atomic cut-over",
+    options=MigrationOptions,
+    factory="console.engine.migration:make_migration_task",
+    screen="console.tui.screens.migration:MigrationScreen",
+)
