@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -20,8 +19,9 @@ from pathlib import Path
 import pymysql
 
 from console.errors import UserError
+from console.mysql import mariadbd
+from console.mysql.mariadbd import port_free
 from console.mysql.tools import need
-from console.sandbox import pid_alive, port_free
 
 RESTORE_USER = "dbops_restore"
 HOST = "127.0.0.1"
@@ -83,7 +83,6 @@ class RestoreServer:
         self.defaults_file = self.dir / "my.cnf"
         self.socket = str(self.dir / SOCKET_NAME)
         self.pid: int | None = None
-        self._proc: subprocess.Popen | None = None
 
     @property
     def password_file(self) -> Path:
@@ -147,16 +146,11 @@ class RestoreServer:
     def start(self, timeout: float = 120.0) -> int:
         check_port(self.port)
         exe = need("mariadbd", "mysqld")
-        log = open(self.dir / "stdout.log", "ab")  # noqa: SIM115
-        self._proc = subprocess.Popen([exe, f"--defaults-file={self.defaults_file}"],
-                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                      start_new_session=True, close_fds=True)
-        log.close()
-        self.pid = self._proc.pid
+        self.pid = mariadbd.spawn(exe, self.defaults_file, self.dir / "stdout.log")
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
+            if not mariadbd.running(self.pid, self.defaults_file):
                 raise RestoreServerError(f"the restore server exited during start-up "
                                          f"(see {self.dir / 'error.log'})")
             try:
@@ -174,23 +168,6 @@ class RestoreServer:
                                charset="utf8mb4", **kw)
 
     def stop(self, timeout: float = 120.0) -> None:
-        pid = self.pid or (self._proc.pid if self._proc is not None else None)
-        if not pid or not pid_alive(pid, str(self.defaults_file)):
-            self._reap()
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid, str(self.defaults_file)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if pid_alive(pid, str(self.defaults_file)):
-            os.kill(pid, signal.SIGKILL)
-        self._reap()
+        if self.pid:
+            mariadbd.stop([(self.pid, self.defaults_file)], timeout=timeout, reap_timeout=30)
         self.pid = None
-
-    def _reap(self) -> None:
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-            self._proc = None
