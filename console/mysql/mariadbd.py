@@ -19,6 +19,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from console.children import die_with_parent as _die_with_parent
+
 _children: dict[int, subprocess.Popen] = {}
 
 
@@ -68,14 +70,33 @@ def pid_from_file(path: str | os.PathLike) -> int | None:
     return int(text) if text.isdigit() and int(text) > 0 else None
 
 
-def spawn(exe: str, defaults_file: str | os.PathLike, log: str | os.PathLike) -> int:
+def pids_with_defaults_file(defaults_file: str | os.PathLike) -> list[int]:
+    """Every running process started with ``--defaults-file=<defaults_file>``
+    (found in /proc by that exact argument, never by a program name)."""
+    want = f"--defaults-file={defaults_file}".encode()
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                if want in (d / "cmdline").read_bytes().split(b"\0") and pid_alive(int(d.name)):
+                    out.append(int(d.name))
+            except OSError:
+                continue
+    return out
+
+
+def spawn(exe: str, defaults_file: str | os.PathLike, log: str | os.PathLike, *,
+          die_with_parent: bool = False) -> int:
     """Start ``exe --defaults-file=...`` in its own session, stdout and stderr
-    appended to ``log``; returns its pid."""
+    appended to ``log``; returns its pid.  ``die_with_parent``: the kernel
+    kills it when this process (or the thread calling this) ends
+    (``console.children``)."""
     out = open(log, "ab")  # noqa: SIM115
     try:
         proc = subprocess.Popen([exe, f"--defaults-file={defaults_file}"],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True,
+                                preexec_fn=_die_with_parent() if die_with_parent else None)
     finally:
         out.close()
     _children[proc.pid] = proc
@@ -121,6 +142,21 @@ def stop(servers: Iterable[tuple[int | None, str | os.PathLike]], timeout: float
                 time.sleep(0.05)
         reap(pid, reap_timeout)
     return stopped
+
+
+def first_error(path: str | os.PathLike, offset: int = 0) -> str:
+    """The first ERROR line a server logged after ``offset`` (the cause of a
+    failed start: later lines only say "Aborting"), without its timestamp."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return "no error log"
+    for ln in text.splitlines():
+        if "[ERROR]" in ln:
+            return ln[ln.index("[ERROR]"):].strip()
+    return "no error logged"
 
 
 def error_tail(path: str | os.PathLike) -> str:

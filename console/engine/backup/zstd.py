@@ -3,6 +3,7 @@
 Small objects (log segments) go through ``compress``/``decompress``; big
 streams (snapshots) through ``Compressor`` which owns a ``zstd`` child
 process reading our pipe and writing the compressed stream to a file object.
+Every ``zstd`` child dies with this process (``console.children``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import threading
 from typing import BinaryIO
 
+from console.children import die_with_parent
 from console.errors import UserError
 
 LEVEL = 3
@@ -30,14 +32,16 @@ def binary() -> str:
 
 
 def compress(data: bytes, level: int = LEVEL) -> bytes:
-    r = subprocess.run([binary(), "-q", f"-{level}", "-c"], input=data, capture_output=True)
+    r = subprocess.run([binary(), "-q", f"-{level}", "-c"], input=data, capture_output=True,
+                       preexec_fn=die_with_parent())
     if r.returncode != 0:
         raise ZstdError(f"zstd failed: {r.stderr.decode(errors='replace').strip()[:200]}")
     return r.stdout
 
 
 def decompress(data: bytes) -> bytes:
-    r = subprocess.run([binary(), "-q", "-d", "-c"], input=data, capture_output=True)
+    r = subprocess.run([binary(), "-q", "-d", "-c"], input=data, capture_output=True,
+                       preexec_fn=die_with_parent())
     if r.returncode != 0:
         raise ZstdError(f"zstd: cannot decompress: {r.stderr.decode(errors='replace').strip()[:200]}")
     return r.stdout
@@ -50,7 +54,7 @@ class Compressor:
     def __init__(self, sink: BinaryIO, level: int = LEVEL, threads: int = 1):
         self.proc = subprocess.Popen([binary(), "-q", f"-{level}", f"-T{threads}", "-c"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE, preexec_fn=die_with_parent())
         self.sink = sink
         self.bytes_out = 0
         self.sha = hashlib.sha256()
