@@ -3,7 +3,8 @@
 Small objects (log segments) go through ``compress``/``decompress``; big
 streams (snapshots) through ``Compressor`` which owns a ``zstd`` child
 process reading our pipe and writing the compressed stream to a file object.
-Every ``zstd`` child dies with this process (``console.children``).
+A ``decompress`` child (a restore reads segments with it) dies with this
+process (``console.children``).
 """
 
 from __future__ import annotations
@@ -32,8 +33,7 @@ def binary() -> str:
 
 
 def compress(data: bytes, level: int = LEVEL) -> bytes:
-    r = subprocess.run([binary(), "-q", f"-{level}", "-c"], input=data, capture_output=True,
-                       preexec_fn=die_with_parent())
+    r = subprocess.run([binary(), "-q", f"-{level}", "-c"], input=data, capture_output=True)
     if r.returncode != 0:
         raise ZstdError(f"zstd failed: {r.stderr.decode(errors='replace').strip()[:200]}")
     return r.stdout
@@ -54,7 +54,7 @@ class Compressor:
     def __init__(self, sink: BinaryIO, level: int = LEVEL, threads: int = 1):
         self.proc = subprocess.Popen([binary(), "-q", f"-{level}", f"-T{threads}", "-c"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, preexec_fn=die_with_parent())
+                                     stderr=subprocess.PIPE)
         self.sink = sink
         self.bytes_out = 0
         self.sha = hashlib.sha256()
