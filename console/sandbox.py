@@ -21,7 +21,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,8 @@ from pathlib import Path
 import pymysql
 
 from console.errors import UserError
+from console.mysql import mariadbd
+from console.mysql.mariadbd import pid_alive, port_free  # noqa: F401 - also used from here
 from console.mysql.tools import which
 
 STATE_FILE = "sandbox.json"
@@ -77,43 +78,6 @@ class SandboxInfo:
         for n, raw in zip(self.nodes, d["nodes"], strict=True):
             raw["running"] = pid_alive(n.pid, n.defaults_file)
         return d
-
-
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def pid_alive(pid: int | None, defaults_file: str | None = None) -> bool:
-    """True when ``pid`` runs and (if given) was started with our defaults file,
-    so a recycled pid of somebody else's process is never touched."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-    try:  # a zombie (exited, not yet reaped) is not running
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-            return False
-    except OSError:
-        return False
-    if defaults_file:
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return False
-        if f"--defaults-file={defaults_file}".encode() not in cmd:
-            return False
-    return True
 
 
 class Sandbox:
@@ -191,9 +155,9 @@ class Sandbox:
         return bool(info) and all(pid_alive(n.pid, n.defaults_file) for n in info.nodes)
 
     def up(self, timeout: float = 60.0, progress=lambda msg: None) -> SandboxInfo:
-        mariadbd = which("mariadbd", "mysqld")
+        server_exe = which("mariadbd", "mysqld")
         install_db = which("mariadb-install-db", "mysql_install_db")
-        if not mariadbd or not install_db:
+        if not server_exe or not install_db:
             raise SandboxError(f"mariadbd not found; {INSTALL_HINT}")
 
         existing = self.load()
@@ -229,7 +193,7 @@ class Sandbox:
         for n in nodes:
             if not pid_alive(n.pid, n.defaults_file):
                 progress(f"starting {n.name} ({n.role}) on port {n.port}")
-                n.pid = self._start(n, mariadbd)
+                n.pid = self._start(n, server_exe)
                 self._save(info)
         deadline = time.monotonic() + timeout
         for n in nodes:
@@ -249,20 +213,9 @@ class Sandbox:
         info = self.load()
         if not info:
             return []
-        stopped = []
+        pids = mariadbd.stop([(n.pid, n.defaults_file) for n in info.nodes], timeout=timeout)
+        stopped = [n.name for n in info.nodes if n.pid in pids]
         for n in info.nodes:
-            if _running(n):
-                os.kill(n.pid, signal.SIGTERM)
-                stopped.append(n.name)
-        deadline = time.monotonic() + timeout
-        for n in info.nodes:
-            while _running(n) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _running(n):
-                os.kill(n.pid, signal.SIGKILL)
-                while _running(n):
-                    time.sleep(0.05)
-            _reap(n.pid)
             n.pid = None
         self._save(info)
         return stopped
@@ -383,14 +336,8 @@ class Sandbox:
         with open(n.defaults_file, "a") as f:
             f.write(f"init_file={init}\n")
 
-    def _start(self, n: Node, mariadbd: str) -> int:
-        log = open(Path(n.datadir).parent / "stdout.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen([mariadbd, f"--defaults-file={n.defaults_file}"],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True, close_fds=True)
-        log.close()
-        _children[proc.pid] = proc
-        return proc.pid
+    def _start(self, n: Node, exe: str) -> int:
+        return mariadbd.spawn(exe, n.defaults_file, Path(n.datadir).parent / "stdout.log")
 
     def _connect(self, n: Node, pw: str, timeout: float = 2.0) -> pymysql.Connection:
         return pymysql.connect(host="127.0.0.1", port=n.port, user=OPS_USER, password=pw,
@@ -400,7 +347,7 @@ class Sandbox:
         last = ""
         while time.monotonic() < deadline:
             if not _running(n):
-                tail = _tail(Path(n.datadir).parent / "error.log")
+                tail = mariadbd.error_tail(Path(n.datadir).parent / "error.log")
                 raise SandboxError(f"{n.name} exited during start-up: {tail} "
                                    f"(see {Path(n.datadir).parent / 'error.log'})")
             try:
@@ -451,32 +398,9 @@ class Sandbox:
         self.config_path.write_text(render_config(self, info))
 
 
-_children: dict[int, subprocess.Popen] = {}
-
-
 def _running(n: Node) -> bool:
-    """A node we started in this process is judged by its Popen handle: right
-    after fork, before exec, /proc/PID/cmdline still shows our own arguments,
-    so the defaults-file check would wrongly say it is gone."""
-    proc = _children.get(n.pid) if n.pid else None
-    if proc is not None:
-        return proc.poll() is None
-    return pid_alive(n.pid, n.defaults_file)
+    return mariadbd.running(n.pid, n.defaults_file)
 
 
 def _reap(pid: int | None) -> None:
-    """Collect the exit status of a mariadbd we started in this process."""
-    proc = _children.pop(pid, None) if pid else None
-    if proc is not None:
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def _tail(path: Path) -> str:
-    try:
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if "ERROR" in ln]
-        return lines[-1].strip() if lines else "no error logged"
-    except OSError:
-        return "no error log"
+    mariadbd.reap(pid)

@@ -4,14 +4,17 @@
 
     dbops-console restore --config FILE (--task NAME | --cluster C)
         (--to-time 'YYYY-MM-DD HH:MM:SS' | --to-gtid G) --target-dir DIR [--port P]
-        [--keep-running] [--json]
+        [--keep-running] [--force] [--json]
 
 The newest snapshot at or before the target is prepared in DIR/data, a
 private mariadbd (DIR/my.cnf, its own port) replays the backed-up events up
 to exactly the target, and is stopped again (by its pid) unless
 ``--keep-running``.  The running cluster is never touched.  Bad input is
 refused before anything is created; SIGTERM, SIGHUP or SIGINT during the
-restore stop its server and exit with 128 + the signal number.
+restore stop its server and exit with 128 + the signal number (kill -9: the
+kernel kills its children).  A restore that did not finish leaves DIR marked
+incomplete (``RESTORE-INCOMPLETE``) and says so; ``--force`` replaces such a
+directory (after stopping a server a dead restore left there).
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ def register(sub) -> None:
                    help="new directory for the restored server (must be empty or absent)")
     p.add_argument("--port", metavar="P", type=int, default=3307,
                    help="port of the restored server (default 3307)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an incomplete restore in DIR (left by a restore that failed or "
+                        "was killed); never a complete restore or any other directory")
     p.add_argument("--keep-running", action="store_true",
                    help="leave the restored server running (how to reach it is printed)")
     p.add_argument("--dry-run", action="store_true",
@@ -63,6 +69,7 @@ def _task(cfg, args):
 
 
 def run(args) -> int:
+    from console.engine.backup import incomplete
     from console.engine.backup.restore import parse_time, restore
 
     cfg = config_from_args(args)
@@ -74,13 +81,12 @@ def run(args) -> int:
     try:
         with stop_signals(interrupt=True):      # the restore's cleanup stops its server
             r = restore(tc.options.storage, args.target_dir, port=args.port, to_time=to_time,
-                        to_gtid=args.to_gtid, keep_running=args.keep_running,
+                        to_gtid=args.to_gtid, keep_running=args.keep_running, force=args.force,
                         progress=(lambda m: None) if quiet
                         else (lambda m: print(f"restore: {m}", file=sys.stderr)))
     except StopRequested as e:
-        target = Path(args.target_dir).expanduser()
-        left = (f"; {target} holds an incomplete restore: remove it before restoring there"
-                if target.is_dir() and any(target.iterdir()) else "")
+        target = Path(args.target_dir).expanduser().resolve()
+        left = f"; {incomplete.hint(target)}" if incomplete.marked(target) else ""
         raise UserError(f"restore interrupted by {signal.Signals(e.signum).name}: stopped, no "
                         f"restore server left running{left}", exit_code=e.exit_code) from None
     if args.json:

@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,6 +93,22 @@ def client_options(ep: Endpoint | None = None, *, socket: str = "", user: str = 
         yield ClientOptions(fd)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def tool_process(argv: list[str], cred: ClientOptions, **kw) -> Iterator[subprocess.Popen]:
+    """A client tool ``argv`` reading ``cred`` (its first argument); killed
+    if the block does not end normally (an error, or SIGTERM raised as
+    KeyboardInterrupt)."""
+    proc = subprocess.Popen([argv[0], cred.arg, *argv[1:]], pass_fds=cred.pass_fds,
+                            stdin=subprocess.DEVNULL, **kw)
+    try:
+        yield proc
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        raise
 
 
 @contextlib.contextmanager

@@ -37,3 +37,48 @@ def test_importing_every_engine_module_loads_no_textual():
             "print(bad)\nsys.exit(1 if bad else 0)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _imports(f: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import in ``f``, relative ones resolved."""
+    tree = ast.parse(f.read_text(), str(f))
+    pkg = ".".join(f.relative_to(ROOT.parent).with_suffix("").parts[:-1])
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = pkg.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            out.append((node.lineno, base))
+            out += [(node.lineno, f"{base}.{a.name}") for a in node.names]
+    return out
+
+
+def test_engine_never_imports_the_sandbox_or_the_tui():
+    """Layers: the engine (and the MySQL layer under it) never import the demo
+    sandbox or the TUI, not even lazily inside a function."""
+    banned = ("console.sandbox", "console.sandbox_config", "console.tui")
+    offenders = []
+    for sub in NO_TEXTUAL:
+        for f in (ROOT / sub).rglob("*.py"):
+            for line, mod in _imports(f):
+                if any(mod == b or mod.startswith(b + ".") for b in banned):
+                    offenders.append(f"{f.relative_to(ROOT.parent)}:{line} imports {mod}")
+    assert offenders == []
+
+
+def test_importing_every_engine_module_loads_no_sandbox():
+    mods = []
+    for sub in NO_TEXTUAL:
+        for f in (ROOT / sub).rglob("*.py"):
+            rel = f.relative_to(ROOT.parent).with_suffix("")
+            mods.append(".".join(rel.parts).removesuffix(".__init__"))
+    code = ("import importlib, sys\n"
+            f"for m in {mods!r}: importlib.import_module(m)\n"
+            "bad = [m for m in sys.modules if m.startswith(('console.sandbox', 'console.tui'))]\n"
+            "print(bad)\nsys.exit(1 if bad else 0)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

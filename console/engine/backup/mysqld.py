@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pymysql
 
+from console import children
+from console.engine.backup import incomplete
 from console.errors import UserError
+from console.mysql import mariadbd
+from console.mysql.mariadbd import port_free
 from console.mysql.tools import need
-from console.sandbox import pid_alive, port_free
 
 RESTORE_USER = "dbops_restore"
 HOST = "127.0.0.1"
@@ -37,9 +39,12 @@ class RestoreServerError(RestoreError):
     pass
 
 
-def check_directory(directory: str | os.PathLike) -> Path:
+def check_directory(directory: str | os.PathLike, force: bool = False,
+                    stopped: list[int] | tuple[int, ...] = ()) -> Path:
     """The resolved directory when a restore server may be set up in it (new
-    in an existing, writable parent, or empty); else one line saying why."""
+    in an existing, writable parent, or empty; with ``force`` also an
+    incomplete restore, to be replaced); else one line saying why.  ``stopped``:
+    the pids of servers a dead restore left there, already stopped."""
     d = Path(directory).expanduser().resolve()
     if d.exists():
         if not d.is_dir():
@@ -49,9 +54,23 @@ def check_directory(directory: str | os.PathLike) -> Path:
             used = any(d.iterdir())
         except OSError as e:
             raise RestoreServerError(f"target directory {d}: cannot read it ({e.strerror})") from None
-        if used:
+        if used and incomplete.marked(d):
+            pid = incomplete.running_restore(d)
+            if pid is not None:
+                raise RestoreServerError(f"target directory {d}: a restore into it is running "
+                                         f"(pid {pid or '?'}); wait for it or give another directory")
+            if not force:
+                left = (f" (its leftover server, pid {', '.join(map(str, stopped))}, was stopped)"
+                        if stopped else "")
+                raise RestoreServerError(f"target directory {d} holds an incomplete restore{left}: "
+                                         f"remove it, or rerun with --force to replace it")
+            if not os.access(d.parent, os.W_OK | os.X_OK):
+                raise RestoreServerError(f"target directory {d}: --force cannot replace it, "
+                                         f"{d.parent} is not writable for this user")
+        elif used:
             raise RestoreServerError(f"target directory {d} is not empty; restore never "
-                                     f"overwrites: give a new or empty directory")
+                                     f"overwrites: give a new or empty directory"
+                                     + (" (--force replaces only an incomplete restore)" if force else ""))
         where = d
     else:
         where = d.parent
@@ -83,7 +102,6 @@ class RestoreServer:
         self.defaults_file = self.dir / "my.cnf"
         self.socket = str(self.dir / SOCKET_NAME)
         self.pid: int | None = None
-        self._proc: subprocess.Popen | None = None
 
     @property
     def password_file(self) -> Path:
@@ -139,26 +157,26 @@ class RestoreServer:
         self.datadir.mkdir(parents=True, exist_ok=True)
         r = subprocess.run([exe, f"--defaults-file={self.defaults_file}", "--skip-test-db",
                             "--auth-root-authentication-method=socket"],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, preexec_fn=children.die_with_parent())
         if r.returncode != 0:
             tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
             raise RestoreServerError(f"mariadb-install-db failed: {tail[0]}")
 
-    def start(self, timeout: float = 120.0) -> int:
+    def start(self, timeout: float = 120.0, die_with_parent: bool = True) -> int:
+        """Start the server; ``die_with_parent``: it dies with this process
+        (or the thread calling this: start and stop it from one thread)."""
         check_port(self.port)
         exe = need("mariadbd", "mysqld")
-        log = open(self.dir / "stdout.log", "ab")  # noqa: SIM115
-        self._proc = subprocess.Popen([exe, f"--defaults-file={self.defaults_file}"],
-                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                      start_new_session=True, close_fds=True)
-        log.close()
-        self.pid = self._proc.pid
+        log = self.dir / "error.log"
+        offset = log.stat().st_size if log.exists() else 0
+        self.pid = mariadbd.spawn(exe, self.defaults_file, self.dir / "stdout.log",
+                                  die_with_parent=die_with_parent)
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RestoreServerError(f"the restore server exited during start-up "
-                                         f"(see {self.dir / 'error.log'})")
+            if not mariadbd.running(self.pid, self.defaults_file):
+                raise RestoreServerError(f"the restore server on port {self.port} exited during "
+                                         f"start-up: {mariadbd.first_error(log, offset)[:200]}")
             try:
                 self.connect().close()
                 return self.pid
@@ -174,23 +192,6 @@ class RestoreServer:
                                charset="utf8mb4", **kw)
 
     def stop(self, timeout: float = 120.0) -> None:
-        pid = self.pid or (self._proc.pid if self._proc is not None else None)
-        if not pid or not pid_alive(pid, str(self.defaults_file)):
-            self._reap()
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid, str(self.defaults_file)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if pid_alive(pid, str(self.defaults_file)):
-            os.kill(pid, signal.SIGKILL)
-        self._reap()
+        if self.pid:
+            mariadbd.stop([(self.pid, self.defaults_file)], timeout=timeout, reap_timeout=30)
         self.pid = None
-
-    def _reap(self) -> None:
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-            self._proc = None

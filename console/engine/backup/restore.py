@@ -5,15 +5,22 @@
    committed at or before that second, in binlog order, stopping at the first
    one after it).  A time target is turned into a GTID position from the
    segments, so both paths are exact.
-2. The newest snapshot at or before that position is unpacked into
-   ``DIR/data`` (mariadb-backup: ``zstd -d | mbstream -x`` + ``--prepare``;
-   mariadb-dump: a fresh ``mariadb-install-db`` + the dump loaded later).
+2. ``DIR`` is marked incomplete (``incomplete.py``: ``RESTORE-INCOMPLETE``,
+   locked while this restore runs) and the newest snapshot at or before that
+   position is unpacked into ``DIR/data`` (``unpack.py``).
 3. A private ``mariadbd`` starts on ``DIR/my.cnf`` (own port, socket, pid).
 4. The stored transactions after the snapshot's position are replayed up to
    the target exactly (``replay.Replayer``); ``gtid_slave_pos`` is set to
    the position reached so the copy can be attached as a replica.
-5. The server is stopped by its pid (unless ``keep_running``) and
-   ``DIR/restore.json`` records what was restored.
+5. The server is stopped by its pid (``keep_running``: started again, now
+   free to outlive the restore), ``DIR/restore.json`` records what was
+   restored, and only then the mark is removed.
+
+Every child (server, zstd, mbstream, mariadb, mariadb-backup) is started
+with the parent-death signal: a ``kill -9`` of the restore takes them with
+it.  A failure after step 2 says, in its one line, that ``DIR`` is
+incomplete; the next restore there stops what a dead restore left running
+and refuses the directory unless ``force`` (which replaces it).
 """
 
 from __future__ import annotations
@@ -21,14 +28,15 @@ from __future__ import annotations
 import collections
 import itertools
 import os
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import pymysql
 import pymysql.constants.CLIENT as CLIENT
 
-from console.engine.backup import zstd
+from console.engine.backup import incomplete, zstd
 from console.engine.backup.catalog import Catalog, SnapshotManifest, state_le
 from console.engine.backup.mysqld import (
     HOST,
@@ -41,9 +49,10 @@ from console.engine.backup.mysqld import (
 from console.engine.backup.replay import Replayer
 from console.engine.backup.segments import SegmentManifest, data_key, split_transactions
 from console.engine.backup.storage import LocalStorage
+from console.engine.backup.unpack import check_tools, load_dump, unpack
 from console.engine.state import write_json_atomic
+from console.errors import UserError
 from console.mysql.binlog import events as E
-from console.mysql.tools import client_options, need
 
 State = dict[int, tuple[int, int]]
 
@@ -161,70 +170,6 @@ def plan(catalog: Catalog, to_time: float | None, to_gtid: str | None
     return target, snap, needed, label
 
 
-def _from_storage(catalog: Catalog, key: str, cmd: list[str],
-                  pass_fds: tuple[int, ...] = ()) -> tuple[int, bytes]:
-    """Run ``cmd`` with the decompressed object ``key`` on its stdin: (its
-    exit code, its stderr), or (1, zstd's stderr) when decompression failed.
-    Both processes are gone when this returns or raises (a signal included)."""
-    with catalog.storage.reader(key) as src:
-        unz = subprocess.Popen([zstd.binary(), "-q", "-d", "-c"], stdin=src,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert unz.stdout is not None and unz.stderr is not None
-        done = False
-        try:
-            r = subprocess.run(cmd, stdin=unz.stdout, capture_output=True, pass_fds=pass_fds)
-            done = True
-        finally:
-            unz.stdout.close()
-            if not done:
-                unz.kill()
-            unz.wait()
-        if r.returncode != 0:
-            return r.returncode, r.stderr or b""
-        if unz.returncode != 0:
-            return 1, unz.stderr.read()
-    return 0, b""
-
-
-def _unpack(catalog: Catalog, snap: SnapshotManifest, server: RestoreServer) -> None:
-    if snap.method == "mariadb-backup":
-        server.datadir.mkdir(parents=True)
-        rc, err = _from_storage(catalog, snap.key, [need("mbstream"), "-x", "-C", str(server.datadir)])
-        if rc != 0:
-            raise RestoreError(f"cannot unpack snapshot {snap.id}: "
-                               f"{err.decode(errors='replace').strip()[-200:]}")
-        exe = need("mariadb-backup", "mariabackup")
-        r = subprocess.run([exe, "--prepare", f"--target-dir={server.datadir}"],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise RestoreError(f"mariadb-backup --prepare failed: {tail[0][:300]}")
-    else:
-        server.install()
-
-
-def _load_dump(catalog: Catalog, snap: SnapshotManifest, server: RestoreServer) -> None:
-    client = need("mariadb", "mysql")
-    with client_options(socket=server.socket, user=RESTORE_USER, password=server.password()) as cred:
-        rc, err = _from_storage(catalog, snap.key, [client, cred.arg, "--binary-mode",
-                                                    "--max-allowed-packet=1G"], pass_fds=cred.pass_fds)
-    if rc != 0:
-        raise RestoreError(f"loading dump {snap.id} failed: "
-                           f"{err.decode(errors='replace').strip()[-300:]}")
-
-
-def _check_tools(method: str) -> None:
-    """Every program the restore of a ``method`` snapshot runs is installed."""
-    zstd.binary()
-    need("mariadbd", "mysqld")
-    if method == "mariadb-backup":
-        need("mbstream")
-        need("mariadb-backup", "mariabackup")
-    else:
-        need("mariadb-install-db", "mysql_install_db")
-        need("mariadb", "mysql")
-
-
 def _prefetched(catalog: Catalog, manifests: list[SegmentManifest], ahead: int = 3):
     """(FDE, transactions) per segment, read and decompressed by two threads
     a few segments ahead of the replay."""
@@ -269,18 +214,48 @@ def replay_segments(catalog: Catalog, conn, manifests: list[SegmentManifest], st
 
 def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, port: int = 3307,
             to_time: float | None = None, to_gtid: str | None = None,
-            keep_running: bool = False, progress=lambda msg: None) -> RestoreResult:
+            keep_running: bool = False, force: bool = False,
+            progress=lambda msg: None) -> RestoreResult:
     """Every input is checked before anything is created (one line, nothing
-    changed); then the target directory is filled and its server runs only
-    inside this call (stopped on any error or signal) unless ``keep_running``."""
+    changed); then the target directory is marked incomplete, filled, and
+    its server runs only inside this call (stopped on any error or signal,
+    killed by the kernel if this process dies) unless ``keep_running``.  A
+    failure says, in its one line, that the directory is incomplete.
+
+    A server a dead restore left in a directory marked incomplete is
+    stopped first; ``force`` replaces such a directory."""
     if (to_time is None) == (to_gtid is None):
         raise RestoreError("give exactly one of --to-time or --to-gtid")
-    tdir = check_directory(target_dir)
+    tdir = Path(target_dir).expanduser().resolve()
+    stopped = incomplete.stop_leftovers(tdir)
+    tdir = check_directory(tdir, force=force, stopped=stopped)
     check_port(port)
     catalog = Catalog(LocalStorage(storage_dir, create=False))
     target, snap, manifests, label = plan(catalog, to_time, to_gtid)
-    _check_tools(snap.method)
+    check_tools(snap.method)
+    if stopped:
+        progress(f"stopped the leftover server (pid {', '.join(map(str, stopped))}) of an "
+                 f"incomplete restore in {tdir}")
+    if force and incomplete.marked(tdir):
+        progress(f"replacing the incomplete restore in {tdir}")
+        incomplete.clear(tdir)
     tdir.mkdir(exist_ok=True)
+    marker = incomplete.Marker(tdir)
+    try:
+        return _run(catalog, tdir, port, target, snap, manifests, label, keep_running, progress,
+                    marker)
+    except UserError as e:
+        raise RestoreError(f"restore failed: {e}; {incomplete.hint(tdir)}",
+                           exit_code=e.exit_code) from None
+    except (pymysql.MySQLError, OSError) as e:
+        raise RestoreError(f"restore failed: {type(e).__name__}: {e}; {incomplete.hint(tdir)}") from None
+    finally:
+        marker.release()
+
+
+def _run(catalog: Catalog, tdir: Path, port: int, target: State, snap: SnapshotManifest,
+         manifests: list[SegmentManifest], label: str, keep_running: bool, progress,
+         marker: incomplete.Marker) -> RestoreResult:
     server = RestoreServer(tdir, port)
     result = RestoreResult(target_dir=str(tdir), port=port, snapshot=snap.id,
                            snapshot_method=snap.method, snapshot_gtid=snap.gtid, target=label,
@@ -290,11 +265,11 @@ def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, po
         server.write_config()
         t0 = time.monotonic()
         progress(f"preparing snapshot {snap.id} ({snap.method}, GTID {snap.gtid})")
-        _unpack(catalog, snap, server)
+        unpack(catalog, snap, server)
         result.pid = server.start()
         if snap.method == "mariadb-dump":
             progress("loading the dump")
-            _load_dump(catalog, snap, server)
+            load_dump(catalog, snap, server)
         result.prepare_seconds = round(time.monotonic() - t0, 3)
         progress(f"replaying {len(manifests)} segment(s) up to {label}")
         conn = server.connect(client_flag=CLIENT.MULTI_STATEMENTS)
@@ -314,9 +289,12 @@ def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, po
         if missing:
             raise RestoreError(f"could not reach the target: stopped at {result.restored_gtid}, "
                                f"target {E.format_state(target)}")
-        if not keep_running:
-            result.stop()
+        result.stop()
+        if keep_running:        # again, now free to outlive this process
+            progress("starting the restored server to keep it running")
+            result.pid = server.start(die_with_parent=False)
         write_json_atomic(tdir / "restore.json", result.to_dict())
+        marker.done()
     except BaseException:
         result.stop()
         raise

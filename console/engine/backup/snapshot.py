@@ -4,8 +4,10 @@
   database host because it reads the data directory) piped through ``zstd``
   into the storage writer.  Its GTID position is the one it logs after its
   ``BACKUP STAGE`` lock ("GTID of the last change").
-* ``mariadb-dump --single-transaction --master-data=2 --gtid`` (logical
-  fallback; works remotely): the GTID is read from the dump's own header.
+* logical (method ``mariadb-dump``; works remotely): one consistent-snapshot
+  session reads the position and every table's data exactly, mariadb-dump
+  writes the definitions (``logical.py``; why not mariadb-dump's own data:
+  ``dumpdata.py``).
 
 ``auto`` picks mariadb-backup when the binary exists and the server's data
 directory is readable here, else mariadb-dump.
@@ -17,30 +19,27 @@ import contextlib
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 
-from console.engine.backup import zstd
+from console.engine.backup import logical, zstd
 from console.engine.backup.catalog import SNAPSHOT_PREFIX, Catalog, SnapshotManifest
 from console.engine.backup.storage import Storage
 from console.errors import UserError
 from console.mysql.connection import Endpoint, connect, query, query_one
 from console.mysql.tools import (
     LEGACY_CRED_PREFIX,
-    ClientOptions,
     client_options,
     need,
     private_dir,
     sweep_dirs,
+    tool_process,
 )
 
 SYSTEM_DBS = {"mysql", "information_schema", "performance_schema", "sys"}
 _BACKUP_POS = re.compile(r"MySQL binlog position: filename '([^']*)', position '(\d+)'"
                          r"(?:, GTID of the last change '([^']*)')?")
-_DUMP_GTID = re.compile(rb"gtid_slave_pos='([^']*)'")
-_DUMP_POS = re.compile(rb"MASTER_LOG_FILE='([^']*)', MASTER_LOG_POS=(\d+)")
 
 
 class SnapshotError(UserError):
@@ -106,27 +105,12 @@ def _compressor(sink) -> Iterator[zstd.Compressor]:
     comp.close()
 
 
-@contextlib.contextmanager
-def _tool(argv: list[str], cred: ClientOptions, **kw) -> Iterator[subprocess.Popen]:
-    """A client tool reading ``cred``; killed if the block does not end
-    normally (an error, or SIGTERM raised as KeyboardInterrupt)."""
-    proc = subprocess.Popen([argv[0], cred.arg, *argv[1:]], pass_fds=cred.pass_fds,
-                            stdin=subprocess.DEVNULL, **kw)
-    try:
-        yield proc
-    except BaseException:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        raise
-
-
 def _mariadb_backup(storage: Storage, key: str, ep: Endpoint, datadir: str):
     exe = need("mariadb-backup", "mariabackup")
     with private_dir(XB_PREFIX) as work, client_options(ep) as cred, storage.writer(key) as sink, \
             tempfile.TemporaryFile() as err:
         with _compressor(sink) as comp, \
-                _tool([exe, "--backup", "--stream=xbstream", f"--target-dir={work}/t",
+                tool_process([exe, "--backup", "--stream=xbstream", f"--target-dir={work}/t",
                        f"--datadir={datadir}", "--parallel=2"], cred,
                       stdout=comp.stdin, stderr=err) as proc:
             rc = proc.wait()
@@ -157,32 +141,6 @@ def _mariadb_dump(storage: Storage, key: str, ep: Endpoint):
     dbs = user_databases(ep)
     if not dbs:
         raise SnapshotError(f"{ep.label}: no user database to dump")
-    with client_options(ep) as cred, storage.writer(key) as sink, tempfile.TemporaryFile() as err:
-        head = tail = b""
-        with _compressor(sink) as comp, \
-                _tool([exe, "--single-transaction", "--master-data=2", "--gtid", "--routines",
-                       "--events", "--triggers", "--hex-blob", "--default-character-set=utf8mb4",
-                       "--max-allowed-packet=1G", "--databases", *dbs], cred,
-                      stdout=subprocess.PIPE, stderr=err) as proc:
-            assert proc.stdout is not None
-            while True:
-                chunk = proc.stdout.read(1 << 20)
-                if not chunk:
-                    break
-                if len(head) < 1 << 16:
-                    head += chunk[:1 << 16]
-                tail = (tail + chunk)[-(1 << 16):]   # the GTID comes at the end
-                comp.write(chunk)
-            proc.stdout.close()
-            rc = proc.wait()
-        err.seek(0)
-        text = err.read().decode(errors="replace").strip()
-        if rc != 0:
-            raise SnapshotError(f"mariadb-dump failed (exit {rc}): {text.splitlines()[-1:] or ''}")
-        found = _DUMP_GTID.findall(head + tail)
-        g = found[-1] if found else None
-        p = _DUMP_POS.search(head)
-        if g is None:
-            raise SnapshotError("mariadb-dump wrote no GTID position (is binary logging on?)")
-        return (p.group(1).decode() if p else "", int(p.group(2)) if p else 0,
-                g.decode(), comp.bytes_out, comp.sha.hexdigest())
+    with client_options(ep) as cred, storage.writer(key) as sink, _compressor(sink) as comp:
+        pos = logical.dump(ep, exe, cred, dbs, comp.write)
+    return pos.file, pos.pos, pos.gtid, comp.bytes_out, comp.sha.hexdigest()
