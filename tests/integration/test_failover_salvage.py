@@ -122,7 +122,7 @@ def test_salvage_from_the_dead_primarys_binlog_files(make_sandbox, tmp_path):
     wait_dead(ops, prev)
     datadir = next(n.datadir for n in h.nodes if n.name == "node1")
     with pytest.raises(Exception, match="not a directory"):
-        from console.engine.failover.salvage_binlog import sources_from_dirs
+        from console.engine.failover.salvage_relay import sources_from_dirs
         sources_from_dirs([str(tmp_path / "nope")])
     rep = Failover(ops, RecoveryOptions(binlog_dirs=(datadir,)), previous=prev).run()
     assert rep.outcome == "ok", rep.error

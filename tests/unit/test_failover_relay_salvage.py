@@ -8,12 +8,12 @@ from console.config import parse_config
 from console.engine.failover.journal import Journal
 from console.engine.failover.ranking import EMERGENCY, RankRules, rank, salvage_keys
 from console.engine.failover.salvage import salvage
-from console.engine.failover.salvage_binlog import sources_from_dirs
 from console.engine.failover.salvage_relay import (
     RelaySource,
     is_relay_dir,
     relay_dirs,
     relay_sources,
+    sources_from_dirs,
 )
 from console.engine.relay.store import RelayMeta, RelayStore
 from console.mysql import gtid as G

@@ -19,8 +19,12 @@ from console.engine.failover.model import Candidate
 from console.engine.failover.ranking import EMERGENCY, best, executed, flavor_of, rank, salvage_keys
 from console.engine.failover.recovery import Recovery, RecoveryFailed
 from console.engine.failover.salvage import ReplicaDonor, SalvageSource, salvage
-from console.engine.failover.salvage_binlog import sources_from_dirs
-from console.engine.failover.salvage_relay import RelaySource, relay_sources, survivor_positions
+from console.engine.failover.salvage_relay import (
+    RelaySource,
+    relay_sources,
+    sources_from_dirs,
+    survivor_positions,
+)
 from console.engine.topology.model import Topology
 from console.errors import UserError
 from console.mysql import gtid as gtidmod

@@ -124,12 +124,3 @@ def start_of(missing: GtidSet) -> GtidSet:
         lo = iv[0][0]
         gt.append(Gtid(int(d), missing.server_of(int(d)) or 0, lo - 1))
     return GtidSet.from_position(g for g in gt if g.seq > 0) if gt else missing
-
-
-def sources_from_dirs(dirs: Iterable[str]) -> list:
-    """A source per directory: a relay task's directory (it has relay.meta) is
-    read with the relay reader, anything else as numbered binlog files."""
-    from console.engine.failover.salvage_relay import RelaySource, is_relay_dir
-
-    return [RelaySource(str(d), Path(d)) if is_relay_dir(d) else BinlogFilesSource(binlog_files(d), "binlog files")
-            for d in dirs]

@@ -32,7 +32,7 @@ from console.engine.backup.replay import Replayer
 from console.engine.backup.segments import Txn
 from console.engine.failover.context import ClusterOps
 from console.engine.failover.journal import Journal
-from console.engine.failover.salvage_binlog import start_of
+from console.engine.failover.salvage_binlog import BinlogFilesSource, binlog_files, start_of
 from console.engine.relay.reader import RelayReader
 from console.engine.relay.store import META, RelayStore
 from console.mysql import gtid as gtidmod
@@ -199,3 +199,10 @@ def relay_dirs(config, cluster: str, engine=None) -> tuple[tuple[str, str], ...]
         if tc.kind == "relay" and tc.cluster == cluster:
             out.append((name, str(tc.options.relay_dir)))
     return tuple(out)
+
+
+def sources_from_dirs(dirs: Iterable[str]) -> list:
+    """A source per directory: a relay task's directory (it has relay.meta) is
+    read with the relay reader, anything else as numbered binlog files."""
+    return [RelaySource(str(d), Path(d)) if is_relay_dir(d) else BinlogFilesSource(binlog_files(d), "binlog files")
+            for d in dirs]
