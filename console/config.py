@@ -238,13 +238,17 @@ class Table:
             p = Path(self.file).resolve().parent / p
         return p
 
-    def finish(self) -> None:
+    def finish(self, errors: list[ConfigError] | None = None) -> None:
+        """Unknown keys (typos): the first raised, or every one added to ``errors``."""
         for k in self.data:
             if k not in self._known:
                 close = difflib.get_close_matches(k, sorted(self._known), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else \
                     f" (known keys: {', '.join(sorted(self._known))})" if self._known else ""
-                raise self.error(k, f"unknown key{hint}")
+                err = self.error(k, f"unknown key{hint}")
+                if errors is None:
+                    raise err
+                errors.append(err)
 
 
 def _tname(v: Any) -> str:
@@ -320,47 +324,93 @@ def load_config(path: str | os.PathLike, *, require_clusters: bool = True) -> Co
     """``require_clusters=False`` for the commands that take only settings
     from a config (``migrate``: its state_dir); an empty file is still an error."""
     path = Path(path).expanduser()
+    data = _read_toml(path)
+    cfg = parse_config(data, path)
+    if not cfg.clusters and (require_clusters or not data):  # an empty file, /dev/null, a typo
+        raise _no_cluster(path)
+    return cfg
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise ConfigError(path, "", f"cannot read file: {e.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(path, "", "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, "", f"invalid TOML: {e}") from None
-    cfg = parse_config(data, path)
-    if not cfg.clusters and (require_clusters or not data):  # an empty file, /dev/null, a typo
-        raise ConfigError(path, "clusters", "no cluster configured: add a [clusters.NAME.hosts.HOST] "
-                                            "table (see sample-configs/)")
-    return cfg
 
 
-def parse_config(data: Mapping[str, Any], path: Path | None = None) -> Config:
+def _no_cluster(path: Path) -> ConfigError:
+    return ConfigError(path, "clusters", "no cluster configured: add a [clusters.NAME.hosts.HOST] "
+                                         "table (see sample-configs/)")
+
+
+def parse_config(data: Mapping[str, Any], path: Path | None = None,
+                 errors: list[ConfigError] | None = None) -> Config:
+    """The config of ``data``.  Without ``errors`` the first problem is
+    raised; with it, every section is read and each problem added there
+    (``config check``: the first of each host or cluster table, every one of
+    a task's options and every unknown key)."""
+
+    def section(fn, *args):
+        try:
+            return fn(*args)
+        except ConfigError as e:
+            if errors is None:
+                raise
+            errors.append(e)
+            return None
+
     top = Table(data, "", path)
-    state_dir = top.path_value("state_dir", DEFAULT_STATE_DIR)
+    state_dir = section(top.path_value, "state_dir", DEFAULT_STATE_DIR) or Path(DEFAULT_STATE_DIR)
 
-    ui_t = top.table("ui")
-    ui = UIConfig(
-        theme=ui_t.get("theme", str, "dark", choices=THEMES),
-        refresh_interval=ui_t.get("refresh_interval", float, 1.0, minimum=0.1),
-    )
-    ui_t.finish()
+    def ui_of(ui_t: Table) -> UIConfig:
+        ui = UIConfig(
+            theme=ui_t.get("theme", str, "dark", choices=THEMES),
+            refresh_interval=ui_t.get("refresh_interval", float, 1.0, minimum=0.1),
+        )
+        ui_t.finish(errors)
+        return ui
+
+    ui = section(lambda: ui_of(top.table("ui"))) or UIConfig()
 
     clusters: dict[str, ClusterConfig] = {}
-    cl_t = top.table("clusters")
-    for cname in cl_t.data:
-        clusters[cname] = _parse_cluster(cl_t.table(cname, default_empty=False), cname)
-    cl_t.finish()
+    cl_t = section(top.table, "clusters")
+    for cname in (cl_t.data if cl_t else ()):
+        c = section(lambda n=cname: _parse_cluster(cl_t.table(n, default_empty=False), n))
+        if c is not None:
+            clusters[cname] = c
+    if cl_t:
+        cl_t.finish(errors)
 
     tasks: dict[str, TaskConfig] = {}
-    t_t = top.table("tasks")
-    for tname in t_t.data:
-        tasks[tname] = _parse_task(t_t.table(tname, default_empty=False), tname, clusters)
-    t_t.finish()
-    top.finish()
+    t_t = section(top.table, "tasks")
+    for tname in (t_t.data if t_t else ()):
+        tc = section(lambda n=tname: _parse_task(t_t.table(n, default_empty=False), n, clusters, errors))
+        if tc is not None:
+            tasks[tname] = tc
+    if t_t:
+        t_t.finish(errors)
+    top.finish(errors)
     return Config(path=path, state_dir=state_dir, ui=ui, clusters=clusters, tasks=tasks)
+
+
+def check_config(path: str | os.PathLike) -> tuple[Config | None, list[ConfigError]]:
+    """Every problem of the config file at ``path`` (``config check``)."""
+    path = Path(path).expanduser()
+    errors: list[ConfigError] = []
+    try:
+        data = _read_toml(path)
+    except ConfigError as e:
+        return None, [e]
+    cfg = parse_config(data, path, errors)
+    if not cfg.clusters and not errors:
+        errors.append(_no_cluster(path))
+    return cfg, errors
 
 
 def _parse_cluster(t: Table, name: str) -> ClusterConfig:
@@ -419,14 +469,18 @@ def _parse_cluster(t: Table, name: str) -> ClusterConfig:
     return c
 
 
-def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig]) -> TaskConfig:
+def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig],
+                errors: list[ConfigError] | None = None) -> TaskConfig | None:
     kinds = task_kinds()
     kind = t.get("kind", str, choices=kinds)
     cluster = t.get("cluster", str, None)
     if cluster is not None and cluster not in clusters:
         raise t.error("cluster", f"no cluster named {cluster!r} (known: {', '.join(clusters) or 'none'})")
     autostart = t.get("autostart", bool, False)
-    options = parse_options(get_kind(kind).options, t)
+    options = parse_options(get_kind(kind).options, t, errors)
+    if options is None:  # its problems are in errors
+        t.finish(errors)
+        return None
     if cluster is None and len(clusters) > 1:
         raise t.error("cluster", f"missing: the config has several clusters ({', '.join(clusters)}); "
                                  f"name the task's")
@@ -436,5 +490,5 @@ def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig]) -> T
         if home is not None and value and home.host(value) is None:
             raise t.error(key, f"no host {value!r} in cluster {home.name} "
                                f"(known: {', '.join(h.name for h in home.hosts)})")
-    t.finish()
+    t.finish(errors)
     return TaskConfig(name=name, kind=kind, cluster=cluster, autostart=autostart, options=options)
