@@ -27,6 +27,7 @@ from console.engine.migration.binlog_filter import TableFilter, connection_class
 from console.engine.migration.ddl import touches_table
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.inspect import Inspection
+from console.engine.migration.replication_log import silence_replication_library
 from console.engine.migration.turns import Turns
 from console.engine.migration.values import RowFixer
 from console.mysql import gtid as gtidmod
@@ -246,6 +247,8 @@ class Applier(threading.Thread):
 
     def _open_stream(self):
         from pymysqlreplication import BinLogStreamReader
+
+        silence_replication_library()  # its reconnect notice is not the operator's business
         from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent
         from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
