@@ -9,9 +9,12 @@
     dbops-console backup list     --config FILE --task NAME [--json]
     dbops-console backup retention --config FILE --task NAME
 
-The foreground run stops cleanly on SIGINT/SIGTERM/SIGHUP (complete
-transactions received so far are stored first), exit 0.  ``verify`` exits 1 when it finds a
-problem.
+The foreground run first checks that every account of the task may log in
+(a refused login: one line, exit 2, nothing created) and takes the storage's
+lock (a second run of the same backup: "backup X is already running (pid
+N)", exit 2).  It stops cleanly on SIGINT/SIGTERM/SIGHUP (complete
+transactions received so far are stored first) and exits 128 + the signal
+number (130, 143, 129).  ``verify`` exits 1 when it finds a problem.
 """
 
 from __future__ import annotations
@@ -174,7 +177,7 @@ def _run(cfg, tc, args) -> int:
     from console.engine.engine import Engine
 
     engine = Engine(cfg)
-    task = engine.add_task(make_backup_task(engine, tc))
+    task = make_backup_task(engine, tc)  # run_foreground checks it, then adds it
 
     def progress(d) -> str:
         lag = "?" if d.lag_seconds is None else f"{d.lag_seconds:.1f}s"

@@ -45,15 +45,26 @@ def last_line(text: str) -> None:
 
 def run_foreground(engine, task, *, name: str, quiet: bool,
                    progress: Callable[[Any], str], final: Callable[[Any], str]) -> int:
-    """Run a task in the foreground until it ends or a stop signal (SIGINT,
-    SIGTERM, SIGHUP: ``stop_signals``), printing ``progress(detail)`` every
-    5 s and ``final(detail)`` at the end on stderr.  The stop on a signal is
-    clean (the task flushes what it holds) and exits 0."""
+    """Check, then run a task in the foreground until it ends or a stop
+    signal (SIGINT, SIGTERM, SIGHUP: ``stop_signals``), printing
+    ``progress(detail)`` every 5 s and ``final(detail)`` at the end on stderr.
+
+    The checks (``Task.preflight``: logins, server_id, the task's directory
+    lock) run before the task joins the engine: an operator error is one
+    line, exit 2, and nothing is created.  A stop by a signal is clean (the
+    task flushes what it holds) and exits 128 + the signal number; a task
+    that failed prints one line and exits with its error's code (2 for an
+    operator error, 1 for anything else)."""
     from console.engine.task import DONE, FAILED  # lazy: keeps other subcommands' startup short
 
+    try:
+        task.preflight()
+    except UserError as e:
+        raise UserError(f"{name}: {e}", exit_code=e.exit_code) from None
+    engine.add_task(task)
     with stop_signals() as stop:
         engine.start(task.task_id, actor="cli")
-        last = 0.0
+        last = time.monotonic()
         while not stop.is_set() and task.state not in (DONE, FAILED):
             task.join(0.2)  # wakes as soon as the task thread ends; a signal within 0.2 s
             if not quiet and time.monotonic() - last >= 5:
@@ -61,11 +72,13 @@ def run_foreground(engine, task, *, name: str, quiet: bool,
                 d = task.status().detail
                 print(f"{name}: {progress(d)}" + (f" last error: {d.last_error}" if getattr(d, "last_error", "") else ""),
                       file=sys.stderr)
-        if task.state not in (DONE, FAILED):
+        signalled = stop.is_set() and task.state not in (DONE, FAILED)
+        if signalled:
             task.stop(actor="cli", wait=30)
     st = task.status()
-    if not quiet:
-        last_line(f"{name}: {final(st.detail)}")
     if st.state == FAILED:
-        raise UserError(f"{name} failed: {st.last_error}", exit_code=1)
-    return 0
+        raise UserError(f"{name} failed: {st.last_error}",
+                        exit_code=getattr(task.failure, "exit_code", 1))
+    if not quiet or signalled:
+        last_line(f"{name}: {final(st.detail)}")
+    return stop.exit_code if signalled else 0

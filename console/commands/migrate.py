@@ -3,8 +3,9 @@ gh-ost's flag names.  Without ``--execute`` it is a dry run: everything is
 validated (the ALTER is tried on a temporary copy) and nothing changes.
 
 Exit codes: 0 done (or dry run passed), 2 refused / bad input, 3 panic,
-4 aborted on critical load, 1 any other failure, 130 interrupted (the ghost
-and checkpoint are kept: rerun with ``--resume``)."""
+4 aborted on critical load, 1 any other failure, 128 + the signal number when
+a signal stopped it (SIGINT 130, SIGTERM 143, SIGHUP 129: the ghost and
+checkpoint are kept, rerun with ``--resume``)."""
 
 from __future__ import annotations
 
@@ -188,7 +189,7 @@ def run(args) -> int:
     st = task.status()
     if stop.is_set() and not task.completed:    # a stop that came after the swap changes nothing
         log("interrupted: ghost table and checkpoint kept; rerun with --resume --execute")
-        return 130
+        return stop.exit_code
     if st.state == FAILED:
         print(f"dbops-console: migrate: {st.last_error}", file=sys.stderr)
         return task.exit_code or 1

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from console.commands.common import config_from_args, last_line
 from console.commands.recovery_output import candidates_text, report_dict, report_text
 from console.commands.signals import stop_signals
+from console.errors import UserError
 
 
 def register(sub) -> None:
@@ -43,18 +44,22 @@ def run(args) -> int:
 
     cfg = config_from_args(args)
     clusters = [cfg.cluster(args.cluster)] if args.cluster else list(cfg.clusters.values())
+    tasks = [FailoverTask(c, cfg.state_dir, auto=True if args.auto_failover else None)
+             for c in clusters]
+    for t in tasks:  # a refused login: one line, exit 2, before anything is created
+        try:
+            t.preflight()
+        except UserError as e:
+            raise UserError(f"monitor: {e}", exit_code=e.exit_code) from None
     engine = Engine(cfg)
-    tasks = []
-    for c in clusters:
-        t = FailoverTask(c, cfg.state_dir, auto=True if args.auto_failover else None)
+    for t in tasks:
         engine.add_task(t)
-        tasks.append(t)
     if args.once:
         for t in tasks:
             t.check_once()
             print(_line(t, args.json))
         return 0
-    with stop_signals() as stop:  # SIGINT, SIGTERM, SIGHUP: stop the tasks, the last line, exit 0
+    with stop_signals() as stop:  # SIGINT, SIGTERM, SIGHUP: stop the tasks, the last line, 128 + signal
         try:
             for t in tasks:
                 t.start()
@@ -62,7 +67,7 @@ def run(args) -> int:
         finally:
             engine.shutdown()
     last_line("monitor: stopped")
-    return 0
+    return stop.exit_code
 
 
 def _watch(tasks, stop, as_json: bool) -> None:

@@ -6,9 +6,18 @@ Two forms::
     dbops-console relay --host H --port P --user U --password-file F --relay-dir DIR
                         [--server-id N] [--start-from S] [--semi-sync] [--stop-at-end]
 
+Before anything is created the upstream is checked (login, privileges, the
+start, the server_id against the upstream and the replicas it lists) and
+the relay directory is locked (one relay per directory); each refusal is one
+line, exit 2.  An ad hoc relay whose directory follows another upstream
+(``relay.meta``, after a switch) is refused unless ``--switch-master`` asks
+to follow the ``--host`` given from now on; a configured one (``--task``)
+follows the upstream its relay.meta names.
+
 SIGINT/SIGTERM/SIGHUP stop it cleanly: the last complete transaction is fsynced
-and recorded in relay.meta before it exits 0.  ``--stop-at-end`` exits 0 once the
-relay has caught up with the end of the upstream's binlogs.
+and recorded in relay.meta, the last line says where, and it exits 128 + the
+signal number (130, 143, 129).  ``--stop-at-end`` exits 0 once the relay has
+caught up with the end of the upstream's binlogs.
 """
 
 from __future__ import annotations
@@ -34,6 +43,9 @@ def register(sub) -> None:
                    help='ad hoc: oldest (default) | now | gtid:D-S-N | file:NAME:POS')
     p.add_argument("--semi-sync", action="store_true",
                    help="act as a semi-synchronous replica (ACK after fsync)")
+    p.add_argument("--switch-master", action="store_true",
+                   help="ad hoc: the relay directory follows another upstream (relay.meta): follow "
+                        "--host from now on (by GTID; refused if it lacks relayed transactions)")
     p.add_argument("--stop-at-end", action="store_true",
                    help="exit 0 once caught up with the upstream's current end")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
@@ -41,16 +53,22 @@ def register(sub) -> None:
 
 
 def _build(args):
+    """(engine, task): the task not added yet (``run_foreground`` checks it first)."""
+    import sys
+
     from console.engine.engine import Engine
     from console.engine.relay import RelayTask
-    from console.engine.relay.preflight import check_upstream
-    from console.engine.relay.store import META
+    from console.engine.relay.startcheck import AdHoc
     from console.kinds.relay import RelayOptions, check_start_from
     from console.mysql.connection import Endpoint
 
     if args.task:
         if args.host or args.relay_dir:
             raise UserError("relay: give either --task NAME (with --config) or --host/--relay-dir, not both")
+        if args.switch_master:
+            raise UserError("relay: --switch-master is for the ad hoc form (--host ...); a configured "
+                            "relay follows its relay.meta: switch it with the task's switch-master "
+                            "command (relay screen key m)")
         from console.commands.common import config_from_args
 
         cfg = config_from_args(args)
@@ -69,8 +87,7 @@ def _build(args):
         engine = Engine(cfg)
         from console.engine.relay import make_relay_task
 
-        task = make_relay_task(engine, tc)
-        return engine, engine.add_task(task)
+        return engine, make_relay_task(engine, tc)
     missing = [n for n, v in (("--host", args.host), ("--user", args.user),
                               ("--password-file", args.password_file),
                               ("--relay-dir", args.relay_dir)) if not v]
@@ -97,14 +114,10 @@ def _build(args):
     opts = RelayOptions(relay_dir=relay_dir, server_id=args.server_id or 4242,
                         start_from=start, stop_at_end=args.stop_at_end, semi_sync=args.semi_sync)
     ep = Endpoint(args.host, args.port, args.user, Secret(file=str(pw)))
-    if not (relay_dir / META).exists():  # a fresh relay: the upstream is checked before
-        try:                                       # anything is created
-            check_upstream(ep, start, credentials="--user and --password-file", start_flag="--start-from")
-        except UserError as e:
-            raise UserError(f"relay: {e}") from None
     cfg = Config(path=None, state_dir=relay_dir / ".state", ui=UIConfig(), clusters={}, tasks={})
     engine = Engine(cfg)
-    return engine, engine.add_task(RelayTask("relay", ep, opts))
+    return engine, RelayTask("relay", ep, opts, adhoc=AdHoc(switch=args.switch_master),
+                             log=lambda msg: print(f"relay: {msg}", file=sys.stderr, flush=True))
 
 
 def run(args) -> int:

@@ -84,18 +84,15 @@ class Engine:
         return [t.status() for t in self.tasks()]
 
     def start(self, task_id: str, actor: str = "operator") -> None:
-        """Start a new task after its pre-start checks (a replica server_id
-        that a server of the cluster has is refused: one line, the task
-        failed with it, nothing streamed).  Talks to the servers: call it
-        from an engine thread or worker, never from a screen."""
+        """Start a new task after its pre-start checks (``Task.preflight``: a
+        refused login or a replica server_id that a server of the cluster has
+        is refused: one line, the task failed with it, nothing streamed).
+        Talks to the servers: call it from an engine thread or worker, never
+        from a screen."""
         t = self.task(task_id)
         try:
-            reg = t.dump_registration() if t.state == NEW else None
-            if reg is not None:
-                from console.engine.server_id import check_server_id
-
-                sid, endpoints, setting = reg
-                check_server_id(task_id, sid, endpoints, setting)
+            if t.state == NEW:
+                t.preflight()
         except UserError as e:
             t.refuse_start(str(e), actor)
             self.audit(actor, "start", task_id, "refused", str(e))
@@ -142,7 +139,7 @@ class Engine:
         entry = AuditEntry(time.time(), actor, action, target, outcome, detail)
         try:
             self.state.audit(entry)
-        except OSError as e:  # never let audit failure kill a task, but say so
+        except (OSError, UserError) as e:  # never let audit failure kill a task, but say so
             print(f"dbops-console: cannot write audit log: {e}", file=sys.stderr)
         self._push(entry)
 
@@ -160,7 +157,7 @@ class Engine:
             return [(s, e) for s, e in self._events if s > seq]
 
     def log_exception(self, source: str, text: str) -> None:
-        p = self.state.root / "errors.log"
+        p = self.state.ensure() / "errors.log"
         with open(p, "a") as f:
             f.write(f"--- {time.strftime('%F %T')} {source}\n{text}\n")
 

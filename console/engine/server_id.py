@@ -13,39 +13,71 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import pymysql
+
 from console.errors import UserError
-from console.mysql.connection import DBError, Endpoint, connect, query_one
+from console.mysql.connection import DBError, Endpoint, connect, query, query_one
 
 
 class ServerIdConflict(UserError):
     """The task's server_id is a server's own: an operator error, never retried."""
 
 
-def _server_id(ep: Endpoint, timeout: float) -> int | None:
+def _col(row: dict, name: str):
+    return next((v for k, v in row.items() if k.lower() == name), None)
+
+
+def _ids(ep: Endpoint, timeout: float, own_report_host: str
+         ) -> tuple[int | None, list[tuple[int, str]]]:
+    """(the server's server_id, [(server_id, where) of the replicas registered
+    with it]).  The replicas come from SHOW SLAVE HOSTS, which needs REPLICATION
+    MASTER ADMIN on MariaDB (REPLICATION SLAVE on MySQL): without it, none.
+    Registrations with our own report host are ours (a dump of an earlier run
+    the server has not noticed gone yet): left out."""
     try:
         conn = connect(ep, connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout)
     except DBError:
-        return None  # unreachable: nothing to compare (the task reports it when it connects)
+        return None, []  # unreachable: nothing to compare (the task reports it when it connects)
     try:
-        return int(query_one(conn, "SELECT @@server_id AS id")["id"])
+        sid = int(query_one(conn, "SELECT @@server_id AS id")["id"])
+        try:
+            rows = query(conn, "SHOW SLAVE HOSTS")
+        except pymysql.MySQLError:
+            rows = []
+        replicas = []
+        for r in rows:
+            host, port = str(_col(r, "host") or ""), _col(r, "port")
+            if own_report_host and host == own_report_host:
+                continue
+            replicas.append((int(_col(r, "server_id")), f"a replica of {ep.label}"
+                             + (f" ({host}:{port})" if host else "")))
+        return sid, replicas
     except Exception:  # noqa: BLE001 - a broken connection: as unreachable
-        return None
+        return None, []
     finally:
         conn.close()
 
 
 def check_server_id(task_id: str, server_id: int, endpoints: Sequence[Endpoint],
-                    setting: str = "", timeout: float = 3.0) -> None:
-    """Raise ``ServerIdConflict`` when a reachable server of ``endpoints`` has
-    ``server_id`` (all are asked in parallel).  ``setting`` names where the
-    operator sets the id (default ``tasks.TASK.server_id``)."""
+                    setting: str = "", timeout: float = 3.0, own_report_host: str = "") -> None:
+    """Raise ``ServerIdConflict`` when a reachable server of ``endpoints``, or
+    a replica registered with one of them, has ``server_id`` (all are asked
+    in parallel).  ``setting`` names where the operator sets the id (default
+    ``tasks.TASK.server_id``); ``own_report_host`` is the report host our own
+    dump connections register with."""
     if not endpoints:
         return
     with ThreadPoolExecutor(max_workers=len(endpoints), thread_name_prefix="server-id") as ex:
-        ids = list(ex.map(lambda ep: _server_id(ep, timeout), endpoints))
-    for ep, sid in zip(endpoints, ids, strict=True):
+        found = list(ex.map(lambda ep: _ids(ep, timeout, own_report_host), endpoints))
+    clash = ""
+    for ep, (sid, _) in zip(endpoints, found, strict=True):
         if sid == server_id:
-            raise ServerIdConflict(
-                f"task {task_id}: server_id {server_id} is the server_id of {ep.label}; a replica "
-                f"connection with it would kick that server's own out (error 4052): set "
-                f"{setting or f'tasks.{task_id}.server_id'} to a value no server of the cluster uses")
+            clash = ep.label
+            break
+    else:
+        clash = next((where for _, replicas in found for rid, where in replicas if rid == server_id), "")
+    if clash:
+        raise ServerIdConflict(
+            f"task {task_id}: server_id {server_id} is the server_id of {clash}; a replica "
+            f"connection with it would kick that server's own out (error 4052): set "
+            f"{setting or f'tasks.{task_id}.server_id'} to a value no server of the cluster uses")

@@ -84,30 +84,57 @@ def task_path(root: str | os.PathLike, task_id: str) -> Path:
     return Path(root).expanduser() / "tasks" / task_dir_name(task_id)
 
 
+def _creatable(path: Path) -> str:
+    """"" when ``path`` is a directory or could be made one, else why not."""
+    p = path
+    while not p.exists():
+        if p.parent == p:
+            return "no such file or directory"
+        p = p.parent
+    if not p.is_dir():
+        return f"{p} is not a directory"
+    if p != path:
+        return "" if os.access(p, os.W_OK | os.X_OK) else f"{p} is not writable"
+    return ""
+
+
 class StateDir:
     """``state_dir/`` holds ``audit.log`` (JSON lines, appended and fsynced),
-    ``tasks/<name>/`` per task, and whatever checkpoints tasks keep there."""
+    ``tasks/<name>/`` per task, and whatever checkpoints tasks keep there.
+
+    The directory is made when something is first written to it: a command
+    refused before it did anything leaves nothing behind.  One that could
+    never be made is refused at once."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).expanduser()
+        why = _creatable(self.root)
+        if why:
+            raise UserError(f"cannot create state directory {self.root}: {why}")
+        self._lock = threading.Lock()
+        self.audit_path = self.root / "audit.log"
+
+    def ensure(self) -> Path:
+        """The directory, made if it is not there yet."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot create state directory {self.root}: {e.strerror}") from None
-        self._lock = threading.Lock()
-        self.audit_path = self.root / "audit.log"
+        return self.root
 
     def task_path(self, task_id: str) -> Path:
         """Where ``task_dir`` keeps a task's files (nothing is created)."""
         return task_path(self.root, task_id)
 
     def task_dir(self, task_id: str) -> Path:
+        self.ensure()
         p = self.task_path(task_id)
         p.mkdir(parents=True, exist_ok=True)
         return p
 
     def audit(self, entry: AuditEntry) -> None:
         line = json.dumps(asdict(entry), sort_keys=True) + "\n"
+        self.ensure()
         with self._lock:
             fd = os.open(self.audit_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             try:

@@ -72,6 +72,7 @@ def command(name: str | None = None, *, dangerous: bool = False, help: str = "")
 
 class Task:
     kind = "task"
+    report_host = ""  # a task that reads a binlog as a replica: the host it registers as
 
     def __init__(self, task_id: str):
         self.task_id = task_id
@@ -88,6 +89,8 @@ class Task:
         self._resume.set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._checked = False                     # preflight() passed
+        self.failure: BaseException | None = None  # what ended run() when it failed
 
     # ---- lifecycle ---------------------------------------------------------
 
@@ -148,6 +151,19 @@ class Task:
             self._thread = threading.Thread(target=self._main, name=f"task-{self.task_id}", daemon=True)
             self._thread.start()
 
+    def preflight(self) -> None:
+        """The checks before a start (``Engine.start`` runs them; a foreground
+        command runs them first, before anything is created): raise a one-line
+        ``UserError`` when the task cannot run as configured (a login refused,
+        a server_id in use, its directory locked by another process).  Only
+        talks to servers and, last, takes what the task must own alone
+        (``claim``).  Runs once; a failed one runs again next time."""
+        if self._checked:
+            return
+        self.start_checks()
+        self.claim()
+        self._checked = True
+
     def refuse_start(self, reason: str, actor: str = "engine") -> None:
         """A new task that must not start (a failed pre-start check): failed,
         with the reason as its last error, so every face shows why."""
@@ -156,6 +172,7 @@ class Task:
                 return
             self._last_error = reason
             self._transition(FAILED, actor, reason)
+        self.release()
 
     def _main(self) -> None:
         try:
@@ -164,9 +181,11 @@ class Task:
             self._finish(DONE, "stopped")
         except UserError as e:
             self._last_error = str(e)
+            self.failure = e
             self._finish(FAILED, str(e))
         except Exception as e:  # noqa: BLE001 - a task must never die silently
             self._last_error = f"{type(e).__name__}: {e}"
+            self.failure = e
             if self.engine:
                 self.engine.log_exception(self.task_id, traceback.format_exc())
             self._finish(FAILED, self._last_error)
@@ -204,6 +223,7 @@ class Task:
             self._resume.set()
             if self._state == NEW:
                 self._transition(DONE, actor, "stopped before start")
+                self.release()
                 return
         self.on_stop_requested()
         if wait and self._thread and self._thread is not threading.current_thread():
@@ -249,6 +269,32 @@ class Task:
 
     def summary(self) -> str:
         return ""
+
+    def start_checks(self) -> None:
+        """Pre-start checks (``preflight``): by default, no account of
+        ``login_endpoints()`` is refused (error 1045: never retried, so never
+        started) and the ``dump_registration()`` server_id is no server's."""
+        from console.engine.preflight import check_logins
+        from console.engine.server_id import check_server_id
+
+        check_logins(self.login_endpoints())
+        reg = self.dump_registration()
+        if reg is not None:
+            sid, endpoints, setting = reg
+            check_server_id(self.task_id, sid, endpoints, setting, own_report_host=self.report_host)
+
+    def login_endpoints(self) -> tuple:
+        """The endpoints (with the credentials) the task logs in to."""
+        return ()
+
+    def claim(self) -> None:
+        """Take what the task must own alone (a directory lock), the last
+        step of ``preflight``; raise a one-line ``UserError`` when another
+        process has it.  Released by ``release``."""
+
+    def release(self) -> None:
+        """Give back what ``claim`` took (a task that never ran; ``cleanup``
+        releases it for a task that ran)."""
 
     def dump_registration(self) -> tuple[int, tuple, str] | None:
         """For a task that connects as a replica (binlog dump): its server_id,

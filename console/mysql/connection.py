@@ -7,6 +7,7 @@ into one-line ``DBError``s that never contain a password.
 from __future__ import annotations
 
 import random
+import re
 import ssl
 import threading
 import time
@@ -147,13 +148,42 @@ def describe_error(exc: BaseException, ep: Endpoint | None = None) -> DBError:
             pass
     msg = redact(" ".join(msg.split()), secrets)
     where = f"{ep.label}: " if ep else ""
-    hint = ""
     if code == ER_ACCESS_DENIED:
-        hint = " (check the user and password source in the config)"
-    elif code == CR_CONN_HOST_ERROR or isinstance(exc, (ConnectionRefusedError, TimeoutError)):
+        return DBError(where + access_denied_text(ep, msg), code=code)
+    hint = ""
+    if code == CR_CONN_HOST_ERROR or isinstance(exc, (ConnectionRefusedError, TimeoutError)):
         hint = " (is the server running and the port right?)"
     text = f"{where}{msg}{hint}" if code is None else f"{where}error {code}: {msg}{hint}"
     return DBError(text, code=code)
+
+
+def password_source(secret: Secret) -> str:
+    """Where a password comes from, for an operator to check (never the password)."""
+    src = secret.source
+    if src.startswith("file "):
+        return f"read from {src[5:]}"
+    if src.startswith("env "):
+        return f"read from {src[4:]}"
+    return {"inline": "given inline"}.get(src, "no password set")
+
+
+def access_denied_text(ep: Endpoint | None, server_msg: str = "", check: str = "") -> str:
+    """The one line for a refused login (error 1045): who was refused and
+    what to check.  ``check`` names where the operator set the credentials
+    (default: the config's password / password_file, and where it was read)."""
+    m = re.search(r"for user ('[^']*'@'[^']*')", server_msg)
+    who = m.group(1) if m else repr(ep.user) if ep else "this user"
+    if not check:
+        check = "password / password_file" + (f" ({password_source(ep.password)})" if ep else "")
+    return f"error {ER_ACCESS_DENIED}: access denied for user {who}: check {check}"
+
+
+def is_access_denied(err: BaseException) -> bool:
+    """The server refused the account: retrying cannot help (never retried)."""
+    code = getattr(err, "code", None)
+    if code is None and isinstance(err, pymysql.err.MySQLError) and err.args:
+        code = err.args[0] if isinstance(err.args[0], int) else None
+    return code in ACCESS_DENIED_CODES
 
 
 def connect(ep: Endpoint, *, database: str | None = None, connect_timeout: float = 3.0,

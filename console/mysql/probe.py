@@ -6,7 +6,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from console.mysql.connection import DBError, Endpoint, describe_error, query, query_one
+from console.mysql.connection import (
+    ACCESS_DENIED_CODES,
+    DBError,
+    Endpoint,
+    describe_error,
+    query,
+    query_one,
+)
 from console.mysql.flavor import Dialect, ReplicaStatus, detect
 
 HEARTBEAT_DB = "dbops"
@@ -19,6 +26,7 @@ class HostState:
     address: str
     reachable: bool
     error: str = ""
+    error_code: int | None = None  # the server's error code when it refused us (1045: login)
     role: str = "unknown"  # primary | replica | intermediate | unknown
     server_id: int = 0
     version: str = ""
@@ -69,6 +77,17 @@ class HostState:
                 return c.last_sql_error or c.last_io_error
         return ""
 
+    @property
+    def access_denied(self) -> bool:
+        """The server answered but refused our account (wrong password, missing
+        privilege): not down, and retrying will not help."""
+        return not self.reachable and self.error_code in ACCESS_DENIED_CODES
+
+    @property
+    def down_word(self) -> str:
+        """How an unreachable host is shown: "access denied" or "unreachable"."""
+        return "access denied" if self.access_denied else "unreachable"
+
     def with_(self, **kw) -> HostState:
         return replace(self, **kw)
 
@@ -105,13 +124,15 @@ def probe(ep: Endpoint, conn, dialect: Dialect | None = None,
             probe_ms=(time.monotonic() - t0) * 1000,
         )
     except DBError as e:
-        return unreachable(ep, str(e))
+        return unreachable(ep, str(e), e.code)
     except Exception as e:  # noqa: BLE001 - a dropped connection mid-probe
-        return unreachable(ep, str(describe_error(e, ep)))
+        err = describe_error(e, ep)
+        return unreachable(ep, str(err), err.code)
 
 
-def unreachable(ep: Endpoint, error: str) -> HostState:
-    return HostState(name=ep.name or ep.address, address=ep.address, reachable=False, error=error)
+def unreachable(ep: Endpoint, error: str, code: int | None = None) -> HostState:
+    return HostState(name=ep.name or ep.address, address=ep.address, reachable=False, error=error,
+                     error_code=code)
 
 
 def heartbeat_age(conn, primary_server_id: int) -> float | None:

@@ -97,7 +97,7 @@ def _mariadbd_pid(target: Path) -> int | None:
     return pid if pid_alive(pid, str(target / "my.cnf")) else None
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_during_the_restore_stops_its_server(backup, tmp_path, sig):
     cfg, gtid = backup
     target = tmp_path / "restored"

@@ -113,5 +113,5 @@ def test_headless_monitor_auto_failover_json(make_sandbox, tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 128 + signal.SIGINT, err
     assert "Traceback" not in err

@@ -55,9 +55,11 @@ def test_monitor_once_json(sandbox, capsys):
     assert [c["rank"] for c in d["candidates"]] == [1, 2]
 
 
-def test_primary_unreachable_from_the_console_only_is_not_failed_over(sandbox, tmp_path):
+def test_primary_refusing_the_consoles_login_is_not_failed_over(sandbox, tmp_path):
     """Holistic detection on real servers: the console cannot log in to the
-    primary (wrong password) while the replicas still replicate from it."""
+    primary (wrong password) while the replicas still replicate from it.  The
+    primary answered (it refused the login): not dead, not a partition; the
+    verdict and the refusal say what is wrong (issue 12 review, item 1)."""
     import dataclasses
 
     from console.config import Secret
@@ -71,7 +73,9 @@ def test_primary_unreachable_from_the_console_only_is_not_failed_over(sandbox, t
     blind = dataclasses.replace(c, hosts=hosts)
     ops = ClusterOps(blind, tmp_path)
     v = assess(ops.discover())
-    assert v.state == "primary-unreachable" and set(v.dissent) == {"node2", "node3"}
+    assert v.state == "unknown" and not v.dead, v
+    assert "node1" in v.reason and "access denied for user 'dbops'@" in v.reason, v.reason
     rep = Failover(ops, RecoveryOptions(), previous=None).run()
-    assert rep.outcome == "refused" and "still replicate from it" in rep.error
+    assert rep.outcome == "refused" and "access denied for user 'dbops'@" in rep.error, rep.error
+    assert "check password / password_file" in rep.error
     assert sandbox.sql("node2", "SELECT @@global.read_only")[0][0] == 1

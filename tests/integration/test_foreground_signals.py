@@ -1,17 +1,17 @@
-"""SIGTERM and SIGHUP stop every foreground command cleanly (the CLI run as a
-subprocess against the real sandbox): the last status line printed, exit 0,
-and what the task keeps on disk consistent (relay: no partial event at the
-end, the restart continues without a gap; backup: the checkpoint is the GTID
-of the last line, the restart continues without a gap)."""
+"""SIGINT, SIGTERM and SIGHUP stop every foreground command cleanly (the CLI
+run as a subprocess against the real sandbox): the one last line printed,
+exit 128 + the signal number (130, 143, 129) for every command alike, and
+what the task keeps on disk consistent (relay: no partial event at the end,
+the restart continues without a gap; backup: the checkpoint is the GTID of
+the last line, the restart continues without a gap).  ``restore`` is
+covered in test_backup_restore_cli.py."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -29,42 +29,11 @@ from tests.integration.relay_support import (
     wait_meta_gtid,
 )
 from tests.support.backup_helpers import Writer, backup_config, stored_gtids, wait_for
+from tests.support.foreground import Cli
 
 pytestmark = pytest.mark.integration
 
 SIGNALS = pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
-
-
-class Cli:
-    """``python -m console ...`` in the background; its output lines collected."""
-
-    def __init__(self, *argv: str):
-        self.p = subprocess.Popen([sys.executable, "-m", "console", *argv], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env={**os.environ})
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self._threads = [threading.Thread(target=self._read, args=(s, lines), daemon=True)
-                         for s, lines in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
-        for t in self._threads:
-            t.start()
-
-    @staticmethod
-    def _read(stream, lines: list[str]) -> None:
-        for line in stream:
-            lines.append(line.rstrip("\n"))
-
-    def stop(self, sig: int, timeout: float = 120) -> int:
-        assert self.p.poll() is None, "\n".join(self.err)
-        self.p.send_signal(sig)
-        try:
-            rc = self.p.wait(timeout)
-        finally:
-            if self.p.poll() is None:
-                self.p.kill()
-                self.p.wait()
-        for t in self._threads:
-            t.join(10)
-        return rc
 
 
 def private_config(handle, tmp_path: Path) -> Path:
@@ -84,13 +53,60 @@ def datadir(h) -> Path:
     return Path(next(n.datadir for n in h.nodes if n.name == "node1"))
 
 
-@SIGNALS
-def test_monitor_stops_on_signal(sandbox, tmp_path, sig):
-    cli = Cli("monitor", "--config", str(private_config(sandbox, tmp_path)))
-    wait_for(lambda: cli.out or cli.p.poll() is not None, timeout=60, what="the first verdict")
-    assert cli.out and "sandbox:" in cli.out[0], cli.err
-    assert cli.stop(sig) == 0, cli.err
-    assert cli.err[-1:] == ["monitor: stopped"]
+def _relay(h, tmp_path, sig):
+    relay_dir = tmp_path / "relay"
+    return (["relay", "--host", "127.0.0.1", "--port", str(h.primary_port), "--user", "repl",
+             "--password-file", str(h.sb.secret_path("repl")), "--relay-dir", str(relay_dir),
+             "--server-id", "5172"],
+            lambda cli: (relay_dir / "relay.meta").exists(),
+            lambda line: line.startswith("relay: stopped at "))
+
+
+def _backup(h, tmp_path, sig):
+    storage = tmp_path / "store"
+    return (["backup", "--config", str(backup_config(h, tmp_path, storage, start_from="now")),
+             "--task", "sandbox-backup"],
+            lambda cli: (storage / "checkpoint.json").exists(),
+            lambda line: line.startswith("backup: stopped at GTID "))
+
+
+def _monitor(h, tmp_path, sig):
+    return (["monitor", "--config", str(private_config(h, tmp_path))],
+            lambda cli: any("sandbox:" in ln for ln in cli.out),
+            lambda line: line == "monitor: stopped")
+
+
+def _migrate(h, tmp_path, sig):
+    db = f"sig_{signal.Signals(sig).name.lower()}"
+    h.sql("node1", f"CREATE DATABASE IF NOT EXISTS {db}", f"DROP TABLE IF EXISTS {db}.t",
+          f"CREATE TABLE {db}.t (id INT PRIMARY KEY, v INT)", f"INSERT INTO {db}.t VALUES (1, 1)")
+    flag = tmp_path / "postpone.flag"
+    flag.touch()
+    return (["migrate", "--host", "127.0.0.1", "--port", str(h.primary_port), "--user", "dbops",
+             "--password-file", str(h.sb.secret_path("dbops")), "--database", db, "--table", "t",
+             "--alter", "ADD COLUMN z INT", "--execute", "--state-dir", str(tmp_path / "state"),
+             "--status-interval", "0.5", "--postpone-cut-over-flag-file", str(flag)],
+            lambda cli: any(" postponed" in ln for ln in cli.err),
+            lambda line: line.endswith("interrupted: ghost table and checkpoint kept; "
+                                       "rerun with --resume --execute"))
+
+
+FOREGROUND = {"relay": _relay, "backup": _backup, "monitor": _monitor, "migrate": _migrate}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["sigint", "sigterm", "sighup"])
+@pytest.mark.parametrize("command", list(FOREGROUND))
+def test_a_stop_signal_exits_128_plus_its_number(sandbox, tmp_path, command, sig):
+    """The same convention for every foreground command: the one last line,
+    then exit 128 + the signal number (SIGINT 130, SIGTERM 143, SIGHUP 129)."""
+    argv, ready, last = FOREGROUND[command](sandbox, tmp_path, sig)
+    cli = Cli(*argv)
+    wait_for(lambda: ready(cli) or cli.p.poll() is not None, timeout=120, what=f"{command} running")
+    rc = cli.stop(sig)
+    assert rc == 128 + sig, (rc, cli.err)
+    assert cli.err and last(cli.err[-1]), cli.err
+    assert not any("Traceback" in ln for ln in cli.err), cli.err
 
 
 @SIGNALS
@@ -105,7 +121,7 @@ def test_relay_stops_on_signal_and_continues(sandbox, tmp_path, sig):
         wait_meta_gtid(relay_dir, gtid_pos(h), timeout=60)
         time.sleep(0.5)  # mid-stream, the load still writing
         rc = cli.stop(sig)
-    assert rc == 0, cli.err
+    assert rc == 128 + sig, cli.err
     assert cli.err[-1].startswith("relay: stopped at "), cli.err
     meta = RelayStore(relay_dir).load_meta()
     assert cli.err[-1].startswith(f"relay: stopped at {meta.subdir}/{meta.file}:{meta.relay_pos} "
@@ -134,7 +150,7 @@ def test_backup_stops_on_signal_and_continues(sandbox, tmp_path, sig):
         rc = cli.stop(sig)
     finally:
         w.stop()
-    assert rc == 0, cli.err
+    assert rc == 128 + sig, cli.err
     stopped = checkpoint_gtid(storage)
     assert cli.err[-1].startswith(f"backup: stopped at GTID {stopped} "), (cli.err, stopped)
     # the restart continues from the checkpoint: every transaction once, no gap
@@ -142,7 +158,7 @@ def test_backup_stops_on_signal_and_continues(sandbox, tmp_path, sig):
     end = gtid_pos(sandbox)
     cli = Cli(*argv, "--quiet")
     wait_for(lambda: checkpoint_gtid(storage) == end, timeout=120, what="the restart to catch up")
-    assert cli.stop(signal.SIGTERM) == 0, cli.err
+    assert cli.stop(signal.SIGTERM) == 128 + signal.SIGTERM, cli.err
     seqs = [s for d, _, s in stored_gtids(storage) if d == 0]
     assert seqs == list(range(seqs[0], int(end.split("-")[-1]) + 1))
     assert int(stopped.split("-")[-1]) in seqs[:-1]
@@ -150,7 +166,7 @@ def test_backup_stops_on_signal_and_continues(sandbox, tmp_path, sig):
 
 def test_migrate_stops_on_sighup_and_resumes(sandbox, tmp_path):
     """The migration's foreground stop is the same handler: SIGHUP too stops it
-    at a safe point (exit 130: not complete), and --resume finishes it."""
+    at a safe point (exit 129: not complete), and --resume finishes it."""
     db, table = "sig_mig", "t"
     sandbox.sql("node1", f"CREATE DATABASE IF NOT EXISTS {db}", f"DROP TABLE IF EXISTS {db}.{table}",
                 f"CREATE TABLE {db}.{table} (id INT PRIMARY KEY, v INT)",
@@ -166,7 +182,7 @@ def test_migrate_stops_on_sighup_and_resumes(sandbox, tmp_path):
     cli = Cli(*argv)
     wait_for(lambda: any(" postponed" in ln for ln in cli.err) or cli.p.poll() is not None,
              timeout=120, what="the postponed cut-over")
-    assert cli.stop(signal.SIGHUP) == 130, cli.err
+    assert cli.stop(signal.SIGHUP) == 128 + signal.SIGHUP, cli.err
     assert cli.err[-1].endswith("interrupted: ghost table and checkpoint kept; rerun with --resume --execute")
     cols = [r[0] for r in sandbox.sql("node1", f"SHOW COLUMNS FROM {db}.{table}")]
     assert cols == ["id", "v"]

@@ -144,7 +144,7 @@ def test_kill9_under_load_then_identical(sandbox):
     try:
         wait_meta_gtid(relay_dir, gtid_pos(h), timeout=60)
         p.send_signal(signal.SIGTERM)
-        assert p.wait(30) == 0, p.stderr.read().decode()
+        assert p.wait(30) == 128 + signal.SIGTERM, p.stderr.read().decode()
     finally:
         if p.poll() is None:
             p.kill()

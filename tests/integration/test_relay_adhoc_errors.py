@@ -78,7 +78,8 @@ def test_wrong_password_is_not_retried(sandbox, tmp_path, stop_at_end):
     before = access_denied_errors(sandbox)
     r, d = relay(sandbox, tmp_path, password_file=pwfile(tmp_path, "not-the-password\n"),
                  stop_at_end=stop_at_end, timeout=60)
-    refused(r, d, "error 1045", "Access denied", "--password-file", secrets=[sandbox.repl_password])
+    refused(r, d, "error 1045", "access denied for user 'repl'@", "check --user and --password-file",
+            secrets=[sandbox.repl_password])
     assert access_denied_errors(sandbox) - before == 1  # one attempt: no retry
 
 

@@ -17,12 +17,22 @@ def ep(pw="hunter2-secret"):
 
 
 def test_driver_errors_are_redacted_one_line():
-    exc = pymysql.err.OperationalError(1045, "Access denied for 'ops' using password hunter2-secret\nmore")
+    exc = pymysql.err.OperationalError(1062, "Duplicate entry 'hunter2-secret'\nfor key 'k'")
     err = describe_error(exc, ep())
     assert "hunter2-secret" not in str(err) and "***" in str(err)
-    assert "\n" not in str(err) and err.code == 1045
-    assert str(err).startswith("db1 (127.0.0.1:1): error 1045")
-    assert "check the user and password" in str(err)
+    assert "\n" not in str(err) and err.code == 1062
+    assert str(err).startswith("db1 (127.0.0.1:1): error 1062")
+
+
+def test_access_denied_names_the_user_and_what_to_check():
+    exc = pymysql.err.OperationalError(
+        1045, "Access denied for user 'ops'@'10.0.0.9' (using password: YES) hunter2-secret")
+    err = describe_error(exc, Endpoint("127.0.0.1", 1, "ops", Secret(file="/etc/dbops/ops.pw"), "db1"))
+    assert str(err) == ("db1 (127.0.0.1:1): error 1045: access denied for user 'ops'@'10.0.0.9': "
+                        "check password / password_file (read from /etc/dbops/ops.pw)")
+    assert err.code == 1045 and "hunter2" not in str(err)
+    inline = describe_error(pymysql.err.OperationalError(1045, "denied"), ep())
+    assert "for user 'ops': check password / password_file (given inline)" in str(inline)
 
 
 def test_unreachable_host_is_a_clear_dberror():

@@ -109,6 +109,25 @@ def test_reader_by_gtid_and_position_across_subdirs(tmp_path):
     assert [e.gtid for e in r.events(gtid="0-1-5") if e.gtid] == ["0-1-6"]
 
 
+def test_reader_starts_before_a_switch_whose_first_file_has_an_older_gtid_list(tmp_path):
+    """After a switch the new subdirectory's first file is the new upstream's:
+    its GTID_LIST can be older than the switch point (the relay only holds
+    what follows it), so it must not be taken as the start for a position
+    before the switch: the transactions in between are in the old subdirectory."""
+    st = RelayStore(tmp_path)
+    a = st.new_subdir("a-1-1")
+    make_file(st.subdir_path(a) / "bin.000001", {}, [1, 2, 3])
+    make_file(st.subdir_path(a) / "bin.000002", {0: (1, 3)}, [4, 5])
+    b = st.new_subdir("b-1-2")
+    data = E.MAGIC + fde() + gtid_list_ev([(0, 1, 2)]) + trx(6) + trx(7)
+    (st.subdir_path(b) / "other.000004").write_bytes(data)
+    st.save_meta(RelayMeta(b, "b-1-2", "h:2", "other.000004", 999, len(data), "0-1-7"))
+    r = RelayReader(st)
+    assert [e.gtid for e in r.events(gtid="0-1-3") if e.gtid] == ["0-1-4", "0-1-5", "0-1-6", "0-1-7"]
+    assert [e.gtid for e in r.events(gtid="0-1-5") if e.gtid] == ["0-1-6", "0-1-7"]
+    assert [e.gtid for e in r.events(gtid="") if e.gtid] == [f"0-1-{n}" for n in range(1, 8)]
+
+
 def _cfg(opts: str):
     import tomllib
 

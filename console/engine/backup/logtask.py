@@ -35,7 +35,15 @@ from console.errors import CommandError, UserError
 from console.kinds.backup import BackupOptions
 from console.mysql.binlog import events as E
 from console.mysql.binlog.client import ER_SLAVE_SAME_ID, Batch, DumpClient, DumpError
-from console.mysql.connection import DBError, Endpoint, backoff_delays, connect, query, query_one
+from console.mysql.connection import (
+    DBError,
+    Endpoint,
+    backoff_delays,
+    connect,
+    is_access_denied,
+    query,
+    query_one,
+)
 
 IDLE_FLUSH = 0.2     # an idle stream publishes what it holds once it is this old
 
@@ -71,12 +79,13 @@ class _EndSession(Exception):
 
 class BackupTask(Task):
     kind = "backup"
+    report_host = "dbops-backup"
 
     def __init__(self, task_id: str, endpoints: ClusterEndpoints, options: BackupOptions):
         super().__init__(task_id)
         self.eps = endpoints
         self.opts = options
-        self.storage = LocalStorage(options.storage)
+        self.storage = LocalStorage(options.storage, create=None)  # made when the task claims it
         self.catalog = Catalog(self.storage)
         self.cp = Checkpoint()
         self.gtid_state: dict[int, tuple[int, int]] = {}
@@ -118,7 +127,7 @@ class BackupTask(Task):
 
     def run(self) -> None:
         self.set_phase("recovering")
-        self._lock_file = self.storage.lock(f"backup task {self.task_id}")
+        self.claim()  # (done already when started through preflight)
         self.cp = self.catalog.recover()
         self.gtid_state = E.parse_state(self.cp.gtid)
         self._refresh_catalog()
@@ -143,6 +152,8 @@ class BackupTask(Task):
                     raise TaskStopped() from None
                 if isinstance(e, DumpError) and e.code == ER_SLAVE_SAME_ID:
                     raise  # a server_id clash: an operator error, never retried
+                if is_access_denied(e):
+                    raise  # a refused login (wrong password): never retried
                 if not self._resume.is_set():
                     continue
                 self.set_error(str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}")
@@ -160,14 +171,42 @@ class BackupTask(Task):
     def dump_registration(self) -> tuple[int, tuple[Endpoint, ...], str]:
         return self.opts.server_id, tuple(self.eps.ops), f"tasks.{self.task_id}.server_id"
 
+    def login_endpoints(self) -> tuple[Endpoint, ...]:
+        """Every host with the ops account (finding the primary, snapshots) and,
+        unless it reads a relay directory, the dump account (streaming)."""
+        return tuple(self.eps.ops) + (() if self.opts.relay_dir else tuple(self.eps.dump))
+
+    def claim(self) -> None:
+        """The storage's lock: one backup task per storage, for this process's life."""
+        if self._lock_file is not None:
+            return
+
+        def running(holder: str, pid: int | None) -> UserError:
+            by = f" (pid {pid})" if pid else ""
+            if holder == self._lock_owner:
+                return UserError(f"backup {self.task_id} is already running{by}: stop it first "
+                                 f"(it holds {self.storage.root})")
+            return UserError(f"backup storage {self.storage.root} is in use by {holder or 'another process'}"
+                             f"{by}: one backup task per storage; give tasks.{self.task_id}.storage "
+                             f"another directory")
+
+        self._lock_file = self.storage.lock(self._lock_owner, running)
+
+    @property
+    def _lock_owner(self) -> str:
+        return f"backup task {self.task_id}"
+
+    def release(self) -> None:
+        lf, self._lock_file = self._lock_file, None
+        if lf is not None:
+            lf.close()
+
     def cleanup(self) -> None:
         self._close()
         t = self._snap_thread
         if t is not None:
             t.join(600)
-        lf, self._lock_file = self._lock_file, None
-        if lf is not None:
-            lf.close()
+        self.release()
 
     def on_stop_requested(self) -> None:
         c = self.client
@@ -205,7 +244,7 @@ class BackupTask(Task):
         ep = self._pick_source()
         self.set_phase("connecting")
         client = DumpClient(self.eps.dump_for(ep.address), server_id=self.opts.server_id,
-                            heartbeat=self.opts.heartbeat, report_host="dbops-backup")
+                            heartbeat=self.opts.heartbeat, report_host=self.report_host)
         self.client = client
         ident = client.connect()
         if ident.flavor != "mariadb":

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 from console.errors import UserError
 from console.mysql import gtid as G
-from console.mysql.connection import DBError, Endpoint, connect, query, query_one
+from console.mysql.connection import (
+    ACCESS_DENIED_CODES,
+    DBError,
+    Endpoint,
+    connect,
+    query,
+    query_one,
+)
 
 
 @dataclass(frozen=True)
@@ -48,16 +55,24 @@ def is_primary(ep: Endpoint) -> tuple[bool, str]:
 
 
 def find_primary(eps: ClusterEndpoints, prefer: str = "") -> Endpoint | None:
+    """The writable host that replicates from nobody; None when no host is.
+    A host that refused our login (wrong password) is not passed over in
+    silence: with no primary found, its error is raised (it may be the one)."""
     order = list(eps.ops)
     if prefer:
         order.sort(key=lambda e: e.address != prefer)
+    refused: DBError | None = None
     for ep in order:
         try:
             ok, _ = is_primary(ep)
-        except DBError:
+        except DBError as e:
+            if e.code in ACCESS_DENIED_CODES and refused is None:
+                refused = e
             continue
         if ok:
             return ep
+    if refused is not None:
+        raise refused
     return None
 
 

@@ -86,13 +86,17 @@ def _check_key(key: str) -> str:
 class LocalStorage(Storage):
     """Objects are files under ``root``; publish = fsync temp file, rename, fsync dir."""
 
-    def __init__(self, root: str | os.PathLike, *, create: bool = True):
+    def __init__(self, root: str | os.PathLike, *, create: bool | None = True):
         """``create=False`` for what only reads a backup (verify, list,
-        retention, restore): a missing directory is no backup, not an empty one."""
+        retention, restore): a missing directory is no backup, not an empty
+        one.  ``create=None``: made when first written or locked (a task
+        refused before it starts leaves nothing behind)."""
         self.root = Path(root).expanduser()
-        if not create and not self.root.is_dir():
+        if create is False and not self.root.is_dir():
             raise StorageError(f"no backup at {self.root}: the directory does not exist (is the task's "
                                f"storage setting right? has the backup task run?)")
+        if create is None:
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -189,24 +193,19 @@ class LocalStorage(Storage):
         except OSError as e:
             raise StorageError(f"no backup object {key}: {e.strerror}") from None
 
-    def lock(self, owner: str):
+    def lock(self, owner: str, refused=None):
         """Exclusive writer lock (``.lock``, flock): one backup task per storage.
-        Returns the open lock file; closing it releases the lock."""
-        p = self.root / ".lock"
-        f = open(p, "a+")  # noqa: SIM115 - held for the task's lifetime
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0)
-            who = f.read().strip() or "another process"
-            f.close()
-            raise StorageError(f"backup storage {self.root} is in use by {who}; one backup "
-                               f"task per storage") from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"{owner} (pid {os.getpid()})\n")
-        f.flush()
-        return f
+        Returns the open lock file; closing it releases the lock.  Another
+        process holding it: ``refused(its owner, its pid)`` is raised (by
+        default: "backup storage ... is in use by ...")."""
+        from console.engine.dirlock import lock_dir
+
+        def in_use(holder: str, pid: int | None) -> UserError:
+            who = f"{holder or 'another process'}" + (f" (pid {pid})" if pid else "")
+            return StorageError(f"backup storage {self.root} is in use by {who}; one backup "
+                                f"task per storage")
+
+        return lock_dir(self.root, owner, refused or in_use)
 
     def remove_tree(self, prefix: str) -> None:
         shutil.rmtree(self.root / _check_key(prefix), ignore_errors=True)

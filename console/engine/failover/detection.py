@@ -38,7 +38,8 @@ def find_primary(topo: Topology, previous: Topology | None = None) -> HostState 
         if (h is None or not (h.gtid_binlog_pos or h.gtid_executed)) and previous is not None:
             p = previous.host(a)
             if p is not None and (h is None or not h.reachable):
-                h = p.with_(reachable=False, error=h.error if h is not None else "not probed")
+                h = p.with_(reachable=False, error=h.error if h is not None else "not probed",
+                            error_code=h.error_code if h is not None else None)
         if h is None:
             return HostState(name=a, address=a, reachable=False, error="not probed", role="primary")
         return h
@@ -51,15 +52,22 @@ def assess(topo: Topology, previous: Topology | None = None) -> Verdict:
         return Verdict("unknown", "", "more than one writable root: "
                        + ", ".join(h.name for h in prims) + " (split brain?); no automatic action")
     primary = find_primary(topo, previous)
+    denied = [h for h in topo.hosts if h.access_denied]
     if primary is None:
+        if denied:  # not "no primary": the hosts refuse our login
+            return Verdict("unknown", "", _refused(denied))
         return Verdict("no-primary", "", "no primary found in the topology")
     if primary.reachable:
         return Verdict("healthy", primary.address, "primary reachable")
+    if primary.access_denied:  # it answered: not dead, and never failed over for it
+        return Verdict("unknown", primary.address,
+                       _refused([primary, *(h for h in denied if h.address != primary.address)]))
     direct = [h for h in topo.hosts if h.upstream == primary.address and h.address != primary.address]
     reachable = [h for h in direct if h.reachable]
     if not reachable:
         return Verdict("primary-unreachable", primary.address,
-                       "primary unreachable and no replica reachable to confirm it")
+                       "primary unreachable and no replica reachable to confirm it"
+                       + (f" ({_refused(denied)})" if denied else ""))
     confirm, dissent = [], []
     for h in reachable:
         ch = h.channels[0] if h.channels else None
@@ -75,6 +83,13 @@ def assess(topo: Topology, previous: Topology | None = None) -> Verdict:
     return Verdict("dead", primary.address,
                    f"primary unreachable ({primary.error or 'no answer'}) and every reachable "
                    f"replica lost it ({', '.join(confirm)})", tuple(confirm))
+
+
+def _refused(denied: list[HostState]) -> str:
+    """The reason of a verdict the console cannot give: hosts refuse its login."""
+    others = [h.name for h in denied[1:]]
+    return denied[0].error + (f" (also refused by {', '.join(others)})" if others else "") + \
+        "; no automatic action"
 
 
 # ---- advice on replica settings ------------------------------------------------

@@ -57,8 +57,10 @@ class Failover(Recovery):
 
     def _run(self) -> None:
         given = sources_from_dirs(self.opts.binlog_dirs)  # bad input: refuse now
-        # relay tasks of the cluster (config and engine) and relay dirs given as --binlog-dir
-        self._relays = relay_sources(self.opts.relay_dirs) + [s for s in given if isinstance(s, RelaySource)]
+        # relay tasks of the cluster (config and engine) and relay dirs given as --binlog-dir:
+        # one source per directory (a relay task's directory given again is that task's)
+        self._relays = relay_sources([*self.opts.relay_dirs,
+                                      *((s.label, str(s.root)) for s in given if isinstance(s, RelaySource))])
         self._binlog_sources = [s for s in given if not isinstance(s, RelaySource)]
         self.ops.replication_user()  # repointing needs it: refuse now, not half-way
         topo = self.first_snapshot()

@@ -121,7 +121,7 @@ def rank(primary: HostState | None, replicas: Iterable[HostState], rules: RankRu
         rule = rules.rule_of(h)
         lag = lag_of(h) if h.reachable else None
         if not h.reachable:
-            out.append(Candidate(h.name, h.address, False, (f"unreachable: {h.error}",), -1, ""))
+            out.append(Candidate(h.name, h.address, False, (h.error if h.access_denied else f"unreachable: {h.error}",), -1, ""))
             continue
         mine = executed(h)
         err = errant_gtids(mine, ref, own_server_id=h.server_id, primary_server_id=primary_sid)

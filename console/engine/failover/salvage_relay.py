@@ -202,7 +202,15 @@ def relay_dirs(config, cluster: str, engine=None) -> tuple[tuple[str, str], ...]
 
 
 def sources_from_dirs(dirs: Iterable[str]) -> list:
-    """A source per directory: a relay task's directory (it has relay.meta) is
-    read with the relay reader, anything else as numbered binlog files."""
-    return [RelaySource(str(d), Path(d)) if is_relay_dir(d) else BinlogFilesSource(binlog_files(d), "binlog files")
-            for d in dirs]
+    """A source per directory (a directory given twice counts once): a relay
+    task's directory (it has relay.meta) is read with the relay reader,
+    anything else as numbered binlog files."""
+    out, seen = [], set()
+    for d in dirs:
+        key = os.path.realpath(Path(d).expanduser())
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(RelaySource(str(d), Path(d)) if is_relay_dir(d)
+                   else BinlogFilesSource(binlog_files(d), "binlog files"))
+    return out

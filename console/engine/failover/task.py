@@ -28,6 +28,7 @@ from console.engine.topology.discovery import ConnPool, discover
 from console.engine.topology.model import Topology
 from console.errors import CommandError
 from console.kinds.failover import FailoverOptions
+from console.mysql.connection import Endpoint
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,12 @@ class FailoverTask(Task):
 
     def confirm_target(self) -> str:
         return self.cluster.name
+
+    def login_endpoints(self) -> tuple[Endpoint, ...]:
+        """Every host of the cluster with its account: a refused login is a
+        config error (the watch would show that host as down, and a recovery
+        needs every host), refused at start."""
+        return tuple(Endpoint.from_host(h) for h in self.cluster.hosts)
 
     # ---- loop ------------------------------------------------------------------
     def run(self) -> None:

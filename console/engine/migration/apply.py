@@ -27,6 +27,7 @@ from console.engine.migration.binlog_filter import TableFilter, connection_class
 from console.engine.migration.ddl import ddl_conflict
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.inspect import Inspection
+from console.engine.migration.replication_log import silence_replication_library
 from console.engine.migration.sqlutil import qt
 from console.engine.migration.tables import write_changelog
 from console.engine.migration.turns import Turns
@@ -264,6 +265,8 @@ class Applier(threading.Thread):
 
     def _open_stream(self):
         from pymysqlreplication import BinLogStreamReader
+
+        silence_replication_library()  # its reconnect notice is not the operator's business
         from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent
         from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 

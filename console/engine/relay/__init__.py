@@ -45,7 +45,9 @@ def cluster_endpoints(engine: Engine, tc: TaskConfig):
 def make_relay_task(engine: Engine, tc: TaskConfig) -> RelayTask:
     ep, resolve = cluster_endpoints(engine, tc)
     task = RelayTask(tc.name, ep, tc.options, resolve_target=resolve)
-    task.cluster = engine.config.cluster(tc.cluster).name
+    cluster = engine.config.cluster(tc.cluster)
+    task.cluster = cluster.name
+    task.cluster_hosts = tuple(Endpoint.from_host(h) for h in cluster.hosts)
     return task
 
 

@@ -13,16 +13,22 @@ is wrong and how to fix it (``UserError``, exit 2); none is retried.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pymysql
 
 from console.errors import UserError
+from console.mysql.binlog.protocol import ServerIdentity
 from console.mysql.connection import (
     ACCESS_DENIED_CODES,
+    ER_ACCESS_DENIED,
     DBError,
     Endpoint,
+    access_denied_text,
     connect,
     describe_error,
     query,
+    query_one,
     scalar,
 )
 from console.mysql.grants import REPLICATION_SLAVE, has_global_privilege
@@ -35,24 +41,45 @@ class PreflightError(UserError):
     """The upstream cannot serve this relay as asked."""
 
 
-def check_upstream(ep: Endpoint, start_from: str, *, credentials: str = "the user and password",
-                   start_flag: str = "start_from", connect_timeout: float = 5.0) -> None:
+@dataclass(frozen=True)
+class Upstream:
+    """What the checks learnt about the upstream."""
+
+    identity: str        # ServerIdentity.key: names the relay subdirectory of this server
+    gtid_pos: str        # its binlog GTID position (MariaDB gtid_binlog_pos)
+
+
+def check_upstream(ep: Endpoint, start_from: str, *, credentials: str = "",
+                   start_flag: str = "start_from", connect_timeout: float = 5.0) -> Upstream:
     """Raise ``PreflightError``/``DBError`` (one line) unless the upstream can
     serve a relay from ``start_from``; ``credentials``/``start_flag`` name
-    where the operator set them."""
+    where the operator set them (default: the config's password /
+    password_file).  An unreachable upstream raises the connect ``DBError``."""
     try:
         conn = connect(ep, connect_timeout=connect_timeout, read_timeout=30)
     except DBError as e:
+        if e.code == ER_ACCESS_DENIED:
+            raise PreflightError(f"{ep.label}: {access_denied_text(ep, str(e), credentials)}") from None
         if e.code in ACCESS_DENIED_CODES:
-            raise PreflightError(f"{ep.label}: error {e.code}: Access denied for user {ep.user!r}: "
-                                 f"check {credentials}") from None
+            raise PreflightError(str(e)) from None
         raise
     try:
         _check(conn, ep, start_from, start_flag)
+        return _facts(conn)
     except pymysql.MySQLError as e:
         raise describe_error(e, ep) from None
     finally:
         conn.close()
+
+
+def _facts(conn) -> Upstream:
+    row = query_one(conn, "SELECT @@server_id AS id, @@hostname AS h, @@port AS p, @@version AS v")
+    mariadb = "mariadb" in str(row["v"]).lower()
+    uuid = "" if mariadb else str(scalar(conn, "SELECT @@server_uuid"))
+    ident = ServerIdentity(int(row["id"]), str(row["h"]), int(row["p"]), str(row["v"]), uuid,
+                           "mariadb" if mariadb else "mysql")
+    gtid = str(scalar(conn, "SELECT @@gtid_binlog_pos" if mariadb else "SELECT @@gtid_executed") or "")
+    return Upstream(ident.key, gtid)
 
 
 def _check(conn, ep: Endpoint, start_from: str, flag: str) -> None:

@@ -59,13 +59,23 @@ class RelayReader:
         return (m.subdir, m.file, m.relay_pos) if m else None
 
     def _start_file(self, files: list[RelayFile], target: dict[int, tuple[int, int]]) -> int:
-        """Index of the last file whose starting GTID_LIST is not past ``target``."""
+        """Index of the last file before which ``target`` holds everything:
+        its starting GTID_LIST is not past ``target``, and neither is the
+        transaction before its first GTID.  The second test matters in a
+        subdirectory started by GTID (after a switch): its first file is the
+        new upstream's, whose GTID_LIST may be far older than what the relay
+        wrote into it (only the transactions after the switch; those before
+        are in the previous subdirectory)."""
         best = 0
         for i, f in enumerate(files):
-            state = _file_start_state(f.path)
+            state, first = _file_start(f.path)
             if state is None:
                 continue
-            if all(d in target and seq <= target[d][1] for d, (_, seq) in state.items()):
+            held = all(d in target and seq <= target[d][1] for d, (_, seq) in state.items())
+            if first is not None:
+                d, n = first
+                held = held and (n <= 1 or (d in target and n - 1 <= target[d][1]))
+            if held:
                 best = i
             else:
                 break
@@ -131,18 +141,23 @@ class RelayReader:
             self.store.unpin(pin)
 
 
-def _file_start_state(path: Path) -> dict[int, tuple[int, int]] | None:
-    """GTID state at the start of a relay file, from its GTID_LIST event."""
+def _file_start(path: Path) -> tuple[dict[int, tuple[int, int]] | None, tuple[int, int] | None]:
+    """(GTID state at the start of a relay file, from its GTID_LIST event;
+    (domain, seq) of its first GTID event when it comes among its first
+    events), None for what is not found."""
+    state: dict[int, tuple[int, int]] | None = None
     try:
         for i, (_, ev) in enumerate(read_events(path, 4)):
             if ev[4] == E.GTID_LIST:
-                state: dict[int, tuple[int, int]] = {}
+                state = {}
                 for d, s, q in E.gtid_list(ev):
                     if d not in state or q >= state[d][1]:
                         state[d] = (s, q)
-                return state
-            if i > 4:
-                return None
+            elif ev[4] == E.GTID:
+                seq, domain, _ = E.gtid_body(ev)
+                return state, (domain, seq)
+            if i > 8:
+                break
     except (OSError, E.BinlogFormatError):
-        return None
-    return None
+        pass
+    return state, None

@@ -75,13 +75,43 @@ class RelayFile:
 
 
 class RelayStore:
+    """A relay directory.  Reading it creates nothing; the relay task makes
+    it when it takes its lock (``lock``: one writer per directory)."""
+
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).expanduser()
+        self._made = False
+
+    def create(self) -> None:
+        """Make the directory (and pins/) if it is not there: once per store."""
+        if self._made:
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             (self.root / "pins").mkdir(exist_ok=True)
         except OSError as e:
             raise RelayError(f"cannot create relay directory {self.root}: {e.strerror}") from None
+        self._made = True
+
+    def lock(self, owner: str):
+        """The writer's lock (``.lock``, flock) for this process's life, the
+        directory made first; returns the open lock file (closing it releases
+        the lock).  Held by another process: one line naming its pid."""
+        from console.engine.dirlock import lock_dir
+
+        def in_use(holder: str, pid: int | None) -> RelayError:
+            by = f"pid {pid}" if pid else "another process"
+            return RelayError(f"relay directory {self.root} is in use by {by}"
+                              + (f" ({holder})" if holder and pid else "")
+                              + ": one relay per directory; stop that one first or use another directory")
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RelayError(f"cannot create relay directory {self.root}: {e.strerror}") from None
+        f = lock_dir(self.root, owner, in_use)
+        self.create()
+        return f
 
     # ---- index and subdirectories ----------------------------------------------
 
@@ -100,6 +130,7 @@ class RelayStore:
             return []
 
     def new_subdir(self, identity: str) -> str:
+        self.create()
         subs = self.subdirs()
         n = 1
         if subs:
@@ -144,6 +175,7 @@ class RelayStore:
             raise RelayError(f"{self.meta_path}: not a relay meta file; move it aside") from None
 
     def save_meta(self, meta: RelayMeta) -> None:
+        self.create()
         write_json_atomic(self.meta_path, asdict(meta))
 
     # ---- crash recovery -------------------------------------------------------------
@@ -192,6 +224,7 @@ class RelayStore:
 
     def pin(self, reader: str, subdir: str, file: str) -> None:
         """Record that ``reader`` still needs ``subdir/file`` and everything after it."""
+        self.create()
         write_json_atomic(self.root / "pins" / f"{_safe(reader)}.json",
                           {"reader": reader, "subdir": subdir, "file": file, "at": time.time()})
 
@@ -202,7 +235,7 @@ class RelayStore:
             pass
 
     def pins(self) -> list[dict]:
-        out = []
+        out: list[dict] = []
         for p in sorted((self.root / "pins").glob("*.json")):
             try:
                 out.append(json.loads(p.read_text()))

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pymysql
 
 from console.engine.relay.pipe import BytePipe
+from console.engine.relay.startcheck import AdHoc, meta_upstream, start_checks
 from console.engine.relay.status import RateMeter, RelayStatus, UpstreamPoller, bytes_behind
 from console.engine.relay.store import RelayMeta, RelayStore
 from console.engine.task import PAUSED, Task, TaskStopped, command
@@ -45,15 +47,22 @@ class _Session(Exception):
 
 class RelayTask(Task):
     kind = "relay"
+    report_host = "dbops-relay"
 
     def __init__(self, task_id: str, endpoint: Endpoint, options: RelayOptions,
-                 resolve_target=None):
+                 resolve_target=None, *, adhoc: AdHoc | None = None,
+                 log: Callable[[str], None] | None = None):
         super().__init__(task_id)
         self.endpoint = endpoint
         self.opts = options
         self.store = RelayStore(options.relay_dir)
         self.resolve_target = resolve_target  # name -> Endpoint (cluster hosts)
         self.cluster: str | None = None          # config cluster, when declared in a config
+        self.cluster_hosts: tuple[Endpoint, ...] = ()  # its hosts (ops accounts): server_id check
+        self.adhoc = adhoc                       # the upstream was given on the command line
+        self.log = log or (lambda msg: None)     # lines for the operator (the foreground command)
+        self._start_note = ""
+        self._lock_file = None
         self.meta: RelayMeta | None = None
         self.client: DumpClient | None = None
         self.writer: BinlogFileWriter | None = None
@@ -83,8 +92,14 @@ class RelayTask(Task):
 
     def run(self) -> None:
         self.set_phase("recovering")
+        self.claim()  # (done already when started through preflight)
         self.meta = self.store.recover()
-        self._follow_meta_upstream()
+        if self.adhoc is None:
+            self._follow_meta_upstream()
+        elif self._start_note:
+            self.log(self._start_note)
+            if self.engine:
+                self.engine.audit("engine", "relay-upstream", self.task_id, "ok", self._start_note)
         self._poller.start()
         delays = None
         while True:
@@ -129,28 +144,38 @@ class RelayTask(Task):
     def _follow_meta_upstream(self) -> None:
         """After a switch-master the relay keeps its new upstream across
         restarts: relay.meta names it, whatever the config still says."""
-        meta = self.meta
-        if not meta or not meta.server or meta.server == self.endpoint.address:
+        ep = meta_upstream(self.meta, self.endpoint, self.resolve_target)
+        if ep is None:
             return
-        host, _, port = meta.server.rpartition(":")
-        if not host or not port.isdigit():
-            return
-        ep = self.resolve_target(meta.server) if self.resolve_target else None
-        self.endpoint = ep or self.endpoint.with_address(host, int(port))
+        self.endpoint = ep
         if self.engine:
             self.engine.audit("engine", "relay-upstream", self.task_id, "ok",
                               f"following {self.endpoint.label} from relay.meta (switched earlier)")
 
-    def dump_registration(self) -> tuple[int, tuple[Endpoint, ...], str]:
-        eps = [self.endpoint]
-        if self.engine is not None and self.cluster:
-            eps += [Endpoint.from_host(h) for h in self.engine.config.cluster(self.cluster).hosts
-                    if h.address != self.endpoint.address]
+    def start_checks(self) -> None:
+        """Login, privileges, start position, the upstream relay.meta follows
+        (``startcheck``) and the server_id, before anything is created."""
+        self._start_note = start_checks(self)
+
+    def dump_registration(self, upstream: Endpoint | None = None) -> tuple[int, tuple[Endpoint, ...], str]:
+        up = upstream or self.endpoint
+        eps = [up, *(h for h in self.cluster_hosts if h.address != up.address)]
         return self.opts.server_id, tuple(eps), f"tasks.{self.task_id}.server_id" if self.cluster else "--server-id"
+
+    def claim(self) -> None:
+        """The relay directory's lock: one relay per directory, for this process's life."""
+        if self._lock_file is None:
+            self._lock_file = self.store.lock(f"relay task {self.task_id}")
+
+    def release(self) -> None:
+        lf, self._lock_file = self._lock_file, None
+        if lf is not None:
+            lf.close()
 
     def cleanup(self) -> None:
         self._poll_stop.set()
         self._end_session()
+        self.release()
 
     def pause(self, actor: str = "operator") -> None:
         """Pause: the stream is closed at once (the upstream must not wait on

@@ -88,10 +88,11 @@ def probe_one(pool: ConnPool, ep: Endpoint, heartbeat_sid: int | None) -> HostSt
     try:
         conn, dialect = pool.get(ep)
     except DBError as e:
-        return unreachable(ep, str(e))
+        return unreachable(ep, str(e), e.code)
     except Exception as e:  # noqa: BLE001 - e.g. the flavor query failing on a fresh connection
         pool.drop(ep.address)
-        return unreachable(ep, str(describe_error(e, ep)))
+        err = describe_error(e, ep)
+        return unreachable(ep, str(err), err.code)
     st = probe(ep, conn, dialect, heartbeat_sid)
     if not st.reachable:
         pool.drop(ep.address)
@@ -155,8 +156,8 @@ def assign_roles(cluster: str, hosts: list[HostState], previous: Topology | None
             p = prev.get(h.address)
             if p is not None:
                 # keep what we knew (upstream, last positions), marked unreachable
-                h = p.with_(reachable=False, error=h.error, probed_at=h.probed_at,
-                            heartbeat_lag=None, heartbeat_age=None)
+                h = p.with_(reachable=False, error=h.error, error_code=h.error_code,
+                            probed_at=h.probed_at, heartbeat_lag=None, heartbeat_age=None)
             role = p.role if p and p.role != "unknown" else ("primary" if h.address in pointed_at else "unknown")
         out.append(h.with_(role=role))
     # heartbeat lag: replica age minus the primary's own age (removes the
@@ -173,7 +174,9 @@ def assign_roles(cluster: str, hosts: list[HostState], previous: Topology | None
     if len([h for h in final if h.role == "primary"]) > 1:
         problems.append("more than one primary: " + ", ".join(h.name for h in final if h.role == "primary"))
     for h in final:
-        if not h.reachable:
+        if h.access_denied:  # the error names the host, the user and what to check
+            problems.append(h.error)
+        elif not h.reachable:
             problems.append(f"{h.name} unreachable: {h.error}")
         elif h.replication_error:
             problems.append(f"{h.name} replication error: {h.replication_error}")

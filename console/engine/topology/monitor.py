@@ -150,11 +150,12 @@ class MonitorTask(Task):
             o = old.get(h.address)
             if o is None:
                 self.engine.event(self.task_id, f"found {h.name} ({h.address}) as {h.role}"
-                                  + ("" if h.reachable else f", unreachable: {h.error}"),
+                                  + ("" if h.reachable else f", {h.down_word}: {h.error}"),
                                   "info" if h.reachable else "warning")
                 continue
-            if o.reachable and not h.reachable:
-                self.engine.event(self.task_id, f"{h.name} became unreachable: {h.error}", "error")
+            if (o.reachable or o.access_denied != h.access_denied) and not h.reachable:
+                what = "refuses our login" if h.access_denied else "became unreachable"
+                self.engine.event(self.task_id, f"{h.name} {what}: {h.error}", "error")
             elif not o.reachable and h.reachable:
                 self.engine.event(self.task_id, f"{h.name} is reachable again", "info")
             if o.role != h.role and h.reachable:
@@ -223,7 +224,9 @@ class MonitorTask(Task):
         if not t:
             return "discovering"
         up = sum(1 for h in t.hosts if h.reachable)
-        return f"{len(t.hosts)} hosts, {up} reachable" + (f", {len(t.problems)} problem(s)" if t.problems else "")
+        denied = sum(1 for h in t.hosts if h.access_denied)
+        return (f"{len(t.hosts)} hosts, {up} reachable" + (f", {denied} refuse our login" if denied else "")
+                + (f", {len(t.problems)} problem(s)" if t.problems else ""))
 
 
 def one_shot(cluster: ClusterConfig, timeout: float = 2.0) -> Topology:

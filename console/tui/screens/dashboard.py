@@ -137,7 +137,7 @@ class DashboardScreen(Screen):
                     continue
                 key = f"{d.cluster}/{h.address}"
                 hist = (clean(d.history(h.address)) or [0.0])[-60:]
-                value = lag_text(h) if h.reachable else Text("unreachable", style="red")
+                value = lag_text(h) if h.reachable else Text(h.down_word, style="red")
                 row = self._lag_rows.get(key)
                 if row is None:
                     row = LagRow(h.address, h.name, hist, value)

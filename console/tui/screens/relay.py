@@ -167,7 +167,7 @@ class RelayScreen(TaskActions, Screen):
         if topo is not None:
             for h in topo.hosts:
                 if h.address != current:
-                    state = h.role if h.reachable else "unreachable"
+                    state = h.role if h.reachable else h.down_word
                     out.append((h.name or h.address, f"{h.name} {h.address} ({state}, GTID {h.gtid_binlog_pos or '-'})"))
         elif cluster:
             for h in self.engine.config.cluster(cluster).hosts:

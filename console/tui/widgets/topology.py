@@ -23,7 +23,7 @@ def host_label(h) -> Text:
     t.append(h.name, style="bold")
     t.append(f" {h.role}", style="cyan" if h.role == "primary" else "")
     if not h.reachable:
-        t.append(" unreachable", style="red")
+        t.append(f" {h.down_word}", style="red")
     elif h.role != "primary":
         t.append(f" {lag_text(h)}", style="dim")
     return t
