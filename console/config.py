@@ -379,18 +379,22 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None,
     ui = section(lambda: ui_of(top.table("ui"))) or UIConfig()
 
     clusters: dict[str, ClusterConfig] = {}
+    broken: set[str] = set()  # clusters whose problems were reported: tasks may name them
     cl_t = section(top.table, "clusters")
     for cname in (cl_t.data if cl_t else ()):
         c = section(lambda n=cname: _parse_cluster(cl_t.table(n, default_empty=False), n))
         if c is not None:
             clusters[cname] = c
+        else:
+            broken.add(cname)
     if cl_t:
         cl_t.finish(errors)
 
     tasks: dict[str, TaskConfig] = {}
     t_t = section(top.table, "tasks")
     for tname in (t_t.data if t_t else ()):
-        tc = section(lambda n=tname: _parse_task(t_t.table(n, default_empty=False), n, clusters, errors))
+        tc = section(lambda n=tname: _parse_task(t_t.table(n, default_empty=False), n, clusters,
+                                                 errors, broken))
         if tc is not None:
             tasks[tname] = tc
     if t_t:
@@ -470,13 +474,18 @@ def _parse_cluster(t: Table, name: str) -> ClusterConfig:
 
 
 def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig],
-                errors: list[ConfigError] | None = None) -> TaskConfig | None:
+                errors: list[ConfigError] | None = None,
+                broken: set[str] = frozenset()) -> TaskConfig | None:  # type: ignore[assignment]
     kinds = task_kinds()
     kind = t.get("kind", str, choices=kinds)
     cluster = t.get("cluster", str, None)
+    autostart = t.get("autostart", bool, False)
+    if cluster in broken:  # its own problems were reported; the task's options still are
+        parse_options(get_kind(kind).options, t, errors)
+        t.finish(errors)
+        return None
     if cluster is not None and cluster not in clusters:
         raise t.error("cluster", f"no cluster named {cluster!r} (known: {', '.join(clusters) or 'none'})")
-    autostart = t.get("autostart", bool, False)
     options = parse_options(get_kind(kind).options, t, errors)
     if options is None:  # its problems are in errors
         t.finish(errors)
@@ -492,3 +501,62 @@ def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig],
                                f"(known: {', '.join(h.name for h in home.hosts)})")
     t.finish(errors)
     return TaskConfig(name=name, kind=kind, cluster=cluster, autostart=autostart, options=options)
+
+
+# ---------------------------------------------------------------------------
+# the JSON Schema of a config file (``config schema``): task options from
+# their declarations, the rest from what the parser above reads
+
+
+def config_schema() -> dict[str, Any]:
+    from console import __version__
+    from console.kinds.registry import all_kinds
+    from console.options import json_schema_of
+
+    def secret_source() -> dict[str, Any]:
+        return {"password": {"type": "string", "description": "inline (prefer a file)"},
+                "password_file": {"type": "string", "description": "file whose first line is it"},
+                "password_env": {"type": "string", "description": "environment variable holding it"}}
+
+    host = {"type": "object", "additionalProperties": False, "required": ["user"], "properties": {
+        "host": {"type": "string", "default": "127.0.0.1"},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 3306},
+        "user": {"type": "string"},
+        "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+        **secret_source()}}
+    cluster = {"type": "object", "additionalProperties": False, "required": ["hosts"], "properties": {
+        "hosts": {"type": "object", "minProperties": 1, "additionalProperties": host},
+        "replication": {"type": "object", "additionalProperties": False, "required": ["user"],
+                        "properties": {"user": {"type": "string"}, **secret_source()}},
+        "heartbeat": {"type": "boolean", "default": False},
+        "heartbeat_interval": {"type": "number", "minimum": 0.05, "default": 0.5},
+        "auto_failover": {"type": "boolean", "default": False},
+        "check_interval": {"type": "number", "minimum": 0.1, "default": 1.0},
+        "max_lag_seconds": {"type": "number", "minimum": 0, "default": 10.0},
+        "block_period": {"type": "number", "minimum": 0, "default": 600.0},
+        "hooks": {"type": "object", "additionalProperties": False, "properties": {
+            k: {"type": "array", "items": {"type": "string"}} for k in ("pre_failover", "post_failover")}},
+    }}
+    common = {"kind": {"type": "string"}, "cluster": {"type": "string"},
+              "autostart": {"type": "boolean", "default": False}}
+    task_variants = []
+    for k in all_kinds():
+        s = json_schema_of(k.options)
+        s["properties"] = {**common, **s["properties"], "kind": {"const": k.name}}
+        s["required"] = ["kind", *s.get("required", [])]
+        s["additionalProperties"] = False
+        s["description"] = k.doc
+        task_variants.append(s)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"dbops-console {__version__} config (TOML)",
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "state_dir": {"type": "string", "default": DEFAULT_STATE_DIR},
+            "ui": {"type": "object", "additionalProperties": False, "properties": {
+                "theme": {"enum": list(THEMES), "default": "dark"},
+                "refresh_interval": {"type": "number", "minimum": 0.1, "default": 1.0}}},
+            "clusters": {"type": "object", "additionalProperties": cluster},
+            "tasks": {"type": "object", "additionalProperties": {"oneOf": task_variants}},
+        },
+    }

@@ -228,8 +228,10 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, only: tuple[str
                                 help=help_)
         else:
             typ = {int: int, float: float}.get(o.type, str)
-            parser.add_argument(o.flag, dest=o.name, type=typ, default=None,
-                                choices=o.spec.choices, help=help_)
+            metavar = None if o.spec.choices else "FILE" if o.is_path else \
+                {int: "N", float: "X"}.get(o.type, "TEXT")
+            parser.add_argument(o.flag, dest=o.name, type=typ, default=None, required=o.required,
+                                choices=o.spec.choices, metavar=metavar, help=help_)
 
 
 def values(args: argparse.Namespace, cls: type) -> dict[str, Any]:
@@ -275,13 +277,13 @@ def parse_live(cls: type, setting: str, text: str) -> tuple[str, Any]:
 
 
 def live_help(cls: type) -> str:
-    """One line per live setting: name=VALUE, doc, bounds."""
+    """One line per live setting: NAME=VALUE, doc, [unit], (bounds)."""
     lines = []
     for o in live_options(cls):
+        value = {int: "N", float: "X"}.get(o.type, "TEXT")
         b = o.bounds_text()
-        unit = f" {o.spec.unit}" if o.spec.unit else ""
-        lines.append(f"{o.setting + '=' + o.type.__name__.upper():<26} {o.spec.doc}{unit}"
-                     + (f" ({b})" if b else ""))
+        lines.append(f"{o.setting + '=' + value:<22} {o.spec.doc}"
+                     + (f" [{o.spec.unit}]" if o.spec.unit else "") + (f" ({b})" if b else ""))
     return "\n".join(lines)
 
 
@@ -299,16 +301,22 @@ def _default_text(o: Option) -> str:
     return f"`{d}`"
 
 
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", Path: "path",
+               tuple: "list of strings"}
+
+
 def markdown_table(cls: type) -> str:
-    rows = ["| key | type | default | bounds | live | meaning |",
-            "|---|---|---|---|---|---|"]
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = ["| key | type | default | bounds | unit | live | meaning |",
+            "|---|---|---|---|---|---|---|"]
     for o in options_of(cls):
         if not o.spec.config:
             continue
-        unit = f" ({o.spec.unit})" if o.spec.unit else ""
-        rows.append(f"| `{o.name}` | {o.type.__name__ if o.type is not tuple else 'list'} | "
-                    f"{_default_text(o)} | {o.bounds_text()} | {'yes' if o.spec.live else ''} | "
-                    f"{o.spec.doc}{unit} |")
+        typ = "path" if o.spec.path else _TYPE_NAMES[o.type]
+        rows.append(f"| `{o.name}` | {typ} | {cell(_default_text(o))} | {cell(o.bounds_text())} | "
+                    f"{o.spec.unit} | {'yes' if o.spec.live else ''} | {cell(o.spec.doc)} |")
     return "\n".join(rows)
 
 

@@ -9,7 +9,6 @@ checkpoint are kept, rerun with ``--resume``)."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -19,6 +18,8 @@ from console.commands.common import default_state_dir
 from console.commands.signals import stop_signals
 from console.config import DEFAULT_STATE_DIR, Config, Secret, UIConfig, find_config, load_config
 from console.errors import UserError
+from console.kinds.migration import MigrationOptions
+from console.options import add_arguments, values
 
 
 def register(sub) -> None:
@@ -33,52 +34,8 @@ def register(sub) -> None:
     a("--password", help="password (visible in `ps`: prefer --password-file or --password-env)")
     a("--password-file", metavar="FILE", help="file holding the password")
     a("--password-env", metavar="NAME", help="environment variable holding the password")
-    a("--database", required=True)
-    a("--table", required=True)
-    a("--alter", required=True, help='the ALTER clauses, e.g. "ADD COLUMN c INT"')
-    a("--execute", action="store_true", help="really migrate (default: dry run)")
-    a("--chunk-size", type=int, default=2000, help="rows per copy chunk (default 2000)")
-    a("--dml-batch-size", type=int, default=50, help="row events per apply transaction")
-    a("--nice-ratio", type=float, default=0.0, help="sleep this x chunk time after each chunk")
-    a("--max-lag-millis", type=int, default=1500, help="replica lag that throttles (default 1500)")
-    a("--throttle-control-replicas", default="", metavar="H:P,...",
-      help="replicas whose lag throttles (default: the replicas found)")
-    a("--max-load", default="", metavar="VAR=N,...", help="e.g. Threads_running=25")
-    a("--critical-load", default="", metavar="VAR=N,...", help="abort (or hibernate) above these")
-    a("--critical-load-hibernate-seconds", type=float, default=0.0,
-      help="on critical load, pause this long instead of aborting")
-    a("--throttle-query", default="", help="throttle while this query returns > 0")
-    a("--throttle-flag-file", metavar="FILE", help="throttle while this file exists")
-    a("--postpone-cut-over-flag-file", metavar="FILE",
-      help="do not cut over while this file exists")
-    a("--panic-flag-file", metavar="FILE", help="panic (stop, drop ghost) when this file appears")
-    a("--serve-socket-file", metavar="FILE", help="interactive control socket (unix)")
-    a("--cut-over-lock-timeout-seconds", type=int, default=3)
-    a("--default-retries", type=int, default=60, help="cut-over attempts (default 60)")
-    a("--ok-to-drop-table", action="store_true", help="drop the old table after the cut-over")
-    a("--initially-drop-ghost-table", action="store_true")
-    a("--initially-drop-old-table", action="store_true")
-    a("--approve-renamed-columns", action="store_true")
-    a("--allow-foreign-keys", action="store_true", help="migrate a table with foreign keys anyway")
-    a("--allow-triggers", action="store_true", help="migrate a table with triggers anyway")
-    a("--allow-zero-in-date", action="store_true",
-      help="the migration's sessions allow zero dates (sql_mode without NO_ZERO_DATE, "
-           "NO_ZERO_IN_DATE): for tables whose dates default to or hold 0000-00-00")
-    a("--resume", action="store_true", help="continue an interrupted migration from its checkpoint")
-    a("--no-verify-checksum", action="store_true", help="skip the checksum before cut-over")
-    a("--checksum-chunk-size", type=int, default=10000)
-    a("--defer-secondary-indexes", action=argparse.BooleanOptionalAction, default=True,
-      help="build the ghost's plain (non-unique) secondary indexes after the copy, in one "
-           "sorted online build (default; --no-defer-secondary-indexes fills them row by row)")
-    a("--copy-threads", type=int, default=1,
-      help="copy chunks in parallel on this many connections (default 1)")
-    a("--copy-binlog-format", choices=("row", "statement"), default="row",
-      help="binlog the row copy as row events (default, like gh-ost) or as statements that "
-           "replicas re-run (faster; only for identical replicas and a deterministic ALTER: "
-           "see docs/migration.md)")
-    a("--checksum-threads", type=int, default=4,
-      help="check chunks in parallel on this many connection pairs, during the copy and in a "
-           "full pass (default 4; each mostly waits for the apply to pass its marker)")
+    # every option of the migration, as declared once (console/kinds/migration.py)
+    add_arguments(p, MigrationOptions, defaults={"execute": False, "postpone_cut_over": False})
     a("--state-dir", metavar="DIR", help=f"checkpoints and audit log (default: the --config's "
       f"state_dir, else {DEFAULT_STATE_DIR})")
     a("--status-interval", type=float, default=5.0, metavar="S", help="progress line every S seconds")
@@ -107,35 +64,14 @@ def _secret(args) -> Secret:
     return Secret("")
 
 
-def options_from_args(args):
-    from console.kinds.migration import MigrationOptions
-
-    reps = tuple(r.strip() for r in args.throttle_control_replicas.split(",") if r.strip())
-    for r in reps:
-        host, _, port = r.rpartition(":")
-        if not host or not port.isdigit():
-            raise UserError(f"--throttle-control-replicas: {r!r} is not host:port")
-    return MigrationOptions(
-        database=args.database, table=args.table, alter=args.alter, execute=args.execute,
-        chunk_size=args.chunk_size, dml_batch_size=args.dml_batch_size, nice_ratio=args.nice_ratio,
-        max_lag_millis=args.max_lag_millis, throttle_control_replicas=reps, max_load=args.max_load,
-        critical_load=args.critical_load,
-        critical_load_hibernate_seconds=args.critical_load_hibernate_seconds,
-        throttle_query=args.throttle_query, throttle_flag_file=args.throttle_flag_file,
-        postpone_cut_over_flag_file=args.postpone_cut_over_flag_file, postpone_cut_over=False,
-        panic_flag_file=args.panic_flag_file, serve_socket_file=args.serve_socket_file,
-        cut_over_lock_timeout_seconds=args.cut_over_lock_timeout_seconds,
-        default_retries=args.default_retries, ok_to_drop_table=args.ok_to_drop_table,
-        initially_drop_ghost_table=args.initially_drop_ghost_table,
-        initially_drop_old_table=args.initially_drop_old_table,
-        approve_renamed_columns=args.approve_renamed_columns,
-        allow_foreign_keys=args.allow_foreign_keys, allow_triggers=args.allow_triggers,
-        allow_zero_in_date=args.allow_zero_in_date,
-        resume=args.resume, verify_checksum=not args.no_verify_checksum,
-        checksum_chunk_size=args.checksum_chunk_size, copy_threads=args.copy_threads,
-        defer_secondary_indexes=args.defer_secondary_indexes,
-        checksum_threads=args.checksum_threads, copy_binlog_format=args.copy_binlog_format,
-    ).validate()
+def options_from_args(args) -> MigrationOptions:
+    """The declared options given as flags; a CLI run is a dry run unless
+    --execute, and never waits for a cut-over command (gh-ost's semantics:
+    --postpone-cut-over-flag-file postpones)."""
+    given = values(args, MigrationOptions)
+    given["execute"] = bool(given.get("execute"))
+    given["postpone_cut_over"] = False
+    return MigrationOptions(**given).validate()
 
 
 def run(args) -> int:

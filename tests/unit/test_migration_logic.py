@@ -314,7 +314,7 @@ def test_control_socket_lines_without_a_server(tmp_path):
     assert handle_line(t, "chunk-size=300") == "OK chunk-size=300" and t.chunk_size == 300
     assert handle_line(t, "dml-batch-size=0").startswith("ERROR dml-batch-size must be between 1")
     assert handle_line(t, "max-load=Threads_running=9") == "OK max-load=Threads_running=9"
-    assert handle_line(t, "max-load=oops").startswith("ERROR max-load: 'oops'")
+    assert handle_line(t, "max-load=oops").startswith("ERROR max-load 'oops' is not STATUS_VARIABLE=NUMBER")
     assert handle_line(t, "nice-ratio=x") == "ERROR nice-ratio must be a number, got 'x'"
     assert handle_line(t, "throttle-query=SELECT 0") == "OK throttle-query=SELECT 0"
     assert handle_line(t, "secret=1").startswith("ERROR unknown setting 'secret'")

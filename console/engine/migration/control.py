@@ -16,26 +16,24 @@ import threading
 from pathlib import Path
 
 from console.errors import UserError
+from console.kinds.migration import MigrationOptions
+from console.options import live_help, live_options
 
-SETTABLE = ("chunk-size", "dml-batch-size", "max-lag-millis", "max-load", "critical-load",
-            "nice-ratio", "throttle-query")
+# the live options, as declared once (console/kinds/migration.py)
+SETTABLE = tuple(o.setting for o in live_options(MigrationOptions))
 
-HELP = """available commands:
-status                 full status
-sup                    one-line status
-coordinates            binlog coordinates read and applied
-chunk-size=N           rows per copy chunk (10..1000000)
-dml-batch-size=N       row events per apply transaction (1..1000)
-max-lag-millis=N       replica lag that throttles
-max-load=V=N[,...]     status thresholds that throttle
-critical-load=V=N[,...]  status thresholds that abort (or hibernate)
-nice-ratio=F           sleep F x chunk time after each chunk
-throttle-query=SQL     throttle while it returns > 0 (empty to clear)
-<name>=?               print a value, e.g. chunk-size=?
-throttle | no-throttle manual throttle on / off
-unpostpone | cut-over  cut over as soon as ready
-panic                  stop now, original untouched, ghost dropped
-help                   this text"""
+HELP = "\n".join([
+    "available commands:",
+    "status                 full status",
+    "sup                    one-line status",
+    "coordinates            binlog coordinates read and applied",
+    live_help(MigrationOptions),
+    "<name>=?               print a value, e.g. chunk-size=?",
+    "throttle | no-throttle manual throttle on / off",
+    "unpostpone | cut-over  cut over as soon as ready",
+    "panic                  stop now, original untouched, ghost dropped",
+    "help                   this text",
+])
 
 
 def handle_line(task, line: str) -> str:

@@ -57,6 +57,7 @@ from console.errors import CommandError, UserError
 from console.kinds.migration import MigrationOptions
 from console.mysql.connection import Endpoint, close_quietly, connect, describe_error, query, scalar
 from console.mysql.flavor import Dialect
+from console.options import parse_live
 
 DIRTY_LIMIT = 200_000   # changed keys tracked for the checksum's final pass; more: full pass
 
@@ -88,16 +89,6 @@ def binlog_start(conn, dialect: Dialect, tries: int = 50) -> tuple[tuple[str, in
         if g1 == g2:
             return at, g2
     return None, g2
-
-
-def _parse_int(name: str, value, lo: int, hi: int) -> int:
-    try:
-        v = int(str(value).strip())
-    except ValueError:
-        raise CommandError(f"{name} must be an integer, got {value!r}") from None
-    if not lo <= v <= hi:
-        raise CommandError(f"{name} must be between {lo} and {hi}, got {v}")
-    return v
 
 
 class MigrationTask(Task):
@@ -836,30 +827,19 @@ class MigrationTask(Task):
 
     @command("set", help="change a setting: setting=chunk-size|dml-batch-size|... value=...")
     def cmd_set(self, setting: str, value) -> str:
-        name = setting
-        if name == "chunk-size":
-            self.chunk_size = _parse_int(name, value, 10, 1_000_000)
-        elif name == "dml-batch-size":
-            self.dml_batch_size = _parse_int(name, value, 1, 1000)
-        elif name == "max-lag-millis":
-            self.max_lag_millis = _parse_int(name, value, 100, 3_600_000)
-        elif name == "nice-ratio":
-            try:
-                v = float(value)
-            except ValueError:
-                raise CommandError(f"nice-ratio must be a number, got {value!r}") from None
-            if v < 0 or v > 100:
-                raise CommandError(f"nice-ratio must be between 0 and 100, got {v}")
-            self.nice_ratio = v
-        elif name == "max-load":
-            self.max_load = self._checked_live(name, parse_load(str(value), "max-load"), check_load)
-        elif name == "critical-load":
-            self.critical_load = self._checked_live(name, parse_load(str(value), "critical-load"),
-                                                    check_load)
-        elif name == "throttle-query":
-            self.throttle_query = self._checked_live(name, str(value), check_throttle_query)
-        else:
-            raise CommandError(f"unknown setting {name!r}")
+        """A live option (declared ``live`` in console/kinds/migration.py),
+        within its declared bounds; load thresholds and the throttle query
+        are also checked on the server."""
+        try:
+            field, parsed = parse_live(MigrationOptions, setting, str(value))
+        except UserError as e:
+            raise CommandError(str(e)) from None
+        name = field.replace("_", "-")
+        if field in ("max_load", "critical_load"):
+            parsed = self._checked_live(name, parse_load(parsed, name), check_load)
+        elif field == "throttle_query":
+            parsed = self._checked_live(name, parsed, check_throttle_query)
+        setattr(self, field, parsed)
         return f"{name}={self.get_setting(name)}"
 
     def _checked_live(self, name: str, value, check):
