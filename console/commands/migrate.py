@@ -99,21 +99,27 @@ def run(args) -> int:
         print(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
 
     # inspection first: a refused run creates nothing (no state directory,
-    # task directory or audit entry; it created all three)
+    # task directory or audit entry; it created all three).  The stop
+    # signals are caught from here on: a stop during the inspection ends the
+    # run with its last line before anything is made.
     task = MigrationTask(task_id, ep, opts, task_path(state_dir, task_id), log=log)
-    try:
-        task.prepare()
-    except UserError as e:
-        print(f"dbops-console: migrate: {e}", file=sys.stderr)
-        return e.exit_code
-    try:
-        engine = Engine(cfg, StateDir(state_dir))
-        engine.state.task_dir(task_id)
-        engine.add_task(task)
-    except BaseException:
-        task.release()
-        raise
     with stop_signals() as stop:  # SIGINT, SIGTERM, SIGHUP: stop at a safe point, resumable
+        try:
+            task.prepare()
+        except UserError as e:
+            print(f"dbops-console: migrate: {e}", file=sys.stderr)
+            return e.exit_code
+        if stop.is_set():
+            task.release()
+            log("interrupted before the migration started: nothing was created")
+            return stop.exit_code
+        try:
+            engine = Engine(cfg, StateDir(state_dir))
+            engine.state.task_dir(task_id)
+            engine.add_task(task)
+        except BaseException:
+            task.release()
+            raise
         engine.start(task_id, actor="cli")
         last = time.monotonic()
         while not task.join(0.2):

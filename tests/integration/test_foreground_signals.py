@@ -180,7 +180,9 @@ def test_migrate_stops_on_sighup_and_resumes(sandbox, tmp_path):
             "--postpone-cut-over-flag-file", str(flag), "--initially-drop-ghost-table",
             "--initially-drop-old-table"]
     cli = Cli(*argv)
-    wait_for(lambda: any(" postponed" in ln for ln in cli.err) or cli.p.poll() is not None,
+    # the status line of the postponed phase ("sig_mig.t postponed: ..."; the
+    # inspection's binlog retention line also says "postponed")
+    wait_for(lambda: any(f"{db}.{table} postponed:" in ln for ln in cli.err) or cli.p.poll() is not None,
              timeout=120, what="the postponed cut-over")
     assert cli.stop(signal.SIGHUP) == 128 + signal.SIGHUP, cli.err
     assert cli.err[-1].endswith("interrupted: ghost table and checkpoint kept; rerun with --resume --execute")
@@ -192,3 +194,25 @@ def test_migrate_stops_on_sighup_and_resumes(sandbox, tmp_path):
     assert r.returncode == 0, r.stderr
     cols = [r[0] for r in sandbox.sql("node1", f"SHOW COLUMNS FROM {db}.{table}")]
     assert cols == ["id", "v", "z"]
+
+
+def test_migrate_stopped_during_its_inspection_creates_nothing(sandbox, tmp_path):
+    """A stop signal while migrate still inspects (here: its throttle query,
+    run once to check it, sleeps 4 s) ends the run with its last line and
+    128 + the signal, before any directory, table or audit entry is made
+    (the handler was installed only once the inspection was done: SIGHUP
+    killed the process without a word)."""
+    db, table = "sig_mig2", "t"
+    sandbox.sql("node1", f"CREATE DATABASE IF NOT EXISTS {db}", f"DROP TABLE IF EXISTS {db}.{table}",
+                f"CREATE TABLE {db}.{table} (id INT PRIMARY KEY, v INT)")
+    state = tmp_path / "state"
+    cli = Cli("migrate", "--host", "127.0.0.1", "--port", str(sandbox.primary_port), "--user", "dbops",
+              "--password-file", str(sandbox.sb.secret_path("dbops")), "--database", db,
+              "--table", table, "--alter", "ADD COLUMN z INT", "--execute",
+              "--state-dir", str(state), "--throttle-query", "SELECT SLEEP(4)")
+    wait_for(lambda: any("rows (estimate)" in ln for ln in cli.err) or cli.p.poll() is not None,
+             timeout=60, what="the inspection")
+    assert cli.stop(signal.SIGHUP) == 128 + signal.SIGHUP, cli.err
+    assert cli.err[-1].endswith("interrupted before the migration started: nothing was created")
+    assert not state.exists()
+    assert sandbox.sql("node1", f"SHOW TABLES FROM {db}") == ((table,),)

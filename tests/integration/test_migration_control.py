@@ -447,7 +447,7 @@ def test_config_task_kind_parses(tmp_path):
     with pytest.raises(Exception) as ei:
         load_config(cfg)
     msg = str(ei.value)
-    assert "copy_binlog_format" in msg and 'must be "statement" or "row"' in msg and "\n" not in msg
+    assert "copy_binlog_format" in msg and "must be one of statement, row, got 'stmt'" in msg and "\n" not in msg
     cfg.write_text(cfg.read_text().replace('"stmt"', '"statement"') + "checksum_chunk_size = 4000\n"
                    "allow_zero_in_date = true\n")
     t = load_config(cfg).task("m")

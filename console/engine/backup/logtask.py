@@ -29,18 +29,17 @@ from console.engine.backup.segments import (
 )
 from console.engine.backup.sources import ClusterEndpoints, find_primary, missing_from
 from console.engine.backup.storage import LocalStorage, StorageError
+from console.engine.dumpsession import RETRYABLE, EndSession, SessionLoop
 from console.engine.relay.store import RelayError
 from console.engine.task import Task, TaskStopped, command
 from console.errors import CommandError, UserError
 from console.kinds.backup import BackupOptions
 from console.mysql.binlog import events as E
-from console.mysql.binlog.client import ER_SLAVE_SAME_ID, Batch, DumpClient, DumpError
+from console.mysql.binlog.client import Batch, DumpClient, DumpError
 from console.mysql.connection import (
     DBError,
     Endpoint,
-    backoff_delays,
     connect,
-    is_access_denied,
     query,
     query_one,
 )
@@ -71,10 +70,6 @@ class BackupStatus:
     source_retention: str = ""
     last_error: str = ""
     timeline: tuple = ()            # (first_ts, last_ts, transactions) of recent segments
-
-
-class _EndSession(Exception):
-    pass
 
 
 class BackupTask(Task):
@@ -133,40 +128,25 @@ class BackupTask(Task):
         self._refresh_catalog()
         threading.Thread(target=self._poll_source, name=f"backup-poll-{self.task_id}",
                          daemon=True).start()
-        delays = None
-        while True:
-            self.checkpoint()
-            try:
-                self._session()
-            except TaskStopped:
-                self._safe_publish()
-                raise
-            except _EndSession:
-                self._safe_publish()
-                self._close()
-                continue
-            except (DumpError, DBError, OSError, E.BinlogFormatError, RelayError) as e:
-                self._safe_publish()
-                self._close()
-                if self.stopping:
-                    raise TaskStopped() from None
-                if isinstance(e, DumpError) and e.code == ER_SLAVE_SAME_ID:
-                    raise  # a server_id clash: an operator error, never retried
-                if is_access_denied(e):
-                    raise  # a refused login (wrong password): never retried
-                if not self._resume.is_set():
-                    continue
-                self.set_error(str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}")
-                self._retries += 1
-                if self._streamed:          # it worked for a while: start the backoff over
-                    delays, self._streamed = None, False
-                if self.opts.follow_primary:
-                    self._need_discovery = True
-                delays = delays or backoff_delays(0.3, self.opts.reconnect_max)
-                self.set_phase("reconnecting")
-                self.sleep(next(delays))
-                continue
-            delays = None
+
+        def retry(err: BaseException) -> None:
+            self._retries += 1
+            if self.opts.follow_primary:
+                self._need_discovery = True
+
+        def streamed() -> bool:  # it worked for a while: the backoff starts over
+            was, self._streamed = self._streamed, False
+            return was
+
+        SessionLoop(self, session=self._session, end=self._end_session, wait=self.sleep,
+                    reconnect_base=0.3, reconnect_max=self.opts.reconnect_max,
+                    retryable=(*RETRYABLE, RelayError), streamed=streamed,
+                    other_source=lambda: self.opts.follow_primary,
+                    paused=lambda: not self._resume.is_set(), on_retry=retry).run()
+
+    def _end_session(self) -> None:
+        self._safe_publish()
+        self._close()
 
     def dump_registration(self) -> tuple[int, tuple[Endpoint, ...], str]:
         return self.opts.server_id, tuple(self.eps.ops), f"tasks.{self.task_id}.server_id"
@@ -272,7 +252,7 @@ class BackupTask(Task):
             if self.stopping:
                 raise TaskStopped()
             if not self._resume.is_set():
-                raise _EndSession()
+                raise EndSession()
             self._maybe_snapshot()
 
     def _start_gtid(self, client: DumpClient) -> str:
@@ -389,7 +369,7 @@ class BackupTask(Task):
                 if self.stopping:
                     raise TaskStopped()
                 if not self._resume.is_set():
-                    raise _EndSession()
+                    raise EndSession()
             self._cur = []
             self._publish()
             self._maybe_snapshot()

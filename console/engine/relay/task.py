@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import pymysql
 
+from console.engine.dumpsession import EndSession, SessionLoop, describe
 from console.engine.relay.pipe import BytePipe
 from console.engine.relay.startcheck import AdHoc, meta_upstream, start_checks
 from console.engine.relay.status import RateMeter, RelayStatus, UpstreamPoller, bytes_behind
@@ -30,19 +31,12 @@ from console.mysql.binlog import events as E
 from console.mysql.binlog.client import Batch, DumpClient, DumpError, ServerIdentity
 from console.mysql.binlog.writer import BinlogFileWriter
 from console.mysql.connection import (
-    ACCESS_DENIED_CODES,
-    DBError,
     Endpoint,
-    backoff_delays,
     connect,
     describe_error,
     query,
     query_one,
 )
-
-
-class _Session(Exception):
-    """Internal: the current session must end (pause, switch)."""
 
 
 class RelayTask(Task):
@@ -101,45 +95,29 @@ class RelayTask(Task):
             if self.engine:
                 self.engine.audit("engine", "relay-upstream", self.task_id, "ok", self._start_note)
         self._poller.start()
-        delays = None
-        while True:
-            self.checkpoint()
-            try:
-                done = self._session()
-                delays = None
-                if done:
-                    self.set_phase("caught-up")
-                    return
-            except TaskStopped:
-                raise
-            except (DumpError, DBError, OSError, E.BinlogFormatError) as e:
-                try:
-                    self._flush()  # everything up to the last boundary was written whole
-                except OSError:
-                    pass
-                self._end_session()
-                if self.stopping:
-                    raise TaskStopped() from None
-                if self._switch or not self._resume.is_set():
-                    continue
-                transient = getattr(e, "transient", True) and \
-                    getattr(e, "code", None) not in ACCESS_DENIED_CODES  # never retry a refused login
-                msg = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
-                self.set_error(msg)
-                if self.engine:  # the event log pane shows every failed session
-                    self.engine.event(self.task_id, msg, level="warn")
-                if not transient:
-                    raise UserError(msg) from None
-                self._retries += 1
-                if self.opts.stop_at_end and self._retries > 5:
-                    raise UserError(f"{msg} (gave up after {self._retries - 1} retries)") from None
-                delays = delays or backoff_delays(0.5, self.opts.reconnect_max)
-                self.set_phase("reconnecting")
-                self._wake.clear()
-                if self._wake.wait(next(delays)) or self.stopping:  # switch-master or stop wakes us
-                    self.checkpoint()
-            except _Session:
-                self._end_session()
+
+        def retry(err: BaseException) -> None:
+            self._retries += 1
+            if self.opts.stop_at_end and self._retries > 5:
+                raise UserError(f"{describe(err)} (gave up after {self._retries - 1} retries)") from None
+
+        def wait(seconds: float) -> None:
+            self._wake.clear()
+            if self._wake.wait(seconds) or self.stopping:  # switch-master or stop wakes us
+                self.checkpoint()
+
+        SessionLoop(self, session=self._session, end=self._end_after_failure, wait=wait,
+                    reconnect_base=0.5, reconnect_max=self.opts.reconnect_max,
+                    paused=lambda: bool(self._switch) or not self._resume.is_set(),
+                    on_retry=retry).run()
+        self.set_phase("caught-up")  # (stop_at_end: the upstream's end reached)
+
+    def _end_after_failure(self) -> None:
+        try:
+            self._flush()  # everything up to the last boundary was written whole
+        except OSError:
+            pass
+        self._end_session()
 
     def _follow_meta_upstream(self) -> None:
         """After a switch-master the relay keeps its new upstream across
@@ -248,7 +226,7 @@ class RelayTask(Task):
         if reason == "stop":
             raise TaskStopped()
         if reason == "session":
-            raise _Session()
+            raise EndSession()  # pause, switch: the next session at once
         return False
 
     def _write_loop(self, q: BytePipe) -> None:
