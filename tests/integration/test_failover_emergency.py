@@ -78,3 +78,29 @@ def test_kill_9_primary_under_load_gives_writable_primary_and_repoints_all(make_
     steps = [s.name for s in rep.steps]
     assert steps.count("stop IO thread") == 3 and steps.count("apply relay log") == 3
     assert "promote" in steps and steps.count("repoint") == 2
+
+
+def test_dry_run_shows_every_salvage_source_the_run_would_try(make_sandbox, tmp_path):
+    """The plan and the run share one list of salvage sources (the dry run
+    was a second implementation: it showed the first donor only)."""
+    h = make_sandbox(3)
+    prepare(h)
+    h.sql("node4", "STOP SLAVE IO_THREAD")
+    h.sql("node1", "INSERT INTO app.t VALUES (1, 'a', NOW(6))")
+    wait_gtid(h, "node3", h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0])
+    h.sql("node3", "STOP SLAVE IO_THREAD")
+    h.sql("node1", "INSERT INTO app.t VALUES (2, 'b', NOW(6))")
+    wait_gtid(h, "node2", h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0])
+    ops = ClusterOps(h.cluster, tmp_path / "state")
+    prev = ops.discover()
+    h.sb.stop_node("node1", signal.SIGKILL)
+    wait_dead(ops, prev)
+    plan = Failover(ops, RecoveryOptions(dry_run=True, to="node4"), previous=prev).run()
+    assert plan.outcome == "planned", plan.error
+    donors = [s.sql for s in plan.steps if s.name == "salvage: replicate from donor"]
+    # node2 holds both writes, node3 the first: both are donors, the fuller first
+    assert len(donors) == 2, plan.steps
+    assert f"{h.port('node2')}" in " ".join(donors[0]) and f"{h.port('node3')}" in " ".join(donors[1])
+    rep = Failover(ops, RecoveryOptions(to="node4"), previous=prev).run()
+    assert rep.outcome == "ok", rep.error
+    assert sorted(r[0] for r in h.sql("node4", "SELECT id FROM app.t")) == [1, 2]

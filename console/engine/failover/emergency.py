@@ -106,24 +106,8 @@ class Failover(Recovery):
         self.new_primary = cand.address
 
         keys = salvage_keys(last_known, replicas, survivors)
-        by_addr = {h.address: h for h in replicas}
-        clean = {c.address: executed(by_addr[c.address]).restrict(keys)
-                 for c in self.candidates if c.advanced >= 0 and not c.errant and c.address in by_addr}
-        known = gtidmod.GtidSet.empty(flavor_of(by_addr[cand.address]))
-        for pos in clean.values():
-            known = known.union(pos)
-        if last_known is not None:
-            known = known.union(executed(last_known).restrict(keys))
-        for name, pos in survivors.items():  # what the relay tasks durably hold
-            known = known.union(pos.restrict(keys))
-            self.journal.note("survivor", f"{name}: durable position {pos.format() or 'empty'}", "", "ok")
-        have = clean.get(cand.address, executed(by_addr[cand.address]).restrict(keys))
-        donors = sorted((a for a in clean if a != cand.address and not clean[a].subtract(have).is_empty()),
-                        key=lambda a: -clean[a].count())
-        donor_ok = [a for a in donors if by_addr[a].log_bin and by_addr[a].log_slave_updates]
-        sources: list[SalvageSource] = [ReplicaDonor(a, clean[a]) for a in donor_ok] + self.extra_sources
-        sources += [s for s in self._relays if s.name in survivors]
-        sources += self._binlog_sources
+        have, known, clean, sources = self._salvage_sources(cand.address, last_known, replicas,
+                                                            survivors, keys)
         saved, lost, by_source = salvage(self.ops, cand.address, have, known, sources, self.journal,
                                          self.opts.salvage_timeout,
                                          lambda a: self.ops.handler(a).executed(self.ops.conn(a)).restrict(keys))
@@ -154,6 +138,31 @@ class Failover(Recovery):
         self.repoint_all(others, skip=skip)
         self.record_history()
         self.follow_relays()
+
+    def _salvage_sources(self, cand: str, last_known: HostState | None, replicas: list[HostState],
+                         survivors: dict, keys) -> tuple:
+        """(the candidate's position, every GTID known to exist, the clean
+        replicas' positions, the salvage sources in the order they are
+        tried): the run applies these sources, the dry run shows them."""
+        by_addr = {h.address: h for h in replicas}
+        clean = {c.address: executed(by_addr[c.address]).restrict(keys)
+                 for c in self.candidates if c.advanced >= 0 and not c.errant and c.address in by_addr}
+        known = gtidmod.GtidSet.empty(flavor_of(by_addr[cand]))
+        for pos in clean.values():
+            known = known.union(pos)
+        if last_known is not None:
+            known = known.union(executed(last_known).restrict(keys))
+        for name, pos in survivors.items():  # what the relay tasks durably hold
+            known = known.union(pos.restrict(keys))
+            self.journal.note("survivor", f"{name}: durable position {pos.format() or 'empty'}", "", "ok")
+        have = clean.get(cand, executed(by_addr[cand]).restrict(keys))
+        donors = sorted((a for a in clean if a != cand and not clean[a].subtract(have).is_empty()),
+                        key=lambda a: -clean[a].count())
+        donor_ok = [a for a in donors if by_addr[a].log_bin and by_addr[a].log_slave_updates]
+        sources: list[SalvageSource] = [ReplicaDonor(a, clean[a]) for a in donor_ok] + self.extra_sources
+        sources += [s for s in self._relays if s.name in survivors]
+        sources += self._binlog_sources
+        return have, known, clean, sources
 
     def _survivors(self, replicas: list[HostState]) -> dict:
         """Relay tasks' durable positions (MariaDB GTIDs only), by source name."""
@@ -239,42 +248,11 @@ class Failover(Recovery):
         j.plan("choose", cand.address, [], f"{cand.name}: {', '.join(cand.reasons)} "
                                            "(ranking re-checked after relay logs are applied)")
         keys = salvage_keys(last_known, replicas, survivors)
-        have = executed(next(h for h in replicas if h.address == cand.address)).restrict(keys)
+        have, known, _, sources = self._salvage_sources(cand.address, last_known, replicas,
+                                                        survivors, keys)
         user, _ = self.ops.replication_user()
-        known = have
-        for h in replicas:
-            known = known.union(executed(h).restrict(keys))
-        for name, pos in survivors.items():
-            known = known.union(pos.restrict(keys))
-            j.plan("survivor", "", [], f"{name}: durable position {pos.format() or 'empty'}")
-        for h in replicas:
-            pos = executed(h).restrict(keys)
-            if h.address != cand.address and not pos.subtract(have).is_empty():
-                dh, _, dp = h.address.rpartition(":")
-                hd = self.ops.handler(cand.address)
-                j.plan("salvage: replicate from donor", cand.address,
-                       [*hd.point_to_sql(dh, int(dp), user)[:-1], hd.d.start_replica_sql(),
-                        hd.d.wait_for_gtid_sql() % (f"'{pos.format()}'", self.opts.salvage_timeout),
-                        hd.d.stop_replica_sql()], f"missing {pos.subtract(have).describe()}")
-                break
-        for src in self._relays:
-            if src.name not in survivors:
-                continue
-            try:
-                held = src.holds(known.subtract(have))
-            except Exception as e:  # noqa: BLE001 - a plan shows the problem, it does not fail
-                j.plan("salvage: apply relay events", cand.address, [], f"{src.name}: unreadable: {e}")
-                continue
-            j.plan("salvage: apply relay events", cand.address,
-                   [f"-- RelayReader({src.root}).events(gtid=<candidate position>) "
-                    f"| mariadb-binlog | mariadb -h {cand.address}"],
-                   f"{src.name} holds {held.describe()} the candidate lacks (now; re-read after "
-                   f"relay logs are applied)" if held else f"{src.name} holds nothing the candidate lacks (now)")
-        for src in self._binlog_sources:
-            j.plan("salvage: apply binlog events", cand.address,
-                   [f"-- mariadb-binlog --start-position=<candidate position> "
-                    f"{' '.join(f.name for f in src.files)} | mariadb -h {cand.address}"],
-                   f"whatever {src.name} holds beyond the candidate's position")
+        for src in sources:  # the very sources the run tries, in its order
+            src.plan(self.ops, cand.address, known.subtract(have), j, self.opts.salvage_timeout)
         nh, _, np = cand.address.rpartition(":")
         j.plan("promote", cand.address, self.ops.handler(cand.address).promote_sql())
         for h in replicas:

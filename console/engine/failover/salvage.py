@@ -40,6 +40,10 @@ class SalvageSource(Protocol):
               timeout: float) -> None:
         """Apply ``wanted`` to the candidate (raise on failure)."""
 
+    def plan(self, ops: ClusterOps, candidate: str, missing: GtidSet, journal: Journal,
+             timeout: float) -> None:
+        """The step ``apply`` would run (a dry run): its name and statements."""
+
 
 @dataclass
 class ReplicaDonor:
@@ -52,6 +56,17 @@ class ReplicaDonor:
 
     def holds(self, missing: GtidSet) -> GtidSet:
         return missing.intersection(self.position)
+
+    def plan(self, ops: ClusterOps, candidate: str, missing: GtidSet, journal: Journal,
+             timeout: float) -> None:
+        user, _ = ops.replication_user()
+        h = ops.handler(candidate)
+        host, _, port = self.address.rpartition(":")
+        journal.plan("salvage: replicate from donor", candidate,
+                     [*h.point_to_sql(host, int(port), user)[:-1], h.d.start_replica_sql(),
+                      h.d.wait_for_gtid_sql() % (f"'{self.position.format()}'", timeout),
+                      h.d.stop_replica_sql()],
+                     f"{self.name} holds {self.holds(missing).describe() or 'nothing'} the candidate lacks")
 
     def apply(self, ops: ClusterOps, candidate: str, wanted: GtidSet, journal: Journal,
               timeout: float) -> None:

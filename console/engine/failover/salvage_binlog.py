@@ -81,6 +81,13 @@ class BinlogFilesSource:
         self._start = start_of(missing)
         return missing.intersection(self.gtids_after(self._start))
 
+    def plan(self, ops: ClusterOps, candidate: str, missing: GtidSet, journal: Journal,
+             timeout: float) -> None:
+        journal.plan("salvage: apply binlog events", candidate,
+                     [f"-- mariadb-binlog --start-position=<candidate position> "
+                      f"{' '.join(f.name for f in self.files)} | mariadb -h {candidate}"],
+                     f"whatever {self.name} holds beyond the candidate's position")
+
     def apply(self, ops: ClusterOps, candidate: str, wanted: GtidSet, journal: Journal,
               timeout: float) -> None:
         text = self._decode(self._start)

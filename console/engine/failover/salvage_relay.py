@@ -110,6 +110,19 @@ class RelaySource:
         got, _ = self.scan(start_of(missing), missing)
         return missing.intersection(got)
 
+    def plan(self, ops: ClusterOps, candidate: str, missing: GtidSet, journal: Journal,
+             timeout: float) -> None:
+        try:
+            held = self.holds(missing)
+        except Exception as e:  # noqa: BLE001 - a plan shows the problem, it does not fail
+            journal.plan("salvage: apply relay events", candidate, [], f"{self.name}: unreadable: {e}")
+            return
+        journal.plan("salvage: apply relay events", candidate,
+                     [f"-- RelayReader({self.root}).events(gtid=<candidate position>) -> replay on "
+                      f"{candidate} keeping each GTID"],
+                     f"{self.name} holds {held.describe() or 'nothing'} the candidate lacks (now; "
+                     f"re-read after relay logs are applied)")
+
     def apply(self, ops: ClusterOps, candidate: str, wanted: GtidSet, journal: Journal,
               timeout: float) -> None:
         ep = ops.endpoint(candidate)
