@@ -28,7 +28,8 @@ from console.engine.task import Task, TaskStopped
 from console.errors import UserError
 from console.mysql.binlog import events as E
 from console.mysql.binlog.client import ER_SLAVE_SAME_ID, DumpError
-from console.mysql.connection import DBError, backoff_delays, is_access_denied
+from console.mysql.connection import DBError, is_access_denied
+from console.mysql.retry import backoff_delays
 
 RETRYABLE: tuple[type[BaseException], ...] = (DumpError, DBError, OSError, E.BinlogFormatError)
 

@@ -6,12 +6,10 @@ into one-line ``DBError``s that never contain a password.
 
 from __future__ import annotations
 
-import random
 import re
 import ssl
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -211,29 +209,6 @@ def is_transient(err: BaseException) -> bool:
     if code is None and isinstance(err, pymysql.err.MySQLError) and err.args:
         code = err.args[0] if isinstance(err.args[0], int) else None
     return code in TRANSIENT_CODES or isinstance(err, (ConnectionError, TimeoutError))
-
-
-def backoff_delays(base: float = 0.2, cap: float = 10.0, rng: random.Random | None = None):
-    """Exponential backoff with full jitter: an endless iterator of delays."""
-    rng = rng or random.Random()
-    attempt = 0
-    while True:
-        yield rng.uniform(base / 2, min(cap, base * (2 ** attempt)))
-        attempt += 1
-
-
-def with_retries(fn: Callable[[], T], *, attempts: int = 3, base: float = 0.2,
-                 retry_if: Callable[[BaseException], bool] = is_transient,
-                 sleep: Callable[[float], None] = time.sleep) -> T:
-    delays = backoff_delays(base)
-    for i in range(attempts):
-        try:
-            return fn()
-        except Exception as e:  # noqa: BLE001
-            if i == attempts - 1 or not retry_if(e):
-                raise
-            sleep(next(delays))
-    raise AssertionError("unreachable")
 
 
 def query(conn: pymysql.Connection, sql: str, args: Any = None) -> list[dict[str, Any]]:

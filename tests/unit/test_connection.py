@@ -2,14 +2,8 @@ import pymysql
 import pytest
 
 from console.config import Secret
-from console.mysql.connection import (
-    DBError,
-    Endpoint,
-    backoff_delays,
-    connect,
-    describe_error,
-    with_retries,
-)
+from console.mysql.connection import DBError, Endpoint, connect, describe_error
+from console.mysql.retry import backoff_delays, with_retries
 
 
 def ep(pw="hunter2-secret"):

@@ -20,7 +20,6 @@ the upper bound of the last committed chunk (what a checkpoint records)."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -35,6 +34,7 @@ from console.engine.migration.inspect import Inspection
 from console.engine.migration.sqlutil import cmp_tuple, col_list, key_eq, key_in, key_range, qi, qt
 from console.engine.migration.turns import Turns
 from console.mysql.connection import transaction
+from console.mysql.retry import is_lock_conflict, with_retries
 
 Key = tuple[Any, ...]
 
@@ -210,17 +210,10 @@ COPY_SESSION_STATEMENT = ("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE RE
                           "SET SESSION binlog_format = 'STATEMENT'")
 
 T = TypeVar("T")
-LOCK_ERRORS = (1205, 1213)  # lock wait timeout, deadlock (e.g. with the binlog apply)
 
 
 def retry_locks(fn: Callable[[], T], attempts: int = 10) -> T:
-    for i in range(attempts):
-        try:
-            return fn()
-        except Exception as e:  # noqa: BLE001
-            code = e.args[0] if getattr(e, "args", None) else None
-            if code not in LOCK_ERRORS or i == attempts - 1:
-                raise
-            time.sleep(0.02 * (i + 1))
-    raise AssertionError("unreachable")
+    """A copy or checksum chunk that met a lock wait timeout or a deadlock
+    (e.g. with the binlog apply) is tried again, quickly."""
+    return with_retries(fn, attempts=attempts, base=0.02, cap=0.2, retry_if=is_lock_conflict)
 
