@@ -132,3 +132,22 @@ def test_kinds_resolve_their_factory_and_screen_lazily():
     assert get("relay").screen_class().__name__ == "RelayScreen"
     with pytest.raises(UserError, match="unknown task kind 'x'"):
         get("x")
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda d: d / "missing.toml", "cannot read file: No such file or directory"),
+    (lambda d: d, "cannot read file: Is a directory"),
+    (lambda d: (d / "bin.toml").write_bytes(b"\x00\xff") and d / "bin.toml", "not UTF-8 text"),
+    (lambda d: (d / "bad.toml").write_text("[clusters\n") and d / "bad.toml", "invalid TOML"),
+    (lambda d: Path("/dev/null"), "clusters: no cluster configured"),
+])
+def test_config_check_of_unreadable_files_is_one_line_each(tmp_path, capsys, make, reason):
+    from console.cli import main
+
+    before = sorted(tmp_path.rglob("*"))
+    target = make(tmp_path)
+    made = sorted(tmp_path.rglob("*"))
+    assert main(["config", "check", str(target)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and reason in lines[0] and str(target) in lines[0]
+    assert sorted(tmp_path.rglob("*")) == made and len(made) >= len(before)
