@@ -19,7 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-from console.engine.migration.apply import OWN_SESSION, Applier, own_sessions_of
+from console.engine.migration.apply import Applier
+from console.engine.migration.apply_stream import OWN_SESSION, own_sessions_of
 from console.engine.migration.checkpoint import Checkpoint
 from console.engine.migration.checksum import Checksummer
 from console.engine.migration.control import ControlServer, check_socket_path
