@@ -9,7 +9,7 @@ import decimal
 import pytest
 
 from console.engine.migration.alter import AlterError, parse_alter, split_clauses
-from console.engine.migration.apply import Position
+from console.engine.migration.apply_stream import Position
 from console.engine.migration.checkpoint import Checkpoint, dec, enc
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.sqlutil import (
@@ -546,7 +546,7 @@ def test_turns_are_a_no_op_without_an_auto_increment_column():
 
 
 def _unit(n: int, ops=(), markers=()):
-    from console.engine.migration.apply import _Unit
+    from console.engine.migration.apply_stream import _Unit
 
     return _Unit(list(ops), f"0-1-{n}", ("mysql-bin.000001", 100 * n), list(markers))
 

@@ -14,60 +14,42 @@ was committed, so ``resume`` continues after a crash or ``kill -9``."""
 from __future__ import annotations
 
 import collections
-import concurrent.futures as cf
 import hashlib
-import os
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
-import pymysql
-
-from console.engine.migration.apply import OWN_SESSION, Applier, own_sessions_of
+from console.engine.migration.apply import Applier
+from console.engine.migration.apply_stream import OWN_SESSION, own_sessions_of
 from console.engine.migration.checkpoint import Checkpoint
-from console.engine.migration.checksum import CheckRanges, Checksummer
+from console.engine.migration.checksum import Checksummer
 from console.engine.migration.control import ControlServer, check_socket_path
-from console.engine.migration.copy import COPY_SESSION_STATEMENT, Copier
+from console.engine.migration.control_commands import LiveControl
+from console.engine.migration.copy import Copier
 from console.engine.migration.copycheck import ValueChanged
+from console.engine.migration.copyschedule import CopyScheduler
 from console.engine.migration.cutover import CutOverFailed, KeysDiffer, cut_over
 from console.engine.migration.inspect import Inspection, Refused, inspect, table_names
 from console.engine.migration.session import session_sql
-from console.engine.migration.status import MigrationDetail, binlog_backlog
+from console.engine.migration.status import StatusReport
 from console.engine.migration.tables import (
     Heartbeat,
     check_tables,
     defer_secondary_indexes,
     drop_tables,
     prepare_tables,
-    replica_lag_sql,
     restore_indexes,
     write_changelog,
 )
-from console.engine.migration.throttle import (
-    Observer,
-    check_load,
-    check_throttle_query,
-    decide,
-    format_load,
-    parse_load,
-)
-from console.engine.task import Task, TaskStopped, command
-from console.errors import CommandError, UserError
+from console.engine.migration.throttle import check_load, check_throttle_query, parse_load
+from console.engine.migration.throttling import Aborted, Panic, ThrottleWatch
+from console.engine.task import Task, TaskStopped
+from console.errors import UserError
 from console.kinds.migration import MigrationOptions
-from console.mysql.connection import Endpoint, close_quietly, connect, describe_error, query, scalar
+from console.mysql.connection import Endpoint, close_quietly, connect, describe_error, scalar
 from console.mysql.flavor import Dialect
-from console.options import parse_live
 
 DIRTY_LIMIT = 200_000   # changed keys tracked for the checksum's final pass; more: full pass
-
-
-class Panic(UserError):
-    exit_code = 3
-
-
-class Aborted(UserError):
-    exit_code = 4
 
 
 def binlog_start(conn, dialect: Dialect, tries: int = 50) -> tuple[tuple[str, int] | None, str]:
@@ -91,7 +73,14 @@ def binlog_start(conn, dialect: Dialect, tries: int = 50) -> tuple[tuple[str, in
     return None, g2
 
 
-class MigrationTask(Task):
+class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Task):
+    """The orchestration (this module): ``prepare``, ``run``, ``_execute``
+    and its phases, the final checksum rounds, the cut-over attempts,
+    abandon and cleanup.  Mixed in: the live settings and operator commands
+    (``control_commands.py``), the throttle watch, its gate and the panic and
+    abort checks (``throttling.py``), the copy's scheduling with its checksum
+    pool (``copyschedule.py``) and the status (``status.py``)."""
+
     kind = "migration"
 
     def __init__(self, task_id: str, ep: Endpoint, opts: MigrationOptions, task_dir: Path,
@@ -147,32 +136,6 @@ class MigrationTask(Task):
 
     def confirm_target(self) -> str:
         return self.opts.table
-
-    def _gate(self) -> None:
-        """Blocks while throttled (copy and apply), never during cut-over."""
-        while (self._throttled or time.time() < self._hibernate_until) and not self.cutting_over \
-                and not self._stop.is_set():
-            time.sleep(0.05)
-
-    def _check_panic(self) -> None:
-        """Raise if a panic or an abort was asked for (never waits: safe
-        under the cut-over's lock, where a pause must not hold writers)."""
-        if self._panic:
-            raise Panic(f"panic: {self._panic}; original table untouched")
-        if self._abort:
-            raise Aborted(self._abort)
-
-    def _check_abort(self) -> None:
-        self._check_panic()
-        if self.applier and self.applier.fatal:
-            raise UserError(self.applier.fatal)
-        self.checkpoint()
-
-    def _throttled_checkpoint(self) -> None:
-        """Between checksum chunks: obey the throttle, then abort checks."""
-        self._check_abort()
-        self._gate()
-        self._check_abort()
 
     def _save_checkpoint(self) -> None:
         c, a = self.copier, self.applier
@@ -431,9 +394,6 @@ class MigrationTask(Task):
         if self.heartbeat is not None:
             self.heartbeat.state = phase       # the changelog's state row
 
-    def _checksum_chunk_rows(self) -> int:
-        return max(self.chunk_size, self.opts.checksum_chunk_size)
-
     def _make_checksummer(self, copier: Copier, applier: Applier) -> Checksummer:
         return Checksummer(self.ins, copier, applier, lambda: self._connect(),
                            binlog_position=self.dialect.binlog_position,
@@ -493,124 +453,6 @@ class MigrationTask(Task):
         self._final_keys = set()
         self.checksummer.progress.done = True
         self.log(f"checksum: {len(keys)} changed key(s) equal under the cut-over lock")
-
-    def _copy(self, conn, copier: Copier, cs: Checksummer | None = None) -> None:
-        """Chunks are bounded here, in key order, and copied by
-        ``copy_threads`` workers with their own connections; the checkpoint
-        records only the gap-free prefix of committed chunks.  With ``cs``
-        each committed chunk is checked by a checksum worker of its own
-        while the copy goes on."""
-        local = threading.local()
-        conns: list = []
-        cs_local = threading.local()
-        checks: collections.deque[cf.Future] = collections.deque()
-        # several checkers: each spends most of its time waiting for the apply
-        # to pass its marker, so they overlap well even on few cores
-        cs_ex = (cf.ThreadPoolExecutor(self.opts.checksum_threads, thread_name_prefix=f"checksum-{self.task_id}")
-                 if cs else None)
-        ranges = CheckRanges(self._checksum_chunk_rows)   # chunks checked together
-        in_order = threading.Lock()
-
-        def verify(lo, hi):
-            pair = getattr(cs_local, "conns", None)
-            if pair is None:
-                pair = cs_local.conns = cs.open_conns()
-                conns.extend(pair)
-            self._throttled_checkpoint()
-            cs.verify_chunk(pair, lo, hi)
-
-        def reap(wait: bool) -> None:
-            while checks and (wait or checks[0].done()):
-                checks.popleft().result()     # a failed check fails the migration
-
-        def work(lo, hi):
-            c = getattr(local, "conn", None)
-            if c is None:
-                c = local.conn = self._copy_conn()
-                conns.append(c)
-            t0 = time.monotonic()
-            n = copier.copy_range(c, lo, hi)
-            with in_order:      # copy threads: ranges get the joined chunks in key order
-                joined = copier.chunk_done(lo, hi, n)
-                ready = ranges.add(joined) if cs_ex is not None else []
-            for rlo, rhi in ready:
-                checks.append(cs_ex.submit(verify, rlo, rhi))
-            if self.nice_ratio > 0:
-                self._stop.wait((time.monotonic() - t0) * self.nice_ratio)
-            return n
-
-        self._observed.wait(10)       # no chunk before the first throttle check
-        threads = self.opts.copy_threads
-        inflight: set[cf.Future] = set()
-        after = copier.last
-        last_save = time.monotonic()
-        try:
-            with cf.ThreadPoolExecutor(threads, thread_name_prefix=f"copy-{self.task_id}") as ex:
-                # the next chunk's bound is read while the chunks in flight copy
-                hi = copier.next_bound(conn, self.chunk_size, after)
-                while hi is not None:
-                    while len(inflight) >= threads:
-                        done, inflight = cf.wait(inflight, timeout=0.5,
-                                                 return_when=cf.FIRST_COMPLETED)
-                        for f in done:
-                            f.result()          # a failed chunk fails the copy
-                        self._check_abort()
-                    self._check_abort()
-                    self._gate()
-                    self._check_abort()
-                    reap(False)
-                    inflight.add(ex.submit(work, after, hi))
-                    after = hi
-                    if time.monotonic() - last_save >= 1.0:
-                        self._save_checkpoint()
-                        last_save = time.monotonic()
-                    hi = copier.next_bound(conn, self.chunk_size, after)
-                for f in cf.as_completed(inflight):
-                    f.result()
-                inflight = set()
-            if cs_ex is not None:
-                for rlo, rhi in ranges.rest():
-                    checks.append(cs_ex.submit(verify, rlo, rhi))
-            if checks:
-                self.log(f"copy: last chunk committed; {sum(not f.done() for f in checks)} chunk "
-                         f"check(s) still running")
-            reap(True)
-        finally:
-            for f in inflight:
-                f.cancel()
-            if cs_ex is not None:
-                for f in checks:
-                    f.cancel()
-                cs_ex.shutdown(wait=True)
-            for c in conns:
-                try:
-                    c.close()
-                except Exception:  # noqa: BLE001
-                    pass
-
-    def _copy_conn(self):
-        """A copy connection; with ``copy_binlog_format = "statement"`` its
-        chunks are binlogged as statements (falls back to row events, once
-        and logged, where the user may not set the session's binlog_format)."""
-        c = self._connect(read_timeout=3600, write_timeout=3600)
-        if self.copy_format == "statement":
-            try:
-                with c.cursor() as cur:
-                    for sql in COPY_SESSION_STATEMENT:
-                        cur.execute(sql)
-            except pymysql.MySQLError as e:  # the session keeps its row format
-                with self._fmt_lock:
-                    if self.copy_format == "statement":
-                        self.copy_format = "row"
-                        self.log(f"row copy binlogged as row events: cannot set binlog_format="
-                                 f"STATEMENT ({describe_error(e)})")
-        return c
-
-    def _postponed(self) -> bool:
-        f = self.opts.postpone_cut_over_flag_file
-        if f and os.path.exists(f):
-            return True
-        return not self.unpostponed
 
     def _drain(self, conn) -> None:
         """Wait until the apply has everything written so far."""
@@ -722,231 +564,6 @@ class MigrationTask(Task):
 
     def on_stop_requested(self) -> None:
         pass
-
-    # ---- watcher: throttle, panic flag, rates, backlog -------------------------------
-
-    def _replica_endpoints(self) -> dict[str, object]:
-        out = {}
-        if self.opts.throttle_control_replicas:
-            pairs = [(r.rsplit(":", 1)[0], int(r.rsplit(":", 1)[1]))
-                     for r in self.opts.throttle_control_replicas]
-        else:
-            pairs = list(self.ins.replicas) if self.ins else []
-        for h, p in pairs:
-            ep = self.ep.with_address(h, p)
-            out[f"{h}:{p}"] = (lambda ep=ep: connect(ep, connect_timeout=1.0, read_timeout=2.0))
-        return out
-
-    def _watch(self) -> None:
-        assert self.ins is not None
-        obs = Observer(lambda: self._connect(read_timeout=5), self._replica_endpoints(),
-                       replica_lag_sql(self.ins))
-        mon = None
-        last_rows = last_events = 0
-        last_t = time.monotonic()
-        while not self._watch_stop.wait(0.1):
-            try:
-                if self.opts.panic_flag_file and os.path.exists(self.opts.panic_flag_file):
-                    self._request_panic(f"panic flag file {self.opts.panic_flag_file} exists")
-                names = sorted(set(self.max_load) | set(self.critical_load))
-                o = obs.observe(names, self.throttle_query, self.opts.throttle_flag_file,
-                                self.manual_throttle)
-                v = decide(o, max_lag_millis=self.max_lag_millis, max_load=self.max_load,
-                           critical_load=self.critical_load)
-                self._replica_lags = dict(o.replica_lags)
-                if v.critical:
-                    if self.opts.critical_load_hibernate_seconds > 0:
-                        self._hibernate_until = time.time() + self.opts.critical_load_hibernate_seconds
-                        self.log(f"{v.critical}: hibernating {self.opts.critical_load_hibernate_seconds:g}s")
-                    elif not self._abort:
-                        self._abort = f"{v.critical}: aborted; original table untouched, ghost dropped"
-                reason = v.reason
-                if not reason and time.time() < self._hibernate_until:
-                    reason = "hibernating after critical load"
-                self._throttled = bool(reason)
-                self.set_throttle(reason)
-                now = time.monotonic()
-                if now - last_t >= 1.0:
-                    rows = self.copier.rows_copied if self.copier else 0
-                    evs = self.applier.events_applied if self.applier else 0
-                    self._copy_hist.append((rows - last_rows) / (now - last_t))
-                    self._apply_hist.append((evs - last_events) / (now - last_t))
-                    last_rows, last_events, last_t = rows, evs, now
-                    if mon is None:
-                        mon = self._connect(read_timeout=5)
-                    self._server_binlog = sb = self.dialect.binlog_position(mon)
-                    a = self.applier
-                    if sb and a is not None and a.read_file and a.read_file != sb[0]:
-                        # rotated past the apply's file: the backlog spans files
-                        self._binlog_sizes = {str(r["Log_name"]): int(r["File_size"])
-                                              for r in query(mon, "SHOW BINARY LOGS")}
-            except Exception as e:  # noqa: BLE001 - observation errors never kill the task
-                self.set_error(f"watch: {e}")
-                mon = None
-            finally:
-                self._observed.set()
-        obs.close()
-        if mon is not None:
-            mon.close()
-
-    def _request_panic(self, reason: str) -> None:
-        if not self._panic:
-            self._panic = reason
-            self.log(f"PANIC: {reason}")
-            self._stop.set()
-            self._resume.set()
-
-    # ---- commands -------------------------------------------------------------------
-
-    @command("throttle", help="throttle the copy and apply manually")
-    def cmd_throttle(self) -> str:
-        self.manual_throttle = True
-        return "throttled"
-
-    @command("no-throttle", help="end the manual throttle")
-    def cmd_no_throttle(self) -> str:
-        self.manual_throttle = False
-        return "manual throttle off"
-
-    @command("cut-over", help="cut over as soon as the copy is verified (unpostpone)")
-    def cmd_cut_over(self) -> str:
-        self.unpostponed = True
-        f = self.opts.postpone_cut_over_flag_file
-        if f and os.path.exists(f):
-            os.unlink(f)
-        return "cut-over will proceed"
-
-    @command("unpostpone", help="alias of cut-over")
-    def cmd_unpostpone(self) -> str:
-        return self.cmd_cut_over()
-
-    @command("panic", dangerous=True, help="stop now; drop ghost; original untouched")
-    def cmd_panic(self) -> str:
-        self._request_panic("operator panic")
-        return "panic requested"
-
-    @command("set", help="change a setting: setting=chunk-size|dml-batch-size|... value=...")
-    def cmd_set(self, setting: str, value) -> str:
-        """A live option (declared ``live`` in console/kinds/migration.py),
-        within its declared bounds; load thresholds and the throttle query
-        are also checked on the server."""
-        try:
-            field, parsed = parse_live(MigrationOptions, setting, str(value))
-        except UserError as e:
-            raise CommandError(str(e)) from None
-        name = field.replace("_", "-")
-        if field in ("max_load", "critical_load"):
-            parsed = self._checked_live(name, parse_load(parsed, name), check_load)
-        elif field == "throttle_query":
-            parsed = self._checked_live(name, parsed, check_throttle_query)
-        setattr(self, field, parsed)
-        return f"{name}={self.get_setting(name)}"
-
-    def _checked_live(self, name: str, value, check):
-        """A throttle setting changed while the migration runs is checked on
-        the server first, like the flag at the start (before the start there
-        is nothing to ask: ``prepare`` checks it then)."""
-        if self.ins is None:
-            return value
-        try:
-            conn = self._connect(read_timeout=10)
-        except UserError as e:
-            raise CommandError(f"{name}: cannot check it on the server: {e}") from None
-        try:
-            check(conn, value, name)
-        except UserError as e:
-            raise CommandError(str(e)) from None
-        finally:
-            close_quietly(conn)
-        return value
-
-    def get_setting(self, name: str):
-        return {"chunk-size": self.chunk_size, "dml-batch-size": self.dml_batch_size,
-                "max-lag-millis": self.max_lag_millis, "nice-ratio": self.nice_ratio,
-                "max-load": format_load(self.max_load), "critical-load": format_load(self.critical_load),
-                "throttle-query": self.throttle_query}.get(name, "")
-
-    # ---- status ---------------------------------------------------------------------
-
-    def detail(self) -> MigrationDetail:
-        o, ins, c, a = self.opts, self.ins, self.copier, self.applier
-        d = MigrationDetail(database=o.database, table=o.table, ghost=table_names(o.table)[0], alter=o.alter,
-                            execute=o.execute, chunk_size=self.chunk_size,
-                            dml_batch_size=self.dml_batch_size, nice_ratio=self.nice_ratio,
-                            max_lag_millis=self.max_lag_millis, max_load=format_load(self.max_load),
-                            critical_load=format_load(self.critical_load),
-                            throttle_query=self.throttle_query, postponed=self._postponed(),
-                            cutover_attempts=self.cutover_attempts, waiting_for=self._waiting_for)
-        if ins is None:
-            return d
-        est = max(ins.rows_estimate, 1)
-        rows = c.rows_copied if c else 0
-        rate = sum(list(self._copy_hist)[-5:]) / max(1, len(list(self._copy_hist)[-5:]))
-        arate = sum(list(self._apply_hist)[-5:]) / max(1, len(list(self._apply_hist)[-5:]))
-        done = bool(c and c.done)
-        pct = 100.0 if done else min(99.9, 100.0 * rows / max(est, rows, 1))
-        eta = 0.0 if done else ((max(est - rows, 0) / rate) if rate > 0 else None)
-        backlog = None
-        hb = None
-        coords = applied = ""
-        if a is not None:
-            coords = f"{a.read_file}:{a.read_pos}" if a.read_file else ""
-            applied = a.applied_pos
-            if a.heartbeat_at:
-                hb = max(0.0, time.time() - a.heartbeat_at)
-            sb = self._server_binlog
-            if sb and a.read_file:
-                backlog = binlog_backlog((a.read_file, a.read_pos), sb, self._binlog_sizes)
-        cs = ""
-        if self.checksummer is not None:
-            p = self.checksummer.progress
-            cs = (f"{'verified' if p.done and not p.remaining_mismatches else 'checking'}: "
-                  f"{p.chunks} chunks, {p.rows} rows, {p.mismatches} mismatches, {p.recopied} re-copied")
-        return replace(d, unique_key=f"{ins.key.name} ({', '.join(ins.key.columns)})",
-                       rows_estimate=ins.rows_estimate, rows_copied=rows, percent=round(pct, 1),
-                       copy_rate=round(rate, 1), apply_rate=round(arate, 1),
-                       events_applied=a.events_applied if a else 0, backlog_bytes=backlog,
-                       eta_seconds=None if eta is None else round(eta, 1), heartbeat_lag=hb,
-                       replica_lags=tuple(sorted(self._replica_lags.items())),
-                       binlog_coordinates=coords, applied_pos=applied, checksum=cs,
-                       notes=ins.notes, copy_rate_history=tuple(self._copy_hist),
-                       apply_rate_history=tuple(self._apply_hist))
-
-    def summary(self) -> str:
-        d = self.detail()
-        eta = "-" if d.eta_seconds is None else f"{d.eta_seconds:.0f}s"
-        thr = self._throttle_reason
-        return (f"{d.database}.{d.table} {self.phase or self.state}: copied {d.rows_copied}/"
-                f"{d.rows_estimate} ({d.percent:.1f}%) {d.copy_rate:.0f} rows/s, applied "
-                f"{d.events_applied} events, eta {eta}"
-                + (f", throttled: {thr}" if thr else "")
-                + (f", waiting for {d.waiting_for}" if d.waiting_for else ""))
-
-    def status_text(self) -> str:
-        d = self.detail()
-        lines = [
-            f"migrating {d.database}.{d.table}: {d.alter}",
-            f"state: {self.state} phase: {self.phase} since {time.strftime('%H:%M:%S', time.localtime(self._since))}",
-            f"unique key: {d.unique_key}",
-            f"copy: {d.rows_copied}/{d.rows_estimate} rows ({d.percent:.1f}%), {d.copy_rate:.0f} rows/s, "
-            f"eta {'-' if d.eta_seconds is None else f'{d.eta_seconds:.0f}s'}",
-            f"apply: {d.events_applied} events, {d.apply_rate:.0f}/s, backlog "
-            f"{'-' if d.backlog_bytes is None else d.backlog_bytes} bytes, heartbeat lag "
-            f"{'-' if d.heartbeat_lag is None else f'{d.heartbeat_lag * 1000:.0f}ms'}",
-            f"binlog: read {d.binlog_coordinates or '-'} applied GTID {d.applied_pos or '-'}",
-            "replica lag: " + (", ".join(f"{n} {'?' if v is None else f'{v * 1000:.0f}ms'}"
-                                         for n, v in d.replica_lags) or "-"),
-            f"throttle: {self._throttle_reason or 'no'}",
-            f"settings: chunk-size={d.chunk_size} dml-batch-size={d.dml_batch_size} "
-            f"nice-ratio={d.nice_ratio:g} max-lag-millis={d.max_lag_millis} "
-            f"max-load={d.max_load or '-'} critical-load={d.critical_load or '-'}",
-            f"checksum: {d.checksum or '-'}",
-            f"postponed: {'yes' if d.postponed else 'no'}; cut-over attempts: {d.cutover_attempts}",
-            f"waiting for: {d.waiting_for or '-'}",
-        ]
-        if self._last_error:
-            lines.append(f"last error: {self._last_error}")
-        return "\n".join(lines)
 
 
 __all__ = ["MigrationTask", "Panic", "Aborted", "Refused"]

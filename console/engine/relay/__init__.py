@@ -9,8 +9,9 @@ from __future__ import annotations
 from console.config import TaskConfig
 from console.engine.engine import Engine
 from console.engine.relay.reader import RelayEvent, RelayReader  # noqa: F401
+from console.engine.relay.status import RelayStatus
 from console.engine.relay.store import RelayMeta, RelayStore  # noqa: F401
-from console.engine.relay.task import RelayStatus, RelayTask
+from console.engine.relay.task import RelayTask
 from console.errors import UserError
 from console.kinds.relay import RelayOptions
 from console.mysql.connection import Endpoint

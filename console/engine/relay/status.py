@@ -1,4 +1,6 @@
-"""Relay status: the frozen snapshot, rates, bytes behind, the upstream poller."""
+"""Relay status: the frozen snapshot, rates, bytes behind, the upstream
+poller, and ``RelayStatusReport`` (mixed into ``RelayTask``, ``task.py``),
+which builds the task's detail and summary."""
 
 from __future__ import annotations
 
@@ -137,3 +139,54 @@ def _close(c) -> None:
             c.close()
         except Exception:  # noqa: BLE001 - closing a broken connection
             pass
+
+
+class RelayStatusReport:
+    """Status of ``RelayTask``: detail and summary."""
+
+    def _behind(self) -> int | None:
+        meta = self.meta
+        if not meta or not meta.file or (self._identity and meta.identity != self._identity):
+            return None
+        up = self._poller.snapshot
+        return bytes_behind(meta.file, meta.pos, up.file, up.pos, up.logs)
+
+    def detail(self) -> RelayStatus:
+        meta = self.meta
+        up = self._poller.snapshot
+        behind = self._behind()
+        caught = behind == 0
+        ev_s, mb_s = self._meter.rates()
+        files = self.store.all_files()
+        secs = None
+        if behind is not None:
+            secs = 0.0 if caught else (max(0.0, time.time() - self._last_ts) if self._last_ts else None)
+        return RelayStatus(
+            upstream=self.endpoint.label, upstream_identity=self._identity,
+            connected=self._connected, upstream_file=up.file, upstream_pos=up.pos,
+            upstream_gtid=up.gtid, received_file=self._recv[0], received_pos=self._recv[1],
+            relayed_subdir=meta.subdir if meta else "", relayed_file=meta.file if meta else "",
+            relayed_pos=meta.pos if meta else 0, relayed_gtid=meta.gtid if meta else "",
+            bytes_behind=behind, seconds_behind=secs, events_per_s=round(ev_s, 1),
+            mb_per_s=round(mb_s, 3), total_events=self._events, total_bytes=self._bytes,
+            retries=self._retries, last_error=self._last_error, relay_dir=str(self.store.root),
+            relay_bytes=sum(f.size for f in files), relay_files=len(files),
+            upstream_retention=up.retention, caught_up=caught,
+            semi_sync=self._semi_state(), acks=self._acks,
+            mb_history=tuple(self._meter.history),
+        )
+
+    def _semi_state(self) -> str:
+        if not self.opts.semi_sync:
+            return "off"
+        c = self.client
+        if c is None:
+            return "on (not connected)"
+        return "on" if c.semi_active else "unavailable"
+
+    def summary(self) -> str:
+        meta = self.meta
+        if not meta:
+            return f"relay from {self.endpoint.label}: starting"
+        pos = f"{meta.file}:{meta.pos}" if meta.file else "(by GTID)"
+        return f"relay from {self.endpoint.label} at {pos} gtid {meta.gtid or '-'}"

@@ -8,6 +8,12 @@ from the upstream ``file:pos`` while the upstream is the same server, by GTID
 into a new subdirectory when it is another one.  Transient errors retry with
 exponential backoff and jitter; the read watchdog is the socket timeout
 (3 x heartbeat + 1 s).
+(3 x heartbeat + 1 s).
+
+This module holds the task's run and its sessions (connect, the start
+position, the dump read into a pipe); ``RelayTask`` mixes in the writer side
+(``writer.py``: relay files, fsync, relay.meta), the operator commands
+(``commands.py``: switch-master, purge) and the status (``status.py``).
 """
 
 from __future__ import annotations
@@ -19,27 +25,28 @@ from collections.abc import Callable
 import pymysql
 
 from console.engine.dumpsession import EndSession, SessionLoop, describe
+from console.engine.relay.commands import RelayCommands
 from console.engine.relay.pipe import BytePipe
 from console.engine.relay.startcheck import AdHoc, meta_upstream, start_checks
-from console.engine.relay.status import RateMeter, RelayStatus, UpstreamPoller, bytes_behind
+from console.engine.relay.status import RateMeter, RelayStatusReport, UpstreamPoller
 from console.engine.relay.store import RelayMeta, RelayStore
-from console.engine.task import PAUSED, Task, TaskStopped, command
-from console.errors import CommandError, UserError
+from console.engine.relay.writer import RelayWriter
+from console.engine.task import Task, TaskStopped
+from console.errors import UserError
 from console.kinds.relay import RelayOptions
 from console.mysql import gtid as G
 from console.mysql.binlog import events as E
-from console.mysql.binlog.client import Batch, DumpClient, DumpError, ServerIdentity
+from console.mysql.binlog.client import DumpClient, DumpError, ServerIdentity
 from console.mysql.binlog.writer import BinlogFileWriter
 from console.mysql.connection import (
     Endpoint,
-    connect,
     describe_error,
     query,
     query_one,
 )
 
 
-class RelayTask(Task):
+class RelayTask(RelayWriter, RelayCommands, RelayStatusReport, Task):
     kind = "relay"
     report_host = "dbops-relay"
 
@@ -229,18 +236,6 @@ class RelayTask(Task):
             raise EndSession()  # pause, switch: the next session at once
         return False
 
-    def _write_loop(self, q: BytePipe) -> None:
-        while True:
-            batch = q.get()
-            if batch is None:
-                return
-            try:
-                self._handle(batch)
-            except BaseException as e:  # noqa: BLE001 - handed to the session thread
-                self._werr = e
-                q.break_()
-                return
-
     def _prepare_meta(self, client: DumpClient, ident: ServerIdentity) -> RelayMeta:
         meta = self.meta
         server = self.endpoint.address
@@ -305,187 +300,3 @@ class RelayTask(Task):
         raise DumpError(f"{self.endpoint.label} lacks relayed transactions {missing.describe()} "
                         f"(its GTID position is {theirs_text or 'empty'}); refusing to continue "
                         f"there: use switch-master with force to accept the gap", transient=False)
-
-    def _handle(self, batch: Batch) -> None:
-        if batch.data:
-            meta = self.meta
-            assert meta is not None
-            key = (meta.subdir, batch.file)
-            if self._writer_key != key:
-                self._close_writer(sync=True)
-                self.writer = BinlogFileWriter(self.store.subdir_path(meta.subdir) / batch.file)
-                self._writer_key = key
-            w = self.writer
-            assert w is not None
-            base = w.offset
-            w.write(batch.data)
-            if batch.boundary_end >= 0:
-                self._cand = (batch.file, batch.boundary_pos, base + batch.boundary_end,
-                              E.format_state(batch.gtid_state))
-            self._events += batch.count
-            self._bytes += len(batch.data)
-            self._last_ts = batch.last_ts or self._last_ts
-            if batch.need_ack:
-                self._ack_pending = True
-            if self._ack_pending and batch.boundary_end >= 0:
-                # semi-sync: the upstream waits for us; ACK only what is durable
-                self._flush()
-                if self.client is not None:
-                    self.client.send_ack(batch.file, batch.boundary_pos)
-                    self._acks += 1
-                self._ack_pending = False
-            if batch.rotate_to:
-                self._close_writer(sync=True)
-                self._cand = (batch.rotate_to, 4, 4, E.format_state(batch.gtid_state))
-                self._flush()
-        self._recv = (batch.file, batch.upstream_pos)
-        now = time.monotonic()
-        self._meter.add(self._events, self._bytes, now)
-        if batch.idle or batch.eof or now - self._last_flush >= self.opts.flush_interval:
-            self._flush()
-        if now - self._last_purge > 60:
-            self._last_purge = now
-            self._retention_purge()
-
-    def _flush(self) -> None:
-        """fsync the relay file, then publish the last boundary in relay.meta."""
-        self._last_flush = time.monotonic()
-        cand, meta = self._cand, self.meta
-        if cand is None or meta is None:
-            return
-        file, pos, relay_pos, gtid = cand
-        if (meta.file, meta.pos, meta.relay_pos) == (file, pos, relay_pos):
-            return
-        if self.writer is not None:
-            self.writer.sync()
-        self.meta = meta.with_position(file, pos, relay_pos, gtid)
-        self.store.save_meta(self.meta)
-
-    def _close_writer(self, sync: bool) -> None:
-        w, self.writer, self._writer_key = self.writer, None, None
-        if w is not None:
-            if sync:
-                w.sync()
-            w.close()
-
-    def _end_session(self) -> None:
-        """Close the connection and the file; cut the relay back to the meta."""
-        with self._io_lock:
-            c, self.client = self.client, None
-            self._connected = False
-            if c is not None:
-                c.close()
-            self._close_writer(sync=False)
-            self._cand = None
-            try:
-                self.meta = self.store.recover()
-            except UserError as e:
-                self.set_error(str(e))
-
-    def _retention_purge(self) -> None:
-        if self.opts.max_age_hours > 0 or self.opts.max_size_mb > 0:
-            removed = self.store.purge(max_age=self.opts.max_age_hours * 3600,
-                                       max_bytes=int(self.opts.max_size_mb * 1024 * 1024))
-            if removed and self.engine:
-                self.engine.audit("engine", "purge", self.task_id, "ok",
-                                  f"{len(removed)} relay file(s) by retention")
-
-    # ---- status ----------------------------------------------------------------------------
-
-    def _behind(self) -> int | None:
-        meta = self.meta
-        if not meta or not meta.file or (self._identity and meta.identity != self._identity):
-            return None
-        up = self._poller.snapshot
-        return bytes_behind(meta.file, meta.pos, up.file, up.pos, up.logs)
-
-    def detail(self) -> RelayStatus:
-        meta = self.meta
-        up = self._poller.snapshot
-        behind = self._behind()
-        caught = behind == 0
-        ev_s, mb_s = self._meter.rates()
-        files = self.store.all_files()
-        secs = None
-        if behind is not None:
-            secs = 0.0 if caught else (max(0.0, time.time() - self._last_ts) if self._last_ts else None)
-        return RelayStatus(
-            upstream=self.endpoint.label, upstream_identity=self._identity,
-            connected=self._connected, upstream_file=up.file, upstream_pos=up.pos,
-            upstream_gtid=up.gtid, received_file=self._recv[0], received_pos=self._recv[1],
-            relayed_subdir=meta.subdir if meta else "", relayed_file=meta.file if meta else "",
-            relayed_pos=meta.pos if meta else 0, relayed_gtid=meta.gtid if meta else "",
-            bytes_behind=behind, seconds_behind=secs, events_per_s=round(ev_s, 1),
-            mb_per_s=round(mb_s, 3), total_events=self._events, total_bytes=self._bytes,
-            retries=self._retries, last_error=self._last_error, relay_dir=str(self.store.root),
-            relay_bytes=sum(f.size for f in files), relay_files=len(files),
-            upstream_retention=up.retention, caught_up=caught,
-            semi_sync=self._semi_state(), acks=self._acks,
-            mb_history=tuple(self._meter.history),
-        )
-
-    def _semi_state(self) -> str:
-        if not self.opts.semi_sync:
-            return "off"
-        c = self.client
-        if c is None:
-            return "on (not connected)"
-        return "on" if c.semi_active else "unavailable"
-
-    def summary(self) -> str:
-        meta = self.meta
-        if not meta:
-            return f"relay from {self.endpoint.label}: starting"
-        pos = f"{meta.file}:{meta.pos}" if meta.file else "(by GTID)"
-        return f"relay from {self.endpoint.label} at {pos} gtid {meta.gtid or '-'}"
-
-    # ---- commands -------------------------------------------------------------------------------
-
-    def _target(self, target: str) -> Endpoint:
-        if self.resolve_target:
-            ep = self.resolve_target(target)
-            if ep is not None:
-                return ep
-        host, _, port = target.rpartition(":")
-        if not host or not port.isdigit():
-            raise CommandError(f"switch-master: unknown target {target!r}: give a host of the "
-                               f"cluster or host:port")
-        return self.endpoint.with_address(host, int(port))
-
-    @command("switch-master", dangerous=True,
-             help="point the relay at another upstream (continues by GTID)")
-    def switch_master(self, target: str, force: bool = False, actor: str = "operator") -> str:
-        """Point the relay at another upstream; continues by GTID in a new subdirectory."""
-        if self.state not in ("running", PAUSED):
-            raise CommandError(f"task {self.task_id} is {self.state}; switch-master needs a running relay")
-        ep = self._target(target)
-        if ep.address == self.endpoint.address:
-            raise CommandError(f"switch-master: the relay already reads from {ep.label}")
-        c = connect(ep, connect_timeout=3, read_timeout=10)
-        try:
-            theirs = str(query_one(c, "SELECT @@gtid_binlog_pos AS g")["g"] or "")
-        finally:
-            c.close()
-        ours = self.meta.gtid if self.meta else ""
-        missing = G.parse(ours, G.MARIADB).subtract(G.parse(theirs, G.MARIADB))
-        if not missing.is_empty() and not force:
-            raise CommandError(f"switch-master: {ep.label} lacks relayed transactions "
-                               f"{missing.describe()} (it is at {theirs or 'nothing'}); "
-                               f"pass force to accept the gap")
-        self._switch = (ep, bool(force))
-        self._wake.set()
-        c2 = self.client
-        if c2 is not None:
-            c2.shutdown()
-        return f"switching to {ep.label}"
-
-    @command("purge", dangerous=True, help="remove old relay files now")
-    def purge(self, before: str = "", all_old: bool = False) -> str:
-        """Remove relay files older than BEFORE (or all but the current one)."""
-        if not before and not all_old:
-            removed = self.store.purge(max_age=self.opts.max_age_hours * 3600,
-                                       max_bytes=int(self.opts.max_size_mb * 1024 * 1024))
-        else:
-            removed = self.store.purge(before=before, everything_old=all_old)
-        return f"removed {len(removed)} relay file(s)" + (
-            f": {', '.join(f.subdir + '/' + f.name for f in removed)}" if removed else "")

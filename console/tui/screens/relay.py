@@ -16,7 +16,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Label, OptionList, Sparkline, Static
 from textual.widgets.option_list import Option
 
-from console.engine.relay.task import RelayStatus
+from console.engine.relay.status import RelayStatus
 from console.errors import UserError
 from console.tui.widgets.actions import TaskActions
 from console.tui.widgets.confirm import ConfirmDialog
