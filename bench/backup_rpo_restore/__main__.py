@@ -40,7 +40,7 @@ from console.engine.backup.storage import LocalStorage
 from console.engine.engine import Engine
 from console.mysql.binlog import events as E
 from console.mysql.connection import Endpoint
-from console.mysql.tools import defaults_file
+from console.mysql.tools import client_options
 from console.sandbox import Sandbox
 
 
@@ -172,11 +172,11 @@ def main() -> int:
             f = segdir / f"{m.seq:010d}.bin"
             f.write_bytes(zstd.decompress(storage.get(data_key(m.seq))))
             files.append(str(f))
-        with defaults_file(socket=peer.socket, user=RESTORE_USER,
-                           password=peer.server.password()) as cnf:
+        with client_options(socket=peer.socket, user=RESTORE_USER,
+                            password=peer.server.password()) as cnf:
             t0 = time.monotonic()
             mb = subprocess.Popen(["mariadb-binlog", *files], stdout=subprocess.PIPE)
-            cl = subprocess.run(["mariadb", f"--defaults-extra-file={cnf}", "--binary-mode"],
+            cl = subprocess.run(["mariadb", cnf.arg, "--binary-mode"], pass_fds=cnf.pass_fds,
                                 stdin=mb.stdout, capture_output=True)
             mb.stdout.close()
             mb.wait()
