@@ -34,7 +34,7 @@ def test_stream_reconnect_prints_only_our_lines(sandbox, tmp_path):
               "--postpone-cut-over-flag-file", str(flag), "--status-interval", "0.5",
               "--initially-drop-ghost-table", "--initially-drop-old-table")
     try:
-        wait_for(lambda: any(" postponed" in ln for ln in cli.err) or cli.p.poll() is not None,
+        wait_for(lambda: any(f"{DB}.{TABLE} postponed:" in ln for ln in cli.err) or cli.p.poll() is not None,
                  timeout=120, what="the postponed cut-over")
         ours = [t for t in dump_threads(h) if t not in before]
         assert ours, "no binlog dump of the migration on the server"
