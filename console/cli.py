@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "console.commands.failover",
     "console.commands.monitor",
     "console.commands.config",
+    "console.commands.serve",
 ]
 
 

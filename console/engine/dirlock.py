@@ -1,6 +1,6 @@
-"""One writer per directory: an exclusive ``flock`` on ``DIR/.lock``, held
-for the life of the process that took it (the kernel drops it when the
-process ends, however it ends: no stale lock after ``kill -9``).
+"""One writer per directory: an exclusive ``flock`` on ``DIR/.lock`` (or another
+name), held for the life of the process that took it (the kernel drops it
+when the process ends, however it ends: no stale lock after ``kill -9``).
 
 The lock file names its holder (``OWNER (pid N)``) so that the process that
 is refused can say who has the directory."""
@@ -27,13 +27,15 @@ def holder_of(text: str) -> tuple[str, int | None]:
 
 
 def lock_dir(directory: Path, owner: str,
-             refused: Callable[[str, int | None], UserError]) -> IO[str]:
+             refused: Callable[[str, int | None], UserError], name: str = LOCK_NAME) -> IO[str]:
     """Lock ``directory`` (made if missing) for this process; returns the open
     lock file (closing it releases the lock).  When another process holds it,
-    raises ``refused(its owner, its pid)``."""
+    raises ``refused(its owner, its pid)`` and changes nothing.  ``name``: the
+    lock file's name (``.lock`` unless one directory has several owners, e.g.
+    the state directory's engine)."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        f = open(directory / LOCK_NAME, "a+")  # noqa: SIM115 - held for the owner's lifetime
+        f = open(directory / name, "a+")  # noqa: SIM115 - held for the owner's lifetime
     except OSError as e:
         raise UserError(f"cannot lock {directory}: {e.strerror}") from None
     try:

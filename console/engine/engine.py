@@ -46,15 +46,18 @@ class Engine:
         tc = self.config.task(name)
         return self.add_task(get_kind(tc.kind).make_task(self, tc))
 
-    def start_autostart_tasks(self, actor: str = "autostart") -> dict[str, str]:
+    def start_autostart_tasks(self, actor: str = "autostart", *,
+                              retry_failed: bool = False) -> dict[str, str]:
         """Create and start every task declared with ``autostart = true`` that
-        the engine does not have yet: {name: "" when started, else the one-line
-        reason}.  One refusal does not keep the others from starting.  The
-        start checks talk to servers: call it from an engine thread or a
-        worker (the console does, when it opens)."""
+        the engine does not have yet (with ``retry_failed``, also those that
+        failed: built again from the config as it is now): {name: "" when
+        started, else the one-line reason}.  One refusal does not keep the
+        others from starting.  The start checks talk to servers: call it from
+        an engine thread or a worker (the console does, when it opens)."""
         out: dict[str, str] = {}
         for name, tc in self.config.tasks.items():
-            if not tc.autostart or name in self._tasks:
+            have = self._tasks.get(name)
+            if not tc.autostart or (have is not None and not (retry_failed and have.state == FAILED)):
                 continue
             try:
                 task = self.create_configured(name)
@@ -68,6 +71,29 @@ class Engine:
             except UserError as e:
                 out[name] = str(e)
         return out
+
+    def remove_task(self, task_id: str, actor: str = "operator", wait: float = 30.0) -> bool:
+        """Stop a task (it checkpoints first) and take it out of the engine.
+        False when it did not stop within ``wait`` seconds: it stays (still
+        stopping) and a later call takes it out."""
+        t = self.task(task_id)
+        t.stop(actor=actor, wait=wait)
+        if not t.join(0):
+            self.audit(actor, "remove", task_id, "failed", f"still stopping after {wait:g} s")
+            return False
+        with self._lock:
+            if self._tasks.get(task_id) is t:
+                del self._tasks[task_id]
+        self.audit(actor, "remove", task_id, "ok", t.state)
+        return True
+
+    def set_config(self, config: Config) -> None:
+        """The config from now on (a reload): tasks created later are built
+        from it; running tasks keep what they were started with."""
+        if config.state_dir.expanduser() != self.state.root:
+            raise UserError(f"the state directory cannot change under a running engine "
+                            f"({self.state.root} -> {config.state_dir})")
+        self.config = config
 
     def task(self, task_id: str) -> Task:
         try:

@@ -12,9 +12,9 @@ import threading
 class Cli:
     """``python -m console ...`` in the background; its output lines collected."""
 
-    def __init__(self, *argv: str):
+    def __init__(self, *argv: str, env: dict[str, str] | None = None):
         self.p = subprocess.Popen([sys.executable, "-m", "console", *argv], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env={**os.environ})
+                                  stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
         self.out: list[str] = []
         self.err: list[str] = []
         self._threads = [threading.Thread(target=self._read, args=(s, lines), daemon=True)

@@ -208,7 +208,7 @@ def _cli(args, env=None, cwd=None):
     [], ["status"], ["monitor", "--once"], ["switchover", "--dry-run"], ["failover", "--dry-run"],
     ["relay", "--task", "r"], ["backup", "--task", "b"], ["backup", "status", "--task", "b"],
     ["restore", "--task", "b", "--to-gtid", "0-1-1", "--target-dir", "restored"],
-    ["sandbox", "status"],
+    ["sandbox", "status"], ["serve"],
     ["migrate", "--host", "127.0.0.1", "--port", "3306", "--user", "u", "--password-file", "pw.txt",
      "--database", "d", "--table", "t", "--alter", "ADD COLUMN c INT"],
 ], ids=lambda a: " ".join(a[:2]) or "console")

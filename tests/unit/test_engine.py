@@ -145,3 +145,82 @@ def test_phase_seconds_add_up_per_phase_in_order(monkeypatch):
     now[0] += 0.25
     assert t.phase_seconds() == {"copying": 3.0, "postponed": 1.0, "cutting-over": 0.5}
     assert list(t.phase_seconds()) == ["copying", "postponed", "cutting-over"]
+
+
+# ---- what serve uses: remove a task, retry failed autostart tasks, a new config ----------
+
+
+def test_remove_task_stops_it_and_takes_it_out(engine):
+    t = engine.add_task(Counter("c"))
+    engine.start("c")
+    assert wait_for(t.ticked.is_set)
+    assert engine.remove_task("c", actor="serve") is True
+    assert t.state == DONE and engine.tasks() == []
+    last = engine.state.read_audit()[-1]
+    assert (last.actor, last.action, last.target, last.outcome, last.detail) == (
+        "serve", "remove", "c", "ok", "done")
+
+
+class Slow(Counter):
+    """Takes a while to stop (a long checkpoint)."""
+
+    def __init__(self, task_id):
+        super().__init__(task_id)
+        self.release = threading.Event()
+
+    def on_stop_requested(self):
+        pass
+
+    def cleanup(self):
+        self.release.wait(5)
+
+
+def test_a_task_that_does_not_stop_in_time_stays_until_it_has(engine):
+    t = engine.add_task(Slow("s"))
+    engine.start("s")
+    assert engine.remove_task("s", actor="serve", wait=0.1) is False
+    assert engine.tasks() == [t]
+    assert engine.state.read_audit()[-1].outcome == "failed"
+    t.release.set()
+    assert t.join(5)
+    assert engine.remove_task("s", actor="serve") is True and engine.tasks() == []
+
+
+def test_autostart_retries_a_failed_task_only_when_asked(tmp_path, monkeypatch):
+    import console.engine.engine as engine_module
+
+    cfg = parse_config({"state_dir": str(tmp_path / "state"),
+                        "clusters": {"c": {"hosts": {"h": {"user": "u", "password": "p"}}}},
+                        "tasks": {"f": {"kind": "failover", "cluster": "c", "autostart": True}}})
+    attempts = []
+
+    class RefusedOnce(Counter):
+        def start_checks(self):
+            attempts.append(1)
+            if len(attempts) == 1:
+                raise UserError("refused once")
+
+    class Kind:
+        @staticmethod
+        def make_task(engine, tc):
+            return RefusedOnce(tc.name)
+
+    monkeypatch.setattr(engine_module, "get_kind", lambda name: Kind)
+    e = Engine(cfg)
+    try:
+        assert e.start_autostart_tasks() == {"f": "refused once"}
+        assert e.task("f").state == FAILED
+        assert e.start_autostart_tasks() == {} and e.task("f").state == FAILED
+        assert e.start_autostart_tasks(retry_failed=True) == {"f": ""}
+        assert e.task("f").state == RUNNING and len(attempts) == 2
+        assert e.start_autostart_tasks(retry_failed=True) == {}  # a running one is left alone
+    finally:
+        e.shutdown()
+
+
+def test_set_config_keeps_the_state_directory(engine, tmp_path):
+    engine.set_config(parse_config({"state_dir": str(tmp_path / "state"), "ui": {"theme": "light"}}))
+    assert engine.config.ui.theme == "light"
+    with pytest.raises(UserError, match="the state directory cannot change under a running engine"):
+        engine.set_config(parse_config({"state_dir": str(tmp_path / "elsewhere")}))
+    assert engine.config.ui.theme == "light"

@@ -1,0 +1,58 @@
+"""``dbops-console serve``: the engine, headless (``console.engine.service``).
+
+Runs every configured cluster's monitor and every ``autostart = true`` task
+until SIGTERM or SIGINT (each task checkpoints and stops; the one last
+line; exit 0).  SIGHUP reloads the config.  One engine per state
+directory: a second ``serve`` on it is one line, exit 2, nothing changed.
+Under systemd (``Type=notify``) it says READY=1 once running, WATCHDOG=1
+when ``WatchdogSec=`` asks, STOPPING=1 when it stops; see
+``sample-configs/dbops-console.service``.
+"""
+
+from __future__ import annotations
+
+import signal
+
+from console.commands.common import last_line
+from console.config import find_config, load_config
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="run the engine headless: every cluster's monitor and every "
+                                     "autostart task, until SIGTERM; SIGHUP reloads the config")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no event lines (monitor observations, task states); what serve itself "
+                        "does or refuses and its last line are still printed")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from console.engine.sdnotify import Notifier
+    from console.engine.service import Requests, Service
+
+    path = find_config(getattr(args, "config", None))
+    config = load_config(path)  # bad input: one line, exit 2, before anything is made
+    requests = Requests()
+
+    def on_stop(signum, frame):
+        requests.stop(signal.Signals(signum).name)
+
+    def on_hup(signum, frame):
+        requests.reload()
+
+    handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup}
+    old = {s: signal.signal(s, h) for s, h in handlers.items()}
+    try:
+        service = Service(config, load=lambda: load_config(path), say=last_line,
+                          show=None if args.quiet else last_line, notifier=Notifier())
+        service.claim()
+        try:
+            service.start()
+        except BaseException:  # what did start stops cleanly before the error is told
+            service.engine.shutdown(timeout=service.stop_timeout)
+            raise
+        return service.run(requests)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
