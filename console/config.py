@@ -23,7 +23,7 @@ import difflib
 import math
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 from console.errors import UserError
 from console.kinds.registry import get as get_kind
 from console.kinds.registry import names as kind_names
-from console.options import convert, options_of
+from console.options import bound_problem, convert, options_of, type_word, wanted_word
 from console.secret import Secret
 
 if sys.version_info >= (3, 11):
@@ -144,7 +144,7 @@ class Table:
 
     def __init__(self, data: Mapping[str, Any], path: str, file: str | os.PathLike | None):
         if not isinstance(data, Mapping):
-            raise ConfigError(file, path, f"must be a table, got {_tname(data)}")
+            raise ConfigError(file, path, f"must be a table, got {type_word(data)}")
         self.data, self.path, self.file = data, path, file
         self._known: set[str] = set()
 
@@ -167,18 +167,15 @@ class Table:
         if float in types and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            want = " or ".join(_tname_t(t) for t in types)
-            raise self.error(name, f"must be {want}, got {_tname(value)} {value!r}")
+            want = " or ".join(wanted_word(t) for t in types)
+            raise self.error(name, f"must be {want}, got {type_word(value)} {value!r}")
         if choices is not None and value not in choices:
             raise self.error(name, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):  # TOML has nan and inf
             raise self.error(name, f"must be a finite number, got {value!r}")
-        if minimum is not None and maximum is not None and not minimum <= value <= maximum:
-            raise self.error(name, f"must be between {minimum} and {maximum}, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise self.error(name, f"must be at least {minimum}, got {value!r}")
-        if maximum is not None and value > maximum:
-            raise self.error(name, f"must be at most {maximum}, got {value!r}")
+        why = bound_problem(value, minimum, maximum) if isinstance(value, (int, float)) else None
+        if why:
+            raise self.error(name, why)
         return value
 
     def table(self, name: str, default_empty: bool = True) -> Table:
@@ -249,16 +246,6 @@ class Table:
                 if errors is None:
                     raise err
                 errors.append(err)
-
-
-def _tname(v: Any) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true/false",
-            list: "a list", dict: "a table"}.get(type(v), type(v).__name__)
-
-
-def _tname_t(t: type) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-            list: "a list", dict: "a table"}.get(t, t.__name__)
 
 
 # ---------------------------------------------------------------------------
@@ -475,7 +462,7 @@ def _parse_cluster(t: Table, name: str) -> ClusterConfig:
 
 def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig],
                 errors: list[ConfigError] | None = None,
-                broken: set[str] = frozenset()) -> TaskConfig | None:  # type: ignore[assignment]
+                broken: Collection[str] = ()) -> TaskConfig | None:
     kinds = task_kinds()
     kind = t.get("kind", str, choices=kinds)
     cluster = t.get("cluster", str, None)

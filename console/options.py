@@ -133,12 +133,29 @@ def option(cls: type, name: str) -> Option:
 
 
 _TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               Path: "a path (string)", tuple: "a list of strings"}
+               Path: "a path (string)", tuple: "a list of strings", list: "a list", dict: "a table"}
+
+
+def wanted_word(t: type) -> str:
+    """What a value of type ``t`` must be, in words (config errors)."""
+    return _TYPE_WORDS.get(t, t.__name__)
 
 
 def type_word(value: Any) -> str:
+    """What ``value`` is, in words (config errors)."""
     return {str: "a string", int: "an integer", float: "a number", bool: "true/false",
             list: "a list", dict: "a table", tuple: "a list"}.get(type(value), type(value).__name__)
+
+
+def bound_problem(value: float, lo: float | None, hi: float | None) -> str | None:
+    """Why ``value`` is outside [lo, hi] (either may be None), or None."""
+    if lo is not None and hi is not None and not lo <= value <= hi:
+        return f"must be between {_num(lo)} and {_num(hi)}, got {value!r}"
+    if lo is not None and value < lo:
+        return f"must be at least {_num(lo)}, got {value!r}"
+    if hi is not None and value > hi:
+        return f"must be at most {_num(hi)}, got {value!r}"
+    return None
 
 
 def convert(o: Option, value: Any) -> Any:
@@ -180,13 +197,9 @@ def problem(o: Option, value: Any) -> str | None:
     if s.choices is not None and value not in s.choices:
         return f"must be one of {', '.join(map(str, s.choices))}, got {value!r}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        lo, hi = s.minimum, s.maximum
-        if lo is not None and hi is not None and not lo <= value <= hi:
-            return f"must be between {_num(lo)} and {_num(hi)}, got {value!r}"
-        if lo is not None and value < lo:
-            return f"must be at least {_num(lo)}, got {value!r}"
-        if hi is not None and value > hi:
-            return f"must be at most {_num(hi)}, got {value!r}"
+        why = bound_problem(value, s.minimum, s.maximum)
+        if why:
+            return why
     if s.check is not None:
         return s.check(value)
     return None

@@ -18,12 +18,7 @@ import pytest
 
 from console.cli import main
 from console.sandbox import pid_alive
-from tests.support.backup_helpers import (
-    backup_config,
-    running_backup,
-    take_snapshot,
-    wait_backed_up,
-)
+from tests.support.backup_helpers import dump_backup_with_rows
 from tests.support.sandboxes import free_port_block
 
 pytestmark = pytest.mark.integration
@@ -34,19 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def backup(sandbox, tmp_path_factory):
     """(config path, GTID backed up): a dump snapshot, then a few thousand transactions."""
     tmp = tmp_path_factory.mktemp("restore-cli")
-    sandbox.sql("node1", "CREATE DATABASE IF NOT EXISTS bk_rcli",
-                "CREATE TABLE IF NOT EXISTS bk_rcli.t (id INT PRIMARY KEY AUTO_INCREMENT, v INT)")
-    with running_backup(sandbox, tmp, start_from="now") as (engine, task):
-        take_snapshot(engine, task, "mariadb-dump")
-        c = sandbox.connect("node1")
-        try:
-            with c.cursor() as cur:
-                for i in range(3000):
-                    cur.execute("INSERT INTO bk_rcli.t (v) VALUES (%s)", (i,))
-        finally:
-            c.close()
-        gtid = wait_backed_up(sandbox, task)
-    yield backup_config(sandbox, tmp, tmp / "store", start_from="now"), gtid
+    yield dump_backup_with_rows(sandbox, tmp, "bk_rcli", 3000)
     shutil.rmtree(tmp, ignore_errors=True)
 
 

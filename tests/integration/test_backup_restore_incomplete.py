@@ -28,12 +28,7 @@ from console.cli import main
 from console.engine.backup.incomplete import MARKER
 from console.mysql.mariadbd import pid_alive, pid_from_file
 from console.mysql.tools import need
-from tests.support.backup_helpers import (
-    backup_config,
-    running_backup,
-    take_snapshot,
-    wait_backed_up,
-)
+from tests.support.backup_helpers import dump_backup_with_rows
 from tests.support.sandboxes import free_port_block
 
 pytestmark = pytest.mark.integration
@@ -44,19 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def backup(sandbox, tmp_path_factory):
     """(config, GTID): a dump snapshot, then enough transactions for a replay of seconds."""
     tmp = tmp_path_factory.mktemp("restore-incomplete")
-    sandbox.sql("node1", "CREATE DATABASE IF NOT EXISTS bk_rinc",
-                "CREATE TABLE IF NOT EXISTS bk_rinc.t (id INT PRIMARY KEY AUTO_INCREMENT, v INT)")
-    with running_backup(sandbox, tmp, start_from="now") as (engine, task):
-        take_snapshot(engine, task, "mariadb-dump")
-        c = sandbox.connect("node1")
-        try:
-            with c.cursor() as cur:
-                for i in range(12000):
-                    cur.execute("INSERT INTO bk_rinc.t (v) VALUES (%s)", (i,))
-        finally:
-            c.close()
-        gtid = wait_backed_up(sandbox, task)
-    return backup_config(sandbox, tmp, tmp / "store", start_from="now"), gtid
+    return dump_backup_with_rows(sandbox, tmp, "bk_rinc", 12000)
 
 
 def _restore_argv(cfg, gtid, target, port, *extra):

@@ -172,3 +172,22 @@ def start_cli_backup(cfg: Path) -> subprocess.Popen:
                              "--task", "sandbox-backup", "-q"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             cwd=Path(__file__).resolve().parents[2])
+
+
+def dump_backup_with_rows(handle, tmp: Path, db: str, rows: int) -> tuple[Path, str]:
+    """(config path, GTID backed up): a backup task started at "now", a
+    mariadb-dump snapshot, then ``rows`` single-row transactions into ``db``.t,
+    all of them backed up when this returns."""
+    handle.sql("node1", f"CREATE DATABASE IF NOT EXISTS {db}",
+               f"CREATE TABLE IF NOT EXISTS {db}.t (id INT PRIMARY KEY AUTO_INCREMENT, v INT)")
+    with running_backup(handle, tmp, start_from="now") as (engine, task):
+        take_snapshot(engine, task, "mariadb-dump")
+        c = handle.connect("node1")
+        try:
+            with c.cursor() as cur:
+                for i in range(rows):
+                    cur.execute(f"INSERT INTO {db}.t (v) VALUES (%s)", (i,))
+        finally:
+            c.close()
+        gtid = wait_backed_up(handle, task)
+    return backup_config(handle, tmp, tmp / "store", start_from="now"), gtid

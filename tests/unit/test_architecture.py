@@ -25,17 +25,27 @@ def test_engine_sources_never_import_textual():
     assert offenders == []
 
 
-def test_importing_every_engine_module_loads_no_textual():
+def _engine_modules() -> list[str]:
     mods = []
     for sub in NO_TEXTUAL:
         for f in (ROOT / sub).rglob("*.py"):
             rel = f.relative_to(ROOT.parent).with_suffix("")
             mods.append(".".join(rel.parts).removesuffix(".__init__"))
+    return mods
+
+
+def _import_engine_and_check(banned: str):
+    """Import every engine and MySQL module in a fresh interpreter; it exits 1
+    if a module whose name matches ``banned`` (a Python expression on ``m``) got loaded."""
     code = ("import importlib, sys\n"
-            f"for m in {mods!r}: importlib.import_module(m)\n"
-            "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
+            f"for m in {_engine_modules()!r}: importlib.import_module(m)\n"
+            f"bad = [m for m in sys.modules if {banned}]\n"
             "print(bad)\nsys.exit(1 if bad else 0)\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_importing_every_engine_module_loads_no_textual():
+    r = _import_engine_and_check("m == 'textual' or m.startswith('textual.')")
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -71,14 +81,5 @@ def test_engine_never_imports_the_sandbox_or_the_tui():
 
 
 def test_importing_every_engine_module_loads_no_sandbox():
-    mods = []
-    for sub in NO_TEXTUAL:
-        for f in (ROOT / sub).rglob("*.py"):
-            rel = f.relative_to(ROOT.parent).with_suffix("")
-            mods.append(".".join(rel.parts).removesuffix(".__init__"))
-    code = ("import importlib, sys\n"
-            f"for m in {mods!r}: importlib.import_module(m)\n"
-            "bad = [m for m in sys.modules if m.startswith(('console.sandbox', 'console.tui'))]\n"
-            "print(bad)\nsys.exit(1 if bad else 0)\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    r = _import_engine_and_check("m.startswith(('console.sandbox', 'console.tui'))")
     assert r.returncode == 0, r.stdout + r.stderr

@@ -20,14 +20,9 @@ from console.engine.migration.sqlutil import (
     key_range,
     locked_before,
 )
-from console.engine.migration.throttle import (
-    Observation,
-    ThrottleConfigError,
-    decide,
-    format_load,
-    parse_load,
-)
+from console.engine.migration.throttle import Observation, decide
 from console.errors import UserError
+from console.kinds.load import ThrottleConfigError, format_load, parse_load
 from console.kinds.migration import MigrationOptions
 
 

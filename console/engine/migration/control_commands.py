@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import os
 
-from console.engine.migration.throttle import (
-    check_load,
-    check_throttle_query,
-    format_load,
-    parse_load,
-)
+from console.engine.migration.throttle import check_load, check_throttle_query
 from console.engine.task import command
 from console.errors import CommandError, UserError
+from console.kinds.load import format_load, parse_load
 from console.kinds.migration import MigrationOptions
 from console.mysql.connection import close_quietly
 from console.options import parse_live

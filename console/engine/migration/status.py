@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, replace
 
 from console.engine.migration.inspect import table_names
-from console.engine.migration.throttle import format_load
+from console.kinds.load import format_load
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,11 @@ from console.engine.migration.tables import (
     restore_indexes,
     write_changelog,
 )
-from console.engine.migration.throttle import check_load, check_throttle_query, parse_load
+from console.engine.migration.throttle import check_load, check_throttle_query
 from console.engine.migration.throttling import Aborted, Panic, ThrottleWatch
 from console.engine.task import Task, TaskStopped
 from console.errors import UserError
+from console.kinds.load import parse_load
 from console.kinds.migration import MigrationOptions
 from console.mysql.connection import Endpoint, close_quietly, connect, describe_error, scalar
 from console.mysql.flavor import Dialect

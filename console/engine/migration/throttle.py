@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.kinds.load import ThrottleConfigError, format_load, parse_load  # noqa: F401
+from console.kinds.load import ThrottleConfigError
 
 
 def check_load(conn, load: Mapping[str, float], flag: str) -> None:
