@@ -15,6 +15,14 @@ if ! dpkg -s mariadb-server mariadb-client mariadb-backup zstd >/dev/null 2>&1; 
   $SUDO apt-get update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y mariadb-server mariadb-client mariadb-backup zstd
 fi
+# Test peers for the service (issue 14): a real Prometheus server that scrapes
+# /metrics, and Chromium + ChromeDriver for the browser console's test.
+if ! dpkg -s prometheus chromium chromium-driver >/dev/null 2>&1; then
+  echo "bootstrap: installing prometheus, chromium and chromium-driver with apt-get" >&2
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
+    prometheus chromium chromium-driver
+fi
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   $SUDO apt-get update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y python3-venv
