@@ -23,15 +23,24 @@ def register(sub) -> None:
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no event lines (monitor observations, task states); what serve itself "
                         "does or refuses and its last line are still printed")
+    p.add_argument("--listen", metavar="HOST:PORT",
+                   help="also serve the API on this TCP address, behind the bearer token of "
+                        "STATE_DIR/api.token (made 0600 when missing); the unix socket "
+                        "STATE_DIR/run/api.sock is always served")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from console.api.app import build_app
+    from console.api.context import ApiContext
+    from console.api.server import ApiServer, bind_tcp, parse_listen
     from console.engine.sdnotify import Notifier
     from console.engine.service import Requests, Service
 
     path = find_config(getattr(args, "config", None))
     config = load_config(path)  # bad input: one line, exit 2, before anything is made
+    if args.listen:
+        parse_listen(args.listen)
     requests = Requests()
 
     def on_stop(signum, frame):
@@ -45,13 +54,30 @@ def run(args) -> int:
     try:
         service = Service(config, load=lambda: load_config(path), say=last_line,
                           show=None if args.quiet else last_line, notifier=Notifier())
-        service.claim()
+        tcp = bind_tcp(args.listen) if args.listen else None  # in use: one line, nothing made
         try:
+            service.claim()
+            ctx = ApiContext(service)
+            api = ApiServer(lambda token: build_app(ctx, token), service.state_dir, tcp)
+            api.bind()
+        except BaseException:
+            if tcp:
+                tcp.close()
+            raise
+        try:
+            api.start()
+            for site in api.sites:
+                last_line(f"serve: API on {site.name}"
+                          + (f" (bearer token in {service.state_dir}/api.token)" if site.token else ""))
             service.start()
         except BaseException:  # what did start stops cleanly before the error is told
             service.engine.shutdown(timeout=service.stop_timeout)
+            api.stop()
             raise
-        return service.run(requests)
+        try:
+            return service.run(requests)
+        finally:
+            api.stop()
     finally:
         for s, h in old.items():
             signal.signal(s, h)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from console.api.snapshots import topology_dict
 from console.commands.common import config_from_args, print_json
 
 if TYPE_CHECKING:  # lazy: keeps other subcommands' startup short
@@ -16,28 +16,6 @@ def register(sub) -> None:
     p.add_argument("--cluster", metavar="NAME", help="only this cluster")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=run)
-
-
-def host_dict(h) -> dict:
-    d = asdict(h)
-    d["channels"] = [asdict(c) for c in h.channels]
-    d["position"] = h.position
-    d["gtid"] = h.gtid
-    d["seconds_behind"] = h.seconds_behind
-    d["io_thread"] = h.io_thread
-    d["sql_thread"] = h.sql_thread
-    d["replication_error"] = h.replication_error
-    return d
-
-
-def topology_dict(t: Topology) -> dict:
-    return {
-        "cluster": t.cluster,
-        "taken_at": t.taken_at,
-        "primary": t.primary.address if t.primary else None,
-        "problems": list(t.problems),
-        "hosts": [host_dict(h) for h in t.hosts],
-    }
 
 
 def run(args) -> int:

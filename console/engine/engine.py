@@ -27,7 +27,9 @@ class Engine:
         self.state = state or StateDir(config.state_dir)
         self._tasks: dict[str, Task] = {}
         self._lock = threading.RLock()
-        self._events: collections.deque[tuple[int, AuditEntry]] = collections.deque(maxlen=2000)
+        # (seq, entry, audited): the feed of the last 2000 entries, audited
+        # (operator actions, state changes) or not (monitor observations)
+        self._events: collections.deque[tuple[int, AuditEntry, bool]] = collections.deque(maxlen=2000)
         self._seq = 0
 
     # ---- tasks ---------------------------------------------------------------
@@ -45,6 +47,21 @@ class Engine:
         """Build (not start) the task declared as ``[tasks.NAME]`` in the config."""
         tc = self.config.task(name)
         return self.add_task(get_kind(tc.kind).make_task(self, tc))
+
+    def start_declared(self, name: str, actor: str = "operator") -> Task:
+        """Start the task declared as ``[tasks.NAME]``: built from the config
+        when the engine does not have it or it ended (done, failed); refused
+        in one line when it already runs.  Talks to the servers (see
+        ``start``): call it from an engine thread or a worker."""
+        with self._lock:
+            have = self._tasks.get(name)
+            if have is not None and have.state not in (DONE, FAILED, NEW):
+                raise CommandError(f"task {name} is already {have.state}")
+            t = have if have is not None and have.state == NEW else None
+        if t is None:
+            t = self.create_configured(name)
+        self.start(t.task_id, actor=actor)
+        return t
 
     def start_autostart_tasks(self, actor: str = "autostart", *,
                               retry_failed: bool = False) -> dict[str, str]:
@@ -167,20 +184,27 @@ class Engine:
             self.state.audit(entry)
         except (OSError, UserError) as e:  # never let audit failure kill a task, but say so
             print(f"dbops-console: cannot write audit log: {e}", file=sys.stderr)
-        self._push(entry)
+        self._push(entry, audited=True)
 
     def event(self, source: str, message: str, level: str = "info") -> None:
         """A monitor observation for the event log pane (not an operator action)."""
         self._push(AuditEntry(time.time(), "monitor", level, source, message))
 
-    def _push(self, entry: AuditEntry) -> None:
+    def _push(self, entry: AuditEntry, audited: bool = False) -> None:
         with self._lock:
             self._seq += 1
-            self._events.append((self._seq, entry))
+            self._events.append((self._seq, entry, audited))
 
-    def events_since(self, seq: int) -> list[tuple[int, AuditEntry]]:
+    def events_since(self, seq: int, *, audited_only: bool = False) -> list[tuple[int, AuditEntry]]:
+        """The feed's entries after ``seq`` (all, or only those written to
+        the audit log)."""
         with self._lock:
-            return [(s, e) for s, e in self._events if s > seq]
+            return [(s, e) for s, e, a in self._events if s > seq and (a or not audited_only)]
+
+    @property
+    def last_seq(self) -> int:
+        with self._lock:
+            return self._seq
 
     def log_exception(self, source: str, text: str) -> None:
         p = self.state.ensure() / "errors.log"

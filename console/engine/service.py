@@ -167,6 +167,7 @@ class Service:
         self.stop_timeout = stop_timeout
         self._lock_file: IO[str] | None = None
         self._seq = 0
+        self._reload_lock = threading.Lock()  # SIGHUP's and the API's reloads, one at a time
 
     @property
     def config(self) -> Config:
@@ -249,7 +250,12 @@ class Service:
 
     def reload(self) -> ReloadPlan | None:
         """Read the config again and apply the difference (see the module's
-        docstring); None when the new config was refused."""
+        docstring); None when the new config was refused.  Safe from any
+        thread (the API reloads after it edited the config)."""
+        with self._reload_lock:
+            return self._reload()
+
+    def _reload(self) -> ReloadPlan | None:
         self.notifier.reloading()
         try:
             try:

@@ -255,16 +255,7 @@ class DashboardScreen(Screen):
     @work(thread=True, group="actions")
     def _start(self, tid: str) -> None:
         try:
-            try:
-                t = self.engine.task(tid)
-                if t.state in (DONE, FAILED):
-                    t = self.engine.create_configured(tid)
-            except UserError:
-                t = self.engine.create_configured(tid)
-            if t.state != NEW:
-                self.app.call_from_thread(self.notify, f"{tid} is already {t.state}", severity="warning")
-                return
-            self.engine.start(tid)
+            self.engine.start_declared(tid)
             self.app.call_from_thread(self.notify, f"started {tid}")
         except UserError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error")

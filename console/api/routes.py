@@ -1,0 +1,89 @@
+"""The API's routes, declared once: the aiohttp router and the OpenAPI
+document are both made from ``ROUTES``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from console.api import handlers, stream
+
+PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: str          # "path" | "query"
+    schema: dict
+    doc: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str           # below PREFIX unless absolute ("/metrics")
+    handler: object
+    summary: str
+    params: tuple[Param, ...] = ()
+    body: str | None = None                      # a components/schemas name
+    responses: dict[str, str] = field(default_factory=dict)  # status -> description
+    produces: str = "application/json"
+    mutates: bool = False
+
+    @property
+    def full_path(self) -> str:
+        return self.path if self.path.startswith("/metrics") else PREFIX + self.path
+
+
+_TASK = Param("name", "path", {"type": "string"}, "the task's name ([tasks.NAME], or monitor:CLUSTER)",
+              required=True)
+_CLUSTER = Param("cluster", "path", {"type": "string"}, "the cluster's name", required=True)
+_ERR = {"400": "bad input (one line in `error`)", "404": "no such cluster, host or task"}
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "", handlers.index, "the engine: version, state directory, config, pid, counts"),
+    Route("GET", "/openapi.json", handlers.openapi, "this document"),
+    Route("GET", "/clusters", handlers.clusters, "every cluster's last topology snapshot"),
+    Route("GET", "/clusters/{cluster}", handlers.cluster, "one cluster's last topology snapshot",
+          (_CLUSTER,), responses=_ERR),
+    Route("GET", "/clusters/{cluster}/hosts/{host}", handlers.host, "one host of a cluster",
+          (_CLUSTER, Param("host", "path", {"type": "string"}, "the host's name or address",
+                           required=True)), responses=_ERR),
+    Route("GET", "/tasks", handlers.tasks, "every task: running, ended, or declared and not started",
+          (Param("monitors", "query", {"type": "boolean"}, "include the clusters' monitors"),)),
+    Route("GET", "/tasks/{name}", handlers.task, "one task's status and its commands", (_TASK,),
+          responses=_ERR),
+    Route("PUT", "/tasks/{name}", handlers.declare, "declare (or replace) a task in the config "
+          "file, validated by the registry; the engine reloads", (_TASK,), body="TaskDeclaration",
+          responses={"400": "refused by the config check (`problems`); nothing written"},
+          mutates=True),
+    Route("DELETE", "/tasks/{name}", handlers.undeclare, "remove a task from the config file; "
+          "the engine stops it (it checkpoints first)", (_TASK,), responses=_ERR, mutates=True),
+    Route("POST", "/tasks/{name}/start", handlers.start, "start a declared task (built again "
+          "when it ended)", (_TASK,), responses={**_ERR, "409": "it already runs"}, mutates=True),
+    Route("POST", "/tasks/{name}/pause", handlers.simple("pause"), "pause a running task", (_TASK,),
+          responses=_ERR, mutates=True),
+    Route("POST", "/tasks/{name}/resume", handlers.simple("resume"), "resume a paused task",
+          (_TASK,), responses=_ERR, mutates=True),
+    Route("POST", "/tasks/{name}/stop", handlers.simple("stop"), "stop a task (it checkpoints "
+          "first)", (_TASK,), responses=_ERR, mutates=True),
+    Route("GET", "/tasks/{name}/commands", handlers.commands, "the task's commands: name, "
+          "dangerous or not, one line of help", (_TASK,), responses=_ERR),
+    Route("POST", "/tasks/{name}/commands/{command}", handlers.run_command,
+          "run a task command; a dangerous one needs `confirm` equal to its confirm target",
+          (_TASK, Param("command", "path", {"type": "string"}, "the command", required=True)),
+          body="CommandCall",
+          responses={**_ERR, "409": "dangerous: confirm target missing or wrong (`confirm` says "
+                                    "what to type)"}, mutates=True),
+    Route("GET", "/audit", stream.audit, "the audit log (newest last); with follow=true a "
+          "text/event-stream of `audit` events after the last `limit` entries",
+          (Param("limit", "query", {"type": "integer", "minimum": 1}, "at most this many (200)"),
+           Param("follow", "query", {"type": "boolean"}, "keep the stream open")),
+          produces="application/json or text/event-stream"),
+    Route("GET", "/stream", stream.snapshots_stream, "live snapshots as server-sent events: `snapshot` "
+          "({clusters, tasks}) every interval, `audit` and `event` entries as they happen",
+          (Param("interval", "query", {"type": "number", "minimum": 0.2},
+                 "seconds between snapshots (the config's refresh interval)"),),
+          produces="text/event-stream"),
+)
