@@ -4,6 +4,7 @@ import shutil
 import pytest
 
 from tests.support.sandboxes import SandboxHandle
+from tests.support.serving import serve  # noqa: F401 - the `serve` fixture, for every test
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

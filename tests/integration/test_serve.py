@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -35,27 +34,12 @@ from tests.integration.relay_support import (
 )
 from tests.support.backup_helpers import wait_for
 from tests.support.foreground import Cli
+from tests.support.serving import cluster_part, relay_task
 
 pytestmark = pytest.mark.integration
 
 
 # ---- helpers ---------------------------------------------------------------------
-
-
-def cluster_part(h, state: Path, *, heartbeat: bool = False) -> str:
-    """The sandbox config's settings and cluster, with this test's own state
-    directory; no tasks.  The monitor writes no heartbeat by default, so
-    that nothing but the test writes to the primary's binlog."""
-    text = re.split(r"(?m)^(?:# relay:|\[tasks\.)", h.config_path.read_text())[0]
-    text = re.sub(r'(?m)^state_dir = .*$', f'state_dir = "{state}"', text)
-    return re.sub(r"(?m)^heartbeat = true$", f"heartbeat = {str(heartbeat).lower()}", text)
-
-
-def relay_task(name: str, relay_dir: Path, server_id: int, *, autostart: bool = True,
-               heartbeat: float = 0.5, extra: str = "") -> str:
-    return (f'\n[tasks.{name}]\nkind = "relay"\ncluster = "sandbox"\nhost = "node1"\n'
-            f'relay_dir = "{relay_dir}"\nserver_id = {server_id}\nheartbeat = {heartbeat}\n'
-            f'reconnect_max = 1.0\nautostart = {str(autostart).lower()}\n{extra}')
 
 
 def mirror_cluster(h) -> str:
@@ -104,24 +88,6 @@ def notify(tmp_path):
     n = NotifySocket(tmp_path / "notify.sock")
     yield n
     n.close()
-
-
-@pytest.fixture
-def serve():
-    """Start ``serve`` in the background; any still running at the end of the
-    test (a failed one) is killed by its pid."""
-    started: list[Cli] = []
-
-    def start(config: Path, notify: NotifySocket | None = None, *extra: str, **env: str) -> Cli:
-        e = {"NOTIFY_SOCKET": str(notify.path)} if notify else {}
-        started.append(Cli("serve", "--config", str(config), *extra, env={**e, **env}))
-        return started[-1]
-
-    yield start
-    for cli in started:
-        if cli.p.poll() is None:
-            cli.p.kill()
-            cli.p.wait(30)
 
 
 def reload(cli: Cli, notify: NotifySocket) -> None:
