@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from console.api.server import short_unix_path, socket_path
+from console.api.sockets import short_unix_path, socket_path
 from console.errors import ConfirmationRequired, UserError
 
 TIMEOUT = 60.0  # seconds: a command that talks to servers (a switchover) may take a while

@@ -54,6 +54,19 @@ def load_task_config(args, kind: str = "backup"):
 
 def run(args) -> int:
     cfg, tc = load_task_config(args)
+    if args.action in ("run", "snapshot"):
+        from console.commands.engine_link import run_in_engine, runs_in_engine, served
+
+        client = served(cfg)  # an engine serves this state directory: the task runs there
+        if client and args.action == "run":
+            return run_in_engine(client, tc.name, "backup")
+        if client and runs_in_engine(client, tc.name):
+            out = client.command(tc.name, "snapshot-now", method=args.method or "")
+            if args.json:
+                print_json({"task": tc.name, "in_engine": True, "result": out})
+            else:
+                print(f"backup: the engine runs {tc.name}: {out}")
+            return 0
     if args.action == "run":
         return _run(cfg, tc, args)
     from console.engine.backup.catalog import Catalog

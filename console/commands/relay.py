@@ -121,6 +121,16 @@ def _build(args):
 
 
 def run(args) -> int:
+    if args.task and not (args.host or args.relay_dir or args.switch_master or args.stop_at_end
+                          or args.server_id or args.semi_sync):
+        from console.commands.common import config_from_args
+        from console.commands.engine_link import run_in_engine, served
+
+        cfg = config_from_args(args)
+        tc = cfg.task(args.task)
+        client = served(cfg) if tc.kind == "relay" else None
+        if client:  # an engine serves this state directory: the relay runs there
+            return run_in_engine(client, args.task, "relay")
     engine, task = _build(args)
 
     def progress(d) -> str:

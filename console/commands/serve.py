@@ -33,7 +33,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from console.api.app import build_app
     from console.api.context import ApiContext
-    from console.api.server import ApiServer, bind_tcp, parse_listen
+    from console.api.server import ApiServer
+    from console.api.sockets import bind_tcp, parse_listen
     from console.engine.sdnotify import Notifier
     from console.engine.service import Requests, Service
 

@@ -62,7 +62,11 @@ def execute(args, kind: str, **kw) -> int:
             print(plan.error, file=sys.stderr)
             return exit_code(plan)
         confirm_or_refuse(cluster.name, kind)
-    rep = cls(ClusterOps(cluster, cfg.state_dir), opts, relay_follow=_relay_note(cfg)).run()
+    from console.commands.engine_link import relay_follower_via, served
+
+    engine = None if args.dry_run else served(cfg)
+    follow = relay_follower_via(engine) if engine else _relay_note(cfg)
+    rep = cls(ClusterOps(cluster, cfg.state_dir), opts, relay_follow=follow).run()
     if args.json:
         print_json(report_dict(rep))
     elif rep.outcome == "refused":  # bad input or unsafe: one line, nothing changed

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from console.api.client import ApiError, EngineClient, connect
-from console.api.server import socket_path
+from console.api.sockets import socket_path
 from console.errors import ConfirmationRequired
 from tests.support.backup_helpers import wait_for
 from tests.support.serving import cluster_part, relay_task
