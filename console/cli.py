@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo-dir", metavar="DIR", help="sandbox directory for --demo")
     p.add_argument("--demo-port", metavar="P", type=int, default=23306,
                    help="sandbox base port for --demo (default 23306)")
+    p.add_argument("--standalone", action="store_true",
+                   help="run the engine inside this console instead of attaching to (or "
+                        "starting) the background engine: its tasks stop when the console quits")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     # every subcommand also takes --config after its name
     common = argparse.ArgumentParser(add_help=False)

@@ -84,6 +84,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/stream", stream.snapshots_stream, "live snapshots as server-sent events: `snapshot` "
           "({clusters, tasks}) every interval, `audit` and `event` entries as they happen",
           (Param("interval", "query", {"type": "number", "minimum": 0.2},
-                 "seconds between snapshots (the config's refresh interval)"),),
+                 "seconds between snapshots (the config's refresh interval)"),
+           Param("since", "query", {"type": "integer", "minimum": 0},
+                 "first send the engine's feed entries after this sequence number (0: every one "
+                 "kept, the last 2000); default: only new ones"),
+           Param("monitors", "query", {"type": "boolean"},
+                 "include the clusters' monitors in the snapshots' tasks")),
           produces="text/event-stream"),
 )

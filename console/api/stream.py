@@ -61,10 +61,10 @@ async def audit(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(POLL)
 
 
-def snapshot(engine) -> dict:
+def snapshot(engine, monitors: bool = False) -> dict:
     return {"taken_at": time.time(),
             "clusters": {n: snapshots.cluster_dict(engine, n) for n in engine.config.clusters},
-            "tasks": snapshots.tasks_list(engine)}
+            "tasks": snapshots.tasks_list(engine, monitors=monitors)}
 
 
 async def snapshots_stream(request: web.Request) -> web.StreamResponse:
@@ -76,15 +76,20 @@ async def snapshots_stream(request: web.Request) -> web.StreamResponse:
         interval = -1.0
     if not interval >= 0.2:
         return error(400, f"interval {raw!r}: expected seconds, at least 0.2")
+    since = request.query.get("since")
+    if since is not None and not since.isdigit():
+        return error(400, f"since {since!r}: expected a feed sequence number (0: all kept)")
+    monitors = _flag(request, "monitors")
     resp = await open_stream(request)
-    seq = engine.last_seq
+    seq = int(since) if since is not None else engine.last_seq
     next_snapshot = 0.0
     while True:
         for s, e in engine.events_since(seq):
             seq = s
-            await send(resp, "event" if e.actor == "monitor" else "audit", snapshots.audit_dict(e))
+            await send(resp, "event" if e.actor == "monitor" else "audit",
+                       {**snapshots.audit_dict(e), "seq": s})
         now = time.monotonic()
         if now >= next_snapshot:
-            await send(resp, "snapshot", snapshot(engine))
+            await send(resp, "snapshot", snapshot(engine, monitors))
             next_snapshot = now + interval
         await asyncio.sleep(min(POLL, interval))

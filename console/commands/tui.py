@@ -20,10 +20,20 @@ def run_console(args) -> int:
         cfg = load_config(info.config)
     else:
         cfg = config_from_args(args)
-    from console.engine.engine import Engine
     from console.tui.app import ConsoleApp
 
-    engine = Engine(cfg)
+    if args.standalone:
+        from console.engine.engine import Engine
+
+        engine = Engine(cfg)
+    else:  # the console is a client of the engine serving the state directory
+        import os
+
+        from console.api.launch import attach_or_start
+        from console.api.remote import RemoteEngine
+
+        client, started = attach_or_start(cfg, actor=f"console:{os.getpid()}")
+        engine = RemoteEngine(cfg, client, started_here=started is not None, pid=started)
     app = ConsoleApp(engine)
     try:
         app.run()

@@ -60,4 +60,5 @@ BACKUP = TaskKind(
     options=BackupOptions,
     factory="console.engine.backup:make_backup_task",
     screen="console.tui.screens.backup:BackupScreen",
+    detail="console.engine.backup.status:BackupStatus",
 )

@@ -39,4 +39,5 @@ FAILOVER = TaskKind(
     options=FailoverOptions,
     factory="console.engine.failover.task:make_failover_task",
     screen="console.tui.screens.failover:FailoverScreen",
+    detail="console.engine.failover.task:FailoverDetail",
 )

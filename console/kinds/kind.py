@@ -14,6 +14,10 @@ class TaskKind:
     options: type
     factory: str                  # "module:function(engine, task_config) -> Task"
     screen: str | None = None     # "module:Class" (a Textual screen), or None
+    detail: str | None = None     # "module:Class": the frozen dataclass of its status detail
+
+    def detail_class(self) -> type | None:
+        return _resolve(self.detail) if self.detail else None
 
     def make_task(self, engine: Any, task_config: Any) -> Any:
         return _resolve(self.factory)(engine, task_config)

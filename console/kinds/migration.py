@@ -103,4 +103,5 @@ MIGRATION = TaskKind(
     options=MigrationOptions,
     factory="console.engine.migration:make_migration_task",
     screen="console.tui.screens.migration:MigrationScreen",
+    detail="console.engine.migration.status:MigrationDetail",
 )

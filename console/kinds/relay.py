@@ -73,4 +73,5 @@ RELAY = TaskKind(
     options=RelayOptions,
     factory="console.engine.relay:make_relay_task",
     screen="console.tui.screens.relay:RelayScreen",
+    detail="console.engine.relay.status:RelayStatus",
 )

@@ -38,8 +38,17 @@ class ConsoleApp(App):
         self.autostart = autostart
         self.theme_name = engine.config.ui.theme
 
+    @property
+    def remote(self) -> bool:
+        """The engine runs in another process (``serve``): this console is its client."""
+        return getattr(self.engine, "remote", False)
+
     def on_mount(self) -> None:
         self.apply_theme(self.theme_name)
+        if self.remote:
+            how = "started by this console" if self.engine.started_here else "attached"
+            self.title = f"dbops-console · engine pid {self.engine.pid} ({how})"
+            self.start_monitors = self.autostart = False  # the engine runs them
         if self.start_monitors:
             for cluster in self.engine.config.clusters.values():
                 tid = monitor_id(cluster.name)
@@ -60,6 +69,28 @@ class ConsoleApp(App):
         for name, error in self.engine.start_autostart_tasks().items():
             if error:
                 self.call_from_thread(self.notify, f"autostart {name}: {error}", severity="error")
+
+    def action_quit(self) -> None:
+        """Quit; a console that started the engine asks first when tasks run
+        there: keep them running in the background, or stop them all."""
+        running = self.engine.running_tasks() if self.remote and self.engine.started_here else []
+        if not running:
+            self.exit()
+            return
+        from console.tui.widgets.quit_dialog import KEEP, STOP, QuitDialog
+
+        def chosen(answer: str | None) -> None:
+            if answer == STOP:
+                import os
+                import signal
+
+                os.kill(self.engine.pid, signal.SIGTERM)  # every task checkpoints and stops
+                self.exit(message=f"stopping the engine (pid {self.engine.pid}) and its tasks")
+            elif answer == KEEP:
+                self.exit(message=f"the engine (pid {self.engine.pid}) keeps running "
+                                  f"{', '.join(running)}; open the console again to see them")
+
+        self.push_screen(QuitDialog(self.engine.pid, running), chosen)
 
     def apply_theme(self, name: str) -> None:
         textual_theme, tcss = THEMES.get(name, THEMES["dark"])

@@ -43,6 +43,7 @@ class RelayStatus:
     semi_sync: str = "off"       # off | on | unavailable (upstream has no semi-sync master)
     acks: int = 0
     mb_history: tuple[float, ...] = ()
+    upstream_address: str = ""   # host:port of the upstream
 
 
 def bytes_behind(file: str, pos: int, up_file: str, up_pos: int,
@@ -162,7 +163,8 @@ class RelayStatusReport:
         if behind is not None:
             secs = 0.0 if caught else (max(0.0, time.time() - self._last_ts) if self._last_ts else None)
         return RelayStatus(
-            upstream=self.endpoint.label, upstream_identity=self._identity,
+            upstream=self.endpoint.label, upstream_address=self.endpoint.address,
+            upstream_identity=self._identity,
             connected=self._connected, upstream_file=up.file, upstream_pos=up.pos,
             upstream_gtid=up.gtid, received_file=self._recv[0], received_pos=self._recv[1],
             relayed_subdir=meta.subdir if meta else "", relayed_file=meta.file if meta else "",

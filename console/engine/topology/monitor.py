@@ -71,7 +71,12 @@ class MonitorTask(Task):
     def commands(self):
         c = super().commands()
         c["interval"] = (self.command_interval, False, "set the refresh interval in seconds")
+        c["refresh"] = (self.command_refresh, False, "probe the cluster now")
         return c
+
+    def command_refresh(self, actor: str = "operator") -> str:
+        t = self.refresh()
+        return f"probed {len(t.hosts)} host(s)"
 
     # ---- loop --------------------------------------------------------------
     def run(self) -> None:

@@ -79,7 +79,7 @@ class FailoverScreen(TaskActions, Screen):
         self.query_one("#fo-candidates", DataTable).focus()
 
     def _cluster_name(self) -> str:
-        return self.engine.task(self.task_id).cluster.name
+        return self.detail().cluster
 
     # ---- view -------------------------------------------------------------------
     def detail(self):

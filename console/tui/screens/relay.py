@@ -154,9 +154,9 @@ class RelayScreen(TaskActions, Screen):
 
     def targets(self) -> list[tuple[str, str]]:
         """Hosts of the relay's cluster (discovered topology first), minus the current upstream."""
-        task = self.engine.task(self.task_id)
-        current = task.endpoint.address
-        cluster = getattr(task, "cluster", None)
+        current = self.engine.task(self.task_id).status().detail.upstream_address
+        tc = self.engine.config.tasks.get(self.task_id)
+        cluster = (tc.cluster or next(iter(self.engine.config.clusters), None)) if tc else None
         out: list[tuple[str, str]] = []
         try:
             from console.engine.topology.monitor import monitor_id
