@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no event lines (monitor observations, task states); what serve itself "
                         "does or refuses and its last line are still printed")
+    p.add_argument("--metrics-listen", metavar="HOST:PORT",
+                   help="also serve Prometheus metrics (docs/api.md, Metrics) on this address, "
+                        "open to anyone who can reach it (no token)")
     p.set_defaults(func=run)
 
 
@@ -45,14 +48,29 @@ def run(args) -> int:
     try:
         service = Service(config, load=lambda: load_config(path), say=last_line,
                           show=None if args.quiet else last_line, notifier=Notifier())
-        service.claim()
+        # a bad or busy --metrics-listen: one line, before anything is made
+        metrics = _metrics_server(args.metrics_listen, service) if args.metrics_listen else None
         try:
-            service.start()
-        except BaseException:  # what did start stops cleanly before the error is told
-            service.engine.shutdown(timeout=service.stop_timeout)
-            raise
-        return service.run(requests)
+            service.claim()
+            try:
+                service.start()
+            except BaseException:  # what did start stops cleanly before the error is told
+                service.engine.shutdown(timeout=service.stop_timeout)
+                raise
+            return service.run(requests)
+        finally:
+            if metrics:
+                metrics.stop()
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _metrics_server(listen: str, service):
+    from console.api.metrics import MetricsServer, registry_for
+
+    server = MetricsServer(listen, registry_for(service.engine))
+    if service.show:
+        service.say(f"serve: metrics at http://{listen}/metrics (open: no token)")
+    return server
 
