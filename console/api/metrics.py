@@ -77,7 +77,7 @@ METRICS: tuple[MetricSpec, ...] = (
        "topology discovery rounds the cluster's monitor has completed"),
     # relay
     _m("dbops_relay_connected", GAUGE, T, "1 while the relay's dump session is connected"),
-    _m("dbops_relay_received_bytes_total", COUNTER, T, "binlog bytes received by this run"),
+    _m("dbops_relay_received_bytes_total", COUNTER, T, "binlog bytes this run received and wrote to its relay files"),
     _m("dbops_relay_events_total", COUNTER, T, "binlog events received by this run"),
     _m("dbops_relay_lag_seconds", GAUGE, T,
        "how far the relay is behind its upstream in time (0 when caught up; absent when unknown)"),

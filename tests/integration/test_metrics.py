@@ -40,6 +40,13 @@ def backup_task(name: str, storage: Path, server_id: int) -> str:
             f'server_id = {server_id}\nstart_from = "now"\nreconnect_max = 1.0\nautostart = true\n')
 
 
+def migration_task(name: str, throttle_flag: Path) -> str:
+    """A migration of metrics_t.m that waits for its cut-over (postponed)."""
+    return (f'\n[tasks.{name}]\nkind = "migration"\ncluster = "sandbox"\ndatabase = "metrics_t"\n'
+            f'table = "m"\nalter = "ADD COLUMN z INT"\nthrottle_flag_file = "{throttle_flag}"\n'
+            f'initially_drop_ghost_table = true\nautostart = true\n')
+
+
 def scrape(port: int) -> tuple[str, str]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
         return r.headers["Content-Type"], r.read().decode()
@@ -136,8 +143,12 @@ def test_prometheus_scrapes_serve_metrics(sandbox, tmp_path, serve, prometheus):
     h = sandbox
     state, relay_dir, storage = tmp_path / "state", tmp_path / "relay", tmp_path / "backup"
     cfg = tmp_path / "serve.toml"
+    flag = tmp_path / "throttle.flag"
     cfg.write_text(cluster_part(h, state, heartbeat=True) + relay_task("m1", relay_dir, 5401)
-                   + backup_task("b1", storage, 5402))
+                   + backup_task("b1", storage, 5402) + migration_task("mig", flag))
+    h.sql("node1", "DROP DATABASE IF EXISTS metrics_t", "CREATE DATABASE metrics_t",
+          "CREATE TABLE metrics_t.m (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+          "INSERT INTO metrics_t.m (v) SELECT seq FROM metrics_t.seq_1_to_300")
     port = free_port()
     cli = serve(cfg, "--metrics-listen", f"127.0.0.1:{port}")
     wait_for(lambda: any(ln.startswith("serve: serving ") for ln in cli.err) or cli.p.poll() is not None,
@@ -151,7 +162,8 @@ def test_prometheus_scrapes_serve_metrics(sandbox, tmp_path, serve, prometheus):
     ctype, text = scrape(port)
     assert ctype.startswith("text/plain; version=0.0.4"), ctype
     assert sample(text, "dbops_task_state", task="m1", state="running", cluster="sandbox") == 1.0, text
-    assert sample(text, "dbops_host_binlog_bytes", host="node1") > 0, text
+    wait_for(lambda: (sample(scrape(port)[1], "dbops_host_binlog_bytes", host="node1") or 0) > 0,
+             timeout=60, what="node1's binlog bytes in the scrape")
 
     prom = prometheus(f"127.0.0.1:{port}")
     assert prom.wait_value('up{job="dbops"}', lambda v: v == 1.0) == 1.0
@@ -174,10 +186,22 @@ def test_prometheus_scrapes_serve_metrics(sandbox, tmp_path, serve, prometheus):
     prom.wait_value('dbops_backup_checkpoint_age_seconds{task="b1"}', lambda v: v >= 0)
     prom.wait_value('dbops_backup_transactions_total{task="b1"}', lambda v: v > 0)
     prom.wait_value('dbops_backup_segments{task="b1"}', lambda v: v > 0)
+    # the migration copies the 300 rows and waits for its cut-over; the
+    # throttle flag file shows as the reason label
+    prom.wait_value('dbops_task_phase{task="mig",kind="migration",phase="postponed"}')
+    assert prom.wait_value('dbops_migration_rows_copied{task="mig"}', lambda v: v == 300) == 300
+    assert prom.wait_value('dbops_migration_rows_estimated{task="mig"}') > 0
+    assert prom.wait_value('dbops_migration_cutover_attempts_total{task="mig"}') == 0
+    assert prom.wait_value('sum(dbops_migration_throttled{task="mig"})') == 0
+    flag.touch()
+    prom.wait_value('dbops_migration_throttled{task="mig",reason="flag-file"}', lambda v: v == 1)
+    assert prom.value('sum(dbops_migration_throttled{task="mig"})') == 1
 
     rc = cli.stop(signal.SIGTERM)
     assert rc == 0, cli.err
-    assert cli.err[-1] == "serve: stopped by SIGTERM: monitor:sandbox done, m1 done, b1 done", cli.err
+    assert cli.err[-1] == ("serve: stopped by SIGTERM: monitor:sandbox done, m1 done, b1 done, "
+                           "mig done"), cli.err
+    h.sql("node1", "DROP DATABASE metrics_t")
     with pytest.raises(OSError):  # the endpoint stopped with serve
         scrape(port)
 
