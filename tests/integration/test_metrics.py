@@ -1,8 +1,9 @@
 """Prometheus metrics against real servers: ``serve --metrics-listen`` with
-a relay and a backup task over the sandbox, scraped by a real Prometheus
-server (Debian's ``/usr/bin/prometheus``, started here on a free port with
-its own storage in the test's tmp dir, scraping every second); series read
-back through Prometheus's HTTP API.  A task removed by a reload leaves the
+a relay, a backup, a (postponed) migration and a failover task over the
+sandbox, scraped by a real Prometheus server (Debian's
+``/usr/bin/prometheus``, started here on a free port with its own storage
+in the test's tmp dir, scraping every second); series read back through
+Prometheus's HTTP API.  A task removed by a reload leaves the
 scrape at once.  A bad ``--metrics-listen`` is one line, exit 2, and makes
 no state directory."""
 
@@ -137,15 +138,18 @@ def serve():
 
 @pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="Debian's prometheus is not installed")
 def test_prometheus_scrapes_serve_metrics(sandbox, tmp_path, serve, prometheus):
-    """A relay and a backup under ``serve --metrics-listen``: Prometheus
-    scrapes them; host, task, relay and backup series read back through its
-    query API, the relay's byte counter growing as rows are written."""
+    """A relay, a backup, a migration and a failover task under ``serve
+    --metrics-listen``: Prometheus scrapes them; host, task, relay, backup,
+    failover and migration series read back through its query API, the
+    relay's byte counter growing as rows are written, the migration's
+    throttle flag file showing as its reason label."""
     h = sandbox
     state, relay_dir, storage = tmp_path / "state", tmp_path / "relay", tmp_path / "backup"
     cfg = tmp_path / "serve.toml"
     flag = tmp_path / "throttle.flag"
     cfg.write_text(cluster_part(h, state, heartbeat=True) + relay_task("m1", relay_dir, 5401)
-                   + backup_task("b1", storage, 5402) + migration_task("mig", flag))
+                   + backup_task("b1", storage, 5402) + migration_task("mig", flag)
+                   + '\n[tasks.fo]\nkind = "failover"\ncluster = "sandbox"\nautostart = true\n')
     h.sql("node1", "DROP DATABASE IF EXISTS metrics_t", "CREATE DATABASE metrics_t",
           "CREATE TABLE metrics_t.m (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
           "INSERT INTO metrics_t.m (v) SELECT seq FROM metrics_t.seq_1_to_300")
@@ -186,6 +190,10 @@ def test_prometheus_scrapes_serve_metrics(sandbox, tmp_path, serve, prometheus):
     prom.wait_value('dbops_backup_checkpoint_age_seconds{task="b1"}', lambda v: v >= 0)
     prom.wait_value('dbops_backup_transactions_total{task="b1"}', lambda v: v > 0)
     prom.wait_value('dbops_backup_segments{task="b1"}', lambda v: v > 0)
+    # the failover task watches (automatic failover off: the sandbox's default)
+    assert prom.wait_value('dbops_failover_auto_enabled{task="fo",cluster="sandbox"}') == 0
+    assert prom.wait_value('dbops_failover_recoveries_total{task="fo",kind="failover",outcome="ok"}') == 0
+    assert prom.wait_value('dbops_task_phase{task="fo",phase="watching"}') == 1
     # the migration copies the 300 rows and waits for its cut-over; the
     # throttle flag file shows as the reason label
     prom.wait_value('dbops_task_phase{task="mig",kind="migration",phase="postponed"}')
@@ -200,7 +208,7 @@ def test_prometheus_scrapes_serve_metrics(sandbox, tmp_path, serve, prometheus):
     rc = cli.stop(signal.SIGTERM)
     assert rc == 0, cli.err
     assert cli.err[-1] == ("serve: stopped by SIGTERM: monitor:sandbox done, m1 done, b1 done, "
-                           "mig done"), cli.err
+                           "mig done, fo done"), cli.err
     h.sql("node1", "DROP DATABASE metrics_t")
     with pytest.raises(OSError):  # the endpoint stopped with serve
         scrape(port)
