@@ -44,6 +44,17 @@ class MetricSpec:
     labels: tuple[str, ...]
     help: str
 
+    @property
+    def unit(self) -> str:
+        """The unit, as the name says it (docs/api.md's unit column)."""
+        base = self.name.removesuffix("_total")
+        if base.endswith("_timestamp_seconds"):
+            return "Unix time, seconds"
+        for unit in ("seconds", "bytes"):
+            if base.endswith("_" + unit):
+                return unit
+        return "rows" if "_rows_" in base else "1"
+
 
 def _m(name: str, type_: str, labels: tuple[str, ...], help_: str) -> MetricSpec:
     return MetricSpec(name, type_, labels, help_)

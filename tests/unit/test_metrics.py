@@ -225,7 +225,7 @@ def test_docs_list_every_metric():
     assert documented - declared == set(), "documented but not declared"
     for m in METRICS:
         row = next(ln for ln in section.splitlines() if ln.startswith(f"| `{m.name}`"))
-        assert f"| {m.type} |" in row, row
+        assert f"| {m.type} |" in row and f"| {m.unit} |" in row, row
         for label in m.labels:
             assert label in row, (m.name, label)
 
