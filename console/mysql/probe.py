@@ -96,15 +96,16 @@ class HostState:
 
 
 def probe(ep: Endpoint, conn, dialect: Dialect | None = None,
-          heartbeat_server_id: int | None = None) -> HostState:
-    """Everything the dashboard shows about one host, over an open connection."""
+          heartbeat_server_id: int | None = None, *, binlog_sizes: bool = False) -> HostState:
+    """Everything the dashboard shows about one host, over an open connection
+    (``binlog_sizes``: also the binary logs' total size, one more query)."""
     t0 = time.monotonic()
     try:
         dialect = dialect or detect(conn)
         v = query_one(conn, "SELECT @@server_id AS sid, VERSION() AS ver, @@global.read_only AS ro, "
                             "@@global.log_bin AS lb, @@global.log_slave_updates AS lsu")
         pos = dialect.binlog_position(conn) if int(v["lb"]) else None
-        binlog_bytes = binlog_total_bytes(conn) if pos else None
+        binlog_bytes = binlog_total_bytes(conn) if pos and binlog_sizes else None
         g = dialect.gtid_positions(conn)
         channels = tuple(dialect.replica_status(conn))
         hosts = tuple(dialect.replica_hosts(conn))
