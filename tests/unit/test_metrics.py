@@ -13,6 +13,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import pymysql
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -39,7 +40,7 @@ from console.engine.topology.model import Topology
 from console.engine.topology.monitor import MonitorDetail, MonitorTask
 from console.errors import UserError
 from console.mysql.flavor import ReplicaStatus
-from console.mysql.probe import HostState
+from console.mysql.probe import HostState, binlog_total_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -337,3 +338,39 @@ def test_parse_host_port():
         with pytest.raises(UserError, match=r"^--x .*give HOST:PORT"):
             parse_host_port(bad, "--x")
 
+
+
+class _Conn:
+    """Just enough of a pymysql connection for ``binlog_total_bytes``."""
+
+    def __init__(self, rows=None, error=None):
+        self.rows, self.error = rows, error
+
+    def cursor(self, *_):
+        conn = self
+
+        class Cur:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *a):
+                return False
+
+            def execute(self, sql, args=None):
+                assert sql == "SHOW BINARY LOGS"
+                if conn.error:
+                    raise conn.error
+
+            def fetchall(self):
+                return conn.rows
+
+        return Cur()
+
+
+def test_binlog_total_bytes():
+    rows = [{"Log_name": "b.000001", "File_size": 1000}, {"Log_name": "b.000002", "File_size": 234}]
+    assert binlog_total_bytes(_Conn(rows)) == 1234
+    refused = pymysql.err.OperationalError(1227, "Access denied; you need BINLOG MONITOR")
+    assert binlog_total_bytes(_Conn(error=refused)) is None  # unknown, the host not down
+    with pytest.raises(pymysql.err.OperationalError):  # a lost connection is the probe's to report
+        binlog_total_bytes(_Conn(error=pymysql.err.OperationalError(2013, "Lost connection")))
