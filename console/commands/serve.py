@@ -45,23 +45,22 @@ def run(args) -> int:
 
     handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup}
     old = {s: signal.signal(s, h) for s, h in handlers.items()}
+    metrics = None
     try:
         service = Service(config, load=lambda: load_config(path), say=last_line,
                           show=None if args.quiet else last_line, notifier=Notifier())
         # a bad or busy --metrics-listen: one line, before anything is made
         metrics = _metrics_server(args.metrics_listen, service) if args.metrics_listen else None
+        service.claim()
         try:
-            service.claim()
-            try:
-                service.start()
-            except BaseException:  # what did start stops cleanly before the error is told
-                service.engine.shutdown(timeout=service.stop_timeout)
-                raise
-            return service.run(requests)
-        finally:
-            if metrics:
-                metrics.stop()
+            service.start()
+        except BaseException:  # what did start stops cleanly before the error is told
+            service.engine.shutdown(timeout=service.stop_timeout)
+            raise
+        return service.run(requests)
     finally:
+        if metrics:
+            metrics.stop()
         for s, h in old.items():
             signal.signal(s, h)
 
