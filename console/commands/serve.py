@@ -27,6 +27,9 @@ def register(sub) -> None:
                    help="also serve the API on this TCP address, behind the bearer token of "
                         "STATE_DIR/api.token (made 0600 when missing); the unix socket "
                         "STATE_DIR/run/api.sock is always served")
+    p.add_argument("--metrics-listen", metavar="HOST:PORT",
+                   help="also serve Prometheus metrics (docs/api.md, Metrics) on this address, "
+                        "open to anyone who can reach it (no token)")
     p.set_defaults(func=run)
 
 
@@ -52,10 +55,18 @@ def run(args) -> int:
 
     handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup}
     old = {s: signal.signal(s, h) for s, h in handlers.items()}
+    metrics = None
     try:
         service = Service(config, load=lambda: load_config(path), say=last_line,
                           show=None if args.quiet else last_line, notifier=Notifier())
-        tcp = bind_tcp(args.listen) if args.listen else None  # in use: one line, nothing made
+        # a bad or busy --listen / --metrics-listen: one line, before anything is made
+        tcp = bind_tcp(args.listen) if args.listen else None
+        try:
+            metrics = _metrics_server(args.metrics_listen, service) if args.metrics_listen else None
+        except BaseException:
+            if tcp:
+                tcp.close()
+            raise
         try:
             service.claim()
             ctx = ApiContext(service)
@@ -80,6 +91,17 @@ def run(args) -> int:
         finally:
             api.stop()
     finally:
+        if metrics:
+            metrics.stop()
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _metrics_server(listen: str, service):
+    from console.api.metrics import MetricsServer, registry_for
+
+    server = MetricsServer(listen, registry_for(service.engine))
+    if service.show:
+        service.say(f"serve: metrics at http://{listen}/metrics (open: no token)")
+    return server
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+import pymysql
+
 from console.mysql.connection import (
     ACCESS_DENIED_CODES,
     DBError,
@@ -36,6 +38,7 @@ class HostState:
     log_slave_updates: bool = False
     binlog_file: str = ""
     binlog_pos: int = 0
+    binlog_bytes: int | None = None  # the binary logs' total size (SHOW BINARY LOGS); None: unknown
     gtid_binlog_pos: str = ""
     gtid_current_pos: str = ""
     gtid_slave_pos: str = ""
@@ -93,14 +96,16 @@ class HostState:
 
 
 def probe(ep: Endpoint, conn, dialect: Dialect | None = None,
-          heartbeat_server_id: int | None = None) -> HostState:
-    """Everything the dashboard shows about one host, over an open connection."""
+          heartbeat_server_id: int | None = None, *, binlog_sizes: bool = False) -> HostState:
+    """Everything the dashboard shows about one host, over an open connection
+    (``binlog_sizes``: also the binary logs' total size, one more query)."""
     t0 = time.monotonic()
     try:
         dialect = dialect or detect(conn)
         v = query_one(conn, "SELECT @@server_id AS sid, VERSION() AS ver, @@global.read_only AS ro, "
                             "@@global.log_bin AS lb, @@global.log_slave_updates AS lsu")
         pos = dialect.binlog_position(conn) if int(v["lb"]) else None
+        binlog_bytes = binlog_total_bytes(conn) if pos and binlog_sizes else None
         g = dialect.gtid_positions(conn)
         channels = tuple(dialect.replica_status(conn))
         hosts = tuple(dialect.replica_hosts(conn))
@@ -116,6 +121,7 @@ def probe(ep: Endpoint, conn, dialect: Dialect | None = None,
             read_only=bool(int(v["ro"])), log_bin=bool(int(v["lb"])),
             log_slave_updates=bool(int(v["lsu"])),
             binlog_file=pos[0] if pos else "", binlog_pos=pos[1] if pos else 0,
+            binlog_bytes=binlog_bytes,
             gtid_binlog_pos=g.get("binlog", ""), gtid_current_pos=g.get("current", ""),
             gtid_slave_pos=g.get("slave", ""), gtid_executed=g.get("executed", ""),
             channels=channels, replica_hosts=hosts, dump_threads=int(dumps["n"]) if dumps else 0,
@@ -133,6 +139,19 @@ def probe(ep: Endpoint, conn, dialect: Dialect | None = None,
 def unreachable(ep: Endpoint, error: str, code: int | None = None) -> HostState:
     return HostState(name=ep.name or ep.address, address=ep.address, reachable=False, error=error,
                      error_code=code)
+
+
+def binlog_total_bytes(conn) -> int | None:
+    """The size of every binary log the server keeps (``SHOW BINARY LOGS``);
+    None when the account may not list them."""
+    try:
+        rows = query(conn, "SHOW BINARY LOGS")
+    except pymysql.MySQLError as e:
+        code = e.args[0] if e.args and isinstance(e.args[0], int) else 0
+        if 1000 <= code < 2000:  # the server refused (a privilege): unknown, not down
+            return None
+        raise
+    return sum(int(r.get("File_size") or 0) for r in rows)
 
 
 def heartbeat_age(conn, primary_server_id: int) -> float | None:

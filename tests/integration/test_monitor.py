@@ -90,7 +90,9 @@ def test_status_json_shows_unreachable_with_error(make_sandbox):
     assert r.returncode == 0, r.stderr
     hosts = json.loads(r.stdout)["clusters"]["sandbox"]["hosts"]
     h = next(h for h in hosts if h["name"] == "node2")
-    assert h["reachable"] is False and h["error"]
+    assert h["reachable"] is False and h["error"] and h["binlog_bytes"] is None
+    primary = next(h for h in hosts if h["name"] == "node1")
+    assert primary["binlog_bytes"] >= primary["binlog_pos"] > 0  # every binlog's size
     assert any(p.startswith("node2 unreachable") for p in json.loads(r.stdout)["clusters"]["sandbox"]["problems"])
 
 

@@ -45,6 +45,9 @@ class FailoverDetail:
     interval: float
     advice: tuple[str, ...] = ()  # replica settings that slow detection down, per replica
     general_advice: str = ADVICE
+    # (kind, outcome, count) of the recoveries this task ran (dry runs not
+    # counted) since it started; a recovery that raised counts as failed
+    recoveries: tuple[tuple[str, str, int], ...] = ()
 
 
 ADVICE_EVERY = 300  # rounds between re-reading the replicas' detection settings
@@ -74,6 +77,7 @@ class FailoverTask(Task):
         self._recovering = ""
         self._steps: tuple[StepRecord, ...] = ()
         self._last: RecoveryReport | None = None
+        self._recoveries: dict[tuple[str, str], int] = {}
         self._blocked = ""
         self._dead_rounds = 0
         self._rthread: threading.Thread | None = None
@@ -234,11 +238,13 @@ class FailoverTask(Task):
             rec.detection_ms = (self.dead_since - self._trouble_since) * 1000
 
         def body():
+            outcome = "failed"  # what counts when run() raises
             try:
                 rep = rec.run()
                 if rep.detection_ms is None and rec.detection_ms is not None:
                     rep = replace(rep, detection_ms=rec.detection_ms)
                 self._last = rep
+                outcome = rep.outcome
                 if actor == "auto" and rep.outcome != "ok":
                     # no retry loop: wait for the operator (or the primary's return)
                     self._auto_halted = (f"automatic failover {rep.outcome}: {rep.error}; "
@@ -251,6 +257,7 @@ class FailoverTask(Task):
             finally:
                 with self._lock:
                     self._recovering = ""
+                    self._recoveries[(kind, outcome)] = self._recoveries.get((kind, outcome), 0) + 1
                 self._healthy = None if self._last and self._last.outcome == "ok" else self._healthy
         self._rthread = threading.Thread(target=body, name=f"{kind}-{self.cluster.name}", daemon=True)
         self._rthread.start()
@@ -302,11 +309,14 @@ class FailoverTask(Task):
         self._pool.close()
 
     def detail(self) -> FailoverDetail:
+        with self._lock:
+            recoveries = tuple((k, o, n) for (k, o), n in sorted(self._recoveries.items()))
         return FailoverDetail(
             cluster=self.cluster.name, topology=self._topo, verdict=self._verdict,
             candidates=self._cands, auto=self.auto, recovering=self._recovering,
             steps=self._steps, last_report=self._last, blocked=self._blocked,
             interval=self.interval, advice=self._advice,
+            recoveries=recoveries,
         )
 
     def summary(self) -> str:

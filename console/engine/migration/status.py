@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, replace
 
 from console.engine.migration.inspect import table_names
+from console.engine.migration.throttle import reason_kind
 from console.kinds.load import format_load
 
 
@@ -42,6 +43,7 @@ class MigrationDetail:
     postponed: bool = False
     checksum: str = ""
     cutover_attempts: int = 0
+    throttle_kind: str = ""           # what throttles, in a word (throttle.reason_kind); "" when not
     waiting_for: str = ""             # what the migration waits for now ("" when nothing)
     notes: tuple[str, ...] = ()
     copy_rate_history: tuple[float, ...] = ()
@@ -74,7 +76,8 @@ class StatusReport:
                             max_lag_millis=self.max_lag_millis, max_load=format_load(self.max_load),
                             critical_load=format_load(self.critical_load),
                             throttle_query=self.throttle_query, postponed=self._postponed(),
-                            cutover_attempts=self.cutover_attempts, waiting_for=self._waiting_for)
+                            cutover_attempts=self.cutover_attempts, waiting_for=self._waiting_for,
+                            throttle_kind=reason_kind(self._throttle_reason))
         if ins is None:
             return d
         est = max(ins.rows_estimate, 1)

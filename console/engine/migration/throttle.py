@@ -88,6 +88,30 @@ class Verdict:
         return bool(self.reason)
 
 
+# what throttles, in a word: the ``reason`` label of the throttled metric
+# and ``MigrationDetail.throttle_kind`` (the reason's text carries values)
+REASON_KINDS = (
+    ("critical-load ", "critical-load"),
+    ("manual throttle", "manual"),
+    ("throttle flag file", "flag-file"),
+    ("lag of ", "replica-lag"),
+    ("max-load ", "max-load"),
+    ("throttle-query ", "throttle-query"),
+    ("hibernating", "hibernating"),
+)
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a throttle reason (``decide``'s or the hibernation's):
+    "" when not throttled, "other" for a reason of no known kind."""
+    if not reason:
+        return ""
+    for prefix, kind in REASON_KINDS:
+        if reason.startswith(prefix):
+            return kind
+    return "other"
+
+
 def decide(obs: Observation, *, max_lag_millis: int, max_load: Mapping[str, float],
            critical_load: Mapping[str, float]) -> Verdict:
     for name, limit in critical_load.items():

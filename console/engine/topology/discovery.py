@@ -82,7 +82,8 @@ def seeds_for(cluster: ClusterConfig) -> list[Endpoint]:
     return [Endpoint.from_host(h) for h in cluster.hosts]
 
 
-def probe_one(pool: ConnPool, ep: Endpoint, heartbeat_sid: int | None) -> HostState:
+def probe_one(pool: ConnPool, ep: Endpoint, heartbeat_sid: int | None,
+              binlog_sizes: bool = False) -> HostState:
     """Never raises: a round must not end while other probes still use
     their connections."""
     try:
@@ -93,7 +94,7 @@ def probe_one(pool: ConnPool, ep: Endpoint, heartbeat_sid: int | None) -> HostSt
         pool.drop(ep.address)
         err = describe_error(e, ep)
         return unreachable(ep, str(err), err.code)
-    st = probe(ep, conn, dialect, heartbeat_sid)
+    st = probe(ep, conn, dialect, heartbeat_sid, binlog_sizes=binlog_sizes)
     if not st.reachable:
         pool.drop(ep.address)
     return st
@@ -101,7 +102,11 @@ def probe_one(pool: ConnPool, ep: Endpoint, heartbeat_sid: int | None) -> HostSt
 
 def discover(cluster: ClusterConfig, pool: ConnPool, *, previous: Topology | None = None,
              extra_seeds: Iterable[Endpoint] = (), heartbeat_sid: int | None = None,
-             executor: ThreadPoolExecutor | None = None) -> Topology:
+             executor: ThreadPoolExecutor | None = None, binlog_sizes: bool = False) -> Topology:
+    """The cluster's hosts from its seeds (and the hosts ``previous`` had),
+    following replicas and sources; ``binlog_sizes``: also each host's
+    binary logs' total size (one more query a host: the monitor's rounds,
+    not the recoveries')."""
     names = {norm_address(h.host, h.port): h.name for h in cluster.hosts}
     seeds = seeds_for(cluster) + list(extra_seeds)
     template = seeds[0] if seeds else None
@@ -121,7 +126,8 @@ def discover(cluster: ClusterConfig, pool: ConnPool, *, previous: Topology | Non
         while todo:
             batch = [(a, ep) for a, ep in todo.items() if a not in seen]
             todo = {}
-            results = list(ex.map(lambda item: probe_one(pool, item[1], heartbeat_sid), batch))
+            results = list(ex.map(lambda item: probe_one(pool, item[1], heartbeat_sid,
+                                                                    binlog_sizes), batch))
             for (a, _), st in zip(batch, results, strict=True):
                 st = st.with_(address=a, upstream=_norm(st.upstream) if st.upstream else "")
                 seen[a] = st

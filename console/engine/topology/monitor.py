@@ -121,7 +121,7 @@ class MonitorTask(Task):
         if self.cluster.heartbeat and prev and prev.primary:
             sid = prev.primary.server_id
         topo = discover(self.cluster, self.pool, previous=prev, heartbeat_sid=sid,
-                        executor=self._executor)
+                        executor=self._executor, binlog_sizes=True)
         now = time.time()
         with self._history_lock:
             for h in topo.hosts:
@@ -238,9 +238,10 @@ def one_shot(cluster: ClusterConfig, timeout: float = 2.0) -> Topology:
     """Discover once without a running task (headless ``status``)."""
     pool = ConnPool(connect_timeout=min(2.0, timeout), read_timeout=max(2.0, timeout))
     try:
-        topo = discover(cluster, pool)
+        topo = discover(cluster, pool, binlog_sizes=True)
         if cluster.heartbeat and topo.primary:
-            topo = discover(cluster, pool, previous=topo, heartbeat_sid=topo.primary.server_id)
+            topo = discover(cluster, pool, previous=topo, heartbeat_sid=topo.primary.server_id,
+                            binlog_sizes=True)
         return topo
     finally:
         pool.close()
