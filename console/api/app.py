@@ -40,6 +40,9 @@ def build_app(ctx: ApiContext, token: str | None) -> web.Application:
     app = web.Application(middlewares=[guard], client_max_size=1 << 20)
     app["ctx"] = ctx
     app["openapi"] = document()
+    from console.api.metrics import registry_for
+
+    app["metrics"] = registry_for(ctx.engine)
     for r in ROUTES:
         app.router.add_route(r.method, r.full_path, r.handler)
     return app

@@ -81,6 +81,16 @@ async def openapi(request: web.Request) -> web.Response:
     return ok(request.app["openapi"])
 
 
+async def metrics(request: web.Request) -> web.Response:
+    from console.api.metrics import render
+
+    body, content_type = await in_thread(render, request.app["metrics"],
+                                         request.headers.get("Accept"))
+    resp = web.Response(body=body)
+    resp.headers["Content-Type"] = content_type
+    return resp
+
+
 async def clusters(request: web.Request) -> web.Response:
     engine = ctx_of(request).engine
     return ok({name: snapshots.cluster_dict(engine, name) for name in engine.config.clusters})

@@ -44,6 +44,8 @@ _ERR = {"400": "bad input (one line in `error`)", "404": "no such cluster, host 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "", handlers.index, "the engine: version, state directory, config, pid, counts"),
     Route("GET", "/openapi.json", handlers.openapi, "this document"),
+    Route("GET", "/metrics", handlers.metrics, "Prometheus metrics (docs/api.md, Metrics); on TCP "
+          "behind the token, like every path", produces="text/plain; version=0.0.4"),
     Route("GET", "/clusters", handlers.clusters, "every cluster's last topology snapshot"),
     Route("GET", "/clusters/{cluster}", handlers.cluster, "one cluster's last topology snapshot",
           (_CLUSTER,), responses=_ERR),

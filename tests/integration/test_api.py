@@ -91,6 +91,12 @@ def test_read_endpoints(served, sandbox):
         with pytest.raises(ApiError) as e:
             client.get(path)
         assert e.value.status == status and str(e.value)
+    conn = client._conn()
+    conn.request("GET", "/metrics")  # the unix socket: no token
+    r = conn.getresponse()
+    text = r.read().decode()
+    conn.close()
+    assert r.status == 200 and 'dbops_task_state{' in text and "dbops_host_up{" in text
     doc = client.get("/api/v1/openapi.json")
     assert doc["openapi"].startswith("3.")
     from console.api.routes import ROUTES
@@ -112,7 +118,8 @@ def test_tcp_needs_the_token_and_changes_nothing_without_it(served):
                                    ("POST", "/api/v1/tasks/r1/start", {}),
                                    ("PUT", "/api/v1/tasks/x", {"kind": "relay"}),
                                    ("DELETE", "/api/v1/tasks/r1", None),
-                                   ("GET", "/api/v1/nope", None)):
+                                   ("GET", "/api/v1/nope", None),
+                                   ("GET", "/metrics", None)):
             status, out = tcp_request(port, method, path, given, body)
             assert status == 401, (given, method, path, out)
             assert "token" in out["error"] and token not in json.dumps(out)
@@ -120,6 +127,11 @@ def test_tcp_needs_the_token_and_changes_nothing_without_it(served):
     assert cfg.read_text() == config_before and audit_lines(state) == audit_before
     status, out = tcp_request(port, "GET", "/api/v1/tasks", token)
     assert status == 200 and {t["task_id"] for t in out} == {"r1"}
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+    r = c.getresponse()
+    assert r.status == 200 and b'dbops_host_up{cluster="sandbox",host="node1"' in r.read()
+    c.close()
     tcp = EngineClient(url=f"http://127.0.0.1:{port}", token=token)
     assert tcp.info()["pid"] == client.info()["pid"]
     assert token not in repr(tcp)
