@@ -13,6 +13,9 @@ A request passes with any one of:
 - the login form (``POST <login_path>``, field ``token``): the same
   cookie, then a redirect to ``next`` (a local path only).
 
+With ``browser=False`` (an API for scripts) only the bearer header is
+accepted: no cookie, no ``?token=``, no login form.
+
 Anything else gets 401: an HTML page with the login form for a browser
 asking for a page, a short text otherwise (a websocket upgrade included,
 so no handler runs and nothing is spawned).  A websocket upgrade whose
@@ -90,11 +93,13 @@ input{{font-family:monospace;width:40em;padding:.4em}}button{{padding:.4em 1.2em
 """
 
 
-def token_middleware(token: str, *, cookie_name: str, login_path: str = LOGIN_PATH,
-                     title: str = "dbops-console",
+def token_middleware(token: str, *, cookie_name: str = "", login_path: str = LOGIN_PATH,
+                     title: str = "dbops-console", browser: bool = True,
                      on_refused: Callable[[web.Request, str], None] | None = None):
     """An aiohttp middleware that lets only requests carrying ``token`` reach
     the application (see the module's docstring)."""
+    if browser and not cookie_name:
+        raise ValueError("a browser-facing token_middleware needs a cookie_name")
     session = cookie_value(token)
 
     def refuse(request: web.Request, reason: str, *, wrong: bool = False,
@@ -102,7 +107,7 @@ def token_middleware(token: str, *, cookie_name: str, login_path: str = LOGIN_PA
         if on_refused is not None:
             on_refused(request, reason)
         headers = {"WWW-Authenticate": f'Bearer realm="{title}"', **NO_STORE}
-        if _wants_html(request) or request.path == login_path:
+        if browser and (_wants_html(request) or request.path == login_path):
             page = login_page(next_path or _without_token(request), wrong=wrong, title=title)
             return web.Response(status=401, text=page, content_type="text/html", headers=headers)
         return web.Response(status=401, text=f"401: {reason}\n", headers=headers)
@@ -122,6 +127,11 @@ def token_middleware(token: str, *, cookie_name: str, login_path: str = LOGIN_PA
                     on_refused(request, "websocket from another origin")
                 return web.Response(status=403, text="403: websocket from another origin\n",
                                     headers=NO_STORE)
+        if not browser:
+            if bearer_ok(request.headers.get("Authorization"), token):
+                return await handler(request)
+            return refuse(request, "no token" if "Authorization" not in request.headers
+                          else "wrong bearer token")
         if request.path == login_path:
             if request.method != "POST":
                 return refuse(request, "no token", next_path="/")

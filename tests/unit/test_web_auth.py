@@ -221,3 +221,39 @@ def test_no_config_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing.toml" in err
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_api_mode_takes_the_bearer_only():
+    async def page(request):
+        return web.Response(text="api")
+
+    app = web.Application(middlewares=[token_middleware(TOKEN, browser=False)])
+    app.router.add_get("/api", page)
+    async with TestClient(TestServer(app)) as c:
+        assert (await c.get("/api", headers={"Authorization": f"Bearer {TOKEN}"})).status == 200
+        r = await c.get(f"/api?token={TOKEN}", allow_redirects=False)
+        assert r.status == 401 and "Set-Cookie" not in r.headers and "<form" not in await r.text()
+        r = await c.get("/api", cookies={COOKIE: cookie_value(TOKEN)})
+        assert r.status == 401
+        assert (await c.post("/login", data={"token": TOKEN}, allow_redirects=False)).status == 401
+
+
+async def test_the_console_page_is_made_from_the_request_host():
+    """The page's websocket and static URLs follow the Host the browser used
+    (an SSH tunnel on another local port works); a strange Host is 400;
+    the static files are behind the token too."""
+    from console.api.web_console import WebConsole
+
+    server = WebConsole(["true"], token=TOKEN, cookie_name=COOKIE)
+    async with TestClient(TestServer(await server._make_app())) as c:
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        r = await c.get("/", headers={**bearer, "Host": "localhost:9999"})
+        page = await r.text()
+        assert r.status == 200
+        assert 'data-session-websocket-url="ws://localhost:9999/ws"' in page
+        assert 'href="/static/css/xterm.css"' in page
+        r = await c.get("/", headers={**bearer, "Host": 'x"><script>'})
+        assert r.status == 400
+        assert (await c.get("/static/js/textual.js")).status == 401
+        assert (await c.get("/static/js/textual.js", headers=bearer)).status == 200
+    assert server.sessions == set() and server.started == 0
