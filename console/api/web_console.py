@@ -13,6 +13,9 @@ Here:
   a ``kill -9`` of the server takes its consoles along;
 - the page's websocket and static URLs are made from the request's own
   host, so the page works through an SSH tunnel on another port;
+- every response forbids framing (clickjacking an operator's console) and
+  loading anything from elsewhere (textual-serve's page asks Google for a
+  font: not from an operations network), and sends no referrer;
 - ``WebConsole.run(sock, stop)`` serves on an already bound socket until
   ``stop`` is set, then ends every console (quit, then SIGTERM, then
   SIGKILL, each after a grace period) before it returns.
@@ -40,6 +43,18 @@ from console.api.web_auth import token_middleware
 from console.children import die_with_parent
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9.\-:\[\]]{1,300}$")
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    host = request.host if _HOST_RE.match(request.host) else "'none'"
+    ws = f"ws://{host} wss://{host}" if host != "'none'" else ""
+    response.headers.setdefault("Content-Security-Policy", (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+        f"connect-src 'self' {ws}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"))
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
 
 
 class ConsoleSession(AppService):
@@ -110,6 +125,7 @@ class WebConsole(Server):
         app.middlewares.append(token_middleware(
             self.token, cookie_name=self.cookie_name, title=self.title,
             on_refused=self._refused))
+        app.on_response_prepare.append(_security_headers)
         return app
 
     def _refused(self, request: web.Request, reason: str) -> None:

@@ -252,6 +252,9 @@ async def test_the_console_page_is_made_from_the_request_host():
         assert r.status == 200
         assert 'data-session-websocket-url="ws://localhost:9999/ws"' in page
         assert 'href="/static/css/xterm.css"' in page
+        csp = r.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp and "connect-src 'self' ws://localhost:9999" in csp
+        assert r.headers["X-Frame-Options"] == "DENY"
         r = await c.get("/", headers={**bearer, "Host": 'x"><script>'})
         assert r.status == 400
         assert (await c.get("/static/js/textual.js")).status == 401
