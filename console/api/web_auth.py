@@ -47,6 +47,13 @@ def cookie_value(token: str) -> str:
     return hmac.new(token.encode(), COOKIE_CONTEXT, hashlib.sha256).hexdigest()
 
 
+def cookie_name_for(token: str, prefix: str = "dbops_console_") -> str:
+    """A cookie name of this token's own: two servers seen by one browser on
+    the same host name (cookies ignore the port: two SSH tunnels) keep
+    their sessions apart; the name tells nothing about the token."""
+    return prefix + hashlib.sha256(b"dbops-console cookie name\0" + token.encode()).hexdigest()[:12]
+
+
 def _is_websocket(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 

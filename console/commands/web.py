@@ -116,6 +116,7 @@ def console_argv(config_path) -> list[str]:
 
 def run(args) -> int:
     from console.api.token import ensure_token, token_path
+    from console.api.web_auth import cookie_name_for
     from console.api.web_console import WebConsole
 
     path = find_config(getattr(args, "config", None)).resolve()
@@ -130,7 +131,7 @@ def run(args) -> int:
         token = ensure_token(config.state_dir)
         port = sock.getsockname()[1]
         url = f"http://{listen.url_host}:{port}/"
-        server = WebConsole(console_argv(path), token=token, cookie_name=f"dbops_console_{port}",
+        server = WebConsole(console_argv(path), token=token, cookie_name=cookie_name_for(token),
                             title=f"dbops-console ({path.name})", say=last_line)
         last_line(f"web: the console at {url} (one console per browser session; "
                   f"config {path})")

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from console.api.web_auth import cookie_value, token_middleware
+from console.api.web_auth import cookie_name_for, cookie_value, token_middleware
 from console.cli import main
 from console.commands.web import bind, parse_listen
 from console.errors import UserError
@@ -50,6 +50,12 @@ async def client():
         yield c
     finally:
         await c.close()
+
+
+def test_cookie_name_is_the_tokens_own():
+    a, b = cookie_name_for(TOKEN), cookie_name_for(TOKEN + "x")
+    assert a.startswith("dbops_console_") and a != b and a == cookie_name_for(TOKEN)
+    assert TOKEN[:6] not in a and cookie_value(TOKEN)[:12] not in a
 
 
 def no_token_anywhere(resp, body: str) -> None:
