@@ -8,8 +8,9 @@ by Selenium) against real sandboxes, the server run as a subprocess:
 - with ``?token=`` (redirected to the URL without it), a switchover typed
   in the browser (the failover task started with ``s``, its screen opened
   with Enter, ``s`` and the cluster name typed in the confirmation dialog)
-  completes: ``dbops-console status --json`` shows the new primary.  A
-  private sandbox, so the shared one is not changed.
+  completes: ``dbops-console status --json`` shows the new primary; SIGINT
+  ends the console and exits 0.  A private sandbox, so the shared one is
+  not changed.
 
 The screen is read from xterm.js's buffer: a hook installed before the page
 loads catches the ``Terminal`` textual.js makes (whatever the renderer:
@@ -300,8 +301,10 @@ def test_a_switchover_typed_in_the_browser_completes(make_sandbox, browser, tmp_
                        lambda: (p := status(cfg)["primary"]) not in ("", None, old) and p, LONG, 1)
         assert new in (f"127.0.0.1:{sb.port('node2')}", f"127.0.0.1:{sb.port('node3')}")
         wait_screen(browser, "the switchover's report", lambda s: "last switchover: ok" in s)
+        consoles = server.consoles()
     finally:
-        rc = server.stop(signal.SIGTERM)
+        rc = server.stop(signal.SIGINT)
     assert rc == 0, server.text()
-    assert "console session(s) ended" in server.text()
+    assert "web: stopped by SIGINT: 1 console session(s) ended" in server.text()
+    assert not any(alive(p) for p in consoles)
     assert server.consoles() == []
