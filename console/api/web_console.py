@@ -129,7 +129,9 @@ class WebConsole(Server):
         return app
 
     def _refused(self, request: web.Request, reason: str) -> None:
-        self.say(f"web: refused {request.method} {request.path} from {request.remote}: {reason}")
+        # the raw path (percent-encoded: no line break can be forged), never the query
+        path = request.rel_url.raw_path[:200]
+        self.say(f"web: refused {request.method} {path} from {request.remote}: {reason}")
 
     async def on_startup(self, app: web.Application) -> None:  # no logo, no prints
         return None

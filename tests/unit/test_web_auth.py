@@ -250,7 +250,8 @@ async def test_the_console_page_is_made_from_the_request_host():
     the static files are behind the token too."""
     from console.api.web_console import WebConsole
 
-    server = WebConsole(["true"], token=TOKEN, cookie_name=COOKIE)
+    said: list[str] = []
+    server = WebConsole(["true"], token=TOKEN, cookie_name=COOKIE, say=said.append)
     async with TestClient(TestServer(await server._make_app())) as c:
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         r = await c.get("/", headers={**bearer, "Host": "localhost:9999"})
@@ -265,4 +266,7 @@ async def test_the_console_page_is_made_from_the_request_host():
         assert r.status == 400
         assert (await c.get("/static/js/textual.js")).status == 401
         assert (await c.get("/static/js/textual.js", headers=bearer)).status == 200
+        said.clear()
+        assert (await c.get("/x%0aweb:%20forged?token=guess")).status == 401
+    assert said == ["web: refused GET /x%0Aweb:%20forged from 127.0.0.1: wrong token"]
     assert server.sessions == set() and server.started == 0
