@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "console.commands.monitor",
     "console.commands.config",
     "console.commands.serve",
+    "console.commands.web",
 ]
 
 

@@ -68,3 +68,29 @@ def test_versions_inside_the_declared_bounds():
 
     assert (1, 1) <= parts("pymysql") < (1, 3)
     assert (1, 0) <= parts("mysql-replication") < (1, 1)
+
+
+def test_textual_serve_internals_used_by_the_browser_console():
+    # console/api/web_console.py subclasses textual-serve's Server (its
+    # _make_app routes by name, handle_index's template, handle_websocket's
+    # _process_messages) and AppService (_open_app_process replaced: argv, no
+    # shell; _build_environment, _process, _stdin, run, stop, remote_close)
+    from importlib.metadata import version
+
+    from textual_serve.app_service import AppService
+    from textual_serve.server import Server, to_int
+
+    assert (1, 1) <= tuple(int(x) for x in version("textual-serve").split(".")[:2]) < (2, 0)
+    src = _source(Server._make_app)
+    for route in ('name="index"', 'name="websocket"', 'name="static"'):
+        assert route in src
+    assert '"app_index.html"' in _source(Server)
+    assert list(inspect.signature(Server._process_messages).parameters) == \
+        ["self", "websocket", "app_service"]
+    assert to_int("x", 7) == 7
+    opener = _source(AppService._open_app_process)
+    assert "self._process = " in opener and "self._stdin = " in opener
+    assert "width" in inspect.signature(AppService._build_environment).parameters
+    init = _source(AppService.__init__)
+    assert "self.remote_close = close" in init and "self._process" in init
+    assert callable(AppService.run) and callable(AppService.stop)
