@@ -129,6 +129,15 @@ def run(args) -> int:
         except OSError as e:
             raise UserError(f"state directory {config.state_dir}: {e.strerror}") from None
         token = ensure_token(config.state_dir)
+        # every browser session's console is a client of one engine: the one
+        # serving the state directory, or one started now in the background
+        # (it outlives `web`, as the console's does; stop it with SIGTERM)
+        from console.api.launch import attach_or_start
+
+        client, started = attach_or_start(config, actor="web")
+        pid = started or client.info()["pid"]
+        last_line(f"web: the engine (pid {pid}) " + ("started in the background; it keeps "
+                  f"running after web stops" if started else "already serves the state directory"))
         port = sock.getsockname()[1]
         url = f"http://{listen.url_host}:{port}/"
         server = WebConsole(console_argv(path), token=token, cookie_name=cookie_name_for(token),

@@ -135,7 +135,7 @@ class WebServer:
             stderr=subprocess.PIPE, text=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        wait_for("the web console's URL line",
+        wait_for("the web console's URL line",  # after its engine answers
                  lambda: any(line.startswith("web: the console at") for line in self.lines)
                  or self.proc.poll() is not None, 60)
         assert self.proc.poll() is None, self.text()
@@ -147,8 +147,15 @@ class WebServer:
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    @property
+    def engine_pid(self) -> int:
+        """The engine `web` started in the background (every session's
+        console is its client)."""
+        line = next(x for x in self.lines if x.startswith("web: the engine (pid "))
+        return int(line.split("(pid ", 1)[1].split(")", 1)[0])
+
     def consoles(self) -> list[int]:
-        return children_of(self.proc.pid)
+        return [p for p in children_of(self.proc.pid) if p != self.engine_pid]
 
     def stop(self, sig=signal.SIGTERM) -> int:
         if self.proc.poll() is None:
@@ -159,7 +166,15 @@ class WebServer:
             self.proc.kill()
             rc = self.proc.wait(10)
         self._reader.join(10)
+        self.stop_engine()
         return rc
+
+    def stop_engine(self) -> None:
+        """The background engine outlives `web` (as it should): the test ends it."""
+        pid = self.engine_pid
+        if alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            wait_for("the engine's end", lambda: not alive(pid), 90)
 
 
 def raw_get(port: int, path: str, headers: dict[str, str] | None = None):
