@@ -16,5 +16,16 @@ def make_migration_task(engine, tc):
     host = cluster.host(opts.host) if opts.host else cluster.hosts[0]
     if host is None:
         raise UserError(f"task {tc.name}: no host {opts.host!r} in cluster {cluster.name}")
-    return MigrationTask(tc.name, Endpoint.from_host(host), opts, engine.state.task_dir(tc.name),
+    task_dir = engine.state.task_dir(tc.name)
+    if opts.execute and not opts.resume and (task_dir / "checkpoint.json").exists():
+        # an engine's migration starts again where its earlier run stopped (a
+        # stop, the engine's SIGTERM, a kill -9, a failed cut-over): the
+        # checkpoint holds only what was committed, and it must match this
+        # table and ALTER or the start is refused in one line
+        import dataclasses
+
+        opts = dataclasses.replace(opts, resume=True)
+        engine.event(tc.name, f"resuming from the checkpoint of its earlier run "
+                              f"({task_dir / 'checkpoint.json'})")
+    return MigrationTask(tc.name, Endpoint.from_host(host), opts, task_dir,
                          log=lambda m, name=tc.name: engine.event(name, m))
