@@ -137,7 +137,7 @@ def run(args) -> int:
         client, started = attach_or_start(config, actor="web")
         pid = started or client.info()["pid"]
         last_line(f"web: the engine (pid {pid}) " + ("started in the background; it keeps "
-                  f"running after web stops" if started else "already serves the state directory"))
+                  "running after web stops" if started else "already serves the state directory"))
         port = sock.getsockname()[1]
         url = f"http://{listen.url_host}:{port}/"
         server = WebConsole(console_argv(path), token=token, cookie_name=cookie_name_for(token),
