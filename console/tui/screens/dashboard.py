@@ -247,6 +247,11 @@ class DashboardScreen(Screen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "tasks":
             self.action_open_task()
+        elif event.data_table.id == "hosts" and event.row_key.value:
+            from console.tui.screens.host import HostScreen
+
+            cluster, _, address = str(event.row_key.value).partition("/")
+            self.app.push_screen(HostScreen(self.engine, cluster, address))
 
     def action_start_task(self) -> None:
         tid = self.selected_task()
