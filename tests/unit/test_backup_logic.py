@@ -10,13 +10,11 @@ import pytest
 from console.config import ConfigError, parse_config
 from console.engine.backup import zstd
 from console.engine.backup.catalog import Catalog, Checkpoint, SnapshotManifest
-from console.engine.backup.replay import Replayer, query_parts
 from console.engine.backup.restore import RestoreError, plan, state_at_time
 from console.engine.backup.retention import apply_retention
 from console.engine.backup.retention import plan as retention_plan
 from console.engine.backup.segments import (
     SegmentManifest,
-    Txn,
     advance,
     build_segment,
     domains_of,
@@ -24,6 +22,8 @@ from console.engine.backup.segments import (
 )
 from console.engine.backup.storage import LocalStorage
 from console.engine.backup.verify import verify
+from console.engine.replay.replayer import Replayer, query_parts
+from console.engine.replay.txn import Txn
 from console.mysql.binlog import events as E
 from console.tui.widgets.restore_dialog import check
 from tests.support import binlog_events as B

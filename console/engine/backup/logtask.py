@@ -27,12 +27,12 @@ from console.engine.backup.catalog import Catalog, Checkpoint
 from console.engine.backup.commands import BackupCommands
 from console.engine.backup.publishing import SegmentPublisher
 from console.engine.backup.scheduling import SnapshotSchedule
-from console.engine.backup.segments import Txn
 from console.engine.backup.sources import ClusterEndpoints, find_primary, missing_from
 from console.engine.backup.status import BackupStatusReport
 from console.engine.backup.storage import LocalStorage
 from console.engine.dumpsession import RETRYABLE, EndSession, SessionLoop
 from console.engine.relay.store import RelayError
+from console.engine.replay.txn import Txn
 from console.engine.task import Task, TaskStopped
 from console.errors import UserError
 from console.kinds.backup import BackupOptions

@@ -17,13 +17,13 @@ from console.engine.backup import zstd
 from console.engine.backup.catalog import Checkpoint
 from console.engine.backup.segments import (
     SegmentManifest,
-    Txn,
     advance,
     build_segment,
     domains_of,
     sha256,
 )
 from console.engine.backup.storage import StorageError
+from console.engine.replay.txn import Txn
 from console.mysql.binlog import events as E
 from console.mysql.binlog.client import Batch, DumpError
 

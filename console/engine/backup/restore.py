@@ -46,10 +46,10 @@ from console.engine.backup.mysqld import (
     check_directory,
     check_port,
 )
-from console.engine.backup.replay import Replayer
 from console.engine.backup.segments import SegmentManifest, data_key, split_transactions
 from console.engine.backup.storage import LocalStorage
 from console.engine.backup.unpack import check_tools, load_dump, unpack
+from console.engine.replay.replayer import Replayer
 from console.engine.state import write_json_atomic
 from console.errors import UserError
 from console.mysql.binlog import events as E

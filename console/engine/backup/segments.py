@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
+from console.engine.replay.txn import Txn
 from console.mysql.binlog import events as E
 
 LOG_PREFIX = "log"
@@ -32,22 +33,6 @@ def data_key(seq: int) -> str:
 
 def manifest_key(seq: int) -> str:
     return f"{LOG_PREFIX}/{seq:010d}.json"
-
-
-@dataclass(frozen=True)
-class Txn:
-    """One complete transaction: its GTID, commit time and raw events."""
-
-    domain: int
-    server_id: int
-    seq: int
-    commit_ts: int
-    data: bytes
-    end_pos: int = 0
-
-    @property
-    def gtid(self) -> str:
-        return f"{self.domain}-{self.server_id}-{self.seq}"
 
 
 @dataclass(frozen=True)
