@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 from console.engine.replay.txn import Txn
 from console.mysql.binlog import events as E
+from console.mysql.gtid import GtidPosition
 
 LOG_PREFIX = "log"
 
@@ -93,10 +94,11 @@ def domains_of(txns: list[Txn]) -> dict[str, list[int]]:
     return out
 
 
-def advance(state: dict[int, tuple[int, int]], txns: list[Txn]) -> dict[int, tuple[int, int]]:
-    out = dict(state)
+def advance(state: GtidPosition, txns: list[Txn]) -> GtidPosition:
+    """The position after ``txns`` (``state`` itself is left as it is)."""
+    out = state.copy()
     for t in txns:
-        out[t.domain] = (t.server_id, t.seq)
+        out.put(t.domain, t.server_id, t.seq)
     return out
 
 

@@ -38,7 +38,7 @@ from console.engine.replay.txn import Txn
 from console.mysql import gtid as gtidmod
 from console.mysql.binlog import events as E
 from console.mysql.connection import Endpoint, close_quietly, connect
-from console.mysql.gtid import Gtid, GtidSet
+from console.mysql.gtid import Gtid, GtidPosition, GtidSet
 
 PIN = "failover-salvage"
 
@@ -80,7 +80,7 @@ class RelaySource:
         found: list[Gtid] = []
         segments: list[list[bytes]] = []
         group: list[bytes] | None = None
-        pos = ",".join(str(g) for g in start.last_gtids())
+        pos = GtidPosition.from_set(start).text()
         for ev in RelayReader(self.root).events(gtid=pos, pin=PIN if pin else ""):
             if ev.type == E.FORMAT_DESCRIPTION:
                 segments.append([ev.data])
