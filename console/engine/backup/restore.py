@@ -10,7 +10,7 @@
    position is unpacked into ``DIR/data`` (``unpack.py``).
 3. A private ``mariadbd`` starts on ``DIR/my.cnf`` (own port, socket, pid).
 4. The stored transactions after the snapshot's position are replayed up to
-   the target exactly (``replay.Replayer``); ``gtid_slave_pos`` is set to
+   the target exactly (``engine/replay``: ``Replayer``); ``gtid_slave_pos`` is set to
    the position reached so the copy can be attached as a replica.
 5. The server is stopped by its pid (``keep_running``: started again, now
    free to outlive the restore), ``DIR/restore.json`` records what was
