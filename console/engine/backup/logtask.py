@@ -40,7 +40,6 @@ from console.mysql import gtid as G
 from console.mysql.binlog import events as E
 from console.mysql.binlog.client import DumpClient, DumpError
 from console.mysql.connection import DBError, Endpoint, connect, query_one
-from console.mysql.gtid import GtidPosition
 
 IDLE_FLUSH = 0.2     # an idle stream publishes what it holds once it is this old
 
@@ -56,7 +55,7 @@ class BackupTask(SegmentPublisher, SnapshotSchedule, BackupCommands, BackupStatu
         self.storage = LocalStorage(options.storage, create=None)  # made when the task claims it
         self.catalog = Catalog(self.storage)
         self.cp = Checkpoint()
-        self.gtid_state = GtidPosition()
+        self.gtid_state = G.GtidPosition()
         self.source: Endpoint = endpoints.ops[endpoints.preferred]
         self.client: DumpClient | None = None
         self._source_id = ""

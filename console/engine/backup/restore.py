@@ -52,8 +52,7 @@ from console.engine.backup.unpack import check_tools, load_dump, unpack
 from console.engine.replay.replayer import Replayer
 from console.engine.state import write_json_atomic
 from console.errors import UserError
-from console.mysql import gtid as G
-from console.mysql.gtid import Gtid, GtidPosition
+from console.mysql.gtid import Gtid, GtidError, GtidPosition, position
 
 
 @dataclass
@@ -114,12 +113,12 @@ def state_at_time(catalog: Catalog, manifests: list[SegmentManifest], t: float) 
         first = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(manifests[0].first_ts))
         raise RestoreError(f"no snapshot at or before that time: the log backup starts at "
                            f"{first} (GTID {manifests[0].gtid_start or 'start'})")
-    state = G.position(manifests[0].gtid_start)
+    state = position(manifests[0].gtid_start)
     for m in manifests:
         if m.first_ts > t:
             return state
         if m.last_ts <= t:
-            state = G.position(m.gtid_end)
+            state = position(m.gtid_end)
             continue
         for tx in _segment_txns(catalog, m)[1]:
             if tx.commit_ts > t:
@@ -136,12 +135,12 @@ def plan(catalog: Catalog, to_time: float | None, to_gtid: str | None
     manifests = catalog.manifests()
     if to_gtid is not None:
         try:
-            target = G.position(to_gtid)
-        except G.GtidError:
+            target = position(to_gtid)
+        except GtidError:
             raise RestoreError(f"--to-gtid {to_gtid!r}: give a GTID like 0-1-100") from None
         if not target:
             raise RestoreError("--to-gtid is empty")
-        if not target <= G.position(cp.gtid):
+        if not target <= position(cp.gtid):
             raise RestoreError(f"the backup reaches only GTID {cp.gtid}; {to_gtid} is not backed up")
         label = f"GTID {to_gtid}"
     else:
@@ -152,20 +151,20 @@ def plan(catalog: Catalog, to_time: float | None, to_gtid: str | None
                                f"time or wait for the log backup to catch up")
         target = state_at_time(catalog, manifests, to_time)
         label = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(to_time))
-    snaps = [s for s in catalog.snapshots() if G.position(s.gtid) <= target]
+    snaps = [s for s in catalog.snapshots() if position(s.gtid) <= target]
     if not snaps:
         raise RestoreError(f"no snapshot at or before {label} (position "
                            f"{target.text() or 'empty'}); take one with "
                            f"`dbops-console backup snapshot`")
-    snap = max(snaps, key=lambda s: (G.position(s.gtid).total(), s.finished))
-    snap_state = G.position(snap.gtid)
-    first = G.position(manifests[0].gtid_start) if manifests else GtidPosition()
+    snap = max(snaps, key=lambda s: (position(s.gtid).total(), s.finished))
+    snap_state = position(snap.gtid)
+    first = position(manifests[0].gtid_start) if manifests else GtidPosition()
     if not first <= snap_state:
         raise RestoreError(f"the log backup starts at {manifests[0].gtid_start}, after snapshot "
                            f"{snap.id} ({snap.gtid}): it cannot be rolled forward")
     needed = [m for m in manifests
-              if not G.position(m.gtid_end) <= snap_state
-              and not target <= G.position(m.gtid_start)]
+              if not position(m.gtid_end) <= snap_state
+              and not target <= position(m.gtid_start)]
     return target, snap, needed, label
 
 
@@ -185,8 +184,9 @@ def _prefetched(catalog: Catalog, manifests: list[SegmentManifest], ahead: int =
             yield out
 
 
-def replay_segments(catalog: Catalog, conn, manifests: list[SegmentManifest], start: GtidPosition,
-                    target: GtidPosition) -> tuple[GtidPosition, int, float, int]:
+def replay_segments(catalog: Catalog, conn, manifests: list[SegmentManifest],
+                    start: GtidPosition, target: GtidPosition
+                    ) -> tuple[GtidPosition, int, float, int]:
     """Apply transactions after ``start`` up to ``target``; returns
     (state reached, transactions, last commit time, bytes)."""
     rp = Replayer(conn)
@@ -275,7 +275,7 @@ def _run(catalog: Catalog, tdir: Path, port: int, target: GtidPosition, snap: Sn
         try:
             t1 = time.monotonic()
             state, n, last_ts, nbytes = replay_segments(catalog, conn, manifests,
-                                                        G.position(snap.gtid), target)
+                                                        position(snap.gtid), target)
             result.replay_seconds = round(time.monotonic() - t1, 3)
             with conn.cursor() as cur:
                 cur.execute("SET GLOBAL gtid_slave_pos = %s", (state.text(),))
