@@ -468,9 +468,8 @@ class GtidPosition:
         return cls.of(gtids.last_gtids())
 
     def copy(self) -> GtidPosition:
-        pos = GtidPosition(self.flavor)
-        pos._doms = dict(self._doms)
-        pos._set = self._set
+        pos = object.__new__(GtidPosition)     # (a copy per relayed batch: no __init__)
+        pos.flavor, pos._doms, pos._set = self.flavor, self._doms.copy(), self._set
         return pos
 
     # ---- moving -----------------------------------------------------------

@@ -216,6 +216,6 @@ class GroupTracker:
         g = self.pending
         self.last_gtid = g
         if g is not None:
-            self.state.put(*g)
+            self.state.put(g[0], g[1], g[2])
             self.pending = None
         return True
