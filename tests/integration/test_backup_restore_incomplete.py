@@ -29,6 +29,7 @@ from console.engine.backup.incomplete import MARKER
 from console.mysql.mariadbd import pid_alive, pid_from_file
 from console.mysql.tools import need
 from tests.support.backup_helpers import dump_backup_with_rows
+from tests.support.procs import alive, descendants
 from tests.support.sandboxes import free_port_block
 
 pytestmark = pytest.mark.integration
@@ -47,32 +48,6 @@ def _restore_argv(cfg, gtid, target, port, *extra):
             "--target-dir", str(target), "--port", str(port), *extra]
 
 
-def _descendants(pid: int) -> list[int]:
-    parent: dict[int, int] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            parent[int(d.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        kids = [c for c, pp in parent.items() if pp == p]
-        out += kids
-        todo += kids
-    return out
-
-
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] not in "ZX"
-
-
 def _names(pids):
     out = {}
     for p in pids:
@@ -83,7 +58,7 @@ def _names(pids):
     return out
 
 
-def test_kill9_during_the_replay_leaves_no_child_running(backup, tmp_path, capsys):
+def test_kill9_during_the_replay_leaves_no_childalive(backup, tmp_path, capsys):
     cfg, gtid = backup
     target = tmp_path / "restored"
     p = subprocess.Popen([sys.executable, "-m", "console.cli",
@@ -97,23 +72,23 @@ def test_kill9_during_the_replay_leaves_no_child_running(backup, tmp_path, capsy
                 break
         else:
             pytest.fail(f"the restore ended before its replay (exit {p.wait()})")
-        kids = _descendants(p.pid)                         # the server, zstd readers, ...
+        kids = descendants(p.pid)                         # the server, zstd readers, ...
         server = pid_from_file(target / "mariadbd.pid")
         assert server in kids and pid_alive(server, str(target / "my.cnf"))
         assert not (target / "restore.json").exists()      # mid-restore
         p.kill()
         p.wait()
         deadline = time.monotonic() + 10
-        while any(_running(k) for k in kids) and time.monotonic() < deadline:
+        while any(alive(k) for k in kids) and time.monotonic() < deadline:
             time.sleep(0.1)
-        left = [k for k in kids if _running(k)]
+        left = [k for k in kids if alive(k)]
         assert not left, f"children outlived the restore: {_names(left)}"
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
         for k in kids:                                     # (only when the test failed)
-            if _running(k):
+            if alive(k):
                 os.kill(k, signal.SIGKILL)
     assert (target / MARKER).exists()
 

@@ -17,32 +17,9 @@ import pytest
 
 from console.engine.backup import zstd
 from tests.support.backup_helpers import backup_config, wait_for
+from tests.support.procs import alive, children_of
 
 pytestmark = pytest.mark.integration
-
-
-def children(pid: int, comm: str) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            stat = (d / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        if ppid == pid and name == comm:
-            out.append(int(d.name))
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def files_holding(secret: str, *roots: Path) -> list[str]:
@@ -76,7 +53,7 @@ def test_interrupted_snapshot_leaves_no_password_and_is_swept(sandbox, tmp_path,
            "--task", "sandbox-backup", "--method", "mariadb-backup", "--json"]
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        xb = wait_for(lambda: children(p.pid, "mariadb-backup") or p.poll() is not None,
+        xb = wait_for(lambda: children_of(p.pid, "mariadb-backup") or p.poll() is not None,
                       timeout=120, what="mariadb-backup to start")
         assert p.poll() is None, p.communicate()
         p.send_signal(sig)

@@ -23,7 +23,6 @@ import pytest
 from tests.integration.relay_support import gtid_pos, wait_meta_gtid
 from tests.integration.test_serve import NotifySocket, cluster_part, relay_task, reload, write_rows
 from tests.support.backup_helpers import wait_for
-from tests.support.foreground import Cli
 
 pytestmark = pytest.mark.integration
 
@@ -121,22 +120,6 @@ def prometheus(tmp_path):
         p.stop()
 
 
-@pytest.fixture
-def serve():
-    started: list[Cli] = []
-
-    def start(config: Path, *extra: str, **env: str) -> Cli:
-        started.append(Cli("serve", "--config", str(config), *extra, env=env))
-        return started[-1]
-
-    yield start
-    for cli in started:
-        if cli.p.poll() is None:
-            cli.p.kill()
-            cli.p.wait(30)
-
-
-@pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="Debian's prometheus is not installed")
 def test_prometheus_scrapes_serve_metrics(sandbox, tmp_path, serve, prometheus):
     """A relay, a backup, a migration and a failover task under ``serve
     --metrics-listen``: Prometheus scrapes them; host, task, relay, backup,
@@ -154,7 +137,7 @@ def test_prometheus_scrapes_serve_metrics(sandbox, tmp_path, serve, prometheus):
           "CREATE TABLE metrics_t.m (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
           "INSERT INTO metrics_t.m (v) SELECT seq FROM metrics_t.seq_1_to_300")
     port = free_port()
-    cli = serve(cfg, "--metrics-listen", f"127.0.0.1:{port}")
+    cli = serve(cfg, None, "--metrics-listen", f"127.0.0.1:{port}")
     wait_for(lambda: any(ln.startswith("serve: serving ") for ln in cli.err) or cli.p.poll() is not None,
              timeout=60, what="serve running")
     assert cli.p.poll() is None, cli.err
@@ -225,7 +208,7 @@ def test_a_removed_task_leaves_the_scrape(sandbox, tmp_path, serve):
     notify = NotifySocket(tmp_path / "notify.sock")
     try:
         port = free_port()
-        cli = serve(cfg, "--metrics-listen", f"127.0.0.1:{port}", NOTIFY_SOCKET=str(notify.path))
+        cli = serve(cfg, notify, "--metrics-listen", f"127.0.0.1:{port}")
         notify.wait("READY=1")
         wait_for(lambda: sample(scrape(port)[1], "dbops_relay_received_bytes_total", task="m2"),
                  timeout=60, what="m2's bytes in the scrape")

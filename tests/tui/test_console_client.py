@@ -25,21 +25,10 @@ from console.tui.widgets.topology import HostTable
 from tests.integration.relay_support import compare_with_upstream, wait_meta_gtid
 from tests.support.backup_helpers import wait_for
 from tests.support.pilot import wait_until
+from tests.support.procs import alive
 from tests.support.serving import cluster_part, relay_task
 
 pytestmark = pytest.mark.integration
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def select_task(app, name: str) -> None:
