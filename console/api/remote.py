@@ -137,6 +137,12 @@ class RemoteEngine:
                 self._statuses = statuses
             if not self.connected:
                 self.connected = True
+                if self._ready.is_set():  # back after a loss: maybe another engine now
+                    try:
+                        self.pid = self.client.info()["pid"]
+                    except ApiError:
+                        pass
+                    self._note("info", f"connected again to the engine (pid {self.pid})")
             self._ready.set()
         elif name in ("audit", "event"):
             seq = data.pop("seq", None)

@@ -133,3 +133,79 @@ async def test_a_console_that_started_the_engine_asks_at_quit(sandbox, tmp_path)
     finally:
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+async def test_two_consoles_and_an_engine_that_dies(sandbox, tmp_path, serve):
+    """Two consoles on one engine see each other's actions; when the engine
+    is killed (-9) they say so, and a new engine on the same state
+    directory is picked up without reopening the consoles."""
+    state = tmp_path / "state"
+    path = tmp_path / "dbops.toml"
+    path.write_text(cluster_part(sandbox, state)
+                    + relay_task("r", tmp_path / "relay", 6403, autostart=False))
+    cfg = load_config(path)
+    proc = serve(path)
+    wait_for(lambda: connect(state) is not None or proc.p.poll() is not None, 120, "the engine")
+    one = RemoteEngine(cfg, connect(state, actor="console:one"))
+    two = RemoteEngine(cfg, connect(state, actor="console:two"))
+    try:
+        one.start_declared("r")
+        wait_for(lambda: any(e.action == "start" and e.actor == "console:one"
+                             for _, e in two.events_since(0)), 30, "one's start seen by two")
+        wait_for(lambda: "r" in two.running_tasks(), 30, "r running in two's view")
+        two.command("r", "pause")
+        wait_for(lambda: any(e.action == "pause" and e.actor == "console:two"
+                             for _, e in one.events_since(0)), 30, "two's pause seen by one")
+        proc.p.kill()
+        proc.p.wait(30)
+        wait_for(lambda: not one.connected and any("lost the engine" in e.outcome
+                                                   for _, e in one.events_since(0)),
+                 30, "one saying the engine is lost")
+        again = serve(path)  # the relay's checkpoint was kept: it is declared, not autostart
+        wait_for(lambda: connect(state) is not None, 120, "the new engine")
+        wait_for(lambda: one.connected and two.connected, 30, "both consoles back")
+        assert one.pid == two.pid == again.p.pid  # they say which engine they talk to now
+        assert any("connected again to the engine" in e.outcome for _, e in one.events_since(0))
+        again.p.send_signal(signal.SIGTERM)
+        again.p.wait(60)
+    finally:
+        one.shutdown()
+        two.shutdown()
+
+
+def test_the_engine_outlives_the_console_s_terminal(sandbox, tmp_path):
+    """The console (on a pseudo-terminal) starts the engine; the terminal
+    goes away (SIGHUP to the console): the engine and its relay go on."""
+    import pty
+    import subprocess
+    import sys
+
+    state = tmp_path / "state"
+    path = tmp_path / "dbops.toml"
+    path.write_text(cluster_part(sandbox, state)
+                    + relay_task("r", tmp_path / "relay", 6404, autostart=True))
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the console on the terminal
+        os.execv(sys.executable, [sys.executable, "-m", "console", "--config", str(path)])
+    engine_pid = None
+    try:
+        wait_for(lambda: connect(state) is not None, 120, "the engine the console started")
+        engine_pid = connect(state).info()["pid"]
+        wait_for(lambda: connect(state).task("r")["state"] == "running", 60, "the relay")
+        os.close(fd)  # the terminal is gone
+        os.kill(pid, signal.SIGHUP)
+        wait_for(lambda: os.waitpid(pid, os.WNOHANG)[0] == pid, 60, "the console's end")
+        pid = 0
+        time.sleep(1)
+        assert alive(engine_pid)
+        client = connect(state)
+        assert client is not None and client.task("r")["state"] == "running"
+        subprocess.run([sys.executable, "-m", "console", "status", "--config", str(path)],
+                       check=True, capture_output=True, timeout=60)
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        if engine_pid and alive(engine_pid):
+            os.kill(engine_pid, signal.SIGTERM)
+            wait_for(lambda: not alive(engine_pid), 90, "the engine's stop")
