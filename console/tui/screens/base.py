@@ -64,6 +64,7 @@ class ConsoleScreen(Screen):
         self._filter_return = self.focused
         line = FilterInput(placeholder="filter: type to narrow the lists, Enter keeps it, Esc clears",
                            id="filter")
+        line.cursor_blink = False  # steady: always visible
         self.mount(line, before=self.query_one("Footer"))
         line.focus()
 

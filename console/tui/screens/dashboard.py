@@ -23,8 +23,8 @@ from console.tui.widgets.spark import Spark
 from console.tui.widgets.tables import ResponsiveTable
 from console.tui.widgets.topology import HostTable, TopologyTree
 
-TASK_COLUMNS3 = (("task", "Task", 16), ("kind", "Kind", 9), ("state", "State", 11),
-                 ("phase", "Phase", 10), ("summary", "Progress", 28), ("throttle", "Throttle", 10),
+TASK_COLUMNS3 = (("task", "Task", 12), ("kind", "Kind", 9), ("state", "State", 8),
+                 ("phase", "Phase", 10), ("summary", "Progress", 14), ("throttle", "Throttle", 10),
                  ("error", "Last error", 30))
 TASK_COLUMNS = tuple((k, label) for k, label, _ in TASK_COLUMNS3)
 LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "", "refused": "red", "failed": "bold red"}

@@ -33,6 +33,8 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Button("Cancel", id="confirm-cancel")
 
     def on_mount(self) -> None:
+        for box in self.query(Input):
+            box.cursor_blink = False  # a steady cursor: always visible, and the same in every picture
         self.query_one("#confirm-input", Input).focus()
 
     @on(Input.Changed, "#confirm-input")

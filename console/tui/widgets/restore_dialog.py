@@ -87,16 +87,17 @@ class RestoreDialog(ModalScreen):
             yield Input(value=d, id="restore-dir")
             yield Label("Port of the restored server (a free one is proposed):")
             yield Input(value=p, id="restore-port")
-            yield Checkbox("Keep the restored server running afterwards (else it is stopped once "
-                           "the data is in place)", False, id="restore-keep")
-            yield Static("[dim]The result says how to reach the restored server.[/dim]",
-                         id="restore-hint")
+            yield Checkbox("Keep the restored server running afterwards", False, id="restore-keep")
+            yield Static("[dim]Unchecked, the server stops once the data is in place. The result "
+                         "says how to reach it.[/dim]", id="restore-hint")
             yield Static("", id="restore-error")
             with Horizontal(id="restore-buttons"):
                 yield Button("Restore…", variant="warning", id="restore-ok")
                 yield Button("Cancel", id="restore-cancel")
 
     def on_mount(self) -> None:
+        for box in self.query(Input):
+            box.cursor_blink = False  # a steady cursor: always visible, and the same in every picture
         self.query_one("#restore-point", Input).focus()
 
     def _submit(self) -> None:

@@ -108,7 +108,7 @@ def host_cells(h) -> dict[str, object]:
         "threads": threads,
         "behind": "-" if h.seconds_behind is None or not h.reachable else f"{h.seconds_behind}s",
         "lag": lag_text(h),
-        "error": Text(err[:80], style="red") if err else "",
+        "error": Text(err[:60], style="red") if err else "",
     }
 
 
