@@ -113,17 +113,17 @@ class ConsoleApp(App):
 
         yield from console_commands(self, screen, super().get_system_commands(screen))
 
-    def open_task(self, tid: str) -> None:
-        """Open a running (or ended) task's screen; a declared task that is not
-        started says how to start it."""
+    def open_task(self, tid: str):
+        """Open a running (or ended) task's screen (returns what awaits its
+        mount); a declared task that is not started says how to start it."""
         try:
             self.engine.task(tid)
         except UserError:
             self.notify(f"{tid} is not started; press s to start it", severity="warning")
-            return
+            return None
         from console.tui.screens.registry import screen_for
 
-        self.push_screen(screen_for(self.engine, tid))
+        return self.push_screen(screen_for(self.engine, tid))
 
     def start_task(self, tid: str) -> None:
         """Start a declared task; one that ran and ended (done, failed) asks

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from textual.system_commands import SystemCommand
+from textual.app import SystemCommand
 
 from console.errors import UserError
 
@@ -57,10 +57,16 @@ def go_cluster(app, cluster: str, failover_task: str | None) -> None:
 
 def on_task_screen(app, tid: str, action: str) -> None:
     """Open the task's screen and run one of its actions (its own dialogs ask)."""
-    app.open_task(tid)
+    mounted = app.open_task(tid)
+    if mounted is None:
+        return
     screen = app.screen
-    if getattr(screen, "task_id", None) == tid:
-        app.call_later(screen.run_action, action)
+
+    async def run() -> None:
+        await mounted
+        await screen.run_action(action)
+
+    app.run_worker(run(), group="palette")
 
 
 def console_commands(app, screen, system):

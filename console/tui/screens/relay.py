@@ -20,6 +20,7 @@ from console.engine.relay.status import RelayStatus
 from console.errors import UserError
 from console.tui.screens.taskbase import TaskScreenBase, state_line
 from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.dialog import HELP
 from console.tui.widgets.spark import Spark
 
 GAUGE_WIDTH = 30
@@ -68,7 +69,7 @@ def position_panels(d: RelayStatus) -> tuple[str, str]:
 class TargetPicker(ModalScreen[str]):
     """Choose the new upstream among the cluster's hosts."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP]
 
     def __init__(self, choices: list[tuple[str, str]]):
         super().__init__()

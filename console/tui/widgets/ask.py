@@ -11,9 +11,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from console.tui.widgets.dialog import HELP
+
 
 class AskDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "yes", "Yes"), Binding("n,escape", "no", "No")]
+    BINDINGS = [Binding("y", "yes", "Yes"), Binding("n,escape", "no", "No"), HELP]
 
     def __init__(self, title: str, message: str, yes_label: str = "Yes"):
         super().__init__()

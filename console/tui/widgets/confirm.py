@@ -14,9 +14,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from console.tui.widgets.dialog import HELP
+
 
 class ConfirmDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP]
 
     def __init__(self, title: str, message: str, target: str, *, action_label: str = "Confirm"):
         super().__init__()

@@ -24,18 +24,16 @@ def key_name(key: str) -> str:
 def bindings_of(node) -> list[tuple[str, str]]:
     """(keys, description) of a screen's (or dialog's) bindings with a
     description, one row per action in declaration order: ``escape,q`` shows
-    as ``Esc/q``, ``plus,equals_sign`` as ``+``."""
+    as ``Esc/q``; a ``key_display`` names the first key (``+``, and ``=``,
+    the unshifted ``+``, is not listed)."""
     rows: dict[str, tuple[list[str], str]] = {}
     for key, b in type(node)._merged_bindings:
-        if not b.description or b.action in SKIP_ACTIONS:
+        if not b.description or b.action in SKIP_ACTIONS or key == "equals_sign":
             continue
         keys, _ = rows.setdefault(b.action, ([], b.description))
-        if b.key_display:
-            if b.key_display not in keys:
-                keys.insert(0, b.key_display)
-            continue
-        if key_name(key) not in keys and not (key == "equals_sign" and "+" in keys):
-            keys.append(key_name(key))
+        name = b.key_display if b.key_display and not keys else key_name(key)
+        if name not in keys:
+            keys.append(name)
     return [("/".join(keys), desc) for keys, desc in rows.values()]
 
 

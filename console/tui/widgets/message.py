@@ -9,9 +9,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from console.tui.widgets.dialog import HELP
+
 
 class MessageDialog(ModalScreen[None]):
-    BINDINGS = [Binding("escape,enter", "close", "Close")]
+    BINDINGS = [Binding("escape,enter", "close", "Close"), HELP]
 
     def __init__(self, title: str, message: str):
         super().__init__()

@@ -21,6 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from console.engine.backup.mysqld import check_directory, check_port
 from console.errors import UserError
 from console.mysql.mariadbd import port_free
+from console.tui.widgets.dialog import HELP
 
 
 def free_port(start: int = 3307, tries: int = 200) -> int:
@@ -62,7 +63,7 @@ def check(point: str, target_dir: str, port: str, keep_running: bool = False
 
 
 class RestoreDialog(ModalScreen):
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "submit", "Restore…", show=False)]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "submit", "Restore…", show=False), HELP]
     DEFAULT_CSS = """
     RestoreDialog { align: center middle; }
     RestoreDialog #restore-box { width: 84; max-width: 100%; height: auto; max-height: 100%;
