@@ -36,7 +36,7 @@ async def test_help_on_every_screen_and_dialog(tmp_path):
             await pilot.pause(0.2)
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen), tid
-            assert expect in help_text(app) and "Esc/q" in help_text(app), help_text(app)
+            assert expect in help_text(app) and "Esc, q" in help_text(app), help_text(app)
             await pilot.press("question_mark")          # ? closes it again
             assert not isinstance(app.screen, HelpScreen)
             await pilot.press("escape")

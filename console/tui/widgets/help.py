@@ -24,20 +24,21 @@ def key_name(key: str) -> str:
 def bindings_of(node) -> list[tuple[str, str]]:
     """(keys, description) of a screen's (or dialog's) bindings with a
     description, one row per action in declaration order: ``escape,q`` shows
-    as ``Esc/q``; a ``key_display`` names the first key (``+``, and ``=``,
+    as ``Esc, q``; a ``key_display`` names the first key (``+``, and ``=``,
     the unshifted ``+``, is not listed)."""
     rows: dict[str, tuple[list[str], str]] = {}
-    for key, b in type(node)._merged_bindings:
+    cls = node if isinstance(node, type) else type(node)
+    for key, b in cls._merged_bindings:
         if not b.description or b.action in SKIP_ACTIONS or key == "equals_sign":
             continue
         keys, _ = rows.setdefault(b.action, ([], b.description))
         name = b.key_display if b.key_display and not keys else key_name(key)
         if name not in keys:
             keys.append(name)
-    return [("/".join(keys), desc) for keys, desc in rows.values()]
+    return [(", ".join(keys), desc) for keys, desc in rows.values()]
 
 
-GLOBAL_KEYS = [("?/F1", "this help (on every screen and dialog)"),
+GLOBAL_KEYS = [("?, F1", "this help (on every screen and dialog)"),
                ("Ctrl+P", "command palette: every action here, go to a cluster, host or task, "
                           "start a task, switchover, failover, snapshot, restore, theme, screenshot"),
                ("Tab", "next panel (the header shows where the focus is)"), ("Ctrl+Q", "quit at once")]
