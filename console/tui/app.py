@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
-
 from textual import work
 from textual.app import App
+from textual.binding import Binding
 
 from console.engine.engine import Engine
 from console.engine.topology.monitor import MonitorTask, monitor_id
 from console.errors import UserError
-
-# the .tcss files ship inside the package (console/themes), so an installed
-# wheel finds them where a source checkout does
-THEMES_DIR = files("console") / "themes"
-# config theme name -> (Textual colour theme, our .tcss file in console/themes/)
-THEMES = {
-    "dark": ("textual-dark", "dark.tcss"),
-    "light": ("textual-light", "light.tcss"),
-    "solarized": ("solarized-dark", "solarized.tcss"),
-}
+from console.tui.themes import THEMES, THEMES_DIR
 
 
 def _css_paths() -> list[str]:
@@ -29,6 +19,8 @@ def _css_paths() -> list[str]:
 class ConsoleApp(App):
     TITLE = "dbops-console"
     CSS_PATH = _css_paths()
+    # `?` on every screen and dialog (a screen's own `?` shows it in its footer)
+    BINDINGS = [Binding("question_mark,f1", "help", "Help", show=False, key_display="?")]
 
     def __init__(self, engine: Engine, *, start_monitors: bool = True, autostart: bool = True):
         super().__init__()
@@ -117,6 +109,78 @@ class ConsoleApp(App):
         if autostart:
             self.engine.start_declared(name)
         return f"declared {name} in {path}" + (" and started it" if autostart else "")
+
+    # ---- help, palette, tasks ------------------------------------------------
+    def action_help(self) -> None:
+        """The keys of the screen or dialog in front, generated from its bindings."""
+        from console.tui.widgets.help import HelpScreen, bindings_of
+
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            screen.dismiss(None)
+            return
+        name = getattr(screen, "HELP_TITLE", "") or type(screen).__name__.removesuffix("Screen")
+        self.push_screen(HelpScreen(f"{name} keys", bindings_of(screen),
+                                    getattr(screen, "HELP_NOTES", "")))
+
+    def get_system_commands(self, screen):
+        from console.tui.palette import console_commands
+
+        yield from console_commands(self, screen, super().get_system_commands(screen))
+
+    def open_task(self, tid: str):
+        """Open a running (or ended) task's screen (returns what awaits its
+        mount); a declared task that is not started says how to start it."""
+        try:
+            self.engine.task(tid)
+        except UserError:
+            self.notify(f"{tid} is not started; press s to start it", severity="warning")
+            return None
+        from console.tui.screens.registry import screen_for
+
+        return self.push_screen(screen_for(self.engine, tid))
+
+    def start_task(self, tid: str) -> None:
+        """Start a declared task; one that ran and ended (done, failed) asks
+        first: running it again is a new run (a migration copies again)."""
+        try:
+            state = self.engine.task(tid).state
+        except UserError:
+            state = ""
+        if state not in ("done", "failed"):
+            self._start(tid)
+            return
+        from console.tui.widgets.ask import AskDialog
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start(tid)
+
+        self.push_screen(AskDialog(f"Run {tid} again?",
+                                   f"{tid} has ended ({state}). Start a new run of it from the config?",
+                                   yes_label="Run again"), answered)
+
+    @work(thread=True, group="actions")
+    def _start(self, tid: str) -> None:
+        try:
+            self.engine.start_declared(tid)
+            self.call_from_thread(self.notify, f"started {tid}")
+        except UserError as e:
+            self.call_from_thread(self.notify, str(e), severity="error")
+
+    def screenshot_dir(self):
+        return self.engine.config.state_dir / "screenshots"
+
+    def action_save_screenshot(self) -> None:
+        """An SVG of the screen into STATE_DIR/screenshots (made when needed)."""
+        d = self.screenshot_dir()
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            path = self.save_screenshot(path=str(d))
+        except OSError as e:
+            self.notify(f"screenshot not saved: {e}", severity="error")
+            return
+        self.notify(f"screenshot saved: {path}")
 
     def apply_theme(self, name: str) -> None:
         textual_theme, tcss = THEMES.get(name, THEMES["dark"])

@@ -84,3 +84,25 @@ def clean(values, quantum: float = 0.01) -> list[float]:
         else:
             out.append(round(float(v) / quantum) * quantum)
     return out
+
+
+# one colour per task state, on every screen (task list, task screens, palette)
+STATE_STYLE = {"running": "bold green", "paused": "bold yellow", "failed": "bold red",
+               "done": "bold blue", "new": "cyan", "not started": "dim"}
+
+
+def state_text(state: str, phase: str = "") -> Text:
+    """``● running / copying`` in the state's colour."""
+    t = Text()
+    t.append("● " + state.upper(), style=STATE_STYLE.get(state, "bold"))
+    if phase and phase != state:
+        t.append(f" {phase}", style="bold")
+    return t
+
+
+def duration(v: float | None) -> str:
+    """``3m05s`` / ``1h02m``; ``-`` when unknown."""
+    if v is None:
+        return "-"
+    v = int(v)
+    return f"{v // 3600}h{v % 3600 // 60:02d}m" if v >= 3600 else f"{v // 60}m{v % 60:02d}s"

@@ -47,12 +47,12 @@ async def test_backup_screen_snapshot_pause_and_restore(sandbox, tmp_path):
             gtid = sandbox.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
             status = screen.query_one("#bk-status")
             assert await until(pilot, lambda: gtid in str(status.render()))
-            await pilot.press("s")
+            await pilot.press("b")                             # base snapshot now
             table = screen.query_one("#bk-snapshots")
             assert await until(pilot, lambda: table.row_count == 1, 90), task.status().last_error
             await pilot.press("p")
             assert await until(pilot, lambda: task.state == "paused")
-            assert await until(pilot, lambda: "paused" in str(status.render()))
+            assert await until(pilot, lambda: "PAUSED" in str(screen.query_one("#bk-state").render()))
             await pilot.press("u")
             assert await until(pilot, lambda: task.state == "running")
             sandbox.sql("node1", "REPLACE INTO bk_tui.t VALUES (2, 2)")
@@ -62,7 +62,7 @@ async def test_backup_screen_snapshot_pause_and_restore(sandbox, tmp_path):
             await pilot.press("v")
             assert await until(pilot, lambda: any("verify" in e.action and e.outcome == "ok"
                                                   for _, e in engine.events_since(0)))
-            await pilot.press("r")
+            await pilot.press("R")
             assert await until(pilot, lambda: isinstance(app.screen, RestoreDialog))
             dlg = app.screen
             dlg.query_one("#restore-point").value = "yesterday"

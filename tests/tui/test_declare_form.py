@@ -56,7 +56,7 @@ async def test_declare_in_a_standalone_console(sandbox, tmp_path):
     app = ConsoleApp(engine, start_monitors=False)
     try:
         async with app.run_test(size=(160, 45)) as pilot:
-            await pilot.press("n")
+            await pilot.press("N")
             assert await wait_until(pilot, lambda: isinstance(app.screen, DeclareTaskForm), 10)
             await fill(pilot, app, "r9", "relay", {"relay_dir": str(tmp_path / "r9"),
                                                     "server_id": "many"})
@@ -78,7 +78,7 @@ async def test_declare_in_a_standalone_console(sandbox, tmp_path):
             assert await wait_until(pilot, lambda: "r9" in table.rows, 10)
             assert str(table.get_cell("r9", "state")) == "not started"
             assert not (tmp_path / "r9").exists()  # declared, not started
-            await pilot.press("n")
+            await pilot.press("N")
             assert await wait_until(pilot, lambda: isinstance(app.screen, DeclareTaskForm), 10)
             await pilot.press("escape")
             assert await wait_until(pilot, lambda: not isinstance(app.screen, DeclareTaskForm), 10)
@@ -94,7 +94,7 @@ async def test_declare_through_the_engine_starts_an_autostart_task(sandbox, tmp_
     engine = RemoteEngine(load_config(path), connect(state, actor="console:test"))
     app = ConsoleApp(engine)
     async with app.run_test(size=(160, 45)) as pilot:
-        await pilot.press("n")
+        await pilot.press("N")
         assert await wait_until(pilot, lambda: isinstance(app.screen, DeclareTaskForm), 10)
         await fill(pilot, app, "r8", "relay", {"relay_dir": str(tmp_path / "r8"),
                                                 "server_id": "6502"})

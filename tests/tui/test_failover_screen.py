@@ -37,7 +37,7 @@ async def test_failover_screen_switchover_with_typed_confirmation(make_sandbox, 
             assert "node1 primary" in str(tree.root.children[0].label)
             assert len(tree.root.children[0].children) == 2
             # a wrong name does nothing
-            await pilot.press("s")
+            await pilot.press("S")
             await pilot.pause()
             assert isinstance(app.screen, ConfirmDialog)
             await pilot.press(*"wrong", "enter")
@@ -48,7 +48,7 @@ async def test_failover_screen_switchover_with_typed_confirmation(make_sandbox, 
             assert task.detail().last_report is None and not task.detail().recovering
             # the selected (first) candidate, confirmed by typing the cluster name
             target = screen.selected_candidate()
-            await pilot.press("s")
+            await pilot.press("S")
             await pilot.pause()
             await pilot.press(*"sandbox", "enter")
             assert await wait_until(pilot, lambda: task.detail().last_report is not None, 30)

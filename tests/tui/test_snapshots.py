@@ -1,44 +1,86 @@
-"""Snapshot tests of key screens, fed a fixed topology (rendering only)."""
+"""Snapshot tests of every screen and dialog at 80x24 and 200x50, fed fixed
+data (no server, no clock: fixed timestamps rendered in UTC)."""
 
-from console.tui.app import ConsoleApp
+import pytest
+
+from console.tui.widgets.ask import AskDialog
 from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.restore_dialog import RestoreDialog
 from tests.tui.fixed import fixed_engine
+from tests.tui.screens_fixed import console, utc
+
+SIZES = {"80x24": (80, 24), "200x50": (200, 50)}
 
 
-def test_dashboard_snapshot(snap_compare, tmp_path):
-    app = ConsoleApp(fixed_engine(tmp_path), start_monitors=False)
-    assert snap_compare(app, terminal_size=(160, 40), run_before=lambda pilot: pilot.pause(0.5))
+def _open(tid):
+    async def go(app, pilot):
+        app.open_task(tid)
+    return go
 
 
-def test_help_snapshot(snap_compare, tmp_path):
-    app = ConsoleApp(fixed_engine(tmp_path), start_monitors=False)
+def _push(make):
+    async def go(app, pilot):
+        app.push_screen(make())
+    return go
+
+
+async def _help(app, pilot):
+    await pilot.press("question_mark")
+
+
+async def _log(app, pilot):
+    await pilot.press("l")
+
+
+async def _confirm(app, pilot):
+    app.push_screen(ConfirmDialog("Emergency failover", "Promote the best replica of cluster prod.", "prod",
+                                  action_label="Fail over"))
+    await pilot.pause(0.2)
+    await pilot.press(*"pro")
+
+
+async def _filter(app, pilot):
+    await pilot.press("slash", *"db3")
+
+
+SCREENS = {
+    "dashboard": None,
+    "dashboard-filter": _filter,
+    "help": _help,
+    "audit-log": _log,
+    "relay": _open("relay-a"),
+    "migration": _open("mig-orders"),
+    "backup": _open("backup-a"),
+    "failover": _open("failover:prod"),
+    "task": _open("custom-1"),
+    "confirm": _confirm,
+    "ask": _push(lambda: AskDialog("Run mig-orders again?", "mig-orders has ended (done). Start a new run?")),
+    "restore": _push(lambda: RestoreDialog("2023-11-14 22:13:20", "/var/lib/dbops/backup-restore", 3307)),
+}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("screen", SCREENS)
+def test_screen_snapshot(snap_compare, monkeypatch, screen, size):
+    utc(monkeypatch)
+    app, _ = console()
+    step = SCREENS[screen]
 
     async def before(pilot):
         await pilot.pause(0.3)
-        await pilot.press("question_mark")
-        await pilot.pause(0.3)
+        if step is not None:
+            await step(app, pilot)
+        await pilot.pause(0.5)
+        assert app.is_running and app._exception is None, app._exception  # a crash is no picture
 
-    assert snap_compare(app, terminal_size=(160, 40), run_before=before)
-
-
-def test_confirm_dialog_snapshot(snap_compare, tmp_path):
-    app = ConsoleApp(fixed_engine(tmp_path), start_monitors=False)
-
-    async def before(pilot):
-        await pilot.pause(0.3)
-        app.push_screen(ConfirmDialog("Emergency failover", "Promote the best replica of cluster prod.", "prod",
-                                      action_label="Fail over"))
-        await pilot.pause(0.3)
-        await pilot.press(*"pro")
-        await pilot.pause(0.2)
-
-    assert snap_compare(app, terminal_size=(160, 40), run_before=before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
 async def test_lag_rows_follow_role_changes(tmp_path):
     """After a switchover the promoted host's lag row goes and the demoted
     primary's appears (fixed feed: rendering logic only)."""
     from console.engine.topology.discovery import assign_roles
+    from console.tui.app import ConsoleApp
     from console.tui.screens.dashboard import DashboardScreen
     from tests.tui.fixed import channel, fixed_hosts
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import time
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Sparkline, Static
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Static
 
-from console.tui.widgets.actions import TaskActions
+from console.errors import UserError
+from console.tui.screens.taskbase import TaskScreenBase, state_line
 from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.message import MessageDialog
 from console.tui.widgets.restore_dialog import RestoreDialog
+from console.tui.widgets.spark import Spark
 
 
 def _t(ts: float) -> str:
@@ -67,50 +70,54 @@ def timeline_text(d) -> str:
             f"{time.strftime('%H:%M:%S', time.localtime(hi))}   █ log segments  ▲ snapshots")
 
 
-class BackupScreen(TaskActions, Screen):
+class BackupScreen(TaskScreenBase):
     BINDINGS = [
-        Binding("escape,q", "app.pop_screen", "Back"),
         Binding("p", "pause", "Pause"),
         Binding("u", "resume", "Resume"),
-        Binding("s", "snapshot", "Snapshot now"),
-        Binding("r", "restore", "Restore…"),
+        Binding("b", "snapshot", "Snapshot now"),
+        Binding("R", "restore", "Restore…"),
         Binding("v", "verify", "Verify"),
     ]
+    HELP_NOTES = ("R opens the restore dialog (a free port is proposed), then asks for the target\n"
+                  "directory typed; the result says how to reach the restored server.")
     DEFAULT_CSS = """
-    BackupScreen #bk-status { height: auto; padding: 0 1; }
-    BackupScreen #bk-timeline { height: auto; padding: 0 1; }
-    BackupScreen #bk-spark { height: 3; margin: 0 1; }
-    BackupScreen #bk-snapshots { height: 1fr; }
+    BackupScreen #bk-snapshots { height: auto; max-height: 12; }
     """
 
     def __init__(self, engine, task_id: str):
-        super().__init__()
-        self.engine, self.task_id = engine, task_id
+        super().__init__(engine, task_id)
         self._snap_ids: tuple = ()
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Vertical():
-            yield Static(id="bk-status")
-            yield Static(id="bk-timeline")
-            yield Sparkline([], summary_function=max, id="bk-spark")
-            yield Static("Snapshots", classes="pane-title")
-            yield DataTable(id="bk-snapshots", cursor_type="row")
+        yield Static(id="bk-state", classes="state-line")
+        with VerticalScroll():
+            with Vertical(classes="panel") as p:
+                p.border_title = "Checkpoint"
+                yield Static(id="bk-status")
+            with Vertical(classes="panel") as p:
+                p.border_title = "Timeline"
+                yield Static(id="bk-timeline")
+                yield Spark("transactions per segment", floor=10.0, fmt=lambda v: f"{v:.0f}",
+                            id="bk-spark")
+            with Vertical(classes="panel") as p:
+                p.border_title = "Snapshots"
+                yield DataTable(id="bk-snapshots", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"backup {self.task_id}"
         t = self.query_one("#bk-snapshots", DataTable)
         t.add_columns("id", "finished", "method", "size", "GTID")
-        self.set_interval(getattr(self.app, "refresh_interval", 1.0), self.refresh_view)
-        self.refresh_view()
+        super().on_mount()
 
-    def refresh_view(self) -> None:
-        st = self.engine.task(self.task_id).status()
+    def render_status(self, st) -> None:
         d = st.detail
-        self.query_one("#bk-status", Static).update("\n".join(status_lines(st)))
+        lag = "?" if d.lag_seconds is None else f"{d.lag_seconds:.2f} s"
+        self.query_one("#bk-state", Static).update(state_line(
+            st, f"checkpoint [b]{d.checkpoint_gtid or '-'}[/b]", f"lag [b]{lag}[/b]"))
+        self.query_one("#bk-status", Static).update("\n".join(status_lines(st)[1:]))
         self.query_one("#bk-timeline", Static).update(timeline_text(d))
-        self.query_one("#bk-spark", Sparkline).data = [float(seg[2]) for seg in d.timeline] or [0.0]
+        self.query_one("#bk-spark", Spark).set_values([float(seg[2]) for seg in d.timeline])
         if d.snapshots != self._snap_ids:
             self._snap_ids = d.snapshots
             t = self.query_one("#bk-snapshots", DataTable)
@@ -134,7 +141,10 @@ class BackupScreen(TaskActions, Screen):
         self._cmd("verify")
 
     def action_restore(self) -> None:
-        d = self.engine.task(self.task_id).status().detail
+        st = self.snapshot()
+        if st is None:
+            return
+        d = st.detail
         default_time = _t(d.checkpoint_time) if d.checkpoint_time else ""
         default_dir = f"{d.storage.rstrip('/')}-restore-{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -147,7 +157,7 @@ class BackupScreen(TaskActions, Screen):
             def confirmed(ok: bool | None) -> None:
                 if ok:
                     self.notify(f"restoring to {what} into {target}…")
-                    self._cmd("restore", **args)
+                    self._restore(args)
 
             self.app.push_screen(ConfirmDialog(
                 "Point-in-time restore",
@@ -157,3 +167,16 @@ class BackupScreen(TaskActions, Screen):
                 f"The running cluster is not touched.", target, action_label="Restore"), confirmed)
 
         self.app.push_screen(RestoreDialog(default_time, default_dir), chosen)
+
+    @work(thread=True, group="task-actions")
+    def _restore(self, args: dict) -> None:
+        """The restore blocks until done: its result (how to reach the server)
+        stays on screen in a dialog, and as a notification."""
+        try:
+            result = str(self.engine.command(self.task_id, "restore", **args))
+        except UserError as e:
+            self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
+            self.app.call_from_thread(self.app.push_screen, MessageDialog("Restore refused", str(e)))
+            return
+        self.app.call_from_thread(self.notify, result, timeout=30)
+        self.app.call_from_thread(self.app.push_screen, MessageDialog("Restore done", result))

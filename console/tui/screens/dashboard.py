@@ -9,25 +9,36 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, RichLog, Sparkline, Static
+from textual.widgets import DataTable, Footer, Header, Label, RichLog
 
-from console.engine.task import DONE, FAILED, NEW, PAUSED, RUNNING
 from console.engine.topology.monitor import MonitorDetail, monitor_id
 from console.errors import UserError
-from console.tui.format import clean, lag_text
-from console.tui.widgets.help import HelpScreen, bindings_of
-from console.tui.widgets.tables import sync_rows
+from console.tui.format import STATE_STYLE, clean, lag_text
+from console.tui.screens.base import ConsoleScreen
+from console.tui.widgets.spark import Spark
+from console.tui.widgets.tables import ResponsiveTable
 from console.tui.widgets.topology import HostTable, TopologyTree
 
-TASK_COLUMNS = (("task", "Task"), ("kind", "Kind"), ("state", "State"), ("phase", "Phase"),
-                ("summary", "Progress"), ("throttle", "Throttle"), ("error", "Last error"))
-STATE_STYLE = {RUNNING: "green", PAUSED: "yellow", FAILED: "bold red", DONE: "dim", NEW: "cyan"}
+TASK_COLUMNS3 = (("task", "Task", 12), ("kind", "Kind", 9), ("state", "State", 8),
+                 ("phase", "Phase", 10), ("summary", "Progress", 14), ("throttle", "Throttle", 10),
+                 ("error", "Last error", 30))
+TASK_COLUMNS = tuple((k, label) for k, label, _ in TASK_COLUMNS3)
 LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "", "refused": "red", "failed": "bold red"}
+NARROW = 100  # columns below which the topology trees fold away (the host table has the roles)
+SHORT = 30    # rows below which the lag sparklines fold away (the host table has the lags)
+
+
+def lag_fmt(v: float) -> str:
+    return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.1f} s"
+
+
+class TaskTable(ResponsiveTable):
+    COLUMNS = TASK_COLUMNS3
+    PRIORITY = ("task", "state", "summary", "phase", "error", "throttle", "kind")
 
 
 class LagRow(Horizontal):
@@ -39,90 +50,131 @@ class LagRow(Horizontal):
     def compose(self) -> ComposeResult:
         data, value = self._initial
         yield Label(self.host_name, classes="lag-name")
-        yield Sparkline(data, summary_function=max, classes="lag-spark")
+        spark = Spark("", floor=1.0, fmt=lag_fmt, classes="lag-spark")
+        spark.set_values(data)
+        yield spark
         yield Label(value, classes="lag-value")
 
 
-class DashboardScreen(Screen):
+class DashboardScreen(ConsoleScreen):
     BINDINGS = [
-        Binding("question_mark", "help", "Help"),
+        Binding("slash", "filter", "Filter", key_display="/"),
         Binding("r", "refresh_now", "Refresh"),
-        Binding("plus,equals_sign", "faster", "Faster", key_display="+"),
-        Binding("minus", "slower", "Slower", key_display="-"),
         Binding("enter", "open_task", "Open task", show=False),
-        Binding("s", "start_task", "Start task"),
+        Binding("s", "start_task", "Start"),
         Binding("p", "pause_task", "Pause/resume"),
-        Binding("n", "new_task", "New task"),
+        Binding("N", "new_task", "New task"),
         Binding("l", "show_log", "Audit log"),
-        Binding("t", "next_theme", "Theme"),
+        Binding("plus,equals_sign", "faster", "Refresh faster", key_display="+", show=False),
+        Binding("minus", "slower", "Refresh slower", key_display="-", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
+    HELP_NOTES = ("Tab moves between panels; arrows move in tables. Enter on a task opens its screen;\n"
+                  "s on a finished task asks before running it again. / filters hosts, tasks and events.\n"
+                  "Health: ● up, ▲ lagging or writable replica, ✖ unreachable or replication error.")
+    FILTERABLE = True
 
     def __init__(self, engine):
         super().__init__(id="dashboard")
         self.engine = engine
         self._event_seq = 0
+        self._events: list[Text] = []
         self._lag_rows: dict[str, LagRow] = {}
+        self._details: list[MonitorDetail] = []
 
     # ---- layout --------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with Horizontal(id="top"):
-            with VerticalScroll(id="trees"):
+            with VerticalScroll(id="trees", classes="panel") as trees:
+                trees.border_title = "Topology"
                 for name in self.engine.config.clusters:
                     yield TopologyTree(name, id=f"tree-{name}", classes="topology")
             with Vertical(id="right"):
-                yield Static("Hosts", classes="pane-title")
-                yield HostTable(id="hosts")
-                yield Static("Replica lag", classes="pane-title")
-                yield VerticalScroll(id="lags")
+                with Vertical(id="hosts-pane", classes="panel") as hosts:
+                    hosts.border_title = "Hosts"
+                    yield HostTable(id="hosts")
+                with VerticalScroll(id="lags", classes="panel") as lags:
+                    lags.border_title = "Replica lag"
         with Horizontal(id="bottom"):
-            with Vertical(id="tasks-pane"):
-                yield Static("Tasks", classes="pane-title")
-                yield DataTable(id="tasks")
-            with Vertical(id="events-pane"):
-                yield Static("Events", classes="pane-title")
+            with Vertical(id="tasks-pane", classes="panel") as tp:
+                tp.border_title = "Tasks"
+                yield TaskTable(id="tasks")
+            with Vertical(id="events-pane", classes="panel") as ep:
+                ep.border_title = "Events"
                 yield RichLog(id="events", markup=False, wrap=True, max_lines=500)
         yield Footer()
 
     def on_mount(self) -> None:
-        tasks = self.query_one("#tasks", DataTable)
-        tasks.cursor_type = "row"
-        for key, label in TASK_COLUMNS:
-            tasks.add_column(label, key=key)
-        self.sub_title = f"refresh every {self.app.refresh_interval:g}s"
         self._refresh_timer = self.set_interval(self.app.refresh_interval, self.refresh_view)
+        self._show_interval()
         self.refresh_view()
-        tasks.focus()  # the task list is where the operator acts
+        self.query_one("#tasks", DataTable).focus()  # the task list is where the operator acts
 
     def on_screen_resume(self) -> None:
         if self.focused is None:
             self.query_one("#tasks", DataTable).focus()
+        super().on_screen_resume()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW, "narrow")
+        self.set_class(event.size.height < SHORT, "short")
+
+    def crumbs(self) -> list[str]:
+        parts = [", ".join(self.engine.config.clusters) or "no cluster"]
+        if self.focused is self.query_one(HostTable) and self.query_one(HostTable).row_count:
+            t = self.query_one(HostTable)
+            key = t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value or ""
+            parts = [key.replace("/", " › ")]
+        return parts
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "hosts":
+            self.update_crumbs()
+
+    def select_host(self, cluster: str, address: str) -> bool:
+        """Put the host table's cursor on a host (the palette's "go to host")."""
+        t = self.query_one(HostTable)
+        key = f"{cluster}/{address}"
+        if key not in t.rows:
+            return False
+        t.move_cursor(row=t.get_row_index(key))
+        t.focus()
+        return True
 
     # ---- refresh ---------------------------------------------------------------
-    def monitor_details(self) -> list[MonitorDetail]:
-        out = []
-        for name in self.engine.config.clusters:
-            try:
-                d = self.engine.task(monitor_id(name)).status().detail
-            except UserError:
-                continue
-            if d is not None:
-                out.append(d)
-        return out
-
     def refresh_view(self) -> None:
-        details = self.monitor_details()
-        topos = [d.topology for d in details if d.topology is not None]
-        for d in details:
+        """One snapshot of every task (monitors included) per refresh: the
+        trees, hosts, lags and task list all show the same moment."""
+        statuses = list(self.engine.statuses())
+        self._details = [st.detail for st in statuses
+                         if st.kind == "monitor" and isinstance(st.detail, MonitorDetail)]
+        for d in self._details:
             try:
                 self.query_one(f"#tree-{d.cluster}", TopologyTree).update_topology(d.topology)
             except Exception:  # noqa: BLE001 - cluster without a tree widget
                 pass
-        self.query_one(HostTable).update_hosts(topos)
-        self._update_lags(details)
-        self._update_tasks()
+        trees = self.query(TopologyTree)
+        if trees:
+            self.query_one("#trees").styles.width = min(60, max(t.content_width for t in trees) + 2)
+        self._update_hosts()
+        self._update_lags(self._details)
+        self.query_one("#tasks", TaskTable).sync(
+            (k, cells) for k, cells in self.task_rows(statuses) if self.matches(*cells.values()))
         self._update_events()
+
+    def _update_hosts(self) -> None:
+        topos = [d.topology for d in self._details if d.topology is not None]
+        self.query_one(HostTable).update_hosts(
+            topos, lambda h: self.matches(h.name, h.address, h.role, h.error, h.replication_error))
+
+    def apply_filter(self) -> None:
+        self.refresh_view()
+        log = self.query_one("#events", RichLog)
+        log.clear()
+        for line in self._events:
+            if self.matches(line.plain):
+                log.write(line)
 
     def _update_lags(self, details: list[MonitorDetail]) -> None:
         box = self.query_one("#lags", VerticalScroll)
@@ -137,7 +189,7 @@ class DashboardScreen(Screen):
                 if h.role not in ("replica", "intermediate"):
                     continue
                 key = f"{d.cluster}/{h.address}"
-                hist = (clean(d.history(h.address)) or [0.0])[-60:]
+                hist = (clean(d.history(h.address)) or [0.0])[-120:]
                 value = lag_text(h) if h.reachable else Text(h.down_word, style="red")
                 row = self._lag_rows.get(key)
                 if row is None:
@@ -146,15 +198,15 @@ class DashboardScreen(Screen):
                     box.mount(row)
                     continue
                 try:
-                    row.query_one(Sparkline).data = hist
+                    row.query_one(Spark).set_values(hist)
                     row.query_one(".lag-value", Label).update(value)
                 except Exception:  # noqa: BLE001 - not composed yet: next refresh
                     continue
 
-    def task_rows(self) -> list[tuple[str, dict]]:
+    def task_rows(self, statuses=None) -> list[tuple[str, dict]]:
         rows = []
         seen = set()
-        for st in self.engine.statuses():
+        for st in self.engine.statuses() if statuses is None else statuses:
             if st.kind == "monitor":
                 continue
             seen.add(st.task_id)
@@ -168,12 +220,10 @@ class DashboardScreen(Screen):
         for name, tc in self.engine.config.tasks.items():
             if name not in seen:
                 rows.append((name, {"task": name, "kind": tc.kind,
-                                    "state": Text("not started", style="dim"), "phase": "-",
-                                    "summary": "press s to start", "throttle": "", "error": ""}))
+                                    "state": Text("not started", style=STATE_STYLE["not started"]),
+                                    "phase": "-", "summary": "press s to start", "throttle": "",
+                                    "error": ""}))
         return rows
-
-    def _update_tasks(self) -> None:
-        sync_rows(self.query_one("#tasks", DataTable), TASK_COLUMNS, self.task_rows())
 
     def _update_events(self) -> None:
         log = self.query_one("#events", RichLog)
@@ -184,10 +234,13 @@ class DashboardScreen(Screen):
             t = time.strftime("%H:%M:%S", time.localtime(e.ts))
             style = LEVEL_STYLE.get(e.action if e.actor == "monitor" else e.outcome, "")
             if e.actor == "monitor":
-                log.write(Text(f"{t} {e.outcome}", style=style))
+                line = Text(f"{t} {e.outcome}", style=style)
             else:
                 detail = f" {e.detail}" if e.detail else ""
-                log.write(Text(f"{t} {e.actor} {e.action} {e.target}: {e.outcome}{detail}", style=style))
+                line = Text(f"{t} {e.actor} {e.action} {e.target}: {e.outcome}{detail}", style=style)
+            self._events = (self._events + [line])[-500:]
+            if self.matches(line.plain):
+                log.write(line)
 
     # ---- actions ---------------------------------------------------------------
     def selected_task(self) -> str | None:
@@ -198,12 +251,6 @@ class DashboardScreen(Screen):
             return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         except Exception:  # noqa: BLE001
             return None
-
-    def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(
-            "Dashboard keys", bindings_of(self),
-            "Tab moves between panes; arrows move in tables. Enter on a task opens its screen.\n"
-            "Health: ● up, ▲ lagging or writable replica, ✖ unreachable or replication error."))
 
     def action_refresh_now(self) -> None:
         self._refresh_monitors()
@@ -217,12 +264,15 @@ class DashboardScreen(Screen):
                 pass
         self.app.call_from_thread(self.refresh_view)
 
+    def _show_interval(self) -> None:
+        self.query_one("#hosts-pane").border_subtitle = f"refresh every {self.app.refresh_interval:g}s (+/-)"
+
     def _set_interval(self, seconds: float) -> None:
         seconds = round(min(60.0, max(0.2, seconds)), 2)
         self.app.set_refresh_interval(seconds)
         self._refresh_timer.stop()
         self._refresh_timer = self.set_interval(seconds, self.refresh_view)
-        self.sub_title = f"refresh every {seconds:g}s"
+        self._show_interval()
         self.notify(f"refresh interval {seconds:g}s")
 
     def action_faster(self) -> None:
@@ -233,16 +283,8 @@ class DashboardScreen(Screen):
 
     def action_open_task(self) -> None:
         tid = self.selected_task()
-        if not tid:
-            return
-        try:
-            self.engine.task(tid)
-        except UserError:
-            self.notify(f"{tid} is not started; press s to start it", severity="warning")
-            return
-        from console.tui.screens.registry import screen_for
-
-        self.app.push_screen(screen_for(self.engine, tid))
+        if tid:
+            self.app.open_task(tid)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "tasks":
@@ -256,15 +298,7 @@ class DashboardScreen(Screen):
     def action_start_task(self) -> None:
         tid = self.selected_task()
         if tid:
-            self._start(tid)
-
-    @work(thread=True, group="actions")
-    def _start(self, tid: str) -> None:
-        try:
-            self.engine.start_declared(tid)
-            self.app.call_from_thread(self.notify, f"started {tid}")
-        except UserError as e:
-            self.app.call_from_thread(self.notify, str(e), severity="error")
+            self.app.start_task(tid)
 
     def action_new_task(self) -> None:
         from console.tui.widgets.declare_form import DeclareTaskForm
@@ -285,7 +319,7 @@ class DashboardScreen(Screen):
         except UserError as e:
             self.notify(str(e), severity="warning")
             return
-        self._command(tid, "resume" if st == PAUSED else "pause")
+        self._command(tid, "resume" if st == "paused" else "pause")
 
     @work(thread=True, group="actions")
     def _command(self, tid: str, name: str) -> None:
@@ -299,6 +333,3 @@ class DashboardScreen(Screen):
         from console.tui.screens.log import LogScreen
 
         self.app.push_screen(LogScreen(self.engine))
-
-    def action_next_theme(self) -> None:
-        self.app.cycle_theme()

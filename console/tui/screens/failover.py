@@ -2,122 +2,155 @@
 candidate ranking with reasons; a live step-by-step view of a running
 recovery.
 
-Keys: ``s`` switchover to the selected candidate, ``F`` emergency failover,
+Keys: ``S`` switchover to the selected candidate, ``F`` emergency failover,
 ``d`` dry run (plan) of a switchover to the selected candidate, ``a``
-acknowledge the last recovery, ``t`` toggle automatic failover.  ``s`` and
-``F`` need the cluster name typed in a confirmation dialog.  The screen
-refreshes from ``task.status()`` on a timer; commands run in worker threads.
+acknowledge the last recovery, ``o`` automatic failover on/off.  ``S``,
+``F`` and ``o`` need the cluster name typed in a confirmation dialog.  The
+screen refreshes from one ``task.status()`` snapshot per timer tick;
+commands run in worker threads.
 """
 
 from __future__ import annotations
 
 from rich.markup import escape
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header, Static
 
 from console.errors import UserError
-from console.tui.widgets.actions import TaskActions
+from console.tui.screens.taskbase import TaskScreenBase, state_line
 from console.tui.widgets.confirm import ConfirmDialog
-from console.tui.widgets.tables import sync_rows
+from console.tui.widgets.tables import ResponsiveTable
 from console.tui.widgets.topology import HostTable, TopologyTree
 
-CAND_COLS = (("rank", "#"), ("name", "candidate"), ("address", "address"), ("reasons", "reasons"))
-STEP_COLS = (("outcome", "outcome"), ("ms", "ms"), ("name", "step"), ("target", "target"),
-             ("detail", "detail"))
+CAND_COLS3 = (("rank", "#", 2), ("name", "candidate", 9), ("address", "address", 15),
+              ("reasons", "reasons", 40))
+STEP_COLS3 = (("outcome", "outcome", 7), ("ms", "ms", 5), ("name", "step", 12),
+              ("target", "target", 15), ("detail", "detail", 40))
+CAND_COLS = tuple((k, label) for k, label, _ in CAND_COLS3)
+STEP_COLS = tuple((k, label) for k, label, _ in STEP_COLS3)
+VERDICT_STYLE = {"healthy": "green", "dead": "bold red", "primary-unreachable": "bold yellow",
+                 "no-primary": "bold red", "unknown": "yellow"}
 
 
-class FailoverScreen(TaskActions, Screen):
+class CandidateTable(ResponsiveTable):
+    COLUMNS = CAND_COLS3
+    PRIORITY = ("name", "rank", "reasons", "address")
+
+
+class StepTable(ResponsiveTable):
+    COLUMNS = STEP_COLS3
+    PRIORITY = ("name", "outcome", "ms", "detail", "target")
+
+
+class FailoverScreen(TaskScreenBase):
     DEFAULT_CSS = """
-    FailoverScreen #fo-topology { height: auto; max-height: 12; }
-    FailoverScreen #fo-tree { width: 40; height: auto; max-height: 12; }
+    FailoverScreen #fo-topology { height: auto; max-height: 14; }
+    FailoverScreen #fo-tree { width: auto; height: auto; max-height: 12; }
+    FailoverScreen #fo-tree-pane { width: auto; max-width: 45%; }
+    FailoverScreen #fo-hosts-pane { width: 1fr; }
     FailoverScreen #fo-hosts { height: auto; max-height: 12; }
     FailoverScreen #fo-candidates { height: auto; max-height: 10; }
     FailoverScreen #fo-steps { height: auto; max-height: 16; }
     """
     BINDINGS = [
-        Binding("escape,q", "app.pop_screen", "Back"),
-        Binding("s", "switchover", "Switchover to selected"),
-        Binding("F", "failover", "Emergency failover"),
+        Binding("S", "switchover", "Switchover"),
+        Binding("F", "failover", "Failover"),
         Binding("d", "plan", "Dry run"),
         Binding("a", "acknowledge", "Acknowledge"),
-        Binding("t", "toggle_auto", "Auto on/off"),
+        Binding("o", "toggle_auto", "Auto on/off"),
     ]
+    HELP_NOTES = ("S switches over to the candidate selected in Candidates; S, F and o ask for the\n"
+                  "cluster name typed. d shows the plan of a switchover without running it.")
 
     def __init__(self, engine, task_id: str):
-        super().__init__()
-        self.engine, self.task_id = engine, task_id
+        super().__init__(engine, task_id)
         self._plan_steps = None
+        self._detail = None
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Vertical():
-            yield Static(id="fo-verdict")
-            yield Label("topology")
-            with Horizontal(id="fo-topology"):
-                yield TopologyTree(self._cluster_name(), id="fo-tree")
-                yield HostTable(id="fo-hosts")
-            yield Label("candidates (s: switch over to the selected one)")
-            yield DataTable(id="fo-candidates", cursor_type="row")
-            yield Label("recovery steps", id="fo-steps-label")
-            yield DataTable(id="fo-steps", cursor_type="row")
-            yield Static(id="fo-report")
+        yield Static(id="fo-verdict", classes="state-line")
+        with VerticalScroll():
+            with Horizontal(id="fo-topology", classes="row"):
+                with Vertical(id="fo-tree-pane", classes="panel") as p:
+                    p.border_title = "Topology"
+                    yield TopologyTree(self._cluster_name(), id="fo-tree")
+                with Vertical(id="fo-hosts-pane", classes="panel") as p:
+                    p.border_title = "Hosts"
+                    yield HostTable(id="fo-hosts")
+            with Vertical(classes="panel") as p:
+                p.border_title = "Candidates"
+                p.border_subtitle = "S: switch over to the selected one"
+                yield CandidateTable(id="fo-candidates")
+            with Vertical(classes="panel", id="fo-steps-pane") as p:
+                p.border_title = "Recovery steps"
+                yield StepTable(id="fo-steps")
+                yield Static(id="fo-report")
         yield Footer()
 
     def on_mount(self) -> None:
-        for tid, cols in (("#fo-candidates", CAND_COLS), ("#fo-steps", STEP_COLS)):
-            t = self.query_one(tid, DataTable)
-            for key, label in cols:
-                t.add_column(label, key=key)
-        self.sub_title = self.task_id
-        self.set_interval(self.app.refresh_interval if hasattr(self.app, "refresh_interval") else 1.0,
-                          self.refresh_view)
-        self.refresh_view()
-        self.query_one("#fo-candidates", DataTable).focus()
+        super().on_mount()
+        self.query_one("#fo-candidates", CandidateTable).focus()
 
     def _cluster_name(self) -> str:
         return self.detail().cluster
 
     # ---- view -------------------------------------------------------------------
     def detail(self):
-        return self.engine.task(self.task_id).status().detail
+        """The detail of this refresh's snapshot (read again only outside a refresh)."""
+        if self._detail is None:
+            st = self.snapshot()
+            return st.detail if st is not None else None
+        return self._detail
 
     def refresh_view(self) -> None:
-        d = self.detail()
-        if d is None:
+        st = self.snapshot()
+        if st is None or st.detail is None:
             return
+        self._detail = st.detail
+        try:
+            self.render_status(st)
+        finally:
+            self._detail = None
+
+    def render_status(self, st) -> None:
+        d = st.detail
         v = d.verdict
-        auto = "[b]on[/b]" if d.auto else "off"
-        text = f"cluster [b]{d.cluster}[/b]: {v.state if v else 'checking'}"
+        verdict = Text(f"cluster {d.cluster}: {v.state if v else 'checking'}",
+                       style=VERDICT_STYLE.get(v.state if v else "unknown", "bold"))
         if v:
-            text += f" — {v.reason}"
-        text += f"\nautomatic failover {auto}"
+            verdict.append(f" — {v.reason}")
+        auto = Text("automatic failover ")
+        auto.append("ON" if d.auto else "off", style="bold green" if d.auto else "bold")
+        text = state_line(st, verdict, auto)
         if d.recovering:
-            text += f"   [b yellow]{d.recovering} running[/b yellow]"
+            text.append(f"   {d.recovering} running", style="bold yellow")
         if d.blocked:
-            text += f"\n[red]{d.blocked}[/red] (a: acknowledge)"
+            text.append(f"\n{d.blocked} (a: acknowledge)", style="red")
         for a in d.advice:
-            text += f"\n[yellow]advice:[/yellow] {a}"
+            text.append("\nadvice: ", style="yellow")
+            text.append(a)
         self.query_one("#fo-verdict", Static).update(text)
         self.query_one("#fo-tree", TopologyTree).update_topology(d.topology)
         self.query_one("#fo-hosts", HostTable).update_hosts([d.topology] if d.topology else [])
         cands = [(c.address, {"rank": str(c.rank) if c.eligible else "--", "name": c.name,
                               "address": c.address, "reasons": "; ".join(c.reasons)})
                  for c in d.candidates]
-        sync_rows(self.query_one("#fo-candidates", DataTable), CAND_COLS, cands)
+        self.query_one("#fo-candidates", CandidateTable).sync(cands)
         steps = d.steps if (d.recovering or self._plan_steps is None) else self._plan_steps
         rows = [(str(i), {"outcome": s.outcome, "ms": f"{s.ms:.0f}" if s.ms else "",
                           "name": s.name, "target": s.target, "detail": s.detail or " | ".join(s.sql)[:120]})
                 for i, s in enumerate(steps)]
-        sync_rows(self.query_one("#fo-steps", DataTable), STEP_COLS, rows)
+        self.query_one("#fo-steps", StepTable).sync(rows)
         r = d.last_report
         if r is not None and not d.recovering:
             parts = [f"last {r.kind}: [b]{r.outcome}[/b] {r.old_primary} -> {r.new_primary}"]
             if r.error:
-                parts.append(f"[red]{r.error}[/red]")
+                parts.append(f"[red]{escape(r.error)}[/red]")
             if r.write_block_ms is not None:
                 parts.append(f"write block {r.write_block_ms:.0f} ms")
             if r.kind == "failover" and r.outcome == "ok":
@@ -125,11 +158,11 @@ class FailoverScreen(TaskActions, Screen):
             if r.salvaged_from:
                 parts.append("salvaged from " + escape("; ".join(r.salvaged_from)))
             if r.not_repointed:
-                parts.append("NOT repointed: " + "; ".join(r.not_repointed))
+                parts.append("NOT repointed: " + escape("; ".join(r.not_repointed)))
             self.query_one("#fo-report", Static).update("   ".join(parts))
 
     def selected_candidate(self) -> str | None:
-        t = self.query_one("#fo-candidates", DataTable)
+        t = self.query_one("#fo-candidates", CandidateTable)
         if not t.row_count:
             return None
         key, _ = t.coordinate_to_cell_key(t.cursor_coordinate)
@@ -165,7 +198,21 @@ class FailoverScreen(TaskActions, Screen):
         self._cmd("acknowledge")
 
     def action_toggle_auto(self) -> None:
-        self._cmd("auto", on=not self.detail().auto)
+        """Automatic failover on or off asks first (the cluster name typed)."""
+        d = self.detail()
+        turn_on = not d.auto
+        message = (f"Turn automatic failover ON for {d.cluster}: a dead primary is then replaced "
+                   f"without asking anyone." if turn_on else
+                   f"Turn automatic failover OFF for {d.cluster}: a dead primary then waits for an "
+                   f"operator (F).")
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._cmd("auto", on=turn_on)
+
+        self.app.push_screen(ConfirmDialog(f"Automatic failover {'on' if turn_on else 'off'}", message,
+                                           d.cluster, action_label="Turn on" if turn_on else "Turn off"),
+                             done)
 
     @work(thread=True, group="failover-actions")
     def _plan(self, to: str) -> None:

@@ -1,5 +1,5 @@
 """One host, drilled down (Enter on the dashboard's host table): its
-processlist (filter with `/`, sort with `o`, EXPLAIN a running statement
+processlist (filter with `/`, sort with `O`, EXPLAIN a running statement
 with `e`, kill its query `k` or its connection `K`, both confirmed by
 typing the session id), metadata-lock waits (who blocks whom: what stalls a
 cut-over), the full replica status, the global variables that differ from
@@ -66,7 +66,7 @@ class HostScreen(Screen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("question_mark", "help", "Help"),
         Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("o", "sort", "Sort"),
+        Binding("O", "sort", "Sort order"),
         Binding("e", "explain", "Explain"),
         Binding("k", "kill_query", "Kill query"),
         Binding("K", "kill_connection", "Kill conn"),

@@ -1,34 +1,54 @@
-"""The audit log: every operator action and state change, newest last."""
+"""The audit log: every operator action and state change, newest last;
+`/` filters it."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.containers import Vertical
 from textual.widgets import Footer, Header, RichLog
+
+from console.tui.screens.base import ConsoleScreen
 
 OUTCOME_STYLE = {"refused": "red", "failed": "bold red", "ok": "", "started": "cyan"}
 
 
-class LogScreen(Screen):
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back"), Binding("r", "reload", "Reload")]
+class LogScreen(ConsoleScreen):
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", key_display="Esc"),
+                Binding("slash", "filter", "Filter", key_display="/"),
+                Binding("r", "reload", "Reload")]
+    HELP_TITLE = "Audit log"
+    FILTERABLE = True
 
     def __init__(self, engine):
         super().__init__()
         self.engine = engine
+        self._lines: list[Text] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield RichLog(id="audit", wrap=True, max_lines=5000)
+        with Vertical(classes="panel", id="audit-pane") as p:
+            p.border_title = "Audit log"
+            p.border_subtitle = str(self.engine.state.audit_path)
+            yield RichLog(id="audit", wrap=True, max_lines=5000)
         yield Footer()
 
+    def crumbs(self) -> list[str]:
+        return ["audit log"]
+
     def on_mount(self) -> None:
-        self.sub_title = f"audit log: {self.engine.state.audit_path}"
         self.action_reload()
+        self.query_one("#audit", RichLog).focus()
 
     def action_reload(self) -> None:
+        self._lines = [Text(e.line(), style=OUTCOME_STYLE.get(e.outcome, ""))
+                       for e in self.engine.state.read_audit(limit=2000)]
+        self.apply_filter()
+
+    def apply_filter(self) -> None:
         log = self.query_one("#audit", RichLog)
         log.clear()
-        for e in self.engine.state.read_audit(limit=2000):
-            log.write(Text(e.line(), style=OUTCOME_STYLE.get(e.outcome, "")))
+        for line in self._lines:
+            if self.matches(line.plain):
+                log.write(line)

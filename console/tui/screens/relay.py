@@ -2,8 +2,8 @@
 
 Keys: p pause, u resume, m switch-master (pick a host of the discovered
 topology, then type the task name to confirm), g purge old relay files
-(typed confirmation), escape back.  Reads ``task.status()`` on a timer;
-commands run in worker threads through ``engine.command``.
+(typed confirmation), Esc back.  Reads one ``task.status()`` snapshot per
+refresh; commands run in worker threads through ``engine.command``.
 """
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, Label, OptionList, Sparkline, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from console.engine.relay.status import RelayStatus
 from console.errors import UserError
-from console.tui.widgets.actions import TaskActions
+from console.tui.screens.taskbase import TaskScreenBase, state_line
 from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.dialog import HELP
+from console.tui.widgets.spark import Spark
 
 GAUGE_WIDTH = 30
 GAUGE_FULL_BYTES = 64 * 1024 * 1024  # a full bar: 64 MiB behind
@@ -50,13 +52,13 @@ def lag_gauge(d: RelayStatus) -> str:
 
 
 def position_panels(d: RelayStatus) -> tuple[str, str]:
-    up = (f"[b]Upstream[/b]  {d.upstream}\n"
+    up = (f"{d.upstream}\n"
           f"position  {d.upstream_file or '-'}:{d.upstream_pos}\n"
           f"GTID      {d.upstream_gtid or '-'}\n"
           f"identity  {d.upstream_identity or '-'}   "
           f"{'[green]connected[/green]' if d.connected else '[red]not connected[/red]'}\n"
           f"binlog retention {d.upstream_retention or '?'}")
-    rel = (f"[b]Relayed[/b] (durable)  {d.relay_dir}\n"
+    rel = (f"{d.relay_dir}\n"
            f"position  {d.relayed_file or '-'}:{d.relayed_pos}\n"
            f"GTID      {d.relayed_gtid or '-'}\n"
            f"subdir    {d.relayed_subdir or '-'}\n"
@@ -67,7 +69,7 @@ def position_panels(d: RelayStatus) -> tuple[str, str]:
 class TargetPicker(ModalScreen[str]):
     """Choose the new upstream among the cluster's hosts."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP]
 
     def __init__(self, choices: list[tuple[str, str]]):
         super().__init__()
@@ -89,60 +91,56 @@ class TargetPicker(ModalScreen[str]):
         self.dismiss("")
 
 
-class RelayScreen(TaskActions, Screen):
+def rates_text(st, d: RelayStatus) -> str:
+    """Throughput only while streaming: a paused or stopped relay shows none."""
+    if st.state != "running":
+        rate = f"[yellow]{st.state}: no events flow[/yellow]"
+    else:
+        rate = f"[b]{d.events_per_s:.0f}[/b] events/s   [b]{d.mb_per_s:.2f}[/b] MB/s"
+    return (f"{rate}   retries {d.retries}   semi-sync {d.semi_sync}"
+            f"{f' ({d.acks} ACKs)' if d.acks else ''}")
+
+
+class RelayScreen(TaskScreenBase):
     BINDINGS = [
-        Binding("escape,q", "app.pop_screen", "Back"),
         Binding("p", "pause", "Pause"),
         Binding("u", "resume", "Resume"),
         Binding("m", "switch_master", "Switch master"),
         Binding("g", "purge", "Purge"),
     ]
+    HELP_NOTES = "m and g ask for the task name typed."
 
     DEFAULT_CSS = """
-    RelayScreen #positions { height: auto; }
-    RelayScreen .panel { width: 1fr; border: round $accent; padding: 0 1; height: auto; }
-    RelayScreen #gauge, RelayScreen #rates { padding: 0 1; height: auto; }
-    RelayScreen #spark { height: 4; margin: 0 1; }
     TargetPicker { align: center middle; }
-    TargetPicker #picker-box { width: 60; height: auto; border: thick $accent; background: $surface; padding: 1; }
+    TargetPicker #picker-box { width: 60; max-width: 100%; height: auto; border: thick $accent;
+                               background: $surface; padding: 1; }
     """
-
-    def __init__(self, engine, task_id: str):
-        super().__init__()
-        self.engine, self.task_id = engine, task_id
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="positions"):
-            yield Static(id="upstream", classes="panel")
-            yield Static(id="relayed", classes="panel")
-        yield Static(id="gauge")
-        yield Static(id="rates")
-        yield Sparkline([], id="spark")
+        yield Static(id="rates", classes="state-line")
+        with VerticalScroll():
+            with Horizontal(id="positions", classes="row"):
+                with Vertical(classes="panel") as up:
+                    up.border_title = "Upstream"
+                    yield Static(id="upstream")
+                with Vertical(classes="panel") as rel:
+                    rel.border_title = "Relayed (durable)"
+                    yield Static(id="relayed")
+            with Vertical(classes="panel") as lag:
+                lag.border_title = "Lag and throughput"
+                yield Static(id="gauge")
+                yield Spark("MB/s", floor=1.0, fmt=lambda v: f"{v:.2f}", id="spark")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.sub_title = f"relay {self.task_id}"
-        interval = getattr(self.app, "refresh_interval", 1.0)
-        self.set_interval(interval, self.refresh_view)
-        self.refresh_view()
-
-    def refresh_view(self) -> None:
-        try:
-            st = self.engine.task(self.task_id).status()
-        except UserError:
-            return
+    def render_status(self, st) -> None:
         d: RelayStatus = st.detail
         up, rel = position_panels(d)
         self.query_one("#upstream", Static).update(up)
         self.query_one("#relayed", Static).update(rel)
         self.query_one("#gauge", Static).update(lag_gauge(d))
-        err = f"   [red]last error: {st.last_error}[/red]" if st.last_error else ""
-        self.query_one("#rates", Static).update(
-            f"state [b]{st.state}[/b] ({st.phase})   {d.events_per_s:.0f} events/s   "
-            f"{d.mb_per_s:.2f} MB/s   retries {d.retries}   semi-sync {d.semi_sync}"
-            f"{f' ({d.acks} ACKs)' if d.acks else ''}{err}")
-        self.query_one("#spark", Sparkline).data = list(d.mb_history) or [0.0]
+        self.query_one("#rates", Static).update(state_line(st, rates_text(st, d)))
+        self.query_one("#spark", Spark).set_values(d.mb_history if st.state == "running" else ())
 
     # ---- actions -------------------------------------------------------------
 
@@ -154,7 +152,8 @@ class RelayScreen(TaskActions, Screen):
 
     def targets(self) -> list[tuple[str, str]]:
         """Hosts of the relay's cluster (discovered topology first), minus the current upstream."""
-        current = self.engine.task(self.task_id).status().detail.upstream_address
+        st = self.snapshot()
+        current = st.detail.upstream_address if st is not None else ""
         tc = self.engine.config.tasks.get(self.task_id)
         cluster = (tc.cluster or next(iter(self.engine.config.clusters), None)) if tc else None
         out: list[tuple[str, str]] = []

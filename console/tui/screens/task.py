@@ -5,38 +5,34 @@ from __future__ import annotations
 
 import json
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Static
 
-from console.tui.widgets.actions import TaskActions
+from console.tui.screens.taskbase import TaskScreenBase, state_line
 
 
-class TaskScreen(TaskActions, Screen):
+class TaskScreen(TaskScreenBase):
     BINDINGS = [
-        Binding("escape,q", "app.pop_screen", "Back"),
         Binding("p", "pause", "Pause"),
         Binding("u", "resume", "Resume"),
         Binding("x", "stop", "Stop"),
     ]
-
-    def __init__(self, engine, task_id: str):
-        super().__init__()
-        self.engine, self.task_id = engine, task_id
+    HELP_TITLE = "Task"
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(id="task-status")
+        yield Static(id="task-state", classes="state-line")
+        with VerticalScroll():
+            with Vertical(classes="panel") as p:
+                p.border_title = "Status"
+                yield Static(id="task-status", markup=False)
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.sub_title = self.task_id
-        self.set_interval(self.app.refresh_interval, self.refresh_view)
-        self.refresh_view()
-
-    def refresh_view(self) -> None:
-        st = self.engine.task(self.task_id).status()
+    def render_status(self, st) -> None:
+        self.query_one("#task-state", Static).update(state_line(st, Text(st.summary)))
         self.query_one("#task-status", Static).update(
             json.dumps(st.to_dict(), indent=2, sort_keys=True, default=str))
 

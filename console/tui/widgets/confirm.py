@@ -14,9 +14,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from console.tui.widgets.dialog import HELP
+
 
 class ConfirmDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP]
 
     def __init__(self, title: str, message: str, target: str, *, action_label: str = "Confirm"):
         super().__init__()
@@ -33,6 +35,8 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Button("Cancel", id="confirm-cancel")
 
     def on_mount(self) -> None:
+        for box in self.query(Input):
+            box.cursor_blink = False  # a steady cursor: always visible, and the same in every picture
         self.query_one("#confirm-input", Input).focus()
 
     @on(Input.Changed, "#confirm-input")

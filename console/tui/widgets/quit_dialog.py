@@ -11,12 +11,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from console.tui.widgets.dialog import HELP
+
 KEEP, STOP, STAY = "keep", "stop", "stay"
 
 
 class QuitDialog(ModalScreen[str]):
     BINDINGS = [Binding("escape", "stay", "Stay"), Binding("k", "keep", "Keep running"),
-                Binding("s", "stop", "Stop all")]
+                Binding("s", "stop", "Stop all"), HELP]
 
     def __init__(self, pid: int, running: list[str]):
         super().__init__()

@@ -20,6 +20,17 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from console.engine.backup.mysqld import check_directory, check_port
 from console.errors import UserError
+from console.mysql.mariadbd import port_free
+from console.tui.widgets.dialog import HELP
+
+
+def free_port(start: int = 3307, tries: int = 200) -> int:
+    """The first port from ``start`` no server listens on (the default the
+    dialog proposes); ``start`` itself when none of them is free."""
+    for port in range(start, min(65536, start + tries)):
+        if port_free(port):
+            return port
+    return start
 
 
 def check(point: str, target_dir: str, port: str, keep_running: bool = False
@@ -52,18 +63,19 @@ def check(point: str, target_dir: str, port: str, keep_running: bool = False
 
 
 class RestoreDialog(ModalScreen):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "submit", "Restore…", show=False), HELP]
     DEFAULT_CSS = """
     RestoreDialog { align: center middle; }
-    RestoreDialog #restore-box { width: 84; height: auto; border: thick $warning; padding: 1 2;
-                                 background: $surface; }
-    RestoreDialog #restore-box Input { margin-bottom: 1; }
+    RestoreDialog #restore-box { width: 84; max-width: 100%; height: auto; max-height: 100%;
+                                 border: thick $warning; padding: 0 1; background: $surface;
+                                 overflow-y: auto; }
     RestoreDialog #restore-buttons { height: auto; }
     """
 
-    def __init__(self, default_time: str, default_dir: str, default_port: int = 3307):
+    def __init__(self, default_time: str, default_dir: str, default_port: int | None = None):
         super().__init__()
-        self.defaults = (default_time, default_dir, str(default_port))
+        port = free_port() if default_port is None else default_port
+        self.defaults = (default_time, default_dir, str(port))
 
     def compose(self) -> ComposeResult:
         t, d, p = self.defaults
@@ -74,15 +86,19 @@ class RestoreDialog(ModalScreen):
             yield Input(value=t, id="restore-point")
             yield Label("Target directory (new or empty):")
             yield Input(value=d, id="restore-dir")
-            yield Label("Port of the restored server:")
+            yield Label("Port of the restored server (a free one is proposed):")
             yield Input(value=p, id="restore-port")
             yield Checkbox("Keep the restored server running afterwards", False, id="restore-keep")
+            yield Static("[dim]Unchecked, the server stops once the data is in place. The result "
+                         "says how to reach it.[/dim]", id="restore-hint")
             yield Static("", id="restore-error")
             with Horizontal(id="restore-buttons"):
                 yield Button("Restore…", variant="warning", id="restore-ok")
                 yield Button("Cancel", id="restore-cancel")
 
     def on_mount(self) -> None:
+        for box in self.query(Input):
+            box.cursor_blink = False  # a steady cursor: always visible, and the same in every picture
         self.query_one("#restore-point", Input).focus()
 
     def _submit(self) -> None:
@@ -94,6 +110,9 @@ class RestoreDialog(ModalScreen):
             self.query_one("#restore-error", Static).update(f"[red]{why}[/red]")
             return
         self.dismiss(args)
+
+    def action_submit(self) -> None:
+        self._submit()
 
     @on(Button.Pressed, "#restore-ok")
     def _ok(self) -> None:

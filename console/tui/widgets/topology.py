@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable, Tree
+from textual.widgets import Tree
 
 from console.engine.topology.model import Topology
 from console.tui.format import MARK, STYLE, health, health_text, lag_text, short_gtid
-from console.tui.widgets.tables import sync_rows
+from console.tui.widgets.tables import ResponsiveTable
 
-HOST_COLUMNS = (
-    ("host", "Host"), ("address", "Address"), ("role", "Role"), ("health", "State"),
-    ("ro", "RO"), ("position", "Binlog file:pos"), ("gtid", "GTID"), ("threads", "IO/SQL"),
-    ("behind", "Behind"), ("lag", "HB lag"), ("error", "Error"),
+# (key, label, usual width); a narrow table keeps HOST_PRIORITY's first columns
+HOST_COLUMNS3 = (
+    ("host", "Host", 8), ("address", "Address", 15), ("role", "Role", 8), ("health", "State", 13),
+    ("ro", "RO", 3), ("position", "Binlog file:pos", 22), ("gtid", "GTID", 20),
+    ("threads", "IO/SQL", 7), ("behind", "Behind", 6), ("lag", "HB lag", 7), ("error", "Error", 30),
 )
+HOST_COLUMNS = tuple((k, label) for k, label, _ in HOST_COLUMNS3)
+HOST_PRIORITY = ("host", "role", "health", "lag", "threads", "position", "behind", "error",
+                 "ro", "gtid", "address")
 
 
 def host_label(h) -> Text:
@@ -30,7 +34,8 @@ def host_label(h) -> Text:
 
 
 class TopologyTree(Tree):
-    """Roles, lag and health colour per host; rebuilt only when the shape changes."""
+    """Roles, lag and health colour per host; rebuilt only when the shape
+    changes; as wide as its longest line (``content_width``)."""
 
     def __init__(self, cluster: str, **kw):
         super().__init__(f"cluster {cluster}", **kw)
@@ -38,6 +43,22 @@ class TopologyTree(Tree):
         self._topo_shape: tuple = ()
         self.root.expand()
         self.show_root = True
+        self.content_width = len(f"cluster {cluster}") + 4
+
+    def _measure(self, topo: Topology) -> None:
+        depth: dict[str, int] = {}
+
+        def walk(h, d):
+            depth[h.address] = d
+            if d < 8:
+                for c in topo.children(h.address):
+                    walk(c, d + 1)
+
+        for r in topo.roots():
+            walk(r, 1)
+        widths = [len(str(self.root.label)) + 4]
+        widths += [len(host_label(h)) + 4 * depth.get(h.address, 1) + 2 for h in topo.hosts]
+        self.content_width = max(widths)
 
     def update_topology(self, topo: Topology | None) -> None:
         if topo is None:
@@ -47,6 +68,7 @@ class TopologyTree(Tree):
         problems = f"  [{len(topo.problems)} problem(s)]" if topo.problems else ""
         self.root.set_label(Text(f"cluster {self.cluster}{problems}",
                                  style="bold red" if topo.problems else "bold"))
+        self._measure(topo)
         if shape != self._topo_shape:
             self._topo_shape = shape
             self.root.remove_children()
@@ -73,7 +95,8 @@ def host_cells(h) -> dict[str, object]:
     for prefix in (f"{h.name} ({h.address}): ", f"{h.address}: "):
         if err.startswith(prefix):
             err = err[len(prefix):]
-    threads = f"{h.io_thread}/{h.sql_thread}" if h.channels else "-"
+    # an unreachable host has no thread states or lag: nothing stale is shown
+    threads = f"{h.io_thread}/{h.sql_thread}" if h.channels and h.reachable else "-"
     return {
         "host": Text(h.name, style="bold"),
         "address": h.address,
@@ -83,21 +106,23 @@ def host_cells(h) -> dict[str, object]:
         "position": h.position or "-",
         "gtid": short_gtid(h.gtid) or "-",
         "threads": threads,
-        "behind": "-" if h.seconds_behind is None else f"{h.seconds_behind}s",
+        "behind": "-" if h.seconds_behind is None or not h.reachable else f"{h.seconds_behind}s",
         "lag": lag_text(h),
-        "error": Text(err[:80], style="red") if err else "",
+        "error": Text(err[:60], style="red") if err else "",
     }
 
 
-class HostTable(DataTable):
-    """One row per host, keyed by cluster/address, cells updated in place."""
+class HostTable(ResponsiveTable):
+    """One row per host, keyed by cluster/address, cells updated in place;
+    narrow, it keeps host, role, state, lag and threads first."""
+
+    COLUMNS = HOST_COLUMNS3
+    PRIORITY = HOST_PRIORITY
 
     def on_mount(self) -> None:
-        self.cursor_type = "row"
         self.zebra_stripes = True
-        for key, label in HOST_COLUMNS:
-            self.add_column(label, key=key)
+        super().on_mount()
 
-    def update_hosts(self, topologies: list[Topology]) -> None:
-        sync_rows(self, HOST_COLUMNS, ((f"{t.cluster}/{h.address}", host_cells(h))
-                                       for t in topologies for h in t.hosts))
+    def update_hosts(self, topologies: list[Topology], keep=lambda h: True) -> None:
+        self.sync((f"{t.cluster}/{h.address}", host_cells(h))
+                  for t in topologies for h in t.hosts if keep(h))
