@@ -70,6 +70,7 @@ async def test_filter_narrows_hosts_tasks_and_events(tmp_path, monkeypatch):
         await pilot.pause(0.1)
         assert screen.filter_text == "" and hosts.row_count == 4 and tasks.row_count == 5
         await pilot.press("l")
+        await pilot.pause(0.3)
         assert isinstance(app.screen, LogScreen)
         log = app.screen.query_one("#audit", RichLog)
 
