@@ -132,7 +132,7 @@ class DashboardScreen(ConsoleScreen):
         if self.focused is self.query_one(HostTable) and self.query_one(HostTable).row_count:
             t = self.query_one(HostTable)
             key = t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value or ""
-            parts = [key.replace("/", " › ")]
+            parts = [key.split("/", 1)[0], str(t.get_cell(key, "host"))]
         return parts
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
