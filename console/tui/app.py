@@ -191,11 +191,8 @@ class ConsoleApp(App):
         self.stylesheet.reparse()
         self.stylesheet.update(self)
 
-    def cycle_theme(self) -> None:
-        names = list(THEMES)
-        nxt = names[(names.index(self.theme_name) + 1) % len(names)] if self.theme_name in names else "dark"
-        self.apply_theme(nxt)
-        self.notify(f"theme {nxt}")
+    def theme_names(self) -> list[str]:
+        return list(THEMES)
 
     def set_refresh_interval(self, seconds: float) -> None:
         self.refresh_interval = seconds

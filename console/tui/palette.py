@@ -103,9 +103,7 @@ def console_commands(app, screen, system):
                                 partial(snapshot, app, st.task_id))
             yield SystemCommand(f"Restore {st.task_id}", "point-in-time restore (a dialog asks where)",
                                 partial(on_task_screen, app, st.task_id, "restore"))
-    from console.tui.themes import THEMES
-
-    for theme in THEMES:
+    for theme in app.theme_names():
         yield SystemCommand(f"Theme {theme}", "colours of the console", partial(app.apply_theme, theme))
     yield SystemCommand("Screenshot", f"save an SVG of this screen into {app.screenshot_dir()}",
                         app.action_save_screenshot)

@@ -70,6 +70,7 @@ async def test_filter_narrows_hosts_tasks_and_events(tmp_path, monkeypatch):
         await pilot.pause(0.1)
         assert screen.filter_text == "" and hosts.row_count == 4 and tasks.row_count == 5
         await pilot.press("l")
+        await pilot.pause(0.3)
         assert isinstance(app.screen, LogScreen)
         log = app.screen.query_one("#audit", RichLog)
 
@@ -90,7 +91,7 @@ async def test_breadcrumbs_follow_the_focus(tmp_path):
         app.screen.query_one("#hosts").focus()
         await pilot.pause(0.1)
         await pilot.press("down", "down")
-        assert app.screen.sub_title == "prod › 127.0.0.1:3308 › Hosts"
+        assert app.screen.sub_title == "prod › db3 › Hosts"
         app.open_task("failover:prod")
         await pilot.pause(0.2)
         assert app.screen.sub_title == "prod › failover:prod › Candidates"
@@ -110,7 +111,7 @@ async def test_palette_commands(tmp_path):
         assert isinstance(app.screen, FailoverScreen)
         cmds["Go to host db3 (prod, 127.0.0.1:3308)"].callback()
         await pilot.pause(0.2)
-        assert isinstance(app.screen, DashboardScreen) and "127.0.0.1:3308" in app.screen.sub_title
+        assert isinstance(app.screen, DashboardScreen) and app.screen.sub_title == "prod › db3 › Hosts"
         cmds["Switchover prod"].callback()
         await pilot.pause(0.3)
         assert isinstance(app.screen, ConfirmDialog)     # the failover screen's own typed confirmation

@@ -51,7 +51,8 @@ async def test_relay_screen_positions_actions_and_switch(sandbox, tmp_path):
                                     and f"{task.meta.file}:" in text(screen, "#relayed"), 5)
             assert await wait_until(pilot, lambda: "caught up" in text(screen, "#gauge")
                                     or "behind" in text(screen, "#gauge"), 10)
-            assert "Upstream" in text(screen, "#upstream") and "node1" in text(screen, "#upstream")
+            assert screen.query_one("#upstream").parent.border_title == "Upstream"
+            assert "node1" in text(screen, "#upstream")
             assert "MB/s" in text(screen, "#rates") and "retries" in text(screen, "#rates")
 
             await pilot.press("p")

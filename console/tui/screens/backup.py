@@ -178,5 +178,5 @@ class BackupScreen(TaskScreenBase):
             self.app.call_from_thread(self.notify, str(e), severity="error", timeout=10)
             self.app.call_from_thread(self.app.push_screen, MessageDialog("Restore refused", str(e)))
             return
-        self.app.call_from_thread(self.notify, result, timeout=30)
+        self.app.call_from_thread(self.notify, result, timeout=4)
         self.app.call_from_thread(self.app.push_screen, MessageDialog("Restore done", result))

@@ -53,6 +53,7 @@ class ConsoleScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.update_crumbs()
+        self.call_after_refresh(self.update_crumbs)  # once the focus has settled
 
     # ---- `/` filter ------------------------------------------------------------
     def action_filter(self) -> None:

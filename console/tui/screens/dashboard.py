@@ -23,8 +23,8 @@ from console.tui.widgets.spark import Spark
 from console.tui.widgets.tables import ResponsiveTable
 from console.tui.widgets.topology import HostTable, TopologyTree
 
-TASK_COLUMNS3 = (("task", "Task", 12), ("kind", "Kind", 9), ("state", "State", 8),
-                 ("phase", "Phase", 10), ("summary", "Progress", 14), ("throttle", "Throttle", 10),
+TASK_COLUMNS3 = (("task", "Task", 12), ("state", "State", 8), ("summary", "Progress", 14),
+                 ("phase", "Phase", 10), ("kind", "Kind", 9), ("throttle", "Throttle", 10),
                  ("error", "Last error", 30))
 TASK_COLUMNS = tuple((k, label) for k, label, _ in TASK_COLUMNS3)
 LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "", "refused": "red", "failed": "bold red"}
@@ -102,7 +102,7 @@ class DashboardScreen(ConsoleScreen):
                 yield TaskTable(id="tasks")
             with Vertical(id="events-pane", classes="panel") as ep:
                 ep.border_title = "Events"
-                yield RichLog(id="events", markup=False, wrap=True, max_lines=500)
+                yield RichLog(id="events", markup=False, wrap=True, max_lines=500, min_width=20)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -119,13 +119,21 @@ class DashboardScreen(ConsoleScreen):
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.width < NARROW, "narrow")
         self.set_class(event.size.height < SHORT, "short")
+        self.call_after_refresh(self._rewrite_events)  # the events wrap again at the new width
+
+    def _rewrite_events(self) -> None:
+        log = self.query_one("#events", RichLog)
+        log.clear()
+        for line in self._events:
+            if self.matches(line.plain):
+                log.write(line)
 
     def crumbs(self) -> list[str]:
         parts = [", ".join(self.engine.config.clusters) or "no cluster"]
         if self.focused is self.query_one(HostTable) and self.query_one(HostTable).row_count:
             t = self.query_one(HostTable)
             key = t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value or ""
-            parts = [key.replace("/", " › ")]
+            parts = [key.split("/", 1)[0], str(t.get_cell(key, "host"))]
         return parts
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -170,11 +178,7 @@ class DashboardScreen(ConsoleScreen):
 
     def apply_filter(self) -> None:
         self.refresh_view()
-        log = self.query_one("#events", RichLog)
-        log.clear()
-        for line in self._events:
-            if self.matches(line.plain):
-                log.write(line)
+        self._rewrite_events()
 
     def _update_lags(self, details: list[MonitorDetail]) -> None:
         box = self.query_one("#lags", VerticalScroll)

@@ -49,8 +49,8 @@ class StepTable(ResponsiveTable):
 class FailoverScreen(TaskScreenBase):
     DEFAULT_CSS = """
     FailoverScreen #fo-topology { height: auto; max-height: 14; }
-    FailoverScreen #fo-tree { width: auto; height: auto; max-height: 12; }
-    FailoverScreen #fo-tree-pane { width: auto; max-width: 45%; }
+    FailoverScreen #fo-tree { height: auto; max-height: 12; }
+    FailoverScreen #fo-tree-pane { max-width: 45%; }
     FailoverScreen #fo-hosts-pane { width: 1fr; }
     FailoverScreen #fo-hosts { height: auto; max-height: 12; }
     FailoverScreen #fo-candidates { height: auto; max-height: 10; }
@@ -135,7 +135,9 @@ class FailoverScreen(TaskScreenBase):
             text.append("\nadvice: ", style="yellow")
             text.append(a)
         self.query_one("#fo-verdict", Static).update(text)
-        self.query_one("#fo-tree", TopologyTree).update_topology(d.topology)
+        tree = self.query_one("#fo-tree", TopologyTree)
+        tree.update_topology(d.topology)
+        self.query_one("#fo-tree-pane").styles.width = tree.content_width + 4  # sized to its content
         self.query_one("#fo-hosts", HostTable).update_hosts([d.topology] if d.topology else [])
         cands = [(c.address, {"rank": str(c.rank) if c.eligible else "--", "name": c.name,
                               "address": c.address, "reasons": "; ".join(c.reasons)})

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -31,7 +32,7 @@ class LogScreen(ConsoleScreen):
         with Vertical(classes="panel", id="audit-pane") as p:
             p.border_title = "Audit log"
             p.border_subtitle = str(self.engine.state.audit_path)
-            yield RichLog(id="audit", wrap=True, max_lines=5000)
+            yield RichLog(id="audit", wrap=True, max_lines=5000, min_width=20)
         yield Footer()
 
     def crumbs(self) -> list[str]:
@@ -41,10 +42,19 @@ class LogScreen(ConsoleScreen):
         self.action_reload()
         self.query_one("#audit", RichLog).focus()
 
+    @work(thread=True, exclusive=True, group="audit")
     def action_reload(self) -> None:
-        self._lines = [Text(e.line(), style=OUTCOME_STYLE.get(e.outcome, ""))
-                       for e in self.engine.state.read_audit(limit=2000)]
+        """Read the audit log off the UI thread (a client asks the engine for it)."""
+        lines = [Text(e.line(), style=OUTCOME_STYLE.get(e.outcome, ""))
+                 for e in self.engine.state.read_audit(limit=2000)]
+        self.app.call_from_thread(self._show, lines)
+
+    def _show(self, lines: list[Text]) -> None:
+        self._lines = lines
         self.apply_filter()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.apply_filter()  # the lines wrap again at the new width
 
     def apply_filter(self) -> None:
         log = self.query_one("#audit", RichLog)

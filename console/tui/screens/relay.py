@@ -69,6 +69,8 @@ def position_panels(d: RelayStatus) -> tuple[str, str]:
 class TargetPicker(ModalScreen[str]):
     """Choose the new upstream among the cluster's hosts."""
 
+    HELP_TITLE = "New upstream"
+    HELP_NOTES = "Arrows choose, Enter picks (then the task name is asked for), Esc cancels."
     BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP]
 
     def __init__(self, choices: list[tuple[str, str]]):

@@ -15,6 +15,7 @@ from console.tui.widgets.dialog import HELP
 
 
 class AskDialog(ModalScreen[bool]):
+    HELP_TITLE = "Question"
     BINDINGS = [Binding("y", "yes", "Yes"), Binding("n,escape", "no", "No"), HELP]
 
     def __init__(self, title: str, message: str, yes_label: str = "Yes"):

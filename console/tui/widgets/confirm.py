@@ -18,6 +18,8 @@ from console.tui.widgets.dialog import HELP
 
 
 class ConfirmDialog(ModalScreen[bool]):
+    HELP_TITLE = "Confirmation"
+    HELP_NOTES = "Type the name shown, exactly, then Enter (or the red button); anything else changes nothing."
     BINDINGS = [Binding("escape", "cancel", "Cancel"), HELP]
 
     def __init__(self, title: str, message: str, target: str, *, action_label: str = "Confirm"):

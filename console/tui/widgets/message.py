@@ -13,6 +13,7 @@ from console.tui.widgets.dialog import HELP
 
 
 class MessageDialog(ModalScreen[None]):
+    HELP_TITLE = "Result"
     BINDINGS = [Binding("escape,enter", "close", "Close"), HELP]
 
     def __init__(self, title: str, message: str):

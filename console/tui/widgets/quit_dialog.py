@@ -17,6 +17,7 @@ KEEP, STOP, STAY = "keep", "stop", "stay"
 
 
 class QuitDialog(ModalScreen[str]):
+    HELP_TITLE = "Quit"
     BINDINGS = [Binding("escape", "stay", "Stay"), Binding("k", "keep", "Keep running"),
                 Binding("s", "stop", "Stop all"), HELP]
 

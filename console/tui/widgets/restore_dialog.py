@@ -63,6 +63,8 @@ def check(point: str, target_dir: str, port: str, keep_running: bool = False
 
 
 class RestoreDialog(ModalScreen):
+    HELP_TITLE = "Restore dialog"
+    HELP_NOTES = "Tab moves between the fields; Enter checks them and then asks for the directory typed."
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "submit", "Restore…", show=False), HELP]
     DEFAULT_CSS = """
     RestoreDialog { align: center middle; }
