@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import (
     DataTable,
@@ -142,9 +143,18 @@ class HostScreen(Screen):
         self.app.call_from_thread(self._show, what, data, stat)
 
     def _note(self, text: str, style: str = "") -> None:
-        self.query_one("#host-note", Static).update(Text(text, style=style))
+        try:
+            self.query_one("#host-note", Static).update(Text(text, style=style))
+        except NoMatches:  # the screen was closed while its worker asked the engine
+            pass
 
     def _show(self, what: str, data, stat: dict) -> None:
+        try:
+            self._show_now(what, data, stat)
+        except NoMatches:  # the screen was closed while its worker asked the engine
+            pass
+
+    def _show_now(self, what: str, data, stat: dict) -> None:
         self.samples = (self.samples + [(time.monotonic(), stat["counters"])])[-HISTORY:]
         self._note(f"{self.host}: {what} at {time.strftime('%H:%M:%S')}", "dim")
         if what == "processlist":
