@@ -136,7 +136,7 @@ class FailoverTask(Task):
             self.dead_since = None
         replicas = [h for h in topo.hosts if primary is not None and h.upstream == primary.address]
         last = self._healthy.host(primary.address) if (self._healthy and primary) else primary
-        rules = ClusterOps(self.cluster).rules(self._rec_opts())
+        rules = ClusterOps(self.cluster, self.state_dir).rules(self._rec_opts())
         if v.state == "healthy":
             self._cands = rank(last, replicas, rules, PLANNED)
         else:  # what the cluster's relay tasks hold counts (salvage gives it to the candidate)
@@ -184,6 +184,12 @@ class FailoverTask(Task):
         if self._auto_halted:
             self._blocked = self._auto_halted
             return
+        why = self._operator_hold()
+        if why:
+            if why != self._blocked and self.engine:
+                self.engine.event(self.task_id, why, "warning")
+            self._blocked = why
+            return
         blocking = history.blocking(history.load_local(self.state_dir, self.cluster.name),
                                     self.cluster.block_period,
                                     acked_at=history.acknowledged_at(self.state_dir, self.cluster.name))
@@ -196,6 +202,21 @@ class FailoverTask(Task):
             return
         self._blocked = ""
         self._start_recovery("failover", None, actor="auto")
+
+    def _operator_hold(self) -> str:
+        """Why the operator's flags (``topology recovery off``, ``topology
+        downtime`` of the primary) keep automatic failover away ("" if not)."""
+        from console.engine.topology.actions import flags
+
+        if not flags.recovery_enabled(self.state_dir, self.cluster.name):
+            return f"automatic failover blocked: recovery of {self.cluster.name} is off (topology recovery)"
+        v = self._verdict
+        primary = v.primary if v is not None else ""
+        dt = flags.downtimes(self.state_dir, self.cluster.name)
+        if primary and primary in dt:
+            until = time.strftime("%H:%M:%S", time.localtime(float(dt[primary]["until"])))
+            return f"automatic failover blocked: the primary {primary} is downtimed until {until}"
+        return ""
 
     # ---- recoveries ---------------------------------------------------------------
     def _rec_opts(self, **kw) -> RecoveryOptions:
@@ -285,7 +306,7 @@ class FailoverTask(Task):
 
     @command("acknowledge", help="acknowledge the last recovery (lifts the anti-flapping block)")
     def acknowledge(self, actor: str = "operator") -> str:
-        n = history.acknowledge_local(self.state_dir, self.cluster.name)
+        n = history.acknowledge_local(self.state_dir, self.cluster.name, by=actor)
         topo = self._topo
         if topo and topo.primary and topo.primary.reachable:
             ops = ClusterOps(self.cluster, self.state_dir)
