@@ -5,6 +5,7 @@ reattach) and the recovery history.  Thin calls into
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from dataclasses import asdict
@@ -24,6 +25,7 @@ def register(sub) -> None:
 
     def verb(name, help_, host=True):
         q = v.add_parser(name, help=help_)
+        q.add_argument("--config", "-c", metavar="FILE", default=argparse.SUPPRESS, help="console config (TOML)")
         q.add_argument("--cluster", metavar="NAME", help="cluster (needed when the config has several)")
         q.add_argument("--json", action="store_true", help="print the report as JSON")
         if name in CHANGING:

@@ -67,15 +67,29 @@ def _wait_running(ops: ClusterOps, address: str, timeout: float = 15.0) -> str:
         time.sleep(0.1)
 
 
+def _wait_contains(ops: ClusterOps, address: str, want, timeout: float, log: list[str]) -> bool:
+    """Poll a server's executed GTIDs (``gtid_current_pos`` and ``gtid_binlog_pos``:
+    a primary's ``gtid_slave_pos`` does not move, so ``MASTER_GTID_WAIT`` would not do)."""
+    h = ops.handler(address)
+    log.append(f"-- poll @@global.gtid_current_pos, @@global.gtid_binlog_pos until they hold {want.format()}")
+    deadline = time.monotonic() + timeout
+    while True:
+        if h.executed(ops.conn(address)).contains(want):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 def relocate(ops: ClusterOps, host_key: str, below: str, *, dry_run: bool = False,
              wait_timeout: float = 10.0, actor: str = "cli") -> ActionReport:
     topo = ops.discover()
     host = checks.reachable(checks.host_of(topo, ops.cluster, host_key), "host")
     target = checks.reachable(checks.host_of(topo, ops.cluster, below, "--below"), "--below")
-    checks.check_no_cycle(topo, host, target)
     primary = checks.the_primary(topo)
     if host.address == primary.address:
         raise UserError(f"{host.name} is the primary: use `dbops-console switchover` to move the primary role")
+    checks.check_no_cycle(topo, host, target)
     if not host.channels:
         raise UserError(f"{host.name} is not a replica: nothing to relocate")
     if host.upstream == target.address:
@@ -102,10 +116,10 @@ def relocate(ops: ClusterOps, host_key: str, below: str, *, dry_run: bool = Fals
     lease = _leased(ops, topo, j, dry_run)
     try:
         run.sql("stop replication", host.address, [hh.d.stop_replica_sql()])
-        td = ops.handler(target.address)
         if dry_run:
             j.plan("new source has the host's position", target.address,
-                   [td.d.wait_for_gtid_sql() % ("'<host gtid_slave_pos after STOP SLAVE>'", wait_timeout)],
+                   [f"-- poll @@global.gtid_current_pos, @@global.gtid_binlog_pos until they hold "
+                    f"<host gtid_slave_pos after STOP SLAVE> (up to {wait_timeout:g}s)"],
                    f"{target.name} lacks {miss.describe()} now" if not miss.is_empty() else "")
         else:
             pos = hh._value(ops.conn(host.address), "SELECT @@global.gtid_slave_pos")
@@ -113,7 +127,7 @@ def relocate(ops: ClusterOps, host_key: str, below: str, *, dry_run: bool = Fals
                 from console.mysql import gtid as gtidmod
 
                 want = gtidmod.parse(str(pos or ""), hh.flavor)
-                if not td.wait_gtid(ops.conn(target.address), want, wait_timeout, s.sql):
+                if not _wait_contains(ops, target.address, want, wait_timeout, s.sql):
                     hh.start(ops.conn(host.address), s.sql)
                     raise UserError(f"{target.name} did not reach {host.name}'s position {want.format()} "
                                     f"within {wait_timeout:g}s; {host.name} replicates from its old source again")
