@@ -169,6 +169,11 @@ def test_reattach_old_primary_with_three_transactions_the_new_primary_lacks(make
     assert fo["acknowledged"] is True and fo["acknowledged_by"] == "cli"
     rc, out, _ = topo(capsys, h, "history")
     assert rc == 0 and "reattach" in out and "acknowledged by cli" in out
+    # the evidence: the undone transactions as decoded, and their flashback (0600)
+    ev = sorted((h.config.state_dir / "topology" / "sandbox" / "reattach").iterdir())[-1]
+    errant_sql = (ev / "errant.sql").read_bytes()
+    assert all(f"GTID {g}".encode() in errant_sql for g in three)
+    assert (ev / "flashback.sql").stat().st_mode & 0o777 == 0o600
 
 
 def _dead_rounds(task, n=40):
