@@ -205,7 +205,8 @@ def test_downtime_and_recovery_off_keep_automatic_failover_away(make_sandbox, ca
     h.sb.stop_node("node1", signal.SIGKILL)
     _dead_rounds(task)
     assert task.detail().recovering == "" and "recovery of sandbox is off" in task.detail().blocked
-    flags.set_recovery(state, "sandbox", True)
+    assert task.set_recovery("on") == "automatic recovery of sandbox: on"  # the engine command (console, API)
+    assert flags.recovery_enabled(state, "sandbox")
     rc, _, _ = topo(capsys, h, "downtime", "node1", "--for", "1h")
     assert rc == 0
     task.check_once()
@@ -218,4 +219,6 @@ def test_downtime_and_recovery_off_keep_automatic_failover_away(make_sandbox, ca
     rep = task.wait_recovery(60)
     assert rep is not None and rep.outcome == "ok", rep and rep.error
     assert rep.new_primary == f"127.0.0.1:{h.port('node2')}"  # node3 is downtimed: never promoted
+    assert [r["kind"] for r in task.recovery_history()] == ["failover"]
+    assert "ended" in task.downtime("node3", "end")
     task.cleanup()

@@ -325,6 +325,40 @@ class FailoverTask(Task):
         self.auto = bool(on)
         return f"automatic failover {'on' if self.auto else 'off'} for {self.cluster.name}"
 
+    # ---- operator flags and history (topology actions; the console's hooks) ----------------
+    @command("recovery", help="automatic recovery of this cluster on or off (kept in the state directory)")
+    def set_recovery(self, on: bool | str = True, actor: str = "operator") -> str:
+        from console.engine.topology.actions import flags
+
+        if isinstance(on, str):
+            on = on.lower() in ("1", "on", "true", "yes")
+        flags.set_recovery(self.state_dir, self.cluster.name, bool(on), by=actor)
+        return f"automatic recovery of {self.cluster.name}: {'on' if on else 'off'}"
+
+    @command("downtime", help="no recovery acts on HOST for DURATION (e.g. 2h); duration 0 or 'end' ends it")
+    def downtime(self, host: str = "", duration: str = "1h", reason: str = "", actor: str = "operator") -> str:
+        from console.engine.topology.actions import flags
+        from console.engine.topology.discovery import norm_address
+
+        h = self.cluster.host(host) or next((x for x in self.cluster.hosts
+                                             if norm_address(x.host, x.port) == host), None)
+        if h is None:
+            raise CommandError(f"downtime: no host {host!r} in cluster {self.cluster.name} "
+                               f"(known: {', '.join(x.name for x in self.cluster.hosts)})")
+        addr = norm_address(h.host, h.port)
+        if str(duration).strip() in ("0", "end", ""):
+            flags.clear_downtime(self.state_dir, self.cluster.name, addr)
+            return f"downtime of {h.name} ended"
+        rec = flags.set_downtime(self.state_dir, self.cluster.name, addr, flags.parse_duration(str(duration)),
+                                 reason=reason, by=actor)
+        return f"{h.name} downtimed until {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(rec['until']))}"
+
+    @command("history", help="every past recovery of the cluster with its steps and acknowledgement")
+    def recovery_history(self, actor: str = "operator") -> list[dict]:
+        from console.engine.topology.actions.history import recoveries
+
+        return [r.to_dict() for r in recoveries(self.state_dir, self.cluster.name)]
+
     # ---- status ----------------------------------------------------------------------
     def cleanup(self) -> None:
         self._pool.close()
