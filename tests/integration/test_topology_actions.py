@@ -83,6 +83,19 @@ def test_relocate_below_the_other_replica_and_back(make_sandbox, capsys):
     assert rc == 2 and "errant" in err
     rc, _, _ = topo(capsys, h, "read-only", "node1", "on", "--dry-run")
     assert rc == 0 and h.sql("node1", "SELECT @@global.read_only")[0][0] == 0
+    # the new source purged what the host still needs: refused
+    h.sql("node3", "STOP SLAVE")
+    h.sql("node1", "INSERT INTO app.t VALUES (1003, 'purged', NOW(6))")
+    wait_gtid(h, "node2", h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0])
+    # twice: the binlog checkpoint keeps the previous file from being purged
+    cur = h.sql("node2", "FLUSH BINARY LOGS", "FLUSH BINARY LOGS", "SHOW MASTER STATUS")[0][0]
+    deadline = time.monotonic() + 10
+    while len(h.sql("node2", f"PURGE BINARY LOGS TO '{cur}'", "SHOW BINARY LOGS")) > 1:
+        assert time.monotonic() < deadline, h.sql("node2", "SHOW BINARY LOGS")
+        time.sleep(0.2)
+    rc, _, err = topo(capsys, h, "relocate", "node3", "--below", "node2", "--yes")
+    assert rc == 2 and "purged there" in err, err
+    assert replica_source(h, "node3") == (p1, "No", "No")  # nothing changed
 
 
 def test_reattach_old_primary_with_three_transactions_the_new_primary_lacks(make_sandbox, capsys):

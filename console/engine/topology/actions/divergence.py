@@ -78,6 +78,20 @@ def read_binlog_gtids(handler, conn) -> BinlogGtids:
     return BinlogGtids(tuple(out), floor)
 
 
+def oldest_gtid_list(handler, conn) -> dict[int, int]:
+    """Domain -> seq of the ``Gtid_list`` that opens the server's oldest binary
+    log: what came before was purged and can no longer be sent to a replica."""
+    files = [r["Log_name"] for r in _rows(handler, conn, "SHOW BINARY LOGS")]
+    out: dict[int, int] = {}
+    if not files:
+        return out
+    for r in _rows(handler, conn, f"SHOW BINLOG EVENTS IN '{files[0]}' LIMIT 4"):
+        if r["Event_type"] == "Gtid_list":
+            for d, _s, q in _LIST_ITEM.findall(str(r.get("Info") or "")):
+                out[int(d)] = max(out.get(int(d), 0), int(q))
+    return out
+
+
 def errant_transactions(host: BinlogGtids, primary: BinlogGtids) -> list[BinlogTrx]:
     """The host's transactions the primary does not hold, in binlog order."""
     have = primary.triplets()

@@ -81,6 +81,23 @@ def _wait_contains(ops: ClusterOps, address: str, want, timeout: float, log: lis
         time.sleep(0.05)
 
 
+def _check_not_purged(ops: ClusterOps, host, target) -> None:
+    """TARGET's oldest binlog must not start after HOST's position (MariaDB:
+    the ``Gtid_list`` of its first file), or HOST would need purged events."""
+    if host.flavor != "mariadb":
+        return
+    from console.engine.topology.actions.divergence import oldest_gtid_list
+
+    floor = oldest_gtid_list(ops.handler(target.address), ops.conn(target.address))
+    mine = checks.executed(host)
+    for d, iv in mine:
+        have = iv[-1][1]
+        if floor.get(int(d), 0) > have:
+            raise UserError(f"--below {target.name}: its binary logs start after {host.name}'s position in "
+                            f"domain {d} (seq {have} < {floor[int(d)]}: purged there); {host.name} could not "
+                            f"continue from it")
+
+
 def relocate(ops: ClusterOps, host_key: str, below: str, *, dry_run: bool = False,
              wait_timeout: float = 10.0, actor: str = "cli") -> ActionReport:
     topo = ops.discover()
@@ -107,6 +124,7 @@ def relocate(ops: ClusterOps, host_key: str, below: str, *, dry_run: bool = Fals
         if target.address != primary.address and target.sql_thread != "Yes":
             raise UserError(f"--below {target.name}: it lacks {miss.describe()} that {host.name} has "
                             f"and its replication is not running: it would never serve them")
+    _check_not_purged(ops, host, target)
     user, password = ops.replication_user()
     th, tp = _split(target.address)
     hh = ops.handler(host.address)
