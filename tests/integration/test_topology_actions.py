@@ -98,10 +98,48 @@ def test_relocate_below_the_other_replica_and_back(make_sandbox, capsys):
     assert replica_source(h, "node3") == (p1, "No", "No")  # nothing changed
 
 
+def _kill_and_fail_over(h, capsys):
+    """kill -9 node1, restart the replicas' threads (they confirm it is dead),
+    ``failover --yes``; the new primary's name and port."""
+    h.sb.stop_node("node1", signal.SIGKILL)
+    for n in ("node2", "node3"):
+        h.sql(n, "START SLAVE")
+    deadline = time.monotonic() + 30
+    while True:
+        rc, out, err = run(capsys, "failover", "--config", str(h.config_path), "--yes", "--json")
+        if rc == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert rc == 0, out + err
+    new_port = int(json.loads(out)["new_primary"].rpartition(":")[2])
+    return ("node2" if new_port == h.port("node2") else "node3"), new_port
+
+
+def test_reattach_old_primary_without_extra_transactions(make_sandbox, capsys):
+    h = make_sandbox(2)
+    prepare(h)
+    h.sql("node1", "INSERT INTO app.t VALUES (4001, 'before', NOW(6))")
+    h.wait_replicas_caught_up()
+    new, new_port = _kill_and_fail_over(h, capsys)
+    h.sb.start_node("node1")
+    rc, out, err = topo(capsys, h, "reattach", "node1", "--dry-run")
+    assert rc == 0 and "PLANNED" in out and "flashback" not in out, out + err
+    assert replica_source(h, "node1") == (0, "", "")
+    rc, out, err = topo(capsys, h, "reattach", "node1", "--yes", "--json")
+    assert rc == 0, out + err
+    d = json.loads(out)
+    assert d["outcome"] == "ok" and d["errant"] == [] and d["rolled_back"] == []
+    wait_replicating(h, "node1", new_port)
+    h.sql(new, "INSERT INTO app.t VALUES (4002, 'after', NOW(6))")
+    wait_gtid(h, "node1", h.sql(new, "SELECT @@gtid_binlog_pos")[0][0])
+    assert {r[0] for r in h.sql("node1", "SELECT id FROM app.t")} >= {4001, 4002}
+    rc, _, err = topo(capsys, h, "reattach", "node1", "--yes")
+    assert rc == 2 and "already replicates from the primary" in err, err
+
+
 def test_reattach_old_primary_with_three_transactions_the_new_primary_lacks(make_sandbox, capsys):
     h = make_sandbox(2)
     prepare(h)
-    cfg = str(h.config_path)
     for n in ("node2", "node3"):
         h.sql(n, "STOP SLAVE")
     for i in (1, 2, 3):
@@ -110,19 +148,7 @@ def test_reattach_old_primary_with_three_transactions_the_new_primary_lacks(make
     old_pos = h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]
     d, _, seq = old_pos.partition("-")[0], None, int(old_pos.rsplit("-", 1)[1])
     three = [f"{d}-{sid1}-{s}" for s in (seq - 2, seq - 1, seq)]
-    h.sb.stop_node("node1", signal.SIGKILL)
-    for n in ("node2", "node3"):
-        h.sql(n, "START SLAVE")
-    deadline = time.monotonic() + 30
-    while True:
-        rc, out, err = run(capsys, "failover", "--config", cfg, "--yes", "--json")
-        if rc == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert rc == 0, out + err
-    rep = json.loads(out)
-    new_port = int(rep["new_primary"].rpartition(":")[2])
-    new = "node2" if new_port == h.port("node2") else "node3"
+    new, new_port = _kill_and_fail_over(h, capsys)
     h.sql(new, "INSERT INTO app.t VALUES (3001, 'after', NOW(6))")
     h.sb.start_node("node1")
     # refused: the three GTIDs listed, nothing changed
