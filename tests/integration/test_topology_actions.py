@@ -239,6 +239,9 @@ def test_downtime_and_recovery_off_keep_automatic_failover_away(make_sandbox, ca
     assert st["downtime"][f"127.0.0.1:{h.port('node3')}"]["reason"] == "maintenance"
     task = FailoverTask(h.cluster, state, auto=True)
     task.check_once()
+    det = task.detail()  # what the failover screen and the API show
+    assert det.recovery_enabled is False
+    assert [(a, r) for a, _u, r in det.downtime] == [(f"127.0.0.1:{h.port('node3')}", "maintenance")]
     c3 = next(c for c in task.detail().candidates if c.name == "node3")
     assert not c3.eligible and any("downtimed" in r for r in c3.reasons), c3
     h.sb.stop_node("node1", signal.SIGKILL)

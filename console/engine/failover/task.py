@@ -48,6 +48,10 @@ class FailoverDetail:
     # (kind, outcome, count) of the recoveries this task ran (dry runs not
     # counted) since it started; a recovery that raised counts as failed
     recoveries: tuple[tuple[str, str, int], ...] = ()
+    # operator flags (topology actions): automatic recovery switch, and
+    # (address, until, reason) of every downtimed host
+    recovery_enabled: bool = True
+    downtime: tuple[tuple[str, float, str], ...] = ()
 
 
 ADVICE_EVERY = 300  # rounds between re-reading the replicas' detection settings
@@ -364,6 +368,8 @@ class FailoverTask(Task):
         self._pool.close()
 
     def detail(self) -> FailoverDetail:
+        from console.engine.topology.actions import flags
+
         with self._lock:
             recoveries = tuple((k, o, n) for (k, o), n in sorted(self._recoveries.items()))
         return FailoverDetail(
@@ -372,6 +378,9 @@ class FailoverTask(Task):
             steps=self._steps, last_report=self._last, blocked=self._blocked,
             interval=self.interval, advice=self._advice,
             recoveries=recoveries,
+            recovery_enabled=flags.recovery_enabled(self.state_dir, self.cluster.name),
+            downtime=tuple((a, float(v.get("until", 0)), str(v.get("reason", "")))
+                           for a, v in sorted(flags.downtimes(self.state_dir, self.cluster.name).items())),
         )
 
     def summary(self) -> str:

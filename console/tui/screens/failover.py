@@ -11,6 +11,8 @@ refreshes from ``task.status()`` on a timer; commands run in worker threads.
 
 from __future__ import annotations
 
+import time
+
 from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
@@ -99,6 +101,11 @@ class FailoverScreen(TaskActions, Screen):
             text += f"   [b yellow]{d.recovering} running[/b yellow]"
         if d.blocked:
             text += f"\n[red]{d.blocked}[/red] (a: acknowledge)"
+        if not getattr(d, "recovery_enabled", True):
+            text += "\n[red]automatic recovery OFF[/red] (dbops-console topology recovery on)"
+        for addr, until, reason in getattr(d, "downtime", ()):
+            when = time.strftime("%H:%M:%S", time.localtime(until))
+            text += f"\n[yellow]downtime:[/yellow] {addr} until {when}" + (f" ({reason})" if reason else "")
         for a in d.advice:
             text += f"\n[yellow]advice:[/yellow] {a}"
         self.query_one("#fo-verdict", Static).update(text)
