@@ -93,7 +93,7 @@ def run(args) -> int:
                                     wait_timeout=args.wait_timeout)
     finally:
         ops.close()
-    if not args.dry_run:
+    if not args.dry_run and rep.outcome != "refused":  # a refusal leaves nothing behind
         _audit(cfg, "cli", f"topology {verb}", f"{cluster.name}/{rep.host}", rep.outcome,
                rep.error or rep.detail)
     if args.json:
