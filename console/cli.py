@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "console.commands.switchover",
     "console.commands.failover",
     "console.commands.monitor",
+    "console.commands.topology",
     "console.commands.config",
     "console.commands.serve",
     "console.commands.web",

@@ -30,6 +30,9 @@ def run(args) -> int:
 
         snaps = {t.cluster: topology_dict(t) for t in one_shot_all(clusters)}
         pid = None
+    from console.engine.topology.actions.flags import flags_dict
+
+    snaps = {n: {**d, **flags_dict(cfg.state_dir, n)} for n, d in snaps.items()}
     if args.json:
         print_json({"clusters": snaps, **({"engine_pid": pid} if pid else {})})
         return 0
@@ -66,6 +69,11 @@ def render_text(t: dict, engine_pid: int | None = None) -> str:
                      f"{fmt_lag(h):<8} {h['gtid']}")
     for p in t["problems"]:
         lines.append(f"  ! {p}")
+    for addr, dt in (t.get("downtime") or {}).items():
+        until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(dt["until"]))
+        lines.append(f"  downtime: {addr} until {until}" + (f" ({dt['reason']})" if dt.get("reason") else ""))
+    if t.get("recovery_enabled") is False:
+        lines.append("  automatic recovery: OFF (dbops-console topology recovery on)")
     if t.get("taken_at") is None:
         lines.append("  (no snapshot yet: the engine's monitor has not probed this cluster)")
     return "\n".join(lines)

@@ -100,8 +100,11 @@ class ClusterOps:
 
     def rules(self, opts: RecoveryOptions) -> RankRules:
         tags = {norm_address(h.host, h.port): dict(h.tags) for h in self.cluster.hosts}
+        from console.engine.topology.actions.flags import downtimed
+
         return RankRules(max_lag_seconds=self.cluster.max_lag_seconds, prefer=opts.prefer,
-                         must_not=opts.must_not, tags=tags)
+                         must_not=opts.must_not, tags=tags,
+                         downtimed=downtimed(self.state_dir, self.cluster.name))
 
     def replication_user(self) -> tuple[str, str]:
         cred = self.cluster.replication

@@ -54,8 +54,8 @@ def acknowledged_at(state_dir: Path | None, cluster: str) -> float:
     return float((read_json(_path(state_dir, cluster).with_name("ack.json"), {}) or {}).get("at", 0.0))
 
 
-def acknowledge_local(state_dir: Path, cluster: str) -> int:
-    write_json_atomic(_path(state_dir, cluster).with_name("ack.json"), {"at": time.time()})
+def acknowledge_local(state_dir: Path, cluster: str, by: str = "operator") -> int:
+    write_json_atomic(_path(state_dir, cluster).with_name("ack.json"), {"at": time.time(), "by": by})
     items = load_local(state_dir, cluster)
     n = sum(1 for r in items if not r.acknowledged)
     items = [Recovery(**{**r.__dict__, "acknowledged": True}) for r in items]

@@ -15,7 +15,8 @@ most advanced position before it takes writes.
 Excluded (with the reason): unreachable, errant GTIDs, SQL thread stopped
 or in error, ``SQL_Delay`` set, lag over ``max_lag_seconds`` (planned only;
 in an emergency lag is what salvage fixes), binary log or
-``log_slave_updates`` off, ``must_not`` rule, a replica of another source.
+``log_slave_updates`` off, ``must_not`` rule, a replica of another source,
+a downtimed host (``dbops-console topology downtime``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class RankRules:
     prefer: frozenset[str] = frozenset()  # host names or addresses
     must_not: frozenset[str] = frozenset()
     tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # address -> tags
+    downtimed: frozenset[str] = frozenset()  # addresses no recovery acts on (topology downtime)
 
     def rule_of(self, h: HostState) -> str:
         if h.name in self.must_not or h.address in self.must_not:
@@ -149,6 +151,8 @@ def rank(primary: HostState | None, replicas: Iterable[HostState], rules: RankRu
             why.append("log_slave_updates off")
         if rule == "must_not":
             why.append("promotion rule must_not")
+        if h.address in rules.downtimed:
+            why.append("downtimed (topology downtime): no recovery acts on it")
         eligible = not why
         if eligible:
             if rule == "prefer":

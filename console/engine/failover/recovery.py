@@ -79,7 +79,7 @@ class Recovery:
         report = self.report(outcome, error)
         if outcome == "refused" and not self.journal.snapshot():
             return replace(report, journal="")  # nothing was done: no journal file either
-        self.journal.flush(outcome=outcome, error=error, old_primary=self.old_primary,
+        self.journal.flush(outcome=outcome, error=error, actor=self.opts.actor, old_primary=self.old_primary,
                            new_primary=self.new_primary, lost=self.lost, salvaged=self.salvaged,
                            salvaged_from=self.salvaged_from,
                            write_block_ms=self.write_block_ms, total_ms=report.total_ms,

@@ -48,6 +48,10 @@ class FailoverDetail:
     # (kind, outcome, count) of the recoveries this task ran (dry runs not
     # counted) since it started; a recovery that raised counts as failed
     recoveries: tuple[tuple[str, str, int], ...] = ()
+    # operator flags (topology actions): automatic recovery switch, and
+    # (address, until, reason) of every downtimed host
+    recovery_enabled: bool = True
+    downtime: tuple[tuple[str, float, str], ...] = ()
 
 
 ADVICE_EVERY = 300  # rounds between re-reading the replicas' detection settings
@@ -136,7 +140,7 @@ class FailoverTask(Task):
             self.dead_since = None
         replicas = [h for h in topo.hosts if primary is not None and h.upstream == primary.address]
         last = self._healthy.host(primary.address) if (self._healthy and primary) else primary
-        rules = ClusterOps(self.cluster).rules(self._rec_opts())
+        rules = ClusterOps(self.cluster, self.state_dir).rules(self._rec_opts())
         if v.state == "healthy":
             self._cands = rank(last, replicas, rules, PLANNED)
         else:  # what the cluster's relay tasks hold counts (salvage gives it to the candidate)
@@ -184,6 +188,12 @@ class FailoverTask(Task):
         if self._auto_halted:
             self._blocked = self._auto_halted
             return
+        why = self._operator_hold()
+        if why:
+            if why != self._blocked and self.engine:
+                self.engine.event(self.task_id, why, "warning")
+            self._blocked = why
+            return
         blocking = history.blocking(history.load_local(self.state_dir, self.cluster.name),
                                     self.cluster.block_period,
                                     acked_at=history.acknowledged_at(self.state_dir, self.cluster.name))
@@ -196,6 +206,21 @@ class FailoverTask(Task):
             return
         self._blocked = ""
         self._start_recovery("failover", None, actor="auto")
+
+    def _operator_hold(self) -> str:
+        """Why the operator's flags (``topology recovery off``, ``topology
+        downtime`` of the primary) keep automatic failover away ("" if not)."""
+        from console.engine.topology.actions import flags
+
+        if not flags.recovery_enabled(self.state_dir, self.cluster.name):
+            return f"automatic failover blocked: recovery of {self.cluster.name} is off (topology recovery)"
+        v = self._verdict
+        primary = v.primary if v is not None else ""
+        dt = flags.downtimes(self.state_dir, self.cluster.name)
+        if primary and primary in dt:
+            until = time.strftime("%H:%M:%S", time.localtime(float(dt[primary]["until"])))
+            return f"automatic failover blocked: the primary {primary} is downtimed until {until}"
+        return ""
 
     # ---- recoveries ---------------------------------------------------------------
     def _rec_opts(self, **kw) -> RecoveryOptions:
@@ -285,7 +310,7 @@ class FailoverTask(Task):
 
     @command("acknowledge", help="acknowledge the last recovery (lifts the anti-flapping block)")
     def acknowledge(self, actor: str = "operator") -> str:
-        n = history.acknowledge_local(self.state_dir, self.cluster.name)
+        n = history.acknowledge_local(self.state_dir, self.cluster.name, by=actor)
         topo = self._topo
         if topo and topo.primary and topo.primary.reachable:
             ops = ClusterOps(self.cluster, self.state_dir)
@@ -304,11 +329,47 @@ class FailoverTask(Task):
         self.auto = bool(on)
         return f"automatic failover {'on' if self.auto else 'off'} for {self.cluster.name}"
 
+    # ---- operator flags and history (topology actions; the console's hooks) ----------------
+    @command("recovery", help="automatic recovery of this cluster on or off (kept in the state directory)")
+    def set_recovery(self, on: bool | str = True, actor: str = "operator") -> str:
+        from console.engine.topology.actions import flags
+
+        if isinstance(on, str):
+            on = on.lower() in ("1", "on", "true", "yes")
+        flags.set_recovery(self.state_dir, self.cluster.name, bool(on), by=actor)
+        return f"automatic recovery of {self.cluster.name}: {'on' if on else 'off'}"
+
+    @command("downtime", help="no recovery acts on HOST for DURATION (e.g. 2h); duration 0 or 'end' ends it")
+    def downtime(self, host: str = "", duration: str = "1h", reason: str = "", actor: str = "operator") -> str:
+        from console.engine.topology.actions import flags
+        from console.engine.topology.discovery import norm_address
+
+        h = self.cluster.host(host) or next((x for x in self.cluster.hosts
+                                             if norm_address(x.host, x.port) == host), None)
+        if h is None:
+            raise CommandError(f"downtime: no host {host!r} in cluster {self.cluster.name} "
+                               f"(known: {', '.join(x.name for x in self.cluster.hosts)})")
+        addr = norm_address(h.host, h.port)
+        if str(duration).strip() in ("0", "end", ""):
+            flags.clear_downtime(self.state_dir, self.cluster.name, addr)
+            return f"downtime of {h.name} ended"
+        rec = flags.set_downtime(self.state_dir, self.cluster.name, addr, flags.parse_duration(str(duration)),
+                                 reason=reason, by=actor)
+        return f"{h.name} downtimed until {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(rec['until']))}"
+
+    @command("history", help="every past recovery of the cluster with its steps and acknowledgement")
+    def recovery_history(self, actor: str = "operator") -> list[dict]:
+        from console.engine.topology.actions.history import recoveries
+
+        return [r.to_dict() for r in recoveries(self.state_dir, self.cluster.name)]
+
     # ---- status ----------------------------------------------------------------------
     def cleanup(self) -> None:
         self._pool.close()
 
     def detail(self) -> FailoverDetail:
+        from console.engine.topology.actions import flags
+
         with self._lock:
             recoveries = tuple((k, o, n) for (k, o), n in sorted(self._recoveries.items()))
         return FailoverDetail(
@@ -317,6 +378,9 @@ class FailoverTask(Task):
             steps=self._steps, last_report=self._last, blocked=self._blocked,
             interval=self.interval, advice=self._advice,
             recoveries=recoveries,
+            recovery_enabled=flags.recovery_enabled(self.state_dir, self.cluster.name),
+            downtime=tuple((a, float(v.get("until", 0)), str(v.get("reason", "")))
+                           for a, v in sorted(flags.downtimes(self.state_dir, self.cluster.name).items())),
         )
 
     def summary(self) -> str:

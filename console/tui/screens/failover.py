@@ -12,6 +12,8 @@ commands run in worker threads.
 
 from __future__ import annotations
 
+import time
+
 from rich.markup import escape
 from rich.text import Text
 from textual import work
@@ -131,6 +133,13 @@ class FailoverScreen(TaskScreenBase):
             text.append(f"   {d.recovering} running", style="bold yellow")
         if d.blocked:
             text.append(f"\n{d.blocked} (a: acknowledge)", style="red")
+        if not getattr(d, "recovery_enabled", True):
+            text.append("\nautomatic recovery OFF", style="red")
+            text.append(" (dbops-console topology recovery on)")
+        for addr, until, reason in getattr(d, "downtime", ()):
+            when = time.strftime("%H:%M:%S", time.localtime(until))
+            text.append("\ndowntime: ", style="yellow")
+            text.append(f"{addr} until {when}" + (f" ({reason})" if reason else ""))
         for a in d.advice:
             text.append("\nadvice: ", style="yellow")
             text.append(a)
