@@ -11,6 +11,7 @@ Layout (see ``sample-configs/`` for commented examples)::
     [clusters.NAME] heartbeat, auto_failover, ...
     [clusters.NAME.hosts.HOSTNAME]  host, port, user, password|password_file|password_env, tags
     [clusters.NAME.replication]     user, password|password_file|password_env
+    [clusters.NAME.haproxy]         admin_socket, backend, mode, server, ... (console.kinds.haproxy)
     [tasks.TASKNAME] kind = "relay" | ... ; options checked by that kind
 
 A task's options are read by their declaration: the kind's options
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import UserError
+from console.kinds.haproxy import HaproxyOptions, parse_haproxy
 from console.kinds.registry import get as get_kind
 from console.kinds.registry import names as kind_names
 from console.options import bound_problem, convert, options_of, type_word, wanted_word
@@ -86,6 +88,7 @@ class ClusterConfig:
     max_lag_seconds: float = 10.0
     block_period: float = 600.0
     hooks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    haproxy: HaproxyOptions | None = None  # [clusters.NAME.haproxy]: traffic follows the primary
 
     def host(self, name_or_address: str) -> HostConfig | None:
         for h in self.hosts:
@@ -455,6 +458,7 @@ def _parse_cluster(t: Table, name: str) -> ClusterConfig:
         max_lag_seconds=t.get("max_lag_seconds", float, 10.0, minimum=0),
         block_period=t.get("block_period", float, 600.0, minimum=0),
         hooks=hooks,
+        haproxy=parse_haproxy(t, parse_options),
     )
     t.finish()
     return c
@@ -523,6 +527,7 @@ def config_schema() -> dict[str, Any]:
         "block_period": {"type": "number", "minimum": 0, "default": 600.0},
         "hooks": {"type": "object", "additionalProperties": False, "properties": {
             k: {"type": "array", "items": {"type": "string"}} for k in ("pre_failover", "post_failover")}},
+        "haproxy": {**json_schema_of(HaproxyOptions), "additionalProperties": False},
     }}
     common = {"kind": {"type": "string"}, "cluster": {"type": "string"},
               "autostart": {"type": "boolean", "default": False}}
