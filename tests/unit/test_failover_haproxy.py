@@ -171,3 +171,20 @@ def test_hook_variables_name_the_recovery_and_the_lost_replicas(tmp_path):
                                        "ok: writer -> db2|ok")
     a, b = new_recovery_id(), new_recovery_id()
     assert a != b and len(a) == len("20261204T033323Z-a1b2c3")
+
+
+def test_the_docs_table_of_the_haproxy_options_is_the_declaration():
+    import re
+    from pathlib import Path
+
+    from console.options import markdown_table
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "failover.md").read_text()
+    m = re.search(r"<!-- haproxy-options:begin -->\n(.*?)\n<!-- haproxy-options:end -->", text, re.S)
+    assert m and m.group(1) == markdown_table(HaproxyOptions)
+    # every variable a hook gets is documented
+    cluster = parse_config(tomllib.loads(CLUSTER)).clusters["main"]
+    r = Recovery(ClusterOps(cluster, None), RecoveryOptions())
+    hooks = text[text.index("## Hooks"):]
+    missing = [v for v in r._post_env("ok", "") if f"`{v}`" not in hooks]
+    assert missing == []

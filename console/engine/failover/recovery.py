@@ -143,15 +143,17 @@ class Recovery:
             return
         try:
             with self.journal.step("post-failover hooks") as s:
-                s.detail = "; ".join(run_hooks(paths, {
-                    **self._hook_env("post_failover"), "DBOPS_OUTCOME": outcome,
-                    "DBOPS_LOST_GTIDS": self.lost, "DBOPS_ERROR": error,
-                    "DBOPS_REPOINTED": ",".join(self.repointed),
-                    "DBOPS_LOST_REPLICAS": ",".join(n.split(": ", 1)[0] for n in self.not_repointed),
-                    "DBOPS_HAPROXY": self.traffic},
-                    scrub=secret_env_names(self.cluster)))
+                s.detail = "; ".join(run_hooks(paths, self._post_env(outcome, error),
+                                               scrub=secret_env_names(self.cluster)))
         except UserError:
             pass  # recorded as a failed step
+
+    def _post_env(self, outcome: str, error: str) -> dict[str, str]:
+        return {**self._hook_env("post_failover"), "DBOPS_OUTCOME": outcome,
+                "DBOPS_LOST_GTIDS": self.lost, "DBOPS_ERROR": error,
+                "DBOPS_REPOINTED": ",".join(self.repointed),
+                "DBOPS_LOST_REPLICAS": ",".join(n.split(": ", 1)[0] for n in self.not_repointed),
+                "DBOPS_HAPROXY": self.traffic}
 
     def _hook_env(self, event: str) -> dict[str, str]:
         env = {"DBOPS_EVENT": event, "DBOPS_KIND": self.kind, "DBOPS_CLUSTER": self.cluster.name,
