@@ -40,6 +40,7 @@ class Haproxy:
     """A private haproxy in the foreground (-db), stopped by its pid."""
 
     def __init__(self, directory: Path, nodes: list[tuple[str, int]], check: bool = False):
+        """``nodes``: (server name, port); the first in service, the others ``disabled``."""
         directory.mkdir(parents=True, exist_ok=True)
         self.sock = str(directory / "admin.sock")
         self.port = free_port_block(1)
@@ -244,3 +245,31 @@ def test_failover_after_kill_9_moves_the_writer_backend_with_health_checks(make_
           f"after promote (haproxy switch step {ms:.1f} ms; {w.errors} client errors)")
     assert secs < 5.0, secs
     assert any(p == new_port for _, p, _ in w.acks)
+
+
+def test_addr_mode_points_the_one_server_at_the_new_primary(make_sandbox, haproxy, tmp_path):
+    h = make_sandbox(1)
+    prepare(h)
+    ports = [h.port("node1"), h.port("node2")]
+    hp = haproxy([("primary", ports[0])])
+    cluster = dataclasses.replace(h.cluster, haproxy=HaproxyOptions(admin_socket=hp.sock, mode="addr",
+                                                                     server="primary"))
+    w = ThroughProxy(hp.port)
+    w.start()
+    time.sleep(1.0)
+    rep = Switchover(ClusterOps(cluster, tmp_path / "state"), RecoveryOptions(to="node2")).run()
+    time.sleep(1.5)
+    w.finish()
+    assert rep.outcome == "ok", rep.error
+    assert rep.traffic == "ok: writer -> primary", report_text(rep)
+    switch = next(s for s in rep.steps if s.name == "haproxy switch")
+    assert switch.sql[1:] == (f"set server writer/primary addr 127.0.0.1 port {ports[1]}",
+                              "set server writer/primary state ready",
+                              "shutdown sessions server writer/primary")
+    (srv,) = Runtime(hp.sock).servers("writer")
+    assert (srv.address, srv.maint) == (f"127.0.0.1:{ports[1]}", False)
+    secs, ms = switch_time(rep, w, ports[1])
+    print(f"\naddr mode switchover: first write on the new primary {secs * 1000:.0f} ms after promote "
+          f"(haproxy switch step {ms:.1f} ms; {w.errors} client errors)")
+    assert secs < 5.0, secs
+    assert {i for i, _, _ in w.acks} <= ids_on(h, "node2")

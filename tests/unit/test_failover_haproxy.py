@@ -188,3 +188,18 @@ def test_the_docs_table_of_the_haproxy_options_is_the_declaration():
     hooks = text[text.index("## Hooks"):]
     missing = [v for v in r._post_env("ok", "") if f"`{v}`" not in hooks]
     assert missing == []
+
+
+def test_a_dry_run_without_haproxy_plans_from_the_naming_scheme(tmp_path):
+    from console.engine.failover.haproxy import TrafficSwitch
+
+    cluster = parse_config(tomllib.loads(CLUSTER)).clusters["main"]
+    j = Journal(None, "switchover", "main")
+    o = HaproxyOptions(admin_socket=str(tmp_path / "none.sock"))
+    TrafficSwitch(o, cluster, j).plan("127.0.0.1:3306", "10.0.0.2:3306")
+    switch, conf = j.snapshot()
+    assert (switch.name, switch.outcome, switch.target) == ("haproxy switch", "planned", f"haproxy {o.admin_socket}")
+    assert switch.sql == ("set server writer/db2 state ready", "set server writer/db1 state maint",
+                          "shutdown sessions server writer/db1")
+    assert "not read from haproxy" in switch.detail and "names from haproxy.server" in switch.detail
+    assert conf.sql == ("show servers state writer",) and conf.detail == "db2 in service, db1 in maint"
