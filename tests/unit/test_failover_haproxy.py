@@ -112,6 +112,7 @@ def test_an_unreachable_socket_is_one_line(tmp_path):
 
 CLUSTER = """
 [clusters.main.hosts.db1]
+host = "localhost"
 user = "ops"
 password = "x"
 [clusters.main.hosts.db2]

@@ -17,6 +17,7 @@ from console.engine.failover.hooks import run_hooks, secret_env_names
 from console.engine.failover.journal import Journal
 from console.engine.failover.lease import ClusterLease
 from console.engine.failover.model import Candidate, RecoveryReport, StepRecord
+from console.engine.topology.discovery import norm_address
 from console.engine.topology.model import Topology
 from console.errors import UserError
 
@@ -162,9 +163,10 @@ class Recovery:
                "DBOPS_JOURNAL": str(self.journal.path or "")}
         for role, addr in (("OLD", self.old_primary), ("NEW", self.new_primary)):
             host, _, port = addr.rpartition(":")
-            h = self.cluster.host(addr) if addr else None
+            name = next((h.name for h in self.cluster.hosts
+                         if addr and addr in (h.address, norm_address(h.host, h.port))), "")
             env |= {f"DBOPS_{role}_PRIMARY": addr, f"DBOPS_{role}_PRIMARY_HOST": host,
-                    f"DBOPS_{role}_PRIMARY_PORT": port, f"DBOPS_{role}_PRIMARY_NAME": h.name if h else ""}
+                    f"DBOPS_{role}_PRIMARY_PORT": port, f"DBOPS_{role}_PRIMARY_NAME": name}
         return env
 
     def switch_traffic(self) -> None:
