@@ -14,8 +14,14 @@ Layout (see ``sample-configs/`` for commented examples)::
     [clusters.NAME.haproxy]         admin_socket, backend, mode, server, ... (console.kinds.haproxy)
     [tasks.TASKNAME] kind = "relay" | ... ; options checked by that kind
 
-A task's options are read by their declaration: the kind's options
-dataclass in ``console.kinds`` (``console.options.opt`` fields).
+Every option is read by its declaration (``console.options.opt`` fields):
+a task's by its kind's options dataclass in ``console.kinds``, a cluster's,
+a host's, the replication user's, the hooks' and the UI's by the
+dataclasses below (``ClusterOptions``, ``HostOptions``, ...), the
+``haproxy`` table's by ``console.kinds.haproxy``.  The parser,
+``config check``, the JSON Schema and the README's option tables all come
+from those declarations.  Only the password sources (``Table.secret``), a
+host's ``tags`` and ``state_dir`` are read by hand.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from console.errors import UserError
 from console.kinds.haproxy import HaproxyOptions, parse_haproxy
 from console.kinds.registry import get as get_kind
 from console.kinds.registry import names as kind_names
-from console.options import bound_problem, convert, options_of, type_word, wanted_word
+from console.options import bound_problem, convert, opt, options_of, type_word, wanted_word
 from console.secret import Secret
 
 if sys.version_info >= (3, 11):
@@ -56,12 +62,19 @@ class ConfigError(UserError):
         super().__init__(f"config error: {where}{reason}")
 
 
-@dataclass(frozen=True)
-class HostConfig:
+@dataclass(frozen=True, kw_only=True)
+class HostOptions:
+    """The declared keys of a ``[clusters.NAME.hosts.HOST]`` table (besides
+    its password source and its ``tags``)."""
+
+    host: str = opt("127.0.0.1", "address (name or IP) of the server", flag=None)
+    port: int = opt(3306, "port", minimum=1, maximum=65535, flag=None)
+    user: str = opt(doc="operations user", flag=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostConfig(HostOptions):
     name: str
-    host: str
-    port: int
-    user: str
     password: Secret = field(repr=False)
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -70,23 +83,51 @@ class HostConfig:
         return f"{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class Credentials:
-    user: str
+@dataclass(frozen=True, kw_only=True)
+class ReplicationOptions:
+    """The declared keys of ``[clusters.NAME.replication]`` (besides its
+    password source)."""
+
+    user: str = opt(doc="user replicas connect to a primary with", flag=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Credentials(ReplicationOptions):
     password: Secret = field(repr=False)
 
 
-@dataclass(frozen=True)
-class ClusterConfig:
+@dataclass(frozen=True, kw_only=True)
+class HookOptions:
+    """``[clusters.NAME.hooks]``: executables run around a recovery."""
+
+    pre_failover: tuple[str, ...] = opt((), "executables run before a recovery (a failing one "
+                                            "stops it)", flag=None)
+    post_failover: tuple[str, ...] = opt((), "executables run after a recovery", flag=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterOptions:
+    """The declared keys of a ``[clusters.NAME]`` table (besides its
+    ``hosts``, ``replication`` and ``hooks`` tables)."""
+
+    heartbeat: bool = opt(False, "keep dbops.heartbeat on the primary (like pt-heartbeat) for "
+                                 "millisecond lag", flag=None)
+    heartbeat_interval: float = opt(0.5, "heartbeat write interval", minimum=0.05, unit="s",
+                                    flag=None)
+    auto_failover: bool = opt(False, "automatic failover (opt-in)", flag=None)
+    check_interval: float = opt(1.0, "failure-detection interval", minimum=0.1, unit="s",
+                                flag=None)
+    max_lag_seconds: float = opt(10.0, "lag above which a replica is not a promotion candidate",
+                                 minimum=0, unit="s", flag=None)
+    block_period: float = opt(600.0, "anti-flapping period between automatic recoveries",
+                              minimum=0, unit="s", flag=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterConfig(ClusterOptions):
     name: str
     hosts: tuple[HostConfig, ...]
     replication: Credentials | None = None
-    heartbeat: bool = False
-    heartbeat_interval: float = 0.5
-    auto_failover: bool = False
-    check_interval: float = 1.0
-    max_lag_seconds: float = 10.0
-    block_period: float = 600.0
     hooks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     haproxy: HaproxyOptions | None = None  # [clusters.NAME.haproxy]: traffic follows the primary
 
@@ -99,8 +140,11 @@ class ClusterConfig:
 
 @dataclass(frozen=True)
 class UIConfig:
-    theme: str = "dark"
-    refresh_interval: float = 1.0
+    """``[ui]``, declared like every option."""
+
+    theme: str = opt("dark", "colour theme (themes/*.tcss)", choices=THEMES, flag=None)
+    refresh_interval: float = opt(1.0, "dashboard and monitor refresh", minimum=0.1, unit="s",
+                                  flag=None)
 
 
 @dataclass(frozen=True)
@@ -359,10 +403,7 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None,
     state_dir = section(top.path_value, "state_dir", DEFAULT_STATE_DIR) or Path(DEFAULT_STATE_DIR)
 
     def ui_of(ui_t: Table) -> UIConfig:
-        ui = UIConfig(
-            theme=ui_t.get("theme", str, "dark", choices=THEMES),
-            refresh_interval=ui_t.get("refresh_interval", float, 1.0, minimum=0.1),
-        )
+        ui = parse_options(UIConfig, ui_t)
         ui_t.finish(errors)
         return ui
 
@@ -417,14 +458,8 @@ def _parse_cluster(t: Table, name: str) -> ClusterConfig:
         tags_t = h.table("tags")
         tags = {k: tags_t.get(k, str) for k in tags_t.data}
         tags_t.finish()
-        hosts.append(HostConfig(
-            name=hname,
-            host=h.get("host", str, "127.0.0.1"),
-            port=h.get("port", int, 3306, minimum=1, maximum=65535),
-            user=h.get("user", str),
-            password=h.secret(),
-            tags=tags,
-        ))
+        o = parse_options(HostOptions, h)
+        hosts.append(HostConfig(**_fields(o), name=hname, password=h.secret(), tags=tags))
         h.finish()
     hosts_t.finish()
     seen: dict[str, str] = {}
@@ -437,31 +472,21 @@ def _parse_cluster(t: Table, name: str) -> ClusterConfig:
     repl = None
     if "replication" in t.data:
         r = t.table("replication")
-        repl = Credentials(user=r.get("user", str), password=r.secret())
+        o = parse_options(ReplicationOptions, r)
+        repl = Credentials(**_fields(o), password=r.secret())
         r.finish()
     hooks_t = t.table("hooks")
-    hooks = {}
-    for k in ("pre_failover", "post_failover"):
-        v = hooks_t.get(k, list, [])
-        if not all(isinstance(x, str) for x in v):
-            raise hooks_t.error(k, "must be a list of executable paths (strings)")
-        hooks[k] = tuple(v)
+    hooks = _fields(parse_options(HookOptions, hooks_t))
     hooks_t.finish()
-    c = ClusterConfig(
-        name=name,
-        hosts=tuple(hosts),
-        replication=repl,
-        heartbeat=t.get("heartbeat", bool, False),
-        heartbeat_interval=t.get("heartbeat_interval", float, 0.5, minimum=0.05),
-        auto_failover=t.get("auto_failover", bool, False),
-        check_interval=t.get("check_interval", float, 1.0, minimum=0.1),
-        max_lag_seconds=t.get("max_lag_seconds", float, 10.0, minimum=0),
-        block_period=t.get("block_period", float, 600.0, minimum=0),
-        hooks=hooks,
-        haproxy=parse_haproxy(t, parse_options),
-    )
+    c = ClusterConfig(**_fields(parse_options(ClusterOptions, t)), name=name, hosts=tuple(hosts),
+                      replication=repl, hooks=hooks, haproxy=parse_haproxy(t, parse_options))
     t.finish()
     return c
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    """The declared options of ``obj`` as keyword arguments (shallow)."""
+    return {o.name: getattr(obj, o.name) for o in options_of(type(obj))}
 
 
 def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig],
@@ -495,8 +520,25 @@ def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig],
 
 
 # ---------------------------------------------------------------------------
-# the JSON Schema of a config file (``config schema``): task options from
-# their declarations, the rest from what the parser above reads
+# the JSON Schema of a config file (``config schema``): every option from its
+# declaration; the password sources, tags and state_dir as the parser reads them
+
+
+def declared_tables() -> tuple[tuple[str, str, type], ...]:
+    """(TOML table, what it is, its options dataclass) of every table besides
+    the tasks' whose keys are declared (README tables, ``config schema``)."""
+    return (
+        ("ui", "the console", UIConfig),
+        ("clusters.NAME", "one replication topology", ClusterOptions),
+        ("clusters.NAME.hosts.HOST", "one server; also one password source (`password`, "
+                                     "`password_file` or `password_env`) and `tags`", HostOptions),
+        ("clusters.NAME.replication", "what replicas connect to a primary as; also one password "
+                                      "source", ReplicationOptions),
+        ("clusters.NAME.hooks", "executables run around a recovery (their environment: "
+                                "docs/failover.md, \"Hooks\")", HookOptions),
+        ("clusters.NAME.haproxy", "optional: HAProxy's writer backend follows the primary "
+                                  "(docs/failover.md, \"Traffic follows the primary\")", HaproxyOptions),
+    )
 
 
 def config_schema() -> dict[str, Any]:
@@ -509,26 +551,19 @@ def config_schema() -> dict[str, Any]:
                 "password_file": {"type": "string", "description": "file whose first line is it"},
                 "password_env": {"type": "string", "description": "environment variable holding it"}}
 
-    host = {"type": "object", "additionalProperties": False, "required": ["user"], "properties": {
-        "host": {"type": "string", "default": "127.0.0.1"},
-        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 3306},
-        "user": {"type": "string"},
-        "tags": {"type": "object", "additionalProperties": {"type": "string"}},
-        **secret_source()}}
-    cluster = {"type": "object", "additionalProperties": False, "required": ["hosts"], "properties": {
-        "hosts": {"type": "object", "minProperties": 1, "additionalProperties": host},
-        "replication": {"type": "object", "additionalProperties": False, "required": ["user"],
-                        "properties": {"user": {"type": "string"}, **secret_source()}},
-        "heartbeat": {"type": "boolean", "default": False},
-        "heartbeat_interval": {"type": "number", "minimum": 0.05, "default": 0.5},
-        "auto_failover": {"type": "boolean", "default": False},
-        "check_interval": {"type": "number", "minimum": 0.1, "default": 1.0},
-        "max_lag_seconds": {"type": "number", "minimum": 0, "default": 10.0},
-        "block_period": {"type": "number", "minimum": 0, "default": 600.0},
-        "hooks": {"type": "object", "additionalProperties": False, "properties": {
-            k: {"type": "array", "items": {"type": "string"}} for k in ("pre_failover", "post_failover")}},
-        "haproxy": {**json_schema_of(HaproxyOptions), "additionalProperties": False},
-    }}
+    def table(cls: type, **extra: Any) -> dict[str, Any]:
+        s = json_schema_of(cls)
+        s["properties"].update(extra)
+        s["additionalProperties"] = False
+        return s
+
+    host = table(HostOptions, tags={"type": "object", "additionalProperties": {"type": "string"}},
+                 **secret_source())
+    cluster = table(ClusterOptions,
+                    hosts={"type": "object", "minProperties": 1, "additionalProperties": host},
+                    replication=table(ReplicationOptions, **secret_source()),
+                    hooks=table(HookOptions), haproxy=table(HaproxyOptions))
+    cluster["required"] = ["hosts", *cluster.get("required", [])]
     common = {"kind": {"type": "string"}, "cluster": {"type": "string"},
               "autostart": {"type": "boolean", "default": False}}
     task_variants = []
@@ -545,9 +580,7 @@ def config_schema() -> dict[str, Any]:
         "type": "object", "additionalProperties": False,
         "properties": {
             "state_dir": {"type": "string", "default": DEFAULT_STATE_DIR},
-            "ui": {"type": "object", "additionalProperties": False, "properties": {
-                "theme": {"enum": list(THEMES), "default": "dark"},
-                "refresh_interval": {"type": "number", "minimum": 0.1, "default": 1.0}}},
+            "ui": table(UIConfig),
             "clusters": {"type": "object", "additionalProperties": cluster},
             "tasks": {"type": "object", "additionalProperties": {"oneOf": task_variants}},
         },

@@ -271,22 +271,31 @@ def parse_live(cls: type, setting: str, text: str) -> tuple[str, Any]:
     o = names.get(setting.replace("_", "-"))
     if o is None:
         raise UserError(f"unknown setting {setting!r}; settable: {', '.join(names)}")
+    try:
+        return o.name, convert(o, parse_text(o, text))
+    except ValueError as e:
+        raise UserError(f"{o.setting} {e}") from None
+
+
+def parse_text(o: Option, text: str) -> Any:
+    """A value typed as text (a live ``set``, a console form) as the
+    option's type: a number, true/false (yes/no, on/off, 1/0), a list of
+    comma-separated strings, or the text; a one-line UserError otherwise."""
     raw: Any = text.strip()
     try:
         if o.type is int:
-            raw = int(raw)
-        elif o.type is float:
-            raw = float(raw)
-        elif o.type is bool:
+            return int(raw)
+        if o.type is float:
+            return float(raw)
+        if o.type is bool:
             if raw.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
                 raise ValueError
-            raw = raw.lower() in ("true", "1", "yes", "on")
+            return raw.lower() in ("true", "1", "yes", "on")
     except ValueError:
         raise UserError(f"{o.setting} must be {_TYPE_WORDS[o.type]}, got {text!r}") from None
-    try:
-        return o.name, convert(o, raw)
-    except ValueError as e:
-        raise UserError(f"{o.setting} {e}") from None
+    if o.type is tuple:
+        return tuple(x.strip() for x in raw.split(",") if x.strip())
+    return raw
 
 
 def live_help(cls: type) -> str:

@@ -31,15 +31,16 @@ from pathlib import Path
 
 from console.config import load_config
 from console.engine.backup import zstd
-from console.engine.backup.catalog import Catalog, state_le
+from console.engine.backup.catalog import Catalog
 from console.engine.backup.mysqld import RESTORE_USER
 from console.engine.backup.restore import restore
 from console.engine.backup.segments import data_key
 from console.engine.backup.snapshot import take_snapshot
 from console.engine.backup.storage import LocalStorage
 from console.engine.engine import Engine
-from console.mysql.binlog import events as E
+from console.mysql import gtid as G
 from console.mysql.connection import Endpoint
+from console.mysql.gtid import GtidPosition
 from console.mysql.tools import client_options
 from console.sandbox import Sandbox
 
@@ -103,25 +104,25 @@ def main() -> int:
             time.sleep(0.05)
 
         # ---- recovery point under load ------------------------------------------------
-        cps: list[tuple[float, dict]] = []
+        cps: list[tuple[float, GtidPosition]] = []
         stop = threading.Event()
 
         def watch_checkpoint():
             last = None
             while not stop.is_set():
-                s = dict(task.gtid_state)
+                s = task.gtid_state.copy()
                 if s != last:
                     cps.append((time.time(), s))
                     last = s
                 time.sleep(0.005)
 
-        samples: list[tuple[float, dict]] = []
+        samples: list[tuple[float, GtidPosition]] = []
 
         def sample_primary():
             sc = conn()
             while not stop.is_set():
                 g = sql(sc, "SELECT @@gtid_binlog_pos")[0][0]
-                samples.append((time.time(), E.parse_state(g)))
+                samples.append((time.time(), G.position(g)))
                 time.sleep(0.2)
             sc.close()
 
@@ -135,9 +136,9 @@ def main() -> int:
                            capture_output=True, text=True, check=True)
         tps = next((ln.split("(")[1].split()[0] for ln in r.stdout.splitlines()
                     if "transactions:" in ln), "?")
-        final = E.parse_state(sql(c, "SELECT @@gtid_binlog_pos")[0][0])
+        final = G.position(sql(c, "SELECT @@gtid_binlog_pos")[0][0])
         deadline = time.time() + 60
-        while not state_le(final, task.gtid_state) and time.time() < deadline:
+        while not final <= task.gtid_state and time.time() < deadline:
             time.sleep(0.05)
         time.sleep(0.1)
         stop.set()
@@ -145,7 +146,7 @@ def main() -> int:
             t.join()
         lags = []
         for ts, st in samples:
-            hit = next((t for t, s in cps if state_le(st, s)), None)
+            hit = next((t for t, s in cps if st <= s), None)
             if hit is not None:
                 lags.append(max(0.0, hit - ts))
         lags.sort()
@@ -159,7 +160,7 @@ def main() -> int:
         assert mans and mans[0].gtid_start == snap.gtid, "log must start at the snapshot"
         n_txn = sum(m.transactions for m in mans)
         raw_bytes = sum(m.raw_bytes for m in mans)
-        target = E.format_state(final)
+        target = final.text()
         ours = restore(root / "store", root / "r-ours", port=a.port + 10, to_gtid=target,
                        keep_running=True)
         servers.append(ours)

@@ -112,6 +112,9 @@ def declared_text(text: str, name: str, block: str | None) -> str:
         sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
         return text + sep + block
     a, b = span
+    if block is None:  # the comment lines right above its header went with it
+        while a > 0 and lines[a - 1].lstrip().startswith("#"):
+            a -= 1
     new = [] if block is None else [block if b >= len(lines) else block + "\n"]
     out = "".join(lines[:a] + new + lines[b:])
     return out.rstrip("\n") + "\n" if block is None and b >= len(lines) else out

@@ -115,6 +115,36 @@ async def host(request: web.Request) -> web.Response:
     return error(404, f"no host {which!r} in cluster {name} (or not probed yet)")
 
 
+async def host_report(request: web.Request) -> web.Response:
+    engine = ctx_of(request).engine
+    name, which, what = (request.match_info[k] for k in ("cluster", "host", "what"))
+    if name not in engine.config.clusters:
+        return error(404, f"no cluster {name!r}")
+    raw = request.query.get("session")
+    if raw is not None and not raw.isdigit():
+        return error(400, f"session {raw!r}: expected a session id (a whole number)")
+    out = await in_thread(engine.host_info, name, which, what, int(raw) if raw else None)
+    return ok(out)
+
+
+async def host_kill(request: web.Request) -> web.Response:
+    engine = ctx_of(request).engine
+    name, which = request.match_info["cluster"], request.match_info["host"]
+    if name not in engine.config.clusters:
+        return error(404, f"no cluster {name!r}")
+    body = await body_of(request)
+    session = body.get("session")
+    if not isinstance(session, int) or isinstance(session, bool) or session < 1:
+        return error(400, "`session` must be a session id (a whole number)")
+    try:
+        out = await in_thread(engine.kill_session, name, which, session,
+                              query_only=bool(body.get("query_only", False)),
+                              confirm=body.get("confirm"), actor=actor_of(request))
+    except ConfirmationRequired as e:
+        return error(409, str(e), confirm=str(session))
+    return ok({"result": out})
+
+
 async def tasks(request: web.Request) -> web.Response:
     monitors = request.query.get("monitors", "").lower() in ("1", "true", "yes")
     return ok(snapshots.tasks_list(ctx_of(request).engine, monitors=monitors))

@@ -50,6 +50,10 @@ def document() -> dict:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "TaskDeclaration": _declaration_schema(),
+                "KillSession": {"type": "object", "required": ["session", "confirm"],
+                                "properties": {"session": {"type": "integer"},
+                                               "query_only": {"type": "boolean"},
+                                               "confirm": {"type": "string"}}},
                 "CommandCall": {"type": "object", "properties": {
                     "args": {"type": "object", "description": "the command's arguments"},
                     "confirm": {"type": "string",

@@ -196,6 +196,21 @@ class RemoteEngine:
     def start(self, task_id: str, actor: str = "operator") -> None:
         self.start_declared(task_id, actor)
 
+    def host_info(self, cluster: str, host: str, what: str, session: int | None = None):
+        from urllib.parse import quote
+
+        return self.client.get(f"/api/v1/clusters/{quote(cluster, safe='')}/hosts/"
+                               f"{quote(host, safe='')}/{what}", session=session)
+
+    def kill_session(self, cluster: str, host: str, session: int, *, query_only: bool,
+                     confirm: str | None = None, actor: str = "operator") -> str:
+        from urllib.parse import quote
+
+        out = self.client.post(f"/api/v1/clusters/{quote(cluster, safe='')}/hosts/"
+                               f"{quote(host, safe='')}/kill",
+                               {"session": session, "query_only": query_only, "confirm": confirm})
+        return out["result"]
+
     def running_tasks(self) -> list[str]:
         return [st.task_id for st in self.statuses()
                 if st.kind != "monitor" and st.state in ("running", "paused")]

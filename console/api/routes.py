@@ -52,6 +52,21 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/clusters/{cluster}/hosts/{host}", handlers.host, "one host of a cluster",
           (_CLUSTER, Param("host", "path", {"type": "string"}, "the host's name or address",
                            required=True)), responses=_ERR),
+    Route("GET", "/clusters/{cluster}/hosts/{host}/{what}", handlers.host_report,
+          "a host's drill-down: processlist | locks (metadata-lock waits: who blocks whom) | "
+          "replication (full replica status) | variables (those that differ from the other "
+          "hosts) | status (QPS/threads counters, InnoDB summary) | explain (?session=ID)",
+          (_CLUSTER, Param("host", "path", {"type": "string"}, "the host's name or HOST:PORT",
+                           required=True),
+           Param("what", "path", {"enum": ["processlist", "locks", "replication", "variables",
+                                           "status", "explain"]}, "which part", required=True),
+           Param("session", "query", {"type": "integer"}, "explain: the session id")),
+          responses=_ERR),
+    Route("POST", "/clusters/{cluster}/hosts/{host}/kill", handlers.host_kill,
+          "KILL a session (or only its query): body {session, query_only, confirm}; confirm is "
+          "the session id typed", (_CLUSTER, Param("host", "path", {"type": "string"},
+                                                   "the host's name or HOST:PORT", required=True)),
+          body="KillSession", responses={**_ERR, "409": "confirm missing or wrong"}, mutates=True),
     Route("GET", "/tasks", handlers.tasks, "every task: running, ended, or declared and not started",
           (Param("monitors", "query", {"type": "boolean"}, "include the clusters' monitors"),)),
     Route("GET", "/tasks/{name}", handlers.task, "one task's status and its commands", (_TASK,),

@@ -142,10 +142,9 @@ def _list(catalog, args) -> int:
 
 def _status(cfg, tc, catalog, args) -> int:
     from console.engine.backup import cluster_endpoints
-    from console.engine.backup.catalog import state_le
     from console.engine.backup.sources import find_primary
     from console.engine.engine import Engine
-    from console.mysql.binlog import events as E
+    from console.mysql import gtid as G
     from console.mysql.connection import DBError, connect, scalar
 
     cp = catalog.load_checkpoint()
@@ -161,7 +160,7 @@ def _status(cfg, tc, catalog, args) -> int:
         finally:
             c.close()
         source = ep.label
-        caught_up = state_le(E.parse_state(source_gtid), E.parse_state(cp.gtid if cp else ""))
+        caught_up = G.position(source_gtid) <= G.position(cp.gtid if cp else "")
     except (DBError, UserError) as e:
         source = f"unreachable: {e}"
     out = {

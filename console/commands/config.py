@@ -2,9 +2,9 @@
 
 ``check`` reads the whole file and prints every problem (file, key, reason),
 one per line, exit 2; or one line saying what it holds, exit 0.  ``schema``
-prints the JSON Schema of a config file (task options from their
-declarations in ``console.kinds``), or with ``--markdown`` the option tables
-of the README's config reference.
+prints the JSON Schema of a config file (every option from its declaration:
+``console.kinds`` for the tasks', ``console.config`` for the other tables),
+or with ``--markdown`` the option tables of the README's config reference.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def register(sub) -> None:
     c.set_defaults(func=check)
     sc = s.add_parser("schema", help="the JSON Schema of a config file")
     sc.add_argument("--markdown", action="store_true",
-                    help="the task option tables (the README's config reference) instead")
+                    help="the option tables (the README's config reference) instead")
     sc.set_defaults(func=schema)
 
 
@@ -59,10 +59,12 @@ def schema(args) -> int:
 
 
 def option_tables() -> str:
+    from console.config import declared_tables
     from console.kinds.registry import all_kinds
     from console.options import markdown_table
 
-    parts = []
+    parts = [f"#### `[{name}]`: {what}\n\n{markdown_table(cls)}"
+             for name, what, cls in declared_tables()]
     for k in all_kinds():
         parts.append(f"#### `kind = \"{k.name}\"`: {k.doc}\n\n{markdown_table(k.options)}")
     return "\n\n".join(parts)

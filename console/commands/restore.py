@@ -104,10 +104,9 @@ def _dry_run(tc, to_time, args) -> int:
     from console.engine.backup.catalog import Catalog
     from console.engine.backup.restore import plan
     from console.engine.backup.storage import LocalStorage
-    from console.mysql.binlog import events as E
 
     target, snap, segs, label = plan(Catalog(LocalStorage(tc.options.storage, create=False)), to_time, args.to_gtid)
-    out = {"target": label, "target_gtid": E.format_state(target), "snapshot": snap.id,
+    out = {"target": label, "target_gtid": target.text(), "snapshot": snap.id,
            "snapshot_method": snap.method, "snapshot_gtid": snap.gtid,
            "segments": [m.seq for m in segs],
            "transactions_at_most": sum(m.transactions for m in segs)}

@@ -78,7 +78,7 @@ def run(args) -> int:
             raise
         try:
             api.start()
-            for site in api.sites:
+            for site in api.sites if not args.quiet else ():
                 last_line(f"serve: API on {site.name}"
                           + (f" (bearer token in {service.state_dir}/api.token)" if site.token else ""))
             service.start()

@@ -26,9 +26,9 @@ def run(args) -> int:
         snaps = {c.name: every[c.name] for c in clusters if c.name in every}
         pid = client.info()["pid"]
     else:
-        from console.engine.topology.monitor import one_shot
+        from console.engine.topology.monitor import one_shot_all
 
-        snaps = {t.cluster: topology_dict(t) for t in (one_shot(c) for c in clusters)}
+        snaps = {t.cluster: topology_dict(t) for t in one_shot_all(clusters)}
         pid = None
     if args.json:
         print_json({"clusters": snaps, **({"engine_pid": pid} if pid else {})})

@@ -176,6 +176,36 @@ class Engine:
         self.audit(actor, name, task_id, "ok", " ".join(f"{k}={v}" for k, v in shown.items()))
         return result
 
+    # ---- one host, for the console's drill-down -----------------------------------
+
+    def host_info(self, cluster: str, host: str, what: str, session: int | None = None) -> Any:
+        """Processlist, locks, replication, variables, status or a running
+        statement's plan of one host (``topology/hostinfo.py``).  Talks to
+        the server: call it from a worker or the API's thread pool."""
+        from console.engine.topology import hostinfo
+
+        return hostinfo.report(self.config.cluster(cluster), host, what, session)
+
+    def kill_session(self, cluster: str, host: str, session: int, *, query_only: bool,
+                     confirm: str | None = None, actor: str = "operator") -> str:
+        """KILL [QUERY] a session of a host; the operator confirms by typing
+        the session id.  Audited whatever the outcome."""
+        from console.engine.topology import hostinfo
+
+        what = "kill-query" if query_only else "kill-connection"
+        target = f"{cluster}/{host}/{session}"
+        try:
+            if confirm != str(session):
+                raise ConfirmationRequired(f"{what} {session} on {host} is dangerous: confirm by "
+                                           f"typing {str(session)!r}")
+            out = hostinfo.kill(hostinfo.endpoint_of(self.config.cluster(cluster), host), session,
+                                query_only=query_only)
+        except UserError as e:
+            self.audit(actor, what, target, "refused", str(e))
+            raise
+        self.audit(actor, what, target, "ok", out)
+        return out
+
     # ---- audit and events ------------------------------------------------------
 
     def audit(self, actor: str, action: str, target: str, outcome: str, detail: str = "") -> None:

@@ -10,8 +10,9 @@ runtime API (the engine's side: ``console/engine/failover/haproxy.py``).
     server = "{name}"                           # server name of a host: {name} {host} {port}
 
 The declaration only (like ``load.py``, syntax without behaviour): the
-options are read by ``console.config`` like a task's, then ``finish``
-checks what spans two options.
+options are read by ``console.config`` like its own tables (and listed in
+its ``declared_tables``: README tables, JSON Schema), then
+``parse_haproxy`` checks what spans two options.
 """
 
 from __future__ import annotations
@@ -35,22 +36,22 @@ def _server_problem(value: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HaproxyOptions:
     admin_socket: str = opt(doc="HAProxy's admin socket (`stats socket PATH level admin`)",
-                            path=True)
-    backend: str = opt("writer", "the backend the applications write through")
+                            path=True, flag=None)
+    backend: str = opt("writer", "the backend the applications write through", flag=None)
     mode: str = opt("servers", "servers: one server per host, the new primary's made ready "
                                "and every other in maint; addr: one server whose address is "
                                "set to the new primary",
-                    choices=("servers", "addr"))
+                    choices=("servers", "addr"), flag=None)
     server: str = opt("{name}", "the server name of a host ({name}: its name in the config, "
                                 "{host}, {port}); mode addr: the one server's name",
-                      check=_server_problem)
+                      check=_server_problem, flag=None)
     shutdown_sessions: bool = opt(True, "close the sessions still open to the old primary "
-                                        "(maint alone keeps them)")
+                                        "(maint alone keeps them)", flag=None)
     timeout: float = opt(2.0, "seconds to wait for each runtime API reply", minimum=0.1,
-                         maximum=60, unit="s")
+                         maximum=60, unit="s", flag=None)
 
 
 def parse_haproxy(table: Any, parse_options: Callable[..., Any]) -> HaproxyOptions | None:

@@ -144,8 +144,15 @@ class Dialect:
             return None
         return str(row["File"]), int(row["Position"])
 
+    GTID_COLUMNS = ""  # the select list of ``gtid_positions`` (probe merges it into one query)
+
     def gtid_positions(self, conn) -> dict[str, str]:
-        raise NotImplementedError
+        return self.gtid_positions_of(query_one(conn, f"SELECT {self.GTID_COLUMNS}") or {})
+
+    def gtid_positions_of(self, row: dict) -> dict[str, str]:
+        """The GTID positions out of a row that selected ``GTID_COLUMNS``."""
+        keys = [c.rsplit(" AS ", 1)[1].strip() for c in self.GTID_COLUMNS.split(",")]
+        return {k: str(row.get(k) or "").replace("\n", "") for k in keys}
 
     def executed_gtids(self, conn) -> gtidmod.GtidSet:
         """Everything this server has applied or written."""
@@ -217,11 +224,8 @@ class MariaDBDialect(Dialect):
     replica_hosts_sql = "SHOW SLAVE HOSTS"
     binlog_status_sql = "SHOW MASTER STATUS"
 
-    def gtid_positions(self, conn) -> dict[str, str]:
-        row = query_one(conn, "SELECT @@global.gtid_binlog_pos AS binlog, "
-                              "@@global.gtid_current_pos AS current, "
-                              "@@global.gtid_slave_pos AS slave")
-        return {k: str(v or "") for k, v in (row or {}).items()}
+    GTID_COLUMNS = ("@@global.gtid_binlog_pos AS binlog, @@global.gtid_current_pos AS current, "
+                    "@@global.gtid_slave_pos AS slave")
 
     def executed_gtids(self, conn) -> gtidmod.GtidSet:
         pos = self.gtid_positions(conn)
@@ -274,10 +278,7 @@ class MySQLDialect(Dialect):
     gtid_flavor = gtidmod.MYSQL
     binlog_status_sql = "SHOW MASTER STATUS"
 
-    def gtid_positions(self, conn) -> dict[str, str]:
-        row = query_one(conn, "SELECT @@global.gtid_executed AS executed, "
-                              "@@global.gtid_purged AS purged")
-        return {k: str(v or "").replace("\n", "") for k, v in (row or {}).items()}
+    GTID_COLUMNS = "@@global.gtid_executed AS executed, @@global.gtid_purged AS purged"
 
     def executed_gtids(self, conn) -> gtidmod.GtidSet:
         return gtidmod.parse(self.gtid_positions(conn).get("executed", ""), gtidmod.MYSQL)

@@ -13,6 +13,13 @@ is the uuid, or ``uuid:tag`` for tagged GTIDs.
 
 MariaDB has no ``GTID_SUBTRACT``; errant-transaction checks use ``subtract``
 here, per domain.
+
+``GtidPosition`` is the other concept: where a stream, a relay, a backup or
+an apply stands, as ``@@gtid_slave_pos``/``@@gtid_binlog_pos`` hold it.  On
+MariaDB that is, per domain, the last transaction (server id and sequence
+number) and nothing else; it moves with ``advance`` as transactions are
+applied.  On MySQL a position is the executed set itself.  ``to_set`` and
+``GtidPosition.from_set`` convert where set arithmetic is needed.
 """
 
 from __future__ import annotations
@@ -395,3 +402,200 @@ def _parse_mysql(items: list[str], text: str) -> GtidSet:
                 raise GtidError(f"not a MySQL GTID set: {text!r} (bad interval {p!r})")
             sets.setdefault(key, []).append((lo_i, hi_i))
     return GtidSet._build(MYSQL, sets)
+
+
+# --------------------------------------------------------------------------
+# positions
+
+
+class GtidPosition:
+    """A GTID position: MariaDB's ``domain-server-seq`` per domain (the
+    newest transaction of each domain, "slave pos" semantics), or on MySQL
+    the executed GTID set.
+
+    Mutable (it advances per transaction, on the relay's and the backup's
+    hot paths); ``copy()`` before handing it to another owner.  Equal when
+    the flavor and every domain's (server id, seq) are.  ``a <= b``: ``a`` is
+    nowhere ahead of ``b`` (every domain of ``a`` is in ``b``, at a seq not
+    above ``b``'s); a partial order, so ``not a <= b`` does not mean
+    ``b <= a``."""
+
+    __slots__ = ("flavor", "_doms", "_set")
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __init__(self, flavor: str = MARIADB):
+        if flavor not in (MARIADB, MYSQL):
+            raise GtidError(f"unknown GTID flavor {flavor!r}")
+        self.flavor = flavor
+        self._doms: dict[int, tuple[int, int]] = {}      # MariaDB: domain -> (server_id, seq)
+        self._set = GtidSet.empty(MYSQL) if flavor == MYSQL else None
+
+    # ---- construction -----------------------------------------------------
+
+    @classmethod
+    def parse(cls, text: str | None, flavor: str = MARIADB) -> GtidPosition:
+        """``0-1-100,1-2-7`` (MariaDB; a domain named twice: the last wins) or
+        a MySQL GTID set.  Raises GtidError (one line) on anything else."""
+        pos = cls(flavor)
+        if flavor == MYSQL:
+            pos._set = parse(text or "", MYSQL)
+            return pos
+        for item in (text or "").replace("\n", "").split(","):
+            if item.strip():
+                m = _MARIA_ITEM_RE.match(item.strip())
+                if not m or m.group(4):
+                    raise GtidError(f"not a MariaDB GTID position: {text!r} (bad item "
+                                    f"{item.strip()!r}; expected domain-server-seq, e.g. 0-1-42)")
+                pos._doms[int(m.group(1))] = (int(m.group(2)), int(m.group(3)))
+        return pos
+
+    @classmethod
+    def of(cls, gtids: Iterable[Gtid]) -> GtidPosition:
+        """MariaDB: the position after these GTIDs, applied in order."""
+        pos = cls(MARIADB)
+        for g in gtids:
+            pos._doms[g.domain] = (g.server_id, g.seq)
+        return pos
+
+    @classmethod
+    def from_set(cls, gtids: GtidSet) -> GtidPosition:
+        """The position a set ends at: MariaDB, the newest GTID per domain
+        (what came before it in its domain is implied); MySQL, the set."""
+        if gtids.flavor == MYSQL:
+            pos = cls(MYSQL)
+            pos._set = gtids
+            return pos
+        return cls.of(gtids.last_gtids())
+
+    def copy(self) -> GtidPosition:
+        pos = object.__new__(GtidPosition)     # (a copy per relayed batch: no __init__)
+        pos.flavor, pos._doms, pos._set = self.flavor, self._doms.copy(), self._set
+        return pos
+
+    # ---- moving -----------------------------------------------------------
+
+    def advance(self, gtid: Gtid | str) -> None:
+        """The transaction ``gtid`` was applied: on MariaDB its domain is now
+        at it (whatever it was before, as in ``gtid_slave_pos``); on MySQL it
+        joins the set."""
+        if self.flavor == MYSQL:
+            assert self._set is not None
+            self._set = self._set.union(parse(str(gtid), MYSQL))
+            return
+        g = gtid if isinstance(gtid, Gtid) else Gtid.parse(gtid)
+        self._doms[g.domain] = (g.server_id, g.seq)
+
+    def put(self, domain: int, server_id: int, seq: int) -> None:
+        """``advance`` for a GTID in pieces (the binlog readers' hot path)."""
+        self._doms[domain] = (server_id, seq)
+
+    def put_newer(self, domain: int, server_id: int, seq: int) -> None:
+        """``put`` unless the domain is already past ``seq`` (a GTID_LIST
+        event's entries never move a domain back)."""
+        cur = self._doms.get(domain)
+        if cur is None or seq >= cur[1]:
+            self._doms[domain] = (server_id, seq)
+
+    def common(self, other: GtidPosition) -> GtidPosition:
+        """MariaDB: what both positions hold: the domains of both, each at
+        the lesser of the two (``other``'s GTID where it is behind)."""
+        self._need(MARIADB, "common")
+        out = GtidPosition(MARIADB)
+        for d, (s, q) in self._doms.items():
+            theirs = other._doms.get(d)
+            if theirs is not None:
+                out._doms[d] = theirs if theirs[1] < q else (s, q)
+        return out
+
+    # ---- inspection ---------------------------------------------------------
+
+    def _need(self, flavor: str, what: str) -> None:
+        if self.flavor != flavor:
+            raise GtidError(f"{what} needs a {flavor} GTID position, got {self.flavor}")
+
+    def domains(self) -> tuple[int, ...]:
+        self._need(MARIADB, "domains")
+        return tuple(sorted(self._doms))
+
+    def seq(self, domain: int) -> int:
+        """MariaDB: the sequence number a domain is at (0 when absent)."""
+        cur = self._doms.get(domain)
+        return cur[1] if cur else 0
+
+    def gtid(self, domain: int) -> Gtid | None:
+        """MariaDB: the last GTID of a domain (None when absent)."""
+        cur = self._doms.get(domain)
+        return Gtid(domain, cur[0], cur[1]) if cur else None
+
+    def gtids(self) -> tuple[Gtid, ...]:
+        """MariaDB: the last GTID of every domain, by domain."""
+        self._need(MARIADB, "gtids")
+        return tuple(Gtid(d, s, q) for d, (s, q) in sorted(self._doms.items()))
+
+    def total(self) -> int:
+        """MariaDB: the sum of the domains' sequence numbers (a rough "how far")."""
+        return sum(q for _, q in self._doms.values())
+
+    def contains(self, gtid: Gtid | str) -> bool:
+        """The transaction ``gtid`` is at or before this position (MariaDB:
+        its domain is here, at its seq or later; MySQL: it is in the set)."""
+        if self.flavor == MYSQL:
+            assert self._set is not None
+            return self._set.contains(parse(str(gtid), MYSQL))
+        g = gtid if isinstance(gtid, Gtid) else Gtid.parse(gtid)
+        cur = self._doms.get(g.domain)
+        return cur is not None and g.seq <= cur[1]
+
+    def __contains__(self, gtid: Gtid | str) -> bool:
+        return self.contains(gtid)
+
+    def __le__(self, other: GtidPosition) -> bool:
+        if self.flavor != other.flavor:
+            raise GtidError(f"cannot compare a {self.flavor} GTID position with a {other.flavor} one")
+        if self.flavor == MYSQL:
+            assert self._set is not None and other._set is not None
+            return other._set.contains(self._set)
+        theirs = other._doms
+        return all(d in theirs and q <= theirs[d][1] for d, (_, q) in self._doms.items())
+
+    def __ge__(self, other: GtidPosition) -> bool:
+        return other.__le__(self)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GtidPosition):
+            return NotImplemented
+        return self.flavor == other.flavor and self._doms == other._doms and self._set == other._set
+
+    def is_empty(self) -> bool:
+        return not self._set if self.flavor == MYSQL else not self._doms
+
+    def __bool__(self) -> bool:
+        return not self.is_empty()
+
+    # ---- conversion and text --------------------------------------------------
+
+    def to_set(self) -> GtidSet:
+        """Every transaction up to this position (MariaDB: 1..seq per domain)."""
+        if self.flavor == MYSQL:
+            assert self._set is not None
+            return self._set
+        return GtidSet.from_position(self.gtids())
+
+    def text(self) -> str:
+        """The flavor's own notation (``0-1-100,1-2-7``, domains in order;
+        "" when empty): what ``gtid_slave_pos`` and a dump start take."""
+        if self.flavor == MYSQL:
+            assert self._set is not None
+            return self._set.format()
+        return ",".join(f"{d}-{s}-{q}" for d, (s, q) in sorted(self._doms.items()))
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def __repr__(self) -> str:
+        return f"GtidPosition({self.text()!r}, {self.flavor!r})"
+
+
+def position(text: str | None, flavor: str = MARIADB) -> GtidPosition:
+    """``GtidPosition.parse``: the position a server or a file wrote."""
+    return GtidPosition.parse(text, flavor)

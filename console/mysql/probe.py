@@ -102,15 +102,18 @@ def probe(ep: Endpoint, conn, dialect: Dialect | None = None,
     t0 = time.monotonic()
     try:
         dialect = dialect or detect(conn)
+        # one round trip for the variables, the GTID positions and the dump threads
         v = query_one(conn, "SELECT @@server_id AS sid, VERSION() AS ver, @@global.read_only AS ro, "
-                            "@@global.log_bin AS lb, @@global.log_slave_updates AS lsu")
+                            "@@global.log_bin AS lb, @@global.log_slave_updates AS lsu, "
+                            f"{dialect.GTID_COLUMNS}, (SELECT COUNT(*) FROM "
+                            "information_schema.PROCESSLIST WHERE COMMAND IN ('Binlog Dump', "
+                            "'Binlog Dump GTID')) AS dumps")
         pos = dialect.binlog_position(conn) if int(v["lb"]) else None
         binlog_bytes = binlog_total_bytes(conn) if pos and binlog_sizes else None
-        g = dialect.gtid_positions(conn)
+        g = dialect.gtid_positions_of(v)
         channels = tuple(dialect.replica_status(conn))
         hosts = tuple(dialect.replica_hosts(conn))
-        dumps = query_one(conn, "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST "
-                                "WHERE COMMAND IN ('Binlog Dump', 'Binlog Dump GTID')")
+        dumps = {"n": v["dumps"]}
         hb_age = None
         if heartbeat_server_id is not None:
             hb_age = heartbeat_age(conn, heartbeat_server_id)

@@ -92,6 +92,32 @@ class ConsoleApp(App):
 
         self.push_screen(QuitDialog(self.engine.pid, running), chosen)
 
+    def declare_task(self, name: str, kind: str, cluster: str, autostart: bool,
+                     options: dict) -> str:
+        """Write ``[tasks.NAME]`` into the config file and apply it: through
+        the engine's API (checked there, then its reload), or, with the
+        engine in this console, here (checked, written, the new config
+        taken).  Raises a UserError carrying ``problems`` when refused.
+        Talks to the engine or the disk: call it from a worker."""
+        body = {"kind": kind, "cluster": cluster, "autostart": autostart, **options}
+        if self.remote:
+            from urllib.parse import quote
+
+            out = self.engine.client.request("PUT", f"/api/v1/tasks/{quote(name, safe='')}", body)
+            return f"declared {name} in {out['config']} ({out['reload']})"
+        from console.api.config_edit import declare_task
+        from console.config import load_config
+
+        path = self.engine.config.path
+        if path is None:
+            raise UserError("this console runs without a config file: nothing to declare into")
+        declare_task(path, name, kind, cluster, autostart, options)
+        self.engine.set_config(load_config(path))
+        self.engine.audit("operator", "declare", name, "ok", f"{kind} in {path}")
+        if autostart:
+            self.engine.start_declared(name)
+        return f"declared {name} in {path}" + (" and started it" if autostart else "")
+
     def apply_theme(self, name: str) -> None:
         textual_theme, tcss = THEMES.get(name, THEMES["dark"])
         self.theme = textual_theme

@@ -11,7 +11,7 @@ from console.engine.backup.catalog import Catalog
 from console.engine.backup.storage import LocalStorage
 from console.engine.backup.verify import verify
 from console.engine.engine import Engine
-from console.mysql.binlog import events as E
+from console.mysql.gtid import position
 from tests.support.backup_helpers import Writer, backup_config, stored_gtids, wait_for
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,7 @@ def test_failover_during_backup_leaves_no_gap(make_sandbox, tmp_path):
     assert servers == {1, 2}, "transactions of both primaries are stored"
     seqs = [q for d, _, q in gtids if d == 0]
     assert seqs == list(range(seqs[0], seqs[-1] + 1)), "gap or duplicate across the failover"
-    assert E.parse_state(final)[0][1] == seqs[-1]
-    assert E.parse_state(before)[0][1] < seqs[-1]
+    assert position(final).seq(0) == seqs[-1]
+    assert position(before).seq(0) < seqs[-1]
     r = verify(Catalog(LocalStorage(storage)))
     assert r.ok, r.problems

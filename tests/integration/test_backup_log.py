@@ -11,7 +11,7 @@ from console.engine.backup.catalog import Catalog
 from console.engine.backup.storage import LocalStorage
 from console.engine.backup.verify import verify
 from console.engine.engine import Engine
-from console.mysql.binlog import events as E
+from console.mysql.gtid import position
 from tests.support.backup_helpers import (
     Writer,
     backup_config,
@@ -69,7 +69,7 @@ def test_kill9_and_restart_leaves_no_gap_and_no_duplicate(sandbox, tmp_path):
     seqs = [s for d, _, s in gtids if d == 0]
     assert len(seqs) == len(set(seqs)), "a transaction was stored twice"
     assert seqs == list(range(seqs[0], seqs[-1] + 1)), "a transaction is missing"
-    assert seqs[-1] == E.parse_state(target)[0][1]
+    assert seqs[-1] == position(target).seq(0)
     report = verify(Catalog(LocalStorage(storage)))
     assert report.ok, report.problems
     assert report.transactions == len(seqs)
@@ -134,4 +134,4 @@ def test_periodic_snapshots_and_retention_in_the_task(sandbox, tmp_path):
     assert all(s.method == "mariadb-dump" for s in snaps)
     r = verify(cat)
     assert r.ok, r.problems
-    assert all(E.parse_state(r.first_gtid)[0][1] <= E.parse_state(s.gtid)[0][1] for s in snaps)
+    assert all(position(r.first_gtid).seq(0) <= position(s.gtid).seq(0) for s in snaps)

@@ -10,7 +10,7 @@ from console.engine.backup.catalog import Catalog
 from console.engine.backup.storage import LocalStorage
 from console.engine.backup.verify import verify
 from console.engine.engine import Engine
-from console.mysql.binlog import events as E
+from console.mysql.gtid import position
 from tests.support.backup_helpers import Writer, backup_config, stored_gtids, wait_for
 
 pytestmark = pytest.mark.integration
@@ -47,6 +47,6 @@ def test_backup_from_relay_files(sandbox, tmp_path):
     assert w.count > 50 and not w.errors
     seqs = [q for d, _, q in stored_gtids(storage) if d == 0]
     assert seqs == list(range(seqs[0], seqs[-1] + 1))
-    assert seqs[-1] == E.parse_state(final)[0][1]
+    assert seqs[-1] == position(final).seq(0)
     r = verify(Catalog(LocalStorage(storage)))
     assert r.ok, r.problems

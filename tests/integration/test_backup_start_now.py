@@ -9,7 +9,7 @@ import pytest
 
 from console.engine.backup.catalog import Catalog
 from console.engine.backup.storage import LocalStorage
-from console.mysql.binlog import events as E
+from console.mysql.gtid import position
 from tests.support.backup_helpers import (
     backup_config,
     running_backup,
@@ -32,7 +32,7 @@ def test_now_is_recorded_by_the_first_run(sandbox, tmp_path):
                 "CREATE TABLE IF NOT EXISTS bk_now.t (id INT PRIMARY KEY AUTO_INCREMENT, v INT)")
     opts = {"start_from": "now", "server_id": SERVER_ID}
     cfg = backup_config(sandbox, tmp_path, tmp_path / "store", **opts)
-    start = E.parse_state(sandbox.sql("node1", "SELECT @@gtid_binlog_pos")[0][0])[0][1]
+    start = position(sandbox.sql("node1", "SELECT @@gtid_binlog_pos")[0][0]).seq(0)
     p = start_cli_backup(cfg)
     try:
         wait_for(lambda: _dumping(sandbox), what="the first run's dump")
@@ -43,7 +43,7 @@ def test_now_is_recorded_by_the_first_run(sandbox, tmp_path):
     sandbox.sql("node1", *[f"INSERT INTO bk_now.t (v) VALUES ({i})" for i in range(5)])
     with running_backup(sandbox, tmp_path, **opts) as (_engine, task):
         sandbox.sql("node1", "INSERT INTO bk_now.t (v) VALUES (99)")
-        end = E.parse_state(wait_backed_up(sandbox, task))[0][1]
+        end = position(wait_backed_up(sandbox, task)).seq(0)
     seqs = [s for d, _, s in stored_gtids(tmp_path / "store") if d == 0]
     assert seqs == list(range(start + 1, end + 1)), "transactions between the runs were skipped"
     assert end - start == 6

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from console.api.client import connect
 from console.engine.dirlock import lock_dir
 from console.engine.relay.reader import RelayReader
 from console.engine.relay.store import RelayStore
@@ -343,7 +344,9 @@ def test_a_second_serve_on_the_same_state_dir_is_refused(sandbox, tmp_path, noti
     cfg.write_text(cluster_part(h, state))
     cli = serve(cfg, notify)
     notify.wait("READY=1")
-    before = {p: p.read_bytes() for p in state.rglob("*") if p.name != "audit.log"}
+    files = lambda: {p: p.read_bytes() for p in state.rglob("*")  # noqa: E731
+                     if p.is_file() and p.name != "audit.log"}
+    before = files()
     audit_before = len(audit(state))
     messages = len(notify.messages)
 
@@ -353,7 +356,8 @@ def test_a_second_serve_on_the_same_state_dir_is_refused(sandbox, tmp_path, noti
     assert r.returncode == 2, r.stderr
     assert r.stderr.splitlines() == [f"dbops-console: state directory {state} is served by pid "
                                      f"{cli.p.pid}"], r.stderr
-    assert {p: p.read_bytes() for p in state.rglob("*") if p.name != "audit.log"} == before
+    assert files() == before
+    assert connect(state).info()["pid"] == cli.p.pid  # the first one's API is untouched
     assert not [a for a in audit(state)[audit_before:] if a["actor"] == "serve"]
     time.sleep(0.3)
     assert len(notify.messages) == messages

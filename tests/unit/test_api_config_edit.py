@@ -71,6 +71,8 @@ def test_remove_cuts_only_that_table(cfg):
     after = cfg.read_text()
     assert "[tasks.old]" not in after and "7002" not in after
     assert "[tasks.keep]" in after and "# the trailer belongs to what follows" in after
+    assert "# the one to replace" not in after  # its own comment, right above it, went too
+    assert "# a relay we keep" in after
     assert not remove_task(cfg, "old")
 
 

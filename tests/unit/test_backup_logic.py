@@ -10,13 +10,11 @@ import pytest
 from console.config import ConfigError, parse_config
 from console.engine.backup import zstd
 from console.engine.backup.catalog import Catalog, Checkpoint, SnapshotManifest
-from console.engine.backup.replay import Replayer, query_parts
 from console.engine.backup.restore import RestoreError, plan, state_at_time
 from console.engine.backup.retention import apply_retention
 from console.engine.backup.retention import plan as retention_plan
 from console.engine.backup.segments import (
     SegmentManifest,
-    Txn,
     advance,
     build_segment,
     domains_of,
@@ -24,7 +22,10 @@ from console.engine.backup.segments import (
 )
 from console.engine.backup.storage import LocalStorage
 from console.engine.backup.verify import verify
+from console.engine.replay.replayer import Replayer, query_parts
+from console.engine.replay.txn import Txn
 from console.mysql.binlog import events as E
+from console.mysql.gtid import GtidPosition, position
 from console.tui.widgets.restore_dialog import check
 from tests.support import binlog_events as B
 
@@ -53,7 +54,7 @@ def test_backup_options_parse_and_reject_bad_values():
 def _store(tmp_path, seqs_per_segment, ts_step=1):
     """A catalog with segments of domain 0 transactions, one second apart."""
     cat = Catalog(LocalStorage(tmp_path))
-    state: dict = {}
+    state = GtidPosition()
     n = 0
     for i, count in enumerate(seqs_per_segment, 1):
         txns = []
@@ -63,8 +64,8 @@ def _store(tmp_path, seqs_per_segment, ts_step=1):
         stored = zstd.compress(build_segment(B.fde(), txns))
         new = advance(state, txns)
         m = SegmentManifest(seq=i, source="h:1", source_id="x", binlog_file="b.1", start_pos=4,
-                            end_pos=n * 100, gtid_start=E.format_state(state),
-                            gtid_end=E.format_state(new), domains=domains_of(txns),
+                            end_pos=n * 100, gtid_start=state.text(),
+                            gtid_end=new.text(), domains=domains_of(txns),
                             first_ts=txns[0].commit_ts, last_ts=txns[-1].commit_ts,
                             transactions=len(txns), sha256=sha256(stored))
         cat.publish_segment(stored, m)
@@ -85,9 +86,9 @@ def _snap(cat, sid, gtid, finished):
 def test_state_at_time_stops_at_the_first_later_commit(tmp_path):
     cat = _store(tmp_path, [3, 3, 3])
     mans = cat.manifests()
-    assert state_at_time(cat, mans, T0 + 5) == {0: (1, 5)}      # inside segment 2
-    assert state_at_time(cat, mans, T0 + 6) == {0: (1, 6)}      # end of segment 2
-    assert state_at_time(cat, mans, T0 + 100) == {0: (1, 9)}
+    assert state_at_time(cat, mans, T0 + 5) == position("0-1-5")      # inside segment 2
+    assert state_at_time(cat, mans, T0 + 6) == position("0-1-6")      # end of segment 2
+    assert state_at_time(cat, mans, T0 + 100) == position("0-1-9")
     with pytest.raises(RestoreError, match="log backup starts"):
         state_at_time(cat, mans, T0)
 
@@ -99,7 +100,7 @@ def test_plan_picks_the_newest_snapshot_before_the_target(tmp_path):
     target, snap, segs, _ = plan(cat, None, "0-1-6")
     assert snap.id == "a" and [m.seq for m in segs] == [1, 2]
     target, snap, segs, _ = plan(cat, T0 + 8, None)
-    assert snap.id == "b" and target == {0: (1, 8)} and [m.seq for m in segs] == [3]
+    assert snap.id == "b" and target == position("0-1-8") and [m.seq for m in segs] == [3]
     with pytest.raises(RestoreError, match="not backed up"):
         plan(cat, None, "0-1-10")
     with pytest.raises(RestoreError, match="complete only up to"):

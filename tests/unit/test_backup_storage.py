@@ -8,7 +8,6 @@ from console.engine.backup import zstd
 from console.engine.backup.catalog import Catalog, Checkpoint, CheckpointRegression
 from console.engine.backup.segments import (
     SegmentManifest,
-    Txn,
     build_segment,
     clean_fde,
     data_key,
@@ -17,6 +16,7 @@ from console.engine.backup.segments import (
     split_transactions,
 )
 from console.engine.backup.storage import LocalStorage, StorageError
+from console.engine.replay.txn import Txn
 from console.mysql.binlog import events as E
 from tests.support import binlog_events as B
 

@@ -9,6 +9,7 @@ import pytest
 from console.mysql.binlog import events as E
 from console.mysql.binlog.client import mysql_dump_gtid_payload
 from console.mysql.binlog.writer import BinlogFileWriter, read_events, valid_prefix
+from console.mysql.gtid import position
 
 
 def ev(typ: int, body: bytes, server_id: int = 1, log_pos: int = 0, flags: int = 0,
@@ -72,22 +73,26 @@ def test_group_boundaries_and_gtid_state():
     for raw, want in seq:
         got.append(t.feed(raw[4], raw, 4))
         assert got[-1] == want, E.TYPE_NAMES.get(raw[4])
-    assert t.state == {0: (1, 13), 1: (2, 6)}
-    assert t.position_text() == "0-1-13,1-2-6"
+    assert t.state == position("0-1-13,1-2-6")
+    assert t.state.text() == "0-1-13,1-2-6"
     assert t.last_gtid == (1, 2, 6)
 
 
 def test_reset_group_forgets_partial_transaction():
-    t = E.GroupTracker({0: (1, 5)})
+    start = position("0-1-5")
+    t = E.GroupTracker(start)
     t.feed(E.GTID, gtid_ev(6), 4)
     t.reset_group()
-    assert not t.in_group and t.state == {0: (1, 5)}
+    assert not t.in_group and t.state == position("0-1-5")
+    t.feed(E.GTID, gtid_ev(6), 4)
+    t.feed(E.XID, xid_ev(), 4)
+    assert t.state == position("0-1-6") and start == position("0-1-5")   # a copy was tracked
 
 
-def test_state_text_roundtrip():
-    assert E.parse_state("0-1-13, 1-2-6") == {0: (1, 13), 1: (2, 6)}
-    assert E.format_state(E.parse_state("1-2-6,0-1-13")) == "0-1-13,1-2-6"
-    assert E.parse_state("") == {}
+def test_gtid_list_never_moves_a_domain_back():
+    t = E.GroupTracker(position("0-1-20"))
+    t.feed(E.GTID_LIST, gtid_list_ev([(0, 1, 10), (1, 2, 5)]), 4)
+    assert t.state.text() == "0-1-20,1-2-5"
 
 
 def test_writer_reader_roundtrip_and_torn_tail(tmp_path):

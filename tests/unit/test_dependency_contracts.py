@@ -25,7 +25,7 @@ def test_pymysql_connection_internals_used_by_the_raw_binlog_client():
 
 
 def test_pymysql_internals_used_by_the_big_packet_replay():
-    # console/engine/backup/replay.py writes pre-framed COM_QUERY packets to
+    # console/engine/replay/replayer.py writes pre-framed COM_QUERY packets to
     # _sock, then reads each reply with MySQLResult after setting the
     # sequence number it expects (_next_seq_id); _result is cleared after
     src = _source(pc.Connection)

@@ -11,6 +11,7 @@ from console.config import Secret
 from console.mysql.binlog import events as E
 from console.mysql.binlog.client import DumpClient, DumpError
 from console.mysql.connection import Endpoint
+from console.mysql.gtid import position
 from tests.unit.test_binlog_events import ev, fde, gtid_ev, gtid_list_ev, rows_ev, xid_ev
 
 
@@ -90,7 +91,7 @@ def test_split_at_any_chunk_boundary(chunk, monkeypatch):
         if b.boundary_end >= 0:
             last = (b.boundary_pos, b.gtid_state)
     assert got == b"".join(evs)            # heartbeat and fake rotate not stored
-    assert last == (4 + len(got), {0: (1, 2)})
+    assert last == (4 + len(got), position("0-1-2"))
 
 
 def test_events_api_marks_boundaries_and_positions(monkeypatch):
@@ -195,7 +196,7 @@ def test_fast_path_matches_the_event_api(chunk, bufsize, monkeypatch):
     got, count, bounds = b"", 0, []
     for b in c.batches():
         if b.boundary_end >= 0:
-            bounds.append((len(got) + b.boundary_end, b.boundary_pos, E.format_state(b.gtid_state)))
+            bounds.append((len(got) + b.boundary_end, b.boundary_pos, b.gtid_state.text()))
         if b.data:
             assert b.last_ts == 1700000000
         got += bytes(b.data)
@@ -224,9 +225,9 @@ def test_crc_mismatch_in_gtid_or_xid_is_refused(monkeypatch):
 
 
 def test_tracker_begin_gtid_and_end_group():
-    t = E.GroupTracker({0: (1, 5)})
+    t = E.GroupTracker(position("0-1-5"))
     g = gtid_ev(6, domain=3, server=9)
     t.begin_gtid(b"xx" + g, 2)
     assert t.in_group and t.pending == (3, 9, 6) and not t.standalone
-    assert t.end_group() and not t.in_group and t.state == {0: (1, 5), 3: (9, 6)}
+    assert t.end_group() and not t.in_group and t.state == position("0-1-5,3-9-6")
     assert t.last_gtid == (3, 9, 6)

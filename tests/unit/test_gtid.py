@@ -5,7 +5,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from console.mysql import gtid
-from console.mysql.gtid import MARIADB, MYSQL, Gtid, GtidError, GtidSet, parse
+from console.mysql.gtid import (
+    MARIADB,
+    MYSQL,
+    Gtid,
+    GtidError,
+    GtidPosition,
+    GtidSet,
+    parse,
+    position,
+)
 
 UUIDS = ["3e11fa47-71ca-11e1-9e33-c80aa9429562", "00000000-0000-0000-0000-000000000001"]
 
@@ -131,3 +140,114 @@ def test_single_gtid():
     s = parse("0-1-100")
     assert s.has(g) and not s.has(Gtid(0, 1, 101))
     assert gtid.parse("0-1-41").add(g) == parse("0-1-42")
+
+
+# ---- positions -------------------------------------------------------------------
+
+maria_gtids = st.builds(Gtid, st.integers(0, 3), st.integers(1, 5), st.integers(0, 60))
+gtid_lists = st.lists(maria_gtids, max_size=20)
+
+
+def pos_model(gtids) -> dict:
+    """The reference: per domain the last (server_id, seq) applied."""
+    out: dict = {}
+    for g in gtids:
+        out[g.domain] = (g.server_id, g.seq)
+    return out
+
+
+@given(gtid_lists, gtid_lists)
+@settings(max_examples=300, deadline=None)
+def test_position_advances_like_gtid_slave_pos(start, applied):
+    pos = GtidPosition.of(start)
+    for i, g in enumerate(applied):
+        if i % 2:
+            pos.advance(g)
+        else:
+            pos.advance(str(g))       # the text a decoder hands over
+    model = pos_model(start + applied)
+    assert pos.gtids() == tuple(Gtid(d, s, q) for d, (s, q) in sorted(model.items()))
+    assert pos.text() == ",".join(f"{d}-{s}-{q}" for d, (s, q) in sorted(model.items()))
+    assert position(pos.text()) == pos                      # text round trip
+    assert bool(pos) == bool(model)
+    for d in range(4):
+        assert pos.seq(d) == (model[d][1] if d in model else 0)
+
+
+@given(gtid_lists, gtid_lists)
+@settings(max_examples=300, deadline=None)
+def test_position_order_and_contains_match_the_model(a, b):
+    pa, pb = GtidPosition.of(a), GtidPosition.of(b)
+    ma, mb = pos_model(a), pos_model(b)
+    le = all(d in mb and q <= mb[d][1] for d, (_, q) in ma.items())
+    assert (pa <= pb) == le and (pb >= pa) == le
+    assert pa <= pa and (pa == pb) == (ma == mb)
+    for g in b:
+        assert pa.contains(g) == (g.domain in ma and g.seq <= ma[g.domain][1])
+        assert (g in pa) == pa.contains(g)
+    common = pa.common(pb)
+    assert common <= pa and common <= pb
+    assert set(common.domains()) == set(ma) & set(mb)
+
+
+@given(gtid_lists)
+@settings(max_examples=200, deadline=None)
+def test_position_and_set_convert_both_ways(gtids):
+    pos = GtidPosition.of(gtids)
+    s = pos.to_set()
+    assert s.is_prefix() or s.is_empty()
+    assert s == GtidSet.from_position(g for g in pos.gtids())
+    back = GtidPosition.from_set(s)
+    # a set holds no seq-0 domain: those are the only ones lost
+    assert back == GtidPosition.of(g for g in pos.gtids() if g.seq > 0)
+    assert back.text() == s.format()
+
+
+def test_position_parse_and_errors():
+    p = position(" 1-2-6, 0-1-13 ")
+    assert p.text() == "0-1-13,1-2-6" and str(p) == p.text()
+    assert p.gtid(1) == Gtid(1, 2, 6) and p.gtid(5) is None and p.seq(5) == 0
+    assert p.total() == 19 and p.domains() == (0, 1)
+    assert position("0-1-5,0-2-7").text() == "0-2-7"      # a domain twice: the last wins
+    assert not position("") and position(None) == GtidPosition()
+    for bad in ("0-1", "0-1-x", "0-1-5..9", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"):
+        with pytest.raises(GtidError) as e:
+            position(bad)
+        assert "\n" not in str(e.value)
+    with pytest.raises(GtidError):
+        assert position("0-1-5") <= position("", MYSQL)
+
+
+def test_position_copy_is_independent_and_unhashable():
+    p = position("0-1-5")
+    q = p.copy()
+    q.advance("0-1-6")
+    assert p.text() == "0-1-5" and q.text() == "0-1-6"
+    with pytest.raises(TypeError):
+        hash(p)
+
+
+def test_position_put_newer_never_moves_back():
+    p = position("0-1-20")
+    p.put_newer(0, 2, 10)
+    p.put_newer(1, 3, 4)
+    assert p.text() == "0-1-20,1-3-4"
+    p.put(0, 2, 10)                 # put (a transaction applied) does
+    assert p.text() == "0-2-10,1-3-4"
+
+
+def test_mysql_position_is_the_executed_set():
+    u = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+    m = position(f"{u}:1-5", MYSQL)
+    m.advance(f"{u}:6")
+    assert m.text() == f"{u}:1-6"
+    assert m.contains(f"{u}:3") and not m.contains(f"{u}:7")
+    assert position(f"{u}:1-3", MYSQL) <= m and not m <= position(f"{u}:1-3", MYSQL)
+    assert m.to_set() == parse(f"{u}:1-6") and GtidPosition.from_set(m.to_set()) == m
+
+
+def test_mariadb_position_advances_per_domain():
+    p = position("0-1-10,1-2-5")
+    p.advance("0-1-11")
+    p.advance("2-3-1")
+    assert p.text() == "0-1-11,1-2-5,2-3-1"

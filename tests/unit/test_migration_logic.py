@@ -9,7 +9,6 @@ import decimal
 import pytest
 
 from console.engine.migration.alter import AlterError, parse_alter, split_clauses
-from console.engine.migration.apply_stream import Position
 from console.engine.migration.checkpoint import Checkpoint, dec, enc
 from console.engine.migration.dml import DmlBuilder
 from console.engine.migration.sqlutil import (
@@ -270,16 +269,6 @@ def test_checkpoint_values_round_trip(tmp_path):
     cp.remove()
     with pytest.raises(UserError, match="no checkpoint"):
         cp.load("d", "t", "ADD COLUMN x INT")
-
-
-def test_mariadb_position_advances_per_domain():
-    p = Position("mariadb", "0-1-10,1-2-5")
-    p.advance("0-1-11")
-    p.advance("2-3-1")
-    assert p.text() == "0-1-11,1-2-5,2-3-1"
-    m = Position("mysql", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5")
-    m.advance("3e11fa47-71ca-11e1-9e33-c80aa9429562:6")
-    assert m.text() == "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-6"
 
 
 @pytest.mark.parametrize("field,value,msg", [

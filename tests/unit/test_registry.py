@@ -151,3 +151,58 @@ def test_config_check_of_unreadable_files_is_one_line_each(tmp_path, capsys, mak
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2 and reason in lines[0] and str(target) in lines[0]
     assert sorted(tmp_path.rglob("*")) == made and len(made) >= len(before)
+
+
+def test_cluster_host_and_ui_options_come_from_their_declaration(tmp_path):
+    """The [ui], [clusters.NAME], hosts, replication and hooks keys are declared
+    like the tasks' (console/config.py): parser defaults, errors (file, key,
+    reason), the schema and the README tables all come from that."""
+    from console.config import (
+        ClusterConfig,
+        ClusterOptions,
+        HostOptions,
+        UIConfig,
+        declared_tables,
+    )
+
+    for _, _, cls in declared_tables():
+        for o in options_of(cls):
+            assert o.spec.doc and o.flag is None, (cls.__name__, o.name)
+    cfg = parse_config({"clusters": {"c": {"hosts": {"db1": {"user": "u", "password": "p"}},
+                                           "replication": {"user": "r", "password": "x"}}}})
+    c = cfg.clusters["c"]
+    for o in options_of(ClusterOptions):
+        assert getattr(c, o.name) == o.default, o.name
+    h = c.hosts[0]
+    assert (h.host, h.port, h.user, h.name) == ("127.0.0.1", 3306, "u", "db1")
+    assert c.replication is not None and c.replication.user == "r"
+    assert c.hooks == {"pre_failover": (), "post_failover": ()}
+    assert cfg.ui == UIConfig() and isinstance(c, ClusterOptions) and isinstance(c, ClusterConfig)
+
+    p = tmp_path / "c.toml"
+    p.write_text('[ui]\ntheme = "pink"\n[clusters.c]\ncheck_interval = 0.01\n'
+                 '[clusters.c.hooks]\npre_failover = [1]\n'
+                 '[clusters.c.hosts.db1]\nuser = "u"\npassword = "p"\nport = "x"\n')
+    _, errors = check_config(p)
+    assert [(e.key, e.reason) for e in errors] == [
+        ("ui.theme", "must be one of dark, light, solarized, got 'pink'"),
+        ("clusters.c.hosts.db1.port", "must be an integer, got a string 'x'")]
+    assert all(str(p) in str(e) for e in errors)
+    p.write_text('[clusters.c]\ncheck_interval = 0.01\n[clusters.c.hooks]\npre_failover = [1]\n'
+                 '[clusters.c.hosts.db1]\nuser = "u"\npassword = "p"\n')
+    _, errors = check_config(p)
+    assert [(e.key, e.reason) for e in errors] == [
+        ("clusters.c.hooks.pre_failover", "must be a list of strings, got a list [1]")]
+    p.write_text('[clusters.c]\ncheck_interval = 0.01\n'
+                 '[clusters.c.hosts.db1]\nuser = "u"\npassword = "p"\n')
+    _, errors = check_config(p)
+    assert [(e.key, e.reason) for e in errors] == [
+        ("clusters.c.check_interval", "must be at least 0.1, got 0.01")]
+
+    cluster = config_schema()["properties"]["clusters"]["additionalProperties"]
+    assert cluster["required"] == ["hosts"] and cluster["additionalProperties"] is False
+    assert cluster["properties"]["check_interval"]["minimum"] == 0.1
+    host = cluster["properties"]["hosts"]["additionalProperties"]
+    assert host["required"] == ["user"]
+    assert {"password", "password_file", "password_env", "tags"} <= set(host["properties"])
+    assert {o.name for o in options_of(HostOptions)} <= set(host["properties"])

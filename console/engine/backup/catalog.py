@@ -20,7 +20,7 @@ from console.engine.backup.segments import (
     manifest_key,
 )
 from console.engine.backup.storage import Storage, StorageError
-from console.mysql.binlog import events as E
+from console.mysql import gtid as G
 
 CHECKPOINT_KEY = "checkpoint.json"
 SNAPSHOT_PREFIX = "snapshots"
@@ -55,11 +55,6 @@ class Checkpoint:
     def covered_until(self) -> float:
         """Wall time up to which a restore by time is complete."""
         return max(float(self.last_event_ts), self.caught_up_at)
-
-
-def state_le(a: dict[int, tuple[int, int]], b: dict[int, tuple[int, int]]) -> bool:
-    """True when GTID state ``a`` is not ahead of ``b`` in any domain."""
-    return all(d in b and seq <= b[d][1] for d, (_, seq) in a.items())
 
 
 @dataclass(frozen=True)
@@ -163,7 +158,7 @@ class Catalog:
     def save_checkpoint(self, cp: Checkpoint) -> Checkpoint:
         old = self.load_checkpoint()
         if old is not None:
-            if cp.seq < old.seq or not state_le(E.parse_state(old.gtid), E.parse_state(cp.gtid)):
+            if cp.seq < old.seq or not G.position(old.gtid) <= G.position(cp.gtid):
                 raise CheckpointRegression(f"refusing to move the checkpoint back from "
                                            f"{old.seq}/{old.gtid or '-'} to {cp.seq}/{cp.gtid or '-'}")
             if cp.last_event_ts < old.last_event_ts or cp.caught_up_at < old.caught_up_at:

@@ -27,15 +27,16 @@ from console.engine.backup.catalog import Catalog, Checkpoint
 from console.engine.backup.commands import BackupCommands
 from console.engine.backup.publishing import SegmentPublisher
 from console.engine.backup.scheduling import SnapshotSchedule
-from console.engine.backup.segments import Txn
 from console.engine.backup.sources import ClusterEndpoints, find_primary, missing_from
 from console.engine.backup.status import BackupStatusReport
 from console.engine.backup.storage import LocalStorage
 from console.engine.dumpsession import RETRYABLE, EndSession, SessionLoop
 from console.engine.relay.store import RelayError
+from console.engine.replay.txn import Txn
 from console.engine.task import Task, TaskStopped
 from console.errors import UserError
 from console.kinds.backup import BackupOptions
+from console.mysql import gtid as G
 from console.mysql.binlog import events as E
 from console.mysql.binlog.client import DumpClient, DumpError
 from console.mysql.connection import DBError, Endpoint, connect, query_one
@@ -54,7 +55,7 @@ class BackupTask(SegmentPublisher, SnapshotSchedule, BackupCommands, BackupStatu
         self.storage = LocalStorage(options.storage, create=None)  # made when the task claims it
         self.catalog = Catalog(self.storage)
         self.cp = Checkpoint()
-        self.gtid_state: dict[int, tuple[int, int]] = {}
+        self.gtid_state = G.GtidPosition()
         self.source: Endpoint = endpoints.ops[endpoints.preferred]
         self.client: DumpClient | None = None
         self._source_id = ""
@@ -95,7 +96,7 @@ class BackupTask(SegmentPublisher, SnapshotSchedule, BackupCommands, BackupStatu
         self.set_phase("recovering")
         self.claim()  # (done already when started through preflight)
         self.cp = self.catalog.recover()
-        self.gtid_state = E.parse_state(self.cp.gtid)
+        self.gtid_state = G.position(self.cp.gtid)
         self._refresh_catalog()
         threading.Thread(target=self._poll_source, name=f"backup-poll-{self.task_id}",
                          daemon=True).start()
@@ -229,14 +230,14 @@ class BackupTask(SegmentPublisher, SnapshotSchedule, BackupCommands, BackupStatu
     def _start_gtid(self, client: DumpClient) -> str:
         if not self._start_recorded():
             self._record_start(lambda: client.master_status()[2])
-            return E.format_state(self.gtid_state)
+            return self.gtid_state.text()
         _, _, theirs = client.master_status()
-        missing = missing_from(E.format_state(self.gtid_state), theirs)
+        missing = missing_from(self.gtid_state.text(), theirs)
         if missing:
             raise DumpError(f"{self.source.label} lacks backed-up transactions {missing} "
                             f"(it is at {theirs or 'nothing'}); not continuing there "
                             f"to avoid a gap", transient=True)
-        return E.format_state(self.gtid_state)
+        return self.gtid_state.text()
 
     def _start_recorded(self) -> bool:
         return bool(self.cp.seq or self.cp.started or self.gtid_state)
@@ -251,9 +252,9 @@ class BackupTask(SegmentPublisher, SnapshotSchedule, BackupCommands, BackupStatu
         now = time.time()
         with self._io:
             self.cp = self.catalog.save_checkpoint(Checkpoint(
-                gtid=E.format_state(E.parse_state(gtid)), source=self.source.address,
+                gtid=G.position(gtid).text(), source=self.source.address,
                 started=now, updated=now))
-            self.gtid_state = E.parse_state(self.cp.gtid)
+            self.gtid_state = G.position(self.cp.gtid)
 
     # ---- reading a relay directory instead of a dump connection -----------------------
 
@@ -276,7 +277,7 @@ class BackupTask(SegmentPublisher, SnapshotSchedule, BackupCommands, BackupStatu
         pin = f"backup-{self.task_id}"
         while True:
             if where is None:
-                events = reader.events(gtid=E.format_state(self.gtid_state), pin=pin)
+                events = reader.events(gtid=self.gtid_state.text(), pin=pin)
             else:
                 events = reader.events(subdir=where[0], file=where[1], pos=where[2], pin=pin)
             for ev in events:

@@ -17,15 +17,16 @@ from console.engine.backup import zstd
 from console.engine.backup.catalog import Checkpoint
 from console.engine.backup.segments import (
     SegmentManifest,
-    Txn,
     advance,
     build_segment,
     domains_of,
     sha256,
 )
 from console.engine.backup.storage import StorageError
+from console.engine.replay.txn import Txn
 from console.mysql.binlog import events as E
 from console.mysql.binlog.client import Batch, DumpError
+from console.mysql.gtid import Gtid
 
 
 class SegmentPublisher:
@@ -59,8 +60,7 @@ class SegmentPublisher:
             return
         domain, server, seq = g
         parts, self._cur = self._cur, []
-        done = self.gtid_state.get(domain)
-        if done is not None and seq <= done[1]:
+        if self.gtid_state.contains(Gtid(domain, server, seq)):
             return  # already stored (never store a transaction twice)
         if self._pending and self._pending_file != file:
             self._publish()
@@ -88,7 +88,7 @@ class SegmentPublisher:
         man = SegmentManifest(
             seq=seq, source=self.source.address, source_id=self._source_id,
             binlog_file=self._pending_file, start_pos=self._pending_start, end_pos=txns[-1].end_pos,
-            gtid_start=E.format_state(self.gtid_state), gtid_end=E.format_state(new_state),
+            gtid_start=self.gtid_state.text(), gtid_end=new_state.text(),
             domains=domains_of(txns), first_ts=txns[0].commit_ts, last_ts=txns[-1].commit_ts,
             transactions=len(txns), raw_bytes=len(raw), stored_bytes=len(stored),
             sha256=sha256(stored), created=time.time())

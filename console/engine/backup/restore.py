@@ -10,7 +10,7 @@
    position is unpacked into ``DIR/data`` (``unpack.py``).
 3. A private ``mariadbd`` starts on ``DIR/my.cnf`` (own port, socket, pid).
 4. The stored transactions after the snapshot's position are replayed up to
-   the target exactly (``replay.Replayer``); ``gtid_slave_pos`` is set to
+   the target exactly (``engine/replay``: ``Replayer``); ``gtid_slave_pos`` is set to
    the position reached so the copy can be attached as a replica.
 5. The server is stopped by its pid (``keep_running``: started again, now
    free to outlive the restore), ``DIR/restore.json`` records what was
@@ -37,7 +37,7 @@ import pymysql
 import pymysql.constants.CLIENT as CLIENT
 
 from console.engine.backup import incomplete, zstd
-from console.engine.backup.catalog import Catalog, SnapshotManifest, state_le
+from console.engine.backup.catalog import Catalog, SnapshotManifest
 from console.engine.backup.mysqld import (
     HOST,
     RESTORE_USER,
@@ -46,15 +46,13 @@ from console.engine.backup.mysqld import (
     check_directory,
     check_port,
 )
-from console.engine.backup.replay import Replayer
 from console.engine.backup.segments import SegmentManifest, data_key, split_transactions
 from console.engine.backup.storage import LocalStorage
 from console.engine.backup.unpack import check_tools, load_dump, unpack
+from console.engine.replay.replayer import Replayer
 from console.engine.state import write_json_atomic
 from console.errors import UserError
-from console.mysql.binlog import events as E
-
-State = dict[int, tuple[int, int]]
+from console.mysql.gtid import Gtid, GtidError, GtidPosition, position
 
 
 @dataclass
@@ -107,7 +105,7 @@ def _segment_txns(catalog: Catalog, m: SegmentManifest):
     return split_transactions(zstd.decompress(catalog.storage.get(data_key(m.seq))))
 
 
-def state_at_time(catalog: Catalog, manifests: list[SegmentManifest], t: float) -> State:
+def state_at_time(catalog: Catalog, manifests: list[SegmentManifest], t: float) -> GtidPosition:
     """GTID position after every transaction committed at or before ``t`` (binlog order)."""
     if not manifests:
         raise RestoreError("the backup holds no log segments")
@@ -115,34 +113,34 @@ def state_at_time(catalog: Catalog, manifests: list[SegmentManifest], t: float) 
         first = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(manifests[0].first_ts))
         raise RestoreError(f"no snapshot at or before that time: the log backup starts at "
                            f"{first} (GTID {manifests[0].gtid_start or 'start'})")
-    state = E.parse_state(manifests[0].gtid_start)
+    state = position(manifests[0].gtid_start)
     for m in manifests:
         if m.first_ts > t:
             return state
         if m.last_ts <= t:
-            state = E.parse_state(m.gtid_end)
+            state = position(m.gtid_end)
             continue
         for tx in _segment_txns(catalog, m)[1]:
             if tx.commit_ts > t:
                 return state
-            state[tx.domain] = (tx.server_id, tx.seq)
+            state.put(tx.domain, tx.server_id, tx.seq)
     return state
 
 
 def plan(catalog: Catalog, to_time: float | None, to_gtid: str | None
-         ) -> tuple[State, SnapshotManifest, list[SegmentManifest], str]:
+         ) -> tuple[GtidPosition, SnapshotManifest, list[SegmentManifest], str]:
     cp = catalog.load_checkpoint()
     if cp is None or not cp.seq:
         raise RestoreError("the backup holds no log segments yet (is the backup task running?)")
     manifests = catalog.manifests()
     if to_gtid is not None:
         try:
-            target = E.parse_state(to_gtid)
-        except ValueError:
+            target = position(to_gtid)
+        except GtidError:
             raise RestoreError(f"--to-gtid {to_gtid!r}: give a GTID like 0-1-100") from None
         if not target:
             raise RestoreError("--to-gtid is empty")
-        if not state_le(target, E.parse_state(cp.gtid)):
+        if not target <= position(cp.gtid):
             raise RestoreError(f"the backup reaches only GTID {cp.gtid}; {to_gtid} is not backed up")
         label = f"GTID {to_gtid}"
     else:
@@ -153,20 +151,20 @@ def plan(catalog: Catalog, to_time: float | None, to_gtid: str | None
                                f"time or wait for the log backup to catch up")
         target = state_at_time(catalog, manifests, to_time)
         label = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(to_time))
-    snaps = [s for s in catalog.snapshots() if state_le(E.parse_state(s.gtid), target)]
+    snaps = [s for s in catalog.snapshots() if position(s.gtid) <= target]
     if not snaps:
         raise RestoreError(f"no snapshot at or before {label} (position "
-                           f"{E.format_state(target) or 'empty'}); take one with "
+                           f"{target.text() or 'empty'}); take one with "
                            f"`dbops-console backup snapshot`")
-    snap = max(snaps, key=lambda s: (sum(q for _, q in E.parse_state(s.gtid).values()), s.finished))
-    snap_state = E.parse_state(snap.gtid)
-    first = E.parse_state(manifests[0].gtid_start) if manifests else {}
-    if not state_le(first, snap_state):
+    snap = max(snaps, key=lambda s: (position(s.gtid).total(), s.finished))
+    snap_state = position(snap.gtid)
+    first = position(manifests[0].gtid_start) if manifests else GtidPosition()
+    if not first <= snap_state:
         raise RestoreError(f"the log backup starts at {manifests[0].gtid_start}, after snapshot "
                            f"{snap.id} ({snap.gtid}): it cannot be rolled forward")
     needed = [m for m in manifests
-              if not state_le(E.parse_state(m.gtid_end), snap_state)
-              and not state_le(target, E.parse_state(m.gtid_start))]
+              if not position(m.gtid_end) <= snap_state
+              and not target <= position(m.gtid_start)]
     return target, snap, needed, label
 
 
@@ -186,27 +184,28 @@ def _prefetched(catalog: Catalog, manifests: list[SegmentManifest], ahead: int =
             yield out
 
 
-def replay_segments(catalog: Catalog, conn, manifests: list[SegmentManifest], start: State,
-                    target: State) -> tuple[State, int, float, int]:
+def replay_segments(catalog: Catalog, conn, manifests: list[SegmentManifest],
+                    start: GtidPosition, target: GtidPosition
+                    ) -> tuple[GtidPosition, int, float, int]:
     """Apply transactions after ``start`` up to ``target``; returns
     (state reached, transactions, last commit time, bytes)."""
     rp = Replayer(conn)
-    state = dict(start)
+    state = start.copy()
     last_ts = 0.0
     for fde, txns in _prefetched(catalog, manifests):
         rp.set_fde(fde)
         for tx in txns:
-            done = state.get(tx.domain)
-            if done is not None and tx.seq <= done[1]:
+            g = Gtid(tx.domain, tx.server_id, tx.seq)
+            if g in state:
                 continue                       # already in the snapshot
-            want = target.get(tx.domain)
-            if want is None or tx.seq > want[1]:
+            if g not in target:
                 continue                       # past the target in this domain
-            if done is not None and tx.seq != done[1] + 1:
+            done = state.gtid(tx.domain)
+            if done is not None and tx.seq != done.seq + 1:
                 raise RestoreError(f"GTID gap in the backup: domain {tx.domain} jumps from "
-                                   f"{done[1]} to {tx.seq}; run `backup verify`")
+                                   f"{done.seq} to {tx.seq}; run `backup verify`")
             rp.add(tx)
-            state[tx.domain] = (tx.server_id, tx.seq)
+            state.put(tx.domain, tx.server_id, tx.seq)
             last_ts = float(tx.commit_ts)
     rp.flush()
     return state, rp.transactions, last_ts, rp.bytes
@@ -253,7 +252,7 @@ def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, po
         marker.release()
 
 
-def _run(catalog: Catalog, tdir: Path, port: int, target: State, snap: SnapshotManifest,
+def _run(catalog: Catalog, tdir: Path, port: int, target: GtidPosition, snap: SnapshotManifest,
          manifests: list[SegmentManifest], label: str, keep_running: bool, progress,
          marker: incomplete.Marker) -> RestoreResult:
     server = RestoreServer(tdir, port)
@@ -276,19 +275,19 @@ def _run(catalog: Catalog, tdir: Path, port: int, target: State, snap: SnapshotM
         try:
             t1 = time.monotonic()
             state, n, last_ts, nbytes = replay_segments(catalog, conn, manifests,
-                                                        E.parse_state(snap.gtid), target)
+                                                        position(snap.gtid), target)
             result.replay_seconds = round(time.monotonic() - t1, 3)
             with conn.cursor() as cur:
-                cur.execute("SET GLOBAL gtid_slave_pos = %s", (E.format_state(state),))
+                cur.execute("SET GLOBAL gtid_slave_pos = %s", (state.text(),))
         finally:
             if conn.open:
                 conn.close()
-        result.restored_gtid = E.format_state(state)
+        result.restored_gtid = state.text()
         result.transactions, result.last_commit, result.replay_bytes = n, last_ts, nbytes
-        missing = {d: q for d, (_, q) in target.items() if state.get(d, (0, 0))[1] < q}
+        missing = [g for g in target.gtids() if state.seq(g.domain) < g.seq]
         if missing:
             raise RestoreError(f"could not reach the target: stopped at {result.restored_gtid}, "
-                               f"target {E.format_state(target)}")
+                               f"target {target.text()}")
         result.stop()
         if keep_running:        # again, now free to outlive this process
             progress("starting the restored server to keep it running")

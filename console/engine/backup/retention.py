@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from console.engine.backup.catalog import Catalog, SnapshotManifest, state_le
-from console.mysql.binlog import events as E
+from console.engine.backup.catalog import Catalog, SnapshotManifest
+from console.mysql import gtid as G
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,10 @@ def apply_retention(catalog: Catalog, keep_n: int, keep_days: float,
         catalog.delete_snapshot(s)
     segs: list[int] = []
     if kept:
-        oldest = E.parse_state(kept[0].gtid)
+        oldest = G.position(kept[0].gtid)
         for seq in catalog.segment_seqs():
             m = catalog.manifest(seq)
-            if state_le(E.parse_state(m.gtid_end), oldest) and m.gtid_end != "":
+            if G.position(m.gtid_end) <= oldest and m.gtid_end != "":
                 segs.append(seq)
             else:
                 break                       # only a prefix of the log may go

@@ -21,7 +21,9 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
+from console.engine.replay.txn import Txn
 from console.mysql.binlog import events as E
+from console.mysql.gtid import GtidPosition
 
 LOG_PREFIX = "log"
 
@@ -32,22 +34,6 @@ def data_key(seq: int) -> str:
 
 def manifest_key(seq: int) -> str:
     return f"{LOG_PREFIX}/{seq:010d}.json"
-
-
-@dataclass(frozen=True)
-class Txn:
-    """One complete transaction: its GTID, commit time and raw events."""
-
-    domain: int
-    server_id: int
-    seq: int
-    commit_ts: int
-    data: bytes
-    end_pos: int = 0
-
-    @property
-    def gtid(self) -> str:
-        return f"{self.domain}-{self.server_id}-{self.seq}"
 
 
 @dataclass(frozen=True)
@@ -108,10 +94,11 @@ def domains_of(txns: list[Txn]) -> dict[str, list[int]]:
     return out
 
 
-def advance(state: dict[int, tuple[int, int]], txns: list[Txn]) -> dict[int, tuple[int, int]]:
-    out = dict(state)
+def advance(state: GtidPosition, txns: list[Txn]) -> GtidPosition:
+    """The position after ``txns`` (``state`` itself is left as it is)."""
+    out = state.copy()
     for t in txns:
-        out[t.domain] = (t.server_id, t.seq)
+        out.put(t.domain, t.server_id, t.seq)
     return out
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from console.engine.backup.catalog import state_le
 from console.engine.backup.storage import StorageError
-from console.mysql.binlog import events as E
+from console.mysql import gtid as G
 from console.mysql.connection import connect, query, query_one
 
 
@@ -53,7 +52,7 @@ class BackupStatusReport:
                 finally:
                     c.close()
                 self._source_gtid = str(g["g"] or "")
-                self._samples.append((time.time(), E.parse_state(self._source_gtid)))
+                self._samples.append((time.time(), G.position(self._source_gtid)))
                 self._polled = True
                 self._oldest_binlog = str(logs[0]["Log_name"]) if logs else ""
                 days = float(g["d"] or 0)
@@ -67,7 +66,7 @@ class BackupStatusReport:
         if not self._polled:
             return None
         now = time.time()
-        while self._samples and state_le(self._samples[0][1], self.gtid_state):
+        while self._samples and self._samples[0][1] <= self.gtid_state:
             self._samples.popleft()
         return 0.0 if not self._samples else round(now - self._samples[0][0], 2)
 

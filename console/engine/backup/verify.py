@@ -27,9 +27,10 @@ import hashlib
 from dataclasses import dataclass, field
 
 from console.engine.backup import zstd
-from console.engine.backup.catalog import Catalog, Checkpoint, state_le
+from console.engine.backup.catalog import Catalog, Checkpoint
 from console.engine.backup.segments import SegmentManifest, data_key, split_transactions
 from console.engine.backup.storage import StorageError
+from console.mysql import gtid as G
 from console.mysql.binlog import events as E
 
 
@@ -79,17 +80,17 @@ def checkpoint_problems(before: Checkpoint | None, after: Checkpoint | None,
                 f"stored (the task's next start rebuilds it from the last segment)"]
     out = []
     by_seq = {m.seq: m for m in manifests}
-    gtid = E.parse_state(before.gtid)
+    gtid = G.position(before.gtid)
     if before.seq > last.seq:
         out.append(f"checkpoint ({_cp(before)}) is ahead of the log, which ends with segment "
                    f"{last.seq} ({last.gtid_end}): segments are missing")
     elif before.seq in by_seq:
         m = by_seq[before.seq]
-        if gtid != E.parse_state(m.gtid_end):
+        if gtid != G.position(m.gtid_end):
             out.append(f"checkpoint ({_cp(before)}) does not match segment {m.seq} "
                        f"(ends at {m.gtid_end})")
     elif before.seq < first.seq:
-        if not state_le(gtid, E.parse_state(first.gtid_start)):
+        if not gtid <= G.position(first.gtid_start):
             out.append(f"checkpoint ({_cp(before)}) is ahead of the oldest stored segment "
                        f"{first.seq} (starts at {first.gtid_start})")
     else:
@@ -110,7 +111,7 @@ def _pruned(catalog: Catalog, n: int) -> bool:
 def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
     r = VerifyReport()
     prev = None
-    last_seq: dict[int, int] = {}
+    reached = G.GtidPosition()         # where each domain's transactions got to
     cp_before = catalog.load_checkpoint()          # before the listing: see the module doc
     seqs = catalog.segment_seqs()
     listed: list[SegmentManifest] = []
@@ -121,7 +122,7 @@ def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
             stored = catalog.storage.get(data_key(n))
         except StorageError as e:
             if _pruned(catalog, n):       # retention removed the log's prefix meanwhile:
-                prev, listed, last_seq = None, [], {}      # verify what is left
+                prev, listed, reached = None, [], G.GtidPosition()   # verify what is left
                 r.segments = r.transactions = 0
                 r.first_gtid = ""
                 continue
@@ -132,12 +133,12 @@ def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
         r.segments += 1
         if prev is None:
             r.first_gtid = m.gtid_start
-            last_seq = {d: s for d, (_, s) in E.parse_state(m.gtid_start).items()}
+            reached = G.position(m.gtid_start)
         else:
             if m.seq != prev.seq + 1:
                 r.problems.append(f"segments {prev.seq + 1}..{m.seq - 1} are missing: GTID gap "
                                   f"between {prev.gtid_end} and {m.gtid_start}")
-            elif E.parse_state(m.gtid_start) != E.parse_state(prev.gtid_end):
+            elif G.position(m.gtid_start) != G.position(prev.gtid_end):
                 r.problems.append(f"GTID gap: segment {m.seq} starts at {m.gtid_start} but "
                                   f"segment {prev.seq} ended at {prev.gtid_end}")
         prev = m
@@ -158,14 +159,14 @@ def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
             r.problems.append(f"segment {n}: holds {len(txns)} transactions, manifest says "
                               f"{m.transactions}")
         for t in txns:
-            before = last_seq.get(t.domain)
-            if before is not None and t.seq <= before:
+            before = reached.gtid(t.domain)
+            if before is not None and t.seq <= before.seq:
                 r.problems.append(f"segment {n}: duplicate or backwards GTID {t.gtid} "
-                                  f"(domain {t.domain} already at {before})")
-            elif before is not None and t.seq != before + 1:
+                                  f"(domain {t.domain} already at {before.seq})")
+            elif before is not None and t.seq != before.seq + 1:
                 r.problems.append(f"segment {n}: GTID gap in domain {t.domain}: "
-                                  f"{before} -> {t.seq}")
-            last_seq[t.domain] = t.seq
+                                  f"{before.seq} -> {t.seq}")
+            reached.put(t.domain, t.server_id, t.seq)
         r.transactions += len(txns)
     if prev is not None:
         r.last_gtid = prev.gtid_end
@@ -179,7 +180,7 @@ def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
                 continue                  # deleted by retention meanwhile
             r.problems.append(f"snapshot {s.id}: {e}")
         r.snapshots += 1
-        if seqs and not state_le(E.parse_state(r.first_gtid), E.parse_state(s.gtid)):
+        if seqs and not G.position(r.first_gtid) <= G.position(s.gtid):
             r.problems.append(f"snapshot {s.id} (at {s.gtid}) is older than the log backup "
                               f"(starts at {r.first_gtid}): it cannot be rolled forward")
     return r

@@ -23,7 +23,7 @@ from console.engine.failover.context import ClusterOps
 from console.engine.failover.journal import Journal
 from console.errors import UserError
 from console.mysql import gtid as gtidmod
-from console.mysql.gtid import Gtid, GtidSet
+from console.mysql.gtid import Gtid, GtidPosition, GtidSet
 from console.mysql.tools import client_options, need
 
 _GTID_LINE = re.compile(rb"^#\d{6}\s.*\sGTID (\d+)-(\d+)-(\d+)", re.M)
@@ -66,7 +66,7 @@ class BinlogFilesSource:
         if key not in self._cache:
             args = []
             if start.keys():
-                args += [f"--start-position={','.join(str(g) for g in start.last_gtids())}",
+                args += [f"--start-position={GtidPosition.from_set(start)}",
                          f"--do-domain-ids={','.join(str(k) for k in start.keys())}"]
             self._cache[key] = decode_binlogs(self.files, args)
         return self._cache[key]

@@ -11,7 +11,7 @@ acknowledge, so that position is everything the primary ever acknowledged.
   contain after the candidate's position (``RelayReader.events(gtid=...)``:
   only the durable part, whole groups, across switch-master subdirectories).
 * ``apply``: the events of exactly those transactions are replayed on the
-  candidate by the restore's pipelined replayer (``backup/replay.py``: row
+  candidate by the restore's pipelined replayer (``engine/replay/``: row
   events as BINLOG statements, a batch of statements per round trip), each
   with its original GTID set in the session.  (Until this round they went
   through temporary binlog files, ``mariadb-binlog`` and the ``mariadb``
@@ -28,17 +28,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from console.engine.backup.replay import Replayer
-from console.engine.backup.segments import Txn
 from console.engine.failover.context import ClusterOps
 from console.engine.failover.journal import Journal
 from console.engine.failover.salvage_binlog import BinlogFilesSource, binlog_files, start_of
 from console.engine.relay.reader import RelayReader
 from console.engine.relay.store import META, RelayStore
+from console.engine.replay.replayer import Replayer
+from console.engine.replay.txn import Txn
 from console.mysql import gtid as gtidmod
 from console.mysql.binlog import events as E
 from console.mysql.connection import Endpoint, close_quietly, connect
-from console.mysql.gtid import Gtid, GtidSet
+from console.mysql.gtid import Gtid, GtidPosition, GtidSet
 
 PIN = "failover-salvage"
 
@@ -80,7 +80,7 @@ class RelaySource:
         found: list[Gtid] = []
         segments: list[list[bytes]] = []
         group: list[bytes] | None = None
-        pos = ",".join(str(g) for g in start.last_gtids())
+        pos = GtidPosition.from_set(start).text()
         for ev in RelayReader(self.root).events(gtid=pos, pin=PIN if pin else ""):
             if ev.type == E.FORMAT_DESCRIPTION:
                 segments.append([ev.data])

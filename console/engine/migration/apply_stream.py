@@ -9,8 +9,9 @@ The migration's own sessions: their connection ids, recorded in the
 changelog (``OWN_SESSION``), so their DDL on the ghost, the sentry and the
 RENAME is not DDL to abort on, also after a resume (``own_sessions_of``).
 
-``Position`` is the GTID position of the last applied transaction.
-``StreamReader`` is mixed into ``Applier`` (``apply.py``)."""
+The reader keeps the GTID position of the last transaction it read whole
+(a ``GtidPosition``, advanced per transaction).  ``StreamReader`` is mixed
+into ``Applier`` (``apply.py``)."""
 
 from __future__ import annotations
 
@@ -25,34 +26,7 @@ from console.engine.migration.inspect import Inspection
 from console.engine.migration.replication_log import silence_replication_library
 from console.engine.migration.sqlutil import qt
 from console.engine.migration.tables import write_changelog
-from console.mysql import gtid as gtidmod
-
-
-class Position:
-    """The GTID position of the last fully applied transaction."""
-
-    def __init__(self, flavor: str, text: str):
-        self.flavor = flavor
-        if flavor == "mariadb":
-            self._doms: dict[int, tuple[int, int]] = {}
-            for item in filter(None, (t.strip() for t in (text or "").split(","))):
-                g = gtidmod.Gtid.parse(item)
-                self._doms[g.domain] = (g.server_id, g.seq)
-        else:
-            self._set = gtidmod.parse(text or "", gtidmod.MYSQL)
-
-    def advance(self, gtid: str) -> None:
-        if self.flavor == "mariadb":
-            g = gtidmod.Gtid.parse(gtid)
-            self._doms[g.domain] = (g.server_id, g.seq)
-        else:
-            self._set = self._set.union(gtidmod.parse(gtid, gtidmod.MYSQL))
-
-    def text(self) -> str:
-        if self.flavor == "mariadb":
-            return ",".join(f"{d}-{s}-{n}" for d, (s, n) in sorted(self._doms.items()))
-        return self._set.format()
-
+from console.mysql.gtid import GtidPosition
 
 OWN_SESSION = "own-session-"     # changelog hint prefix: a migration session's connection id
 
@@ -140,7 +114,7 @@ class StreamReader:
         from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent
         from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-        pos = Position(self.flavor, self.applied_pos)
+        pos = GtidPosition.parse(self.applied_pos, self.flavor)
         ops: list[tuple] = []
         markers: list[str] = []
         gtid = None

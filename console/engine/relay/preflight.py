@@ -32,6 +32,7 @@ from console.mysql.connection import (
     scalar,
 )
 from console.mysql.grants import REPLICATION_SLAVE, has_global_privilege
+from console.mysql.gtid import Gtid, position
 
 ER_NO_BINARY_LOGGING = 1381
 ER_ERROR_WHEN_EXECUTING_COMMAND = 1220
@@ -128,23 +129,26 @@ def _check_file(conn, ep: Endpoint, start_from: str, logs: dict[str, int], flag:
         raise
 
 
-def _triples(text: str) -> list[tuple[int, int, int]]:
-    return [tuple(int(x) for x in g.strip().split("-")) for g in (text or "").split(",") if g.strip()]
+def _gtids(text: str) -> list[Gtid]:
+    """The GTIDs of a list as written (``@@gtid_binlog_state`` may name a
+    domain several times, once per server)."""
+    return [Gtid.parse(g) for g in (text or "").split(",") if g.strip()]
 
 
 def _check_gtid(conn, ep: Endpoint, start_from: str, oldest_log: str, flag: str) -> None:
-    state = _triples(str(scalar(conn, "SELECT @@gtid_binlog_state") or ""))
+    state = _gtids(str(scalar(conn, "SELECT @@gtid_binlog_state") or ""))
     pos = str(scalar(conn, "SELECT @@gtid_binlog_pos") or "")
     floor_text = str(scalar(conn, "SELECT BINLOG_GTID_POS(%s, 4)", (oldest_log,)) or "")
-    floor = {d: (s, n) for d, s, n in _triples(floor_text)}
-    for d, s, n in _triples(start_from[5:]):
-        gtid = f"{d}-{s}-{n}"
-        if floor.get(d) == (s, n):
+    floor = position(floor_text)
+    for g in _gtids(start_from[5:]):
+        gtid = str(g)
+        if floor.gtid(g.domain) == g:
             continue  # exactly where the oldest binlog starts
-        if d in floor and n <= floor[d][1]:
+        if g in floor:
             raise PreflightError(f"{flag} gtid:{gtid}: {ep.label} has purged it (its oldest binlog "
                                  f"{oldest_log} starts after {floor_text}): start there or later")
-        if not any(sd == d and ss == s and sn >= n for sd, ss, sn in state):
+        if not any(h.domain == g.domain and h.server_id == g.server_id and h.seq >= g.seq
+                   for h in state):
             raise PreflightError(f"{flag} gtid:{gtid}: {ep.label} does not have {gtid} (its binlog "
                                  f"position is {pos or 'empty'}): start from one of its GTIDs, "
                                  f"oldest or now")

@@ -25,6 +25,7 @@ from pathlib import Path
 from console.engine.relay.store import RelayError, RelayFile, RelayStore, file_key
 from console.mysql.binlog import events as E
 from console.mysql.binlog.writer import read_events
+from console.mysql.gtid import Gtid, GtidPosition
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class RelayReader:
         m = self.store.load_meta()
         return (m.subdir, m.file, m.relay_pos) if m else None
 
-    def _start_file(self, files: list[RelayFile], target: dict[int, tuple[int, int]]) -> int:
+    def _start_file(self, files: list[RelayFile], target: GtidPosition) -> int:
         """Index of the last file before which ``target`` holds everything:
         its starting GTID_LIST is not past ``target``, and neither is the
         transaction before its first GTID.  The second test matters in a
@@ -71,10 +72,10 @@ class RelayReader:
             state, first = _file_start(f.path)
             if state is None:
                 continue
-            held = all(d in target and seq <= target[d][1] for d, (_, seq) in state.items())
+            held = state <= target
             if first is not None:
                 d, n = first
-                held = held and (n <= 1 or (d in target and n - 1 <= target[d][1]))
+                held = held and (n <= 1 or (d in target.domains() and n - 1 <= target.seq(d)))
             if held:
                 best = i
             else:
@@ -93,10 +94,10 @@ class RelayReader:
             cut = subs.index(e_sub)
             files = [f for f in files if subs.index(f.subdir) < cut or (
                 f.subdir == e_sub and e_file and file_key(f.name) <= file_key(e_file))]
-        target: dict[int, tuple[int, int]] | None = None
+        target: GtidPosition | None = None
         start_i, start_pos = 0, 4
         if gtid is not None:
-            target = E.parse_state(gtid)
+            target = GtidPosition.parse(gtid)
             start_i = self._start_file(files, target)
         elif file:
             match = [i for i, f in enumerate(files) if f.name == file and (not subdir or f.subdir == subdir)]
@@ -106,7 +107,7 @@ class RelayReader:
             start_i, start_pos = match[-1], pos
         tracker = E.GroupTracker(target)
         skipping = False
-        kept: tuple[int, tuple[int, int] | None] | None = None
+        kept: Gtid | None = None      # where a skipped group's domain was
         for f in files[start_i:]:
             if pin:
                 self.store.pin(pin, f.subdir, f.name)
@@ -123,36 +124,34 @@ class RelayReader:
                     skipping = False
                 if h.type == E.GTID and target is not None:
                     seq, domain, _ = E.gtid_body(ev)
-                    done = target.get(domain)
-                    skipping = done is not None and seq <= done[1]
-                    kept = (domain, tracker.state.get(domain))
+                    skipping = target.contains(Gtid(domain, h.server_id, seq))
+                    kept = tracker.state.gtid(domain)
                 boundary = tracker.feed(h.type, ev, crc_len)
                 if skipping:
                     if boundary:
                         skipping = False
-                        if kept and kept[1] is not None:  # a skipped group never moves us back
-                            tracker.state[kept[0]] = kept[1]
+                        if kept is not None:  # a skipped group never moves us back
+                            tracker.state.advance(kept)
                     continue
                 g = tracker.last_gtid if boundary else None
                 yield RelayEvent(f.subdir, f.name, off, h.log_pos, h.type, h.server_id, h.timestamp,
                                  ev, boundary, f"{g[0]}-{g[1]}-{g[2]}" if g else "",
-                                 tracker.position_text() if boundary else "")
+                                 tracker.state.text() if boundary else "")
         if pin:
             self.store.unpin(pin)
 
 
-def _file_start(path: Path) -> tuple[dict[int, tuple[int, int]] | None, tuple[int, int] | None]:
+def _file_start(path: Path) -> tuple[GtidPosition | None, tuple[int, int] | None]:
     """(GTID state at the start of a relay file, from its GTID_LIST event;
     (domain, seq) of its first GTID event when it comes among its first
     events), None for what is not found."""
-    state: dict[int, tuple[int, int]] | None = None
+    state: GtidPosition | None = None
     try:
         for i, (_, ev) in enumerate(read_events(path, 4)):
             if ev[4] == E.GTID_LIST:
-                state = {}
+                state = GtidPosition()
                 for d, s, q in E.gtid_list(ev):
-                    if d not in state or q >= state[d][1]:
-                        state[d] = (s, q)
+                    state.put_newer(d, s, q)
             elif ev[4] == E.GTID:
                 seq, domain, _ = E.gtid_body(ev)
                 return state, (domain, seq)

@@ -35,7 +35,6 @@ from console.engine.task import Task, TaskStopped
 from console.errors import UserError
 from console.kinds.relay import RelayOptions
 from console.mysql import gtid as G
-from console.mysql.binlog import events as E
 from console.mysql.binlog.client import DumpClient, DumpError, ServerIdentity
 from console.mysql.binlog.writer import BinlogFileWriter
 from console.mysql.connection import (
@@ -194,7 +193,7 @@ class RelayTask(RelayWriter, RelayCommands, RelayStatusReport, Task):
             raise TaskStopped()
         meta = self._prepare_meta(client, ident)
         if meta.file:
-            client.open(file=meta.file, pos=meta.pos, gtid_state=E.parse_state(meta.gtid),
+            client.open(file=meta.file, pos=meta.pos, gtid_state=G.position(meta.gtid),
                         need_fde=meta.relay_pos <= 4 and meta.pos > 4)
         else:
             client.open(gtid=meta.gtid)
@@ -289,14 +288,7 @@ class RelayTask(RelayWriter, RelayCommands, RelayStatusReport, Task):
             return meta.gtid
         if self._force_start:
             # forced: continue from the new upstream's own position where it is behind
-            state = E.parse_state(meta.gtid)
-            their_state = E.parse_state(theirs_text)
-            for d in list(state):
-                if d not in their_state:
-                    del state[d]
-                elif their_state[d][1] < state[d][1]:
-                    state[d] = their_state[d]
-            return E.format_state(state)
+            return G.position(meta.gtid).common(G.position(theirs_text)).text()
         raise DumpError(f"{self.endpoint.label} lacks relayed transactions {missing.describe()} "
                         f"(its GTID position is {theirs_text or 'empty'}); refusing to continue "
                         f"there: use switch-master with force to accept the gap", transient=False)

@@ -15,7 +15,6 @@ import time
 
 from console.engine.relay.pipe import BytePipe
 from console.errors import UserError
-from console.mysql.binlog import events as E
 from console.mysql.binlog.client import Batch
 from console.mysql.binlog.writer import BinlogFileWriter
 
@@ -50,7 +49,7 @@ class RelayWriter:
             w.write(batch.data)
             if batch.boundary_end >= 0:
                 self._cand = (batch.file, batch.boundary_pos, base + batch.boundary_end,
-                              E.format_state(batch.gtid_state))
+                              batch.gtid_state.text())
             self._events += batch.count
             self._bytes += len(batch.data)
             self._last_ts = batch.last_ts or self._last_ts
@@ -65,7 +64,7 @@ class RelayWriter:
                 self._ack_pending = False
             if batch.rotate_to:
                 self._close_writer(sync=True)
-                self._cand = (batch.rotate_to, 4, 4, E.format_state(batch.gtid_state))
+                self._cand = (batch.rotate_to, 4, 4, batch.gtid_state.text())
                 self._flush()
         self._recv = (batch.file, batch.upstream_pos)
         now = time.monotonic()

@@ -34,6 +34,23 @@ class MonitorDetail:
         return dict(self.lag_history).get(address, ())
 
 
+PROBE_THREADS = 32  # host probes in flight at once, over every monitor of the process
+_probes: ThreadPoolExecutor | None = None
+_probes_lock = threading.Lock()
+
+
+def shared_probes() -> ThreadPoolExecutor:
+    """The process's one pool of probe threads: a fleet of N clusters uses
+    at most ``PROBE_THREADS`` threads for its probes (plus one loop thread a
+    monitor), not 8 a cluster.  Probes never wait on other probes, so
+    monitors sharing it cannot deadlock."""
+    global _probes
+    with _probes_lock:
+        if _probes is None:
+            _probes = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="probe")
+        return _probes
+
+
 def monitor_id(cluster: str) -> str:
     return f"monitor:{cluster}"
 
@@ -56,7 +73,7 @@ class MonitorTask(Task):
         self._history_lock = threading.Lock()  # refresh() appends, detail() copies
         self._refresh_error = ""
         self._hb_thread: threading.Thread | None = None
-        self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"probe-{cluster.name}")
+        self._executor = shared_probes()
 
     # ---- interval is an operator setting -------------------------------------
     def set_interval(self, seconds: float) -> None:
@@ -213,7 +230,6 @@ class MonitorTask(Task):
 
     def cleanup(self) -> None:
         self.pool.close()
-        self._executor.shutdown(wait=False)
 
     def detail(self) -> MonitorDetail:
         with self._history_lock:
@@ -234,14 +250,28 @@ class MonitorTask(Task):
                 + (f", {len(t.problems)} problem(s)" if t.problems else ""))
 
 
+FLEET_THREADS = 16  # clusters probed at once by a headless status of a fleet
+
+
+def one_shot_all(clusters: list[ClusterConfig], timeout: float = 2.0) -> list[Topology]:
+    """Every cluster discovered once, several at a time (bounded threads;
+    each cluster's own connections): a fleet's status in about the time of
+    its slowest cluster instead of the sum of all."""
+    if len(clusters) <= 1:
+        return [one_shot(c, timeout) for c in clusters]
+    with ThreadPoolExecutor(max_workers=min(FLEET_THREADS, len(clusters)),
+                            thread_name_prefix="fleet") as ex:
+        return list(ex.map(lambda c: one_shot(c, timeout), clusters))
+
+
 def one_shot(cluster: ClusterConfig, timeout: float = 2.0) -> Topology:
     """Discover once without a running task (headless ``status``)."""
     pool = ConnPool(connect_timeout=min(2.0, timeout), read_timeout=max(2.0, timeout))
     try:
-        topo = discover(cluster, pool, binlog_sizes=True)
+        topo = discover(cluster, pool, binlog_sizes=True, executor=shared_probes())
         if cluster.heartbeat and topo.primary:
             topo = discover(cluster, pool, previous=topo, heartbeat_sid=topo.primary.server_id,
-                            binlog_sizes=True)
+                            binlog_sizes=True, executor=shared_probes())
         return topo
     finally:
         pool.close()

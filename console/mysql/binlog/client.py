@@ -79,6 +79,7 @@ from console.mysql.connection import (
     describe_error,
     query_one,
 )
+from console.mysql.gtid import GtidPosition
 
 ER_SLAVE_SAME_ID = 4052  # another replica registered with our server_id and kicked us out
 
@@ -163,10 +164,10 @@ class DumpClient:
             c.close()
 
     def open(self, file: str = "", pos: int = 4, gtid: str = "",
-             gtid_state: dict | None = None, need_fde: bool = False) -> None:
+             gtid_state: GtidPosition | None = None, need_fde: bool = False) -> None:
         """Register as a replica and start the dump at ``file:pos`` or after ``gtid``.
 
-        ``gtid_state`` (domain -> (server, seq)) seeds the GTID tracking for a
+        ``gtid_state`` (a GTID position) seeds the GTID tracking for a
         file:pos start in the middle of a file.  ``need_fde`` keeps the
         FORMAT_DESCRIPTION the server re-sends for a start inside a file (for
         a caller that starts a new file there; the server has zeroed its
@@ -207,7 +208,7 @@ class DumpClient:
             raise describe_error(e, self.endpoint) from None
         self.file, self.pos = file, pos if file else 4
         self._need_fde = need_fde
-        self.tracker = E.GroupTracker(E.parse_state(gtid) if gtid else gtid_state)
+        self.tracker = E.GroupTracker(GtidPosition.parse(gtid) if gtid else gtid_state)
         self._sock = conn._sock
         self._sock.settimeout(self.read_timeout)
 
@@ -487,7 +488,7 @@ class DumpClient:
         if b_end >= 0:
             batch.boundary_end = b_end
             batch.boundary_pos = b_pos
-            batch.gtid_state = dict(self.tracker.state)
+            batch.gtid_state = self.tracker.state.copy()
 
     @staticmethod
     def _multi_end(buf, p: int, end: int) -> tuple[int, int]:
@@ -541,7 +542,7 @@ class DumpClient:
 
     def events(self) -> Iterator[RawEvent]:
         """One ``RawEvent`` per stored event (not heartbeats or artificial events)."""
-        state = dict(self.tracker.state)
+        state = self.tracker.state.copy()
         for b in self.batches(with_events=True):
             data = b.data
             for off, size, typ, end_pos, boundary, gtid in b.events or ():
@@ -550,13 +551,12 @@ class DumpClient:
                 gtext = ""
                 if boundary:
                     if gtid is not None:
-                        state[gtid[0]] = (gtid[1], gtid[2])
+                        state.put(*gtid)
                         gtext = f"{gtid[0]}-{gtid[1]}-{gtid[2]}"
                     elif typ == E.GTID_LIST:
                         for d, s, q in E.gtid_list(raw):
-                            if d not in state or q >= state[d][1]:
-                                state[d] = (s, q)
+                            state.put_newer(d, s, q)
                 yield RawEvent(b.file, end_pos, ts, typ, sid, flags,
-                               raw, boundary, gtext, E.format_state(state) if boundary else "")
+                               raw, boundary, gtext, state.text() if boundary else "")
             if b.eof:
                 return

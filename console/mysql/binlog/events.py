@@ -19,6 +19,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from console.mysql.gtid import GtidPosition
+
 MAGIC = b"\xfebin"
 HEADER_LEN = 19
 CRC_LEN = 4
@@ -152,21 +154,21 @@ class GroupTracker:
 
     ``feed(type, event, crc_len)`` returns True when the event ends a group or
     stands outside any group: the position after it is a safe place to
-    resume from.  ``state`` maps domain -> (server_id, seq) of the newest
+    resume from.  ``state`` is the ``GtidPosition`` after the newest
     complete transaction (MariaDB ``gtid_binlog_pos`` style); ``last_gtid``
-    is the GTID of the group that just ended (None for events outside
-    groups).  Only MariaDB GTIDs are tracked; MySQL groups are delimited
-    but their GTIDs are not decoded.
+    is the (domain, server_id, seq) of the group that just ended (None for
+    events outside groups).  Only MariaDB GTIDs are tracked; MySQL groups
+    are delimited but their GTIDs are not decoded.
     """
 
     __slots__ = ("in_group", "standalone", "pending", "state", "last_gtid", "first_query")
 
-    def __init__(self, state: dict[int, tuple[int, int]] | None = None):
+    def __init__(self, state: GtidPosition | None = None):
         self.in_group = False
         self.standalone = False
         self.first_query = False
         self.pending: tuple[int, int, int] | None = None  # (domain, server, seq)
-        self.state: dict[int, tuple[int, int]] = dict(state or {})
+        self.state = state.copy() if state is not None else GtidPosition()
         self.last_gtid: tuple[int, int, int] | None = None
 
     def reset_group(self) -> None:
@@ -187,9 +189,7 @@ class GroupTracker:
             self.last_gtid = None
             if typ == GTID_LIST:
                 for domain, server, seq in gtid_list(event):
-                    cur = self.state.get(domain)
-                    if cur is None or seq >= cur[1]:
-                        self.state[domain] = (server, seq)
+                    self.state.put_newer(domain, server, seq)
             return True
         if typ == QUERY or typ == QUERY_COMPRESSED:
             if self.standalone:
@@ -216,25 +216,6 @@ class GroupTracker:
         g = self.pending
         self.last_gtid = g
         if g is not None:
-            self.state[g[0]] = (g[1], g[2])
+            self.state.put(g[0], g[1], g[2])
             self.pending = None
         return True
-
-    def position_text(self) -> str:
-        """The MariaDB GTID position, e.g. ``0-1-100,1-2-7``."""
-        return format_state(self.state)
-
-
-def format_state(state: dict[int, tuple[int, int]]) -> str:
-    return ",".join(f"{d}-{s}-{q}" for d, (s, q) in sorted(state.items()))
-
-
-def parse_state(text: str) -> dict[int, tuple[int, int]]:
-    out: dict[int, tuple[int, int]] = {}
-    for item in (text or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        d, s, q = item.split("-")
-        out[int(d)] = (int(s), int(q))
-    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from console.mysql.binlog import events as E
+from console.mysql.gtid import GtidPosition
 
 
 @dataclass
@@ -16,7 +17,7 @@ class Batch:
     ``boundary_end`` is the length of the prefix of ``data`` that ends at the
     last transaction boundary (-1: none in this batch); ``boundary_pos`` is
     the upstream position after it and ``gtid_state`` the GTID position there
-    (domain -> (server_id, seq)).  ``events`` is filled only when asked for:
+    (a ``GtidPosition``).  ``events`` is filled only when asked for:
     ``(offset, size, type, log_pos, boundary, gtid)`` per event.
     """
 
@@ -25,7 +26,7 @@ class Batch:
     count: int = 0
     boundary_end: int = -1
     boundary_pos: int = 0
-    gtid_state: dict = field(default_factory=dict)
+    gtid_state: GtidPosition = field(default_factory=GtidPosition)
     new_file: bool = False       # data starts with the FDE of a new file (write the magic first)
     rotate_to: str = ""          # batch ends with a real ROTATE to this file
     upstream_pos: int = 0        # newest upstream position seen (events or heartbeat)

@@ -52,6 +52,7 @@ class DashboardScreen(Screen):
         Binding("enter", "open_task", "Open task", show=False),
         Binding("s", "start_task", "Start task"),
         Binding("p", "pause_task", "Pause/resume"),
+        Binding("n", "new_task", "New task"),
         Binding("l", "show_log", "Audit log"),
         Binding("t", "next_theme", "Theme"),
         Binding("q", "app.quit", "Quit"),
@@ -246,6 +247,11 @@ class DashboardScreen(Screen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "tasks":
             self.action_open_task()
+        elif event.data_table.id == "hosts" and event.row_key.value:
+            from console.tui.screens.host import HostScreen
+
+            cluster, _, address = str(event.row_key.value).partition("/")
+            self.app.push_screen(HostScreen(self.engine, cluster, address))
 
     def action_start_task(self) -> None:
         tid = self.selected_task()
@@ -259,6 +265,16 @@ class DashboardScreen(Screen):
             self.app.call_from_thread(self.notify, f"started {tid}")
         except UserError as e:
             self.app.call_from_thread(self.notify, str(e), severity="error")
+
+    def action_new_task(self) -> None:
+        from console.tui.widgets.declare_form import DeclareTaskForm
+
+        def done(said: str | None) -> None:
+            if said:
+                self.notify(said)
+                self.refresh_view()
+
+        self.app.push_screen(DeclareTaskForm(list(self.engine.config.clusters)), done)
 
     def action_pause_task(self) -> None:
         tid = self.selected_task()

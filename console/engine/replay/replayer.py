@@ -31,7 +31,7 @@ import pymysql
 from pymysql.connections import MySQLResult
 from pymysql.constants import COMMAND
 
-from console.engine.backup.segments import Txn
+from console.engine.replay.txn import Txn
 from console.errors import UserError
 from console.mysql.binlog import events as E
 from console.mysql.binlog.protocol import command_packets
