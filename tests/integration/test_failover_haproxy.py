@@ -111,6 +111,7 @@ class ThroughProxy(threading.Thread):
         self.port = port
         self.acks: list[tuple[int, int, float]] = []
         self.errors = 0
+        self.error_log: list[tuple[float, str]] = []  # (when, what) of each failed attempt
         self.stop_ev = threading.Event()
 
     def run(self) -> None:
@@ -130,6 +131,7 @@ class ThroughProxy(threading.Thread):
                 i += 1
             except pymysql.MySQLError as e:
                 self.errors += 1
+                self.error_log.append((time.time(), f"{type(e).__name__} {e.args[:1]}"))
                 if e.args and e.args[0] == 1062:
                     i += 1
                 try:
@@ -153,6 +155,11 @@ def switch_time(rep, w: ThroughProxy, new_port: int) -> tuple[float, float]:
     switch = next(s for s in rep.steps if s.name == "haproxy switch")
     promoted_at = promote.started + promote.ms / 1000
     first = min(t for _, port, t in w.acks if port == new_port)
+    timeline = [f"{(t - promoted_at) * 1000:+.0f} ms {what}" for t, what in w.error_log
+                if abs(t - promoted_at) < 5]
+    print(f"\n  after promote: switch step {(switch.started - promoted_at) * 1000:+.0f} ms .. "
+          f"{(switch.started + switch.ms / 1000 - promoted_at) * 1000:+.0f} ms; client errors: "
+          + "; ".join(timeline))
     return first - promoted_at, switch.ms
 
 
