@@ -187,10 +187,7 @@ def plan_switch(opts: HaproxyOptions, hosts: Iterable[tuple[str, str]], old: str
         switch.append(cmd_state(b, srv, "maint"))
         if addr == old:
             old_srv = srv
-    if old and not old_srv and old in names and names[old] != new_srv:
-        old_srv = names[old]
-    shutdown = (cmd_shutdown(b, old_srv),) if opts.shutdown_sessions and old_srv and \
-        (have is None or old_srv in have) else ()
+    shutdown = (cmd_shutdown(b, old_srv),) if opts.shutdown_sessions and old_srv else ()
     return SwitchPlan(tuple(switch), shutdown, new_srv, old_srv, tuple(notes))
 
 
