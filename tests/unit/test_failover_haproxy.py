@@ -73,6 +73,9 @@ def test_servers_mode_readies_the_new_primary_first_then_maint_for_the_others():
                     "127.0.0.1:23501", "127.0.0.1:23503", ["db_23501", "db_23503"])
     assert p.switch == ("set server rw/db_23503 state ready", "set server rw/db_23501 state maint")
     assert p.shutdown == () and p.notes == ("db_23502: no such server in rw (left alone)",)
+    # the old primary without a server of its own: nothing to put in maint or shut down
+    p = plan_switch(opts(), HOSTS, "127.0.0.1:23501", "127.0.0.1:23502", ["node2", "node3"])
+    assert (p.old_server, p.shutdown) == ("", ()) and p.notes == ("node1: no such server in writer (left alone)",)
     with pytest.raises(HaproxyError, match="no server node2 for the new primary 127.0.0.1:23502"):
         plan_switch(opts(), HOSTS, "127.0.0.1:23501", "127.0.0.1:23502", ["node1", "node3"])
 
