@@ -11,12 +11,14 @@ Layout (see ``sample-configs/`` for commented examples)::
     [clusters.NAME] heartbeat, auto_failover, ...
     [clusters.NAME.hosts.HOSTNAME]  host, port, user, password|password_file|password_env, tags
     [clusters.NAME.replication]     user, password|password_file|password_env
+    [clusters.NAME.haproxy]         admin_socket, backend, mode, server, ... (console.kinds.haproxy)
     [tasks.TASKNAME] kind = "relay" | ... ; options checked by that kind
 
 Every option is read by its declaration (``console.options.opt`` fields):
 a task's by its kind's options dataclass in ``console.kinds``, a cluster's,
 a host's, the replication user's, the hooks' and the UI's by the
-dataclasses below (``ClusterOptions``, ``HostOptions``, ...).  The parser,
+dataclasses below (``ClusterOptions``, ``HostOptions``, ...), the
+``haproxy`` table's by ``console.kinds.haproxy``.  The parser,
 ``config check``, the JSON Schema and the README's option tables all come
 from those declarations.  Only the password sources (``Table.secret``), a
 host's ``tags`` and ``state_dir`` are read by hand.
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import UserError
+from console.kinds.haproxy import HaproxyOptions, parse_haproxy
 from console.kinds.registry import get as get_kind
 from console.kinds.registry import names as kind_names
 from console.options import bound_problem, convert, opt, options_of, type_word, wanted_word
@@ -126,6 +129,7 @@ class ClusterConfig(ClusterOptions):
     hosts: tuple[HostConfig, ...]
     replication: Credentials | None = None
     hooks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    haproxy: HaproxyOptions | None = None  # [clusters.NAME.haproxy]: traffic follows the primary
 
     def host(self, name_or_address: str) -> HostConfig | None:
         for h in self.hosts:
@@ -475,7 +479,7 @@ def _parse_cluster(t: Table, name: str) -> ClusterConfig:
     hooks = _fields(parse_options(HookOptions, hooks_t))
     hooks_t.finish()
     c = ClusterConfig(**_fields(parse_options(ClusterOptions, t)), name=name, hosts=tuple(hosts),
-                      replication=repl, hooks=hooks)
+                      replication=repl, hooks=hooks, haproxy=parse_haproxy(t, parse_options))
     t.finish()
     return c
 
@@ -530,7 +534,10 @@ def declared_tables() -> tuple[tuple[str, str, type], ...]:
                                      "`password_file` or `password_env`) and `tags`", HostOptions),
         ("clusters.NAME.replication", "what replicas connect to a primary as; also one password "
                                       "source", ReplicationOptions),
-        ("clusters.NAME.hooks", "executables run around a recovery", HookOptions),
+        ("clusters.NAME.hooks", "executables run around a recovery (their environment: "
+                                "docs/failover.md, \"Hooks\")", HookOptions),
+        ("clusters.NAME.haproxy", "optional: HAProxy's writer backend follows the primary "
+                                  "(docs/failover.md, \"Traffic follows the primary\")", HaproxyOptions),
     )
 
 
@@ -555,7 +562,7 @@ def config_schema() -> dict[str, Any]:
     cluster = table(ClusterOptions,
                     hosts={"type": "object", "minProperties": 1, "additionalProperties": host},
                     replication=table(ReplicationOptions, **secret_source()),
-                    hooks=table(HookOptions))
+                    hooks=table(HookOptions), haproxy=table(HaproxyOptions))
     cluster["required"] = ["hosts", *cluster.get("required", [])]
     common = {"kind": {"type": "string"}, "cluster": {"type": "string"},
               "autostart": {"type": "boolean", "default": False}}

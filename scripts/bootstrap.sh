@@ -16,12 +16,13 @@ if ! dpkg -s mariadb-server mariadb-client mariadb-backup zstd >/dev/null 2>&1; 
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y mariadb-server mariadb-client mariadb-backup zstd
 fi
 # Test peers for the service (issue 14): a real Prometheus server that scrapes
-# /metrics, and Chromium + ChromeDriver for the browser console's test.
-if ! dpkg -s prometheus chromium chromium-driver >/dev/null 2>&1; then
-  echo "bootstrap: installing prometheus, chromium and chromium-driver with apt-get" >&2
+# /metrics, and Chromium + ChromeDriver for the browser console's test;
+# HAProxy (issue 15): traffic follows the primary through its runtime API.
+if ! dpkg -s prometheus chromium chromium-driver haproxy >/dev/null 2>&1; then
+  echo "bootstrap: installing prometheus, chromium, chromium-driver and haproxy with apt-get" >&2
   $SUDO apt-get update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
-    prometheus chromium chromium-driver
+    prometheus chromium chromium-driver haproxy
 fi
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   $SUDO apt-get update

@@ -26,6 +26,8 @@ def report_text(rep) -> str:
              + (" (dry run: nothing was changed)" if rep.dry_run else "")]
     if rep.error:
         lines.append(f"  error: {rep.error}")
+    if rep.recovery_id and not rep.dry_run:
+        lines.append(f"  recovery id: {rep.recovery_id}")
     if rep.old_primary or rep.new_primary:
         lines.append(f"  primary: {rep.old_primary or '?'} -> {rep.new_primary or '?'}")
     if rep.candidates:
@@ -40,6 +42,8 @@ def report_text(rep) -> str:
         lines.append(f"  repointed: {', '.join(rep.repointed)}")
     for n in rep.not_repointed:
         lines.append(f"  NOT repointed: {n}")
+    if rep.traffic:
+        lines.append(f"  haproxy: {rep.traffic}")
     if rep.salvaged:
         lines.append(f"  salvaged: {rep.salvaged}")
         lines += [f"    from {s}" for s in rep.salvaged_from]

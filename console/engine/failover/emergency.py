@@ -123,6 +123,7 @@ class Failover(Recovery):
             ch.promote(cconn, s.sql)
             self.promoted_ms = self.ms()
             s.detail = "writable" + (f"; salvaged {self.salvaged}" if self.salvaged else "")
+        self.switch_traffic()
         new_have = ch.executed(cconn).restrict(keys)
         skip = {}
         for a, pos in clean.items():
@@ -255,6 +256,7 @@ class Failover(Recovery):
             src.plan(self.ops, cand.address, known.subtract(have), j, self.opts.salvage_timeout)
         nh, _, np = cand.address.rpartition(":")
         j.plan("promote", cand.address, self.ops.handler(cand.address).promote_sql())
+        self.plan_traffic()
         for h in replicas:
             if h.address != cand.address:
                 j.plan("repoint", h.address, self.ops.handler(h.address).point_to_sql(nh, int(np), user))

@@ -26,6 +26,7 @@ class Recovery:
     old_primary: str
     new_primary: str
     acknowledged: bool
+    recovery_id: str = ""  # the recovery's id (journal, hooks' DBOPS_RECOVERY_ID)
 
 
 def _path(state_dir: Path, cluster: str) -> Path:
@@ -38,9 +39,10 @@ def load_local(state_dir: Path, cluster: str) -> list[Recovery]:
     return [Recovery(**r) for r in read_json(_path(state_dir, cluster), [])]
 
 
-def record_local(state_dir: Path, cluster: str, kind: str, old: str, new: str) -> Recovery:
+def record_local(state_dir: Path, cluster: str, kind: str, old: str, new: str,
+                 recovery_id: str = "") -> Recovery:
     items = load_local(state_dir, cluster)
-    rec = Recovery(len(items) + 1, kind, time.time(), old, new, False)
+    rec = Recovery(len(items) + 1, kind, time.time(), old, new, False, recovery_id)
     items.append(rec)
     write_json_atomic(_path(state_dir, cluster), [r.__dict__ for r in items[-50:]])
     return rec
@@ -70,13 +72,18 @@ def ensure_table(conn) -> None:
                   "cluster VARCHAR(64) NOT NULL, kind VARCHAR(16) NOT NULL, "
                   "at DOUBLE NOT NULL, old_primary VARCHAR(255) NOT NULL, "
                   "new_primary VARCHAR(255) NOT NULL, acknowledged TINYINT NOT NULL DEFAULT 0, "
+                  "recovery_id VARCHAR(64) NOT NULL DEFAULT '', "
                   "KEY (cluster, at)) ENGINE=InnoDB")
+    # a table made before recovery ids (no ADD COLUMN IF NOT EXISTS on MySQL)
+    if not query(conn, "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'dbops' "
+                       "AND TABLE_NAME = 'failover_history' AND COLUMN_NAME = 'recovery_id'"):
+        execute(conn, f"ALTER TABLE {TABLE} ADD COLUMN recovery_id VARCHAR(64) NOT NULL DEFAULT ''")
 
 
-def record_remote(conn, cluster: str, kind: str, old: str, new: str) -> None:
+def record_remote(conn, cluster: str, kind: str, old: str, new: str, recovery_id: str = "") -> None:
     ensure_table(conn)
-    execute(conn, f"INSERT INTO {TABLE} (cluster, kind, at, old_primary, new_primary) "
-                  "VALUES (%s, %s, %s, %s, %s)", (cluster, kind, time.time(), old, new))
+    execute(conn, f"INSERT INTO {TABLE} (cluster, kind, at, old_primary, new_primary, recovery_id) "
+                  "VALUES (%s, %s, %s, %s, %s, %s)", (cluster, kind, time.time(), old, new, recovery_id))
 
 
 def acknowledge_remote(conn, cluster: str) -> int:

@@ -1,10 +1,14 @@
 """Pre- and post-recovery hooks: executables, the event in environment variables.
 
-Variables: ``DBOPS_EVENT`` (pre_failover | post_failover), ``DBOPS_KIND``
-(switchover | failover), ``DBOPS_CLUSTER``, ``DBOPS_OLD_PRIMARY``,
-``DBOPS_NEW_PRIMARY`` (host:port), ``DBOPS_DRY_RUN`` (0/1), and for
-post hooks ``DBOPS_OUTCOME`` (ok | failed), ``DBOPS_LOST_GTIDS`` (described,
-empty when nothing was lost), ``DBOPS_ERROR``.  Environment variables the
+Variables (set by ``recovery.py``; the table with every one is in
+docs/failover.md, "Hooks"): ``DBOPS_EVENT`` (pre_failover | post_failover),
+``DBOPS_KIND`` (switchover | failover), ``DBOPS_CLUSTER``,
+``DBOPS_RECOVERY_ID``, ``DBOPS_ACTOR``, ``DBOPS_DRY_RUN`` (0/1),
+``DBOPS_JOURNAL``, ``DBOPS_OLD_PRIMARY`` / ``DBOPS_NEW_PRIMARY`` (host:port)
+and their ``_HOST``, ``_PORT``, ``_NAME``; for post hooks ``DBOPS_OUTCOME``
+(ok | failed), ``DBOPS_ERROR``, ``DBOPS_LOST_GTIDS`` (described, empty when
+nothing was lost), ``DBOPS_REPOINTED``, ``DBOPS_LOST_REPLICAS``
+(comma-separated host:port) and ``DBOPS_HAPROXY``.  Environment variables the
 config reads passwords from are not passed on.  A failing pre hook (non-zero
 exit, or not runnable, or over the timeout) aborts the recovery; a failing
 post hook is reported.  No secret is ever passed.

@@ -76,3 +76,5 @@ class RecoveryReport:
     error: str = ""
     started: float = field(default_factory=time.time)
     journal: str = ""  # path of the journal file
+    recovery_id: str = ""  # also in the journal, the history and the hooks' DBOPS_RECOVERY_ID
+    traffic: str = ""  # the HAProxy switch: "ok: ..." | "failed: ..." | "" (none configured)

@@ -4,6 +4,7 @@ subclass ``Recovery`` and implement ``_run``."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,10 +12,12 @@ from dataclasses import replace
 
 from console.engine.failover import history
 from console.engine.failover.context import ClusterOps, RecoveryOptions
+from console.engine.failover.haproxy import TrafficSwitch
 from console.engine.failover.hooks import run_hooks, secret_env_names
 from console.engine.failover.journal import Journal
 from console.engine.failover.lease import ClusterLease
 from console.engine.failover.model import Candidate, RecoveryReport, StepRecord
+from console.engine.topology.discovery import norm_address
 from console.engine.topology.model import Topology
 from console.errors import UserError
 
@@ -23,6 +26,11 @@ RelayFollow = Callable[[str, str], list[str]]  # (cluster, new primary address) 
 
 class RecoveryFailed(UserError):
     exit_code = 1
+
+
+def new_recovery_id() -> str:
+    """``20261204T033323Z-a1b2c3``: sortable by time, unique across consoles."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
 class Recovery:
@@ -37,8 +45,10 @@ class Recovery:
         self.previous = previous
         self.snapshot = snapshot  # a fresh topology the caller already has (saves a discovery)
         self.relay_follow = relay_follow
+        self.recovery_id = new_recovery_id()
         self.journal = Journal(None if opts.dry_run else ops.state_dir, self.kind, self.cluster.name,
                                on_steps)
+        self.journal.meta["recovery_id"] = self.recovery_id
         self.lease = ClusterLease(self.cluster.name, None if opts.dry_run else ops.state_dir)
         self.t0 = time.monotonic()
         self.t_wall = time.time()
@@ -50,6 +60,7 @@ class Recovery:
         self.salvaged = ""
         self.salvaged_from: list[str] = []
         self.lost = ""
+        self.traffic = ""  # the HAProxy switch's outcome ("" without [haproxy])
         self.write_block_ms: float | None = None
         self.promoted_ms: float | None = None
         self.repointed_ms: float | None = None
@@ -84,7 +95,7 @@ class Recovery:
                            salvaged_from=self.salvaged_from,
                            write_block_ms=self.write_block_ms, total_ms=report.total_ms,
                            promoted_ms=self.promoted_ms, repointed=self.repointed,
-                           not_repointed=self.not_repointed)
+                           not_repointed=self.not_repointed, traffic=self.traffic)
         return report
 
     def _run(self) -> None:
@@ -108,6 +119,7 @@ class Recovery:
             detection_ms=self.detection_ms, promoted_ms=self.promoted_ms, repointed_ms=self.repointed_ms,
             total_ms=None if self.opts.dry_run else self.ms(), error=error,
             journal=str(self.journal.path or ""), started=self.t_wall,
+            recovery_id=self.recovery_id, traffic=self.traffic,
         )
 
     # ---- shared steps ----------------------------------------------------------
@@ -132,29 +144,56 @@ class Recovery:
             return
         try:
             with self.journal.step("post-failover hooks") as s:
-                s.detail = "; ".join(run_hooks(paths, {
-                    **self._hook_env("post_failover"), "DBOPS_OUTCOME": outcome,
-                    "DBOPS_LOST_GTIDS": self.lost, "DBOPS_ERROR": error},
-                    scrub=secret_env_names(self.cluster)))
+                s.detail = "; ".join(run_hooks(paths, self._post_env(outcome, error),
+                                               scrub=secret_env_names(self.cluster)))
         except UserError:
             pass  # recorded as a failed step
 
+    def _post_env(self, outcome: str, error: str) -> dict[str, str]:
+        return {**self._hook_env("post_failover"), "DBOPS_OUTCOME": outcome,
+                "DBOPS_LOST_GTIDS": self.lost, "DBOPS_ERROR": error,
+                "DBOPS_REPOINTED": ",".join(self.repointed),
+                "DBOPS_LOST_REPLICAS": ",".join(n.split(": ", 1)[0] for n in self.not_repointed),
+                "DBOPS_HAPROXY": self.traffic}
+
     def _hook_env(self, event: str) -> dict[str, str]:
-        return {"DBOPS_EVENT": event, "DBOPS_KIND": self.kind, "DBOPS_CLUSTER": self.cluster.name,
-                "DBOPS_OLD_PRIMARY": self.old_primary, "DBOPS_NEW_PRIMARY": self.new_primary,
-                "DBOPS_DRY_RUN": "1" if self.opts.dry_run else "0"}
+        env = {"DBOPS_EVENT": event, "DBOPS_KIND": self.kind, "DBOPS_CLUSTER": self.cluster.name,
+               "DBOPS_RECOVERY_ID": self.recovery_id, "DBOPS_ACTOR": self.opts.actor,
+               "DBOPS_DRY_RUN": "1" if self.opts.dry_run else "0",
+               "DBOPS_JOURNAL": str(self.journal.path or "")}
+        for role, addr in (("OLD", self.old_primary), ("NEW", self.new_primary)):
+            host, _, port = addr.rpartition(":")
+            name = next((h.name for h in self.cluster.hosts
+                         if addr and addr in (h.address, norm_address(h.host, h.port))), "")
+            env |= {f"DBOPS_{role}_PRIMARY": addr, f"DBOPS_{role}_PRIMARY_HOST": host,
+                    f"DBOPS_{role}_PRIMARY_PORT": port, f"DBOPS_{role}_PRIMARY_NAME": name}
+        return env
+
+    def switch_traffic(self) -> None:
+        """Right after the promotion: the cluster's HAProxy writer backend
+        follows (journal steps ``haproxy switch``/``haproxy confirm``); a
+        failure is reported, the recovery stands."""
+        if self.cluster.haproxy is not None:
+            self.traffic = TrafficSwitch(self.cluster.haproxy, self.cluster, self.journal).run(
+                self.old_primary, self.new_primary)
+
+    def plan_traffic(self) -> None:
+        if self.cluster.haproxy is not None:
+            TrafficSwitch(self.cluster.haproxy, self.cluster, self.journal).plan(
+                self.old_primary, self.new_primary)
 
     def record_history(self) -> None:
         """Recorded after the new primary took over: a failure here is a failed
         step in the journal, never a failed recovery."""
         if self.ops.state_dir is not None:
             history.record_local(self.ops.state_dir, self.cluster.name, self.kind,
-                                 self.old_primary, self.new_primary)
+                                 self.old_primary, self.new_primary, self.recovery_id)
         try:
             with self.journal.step("record history", self.new_primary) as s:
                 s.sql.append(f"INSERT INTO {history.TABLE} (...)")
                 history.record_remote(self.ops.conn(self.new_primary), self.cluster.name, self.kind,
-                                      self.old_primary, self.new_primary)
+                                      self.old_primary, self.new_primary, self.recovery_id)
+                s.detail = f"recovery {self.recovery_id}"
         except Exception:  # noqa: BLE001 - recorded as a failed step
             pass
 

@@ -58,6 +58,7 @@ class Switchover(Recovery):
                    [ch.d.wait_for_gtid_sql() % ("'<final gtid>'", self.opts.wait_timeout)],
                    "on timeout: UNLOCK TABLES and read_only OFF on the primary (fence rolled back)")
             j.plan("promote", cand.address, ch.promote_sql())
+            self.plan_traffic()
             for a in others:
                 j.plan("repoint", a, self.ops.handler(a).point_to_sql(nh, int(np), user))
             j.plan("old primary replicates", primary.address,
@@ -109,6 +110,7 @@ class Switchover(Recovery):
                     ph_host, _, ph_port = primary.address.rpartition(":")
                     ch.point_to(cconn, ph_host, int(ph_port), user, password, s.sql)
             raise
+        self.switch_traffic()
         self.repoint_all(others, skip=skipped)
         if skipped:
             self.repoint_all(list(skipped), skip=skipped)

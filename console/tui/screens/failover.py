@@ -170,6 +170,9 @@ class FailoverScreen(TaskScreenBase):
                 parts.append("salvaged from " + escape("; ".join(r.salvaged_from)))
             if r.not_repointed:
                 parts.append("NOT repointed: " + escape("; ".join(r.not_repointed)))
+            if r.traffic:
+                style = "red" if r.traffic.startswith("failed") else "green"
+                parts.append(f"[{style}]haproxy {escape(r.traffic)}[/{style}]")
             self.query_one("#fo-report", Static).update("   ".join(parts))
 
     def selected_candidate(self) -> str | None:
