@@ -265,6 +265,7 @@ class CryptStorage(Storage):
 
     def __init__(self, inner: Storage, master: bytes | None = None):
         self.inner = inner
+        self.read_ahead = inner.read_ahead
         self.master = master
         self.key_id = key_id_of(master) if master else ""
 

@@ -171,10 +171,13 @@ def plan(catalog: Catalog, to_time: float | None, to_gtid: str | None
     return target, snap, needed, label
 
 
-def _prefetched(catalog: Catalog, manifests: list[SegmentManifest], ahead: int = 3):
-    """(FDE, transactions) per segment, read and decompressed by two threads
-    a few segments ahead of the replay."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="restore-read") as ex:
+def _prefetched(catalog: Catalog, manifests: list[SegmentManifest], ahead: int = 0):
+    """(FDE, transactions) per segment, read and decompressed by a few threads
+    (the storage's ``read_ahead``: 2 on local files, 8 on S3, where a GET
+    waits for the network) that many segments ahead of the replay."""
+    workers = max(1, getattr(catalog.storage, "read_ahead", 2))
+    ahead = ahead or workers + 1
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restore-read") as ex:
         pending: collections.deque = collections.deque()
         it = iter(manifests)
         for m in itertools.islice(it, ahead):

@@ -65,6 +65,7 @@ def _why(e: Exception) -> str:
 
 
 class S3Storage(Storage):
+    read_ahead = 8
     def __init__(self, url: StorageURL, *, endpoint: str = "", region: str = "us-east-1",
                  credentials_file: str | None = None, create: bool | None = True):
         import boto3
