@@ -81,15 +81,15 @@ def backed_up(sandbox, s3, tmp_path_factory):
         wait_backed_up(sandbox, task)
         # one writer per storage: a second task on the bucket is refused by the lease
         other = Engine(load_config(cfg)).create_configured("sandbox-backup")
-        with pytest.raises(UserError, match="already running|in use"):
+        with pytest.raises(UserError, match="backup sandbox-backup is already running"):
             other.claim()
     finally:
         engine.shutdown()
-    return load_config(cfg).task("sandbox-backup").options, target, checksum, tmp
+    return load_config(cfg).task("sandbox-backup").options, target, checksum, tmp, cfg
 
 
 def test_pitr_from_s3_is_exact_and_objects_are_encrypted(backed_up, s3):
-    opts, target, checksum, tmp = backed_up
+    opts, target, checksum, tmp, _ = backed_up
     store = open_storage(opts, create=False)
     report = verify(Catalog(store))
     assert report.ok, report.problems
@@ -115,7 +115,7 @@ def test_pitr_from_s3_is_exact_and_objects_are_encrypted(backed_up, s3):
 def test_restore_without_the_key_says_so_and_creates_nothing(backed_up):
     from dataclasses import replace
 
-    opts, target, _, tmp = backed_up
+    opts, target, _, tmp, _ = backed_up
     no_key = replace(opts, encryption_key_file=None)
     with pytest.raises(RestoreError, match="encrypted .*no encryption key is configured"):
         restore(no_key, tmp / "nokey", port=free_port_block(1), to_gtid=target)
@@ -128,8 +128,57 @@ def test_restore_without_the_key_says_so_and_creates_nothing(backed_up):
     assert not (tmp / "wrongkey").exists()
 
 
+def _cli(*args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    return subprocess.run([sys.executable, "-m", "console.cli", *args], capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parents[2], timeout=120)
+
+
+def test_cli_on_the_bucket_shows_no_secret(backed_up, s3):
+    cfg = str(backed_up[4])
+    for action in ("list", "status", "verify"):
+        r = _cli("backup", action, "--config", cfg, "--task", "sandbox-backup", "--json")
+        assert r.returncode == 0, r.stderr
+        out = r.stdout + r.stderr
+        assert s3_server.SECRET not in out and "7f7f7f7f" not in out and s3_server.ACCESS not in out
+    r = _cli("restore", "--config", cfg, "--task", "sandbox-backup", "--to-gtid", backed_up[1],
+             "--target-dir", str(backed_up[3] / "dry"), "--dry-run")
+    assert r.returncode == 0 and "nothing was changed" in r.stdout, r.stderr
+
+
+def test_a_killed_writer_s_lease_is_taken_over(backed_up, sandbox):
+    import json
+    import signal
+
+    from tests.support.backup_helpers import start_cli_backup
+
+    cfg = backed_up[4]
+    opts = backed_up[0]
+    proc = start_cli_backup(cfg)
+    try:
+        store = open_storage(opts, create=False).inner
+        def held():
+            try:
+                raw = store.s3.get_object(Bucket=BUCKET, Key="clusters/main/.lock")["Body"].read()
+            except Exception:  # noqa: BLE001 - not yet
+                return False
+            return json.loads(raw).get("pid") == proc.pid
+        wait_for(held, 60, what="the CLI backup's lease")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    task = Engine(load_config(cfg)).create_configured("sandbox-backup")
+    task.claim()              # the holder is a dead process of this host: taken over at once
+    task.release()
+    with pytest.raises(Exception, match="404|Not Found"):      # released: the lease is gone
+        store.s3.head_object(Bucket=BUCKET, Key="clusters/main/.lock")
+
+
 def test_verify_names_a_changed_or_truncated_object(backed_up, s3):
-    opts, _, _, _ = backed_up
+    opts = backed_up[0]
     cli = s3_server.client(s3[0])
     cat = Catalog(open_storage(opts, create=False))
     seq = cat.segment_seqs()[1]
@@ -191,7 +240,7 @@ def test_missing_bucket_is_one_line(s3, tmp_path):
 
 def test_retention_on_s3_keeps_what_the_newest_snapshot_needs(backed_up):
     """Last in this module: it removes the first snapshot."""
-    opts, _, _, _ = backed_up
+    opts = backed_up[0]
     cat = Catalog(open_storage(opts, create=False))
     first, second = cat.snapshots()
     before = cat.segment_seqs()

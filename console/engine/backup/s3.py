@@ -403,10 +403,13 @@ class Lease:
 
 
 def _holder(held) -> str:
+    """Who holds the lease: its owner as it named itself (plus its host when
+    that is another machine: the pid alone would mislead)."""
     if not isinstance(held, dict):
         return "another process"
     host = held.get("host", "")
-    return f"{held.get('owner') or 'another process'}" + (f" on {host}" if host else "")
+    local = host == socket.gethostname()
+    return f"{held.get('owner') or 'another process'}" + ("" if local or not host else f" on {host}")
 
 
 def _stale(held, host: str) -> bool:
