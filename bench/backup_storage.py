@@ -1,7 +1,7 @@
 """bench/backup_storage: backup storage backends, S3 vs local files,
 client-side encryption on and off.
 
-    python -m bench.backup_storage [--segments N] [--snapshot-mb M] [--dir D]
+    python -m bench.backup_storage [--segments N] [--snapshot-mb M] [--rounds R] [--dir D]
 
 For each of four stores (a local directory and an S3 bucket, each plain
 and encrypted with AES-256-GCM) this measures, on the same data:
@@ -18,7 +18,8 @@ and encrypted with AES-256-GCM) this measures, on the same data:
 The S3 side is moto's standalone server (``moto[server]``, a Python HTTP
 server started here as a child process on a free port and stopped by its
 pid): its figures are those of that server on this machine, not of AWS or
-MinIO.  Everything it writes (the directory, the server's memory) is gone
+MinIO.  Each figure is the median of R rounds (each on fresh prefixes),
+the four stores interleaved within a round.  Everything it writes (the directory, the server's memory) is gone
 when it ends.
 """
 
@@ -29,6 +30,7 @@ import os
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -131,6 +133,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="bench.backup_storage")
     ap.add_argument("--segments", type=int, default=200)
     ap.add_argument("--snapshot-mb", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dir", default="", help="where the local stores go (default: a temp dir)")
     args = ap.parse_args()
     rng = random.Random(7)
@@ -155,15 +158,20 @@ def main() -> int:
               f"snapshot {args.snapshot_mb} MB; S3 = moto server at {endpoint}")
         print(f"{'store':6} {'encryption':10} {'publish seg/s':>13} {'read seg/s':>10} "
               f"{'read MB/s':>9} {'snap write MB/s':>15} {'snap read MB/s':>14}")
-        for kind, make in stores.items():
-            for enc in (False, True):
-                name = f"{kind}-{'enc' if enc else 'plain'}"
-                store = CryptStorage(make(name), key if enc else None)
-                pub = publish_all(store, segs)
-                rd, mb = read_all(store, len(segs), segs)
-                sw, sr = snapshot_round(store, snap)
-                print(f"{kind:6} {'AES-GCM' if enc else 'off':10} {pub:13.0f} {rd:10.0f} "
-                      f"{mb:9.1f} {sw:15.0f} {sr:14.0f}")
+        results: dict[tuple[str, bool], list[tuple[float, ...]]] = {}
+        for r in range(args.rounds):
+            for kind, make in stores.items():
+                for enc in (False, True):
+                    store = CryptStorage(make(f"{kind}-{'enc' if enc else 'plain'}-{r}"),
+                                         key if enc else None)
+                    pub = publish_all(store, segs)
+                    rd, mb = read_all(store, len(segs), segs)
+                    sw, sr = snapshot_round(store, snap)
+                    results.setdefault((kind, enc), []).append((pub, rd, mb, sw, sr))
+        for (kind, enc), rows in results.items():
+            pub, rd, mb, sw, sr = (statistics.median(col) for col in zip(*rows, strict=True))
+            print(f"{kind:6} {'AES-GCM' if enc else 'off':10} {pub:13.0f} {rd:10.0f} "
+                  f"{mb:9.1f} {sw:15.0f} {sr:14.0f}")
     finally:
         proc.terminate()
         try:

@@ -207,7 +207,7 @@ def test_multipart_writer_streaming_reader_and_retention_on_s3(s3):
     endpoint, creds = s3
     st = S3Storage(storage_url.parse(f"s3://{BUCKET}/mp"), endpoint=endpoint,
                    credentials_file=str(creds))
-    data = bytes(range(256)) * ((2 * PART + 12345) // 256)
+    data = bytes(range(256)) * ((5 * PART + 12345) // 256)   # 6 parts, 4 in flight
     with st.writer("snapshots/x/backup.xb.zst") as f:
         for i in range(0, len(data), 1 << 20):
             f.write(data[i:i + (1 << 20)])

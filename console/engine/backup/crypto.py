@@ -206,24 +206,25 @@ def encrypt(master: bytes, name: str, data: bytes, chunk: int = CHUNK) -> bytes:
     return out.getvalue()
 
 
-def decrypt(master: bytes | None, name: str, blob: bytes) -> tuple[bytes, str]:
-    """(plaintext, key id) of ``blob`` (key id "" for a plain object)."""
+def decrypt(master: bytes | None, name: str, blob: bytes, mine: str = "") -> tuple[bytes, str]:
+    """(plaintext, key id) of ``blob`` (key id "" for a plain object);
+    ``mine``: the master key's id, when the caller knows it."""
     src = io.BytesIO(blob)
     h = parse_header(src, name)
     if h is None:
         return blob, ""
     head, kid, salt, chunk = h
-    _check_key(master, kid, name)
+    _check_key(master, kid, name, mine)
     assert master is not None
     return DecryptingReader(src, master, name, head, kid, salt, chunk).read(), kid
 
 
-def _check_key(master: bytes | None, kid: str, name: str) -> None:
+def _check_key(master: bytes | None, kid: str, name: str, mine: str = "") -> None:
     if master is None:
         raise CryptoError(f"backup object {name} is encrypted with key id {kid} and no "
                           f"encryption key is configured: set the backup task's "
                           f"encryption_key_file or encryption_key_env")
-    mine = key_id_of(master)
+    mine = mine or key_id_of(master)
     if kid != mine:
         raise CryptoError(f"backup object {name} is encrypted with key id {kid}, but the "
                           f"configured key is {mine}: configure the key it was written with")
@@ -282,7 +283,7 @@ class CryptStorage(Storage):
 
     def get_sealed(self, key: str) -> tuple[bytes, str]:
         """(plaintext, the key id it was encrypted with, "" when plain)."""
-        return decrypt(self.master, key, self.inner.get(key))
+        return decrypt(self.master, key, self.inner.get(key), self.key_id)
 
     def key_id_of(self, key: str) -> str:
         """The key id in the object's header ("" for a plain object)."""
@@ -311,7 +312,7 @@ class CryptStorage(Storage):
             h = parse_header(_Prefixed(peek, src), key)
             assert h is not None
             head, kid, salt, chunk = h
-            _check_key(self.master, kid, key)
+            _check_key(self.master, kid, key, self.key_id)
             assert self.master is not None
             yield DecryptingReader(src, self.master, key, head, kid, salt, chunk)  # type: ignore[misc]
 

@@ -3,7 +3,8 @@
 Keys live under ``s3://bucket/prefix/``.  A PUT is atomic by nature (a
 reader sees the old object or the new one), so ``put`` is one PUT; big
 objects (snapshots) go through ``writer``: a multipart upload in 8 MiB
-parts, completed when the block ends without error and aborted otherwise.
+parts (4 uploaded at once), completed when the block ends without error
+and aborted otherwise.
 ``reader`` streams the object's body (a restore never holds a snapshot in
 memory).
 
@@ -38,6 +39,7 @@ from console.engine.backup.storage import Storage, StorageError, _check_key
 from console.kinds.storage_url import StorageURL, read_credentials
 
 PART = 8 << 20              # multipart part size (S3's minimum is 5 MiB)
+PARTS_IN_FLIGHT = 4         # parts uploaded at once (memory: this many parts)
 LEASE_KEY = ".lock"
 LEASE_TTL = 30.0            # seconds; renewed every third of it
 STALE_UPLOAD = 24 * 3600.0  # multipart uploads older than this are aborted by clean_temp
@@ -257,8 +259,8 @@ class _Body(io.RawIOBase):
 
 
 class _MultipartWriter(io.RawIOBase):
-    """Buffers ``PART`` bytes per part; an object smaller than one part is a
-    single PUT."""
+    """Buffers ``PART`` bytes per part, uploads up to ``PARTS_IN_FLIGHT``
+    parts at once; an object smaller than one part is a single PUT."""
 
     def __init__(self, store: S3Storage, key: str):
         super().__init__()
@@ -266,6 +268,8 @@ class _MultipartWriter(io.RawIOBase):
         self.buf = bytearray()
         self.upload_id = ""
         self.parts: list[dict] = []
+        self._pool = None
+        self._inflight: list = []
 
     def writable(self) -> bool:
         return True
@@ -278,17 +282,35 @@ class _MultipartWriter(io.RawIOBase):
         return len(data)
 
     def _part(self, data: bytes) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         s3, b = self.store.s3, self.store.bucket
         try:
             if not self.upload_id:
                 self.store._writable()
                 self.upload_id = s3.create_multipart_upload(Bucket=b, Key=self.full)["UploadId"]
-            n = len(self.parts) + 1
-            r = s3.upload_part(Bucket=b, Key=self.full, UploadId=self.upload_id, PartNumber=n,
-                               Body=data)
-            self.parts.append({"PartNumber": n, "ETag": r["ETag"]})
+                self._pool = ThreadPoolExecutor(PARTS_IN_FLIGHT, thread_name_prefix="s3-part")
         except self.store._errors as e:
             raise self.store._fail("write", self.key, e) from None
+        while len(self._inflight) >= PARTS_IN_FLIGHT:
+            self._settle(self._inflight.pop(0))
+        n = len(self.parts) + len(self._inflight) + 1
+        assert self._pool is not None
+        self._inflight.append((n, self._pool.submit(
+            s3.upload_part, Bucket=b, Key=self.full, UploadId=self.upload_id, PartNumber=n,
+            Body=data)))
+
+    def _settle(self, item) -> None:
+        n, fut = item
+        try:
+            r = fut.result()
+        except self.store._errors as e:
+            raise self.store._fail("write", self.key, e) from None
+        self.parts.append({"PartNumber": n, "ETag": r["ETag"]})
+
+    def _drain(self) -> None:
+        while self._inflight:
+            self._settle(self._inflight.pop(0))
 
     def complete(self) -> None:
         if not self.upload_id:
@@ -297,6 +319,9 @@ class _MultipartWriter(io.RawIOBase):
         if self.buf:
             self._part(bytes(self.buf))
             self.buf = bytearray()
+        self._drain()
+        self._shutdown()
+        self.parts.sort(key=lambda p: p["PartNumber"])
         self.store._writable()
         try:
             self.store.s3.complete_multipart_upload(
@@ -306,7 +331,14 @@ class _MultipartWriter(io.RawIOBase):
             raise self.store._fail("write", self.key, e) from None
         self.upload_id = ""
 
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
     def abort(self) -> None:
+        self._shutdown()
+        self._inflight = []
         if self.upload_id:
             with contextlib.suppress(*self.store._errors):
                 self.store.s3.abort_multipart_upload(Bucket=self.store.bucket, Key=self.full,
