@@ -59,6 +59,9 @@ def _missing(e: Exception) -> bool:
 
 def _why(e: Exception) -> str:
     """A one-line reason from a botocore error (it never holds credentials)."""
+    if type(e).__name__ == "NoCredentialsError":
+        return ("no S3 credentials: set the task's credentials_file, or AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY in the environment")
     code = _code(e)
     if code:
         msg = getattr(e, "response", {}).get("Error", {}).get("Message", "") or ""
