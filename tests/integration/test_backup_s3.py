@@ -227,7 +227,14 @@ def test_multipart_writer_streaming_reader_and_retention_on_s3(s3):
     lease = st.lock("backup task a")
     with pytest.raises(StorageError, match="in use by backup task a"):
         st.lock("backup task b")
+    st.put("log/0000000009.json", b"{}")
+    held_until, st._lease_until = st._lease_until, 1.0   # as if renewals failed for too long
+    with pytest.raises(StorageError, match="could not be renewed"):
+        st.put("log/0000000009.json", b"{}")
+    st._lease_until = held_until
     lease.close()
+    st.put("log/0000000009.json", b"{}")                   # no lease held: not fenced
+    st.delete("log/0000000009.json")
     st.lock("backup task b").close()
 
 

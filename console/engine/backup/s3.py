@@ -13,7 +13,10 @@ pid, host, expiry) is created with a conditional write (``If-None-Match:
 *``), renewed every ``LEASE_TTL / 3`` seconds with ``If-Match`` on its
 ETag, and deleted on release.  A lease that expired (its holder died
 without releasing it) or whose holder is a dead process on this host is
-taken over, again conditionally on its ETag.  Servers that ignore the
+taken over, again conditionally on its ETag.  The holder stops writing
+when its last renewal is older than two thirds of the lease's life (a
+partition cannot leave two writers), and for good when a renewal finds
+the lease taken.  Servers that ignore the
 conditional headers (old MinIO releases) cannot make this safe; the lease
 then still names the holder (the lease is read back and must be ours).
 
@@ -97,6 +100,7 @@ class S3Storage(Storage):
         self.s3 = session.client("s3", endpoint_url=endpoint or None, config=cfg)
         self._errors = self._exceptions()
         self._lease_lost = ""
+        self._lease_until = 0.0   # while a lease is held: writes stop when it could have expired
         if create is False:
             self._check_bucket()
             if not self.list():
@@ -133,6 +137,9 @@ class S3Storage(Storage):
     def _writable(self) -> None:
         if self._lease_lost:
             raise StorageError(self._lease_lost)
+        if self._lease_until and time.time() > self._lease_until:
+            raise StorageError(f"the writer lease of {self.describe()} could not be renewed for "
+                               f"{LEASE_TTL:.0f} s (another writer may take it over): not writing")
 
     # ---- objects --------------------------------------------------------------------
 
@@ -379,6 +386,8 @@ class Lease:
             raise StorageError(f"cannot write the lease {self.key} in {s.describe()}: "
                                f"{_why(e)}") from None
         self.etag = r["ETag"]
+        # our own expiry, minus a margin for clock skew and the request's time
+        self.store._lease_until = time.time() + LEASE_TTL * 2 / 3
         return True
 
     def _acquire(self, refused) -> None:
@@ -410,6 +419,7 @@ class Lease:
         except (*s._errors, ValueError):
             held = {}
         if held.get("token") != self.token:
+            s._lease_until = 0.0
             raise refused(_holder(held), held.get("pid"))
 
     def _renew(self) -> None:
@@ -427,6 +437,7 @@ class Lease:
         self._stop.set()
         self._thread.join(5)
         s = self.store
+        s._lease_until = 0.0
         if s._lease_lost:
             return
         try:
