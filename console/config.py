@@ -39,6 +39,7 @@ from console.errors import UserError
 from console.kinds.haproxy import HaproxyOptions, parse_haproxy
 from console.kinds.registry import get as get_kind
 from console.kinds.registry import names as kind_names
+from console.kinds.storage_url import is_url
 from console.options import bound_problem, convert, opt, options_of, type_word, wanted_word
 from console.secret import Secret
 
@@ -319,7 +320,7 @@ def parse_options(cls: type, t: Table, errors: list[ConfigError] | None = None) 
         except ValueError as e:
             found.append(t.error(o.name, str(e)))
             continue
-        if o.is_path and value is not None:
+        if o.is_path and value is not None and not is_url(value):
             p = Path(value).expanduser()
             if not p.is_absolute() and t.file:
                 p = Path(t.file).resolve().parent / p
@@ -504,6 +505,14 @@ def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig],
         raise t.error("cluster", f"no cluster named {cluster!r} (known: {', '.join(clusters) or 'none'})")
     options = parse_options(get_kind(kind).options, t, errors)
     if options is None:  # its problems are in errors
+        t.finish(errors)
+        return None
+    checked = get_kind(kind).check
+    problems = [t.error(k, why) for k, why in (checked(options) if checked else [])]
+    if problems:
+        if errors is None:
+            raise problems[0]
+        errors.extend(problems)
         t.finish(errors)
         return None
     if cluster is None and len(clusters) > 1:

@@ -70,10 +70,10 @@ def run(args) -> int:
     if args.action == "run":
         return _run(cfg, tc, args)
     from console.engine.backup.catalog import Catalog
-    from console.engine.backup.storage import LocalStorage
+    from console.engine.backup.location import open_storage
 
     # only status and snapshot may meet a backup not made yet; the others read one
-    catalog = Catalog(LocalStorage(tc.options.storage, create=args.action in ("status", "snapshot")))
+    catalog = Catalog(open_storage(tc.options, create=args.action in ("status", "snapshot")))
     if args.action == "status":
         return _status(cfg, tc, catalog, args)
     if args.action == "list":

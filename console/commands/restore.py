@@ -80,7 +80,7 @@ def run(args) -> int:
     quiet = args.json
     try:
         with stop_signals(interrupt=True):      # the restore's cleanup stops its server
-            r = restore(tc.options.storage, args.target_dir, port=args.port, to_time=to_time,
+            r = restore(tc.options, args.target_dir, port=args.port, to_time=to_time,
                         to_gtid=args.to_gtid, keep_running=args.keep_running, force=args.force,
                         progress=(lambda m: None) if quiet
                         else (lambda m: print(f"restore: {m}", file=sys.stderr)))
@@ -102,10 +102,10 @@ def run(args) -> int:
 
 def _dry_run(tc, to_time, args) -> int:
     from console.engine.backup.catalog import Catalog
+    from console.engine.backup.location import open_storage
     from console.engine.backup.restore import plan
-    from console.engine.backup.storage import LocalStorage
-
-    target, snap, segs, label = plan(Catalog(LocalStorage(tc.options.storage, create=False)), to_time, args.to_gtid)
+    target, snap, segs, label = plan(Catalog(open_storage(tc.options, create=False)), to_time,
+                                     args.to_gtid)
     out = {"target": label, "target_gtid": target.text(), "snapshot": snap.id,
            "snapshot_method": snap.method, "snapshot_gtid": snap.gtid,
            "segments": [m.seq for m in segs],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,9 @@ class TaskKind:
     factory: str                  # "module:function(engine, task_config) -> Task"
     screen: str | None = None     # "module:Class" (a Textual screen), or None
     detail: str | None = None     # "module:Class": the frozen dataclass of its status detail
+    # what single options cannot check (files that must be readable, exclusive
+    # keys): options -> [(key, reason)]; each reported as a config error
+    check: Callable[[Any], list[tuple[str, str]]] | None = None
 
     def detail_class(self) -> type | None:
         return _resolve(self.detail) if self.detail else None

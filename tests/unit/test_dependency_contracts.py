@@ -94,3 +94,32 @@ def test_textual_serve_internals_used_by_the_browser_console():
     init = _source(AppService.__init__)
     assert "self.remote_close = close" in init and "self._process" in init
     assert callable(AppService.run) and callable(AppService.stop)
+
+
+def test_boto3_knows_the_conditional_writes_of_the_s3_lease():
+    # console/engine/backup/s3.py takes its writer lease with PutObject
+    # If-None-Match: * and renews it with If-Match (botocore >= 1.35.70 models
+    # both; older clients refuse the parameters), and reads errors from the
+    # public ClientError.response dict
+    import boto3
+    import botocore.exceptions
+
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="a",
+                          aws_secret_access_key="b")
+    members = client.meta.service_model.operation_model("PutObject").input_shape.members
+    assert "IfNoneMatch" in members and "IfMatch" in members
+    e = botocore.exceptions.ClientError({"Error": {"Code": "PreconditionFailed"},
+                                         "ResponseMetadata": {"HTTPStatusCode": 412}}, "PutObject")
+    assert e.response["Error"]["Code"] == "PreconditionFailed"
+
+
+def test_cryptography_aead_and_hkdf_used_by_backup_encryption():
+    # console/engine/backup/crypto.py: AES-256-GCM with 12-byte nonces and
+    # associated data, HKDF-SHA256 (public API; the vectors pin the behaviour)
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"s", info=b"i").derive(b"\0" * 32)
+    ct = AESGCM(k).encrypt(b"\0" * 12, b"x", b"aad")
+    assert len(ct) == 1 + 16 and AESGCM(k).decrypt(b"\0" * 12, ct, b"aad") == b"x"

@@ -71,6 +71,7 @@ class SnapshotManifest:
     stored_bytes: int = 0
     sha256: str = ""
     server_version: str = ""
+    key_id: str = ""             # the encryption key's id ("" = stored unencrypted)
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> bytes:

@@ -42,7 +42,7 @@ class BackupCommands:
         def flag(v) -> bool:
             return v if isinstance(v, bool) else str(v).strip().lower() in ("1", "true", "yes", "on")
 
-        r = restore(self.opts.storage, target_dir, port=int(port), keep_running=flag(keep_running),
+        r = restore(self.opts, target_dir, port=int(port), keep_running=flag(keep_running),
                     force=flag(force),
                     to_time=parse_time(to_time) if to_time else None, to_gtid=to_gtid or None)
         return (f"restored {r.target} into {r.target_dir}: snapshot {r.snapshot} + "

@@ -25,11 +25,11 @@ import time
 
 from console.engine.backup.catalog import Catalog, Checkpoint
 from console.engine.backup.commands import BackupCommands
+from console.engine.backup.location import open_storage
 from console.engine.backup.publishing import SegmentPublisher
 from console.engine.backup.scheduling import SnapshotSchedule
 from console.engine.backup.sources import ClusterEndpoints, find_primary, missing_from
 from console.engine.backup.status import BackupStatusReport
-from console.engine.backup.storage import LocalStorage
 from console.engine.dumpsession import RETRYABLE, EndSession, SessionLoop
 from console.engine.relay.store import RelayError
 from console.engine.replay.txn import Txn
@@ -52,7 +52,7 @@ class BackupTask(SegmentPublisher, SnapshotSchedule, BackupCommands, BackupStatu
         super().__init__(task_id)
         self.eps = endpoints
         self.opts = options
-        self.storage = LocalStorage(options.storage, create=None)  # made when the task claims it
+        self.storage = open_storage(options, create=None)  # made when the task claims it
         self.catalog = Catalog(self.storage)
         self.cp = Checkpoint()
         self.gtid_state = G.GtidPosition()
@@ -137,8 +137,8 @@ class BackupTask(SegmentPublisher, SnapshotSchedule, BackupCommands, BackupStatu
             by = f" (pid {pid})" if pid else ""
             if holder == self._lock_owner:
                 return UserError(f"backup {self.task_id} is already running{by}: stop it first "
-                                 f"(it holds {self.storage.root})")
-            return UserError(f"backup storage {self.storage.root} is in use by {holder or 'another process'}"
+                                 f"(it holds {self.storage.describe()})")
+            return UserError(f"backup storage {self.storage.describe()} is in use by {holder or 'another process'}"
                              f"{by}: one backup task per storage; give tasks.{self.task_id}.storage "
                              f"another directory")
 

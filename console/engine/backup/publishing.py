@@ -91,7 +91,8 @@ class SegmentPublisher:
             gtid_start=self.gtid_state.text(), gtid_end=new_state.text(),
             domains=domains_of(txns), first_ts=txns[0].commit_ts, last_ts=txns[-1].commit_ts,
             transactions=len(txns), raw_bytes=len(raw), stored_bytes=len(stored),
-            sha256=sha256(stored), created=time.time())
+            sha256=sha256(stored), created=time.time(),
+            key_id=getattr(self.storage, "key_id", ""))
         with self._io:
             self.catalog.publish_segment(stored, man)
             self.gtid_state = new_state

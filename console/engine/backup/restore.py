@@ -38,6 +38,7 @@ import pymysql.constants.CLIENT as CLIENT
 
 from console.engine.backup import incomplete, zstd
 from console.engine.backup.catalog import Catalog, SnapshotManifest
+from console.engine.backup.location import open_storage
 from console.engine.backup.mysqld import (
     HOST,
     RESTORE_USER,
@@ -47,7 +48,7 @@ from console.engine.backup.mysqld import (
     check_port,
 )
 from console.engine.backup.segments import SegmentManifest, data_key, split_transactions
-from console.engine.backup.storage import LocalStorage
+from console.engine.backup.storage import LocalStorage, Storage
 from console.engine.backup.unpack import check_tools, load_dump, unpack
 from console.engine.replay.replayer import Replayer
 from console.engine.state import write_json_atomic
@@ -168,10 +169,13 @@ def plan(catalog: Catalog, to_time: float | None, to_gtid: str | None
     return target, snap, needed, label
 
 
-def _prefetched(catalog: Catalog, manifests: list[SegmentManifest], ahead: int = 3):
-    """(FDE, transactions) per segment, read and decompressed by two threads
-    a few segments ahead of the replay."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="restore-read") as ex:
+def _prefetched(catalog: Catalog, manifests: list[SegmentManifest], ahead: int = 0):
+    """(FDE, transactions) per segment, read and decompressed by a few threads
+    (the storage's ``read_ahead``: 2 on local files, 8 on S3, where a GET
+    waits for the network) that many segments ahead of the replay."""
+    workers = max(1, getattr(catalog.storage, "read_ahead", 2))
+    ahead = ahead or workers + 1
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="restore-read") as ex:
         pending: collections.deque = collections.deque()
         it = iter(manifests)
         for m in itertools.islice(it, ahead):
@@ -211,11 +215,28 @@ def replay_segments(catalog: Catalog, conn, manifests: list[SegmentManifest],
     return state, rp.transactions, last_ts, rp.bytes
 
 
-def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, port: int = 3307,
+def check_keys(catalog: Catalog, snap: SnapshotManifest, manifests: list[SegmentManifest]) -> None:
+    """Every object the restore reads can be decrypted with the configured
+    key: else one line naming the key id it needs (before anything is made)."""
+    have = getattr(catalog.storage, "key_id", "")
+    need = {m.key_id for m in [snap, *manifests] if m.key_id}
+    for kid in sorted(need - {have}):
+        first = snap.id if snap.key_id == kid else \
+            f"segment {next(m.seq for m in manifests if m.key_id == kid)}"
+        if not have:
+            raise RestoreError(f"the backup is encrypted ({first}: key id {kid}) and no "
+                               f"encryption key is configured: set the task's "
+                               f"encryption_key_file or encryption_key_env")
+        raise RestoreError(f"the backup is encrypted with key id {kid} ({first}), the configured "
+                           f"key is {have}: configure the key it was written with")
+
+
+def restore(storage_dir: str | os.PathLike | Storage | object, target_dir: str | os.PathLike, *, port: int = 3307,
             to_time: float | None = None, to_gtid: str | None = None,
             keep_running: bool = False, force: bool = False,
             progress=lambda msg: None) -> RestoreResult:
-    """Every input is checked before anything is created (one line, nothing
+    """``storage_dir``: a Storage, a backup task's options (its storage,
+    encryption key) or a directory.  Every input is checked before anything is created (one line, nothing
     changed); then the target directory is marked incomplete, filled, and
     its server runs only inside this call (stopped on any error or signal,
     killed by the kernel if this process dies) unless ``keep_running``.  A
@@ -229,8 +250,15 @@ def restore(storage_dir: str | os.PathLike, target_dir: str | os.PathLike, *, po
     stopped = incomplete.stop_leftovers(tdir)
     tdir = check_directory(tdir, force=force, stopped=stopped)
     check_port(port)
-    catalog = Catalog(LocalStorage(storage_dir, create=False))
+    if isinstance(storage_dir, Storage):
+        store = storage_dir
+    elif hasattr(storage_dir, "storage"):
+        store = open_storage(storage_dir, create=False)
+    else:
+        store = LocalStorage(storage_dir, create=False)  # type: ignore[arg-type]
+    catalog = Catalog(store)
     target, snap, manifests, label = plan(catalog, to_time, to_gtid)
+    check_keys(catalog, snap, manifests)
     check_tools(snap.method)
     if stopped:
         progress(f"stopped the leftover server (pid {', '.join(map(str, stopped))}) of an "

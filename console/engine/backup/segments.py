@@ -54,6 +54,7 @@ class SegmentManifest:
     stored_bytes: int = 0
     sha256: str = ""            # of the stored (compressed) object
     created: float = 0.0
+    key_id: str = ""            # the encryption key's id ("" = stored unencrypted)
 
     def to_json(self) -> bytes:
         return (json.dumps(asdict(self), sort_keys=True, indent=1) + "\n").encode()

@@ -86,7 +86,8 @@ def take_snapshot(storage: Storage, ep: Endpoint, method: str = "auto") -> Snaps
         raise
     m = SnapshotManifest(id=sid, method=method, source=ep.address, gtid=gtid, binlog_file=file,
                          binlog_pos=pos, started=started, finished=time.time(), key=key,
-                         stored_bytes=size, sha256=sha, server_version=version)
+                         stored_bytes=size, sha256=sha, server_version=version,
+                         key_id=getattr(storage, "key_id", ""))
     catalog.publish_snapshot(m)
     return m
 

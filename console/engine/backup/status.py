@@ -88,7 +88,7 @@ class BackupStatusReport:
         lag = self.lag_seconds()
         segs, seg_b, snap_b = self._stats
         return BackupStatus(
-            source=self.source.label, connected=self._connected, storage=str(self.storage.root),
+            source=self.source.label, connected=self._connected, storage=self.storage.describe(),
             checkpoint_gtid=self.cp.gtid, checkpoint_time=float(self.cp.last_event_ts),
             checkpoint_seq=self.cp.seq, source_gtid=self._source_gtid, lag_seconds=lag,
             caught_up=lag == 0.0, segments=segs, segment_bytes=seg_b,

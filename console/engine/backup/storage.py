@@ -28,6 +28,8 @@ class StorageError(UserError):
 class Storage:
     """What the backup needs from a store of objects."""
 
+    read_ahead = 2      # objects a restore reads at once (more where a read waits on a network)
+
     def put(self, key: str, data: bytes) -> None:
         raise NotImplementedError
 

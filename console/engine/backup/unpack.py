@@ -11,12 +11,15 @@ the restore leaves none of them running.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import threading
 
 from console.children import die_with_parent
 from console.engine.backup import zstd
 from console.engine.backup.catalog import Catalog, SnapshotManifest
 from console.engine.backup.mysqld import RESTORE_USER, RestoreError, RestoreServer
+from console.errors import UserError
 from console.mysql.tools import client_options, need
 
 
@@ -26,10 +29,28 @@ def _from_storage(catalog: Catalog, key: str, cmd: list[str],
     exit code, its stderr), or (1, zstd's stderr) when decompression failed.
     Both processes are gone when this returns or raises (a signal included)."""
     with catalog.storage.reader(key) as src:
-        unz = subprocess.Popen([zstd.binary(), "-q", "-d", "-c"], stdin=src,
+        unz = subprocess.Popen([zstd.binary(), "-q", "-d", "-c"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                preexec_fn=die_with_parent())
-        assert unz.stdout is not None and unz.stderr is not None
+        assert unz.stdin is not None and unz.stdout is not None and unz.stderr is not None
+        failed: list[BaseException] = []
+
+        def pump() -> None:  # the object (read from any storage, decrypted) into zstd
+            try:
+                shutil.copyfileobj(src, unz.stdin, 1 << 20)
+            except BrokenPipeError:
+                pass                      # zstd or the tool stopped: their exit says why
+            except BaseException as e:    # noqa: BLE001 - reported below
+                failed.append(e)
+                unz.kill()
+            finally:
+                try:
+                    unz.stdin.close()
+                except BrokenPipeError:
+                    pass
+
+        feeder = threading.Thread(target=pump, name="restore-unpack-feed", daemon=True)
+        feeder.start()
         done = False
         try:
             r = subprocess.run(cmd, stdin=unz.stdout, capture_output=True, pass_fds=pass_fds,
@@ -40,6 +61,12 @@ def _from_storage(catalog: Catalog, key: str, cmd: list[str],
             if not done:
                 unz.kill()
             unz.wait()
+            feeder.join()
+        if failed:
+            e = failed[0]
+            if isinstance(e, UserError):
+                raise e
+            return 1, f"reading snapshot object {key}: {e}".encode()
         if r.returncode != 0:
             return r.returncode, r.stderr or b""
         if unz.returncode != 0:

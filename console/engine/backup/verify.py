@@ -56,6 +56,27 @@ def _sha(catalog: Catalog, key: str) -> str:
     return h.hexdigest()
 
 
+def _get(catalog: Catalog, key: str) -> tuple[bytes, str]:
+    """(the object's bytes, decrypted, and the key id it was encrypted with)."""
+    st = catalog.storage
+    if hasattr(st, "get_sealed"):
+        return st.get_sealed(key)
+    return st.get(key), ""
+
+
+def _object_key_id(catalog: Catalog, key: str) -> str:
+    st = catalog.storage
+    return st.key_id_of(key) if hasattr(st, "key_id_of") else ""
+
+
+def _key_problem(key: str, want: str, got: str) -> str:
+    if want and not got:
+        return f"{key} is not encrypted but its manifest says key id {want} (object replaced?)"
+    if got and not want:
+        return f"{key} is encrypted with key id {got} but its manifest says unencrypted"
+    return f"{key} is encrypted with key id {got} but its manifest says {want}"
+
+
 def _cp(cp: Checkpoint) -> str:
     return f"{cp.seq}/{cp.gtid or '-'}"
 
@@ -117,9 +138,10 @@ def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
     listed: list[SegmentManifest] = []
     for n in seqs:
         m = stored = None
+        kid = ""
         try:
             m = catalog.manifest(n)
-            stored = catalog.storage.get(data_key(n))
+            stored, kid = _get(catalog, data_key(n))
         except StorageError as e:
             if _pruned(catalog, n):       # retention removed the log's prefix meanwhile:
                 prev, listed, reached = None, [], G.GtidPosition()   # verify what is left
@@ -143,6 +165,9 @@ def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
                                   f"segment {prev.seq} ended at {prev.gtid_end}")
         prev = m
         if stored is None:
+            continue
+        if kid != m.key_id:
+            r.problems.append(f"segment {n}: {_key_problem(data_key(n), m.key_id, kid)}")
             continue
         if hashlib.sha256(stored).hexdigest() != m.sha256:
             r.problems.append(f"segment {n}: sha256 mismatch (stored data is corrupt)")
@@ -173,7 +198,10 @@ def verify(catalog: Catalog, deep: bool = True) -> VerifyReport:
     r.problems += checkpoint_problems(cp_before, catalog.load_checkpoint(), listed)
     for s in catalog.snapshots():
         try:
-            if _sha(catalog, s.key) != s.sha256:
+            kid = _object_key_id(catalog, s.key)
+            if kid != s.key_id:
+                r.problems.append(f"snapshot {s.id}: {_key_problem(s.key, s.key_id, kid)}")
+            elif _sha(catalog, s.key) != s.sha256:
                 r.problems.append(f"snapshot {s.id}: sha256 mismatch (stored data is corrupt)")
         except StorageError as e:
             if not catalog.storage.exists(s.manifest_key):

@@ -7,6 +7,7 @@ Refreshes from ``task.status()`` on a timer; actions go through
 
 from __future__ import annotations
 
+import os
 import time
 
 from textual import work
@@ -146,7 +147,9 @@ class BackupScreen(TaskScreenBase):
             return
         d = st.detail
         default_time = _t(d.checkpoint_time) if d.checkpoint_time else ""
-        default_dir = f"{d.storage.rstrip('/')}-restore-{time.strftime('%Y%m%d-%H%M%S')}"
+        stamp = time.strftime('%Y%m%d-%H%M%S')
+        default_dir = (f"{d.storage.rstrip('/')}-restore-{stamp}" if d.storage.startswith("/")
+                       else f"{os.path.expanduser('~')}/dbops-restore-{stamp}")  # s3://...
 
         def chosen(args: dict | None) -> None:
             if not args:
