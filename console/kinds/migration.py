@@ -76,6 +76,8 @@ class MigrationOptions:
     allow_triggers: bool = opt(False, "migrate a table with triggers anyway")
     allow_zero_in_date: bool = opt(False, "sessions allow zero dates (no NO_ZERO_DATE, "
                                           "NO_ZERO_IN_DATE): for tables that hold 0000-00-00")
+    panic_on_warnings: bool = opt(False, "abort when a copy chunk or an apply batch would lose a row "
+                                         "(a duplicate on a new unique key), naming the row")
     resume: bool = opt(False, "continue an interrupted migration from its checkpoint")
     verify_checksum: bool = opt(True, "compare the tables before the cut-over")
     checksum_chunk_size: int = opt(10000, "rows per checksum chunk", minimum=1, maximum=1_000_000,

@@ -283,7 +283,7 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             start_pos = scalar(conn, "SELECT @@global.gtid_executed") or ""
         self.log(f"binlog apply starts at GTID {start_pos or '(empty)'}"
                  + (f" ({start_file[0]}:{start_file[1]})" if start_file else ""))
-        self.copier = copier = Copier(ins)
+        self.copier = copier = Copier(ins, panic_on_warnings=opts.panic_on_warnings)
         # checksum overlapped with the copy: only for a copy made entirely by
         # this run (after a resume, the full pass checks everything)
         overlap = opts.verify_checksum and not state
