@@ -73,7 +73,13 @@ class MigrationOptions:
     initially_drop_old_table: bool = opt(False, "drop an old table left by an earlier run first")
     approve_renamed_columns: bool = opt(False, "accept the column renames the ALTER implies")
     allow_foreign_keys: bool = opt(False, "migrate a table with (child-side) foreign keys anyway")
-    allow_triggers: bool = opt(False, "migrate a table with triggers anyway")
+    allow_triggers: bool = opt(False, "migrate a table with triggers anyway (they stay on the old table)")
+    include_triggers: bool = opt(False, "create the table's triggers on the new table at the cut-over "
+                                        "(named by --trigger-suffix)")
+    trigger_suffix: str = opt("", "suffix added to each trigger's name on the new table, e.g. _v2 "
+                                  "(needs --include-triggers)")
+    remove_trigger_suffix_if_exists: bool = opt(False, "a trigger name that ends in --trigger-suffix "
+                                                       "loses it instead")
     allow_zero_in_date: bool = opt(False, "sessions allow zero dates (no NO_ZERO_DATE, "
                                           "NO_ZERO_IN_DATE): for tables that hold 0000-00-00")
     panic_on_warnings: bool = opt(False, "abort when a copy chunk or an apply batch would lose a row "

@@ -57,3 +57,90 @@ def test_panic_on_warnings_lets_duplicates_the_apply_wrote_first_through(sb, tmp
         assert "UNIQUE KEY `uu`" in cur.fetchone()[1]
     assert len(table_rows(c, "pw2", ["id", "u"])) == 2000
     c.close()
+
+
+def _triggers(c, table: str) -> dict[str, str]:
+    with c.cursor() as cur:
+        cur.execute("SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
+                    "WHERE TRIGGER_SCHEMA='mig' AND EVENT_OBJECT_TABLE IN (%s, %s)", (table, f"{table}_del"))
+        return {r[0]: r[1] for r in cur.fetchall()}
+
+
+def test_include_triggers_moves_them_to_the_new_table_where_they_fire(sb, tmp_path):
+    import threading
+
+    c = connect(sb)
+    _table(c, "tr1", "(id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)", [(i, i) for i in range(1, 3001)])
+    with c.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS tr1_audit")
+        cur.execute("CREATE TABLE tr1_audit (n INT AUTO_INCREMENT PRIMARY KEY, id INT, what CHAR(3))")
+        cur.execute("CREATE TRIGGER tr1_ai AFTER INSERT ON tr1 FOR EACH ROW "
+                    "INSERT INTO tr1_audit (id, what) VALUES (NEW.id, 'ins')")
+        cur.execute("CREATE TRIGGER tr1_au_v2 AFTER UPDATE ON tr1 FOR EACH ROW "
+                    "INSERT INTO tr1_audit (id, what) VALUES (NEW.id, 'upd')")
+    stop = threading.Event()
+    writes = {"ins": 0, "upd": 0}
+
+    def write():
+        w = connect(sb)
+        i = 0
+        while not stop.is_set():
+            i += 1
+            with w.cursor() as cur:
+                cur.execute("INSERT INTO tr1 (v) VALUES (%s)", (i,))
+                writes["ins"] += 1
+                cur.execute("UPDATE tr1 SET v = v + 1 WHERE id = %s", (i % 3000 + 1,))
+                writes["upd"] += 1
+        w.close()
+
+    t = threading.Thread(target=write)
+    t.start()
+    try:
+        r = cli(sb, "--table", "tr1", "--alter", "ADD COLUMN note VARCHAR(20) NULL", "--execute",
+                "--chunk-size", "200", "--nice-ratio", "1", "--include-triggers", "--trigger-suffix", "_v2",
+                "--remove-trigger-suffix-if-exists", "--ok-to-drop-table", "--state-dir", str(tmp_path))
+    finally:
+        stop.set()
+        t.join()
+    assert r.returncode == 0, r.stderr
+    assert "tr1_ai -> tr1_ai_v2" in r.stderr and "tr1_au_v2 -> tr1_au" in r.stderr, r.stderr
+    # the old table went with its triggers; the new one has them, renamed
+    assert _triggers(c, "tr1") == {"tr1_ai_v2": "tr1", "tr1_au": "tr1"}
+    with c.cursor() as cur:
+        cur.execute("INSERT INTO tr1 (v, note) VALUES (1, 'after')")
+        new_id = cur.lastrowid
+        cur.execute("UPDATE tr1 SET note = 'x' WHERE id = 1")
+        writes["ins"] += 1
+        writes["upd"] += 1
+        cur.execute("SELECT what, COUNT(*) FROM tr1_audit GROUP BY what")
+        counts = dict(cur.fetchall())
+        cur.execute("SELECT COUNT(*) FROM tr1_audit WHERE id = %s AND what = 'ins'", (new_id,))
+        assert cur.fetchone()[0] == 1
+    # each write fired its trigger once: never also through the ghost's apply
+    assert counts == {"ins": writes["ins"], "upd": writes["upd"]}, (counts, writes)
+    assert writes["ins"] > 1, writes
+    c.close()
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--include-triggers",), "give the new ones a --trigger-suffix"),
+    (("--trigger-suffix", "_v2"), "--trigger-suffix needs --include-triggers"),
+    (("--include-triggers", "--trigger-suffix", "_x"), "would be created as tr2_bi_x, which exists"),
+    ((), "pass --include-triggers --trigger-suffix S"),
+])
+def test_trigger_flags_refuse_bad_input_in_one_line_creating_nothing(sb, tmp_path, args, says):
+    c = connect(sb)
+    _table(c, "tr2", "(id INT PRIMARY KEY, v INT NOT NULL)", [(1, 1)])
+    with c.cursor() as cur:
+        cur.execute("CREATE TRIGGER tr2_bi BEFORE INSERT ON tr2 FOR EACH ROW SET NEW.v = NEW.v + 1")
+        cur.execute("DROP TABLE IF EXISTS tr2_other")
+        cur.execute("CREATE TABLE tr2_other (id INT PRIMARY KEY)")
+        cur.execute("CREATE TRIGGER tr2_bi_x BEFORE INSERT ON tr2_other FOR EACH ROW SET NEW.id = NEW.id")
+    before = tables(c)
+    state = tmp_path / "state"
+    r = cli(sb, "--table", "tr2", "--alter", "ADD COLUMN c INT NULL", "--execute", "--state-dir", str(state),
+            *args)
+    assert r.returncode == 2, r.stderr
+    assert says in _one_error_line(r), r.stderr
+    assert tables(c) == before and not state.exists()
+    c.close()

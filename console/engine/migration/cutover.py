@@ -47,6 +47,7 @@ from collections.abc import Callable
 from console.engine.migration.inspect import Inspection
 from console.engine.migration.sqlutil import locked_before, qt
 from console.engine.migration.tables import carry_auto_increment, table_exists, write_changelog
+from console.engine.migration.triggers import create_on_ghost, drop_from_ghost
 from console.errors import UserError
 from console.mysql.connection import close_quietly, connect, query_one
 
@@ -84,6 +85,7 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
     c2 = connect(ep, read_timeout=lock_timeout * 4 + 30)
     cm = connect(ep)
     created = locked = False
+    made_triggers: list[str] = []
     rename_result: dict[str, object] = {}
     rename_thread: threading.Thread | None = None
     c2_id = c2.thread_id()
@@ -110,6 +112,9 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
             check(c1, cm)
         if (n := carry_auto_increment(cm, ins, lock_timeout)) is not None:
             log(f"ghost's AUTO_INCREMENT raised to the original's, {n}")
+        if ins.triggers:        # now: the apply's writes to the ghost are done
+            made_triggers = create_on_ghost(cm, db, ins.ghost, ins.triggers)
+            log(f"trigger(s) created on the ghost: {', '.join(made_triggers)}")
         abort()
 
         def rename():
@@ -153,6 +158,7 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
         log("tables swapped")
     except Exception:
         _undo(cm, c1, c2_id, rename_thread, sentry, created, locked)
+        drop_from_ghost(cm, db, ins.ghost, made_triggers)
         raise
     finally:
         close_quietly(c1, c2, cm)
