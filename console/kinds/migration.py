@@ -68,6 +68,8 @@ class MigrationOptions:
     cut_over_lock_timeout_seconds: int = opt(3, "lock wait of each cut-over attempt", minimum=1,
                                              maximum=3600, unit="s")
     default_retries: int = opt(60, "cut-over attempts", minimum=1, maximum=100_000)
+    attempt_instant_ddl: bool = opt(False, "try the ALTER with ALGORITHM=INSTANT first (metadata only, "
+                                           "no copy); fall back to the online copy if refused")
     ok_to_drop_table: bool = opt(False, "drop the old table after the cut-over")
     initially_drop_ghost_table: bool = opt(False, "drop a ghost table left by an earlier run first")
     initially_drop_old_table: bool = opt(False, "drop an old table left by an earlier run first")

@@ -144,3 +144,31 @@ def test_trigger_flags_refuse_bad_input_in_one_line_creating_nothing(sb, tmp_pat
     assert says in _one_error_line(r), r.stderr
     assert tables(c) == before and not state.exists()
     c.close()
+
+
+def test_attempt_instant_ddl_takes_the_instant_path_when_the_server_can(sb, tmp_path):
+    c = connect(sb)
+    _table(c, "in1", "(id INT PRIMARY KEY, v INT NOT NULL)", [(i, i) for i in range(1, 1001)])
+    with c.cursor() as cur:
+        cur.execute("CREATE TRIGGER in1_bi BEFORE INSERT ON in1 FOR EACH ROW SET NEW.v = NEW.v")
+    want = table_rows(c, "in1", ["id", "v"])
+    r = cli(sb, "--table", "in1", "--alter", "ADD COLUMN note VARCHAR(20) NULL", "--execute",
+            "--attempt-instant-ddl", "--allow-triggers", "--state-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "instant DDL done" in r.stderr and "row copy" not in r.stderr, r.stderr
+    assert "note" in [col for col in _columns(c, "in1")]
+    assert tables(c) >= {"in1"} and not {"in1_gho", "in1_ghc", "in1_del"} & tables(c)
+    assert table_rows(c, "in1", ["id", "v"]) == want
+    # not instant (a wider type and a new unique key rebuild the table): the copy does it
+    r = cli(sb, "--table", "in1", "--alter", "MODIFY v BIGINT NOT NULL, ADD UNIQUE KEY (v)", "--execute",
+            "--attempt-instant-ddl", "--allow-triggers", "--state-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "instant DDL not possible" in r.stderr and "row copy complete" in r.stderr, r.stderr
+    assert "in1_del" in tables(c)
+    c.close()
+
+
+def _columns(c, table: str) -> list[str]:
+    with c.cursor() as cur:
+        cur.execute(f"SHOW COLUMNS FROM `{table}`")
+        return [r[0] for r in cur.fetchall()]

@@ -259,11 +259,39 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                                 f"would be unknown and hold the migration throttled; fix it or name "
                                 f"the replicas to watch with --throttle-control-replicas") from None
 
+    def _instant(self, conn, ins: Inspection) -> bool:
+        """--attempt-instant-ddl (gh-ost's): the ALTER with
+        ``ALGORITHM=INSTANT``, a change of the table's metadata only, waiting
+        at most the cut-over lock timeout for the table's metadata lock (a
+        long transaction on it would otherwise hold every writer queued
+        behind the ALTER).  True when it was done; refused (not instant,
+        lock wait), the online copy goes on."""
+        sql = f"ALTER TABLE `{ins.database}`.`{ins.table}` {ins.plan.sql}, ALGORITHM=INSTANT"
+        t0 = time.monotonic()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET @dbops_lwt = @@session.lock_wait_timeout")
+                cur.execute("SET SESSION lock_wait_timeout = %s", (self.opts.cut_over_lock_timeout_seconds,))
+                try:
+                    cur.execute(sql)
+                finally:
+                    cur.execute("SET SESSION lock_wait_timeout = @dbops_lwt")
+        except Exception as e:  # noqa: BLE001 - any refusal: the copy does it
+            self.log(f"instant DDL not possible ({describe_error(e)}): migrating with a copy")
+            return False
+        self.log(f"instant DDL done in {time.monotonic() - t0:.2f}s (ALGORITHM=INSTANT: metadata only, "
+                 f"no ghost table, no copy)")
+        return True
+
     def _execute(self, conn, ins: Inspection) -> None:
         opts = self.opts
         resume = opts.resume
         state = self._resume_state if resume else None
         self.dialect = ins.dialect
+        if opts.attempt_instant_ddl and not resume and self._instant(conn, ins):
+            self.completed = True
+            self.set_phase("complete")
+            return
         prepare_tables(conn, ins, drop_ghost=opts.initially_drop_ghost_table,
                        drop_old=opts.initially_drop_old_table, resume=resume)
         # this connection's DDL on the ghost (deferred indexes) is the
