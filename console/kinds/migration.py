@@ -70,6 +70,17 @@ class MigrationOptions:
     default_retries: int = opt(60, "cut-over attempts", minimum=1, maximum=100_000)
     attempt_instant_ddl: bool = opt(False, "try the ALTER with ALGORITHM=INSTANT first (metadata only, "
                                            "no copy); fall back to the online copy if refused")
+    exact_rowcount: bool = opt(False, "count the table's rows (SELECT COUNT(*), in the background "
+                                      "beside the copy) for the progress and ETA instead of the estimate")
+    analyze_ghost_table_before_cutover: bool = opt(False, "ANALYZE TABLE the ghost before the cut-over "
+                                                          "(fresh index statistics for the new table)")
+    hooks_path: str | None = opt(None, "directory of gh-ost hook executables (gh-ost-on-startup*, "
+                                       "...; GH_OST_* environment)", path=True)
+    hooks_hint: str = opt("", "free text passed to the hooks as GH_OST_HOOKS_HINT")
+    hooks_hint_owner: str = opt("", "passed to the hooks as GH_OST_HOOKS_HINT_OWNER")
+    hooks_hint_token: str = opt("", "passed to the hooks as GH_OST_HOOKS_HINT_TOKEN")
+    hooks_status_interval: int = opt(60, "seconds between gh-ost-on-status hooks", minimum=1,
+                                     maximum=86400, unit="s")
     ok_to_drop_table: bool = opt(False, "drop the old table after the cut-over")
     initially_drop_ghost_table: bool = opt(False, "drop a ghost table left by an earlier run first")
     initially_drop_old_table: bool = opt(False, "drop an old table left by an earlier run first")

@@ -172,3 +172,60 @@ def _columns(c, table: str) -> list[str]:
     with c.cursor() as cur:
         cur.execute(f"SHOW COLUMNS FROM `{table}`")
         return [r[0] for r in cur.fetchall()]
+
+
+def _hook(d, name: str, body: str) -> None:
+    p = d / name
+    p.write_text("#!/bin/sh\n" + body + "\n")
+    p.chmod(0o755)
+
+
+def test_hooks_run_at_gh_osts_points_with_its_environment(sb, tmp_path):
+    c = connect(sb)
+    _table(c, "hk1", "(id INT PRIMARY KEY, v INT NOT NULL)", [(i, i) for i in range(1, 2001)])
+    hooks, out = tmp_path / "hooks", tmp_path / "out"
+    hooks.mkdir()
+    out.mkdir()
+    flag = tmp_path / "postpone"
+    flag.write_text("")
+    events = ["startup", "validated", "rowcount-complete", "before-row-copy", "status", "row-copy-complete",
+              "begin-postponed", "before-cut-over", "success", "failure"]
+    for e in events:        # an existing gh-ost hook script: records its GH_OST_* variables
+        _hook(hooks, f"gh-ost-on-{e}-record", f'env | grep ^GH_OST_ | sort > "{out}/{e}"')
+    # the postponed cut-over goes on once a hook removes the flag file
+    _hook(hooks, "gh-ost-on-begin-postponed-release", f'sleep 1.5; rm -f "{flag}"')
+    _hook(hooks, "not-a-hook", f'touch "{out}/wrong"')
+    r = cli(sb, "--table", "hk1", "--alter", "ADD COLUMN note VARCHAR(20) NULL", "--execute",
+            "--hooks-path", str(hooks), "--hooks-hint", "ticket-42", "--hooks-status-interval", "1",
+            "--exact-rowcount", "--postpone-cut-over-flag-file", str(flag), "--state-dir", str(tmp_path / "s"))
+    assert r.returncode == 0, r.stderr
+    ran = {p.name for p in out.iterdir()}
+    assert ran == set(events) - {"failure"}, ran
+    env = dict(ln.split("=", 1) for ln in (out / "before-cut-over").read_text().splitlines())
+    assert env["GH_OST_DATABASE_NAME"] == "mig" and env["GH_OST_TABLE_NAME"] == "hk1"
+    assert env["GH_OST_GHOST_TABLE_NAME"] == "hk1_gho" and env["GH_OST_OLD_TABLE_NAME"] == "hk1_del"
+    assert env["GH_OST_DDL"] == "ADD COLUMN note VARCHAR(20) NULL"
+    assert env["GH_OST_COPIED_ROWS"] == "2000" and env["GH_OST_ESTIMATED_ROWS"] == "2000"
+    assert env["GH_OST_HOOKS_HINT"] == "ticket-42" and env["GH_OST_DRY_RUN"] == "false"
+    assert env["GH_OST_MIGRATED_HOST"] == f"127.0.0.1:{sb.primary_port}"
+    assert int(env["GH_OST_ELAPSED_SECONDS"]) >= 1
+    assert "GH_OST_STATUS=" in (out / "status").read_text()
+    c.close()
+
+
+def test_a_failing_hook_fails_the_migration_original_intact(sb, tmp_path):
+    c = connect(sb)
+    _table(c, "hk2", "(id INT PRIMARY KEY, v INT NOT NULL)", [(i, i) for i in range(1, 201)])
+    hooks, out = tmp_path / "hooks", tmp_path / "out"
+    hooks.mkdir()
+    out.mkdir()
+    _hook(hooks, "gh-ost-on-before-cut-over", 'echo "change freeze until Monday" >&2; exit 3')
+    _hook(hooks, "gh-ost-on-failure", f'echo "$GH_OST_TABLE_NAME" > "{out}/failure"')
+    r = cli(sb, "--table", "hk2", "--alter", "ADD COLUMN note VARCHAR(20) NULL", "--execute",
+            "--hooks-path", str(hooks), "--state-dir", str(tmp_path / "s"))
+    assert r.returncode == 1, r.stderr
+    line = _one_error_line(r)
+    assert "hook gh-ost-on-before-cut-over (before-cut-over) failed with exit code 3: change freeze" in line
+    assert (out / "failure").read_text().strip() == "hk2"
+    assert "note" not in _columns(c, "hk2")
+    c.close()

@@ -65,6 +65,7 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
                                   ins.key.ghost_columns, ins.key.ghost_unique)
         self.fixer = RowFixer((c.name, c.type) for c in ins.columns)   # decoded -> sent values
         self.events_applied = 0
+        self.rows_inserted = self.rows_deleted = 0     # row events applied (--exact-rowcount)
         self.batches = 0
         self.apply_seconds = 0.0         # time spent executing batches on the ghost
         self.read_file, self.read_pos = "", 0
@@ -175,6 +176,8 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
                         self.apply_seconds += time.monotonic() - t0
                     self.batches += 1
                     self.events_applied += len(ops)
+                    self.rows_inserted += sum(1 for op in ops if op[0] == "ins")
+                    self.rows_deleted += sum(1 for op in ops if op[0] == "del")
                 last = done[-1]
                 self.applied_pos = last.pos
                 stream = self._stream

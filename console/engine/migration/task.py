@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import socket
 import threading
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from console.engine.migration.copy import Copier
 from console.engine.migration.copycheck import ValueChanged
 from console.engine.migration.copyschedule import CopyScheduler
 from console.engine.migration.cutover import CutOverFailed, KeysDiffer, cut_over
+from console.engine.migration.hooks import HookFailed, Hooks
 from console.engine.migration.inspect import Inspection, Refused, inspect, table_names
 from console.engine.migration.session import session_sql
 from console.engine.migration.status import StatusReport
@@ -129,6 +131,10 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         self._waiting_for = ""                # what the migration waits for (status)
         self._prepared: tuple | None = None   # (inspection connection, table lock) from prepare()
         self._resume_state: dict | None = None   # the checkpoint --resume continues from
+        self._rows_counted: tuple[int, int, int] | None = None   # --exact-rowcount: (count, ins, del)
+        self.hooks = Hooks(opts.hooks_path, self._hook_env, log=log)
+        self._t_start = time.monotonic()
+        self._t_copy: list[float] = []            # copy start (and end): GH_OST_ELAPSED_COPY_SECONDS
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -150,6 +156,16 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
     # ---- run ------------------------------------------------------------------------
 
     def run(self) -> None:
+        try:
+            self._run_cleaning()
+        except BaseException as e:
+            if not isinstance(e, TaskStopped) or self._panic:
+                self.hooks.run("failure", GH_OST_FAILURE=str(e))
+            raise
+        if self.opts.execute:
+            self.hooks.run("success")
+
+    def _run_cleaning(self) -> None:
         try:
             self._run()
         except UserError as e:
@@ -204,11 +220,14 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             close_quietly(*(c for c in held if c is not None))
 
     def _run(self) -> None:
+        self._t_start = time.monotonic()
+        self.hooks.run("startup")
         self.prepare()
         assert self._prepared is not None and self.ins is not None
         conn, lock = self._prepared
         self._prepared = None
         try:
+            self.hooks.run("validated")
             if not self.opts.execute:
                 self.set_phase("dry-run")
                 self.log("dry run: inspection passed, nothing changed (add --execute to migrate)")
@@ -333,13 +352,24 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             copier.init_range(conn)
         self._save_checkpoint()
 
+        if opts.exact_rowcount:
+            threading.Thread(target=self._count_rows, name=f"rowcount-{self.task_id}", daemon=True).start()
+        else:
+            self.hooks.run("rowcount-complete")     # (the estimate is the count)
+        if self.hooks.path is not None:
+            threading.Thread(target=self._status_hooks, name=f"hooks-{self.task_id}", daemon=True).start()
+
         # ---- copy (each chunk checked right after it is copied when overlapped)
+        self.hooks.run("before-row-copy")
+        self._t_copy = [time.monotonic()]
         self.set_phase("copying")
         if overlap:
             self.checksummer = self._make_checksummer(copier, applier)
         self._copy(conn, copier, self.checksummer if overlap else None)
         copier.done = True
+        self._t_copy.append(time.monotonic())
         self._save_checkpoint()
+        self.hooks.run("row-copy-complete")
         self.log(f"row copy complete: {copier.rows_copied} rows in {copier.chunks} chunks "
                  f"(binlogged as {'statements' if self.copy_format == 'statement' else 'row events'})")
         t0 = time.monotonic()
@@ -362,6 +392,8 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                 self.set_waiting("the cut-over command (postponed: `cut-over` on the socket or the "
                                  "console" + (f", or removal of {opts.postpone_cut_over_flag_file})"
                                               if opts.postpone_cut_over_flag_file else ")"))
+            if not postponed:
+                self.hooks.run("begin-postponed")
             postponed = True
             self.set_phase("postponed")
             self._check_abort()
@@ -392,7 +424,15 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                                 f"re-copy; cut-over refused (ghost kept for inspection); first: "
                                 f"{p.first_mismatch}{hint}")
 
+        if opts.analyze_ghost_table_before_cutover:
+            t0 = time.monotonic()
+            with conn.cursor() as cur:
+                cur.execute(f"ANALYZE TABLE `{ins.database}`.`{ins.ghost}`")
+                cur.fetchall()
+            self.log(f"ghost table analyzed in {time.monotonic() - t0:.2f}s")
+
         # ---- cut-over
+        self.hooks.run("before-cut-over")
         self.set_phase("cutting-over")
         self._cut_over()
 
@@ -411,6 +451,82 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         self.checkpoint_file.remove()
         self.completed = True
         self.set_phase("complete")
+
+    def _count_rows(self) -> None:
+        """--exact-rowcount (gh-ost's, with its concurrent rowcount): a
+        real ``COUNT(*)`` of the original beside the copy, on a connection
+        of its own; the progress and the ETA use it from then on, adjusted
+        by the rows the apply inserted and deleted since (gh-ost's
+        heuristic)."""
+        assert self.ins is not None
+        try:
+            c = self._connect(read_timeout=24 * 3600)
+            try:
+                ins0, del0 = self._applied_row_changes()
+                n = int(scalar(c, f"SELECT COUNT(*) FROM `{self.ins.database}`.`{self.ins.table}`") or 0)
+            finally:
+                close_quietly(c)
+        except Exception as e:  # noqa: BLE001 - only the ETA loses precision
+            self.log(f"exact rowcount failed ({describe_error(e)}): the estimate stays")
+            return
+        self._rows_counted = (n, ins0, del0)
+        self.log(f"exact rowcount: {n} rows")
+        try:
+            self.hooks.run("rowcount-complete")
+        except HookFailed as e:     # (a thread beside the copy: it cannot fail the step)
+            self.log(str(e))
+
+    def _hook_env(self) -> dict[str, str]:
+        """gh-ost's GH_OST_* variables, as of now."""
+        o, ins = self.opts, self.ins
+        ghost, _, old = table_names(o.table)
+        now = time.monotonic()
+        copy_s = ((self._t_copy[1] if len(self._t_copy) > 1 else now) - self._t_copy[0]
+                  if self._t_copy else 0.0)
+        c = self.copier
+        exact = self.rows_exact()
+        rows = exact if exact is not None else (ins.rows_estimate if ins is not None else 0)
+        copied = c.rows_copied if c is not None else 0
+        d = None
+        try:
+            d = self.detail() if ins is not None else None
+        except Exception:  # noqa: BLE001 - the variables must not fail the hook
+            pass
+        env = {
+            "GH_OST_DATABASE_NAME": o.database, "GH_OST_TABLE_NAME": o.table,
+            "GH_OST_GHOST_TABLE_NAME": ghost, "GH_OST_OLD_TABLE_NAME": old,
+            "GH_OST_DDL": o.alter,
+            "GH_OST_ELAPSED_SECONDS": str(int(now - self._t_start)),
+            "GH_OST_ELAPSED_COPY_SECONDS": str(int(copy_s)),
+            "GH_OST_ESTIMATED_ROWS": str(rows), "GH_OST_COPIED_ROWS": str(copied),
+            "GH_OST_MIGRATED_HOST": f"{self.ep.host}:{self.ep.port}",
+            "GH_OST_INSPECTED_HOST": f"{self.ep.host}:{self.ep.port}",
+            "GH_OST_EXECUTING_HOST": socket.gethostname(),
+            "GH_OST_HOOKS_HINT": o.hooks_hint, "GH_OST_HOOKS_HINT_OWNER": o.hooks_hint_owner,
+            "GH_OST_HOOKS_HINT_TOKEN": o.hooks_hint_token,
+            "GH_OST_DRY_RUN": "false" if o.execute else "true",
+            "GH_OST_PROGRESS": f"{d.percent:.1f}" if d is not None else "0.0",
+            "GH_OST_ETA_SECONDS": (str(int(d.eta_seconds)) if d is not None and d.eta_seconds is not None
+                                   else "-1"),
+        }
+        return env
+
+    def _status_hooks(self) -> None:
+        """gh-ost-on-status every --hooks-status-interval seconds, GH_OST_STATUS set."""
+        while not self._watch_stop.wait(self.opts.hooks_status_interval):
+            self.hooks.run("status", GH_OST_STATUS=self.summary())
+
+    def rows_exact(self) -> int | None:
+        """The counted rows plus the apply's inserts minus its deletes since."""
+        if self._rows_counted is None:
+            return None
+        n, ins0, del0 = self._rows_counted
+        i, d = self._applied_row_changes()
+        return max(n + (i - ins0) - (d - del0), 0)
+
+    def _applied_row_changes(self) -> tuple[int, int]:
+        a = self.applier
+        return (a.rows_inserted, a.rows_deleted) if a is not None else (0, 0)
 
     def set_waiting(self, what: str) -> None:
         """What the migration waits for, in the status ("" when nothing)."""
