@@ -67,7 +67,8 @@ class MigrationOptions:
     serve_socket_file: str | None = opt(None, "interactive control socket (unix)", path=True)
     cut_over_lock_timeout_seconds: int = opt(3, "lock wait of each cut-over attempt", minimum=1,
                                              maximum=3600, unit="s")
-    default_retries: int = opt(60, "cut-over attempts", minimum=1, maximum=100_000)
+    default_retries: int = opt(60, "attempts of each cut-over, copy chunk and apply batch (a lock "
+                                   "conflict is retried)", minimum=1, maximum=100_000)
     attempt_instant_ddl: bool = opt(False, "try the ALTER with ALGORITHM=INSTANT first (metadata only, "
                                            "no copy); fall back to the online copy if refused")
     exact_rowcount: bool = opt(False, "count the table's rows (SELECT COUNT(*), in the background "

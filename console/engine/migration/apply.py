@@ -45,8 +45,9 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
                  batch_size: Callable[[], int], gate: Callable[[], None],
                  dirty_limit: int = 0, start_file: tuple[str, int] | None = None,
                  turns: Turns | None = None, session: str | None = None,
-                 own_sessions: set[int] | None = None):
+                 own_sessions: set[int] | None = None, retries: int = 10):
         super().__init__(name=f"apply-{ins.table}", daemon=True)
+        self.retries = max(1, retries)   # --default-retries: attempts of a batch that met a lock conflict
         # server connection ids of the migration's own sessions: their DDL on
         # the ghost, the sentry and the RENAME is the migration's (``own``)
         self.own_sessions: set[int] = set(own_sessions or ())
@@ -216,15 +217,15 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
 
     def _apply(self, conn, ops: list[tuple]) -> None:
         stmts = self.builder.statements(ops)
-        for attempt in range(10):
+        for attempt in range(self.retries):
             try:
                 return self._apply_once(conn, stmts)
             except Exception as e:  # noqa: BLE001
                 code = e.args[0] if getattr(e, "args", None) else None
-                if code not in (1205, 1213) or attempt == 9:  # lock wait timeout, deadlock
+                if code not in (1205, 1213) or attempt == self.retries - 1:  # lock wait timeout, deadlock
                     raise
                 self.error = f"retrying apply batch after error {code}"
-                time.sleep(0.02 * (attempt + 1))
+                time.sleep(min(0.02 * (attempt + 1), 1.0))
 
     def _apply_once(self, conn, stmts) -> None:
         """One ghost transaction, sent as few multi-statement packets (one

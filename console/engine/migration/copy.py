@@ -42,8 +42,10 @@ Key = tuple[Any, ...]
 
 
 class Copier:
-    def __init__(self, ins: Inspection, turns: Turns | None = None, panic_on_warnings: bool = False):
+    def __init__(self, ins: Inspection, turns: Turns | None = None, panic_on_warnings: bool = False,
+                 retries: int = 10):
         self.ins = ins
+        self.retries = retries      # --default-retries: attempts of a chunk that met a lock conflict
         # a duplicate-key warning that cost a row (a new unique key) stops the copy
         self.panic_on_warnings = panic_on_warnings
         # shared with the binlog apply: one ghost writer at a time, where the
@@ -115,7 +117,7 @@ class Copier:
                 return n
 
         with self.turns:
-            return retry_locks(chunk)
+            return retry_locks(chunk, self.retries)
 
     def _insert_select(self, where: str) -> str:
         return (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
@@ -220,7 +222,7 @@ class Copier:
                 return n
 
         with self.turns:
-            return retry_locks(both)
+            return retry_locks(both, self.retries)
 
 
 def open_range(cols: list[str], lo: Key | None, hi: Key | None) -> tuple[str, list[Any]]:

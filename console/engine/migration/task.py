@@ -330,14 +330,16 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             start_pos = scalar(conn, "SELECT @@global.gtid_executed") or ""
         self.log(f"binlog apply starts at GTID {start_pos or '(empty)'}"
                  + (f" ({start_file[0]}:{start_file[1]})" if start_file else ""))
-        self.copier = copier = Copier(ins, panic_on_warnings=opts.panic_on_warnings)
+        self.copier = copier = Copier(ins, panic_on_warnings=opts.panic_on_warnings,
+                                     retries=opts.default_retries)
         # checksum overlapped with the copy: only for a copy made entirely by
         # this run (after a resume, the full pass checks everything)
         overlap = opts.verify_checksum and not state
         self.applier = applier = Applier(self.ep, ins, start_pos, batch_size=lambda: self.dml_batch_size,
                                          gate=self._gate, dirty_limit=DIRTY_LIMIT if overlap else 0,
                                          start_file=start_file, turns=copier.turns,
-                                         session=self._session, own_sessions=own)
+                                         session=self._session, own_sessions=own,
+                                         retries=opts.default_retries)
         applier.start()
         self.heartbeat = Heartbeat(lambda: self._connect(), ins, state=self.phase)
         self.heartbeat.start()
