@@ -82,6 +82,12 @@ class MigrationOptions:
     hooks_hint_token: str = opt("", "passed to the hooks as GH_OST_HOOKS_HINT_TOKEN")
     hooks_status_interval: int = opt(60, "seconds between gh-ost-on-status hooks", minimum=1,
                                      maximum=86400, unit="s")
+    test_on_replica: bool = opt(False, "migrate on the replica connected to, stop its replication at the "
+                                       "cut-over and swap back: both tables stay to compare")
+    migrate_on_replica: bool = opt(False, "migrate on the replica connected to and keep the change there "
+                                          "(the master is not touched)")
+    assume_master_host: str = opt("", "the master (host[:port]) of the replica, instead of its "
+                                      "SHOW SLAVE STATUS (with --test-on-replica / --migrate-on-replica)")
     ok_to_drop_table: bool = opt(False, "drop the old table after the cut-over")
     initially_drop_ghost_table: bool = opt(False, "drop a ghost table left by an earlier run first")
     initially_drop_old_table: bool = opt(False, "drop an old table left by an earlier run first")

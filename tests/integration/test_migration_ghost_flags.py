@@ -229,3 +229,129 @@ def test_a_failing_hook_fails_the_migration_original_intact(sb, tmp_path):
     assert (out / "failure").read_text().strip() == "hk2"
     assert "note" not in _columns(c, "hk2")
     c.close()
+
+
+def _replica(sb):
+    import pymysql
+
+    n = next(n for n in sb.nodes if n.role == "replica")
+    return n, pymysql.connect(host="127.0.0.1", port=n.port, user="dbops", password=sb.ops_password,
+                              database="mig", autocommit=True, connect_timeout=3, read_timeout=60)
+
+
+def _replication(r) -> tuple[str, str]:
+    import pymysql.cursors
+
+    with r.cursor(pymysql.cursors.DictCursor) as cur:
+        cur.execute("SHOW SLAVE STATUS")
+        st = cur.fetchone()
+    return st["Slave_IO_Running"], st["Slave_SQL_Running"]
+
+
+def _writes_while(sb, table: str, fn):
+    """Run ``fn`` while a thread inserts and updates ``table`` on the primary;
+    returns fn's result."""
+    import threading
+
+    stop = threading.Event()
+
+    def write():
+        w = connect(sb)
+        i = 0
+        while not stop.is_set():
+            i += 1
+            with w.cursor() as cur:
+                cur.execute(f"INSERT INTO {table} (v) VALUES (%s)", (i,))
+                cur.execute(f"UPDATE {table} SET v = v + 1 WHERE id = %s", (i % 1000 + 1,))
+            stop.wait(0.005)
+        w.close()
+
+    t = threading.Thread(target=write)
+    t.start()
+    try:
+        return fn()
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_test_on_replica_stops_replication_and_leaves_both_tables_to_compare(sb, tmp_path):
+    c = connect(sb)
+    _table(c, "or1", "(id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)", [(i, i) for i in range(1, 3001)])
+    sb.wait_replicas_caught_up()
+    node, r = _replica(sb)
+    hooks, out = tmp_path / "hooks", tmp_path / "out"
+    hooks.mkdir()
+    out.mkdir()
+    for e in ("stop-replication", "start-replication"):
+        _hook(hooks, f"gh-ost-on-{e}", f'touch "{out}/{e}"')
+    try:
+        res = _writes_while(sb, "or1", lambda: cli(
+            sb, "--port", str(node.port), "--table", "or1", "--alter", "ADD COLUMN note VARCHAR(20) NULL",
+            "--execute", "--chunk-size", "300", "--test-on-replica", "--hooks-path", str(hooks),
+            "--state-dir", str(tmp_path / "s")))
+        assert res.returncode == 0, res.stderr
+        assert "START SLAVE" in res.stderr.splitlines()[-2] + res.stderr.splitlines()[-1], res.stderr
+        assert _replication(r)[1] == "No"
+        assert {p.name for p in out.iterdir()} == {"stop-replication"}
+        # the original in place, the migrated table beside it, same rows (replication stopped: frozen)
+        assert "note" not in _columns(r, "or1") and "note" in _columns(r, "or1_gho")
+        assert table_rows(r, "or1", ["id", "v"]) == table_rows(r, "or1_gho", ["id", "v"])
+        assert len(table_rows(r, "or1", ["id", "v"])) > 3000
+        # the master was not touched
+        assert not {"or1_gho", "or1_ghc", "or1_del"} & tables(c) and "note" not in _columns(c, "or1")
+    finally:
+        with r.cursor() as cur:
+            cur.execute("START SLAVE")
+    with r.cursor() as cur:
+        cur.execute("SET SESSION sql_log_bin = 0")     # (no local GTID of the master's domain)
+        cur.execute("DROP TABLE IF EXISTS or1_gho")
+    try:
+        sb.wait_replicas_caught_up()    # the replica's own GTID domain did not break replication
+    except AssertionError:
+        with r.cursor() as cur:
+            cur.execute("SHOW SLAVE STATUS")
+            raise AssertionError(str(cur.fetchone())) from None
+    assert _replication(r) == ("Yes", "Yes")
+    assert table_rows(r, "or1", ["id", "v"]) == table_rows(c, "or1", ["id", "v"])
+    r.close()
+    c.close()
+
+
+def test_migrate_on_replica_keeps_the_change_there_with_replication_running(sb, tmp_path):
+    c = connect(sb)
+    _table(c, "or2", "(id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)", [(i, i) for i in range(1, 2001)])
+    sb.wait_replicas_caught_up()
+    node, r = _replica(sb)
+    res = _writes_while(sb, "or2", lambda: cli(
+        sb, "--port", str(node.port), "--table", "or2", "--alter", "ADD COLUMN note VARCHAR(20) NULL",
+        "--execute", "--chunk-size", "300", "--migrate-on-replica", "--ok-to-drop-table",
+        "--assume-master-host", f"127.0.0.1:{sb.primary_port}", "--state-dir", str(tmp_path / "s")))
+    assert res.returncode == 0, res.stderr
+    assert "note" in _columns(r, "or2") and "note" not in _columns(c, "or2")
+    assert not {"or2_gho", "or2_ghc", "or2_del"} & tables(c)
+    with c.cursor() as cur:
+        cur.execute("INSERT INTO or2 (v) VALUES (-7)")
+    sb.wait_replicas_caught_up()
+    assert _replication(r) == ("Yes", "Yes")
+    assert table_rows(r, "or2", ["id", "v"]) == table_rows(c, "or2", ["id", "v"])
+    r.close()
+    c.close()
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--test-on-replica",), "is not a replica"),
+    (("--assume-master-host", "127.0.0.1:1"), "--assume-master-host needs --test-on-replica"),
+    (("--test-on-replica", "--migrate-on-replica"), "give one of --test-on-replica and --migrate-on-replica"),
+])
+def test_on_replica_bad_input_is_one_line_creating_nothing(sb, tmp_path, args, says):
+    c = connect(sb)
+    _table(c, "or3", "(id INT PRIMARY KEY, v INT NOT NULL)", [(1, 1)])
+    before = tables(c)
+    state = tmp_path / "state"
+    r = cli(sb, "--table", "or3", "--alter", "ADD COLUMN c INT NULL", "--execute", "--state-dir", str(state),
+            *args)
+    assert r.returncode == 2, r.stderr
+    assert says in _one_error_line(r), r.stderr
+    assert tables(c) == before and not state.exists()
+    c.close()

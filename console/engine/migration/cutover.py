@@ -68,7 +68,8 @@ class KeysDiffer(CutOverFailed):
 def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
              log: Callable[[str], None] = lambda m: None,
              abort: Callable[[], None] = lambda: None,
-             check: Callable[[object, object], None] | None = None) -> None:
+             check: Callable[[object, object], None] | None = None,
+             session: str | None = None) -> None:
     """``abort`` raises if the operator panicked or aborted meanwhile: it is
     asked under the lock, before the RENAME is issued and again just before
     the sentry is dropped (after that the swap is under way); raising there
@@ -81,9 +82,9 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
     if not (locked_before(ins.table, ins.old) and locked_before(ins.table, ins.ghost)):
         raise CutOverFailed(f"the RENAME would not lock {ins.table} first (before {ins.old} and "
                             f"{ins.ghost}): the swap could lose writes; refused")
-    c1 = connect(ep, read_timeout=lock_timeout * 4 + 30)
-    c2 = connect(ep, read_timeout=lock_timeout * 4 + 30)
-    cm = connect(ep)
+    c1 = connect(ep, read_timeout=lock_timeout * 4 + 30, init_command=session)
+    c2 = connect(ep, read_timeout=lock_timeout * 4 + 30, init_command=session)
+    cm = connect(ep, init_command=session)
     created = locked = False
     made_triggers: list[str] = []
     rename_result: dict[str, object] = {}

@@ -32,6 +32,12 @@ from console.engine.migration.copyschedule import CopyScheduler
 from console.engine.migration.cutover import CutOverFailed, KeysDiffer, cut_over
 from console.engine.migration.hooks import HookFailed, Hooks
 from console.engine.migration.inspect import Inspection, Refused, inspect, table_names
+from console.engine.migration.onreplica import (
+    OnReplica,
+    check_on_replica,
+    start_replication,
+    stop_replication,
+)
 from console.engine.migration.session import session_sql
 from console.engine.migration.status import StatusReport
 from console.engine.migration.tables import (
@@ -111,6 +117,7 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         self.dialect: Dialect | None = None
         self.checkpoint_file = Checkpoint(self.task_dir / "checkpoint.json")
         self._session = session_sql(opts.allow_zero_in_date)   # every connection's first statement
+        self.on_replica: OnReplica | None = None                # --test-on-replica / --migrate-on-replica
         self._panic = ""
         self._abort = ""
         self._hibernate_until = 0.0
@@ -192,6 +199,13 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             return
         o = self.opts
         self.set_phase("inspecting")
+        self.on_replica = r = check_on_replica(self.ep, o.test_on_replica, o.migrate_on_replica,
+                                               o.assume_master_host)
+        if r is not None:
+            self._session = session_sql(o.allow_zero_in_date, gtid_domain_id=r.domain)
+            self.log(f"{'testing' if r.mode == 'test' else 'migrating'} on the replica {self.ep.host}:"
+                     f"{self.ep.port} (master {r.master[0]}:{r.master[1]}, not touched); its writes go to "
+                     f"GTID domain {r.domain}")
         conn = self._connect(read_timeout=3600, write_timeout=3600)
         lock = None
         try:
@@ -436,7 +450,28 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         # ---- cut-over
         self.hooks.run("before-cut-over")
         self.set_phase("cutting-over")
-        self._cut_over()
+        testing = self.on_replica is not None and self.on_replica.mode == "test"
+        if testing:
+            self.hooks.run("stop-replication")
+            stop_replication(conn)
+            self.log(f"replication stopped on {self.ep.host}:{self.ep.port} (--test-on-replica)")
+        try:
+            self._cut_over()
+        except BaseException:
+            if testing:
+                start_replication(conn)
+                self.log("cut-over failed: replication started again")
+                self.hooks.run("start-replication")
+            raise
+        if testing:
+            self._stop_workers()        # (the apply would take the swap back for foreign DDL)
+            with conn.cursor() as cur:
+                cur.execute(f"RENAME TABLE `{ins.database}`.`{ins.table}` TO `{ins.database}`.`{ins.ghost}`, "
+                            f"`{ins.database}`.`{ins.old}` TO `{ins.database}`.`{ins.table}`")
+                cur.execute("SELECT @@global.gtid_slave_pos")
+                at = cur.fetchone()[0]
+            self.log(f"--test-on-replica: swapped back: {ins.database}.{ins.table} is the original, "
+                     f"{ins.database}.{ins.ghost} the migrated table, both as of replicated GTID {at}")
 
         # ---- cleanup
         self.set_phase("cleaning-up")
@@ -444,7 +479,10 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                  f"{applier.apply_seconds:.2f}s executing them")
         self._stop_workers()
         drop_tables(conn, ins, ghost=False, changelog=True)
-        if opts.ok_to_drop_table:
+        if testing:
+            self.log(f"replication on {self.ep.host}:{self.ep.port} is stopped: compare the tables, then "
+                     f"resume it with START SLAVE there and drop {ins.database}.{ins.ghost}")
+        elif opts.ok_to_drop_table:
             with conn.cursor() as cur:
                 cur.execute(f"DROP TABLE IF EXISTS `{ins.database}`.`{ins.old}`")
             self.log(f"dropped old table {ins.old}")
@@ -627,7 +665,8 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             try:
                 cut_over(self.ep, self.ins, self.applier, self.opts.cut_over_lock_timeout_seconds,
                          log=self.log, abort=self._check_panic,
-                         check=self._check_under_lock if self._final_keys is not None else None)
+                         check=self._check_under_lock if self._final_keys is not None else None,
+                         session=self._session if self.on_replica is not None else None)
                 self.log(f"cut-over done (attempt {attempt})")
                 return
             except UserError:
