@@ -88,6 +88,10 @@ class MigrationOptions:
                                           "(the master is not touched)")
     assume_master_host: str = opt("", "the master (host[:port]) of the replica, instead of its "
                                       "SHOW SLAVE STATUS (with --test-on-replica / --migrate-on-replica)")
+    revert: bool = opt(False, "undo the completed migration of the table: the old table it kept, with "
+                              "every change made since the cut-over applied, swapped back in")
+    old_table: str = opt("", "with --revert: the old table to swap back (default: the one recorded, "
+                             "<table>_del)")
     ok_to_drop_table: bool = opt(False, "drop the old table after the cut-over")
     initially_drop_ghost_table: bool = opt(False, "drop a ghost table left by an earlier run first")
     initially_drop_old_table: bool = opt(False, "drop an old table left by an earlier run first")

@@ -69,7 +69,8 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
              log: Callable[[str], None] = lambda m: None,
              abort: Callable[[], None] = lambda: None,
              check: Callable[[object, object], None] | None = None,
-             session: str | None = None) -> None:
+             session: str | None = None,
+             position: Callable[[object], dict] | None = None) -> dict:
     """``abort`` raises if the operator panicked or aborted meanwhile: it is
     asked under the lock, before the RENAME is issued and again just before
     the sentry is dropped (after that the swap is under way); raising there
@@ -90,6 +91,7 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
     rename_result: dict[str, object] = {}
     rename_thread: threading.Thread | None = None
     c2_id = c2.thread_id()
+    at: dict = {}
     try:
         for c in (c1, c2, cm):      # their DDL (sentry, AUTO_INCREMENT, RENAME) is ours
             applier.own(c)
@@ -113,6 +115,8 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
             check(c1, cm)
         if (n := carry_auto_increment(cm, ins, lock_timeout)) is not None:
             log(f"ghost's AUTO_INCREMENT raised to the original's, {n}")
+        if position is not None:
+            at = position(cm)
         if ins.triggers:        # now: the apply's writes to the ghost are done
             made_triggers = create_on_ghost(cm, db, ins.ghost, ins.triggers)
             log(f"trigger(s) created on the ghost: {', '.join(made_triggers)}")
@@ -157,6 +161,7 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
         if "ok" not in rename_result:
             raise CutOverFailed(f"RENAME failed: {rename_result.get('error', 'it did not finish')}")
         log("tables swapped")
+        return at
     except Exception:
         _undo(cm, c1, c2_id, rename_thread, sentry, created, locked)
         drop_from_ghost(cm, db, ins.ghost, made_triggers)

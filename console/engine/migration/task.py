@@ -38,6 +38,7 @@ from console.engine.migration.onreplica import (
     start_replication,
     stop_replication,
 )
+from console.engine.migration.revert import inspect_revert, record_completed
 from console.engine.migration.session import session_sql
 from console.engine.migration.status import StatusReport
 from console.engine.migration.tables import (
@@ -118,6 +119,8 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         self.checkpoint_file = Checkpoint(self.task_dir / "checkpoint.json")
         self._session = session_sql(opts.allow_zero_in_date)   # every connection's first statement
         self.on_replica: OnReplica | None = None                # --test-on-replica / --migrate-on-replica
+        self._revert: dict | None = None          # --revert: the completed migration's record
+        self.cutover_at: dict = {}                # binlog position under the cut-over lock
         self._panic = ""
         self._abort = ""
         self._hibernate_until = 0.0
@@ -199,6 +202,8 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             return
         o = self.opts
         self.set_phase("inspecting")
+        if o.old_table and not o.revert:
+            raise UserError("--old-table needs --revert")
         self.on_replica = r = check_on_replica(self.ep, o.test_on_replica, o.migrate_on_replica,
                                                o.assume_master_host)
         if r is not None:
@@ -209,11 +214,24 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         conn = self._connect(read_timeout=3600, write_timeout=3600)
         lock = None
         try:
-            self.ins = ins = inspect(conn, o)
+            if o.revert:
+                self._check_revert_options()
+                notes: list[str] = []
+                self.ins, self._revert = inspect_revert(conn, o.database, o.table, o.old_table,
+                                                        self.task_dir, notes)
+                ins = self.ins
+            else:
+                self.ins = ins = inspect(conn, o)
             for n in ins.notes:
                 self.log(n)
             self._preflight(conn)
             lock = self._take_table_lock()
+            if o.revert:
+                if not o.execute:
+                    close_quietly(lock)
+                    lock = None
+                self._prepared = (conn, lock)
+                return
             resume = o.execute and o.resume
             check_tables(conn, ins, drop_ghost=o.initially_drop_ghost_table,
                          drop_old=o.initially_drop_old_table, resume=resume)
@@ -242,6 +260,9 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         self._prepared = None
         try:
             self.hooks.run("validated")
+            if self.opts.revert and self.opts.execute:
+                self._execute_revert(conn, self.ins)
+                return
             if not self.opts.execute:
                 self.set_phase("dry-run")
                 self.log("dry run: inspection passed, nothing changed (add --execute to migrate)")
@@ -487,7 +508,9 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                 cur.execute(f"DROP TABLE IF EXISTS `{ins.database}`.`{ins.old}`")
             self.log(f"dropped old table {ins.old}")
         else:
-            self.log(f"old table kept as {ins.database}.{ins.old} (drop it when satisfied)")
+            path = record_completed(self.task_dir, ins, self.cutover_at, applier.own_sessions, opts.alter)
+            self.log(f"old table kept as {ins.database}.{ins.old} (drop it when satisfied; --revert swaps it "
+                     f"back with the changes made since, recorded in {path})")
         self.checkpoint_file.remove()
         self.completed = True
         self.set_phase("complete")
@@ -567,6 +590,86 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
     def _applied_row_changes(self) -> tuple[int, int]:
         a = self.applier
         return (a.rows_inserted, a.rows_deleted) if a is not None else (0, 0)
+
+    def _cutover_position(self, cm) -> dict:
+        """The binlog position under the cut-over's lock (``cut_over``), for --revert."""
+        assert self.dialect is not None
+        if self.dialect.name == "mariadb":
+            at, gtid = binlog_start(cm, self.dialect, tries=20)
+            return {"file": at[0] if at else None, "pos": at[1] if at else None, "gtid": gtid}
+        return {"file": None, "pos": None, "gtid": scalar(cm, "SELECT @@global.gtid_executed") or ""}
+
+    def _check_revert_options(self) -> None:
+        o = self.opts
+        bad = [f for f, on in (("--resume", o.resume), ("--attempt-instant-ddl", o.attempt_instant_ddl),
+                               ("--include-triggers", o.include_triggers),
+                               ("--test-on-replica", o.test_on_replica),
+                               ("--migrate-on-replica", o.migrate_on_replica)) if on]
+        if bad:
+            raise UserError(f"--revert cannot be combined with {', '.join(bad)}")
+
+    def _execute_revert(self, conn, ins: Inspection) -> None:
+        """--revert (``revert.py``): the changes made since the cut-over
+        replayed onto the old table, a full checksum, the same cut-over."""
+        rec = self._revert
+        assert rec is not None
+        opts = self.opts
+        self.dialect = ins.dialect
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE `{ins.database}`.`{ins.changelog}` (hint VARCHAR(64) NOT NULL PRIMARY "
+                        f"KEY, value VARCHAR(4096) NOT NULL, ts DATETIME(6) NOT NULL) ENGINE=InnoDB "
+                        f"COMMENT='dbops-console migration changelog'")
+        own = set(int(x) for x in rec.get("own_sessions", ())) | {conn.thread_id()}
+        write_changelog(conn, ins, f"{OWN_SESSION}{conn.thread_id()}", str(conn.thread_id()))
+        cut = rec["cutover"]
+        start_file = (cut["file"], int(cut["pos"])) if cut.get("file") else None
+        self.log(f"revert: binlog apply starts at the cut-over, GTID {cut.get('gtid') or '(empty)'}"
+                 + (f" ({start_file[0]}:{start_file[1]})" if start_file else ""))
+        self.copier = copier = Copier(ins, panic_on_warnings=opts.panic_on_warnings,
+                                      retries=opts.default_retries)
+        self.applier = applier = Applier(self.ep, ins, cut.get("gtid") or "", batch_size=lambda: self.dml_batch_size,
+                                         gate=self._gate, dirty_limit=0, start_file=start_file,
+                                         turns=copier.turns, session=self._session, own_sessions=own,
+                                         retries=opts.default_retries)
+        applier.start()
+        self.heartbeat = Heartbeat(lambda: self._connect(), ins, state=self.phase)
+        self.heartbeat.start()
+        threading.Thread(target=self._watch, name=f"watch-{self.task_id}", daemon=True).start()
+        if opts.serve_socket_file:
+            self.control = ControlServer(opts.serve_socket_file, self)
+            self.control.start()
+        copier.init_range(conn)     # (the checksum's ranges; nothing is copied)
+        copier.done = True
+        self.set_phase("reverting")
+        self._drain(conn)
+        self.log(f"revert: {applier.events_applied} row event(s) since the cut-over applied to {ins.ghost}")
+        if opts.verify_checksum:
+            self.set_phase("checksumming")
+            self.checksummer = cs = self._make_checksummer(copier, applier)
+            p = cs.run(conn, threads=opts.checksum_threads)
+            self.log(f"checksum: {p.chunks} chunks, {p.rows} rows, {p.mismatches} mismatches, {p.recopied} "
+                     f"re-copied, {p.remaining_mismatches} remaining")
+            if p.remaining_mismatches:
+                raise UserError(f"checksum: {p.remaining_mismatches} chunk(s) still differ after re-copy; "
+                                f"revert refused ({ins.database}.{ins.table} untouched); first: "
+                                f"{p.first_mismatch}")
+        self.hooks.run("before-cut-over")
+        self.set_phase("cutting-over")
+        self._cut_over()
+        self.set_phase("cleaning-up")
+        self._stop_workers()
+        drop_tables(conn, ins, ghost=False, changelog=True)
+        if opts.ok_to_drop_table:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS `{ins.database}`.`{ins.old}`")
+            self.log(f"dropped the migrated table {ins.old}")
+        else:
+            self.log(f"reverted: {ins.database}.{ins.table} is the old table again; the migrated table is "
+                     f"kept as {ins.database}.{ins.old}")
+        (self.task_dir / "completed.json").unlink(missing_ok=True)
+        self.checkpoint_file.remove()
+        self.completed = True
+        self.set_phase("complete")
 
     def set_waiting(self, what: str) -> None:
         """What the migration waits for, in the status ("" when nothing)."""
@@ -663,10 +766,12 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             self.cutover_attempts = attempt
             self.cutting_over = True
             try:
-                cut_over(self.ep, self.ins, self.applier, self.opts.cut_over_lock_timeout_seconds,
+                self.cutover_at = cut_over(
+                         self.ep, self.ins, self.applier, self.opts.cut_over_lock_timeout_seconds,
                          log=self.log, abort=self._check_panic,
                          check=self._check_under_lock if self._final_keys is not None else None,
-                         session=self._session if self.on_replica is not None else None)
+                         session=self._session if self.on_replica is not None else None,
+                         position=self._cutover_position)
                 self.log(f"cut-over done (attempt {attempt})")
                 return
             except UserError:
