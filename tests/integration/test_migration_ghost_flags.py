@@ -406,3 +406,29 @@ def test_revert_gives_back_the_old_schema_with_every_write_made_since(sb, tmp_pa
     r = cli(sb, *args, "--revert")
     assert r.returncode == 2 and "no completed migration of mig.rv1 is recorded" in _one_error_line(r)
     c.close()
+
+
+def test_panic_on_warnings_names_a_row_the_apply_lost_to_a_new_unique_key(sb, tmp_path):
+    """A row written during the migration whose value of the new unique key
+    another row holds: the apply's REPLACE deletes that row from the ghost;
+    the checksum finds it missing and, with --panic-on-warnings, its re-copy
+    ends the migration naming it."""
+    from tests.integration.migration_helpers import finish, start_task, wait_phase
+
+    c = connect(sb)
+    _table(c, "pw3", "(id INT PRIMARY KEY, u INT NOT NULL)", [(i, i) for i in range(1, 1001)])
+    before = tables(c)
+    _, task = start_task(sb, tmp_path, table="pw3", chunk_size=200, alter="ADD UNIQUE KEY uu (u)",
+                         panic_on_warnings=True, postpone_cut_over=True)
+    wait_phase(task, ("postponed",))
+    with c.cursor() as cur:
+        cur.execute("INSERT INTO pw3 VALUES (5000, 17)")       # id=17 holds u=17
+    task.cmd_cut_over()
+    finish(task)
+    st = task.status()
+    assert st.state == "failed", st
+    assert "would be lost" in st.last_error and "Duplicate entry '17' for key 'uu'" in st.last_error, \
+        st.last_error
+    assert "id=17" in st.last_error or "id=5000" in st.last_error, st.last_error
+    assert tables(c) == before
+    c.close()
