@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from console.kinds.kind import TaskKind
@@ -24,6 +25,12 @@ COPY_FORMATS = ("statement", "row")
 
 def _not_blank(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
+
+
+def _trigger_suffix(value: str) -> str | None:
+    if value and not re.match(r"^[A-Za-z0-9_$]+$", value):
+        return "use letters, digits, _ or $ only"
+    return None
 
 
 def _replicas(value: tuple[str, ...]) -> str | None:
@@ -101,7 +108,7 @@ class MigrationOptions:
     include_triggers: bool = opt(False, "create the table's triggers on the new table at the cut-over "
                                         "(named by --trigger-suffix)")
     trigger_suffix: str = opt("", "suffix added to each trigger's name on the new table, e.g. _v2 "
-                                  "(needs --include-triggers)")
+                                  "(needs --include-triggers)", check=_trigger_suffix)
     remove_trigger_suffix_if_exists: bool = opt(False, "a trigger name that ends in --trigger-suffix "
                                                        "loses it instead")
     allow_zero_in_date: bool = opt(False, "sessions allow zero dates (no NO_ZERO_DATE, "

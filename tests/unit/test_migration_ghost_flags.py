@@ -60,3 +60,41 @@ def test_default_retries_bound_the_attempts_of_an_apply_batch(monkeypatch):
     with pytest.raises(pymysql.err.OperationalError):
         a._apply(None, [("ins", {})])
     assert len(calls) == 4
+
+
+def test_a_socket_command_runs_the_interactive_command_hook(tmp_path):
+    from console.engine.migration.control import handle_line
+    from console.engine.migration.hooks import Hooks
+
+    out = tmp_path / "cmd"
+    h = tmp_path / "gh-ost-on-interactive-command-log"
+    h.write_text(f'#!/bin/sh\necho "$GH_OST_COMMAND $GH_OST_TABLE_NAME" > "{out}"\n')
+    h.chmod(0o755)
+    (tmp_path / "gh-ost-on-startup").write_text("#!/bin/sh\nexit 1\n")   # (another event: not run)
+    (tmp_path / "gh-ost-on-startup").chmod(0o755)
+
+    class Task:
+        engine = None
+        hooks = Hooks(str(tmp_path), lambda: {"GH_OST_TABLE_NAME": "t"})
+
+        def commands(self):
+            return {}
+
+    handle_line(Task(), "throttle")
+    assert out.read_text().strip() == "throttle t"
+
+
+def test_hook_names_of_a_longer_event_are_not_taken(tmp_path):
+    from console.engine.migration.hooks import HookFailed, Hooks
+
+    for name in ("gh-ost-on-startup", "gh-ost-on-start-replication-x", "gh-ost-on-status"):
+        (tmp_path / name).write_text("#!/bin/sh\nexit 0\n")
+        (tmp_path / name).chmod(0o755)
+    (tmp_path / "gh-ost-on-success-notify").write_text("#!/bin/sh\necho boom >&2\nexit 2\n")
+    (tmp_path / "gh-ost-on-success-notify").chmod(0o755)
+    hooks = Hooks(str(tmp_path), dict)
+    assert [p.name for p in hooks.find("start-replication")] == ["gh-ost-on-start-replication-x"]
+    assert [p.name for p in hooks.find("startup")] == ["gh-ost-on-startup"]
+    assert hooks.find("stop-replication") == []
+    with pytest.raises(HookFailed, match="gh-ost-on-success-notify .success. failed with exit code 2: boom"):
+        hooks.run("success")
