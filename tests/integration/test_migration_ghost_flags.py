@@ -482,3 +482,40 @@ def test_revert_under_writes_loses_none(sb, tmp_path):
     got = {row[0]: [row[1], row[2]] for row in table_rows(c, "rv2", ["id", "v", "s"])}
     assert got == model, (len(got), len(model))
     c.close()
+
+
+def test_migrate_on_replica_throttles_while_the_replica_does_not_replicate(sb, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    c = connect(sb)
+    _table(c, "or4", "(id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)", [(i, i) for i in range(1, 501)])
+    sb.wait_replicas_caught_up()
+    node, r = _replica(sb)
+    with r.cursor() as cur:
+        cur.execute("STOP SLAVE SQL_THREAD")
+    log = tmp_path / "log"
+    env = dict(os.environ, DBOPS_TEST_PW=sb.ops_password)
+    cmd = [sys.executable, "-m", "console", "migrate", "--port", str(node.port), "--user", "dbops",
+           "--password-env", "DBOPS_TEST_PW", "--database", "mig", "--table", "or4", "--alter",
+           "ADD COLUMN note VARCHAR(20) NULL", "--execute", "--migrate-on-replica", "--ok-to-drop-table",
+           "--status-interval", "0.5", "--state-dir", str(tmp_path / "s")]
+    try:
+        with open(log, "w") as f:
+            p = subprocess.Popen(cmd, env=env, stdout=f, stderr=f)
+            deadline = time.monotonic() + 30
+            while "this replica, behind its master) unknown" not in log.read_text():
+                assert p.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            assert "note" not in _columns(r, "or4")
+            with r.cursor() as cur:
+                cur.execute("START SLAVE SQL_THREAD")
+            assert p.wait(60) == 0, log.read_text()
+    finally:
+        with r.cursor() as cur:
+            cur.execute("START SLAVE")
+    assert "note" in _columns(r, "or4")
+    r.close()
+    c.close()

@@ -101,3 +101,11 @@ def stop_replication(conn) -> None:
 def start_replication(conn) -> None:
     with conn.cursor() as cur:
         cur.execute("START SLAVE")
+
+
+def own_lag(conn) -> float | None:
+    """The replica's lag behind its master (``Seconds_Behind_Master``), in
+    seconds; None (unknown: throttles) when replication is not running."""
+    st = query_one(conn, "SHOW SLAVE STATUS")
+    v = st.get("Seconds_Behind_Master") if st else None
+    return None if v is None else float(v)
