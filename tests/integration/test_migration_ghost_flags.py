@@ -343,6 +343,10 @@ def test_migrate_on_replica_keeps_the_change_there_with_replication_running(sb, 
     (("--test-on-replica",), "is not a replica"),
     (("--assume-master-host", "127.0.0.1:1"), "--assume-master-host needs --test-on-replica"),
     (("--test-on-replica", "--migrate-on-replica"), "give one of --test-on-replica and --migrate-on-replica"),
+    (("--hooks-path", "/nonexistent/hooks"), "--hooks-path /nonexistent/hooks: no such directory"),
+    (("--old-table", "or3_del"), "--old-table needs --revert"),
+    (("--revert", "--resume"), "--revert cannot be combined with --resume"),
+    (("--revert",), "--revert: no completed migration of mig.or3 is recorded"),
 ])
 def test_on_replica_bad_input_is_one_line_creating_nothing(sb, tmp_path, args, says):
     c = connect(sb)

@@ -204,6 +204,8 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         self.set_phase("inspecting")
         if o.old_table and not o.revert:
             raise UserError("--old-table needs --revert")
+        if o.hooks_path and not self.hooks.path.is_dir():
+            raise UserError(f"--hooks-path {o.hooks_path}: no such directory")
         self.on_replica = r = check_on_replica(self.ep, o.test_on_replica, o.migrate_on_replica,
                                                o.assume_master_host)
         if r is not None:
