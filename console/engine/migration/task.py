@@ -156,8 +156,8 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
 
     def _save_checkpoint(self) -> None:
         c, a = self.copier, self.applier
-        if c is None or a is None or self.ins is None:
-            return
+        if c is None or a is None or self.ins is None or self._revert is not None:
+            return      # (a revert is not resumed: it starts again from its record)
         self.checkpoint_file.save(
             database=self.opts.database, table=self.opts.table, alter=self.opts.alter,
             applied_pos=a.applied_pos, copy_min=c.min, copy_max=c.max, copy_last=c.last,
