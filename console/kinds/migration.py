@@ -29,7 +29,7 @@ def _not_blank(value: str) -> str | None:
 
 def _trigger_suffix(value: str) -> str | None:
     if value and not re.match(r"^[A-Za-z0-9_$]+$", value):
-        return "use letters, digits, _ or $ only"
+        return "must hold only letters, digits, _ or $"
     return None
 
 
