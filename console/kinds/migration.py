@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from console.kinds.kind import TaskKind
@@ -24,6 +25,12 @@ COPY_FORMATS = ("statement", "row")
 
 def _not_blank(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
+
+
+def _trigger_suffix(value: str) -> str | None:
+    if value and not re.match(r"^[A-Za-z0-9_$]+$", value):
+        return "must hold only letters, digits, _ or $"
+    return None
 
 
 def _replicas(value: tuple[str, ...]) -> str | None:
@@ -67,15 +74,47 @@ class MigrationOptions:
     serve_socket_file: str | None = opt(None, "interactive control socket (unix)", path=True)
     cut_over_lock_timeout_seconds: int = opt(3, "lock wait of each cut-over attempt", minimum=1,
                                              maximum=3600, unit="s")
-    default_retries: int = opt(60, "cut-over attempts", minimum=1, maximum=100_000)
+    default_retries: int = opt(60, "attempts of each cut-over, copy chunk and apply batch (a lock "
+                                   "conflict is retried)", minimum=1, maximum=100_000)
+    attempt_instant_ddl: bool = opt(False, "try the ALTER with ALGORITHM=INSTANT first (metadata only, "
+                                           "no copy); fall back to the online copy if refused")
+    exact_rowcount: bool = opt(False, "count the table's rows (SELECT COUNT(*), in the background "
+                                      "beside the copy) for the progress and ETA instead of the estimate")
+    analyze_ghost_table_before_cutover: bool = opt(False, "ANALYZE TABLE the ghost before the cut-over "
+                                                          "(fresh index statistics for the new table)")
+    hooks_path: str | None = opt(None, "directory of gh-ost hook executables (gh-ost-on-startup*, "
+                                       "...; GH_OST_* environment)", path=True)
+    hooks_hint: str = opt("", "free text passed to the hooks as GH_OST_HOOKS_HINT")
+    hooks_hint_owner: str = opt("", "passed to the hooks as GH_OST_HOOKS_HINT_OWNER")
+    hooks_hint_token: str = opt("", "passed to the hooks as GH_OST_HOOKS_HINT_TOKEN")
+    hooks_status_interval: int = opt(60, "seconds between gh-ost-on-status hooks", minimum=1,
+                                     maximum=86400, unit="s")
+    test_on_replica: bool = opt(False, "migrate on the replica connected to, stop its replication at the "
+                                       "cut-over and swap back: both tables stay to compare")
+    migrate_on_replica: bool = opt(False, "migrate on the replica connected to and keep the change there "
+                                          "(the master is not touched)")
+    assume_master_host: str = opt("", "the master (host[:port]) of the replica, instead of its "
+                                      "SHOW SLAVE STATUS (with --test-on-replica / --migrate-on-replica)")
+    revert: bool = opt(False, "undo the completed migration of the table: the old table it kept, with "
+                              "every change made since the cut-over applied, swapped back in")
+    old_table: str = opt("", "with --revert: the old table to swap back (default: the one recorded, "
+                             "<table>_del)")
     ok_to_drop_table: bool = opt(False, "drop the old table after the cut-over")
     initially_drop_ghost_table: bool = opt(False, "drop a ghost table left by an earlier run first")
     initially_drop_old_table: bool = opt(False, "drop an old table left by an earlier run first")
     approve_renamed_columns: bool = opt(False, "accept the column renames the ALTER implies")
     allow_foreign_keys: bool = opt(False, "migrate a table with (child-side) foreign keys anyway")
-    allow_triggers: bool = opt(False, "migrate a table with triggers anyway")
+    allow_triggers: bool = opt(False, "migrate a table with triggers anyway (they stay on the old table)")
+    include_triggers: bool = opt(False, "create the table's triggers on the new table at the cut-over "
+                                        "(named by --trigger-suffix)")
+    trigger_suffix: str = opt("", "suffix added to each trigger's name on the new table, e.g. _v2 "
+                                  "(needs --include-triggers)", check=_trigger_suffix)
+    remove_trigger_suffix_if_exists: bool = opt(False, "a trigger name that ends in --trigger-suffix "
+                                                       "loses it instead")
     allow_zero_in_date: bool = opt(False, "sessions allow zero dates (no NO_ZERO_DATE, "
                                           "NO_ZERO_IN_DATE): for tables that hold 0000-00-00")
+    panic_on_warnings: bool = opt(False, "abort when a copy chunk or an apply batch would lose a row "
+                                         "(a duplicate on a new unique key), naming the row")
     resume: bool = opt(False, "continue an interrupted migration from its checkpoint")
     verify_checksum: bool = opt(True, "compare the tables before the cut-over")
     checksum_chunk_size: int = opt(10000, "rows per checksum chunk", minimum=1, maximum=1_000_000,

@@ -45,8 +45,9 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
                  batch_size: Callable[[], int], gate: Callable[[], None],
                  dirty_limit: int = 0, start_file: tuple[str, int] | None = None,
                  turns: Turns | None = None, session: str | None = None,
-                 own_sessions: set[int] | None = None):
+                 own_sessions: set[int] | None = None, retries: int = 10):
         super().__init__(name=f"apply-{ins.table}", daemon=True)
+        self.retries = max(1, retries)   # --default-retries: attempts of a batch that met a lock conflict
         # server connection ids of the migration's own sessions: their DDL on
         # the ghost, the sentry and the RENAME is the migration's (``own``)
         self.own_sessions: set[int] = set(own_sessions or ())
@@ -65,6 +66,7 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
                                   ins.key.ghost_columns, ins.key.ghost_unique)
         self.fixer = RowFixer((c.name, c.type) for c in ins.columns)   # decoded -> sent values
         self.events_applied = 0
+        self.rows_inserted = self.rows_deleted = 0     # row events applied (--exact-rowcount)
         self.batches = 0
         self.apply_seconds = 0.0         # time spent executing batches on the ghost
         self.read_file, self.read_pos = "", 0
@@ -175,6 +177,8 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
                         self.apply_seconds += time.monotonic() - t0
                     self.batches += 1
                     self.events_applied += len(ops)
+                    self.rows_inserted += sum(1 for op in ops if op[0] == "ins")
+                    self.rows_deleted += sum(1 for op in ops if op[0] == "del")
                 last = done[-1]
                 self.applied_pos = last.pos
                 stream = self._stream
@@ -213,15 +217,15 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
 
     def _apply(self, conn, ops: list[tuple]) -> None:
         stmts = self.builder.statements(ops)
-        for attempt in range(10):
+        for attempt in range(self.retries):
             try:
                 return self._apply_once(conn, stmts)
             except Exception as e:  # noqa: BLE001
                 code = e.args[0] if getattr(e, "args", None) else None
-                if code not in (1205, 1213) or attempt == 9:  # lock wait timeout, deadlock
+                if code not in (1205, 1213) or attempt == self.retries - 1:  # lock wait timeout, deadlock
                     raise
                 self.error = f"retrying apply batch after error {code}"
-                time.sleep(0.02 * (attempt + 1))
+                time.sleep(min(0.02 * (attempt + 1), 1.0))
 
     def _apply_once(self, conn, stmts) -> None:
         """One ghost transaction, sent as few multi-statement packets (one

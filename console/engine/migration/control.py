@@ -42,6 +42,9 @@ def handle_line(task, line: str) -> str:
     if not line:
         return ""
     try:
+        hooks = getattr(task, "hooks", None)
+        if hooks is not None:       # gh-ost-on-interactive-command (its failure is logged)
+            hooks.run("interactive-command", GH_OST_COMMAND=line)
         return _dispatch(task, line)
     except UserError as e:
         return f"ERROR {e}"

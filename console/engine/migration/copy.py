@@ -24,8 +24,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from console.engine.migration.copycheck import (
+    DUPLICATE,
     describe_key,
     refuse,
+    refuse_lost,
     row_of_warning,
     strict_error,
     value_warnings,
@@ -40,8 +42,12 @@ Key = tuple[Any, ...]
 
 
 class Copier:
-    def __init__(self, ins: Inspection, turns: Turns | None = None):
+    def __init__(self, ins: Inspection, turns: Turns | None = None, panic_on_warnings: bool = False,
+                 retries: int = 10):
         self.ins = ins
+        self.retries = retries      # --default-retries: attempts of a chunk that met a lock conflict
+        # a duplicate-key warning that cost a row (a new unique key) stops the copy
+        self.panic_on_warnings = panic_on_warnings
         # shared with the binlog apply: one ghost writer at a time, where the
         # ghost has an AUTO-INC lock to wait for
         self.turns = turns or Turns(any(c.auto_increment for c in ins.ghost_columns))
@@ -111,7 +117,7 @@ class Copier:
                 return n
 
         with self.turns:
-            return retry_locks(chunk)
+            return retry_locks(chunk, self.retries)
 
     def _insert_select(self, where: str) -> str:
         return (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
@@ -124,7 +130,15 @@ class Copier:
         rolled back) if the server warned that a value changed on its way to
         the ghost (``copycheck``), naming the first row's key and the
         server's error for it."""
-        warnings = value_warnings(cur)
+        warnings = value_warnings(cur, duplicates=self.panic_on_warnings)
+        dups = [w for w in warnings if w[0] == DUPLICATE]
+        warnings = [w for w in warnings if w[0] != DUPLICATE]
+        if dups and not warnings:
+            lost = self._lost_row(cur, where, params)
+            if lost is not None:
+                raise refuse_lost(dups, table=f"{self.ins.database}.{self.ins.table}",
+                                  key=describe_key(self.kcols, lost))
+            return
         if not warnings:
             return
         key = None
@@ -144,6 +158,20 @@ class Copier:
                     (self._insert_select(ow).replace("INSERT IGNORE", "INSERT", 1), op))
         raise refuse(warnings, table=f"{self.ins.database}.{self.ins.table}",
                      key=describe_key(self.kcols, key) if key else None, strict_error=strict)
+
+    def _lost_row(self, cur, where: str, params: list) -> Key | None:
+        """After a chunk's insert, in its transaction: the first row of its
+        range that is not in the ghost.  A duplicate on the chunking key is
+        a row the apply wrote first (it is there); one on another unique
+        key left the row out."""
+        order = col_list(self.kcols)
+        match = " AND ".join(f"g.{qi(g)} = o.{qi(c)}"
+                             for c, g in zip(self.kcols, self.ins.key.ghost_columns, strict=True))
+        cur.execute(f"SELECT {order} FROM {self._src} o WHERE {where} AND NOT EXISTS (SELECT 1 FROM "
+                    f"{qt(self.ins.database, self.ins.ghost)} g WHERE {match}) ORDER BY {order} "
+                    f"LIMIT 1 LOCK IN SHARE MODE", params)
+        row = cur.fetchone()
+        return tuple(row) if row else None
 
     def chunk_done(self, lo: Key | None, hi: Key, n: int) -> list[tuple[Key | None, Key, int]]:
         """Record a committed chunk; ``last`` advances only over a gap-free
@@ -194,7 +222,7 @@ class Copier:
                 return n
 
         with self.turns:
-            return retry_locks(both)
+            return retry_locks(both, self.retries)
 
 
 def open_range(cols: list[str], lo: Key | None, hi: Key | None) -> tuple[str, list[Any]]:

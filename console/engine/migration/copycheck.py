@@ -37,14 +37,31 @@ class ValueChanged(UserError):
     tables (``task.py``); exit code 2."""
 
 
-def value_warnings(cur) -> list[tuple[int, str]]:
+DUPLICATE = 1062
+
+
+def value_warnings(cur, duplicates: bool = False) -> list[tuple[int, str]]:
     """(code, message) of the last statement's warnings that may mean a
-    changed value (none asked for when the server reported no warning)."""
+    changed value (none asked for when the server reported no warning);
+    with ``duplicates`` (--panic-on-warnings) the duplicate-key warnings
+    too: the caller finds out whether a row was lost to one."""
     if not getattr(cur, "warning_count", 0):
         return []
     cur.execute("SHOW WARNINGS")
     return [(int(code), str(msg)) for level, code, msg in cur.fetchall()
-            if str(level) != "Note" and int(code) not in HARMLESS]
+            if str(level) != "Note" and (int(code) not in HARMLESS
+                                         or (duplicates and int(code) == DUPLICATE))]
+
+
+def refuse_lost(warnings: list[tuple[int, str]], *, table: str, key: str) -> ValueChanged:
+    """The one-line error for a chunk that lost a row to a duplicate on a
+    key other than the chunking key (a new unique key: gh-ost's
+    --panic-on-warnings)."""
+    _, msg = warnings[0]
+    more = f" (+{len(warnings) - 1} more duplicate warning(s) in its chunk)" if len(warnings) > 1 else ""
+    return ValueChanged(f"copy: the row {key} of {table} would be lost: {_AT_ROW.sub('', msg)} "
+                        f"(warning {DUPLICATE}): another row holds its value of that unique key "
+                        f"(--panic-on-warnings){more}")
 
 
 def describe_key(cols: Sequence[str], key: Sequence[Any]) -> str:

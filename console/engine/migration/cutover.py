@@ -47,6 +47,7 @@ from collections.abc import Callable
 from console.engine.migration.inspect import Inspection
 from console.engine.migration.sqlutil import locked_before, qt
 from console.engine.migration.tables import carry_auto_increment, table_exists, write_changelog
+from console.engine.migration.triggers import create_on_ghost, drop_from_ghost
 from console.errors import UserError
 from console.mysql.connection import close_quietly, connect, query_one
 
@@ -67,7 +68,9 @@ class KeysDiffer(CutOverFailed):
 def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
              log: Callable[[str], None] = lambda m: None,
              abort: Callable[[], None] = lambda: None,
-             check: Callable[[object, object], None] | None = None) -> None:
+             check: Callable[[object, object], None] | None = None,
+             session: str | None = None,
+             position: Callable[[object], dict] | None = None) -> dict:
     """``abort`` raises if the operator panicked or aborted meanwhile: it is
     asked under the lock, before the RENAME is issued and again just before
     the sentry is dropped (after that the swap is under way); raising there
@@ -80,13 +83,15 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
     if not (locked_before(ins.table, ins.old) and locked_before(ins.table, ins.ghost)):
         raise CutOverFailed(f"the RENAME would not lock {ins.table} first (before {ins.old} and "
                             f"{ins.ghost}): the swap could lose writes; refused")
-    c1 = connect(ep, read_timeout=lock_timeout * 4 + 30)
-    c2 = connect(ep, read_timeout=lock_timeout * 4 + 30)
-    cm = connect(ep)
+    c1 = connect(ep, read_timeout=lock_timeout * 4 + 30, init_command=session)
+    c2 = connect(ep, read_timeout=lock_timeout * 4 + 30, init_command=session)
+    cm = connect(ep, init_command=session)
     created = locked = False
+    made_triggers: list[str] = []
     rename_result: dict[str, object] = {}
     rename_thread: threading.Thread | None = None
     c2_id = c2.thread_id()
+    at: dict = {}
     try:
         for c in (c1, c2, cm):      # their DDL (sentry, AUTO_INCREMENT, RENAME) is ours
             applier.own(c)
@@ -110,6 +115,11 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
             check(c1, cm)
         if (n := carry_auto_increment(cm, ins, lock_timeout)) is not None:
             log(f"ghost's AUTO_INCREMENT raised to the original's, {n}")
+        if position is not None:
+            at = position(cm)
+        if ins.triggers:        # now: the apply's writes to the ghost are done
+            made_triggers = create_on_ghost(cm, db, ins.ghost, ins.triggers)
+            log(f"trigger(s) created on the ghost: {', '.join(made_triggers)}")
         abort()
 
         def rename():
@@ -151,8 +161,10 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
         if "ok" not in rename_result:
             raise CutOverFailed(f"RENAME failed: {rename_result.get('error', 'it did not finish')}")
         log("tables swapped")
+        return at
     except Exception:
         _undo(cm, c1, c2_id, rename_thread, sentry, created, locked)
+        drop_from_ghost(cm, db, ins.ghost, made_triggers)
         raise
     finally:
         close_quietly(c1, c2, cm)

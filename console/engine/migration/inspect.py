@@ -15,6 +15,7 @@ import pymysql
 from console.engine.migration.alter import AlterPlan, parse_alter
 from console.engine.migration.session import ZERO_DATE_MODES
 from console.engine.migration.sqlutil import cast_target, qi, qt
+from console.engine.migration.triggers import Trigger, check_trigger_options, read_triggers
 from console.errors import UserError
 from console.kinds.migration import MigrationOptions
 from console.mysql.connection import query, query_one, scalar
@@ -71,6 +72,8 @@ class Inspection:
     # unique keys of the new schema that no old unique key implies: rows may
     # collide on them (see ``added_unique_keys``)
     added_unique: tuple[str, ...] = ()
+    # --include-triggers: the table's triggers, created on the ghost at the cut-over
+    triggers: tuple[Trigger, ...] = ()
 
     @property
     def flavor(self) -> str:
@@ -262,9 +265,15 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
                       f"migrated online")
     trig = query(conn, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
                        "WHERE EVENT_OBJECT_SCHEMA=%s AND EVENT_OBJECT_TABLE=%s", (db, table))
-    if trig and not opts.allow_triggers:
+    check_trigger_options(opts.include_triggers, opts.trigger_suffix, opts.remove_trigger_suffix_if_exists)
+    triggers: tuple[Trigger, ...] = ()
+    if opts.include_triggers:
+        triggers = read_triggers(conn, db, table, ghost, opts.trigger_suffix,
+                                 opts.remove_trigger_suffix_if_exists)
+    elif trig and not opts.allow_triggers:
         raise Refused(f"{db}.{table} has trigger(s) {', '.join(r['TRIGGER_NAME'] for r in trig)}: "
-                      f"they would not follow the table; drop them or pass --allow-triggers")
+                      f"they would not follow the table; pass --include-triggers --trigger-suffix S "
+                      f"to move them to the new table, or --allow-triggers to leave them on the old one")
     # foreign keys of other tables that reference this one (its own, pointing
     # at itself, move with it): the RENAME of the cut-over takes them along to
     # the old table, and no method here keeps them right, so always refused
@@ -359,7 +368,10 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
         notes.append(f"new unique key(s) {', '.join(added_unique)}: rows that collide on them would be "
                      f"lost, so the checksum refuses the cut-over if any do, and its last pass checks "
                      f"every chunk again")
-    if trig:
+    if triggers:
+        notes.append("triggers created on the new table at the cut-over: "
+                     + ", ".join(f"{t.name} -> {t.new_name}" for t in triggers))
+    elif trig:
         notes.append("triggers allowed: they stay on the old table")
     replicas = tuple((h, p) for h, p, _ in dialect.replica_hosts(conn))
     notes.append(f"replicas: {', '.join(f'{h}:{p}' for h, p in replicas) or 'none found'}")
@@ -367,7 +379,7 @@ def inspect(conn, opts: MigrationOptions) -> Inspection:
     rows = int(t["TABLE_ROWS"] or 0)
     notes.append(f"rows (estimate): {rows}")
     return Inspection(db, table, ghost, changelog, old, plan, dialect, columns, ghost_cols,
-                      tuple(shared), key, rows, replicas, tuple(notes), tuple(added_unique))
+                      tuple(shared), key, rows, replicas, tuple(notes), tuple(added_unique), triggers)
 
 
 _DATE = re.compile(r"^'?(\d{4})-(\d{2})-(\d{2})")

@@ -23,10 +23,12 @@ from __future__ import annotations
 ZERO_DATE_MODES = ("NO_ZERO_DATE", "NO_ZERO_IN_DATE")
 
 
-def session_sql(allow_zero_in_date: bool = False) -> str:
-    """The ``SET SESSION`` a migration connection runs first."""
+def session_sql(allow_zero_in_date: bool = False, gtid_domain_id: int | None = None) -> str:
+    """The ``SET SESSION`` a migration connection runs first; on a replica
+    (``onreplica.py``) its writes go to a GTID domain of their own."""
     mode = "CONCAT(@@session.sql_mode, ',NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES')"
     if allow_zero_in_date:
         for m in ZERO_DATE_MODES:
             mode = f"REPLACE({mode}, '{m}', '')"
-    return f"SET SESSION time_zone = '+00:00', sql_mode = {mode}"
+    domain = f", gtid_domain_id = {int(gtid_domain_id)}" if gtid_domain_id is not None else ""
+    return f"SET SESSION time_zone = '+00:00', sql_mode = {mode}{domain}"

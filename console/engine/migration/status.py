@@ -80,7 +80,9 @@ class StatusReport:
                             throttle_kind=reason_kind(self._throttle_reason))
         if ins is None:
             return d
-        est = max(ins.rows_estimate, 1)
+        exact = self.rows_exact()
+        rows_total = exact if exact is not None else ins.rows_estimate
+        est = max(rows_total, 1)
         rows = c.rows_copied if c else 0
         rate = sum(list(self._copy_hist)[-5:]) / max(1, len(list(self._copy_hist)[-5:]))
         arate = sum(list(self._apply_hist)[-5:]) / max(1, len(list(self._apply_hist)[-5:]))
@@ -104,7 +106,7 @@ class StatusReport:
             cs = (f"{'verified' if p.done and not p.remaining_mismatches else 'checking'}: "
                   f"{p.chunks} chunks, {p.rows} rows, {p.mismatches} mismatches, {p.recopied} re-copied")
         return replace(d, unique_key=f"{ins.key.name} ({', '.join(ins.key.columns)})",
-                       rows_estimate=ins.rows_estimate, rows_copied=rows, percent=round(pct, 1),
+                       rows_estimate=rows_total, rows_copied=rows, percent=round(pct, 1),
                        copy_rate=round(rate, 1), apply_rate=round(arate, 1),
                        events_applied=a.events_applied if a else 0, backlog_bytes=backlog,
                        eta_seconds=None if eta is None else round(eta, 1), heartbeat_lag=hb,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import socket
 import threading
 import time
 from pathlib import Path
@@ -29,7 +30,15 @@ from console.engine.migration.copy import Copier
 from console.engine.migration.copycheck import ValueChanged
 from console.engine.migration.copyschedule import CopyScheduler
 from console.engine.migration.cutover import CutOverFailed, KeysDiffer, cut_over
+from console.engine.migration.hooks import HookFailed, Hooks
 from console.engine.migration.inspect import Inspection, Refused, inspect, table_names
+from console.engine.migration.onreplica import (
+    OnReplica,
+    check_on_replica,
+    start_replication,
+    stop_replication,
+)
+from console.engine.migration.revert import inspect_revert, record_completed
 from console.engine.migration.session import session_sql
 from console.engine.migration.status import StatusReport
 from console.engine.migration.tables import (
@@ -109,6 +118,9 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         self.dialect: Dialect | None = None
         self.checkpoint_file = Checkpoint(self.task_dir / "checkpoint.json")
         self._session = session_sql(opts.allow_zero_in_date)   # every connection's first statement
+        self.on_replica: OnReplica | None = None                # --test-on-replica / --migrate-on-replica
+        self._revert: dict | None = None          # --revert: the completed migration's record
+        self.cutover_at: dict = {}                # binlog position under the cut-over lock
         self._panic = ""
         self._abort = ""
         self._hibernate_until = 0.0
@@ -129,6 +141,10 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         self._waiting_for = ""                # what the migration waits for (status)
         self._prepared: tuple | None = None   # (inspection connection, table lock) from prepare()
         self._resume_state: dict | None = None   # the checkpoint --resume continues from
+        self._rows_counted: tuple[int, int, int] | None = None   # --exact-rowcount: (count, ins, del)
+        self.hooks = Hooks(opts.hooks_path, self._hook_env, log=log)
+        self._t_start = time.monotonic()
+        self._t_copy: list[float] = []            # copy start (and end): GH_OST_ELAPSED_COPY_SECONDS
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -140,8 +156,8 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
 
     def _save_checkpoint(self) -> None:
         c, a = self.copier, self.applier
-        if c is None or a is None or self.ins is None:
-            return
+        if c is None or a is None or self.ins is None or self._revert is not None:
+            return      # (a revert is not resumed: it starts again from its record)
         self.checkpoint_file.save(
             database=self.opts.database, table=self.opts.table, alter=self.opts.alter,
             applied_pos=a.applied_pos, copy_min=c.min, copy_max=c.max, copy_last=c.last,
@@ -150,6 +166,16 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
     # ---- run ------------------------------------------------------------------------
 
     def run(self) -> None:
+        try:
+            self._run_cleaning()
+        except BaseException as e:
+            if not isinstance(e, TaskStopped) or self._panic:
+                self.hooks.run("failure", GH_OST_FAILURE=str(e))
+            raise
+        if self.opts.execute:
+            self.hooks.run("success")
+
+    def _run_cleaning(self) -> None:
         try:
             self._run()
         except UserError as e:
@@ -176,14 +202,38 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             return
         o = self.opts
         self.set_phase("inspecting")
+        if o.old_table and not o.revert:
+            raise UserError("--old-table needs --revert")
+        if o.hooks_path and not self.hooks.path.is_dir():
+            raise UserError(f"--hooks-path {o.hooks_path}: no such directory")
+        self.on_replica = r = check_on_replica(self.ep, o.test_on_replica, o.migrate_on_replica,
+                                               o.assume_master_host)
+        if r is not None:
+            self._session = session_sql(o.allow_zero_in_date, gtid_domain_id=r.domain)
+            self.log(f"{'testing' if r.mode == 'test' else 'migrating'} on the replica {self.ep.host}:"
+                     f"{self.ep.port} (master {r.master[0]}:{r.master[1]}, not touched); its writes go to "
+                     f"GTID domain {r.domain}")
         conn = self._connect(read_timeout=3600, write_timeout=3600)
         lock = None
         try:
-            self.ins = ins = inspect(conn, o)
+            if o.revert:
+                self._check_revert_options()
+                notes: list[str] = []
+                self.ins, self._revert = inspect_revert(conn, o.database, o.table, o.old_table,
+                                                        self.task_dir, notes)
+                ins = self.ins
+            else:
+                self.ins = ins = inspect(conn, o)
             for n in ins.notes:
                 self.log(n)
             self._preflight(conn)
             lock = self._take_table_lock()
+            if o.revert:
+                if not o.execute:
+                    close_quietly(lock)
+                    lock = None
+                self._prepared = (conn, lock)
+                return
             resume = o.execute and o.resume
             check_tables(conn, ins, drop_ghost=o.initially_drop_ghost_table,
                          drop_old=o.initially_drop_old_table, resume=resume)
@@ -204,11 +254,17 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             close_quietly(*(c for c in held if c is not None))
 
     def _run(self) -> None:
+        self._t_start = time.monotonic()
+        self.hooks.run("startup")
         self.prepare()
         assert self._prepared is not None and self.ins is not None
         conn, lock = self._prepared
         self._prepared = None
         try:
+            self.hooks.run("validated")
+            if self.opts.revert and self.opts.execute:
+                self._execute_revert(conn, self.ins)
+                return
             if not self.opts.execute:
                 self.set_phase("dry-run")
                 self.log("dry run: inspection passed, nothing changed (add --execute to migrate)")
@@ -259,11 +315,39 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                                 f"would be unknown and hold the migration throttled; fix it or name "
                                 f"the replicas to watch with --throttle-control-replicas") from None
 
+    def _instant(self, conn, ins: Inspection) -> bool:
+        """--attempt-instant-ddl (gh-ost's): the ALTER with
+        ``ALGORITHM=INSTANT``, a change of the table's metadata only, waiting
+        at most the cut-over lock timeout for the table's metadata lock (a
+        long transaction on it would otherwise hold every writer queued
+        behind the ALTER).  True when it was done; refused (not instant,
+        lock wait), the online copy goes on."""
+        sql = f"ALTER TABLE `{ins.database}`.`{ins.table}` {ins.plan.sql}, ALGORITHM=INSTANT"
+        t0 = time.monotonic()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET @dbops_lwt = @@session.lock_wait_timeout")
+                cur.execute("SET SESSION lock_wait_timeout = %s", (self.opts.cut_over_lock_timeout_seconds,))
+                try:
+                    cur.execute(sql)
+                finally:
+                    cur.execute("SET SESSION lock_wait_timeout = @dbops_lwt")
+        except Exception as e:  # noqa: BLE001 - any refusal: the copy does it
+            self.log(f"instant DDL not possible ({describe_error(e)}): migrating with a copy")
+            return False
+        self.log(f"instant DDL done in {time.monotonic() - t0:.2f}s (ALGORITHM=INSTANT: metadata only, "
+                 f"no ghost table, no copy)")
+        return True
+
     def _execute(self, conn, ins: Inspection) -> None:
         opts = self.opts
         resume = opts.resume
         state = self._resume_state if resume else None
         self.dialect = ins.dialect
+        if opts.attempt_instant_ddl and not resume and self._instant(conn, ins):
+            self.completed = True
+            self.set_phase("complete")
+            return
         prepare_tables(conn, ins, drop_ghost=opts.initially_drop_ghost_table,
                        drop_old=opts.initially_drop_old_table, resume=resume)
         # this connection's DDL on the ghost (deferred indexes) is the
@@ -283,14 +367,16 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             start_pos = scalar(conn, "SELECT @@global.gtid_executed") or ""
         self.log(f"binlog apply starts at GTID {start_pos or '(empty)'}"
                  + (f" ({start_file[0]}:{start_file[1]})" if start_file else ""))
-        self.copier = copier = Copier(ins)
+        self.copier = copier = Copier(ins, panic_on_warnings=opts.panic_on_warnings,
+                                     retries=opts.default_retries)
         # checksum overlapped with the copy: only for a copy made entirely by
         # this run (after a resume, the full pass checks everything)
         overlap = opts.verify_checksum and not state
         self.applier = applier = Applier(self.ep, ins, start_pos, batch_size=lambda: self.dml_batch_size,
                                          gate=self._gate, dirty_limit=DIRTY_LIMIT if overlap else 0,
                                          start_file=start_file, turns=copier.turns,
-                                         session=self._session, own_sessions=own)
+                                         session=self._session, own_sessions=own,
+                                         retries=opts.default_retries)
         applier.start()
         self.heartbeat = Heartbeat(lambda: self._connect(), ins, state=self.phase)
         self.heartbeat.start()
@@ -305,13 +391,24 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             copier.init_range(conn)
         self._save_checkpoint()
 
+        if opts.exact_rowcount:
+            threading.Thread(target=self._count_rows, name=f"rowcount-{self.task_id}", daemon=True).start()
+        else:
+            self.hooks.run("rowcount-complete")     # (the estimate is the count)
+        if self.hooks.path is not None:
+            threading.Thread(target=self._status_hooks, name=f"hooks-{self.task_id}", daemon=True).start()
+
         # ---- copy (each chunk checked right after it is copied when overlapped)
+        self.hooks.run("before-row-copy")
+        self._t_copy = [time.monotonic()]
         self.set_phase("copying")
         if overlap:
             self.checksummer = self._make_checksummer(copier, applier)
         self._copy(conn, copier, self.checksummer if overlap else None)
         copier.done = True
+        self._t_copy.append(time.monotonic())
         self._save_checkpoint()
+        self.hooks.run("row-copy-complete")
         self.log(f"row copy complete: {copier.rows_copied} rows in {copier.chunks} chunks "
                  f"(binlogged as {'statements' if self.copy_format == 'statement' else 'row events'})")
         t0 = time.monotonic()
@@ -334,6 +431,8 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                 self.set_waiting("the cut-over command (postponed: `cut-over` on the socket or the "
                                  "console" + (f", or removal of {opts.postpone_cut_over_flag_file})"
                                               if opts.postpone_cut_over_flag_file else ")"))
+            if not postponed:
+                self.hooks.run("begin-postponed")
             postponed = True
             self.set_phase("postponed")
             self._check_abort()
@@ -364,9 +463,38 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                                 f"re-copy; cut-over refused (ghost kept for inspection); first: "
                                 f"{p.first_mismatch}{hint}")
 
+        if opts.analyze_ghost_table_before_cutover:
+            t0 = time.monotonic()
+            with conn.cursor() as cur:
+                cur.execute(f"ANALYZE TABLE `{ins.database}`.`{ins.ghost}`")
+                cur.fetchall()
+            self.log(f"ghost table analyzed in {time.monotonic() - t0:.2f}s")
+
         # ---- cut-over
+        self.hooks.run("before-cut-over")
         self.set_phase("cutting-over")
-        self._cut_over()
+        testing = self.on_replica is not None and self.on_replica.mode == "test"
+        if testing:
+            self.hooks.run("stop-replication")
+            stop_replication(conn)
+            self.log(f"replication stopped on {self.ep.host}:{self.ep.port} (--test-on-replica)")
+        try:
+            self._cut_over()
+        except BaseException:
+            if testing:
+                start_replication(conn)
+                self.log("cut-over failed: replication started again")
+                self.hooks.run("start-replication")
+            raise
+        if testing:
+            self._stop_workers()        # (the apply would take the swap back for foreign DDL)
+            with conn.cursor() as cur:
+                cur.execute(f"RENAME TABLE `{ins.database}`.`{ins.table}` TO `{ins.database}`.`{ins.ghost}`, "
+                            f"`{ins.database}`.`{ins.old}` TO `{ins.database}`.`{ins.table}`")
+                cur.execute("SELECT @@global.gtid_slave_pos")
+                at = cur.fetchone()[0]
+            self.log(f"--test-on-replica: swapped back: {ins.database}.{ins.table} is the original, "
+                     f"{ins.database}.{ins.ghost} the migrated table, both as of replicated GTID {at}")
 
         # ---- cleanup
         self.set_phase("cleaning-up")
@@ -374,12 +502,173 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                  f"{applier.apply_seconds:.2f}s executing them")
         self._stop_workers()
         drop_tables(conn, ins, ghost=False, changelog=True)
-        if opts.ok_to_drop_table:
+        if testing:
+            self.log(f"replication on {self.ep.host}:{self.ep.port} is stopped: compare the tables, then "
+                     f"resume it with START SLAVE there and drop {ins.database}.{ins.ghost}")
+        elif opts.ok_to_drop_table:
             with conn.cursor() as cur:
                 cur.execute(f"DROP TABLE IF EXISTS `{ins.database}`.`{ins.old}`")
             self.log(f"dropped old table {ins.old}")
         else:
-            self.log(f"old table kept as {ins.database}.{ins.old} (drop it when satisfied)")
+            path = record_completed(self.task_dir, ins, self.cutover_at, applier.own_sessions, opts.alter)
+            self.log(f"old table kept as {ins.database}.{ins.old} (drop it when satisfied; --revert swaps it "
+                     f"back with the changes made since, recorded in {path})")
+        self.checkpoint_file.remove()
+        self.completed = True
+        self.set_phase("complete")
+
+    def _count_rows(self) -> None:
+        """--exact-rowcount (gh-ost's, with its concurrent rowcount): a
+        real ``COUNT(*)`` of the original beside the copy, on a connection
+        of its own; the progress and the ETA use it from then on, adjusted
+        by the rows the apply inserted and deleted since (gh-ost's
+        heuristic)."""
+        assert self.ins is not None
+        try:
+            c = self._connect(read_timeout=24 * 3600)
+            try:
+                ins0, del0 = self._applied_row_changes()
+                n = int(scalar(c, f"SELECT COUNT(*) FROM `{self.ins.database}`.`{self.ins.table}`") or 0)
+            finally:
+                close_quietly(c)
+        except Exception as e:  # noqa: BLE001 - only the ETA loses precision
+            self.log(f"exact rowcount failed ({describe_error(e)}): the estimate stays")
+            return
+        self._rows_counted = (n, ins0, del0)
+        self.log(f"exact rowcount: {n} rows")
+        try:
+            self.hooks.run("rowcount-complete")
+        except HookFailed as e:     # (a thread beside the copy: it cannot fail the step)
+            self.log(str(e))
+
+    def _hook_env(self) -> dict[str, str]:
+        """gh-ost's GH_OST_* variables, as of now."""
+        o, ins = self.opts, self.ins
+        ghost, _, old = table_names(o.table)
+        now = time.monotonic()
+        copy_s = ((self._t_copy[1] if len(self._t_copy) > 1 else now) - self._t_copy[0]
+                  if self._t_copy else 0.0)
+        c = self.copier
+        exact = self.rows_exact()
+        rows = exact if exact is not None else (ins.rows_estimate if ins is not None else 0)
+        copied = c.rows_copied if c is not None else 0
+        d = None
+        try:
+            d = self.detail() if ins is not None else None
+        except Exception:  # noqa: BLE001 - the variables must not fail the hook
+            pass
+        env = {
+            "GH_OST_DATABASE_NAME": o.database, "GH_OST_TABLE_NAME": o.table,
+            "GH_OST_GHOST_TABLE_NAME": ghost, "GH_OST_OLD_TABLE_NAME": old,
+            "GH_OST_DDL": o.alter,
+            "GH_OST_ELAPSED_SECONDS": str(int(now - self._t_start)),
+            "GH_OST_ELAPSED_COPY_SECONDS": str(int(copy_s)),
+            "GH_OST_ESTIMATED_ROWS": str(rows), "GH_OST_COPIED_ROWS": str(copied),
+            "GH_OST_MIGRATED_HOST": f"{self.ep.host}:{self.ep.port}",
+            "GH_OST_INSPECTED_HOST": f"{self.ep.host}:{self.ep.port}",
+            "GH_OST_EXECUTING_HOST": socket.gethostname(),
+            "GH_OST_HOOKS_HINT": o.hooks_hint, "GH_OST_HOOKS_HINT_OWNER": o.hooks_hint_owner,
+            "GH_OST_HOOKS_HINT_TOKEN": o.hooks_hint_token,
+            "GH_OST_DRY_RUN": "false" if o.execute else "true",
+            "GH_OST_PROGRESS": f"{d.percent:.1f}" if d is not None else "0.0",
+            "GH_OST_ETA_SECONDS": (str(int(d.eta_seconds)) if d is not None and d.eta_seconds is not None
+                                   else "-1"),
+        }
+        return env
+
+    def _status_hooks(self) -> None:
+        """gh-ost-on-status every --hooks-status-interval seconds, GH_OST_STATUS set."""
+        while not self._watch_stop.wait(self.opts.hooks_status_interval):
+            self.hooks.run("status", GH_OST_STATUS=self.summary())
+
+    def rows_exact(self) -> int | None:
+        """The counted rows plus the apply's inserts minus its deletes since."""
+        if self._rows_counted is None:
+            return None
+        n, ins0, del0 = self._rows_counted
+        i, d = self._applied_row_changes()
+        return max(n + (i - ins0) - (d - del0), 0)
+
+    def _applied_row_changes(self) -> tuple[int, int]:
+        a = self.applier
+        return (a.rows_inserted, a.rows_deleted) if a is not None else (0, 0)
+
+    def _cutover_position(self, cm) -> dict:
+        """The binlog position under the cut-over's lock (``cut_over``), for --revert."""
+        assert self.dialect is not None
+        if self.dialect.name == "mariadb":
+            at, gtid = binlog_start(cm, self.dialect, tries=20)
+            return {"file": at[0] if at else None, "pos": at[1] if at else None, "gtid": gtid}
+        return {"file": None, "pos": None, "gtid": scalar(cm, "SELECT @@global.gtid_executed") or ""}
+
+    def _check_revert_options(self) -> None:
+        o = self.opts
+        bad = [f for f, on in (("--resume", o.resume), ("--attempt-instant-ddl", o.attempt_instant_ddl),
+                               ("--include-triggers", o.include_triggers),
+                               ("--test-on-replica", o.test_on_replica),
+                               ("--migrate-on-replica", o.migrate_on_replica)) if on]
+        if bad:
+            raise UserError(f"--revert cannot be combined with {', '.join(bad)}")
+
+    def _execute_revert(self, conn, ins: Inspection) -> None:
+        """--revert (``revert.py``): the changes made since the cut-over
+        replayed onto the old table, a full checksum, the same cut-over."""
+        rec = self._revert
+        assert rec is not None
+        opts = self.opts
+        self.dialect = ins.dialect
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE `{ins.database}`.`{ins.changelog}` (hint VARCHAR(64) NOT NULL PRIMARY "
+                        f"KEY, value VARCHAR(4096) NOT NULL, ts DATETIME(6) NOT NULL) ENGINE=InnoDB "
+                        f"COMMENT='dbops-console migration changelog'")
+        own = set(int(x) for x in rec.get("own_sessions", ())) | {conn.thread_id()}
+        write_changelog(conn, ins, f"{OWN_SESSION}{conn.thread_id()}", str(conn.thread_id()))
+        cut = rec["cutover"]
+        start_file = (cut["file"], int(cut["pos"])) if cut.get("file") else None
+        self.log(f"revert: binlog apply starts at the cut-over, GTID {cut.get('gtid') or '(empty)'}"
+                 + (f" ({start_file[0]}:{start_file[1]})" if start_file else ""))
+        self.copier = copier = Copier(ins, panic_on_warnings=opts.panic_on_warnings,
+                                      retries=opts.default_retries)
+        self.applier = applier = Applier(self.ep, ins, cut.get("gtid") or "", batch_size=lambda: self.dml_batch_size,
+                                         gate=self._gate, dirty_limit=0, start_file=start_file,
+                                         turns=copier.turns, session=self._session, own_sessions=own,
+                                         retries=opts.default_retries)
+        applier.start()
+        self.heartbeat = Heartbeat(lambda: self._connect(), ins, state=self.phase)
+        self.heartbeat.start()
+        threading.Thread(target=self._watch, name=f"watch-{self.task_id}", daemon=True).start()
+        if opts.serve_socket_file:
+            self.control = ControlServer(opts.serve_socket_file, self)
+            self.control.start()
+        copier.init_range(conn)     # (the checksum's ranges; nothing is copied)
+        copier.done = True
+        self.set_phase("reverting")
+        self._drain(conn)
+        self.log(f"revert: {applier.events_applied} row event(s) since the cut-over applied to {ins.ghost}")
+        if opts.verify_checksum:
+            self.set_phase("checksumming")
+            self.checksummer = cs = self._make_checksummer(copier, applier)
+            p = cs.run(conn, threads=opts.checksum_threads)
+            self.log(f"checksum: {p.chunks} chunks, {p.rows} rows, {p.mismatches} mismatches, {p.recopied} "
+                     f"re-copied, {p.remaining_mismatches} remaining")
+            if p.remaining_mismatches:
+                raise UserError(f"checksum: {p.remaining_mismatches} chunk(s) still differ after re-copy; "
+                                f"revert refused ({ins.database}.{ins.table} untouched); first: "
+                                f"{p.first_mismatch}")
+        self.hooks.run("before-cut-over")
+        self.set_phase("cutting-over")
+        self._cut_over()
+        self.set_phase("cleaning-up")
+        self._stop_workers()
+        drop_tables(conn, ins, ghost=False, changelog=True)
+        if opts.ok_to_drop_table:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS `{ins.database}`.`{ins.old}`")
+            self.log(f"dropped the migrated table {ins.old}")
+        else:
+            self.log(f"reverted: {ins.database}.{ins.table} is the old table again; the migrated table is "
+                     f"kept as {ins.database}.{ins.old}")
+        (self.task_dir / "completed.json").unlink(missing_ok=True)
         self.checkpoint_file.remove()
         self.completed = True
         self.set_phase("complete")
@@ -479,9 +768,12 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
             self.cutover_attempts = attempt
             self.cutting_over = True
             try:
-                cut_over(self.ep, self.ins, self.applier, self.opts.cut_over_lock_timeout_seconds,
+                self.cutover_at = cut_over(
+                         self.ep, self.ins, self.applier, self.opts.cut_over_lock_timeout_seconds,
                          log=self.log, abort=self._check_panic,
-                         check=self._check_under_lock if self._final_keys is not None else None)
+                         check=self._check_under_lock if self._final_keys is not None else None,
+                         session=self._session if self.on_replica is not None else None,
+                         position=self._cutover_position)
                 self.log(f"cut-over done (attempt {attempt})")
                 return
             except UserError:

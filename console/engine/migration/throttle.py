@@ -144,11 +144,14 @@ class Observer:
     heartbeat age on each control replica, the throttle query and flag file."""
 
     def __init__(self, primary_conn_factory, replica_conn_factories: Mapping[str, object],
-                 heartbeat_sql: str):
+                 heartbeat_sql: str, lag_readers: Mapping[str, object] | None = None):
         self._pf = primary_conn_factory
         self._rf = dict(replica_conn_factories)
         self._conns: dict[str, object] = {}
         self._hb_sql = heartbeat_sql
+        # name -> fn(conn) -> seconds or None, for a lag the heartbeat cannot
+        # show (a migration on a replica: its own lag behind its master)
+        self._readers = dict(lag_readers or {})
 
     def _conn(self, name: str, factory):
         c = self._conns.get(name)
@@ -196,6 +199,9 @@ class Observer:
         for name, f in self._rf.items():
             try:
                 c = self._conn(name, f)
+                if name in self._readers:
+                    lags[name] = self._readers[name](c)
+                    continue
                 with c.cursor() as cur:
                     cur.execute(self._hb_sql)
                     row = cur.fetchone()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 
+from console.engine.migration.onreplica import own_lag
 from console.engine.migration.tables import replica_lag_sql
 from console.engine.migration.throttle import Observer, decide
 from console.errors import UserError
@@ -75,8 +76,16 @@ class ThrottleWatch:
 
     def _watch(self) -> None:
         assert self.ins is not None
-        obs = Observer(lambda: self._connect(read_timeout=5), self._replica_endpoints(),
-                       replica_lag_sql(self.ins))
+        factories, readers = self._replica_endpoints(), {}
+        r = getattr(self, "on_replica", None)
+        if r is not None and r.mode == "migrate":
+            # gh-ost: "making sure to maintain a small replication lag" (test
+            # mode stops replication at the end anyway: not watched)
+            name = f"{self.ep.host}:{self.ep.port} (this replica, behind its master)"
+            factories[name] = lambda: connect(self.ep, connect_timeout=1.0, read_timeout=2.0)
+            readers[name] = own_lag
+        obs = Observer(lambda: self._connect(read_timeout=5), factories, replica_lag_sql(self.ins),
+                       lag_readers=readers)
         mon = None
         last_rows = last_events = 0
         last_t = time.monotonic()
