@@ -377,13 +377,7 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                                          start_file=start_file, turns=copier.turns,
                                          session=self._session, own_sessions=own,
                                          retries=opts.default_retries)
-        applier.start()
-        self.heartbeat = Heartbeat(lambda: self._connect(), ins, state=self.phase)
-        self.heartbeat.start()
-        threading.Thread(target=self._watch, name=f"watch-{self.task_id}", daemon=True).start()
-        if opts.serve_socket_file:
-            self.control = ControlServer(opts.serve_socket_file, self)
-            self.control.start()
+        self._start_workers(ins)
         if state:
             copier.restore(state["min"], state["max"], state["last"], state["rows"])
             self.log(f"resuming: copy after key {state['last']}, {state['rows']} rows copied")
@@ -610,6 +604,17 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         if bad:
             raise UserError(f"--revert cannot be combined with {', '.join(bad)}")
 
+    def _start_workers(self, ins: Inspection) -> None:
+        """The binlog apply (built by the caller), the heartbeat, the throttle
+        watch and the control socket: what a run and a revert both start."""
+        self.applier.start()
+        self.heartbeat = Heartbeat(lambda: self._connect(), ins, state=self.phase)
+        self.heartbeat.start()
+        threading.Thread(target=self._watch, name=f"watch-{self.task_id}", daemon=True).start()
+        if self.opts.serve_socket_file:
+            self.control = ControlServer(self.opts.serve_socket_file, self)
+            self.control.start()
+
     def _execute_revert(self, conn, ins: Inspection) -> None:
         """--revert (``revert.py``): the changes made since the cut-over
         replayed onto the old table, a full checksum, the same cut-over."""
@@ -633,13 +638,7 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                                          gate=self._gate, dirty_limit=0, start_file=start_file,
                                          turns=copier.turns, session=self._session, own_sessions=own,
                                          retries=opts.default_retries)
-        applier.start()
-        self.heartbeat = Heartbeat(lambda: self._connect(), ins, state=self.phase)
-        self.heartbeat.start()
-        threading.Thread(target=self._watch, name=f"watch-{self.task_id}", daemon=True).start()
-        if opts.serve_socket_file:
-            self.control = ControlServer(opts.serve_socket_file, self)
-            self.control.start()
+        self._start_workers(ins)
         copier.init_range(conn)     # (the checksum's ranges; nothing is copied)
         copier.done = True
         self.set_phase("reverting")
