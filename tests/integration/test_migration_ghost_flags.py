@@ -14,6 +14,16 @@ pytestmark = pytest.mark.integration
 sb = migration_sandbox
 
 
+@pytest.fixture
+def replica_sb(make_sandbox):
+    """A private sandbox: a migration on a replica writes there in its own
+    GTID domain, which must not reach the shared sandbox's later tests (a
+    relay switched to that replica would carry them)."""
+    from tests.integration.migration_helpers import with_databases
+
+    return with_databases(make_sandbox(2))
+
+
 def _table(c, name: str, ddl: str, rows: list[tuple]) -> None:
     with c.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {name}, {name}_gho, {name}_ghc, {name}_del")
@@ -275,7 +285,8 @@ def _writes_while(sb, table: str, fn):
         t.join()
 
 
-def test_test_on_replica_stops_replication_and_leaves_both_tables_to_compare(sb, tmp_path):
+def test_test_on_replica_stops_replication_and_leaves_both_tables_to_compare(replica_sb, tmp_path):
+    sb = replica_sb
     c = connect(sb)
     _table(c, "or1", "(id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)", [(i, i) for i in range(1, 3001)])
     sb.wait_replicas_caught_up()
@@ -318,7 +329,8 @@ def test_test_on_replica_stops_replication_and_leaves_both_tables_to_compare(sb,
     c.close()
 
 
-def test_migrate_on_replica_keeps_the_change_there_with_replication_running(sb, tmp_path):
+def test_migrate_on_replica_keeps_the_change_there_with_replication_running(replica_sb, tmp_path):
+    sb = replica_sb
     c = connect(sb)
     _table(c, "or2", "(id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL)", [(i, i) for i in range(1, 2001)])
     sb.wait_replicas_caught_up()
@@ -488,7 +500,8 @@ def test_revert_under_writes_loses_none(sb, tmp_path):
     c.close()
 
 
-def test_migrate_on_replica_throttles_while_the_replica_does_not_replicate(sb, tmp_path):
+def test_migrate_on_replica_throttles_while_the_replica_does_not_replicate(replica_sb, tmp_path):
+    sb = replica_sb
     import os
     import subprocess
     import sys
