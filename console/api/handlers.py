@@ -58,8 +58,13 @@ async def body_of(request: web.Request) -> dict:
     return data
 
 
+def _engine_task(ctx: ApiContext, name: str):
+    """The engine's task ``name`` (running or ended), or None."""
+    return next((t for t in ctx.engine.tasks() if t.task_id == name), None)
+
+
 def _known_task(ctx: ApiContext, name: str) -> bool:
-    return name in ctx.engine.config.tasks or any(t.task_id == name for t in ctx.engine.tasks())
+    return name in ctx.engine.config.tasks or _engine_task(ctx, name) is not None
 
 
 # ---- read -------------------------------------------------------------------------
@@ -186,7 +191,7 @@ async def start(request: web.Request) -> web.Response:
     if name not in ctx.engine.config.tasks:
         return error(404, f"no task {name!r} declared in the config "
                           f"(declare it first: PUT /api/v1/tasks/{name})")
-    have = next((t for t in ctx.engine.tasks() if t.task_id == name), None)
+    have = _engine_task(ctx, name)
     if have is not None and have.state in ("running", "paused"):
         return error(409, f"task {name} is already {have.state}")
     t = await in_thread(ctx.engine.start_declared, name, actor_of(request))
@@ -197,7 +202,7 @@ def simple(command: str):
     async def handler(request: web.Request) -> web.Response:
         ctx = ctx_of(request)
         name = request.match_info["name"]
-        if not any(t.task_id == name for t in ctx.engine.tasks()):
+        if _engine_task(ctx, name) is None:
             return error(404 if not _known_task(ctx, name) else 409,
                          f"task {name!r} is not started" if _known_task(ctx, name)
                          else f"no task {name!r}")
@@ -211,7 +216,7 @@ def simple(command: str):
 async def run_command(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     name, command = request.match_info["name"], request.match_info["command"]
-    if not any(t.task_id == name for t in ctx.engine.tasks()):
+    if _engine_task(ctx, name) is None:
         return error(404, f"no running task {name!r}")
     body = await body_of(request)
     args = body.get("args") or {}
