@@ -34,8 +34,10 @@ def register(sub) -> None:
                                    "table, chunked copy, binlog apply, checksum, atomic cut-over. "
                                    "Dry run unless --execute.")
     a = p.add_argument
-    a("--host", default="127.0.0.1")
-    a("--port", type=int, default=3306)
+    a("--host", help="server to migrate on (default 127.0.0.1; with --cluster: the cluster's primary)")
+    a("--port", type=int, help="its port (default 3306)")
+    a("--cluster", metavar="NAME", help="a cluster of --config: after a failover or switchover the "
+                                        "migration continues on the new primary found among its hosts")
     a("--user", default=os.environ.get("USER", "root"))
     a("--password", help="password (visible in `ps`: prefer --password-file or --password-env)")
     a("--password-file", metavar="FILE", help="file holding the password")
@@ -74,6 +76,27 @@ def _secret(args) -> Secret:
     return Secret("")
 
 
+def _start_endpoint(args, cluster: tuple):
+    """Where the migration starts: --host/--port (with the cluster's
+    credentials when it is one of its hosts and no password was given), or
+    with --cluster alone the cluster's primary now."""
+    from console.engine.migration.follow import find_primary
+    from console.mysql.connection import Endpoint
+
+    given_pw = any(getattr(args, n) for n in ("password", "password_file", "password_env"))
+    if cluster and args.host is None and args.port is None:
+        ep, why = find_primary(cluster)
+        if ep is None:
+            raise UserError(f"--cluster {args.cluster}: no single writable primary among its hosts ("
+                            + "; ".join(f"{k}: {v}" for k, v in why.items()) + "); name it with --host/--port")
+        return ep if not given_pw else Endpoint(ep.host, ep.port, args.user, _secret(args), ep.name)
+    host, port = args.host or "127.0.0.1", args.port or 3306
+    for c in cluster:
+        if (c.host, c.port) == (host, port) and not given_pw:
+            return c
+    return Endpoint(host, port, args.user, _secret(args), f"{host}:{port}")
+
+
 def options_from_args(args) -> MigrationOptions:
     """The declared options given as flags; a CLI run is a dry run unless
     --execute, and never waits for a cut-over command (gh-ost's semantics:
@@ -95,9 +118,16 @@ def run(args) -> int:
     opts = options_from_args(args)
     if args.resume and not args.execute:
         raise UserError("--resume needs --execute (a dry run has nothing to resume)")
-    ep = Endpoint(args.host, args.port, args.user, _secret(args), f"{args.host}:{args.port}")
+    cluster: tuple[Endpoint, ...] = ()
+    loaded = None
+    if args.cluster:
+        loaded = load_config(find_config(getattr(args, "config", None)))
+        cluster = tuple(Endpoint.from_host(h) for h in loaded.cluster(args.cluster).hosts)
+    ep = _start_endpoint(args, cluster)
     if args.state_dir:
         state_dir = Path(args.state_dir).expanduser()
+    elif loaded is not None:
+        state_dir = loaded.state_dir
     elif getattr(args, "config", None):     # given explicitly: it must load (no cluster needed)
         state_dir = load_config(find_config(args.config), require_clusters=False).state_dir
     else:
@@ -126,7 +156,7 @@ def run(args) -> int:
     # task directory or audit entry; it created all three).  The stop
     # signals are caught from here on: a stop during the inspection ends the
     # run with its last line before anything is made.
-    task = MigrationTask(task_id, ep, opts, task_path(state_dir, task_id), log=log)
+    task = MigrationTask(task_id, ep, opts, task_path(state_dir, task_id), log=log, cluster=cluster)
     with stop_signals() as stop:  # SIGINT, SIGTERM, SIGHUP: stop at a safe point, resumable
         try:
             task.prepare()

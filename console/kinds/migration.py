@@ -99,6 +99,10 @@ class MigrationOptions:
                               "every change made since the cut-over applied, swapped back in")
     old_table: str = opt("", "with --revert: the old table to swap back (default: the one recorded, "
                              "<table>_del)")
+    failover_wait_seconds: int = opt(120, "when the primary is lost (failover, switchover), look this "
+                                          "long for the new one among the cluster's hosts (without a "
+                                          "cluster: for the same host to come back)", minimum=1,
+                                     maximum=86400, unit="s")
     ok_to_drop_table: bool = opt(False, "drop the old table after the cut-over")
     initially_drop_ghost_table: bool = opt(False, "drop a ghost table left by an earlier run first")
     initially_drop_old_table: bool = opt(False, "drop an old table left by an earlier run first")

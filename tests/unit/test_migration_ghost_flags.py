@@ -48,6 +48,7 @@ def test_default_retries_bound_the_attempts_of_an_apply_batch(monkeypatch):
 
     a = Applier.__new__(Applier)            # (no thread, no server: only the retry loop)
     a.retries, a.error = 4, ""
+    a.ins = type("I", (), {"database": "d", "changelog": "t_ghc"})()
     a.builder = type("B", (), {"statements": staticmethod(lambda ops: [("DO 1", [])])})()
     calls = []
 
@@ -58,7 +59,7 @@ def test_default_retries_bound_the_attempts_of_an_apply_batch(monkeypatch):
     monkeypatch.setattr(a, "_apply_once", once)
     monkeypatch.setattr("console.engine.migration.apply.time.sleep", lambda s: None)
     with pytest.raises(pymysql.err.OperationalError):
-        a._apply(None, [("ins", {})])
+        a._apply(None, [("ins", {})], "0-1-1")
     assert len(calls) == 4
 
 

@@ -550,7 +550,7 @@ def test_apply_batch_merges_what_is_queued_past_markers_and_signals_them_after_c
     batches: list[list] = []
     seen_at_commit: list[bool] = []
     t1, t2 = a.expect_marker(), a.expect_marker()
-    a._apply = lambda conn, ops: (batches.append(list(ops)),
+    a._apply = lambda conn, ops, pos: (batches.append(list(ops)),
                                   seen_at_commit.append(a._markers[t1].is_set()))
     q: queue.Queue = queue.Queue()
     for u in (_unit(1, [_op(1)], [t1]), _unit(2, [_op(2)]), _unit(3, [], [t2]), None):
@@ -569,7 +569,7 @@ def test_apply_batch_stops_at_the_batch_size():
 
     a = _applier(0)                      # batch size 10
     batches: list[list] = []
-    a._apply = lambda conn, ops: batches.append(list(ops))
+    a._apply = lambda conn, ops, pos: batches.append(list(ops))
     q: queue.Queue = queue.Queue()
     for i in range(4):
         q.put(_unit(i + 1, [_op(3 * i + j) for j in range(3)]))
@@ -591,7 +591,7 @@ def test_apply_batch_takes_what_queued_while_it_waited_for_its_turn():
     a = _applier(0)
     a.turns = turns = Turns()
     batches: list[list] = []
-    a._apply = lambda conn, ops: batches.append(list(ops))
+    a._apply = lambda conn, ops, pos: batches.append(list(ops))
     q: queue.Queue = queue.Queue()
     turns.__enter__()                    # the copy's chunk
     q.put(_unit(1, [_op(1)]))

@@ -28,4 +28,5 @@ def make_migration_task(engine, tc):
         engine.event(tc.name, f"resuming from the checkpoint of its earlier run "
                               f"({task_dir / 'checkpoint.json'})")
     return MigrationTask(tc.name, Endpoint.from_host(host), opts, task_dir,
-                         log=lambda m, name=tc.name: engine.event(name, m))
+                         log=lambda m, name=tc.name: engine.event(name, m),
+                         cluster=tuple(Endpoint.from_host(h) for h in cluster.hosts))

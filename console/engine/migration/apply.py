@@ -32,6 +32,7 @@ from console.engine.migration.apply_dirty import DirtyKeys
 from console.engine.migration.apply_markers import ApplyMarkers
 from console.engine.migration.apply_stream import StreamReader, _Unit
 from console.engine.migration.dml import DmlBuilder
+from console.engine.migration.follow import PrimaryLost, applied_pos_statement
 from console.engine.migration.inspect import Inspection
 from console.engine.migration.turns import Turns
 from console.engine.migration.values import RowFixer
@@ -45,8 +46,12 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
                  batch_size: Callable[[], int], gate: Callable[[], None],
                  dirty_limit: int = 0, start_file: tuple[str, int] | None = None,
                  turns: Turns | None = None, session: str | None = None,
-                 own_sessions: set[int] | None = None, retries: int = 10):
+                 own_sessions: set[int] | None = None, retries: int = 10,
+                 guard: Callable[[object], None] | None = None):
         super().__init__(name=f"apply-{ins.table}", daemon=True)
+        # checks the ghost connection's server is still the primary (``follow.py``)
+        self.guard = guard
+        self.lost = ""              # why the primary was lost: the apply stopped, the task follows
         self.retries = max(1, retries)   # --default-retries: attempts of a batch that met a lock conflict
         # server connection ids of the migration's own sessions: their DDL on
         # the ghost, the sentry and the RENAME is the migration's (``own``)
@@ -107,6 +112,9 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
             except Exception as e:  # noqa: BLE001
                 if self._stop_ev.is_set():
                     break
+                if isinstance(e, PrimaryLost):
+                    self.lost = str(e)
+                    return
                 try:
                     secret = [self.ep.password.reveal()]
                 except OSError:
@@ -133,6 +141,8 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
         The executor merges what queued up meanwhile into one batch."""
         conn = connect(self.ep, read_timeout=600, write_timeout=600, init_command=self.session,
                        client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
+        if self.guard is not None:
+            self.guard(conn)
         stream = self._stream = self._open_stream()
         units: queue.Queue[_Unit | None] = queue.Queue(maxsize=self.QUEUE_UNITS)
         failed: list[BaseException] = []
@@ -173,7 +183,7 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
                         if not end:         # and what queued up meanwhile
                             end = self._merge_queued(units, ops, done)
                         t0 = time.monotonic()
-                        self._apply(conn, ops)
+                        self._apply(conn, ops, done[-1].pos)
                         self.apply_seconds += time.monotonic() - t0
                     self.batches += 1
                     self.events_applied += len(ops)
@@ -215,8 +225,11 @@ class Applier(StreamReader, ApplyMarkers, DirtyKeys, threading.Thread):
             done.append(nxt)
         return False
 
-    def _apply(self, conn, ops: list[tuple]) -> None:
-        stmts = self.builder.statements(ops)
+    def _apply(self, conn, ops: list[tuple], pos: str) -> None:
+        # the batch records its position in its own transaction: the server
+        # that holds the batch (a new primary after a failover) says where
+        # the apply continues (``follow.py``)
+        stmts = [*self.builder.statements(ops), applied_pos_statement(self.ins, pos)]
         for attempt in range(self.retries):
             try:
                 return self._apply_once(conn, stmts)

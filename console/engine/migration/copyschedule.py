@@ -20,6 +20,7 @@ import pymysql
 
 from console.engine.migration.checksum import CheckRanges, Checksummer
 from console.engine.migration.copy import COPY_SESSION_STATEMENT, Copier
+from console.engine.migration.follow import record_copy_last
 from console.mysql.connection import describe_error
 
 
@@ -68,6 +69,8 @@ class CopyScheduler:
             with in_order:      # copy threads: ranges get the joined chunks in key order
                 joined = copier.chunk_done(lo, hi, n)
                 ready = ranges.add(joined) if cs_ex is not None else []
+                if joined:      # what a new primary holds of the copy (``follow.py``)
+                    record_copy_last(c, self.ins, copier.last)
             for rlo, rhi in ready:
                 checks.append(cs_ex.submit(verify, rlo, rhi))
             if self.nice_ratio > 0:

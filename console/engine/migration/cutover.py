@@ -70,7 +70,8 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
              abort: Callable[[], None] = lambda: None,
              check: Callable[[object, object], None] | None = None,
              session: str | None = None,
-             position: Callable[[object], dict] | None = None) -> dict:
+             position: Callable[[object], dict] | None = None,
+             guard: Callable[[object], None] | None = None) -> dict:
     """``abort`` raises if the operator panicked or aborted meanwhile: it is
     asked under the lock, before the RENAME is issued and again just before
     the sentry is dropped (after that the swap is under way); raising there
@@ -93,6 +94,8 @@ def cut_over(ep, ins: Inspection, applier, lock_timeout: int,
     c2_id = c2.thread_id()
     at: dict = {}
     try:
+        if guard is not None:       # still the primary (``follow.py``)
+            guard(cm)
         for c in (c1, c2, cm):      # their DDL (sentry, AUTO_INCREMENT, RENAME) is ours
             applier.own(c)
         if table_exists(cm, db, ins.old):

@@ -5,6 +5,10 @@ postponed, cut over atomically, clean up.  Phases::
     inspecting -> copying -> indexing -> postponed -> checksumming -> cutting-over
     -> cleaning-up -> complete          (dry run: inspecting -> dry-run)
 
+When the primary is lost on the way (a failover or switchover, ``follow.py``)
+the migration pauses in ``finding-primary`` and continues on the new primary
+from what that server holds, as a resume would.
+
 The checksum runs after the postponement, right before the cut-over, so
 what is verified is what gets swapped in.
 
@@ -30,6 +34,7 @@ from console.engine.migration.copy import Copier
 from console.engine.migration.copycheck import ValueChanged
 from console.engine.migration.copyschedule import CopyScheduler
 from console.engine.migration.cutover import CutOverFailed, KeysDiffer, cut_over
+from console.engine.migration.follow import APPLIED_POS, FollowPrimary, PrimaryLost, recorded
 from console.engine.migration.hooks import HookFailed, Hooks
 from console.engine.migration.inspect import Inspection, Refused, inspect, table_names
 from console.engine.migration.onreplica import (
@@ -83,7 +88,7 @@ def binlog_start(conn, dialect: Dialect, tries: int = 50) -> tuple[tuple[str, in
     return None, g2
 
 
-class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Task):
+class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Task):
     """The orchestration (this module): ``prepare``, ``run``, ``_execute``
     and its phases, the final checksum rounds, the cut-over attempts,
     abandon and cleanup.  Mixed in: the live settings and operator commands
@@ -94,9 +99,17 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
     kind = "migration"
 
     def __init__(self, task_id: str, ep: Endpoint, opts: MigrationOptions, task_dir: Path,
-                 log=lambda msg: None):
+                 log=lambda msg: None, cluster: tuple[Endpoint, ...] = ()):
         super().__init__(task_id)
         self.ep, self.opts, self.task_dir = ep, opts.validate(), Path(task_dir)
+        # the cluster's hosts: where the new primary is looked for after a
+        # failover (``follow.py``); none: the migration cannot tell it
+        self.cluster = tuple(cluster)
+        self._guarding = False          # writing connections check they are on the primary
+        self._primary_lost = ""         # why the primary is gone (the watch's probe)
+        self._probe_failures = 0
+        self.primary_moves = 0
+        self._swapped = False           # the cut-over's RENAME is done
         self.log = log
         # live settings (socket / screen may change them)
         self.chunk_size = opts.chunk_size
@@ -149,7 +162,9 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
     # ---- helpers ------------------------------------------------------------------
 
     def _connect(self, **kw):
-        return connect(self.ep, database=self.opts.database, init_command=self._session, **kw)
+        c = connect(self.ep, database=self.opts.database, init_command=self._session, **kw)
+        self._guard(c)
+        return c
 
     def confirm_target(self) -> str:
         return self.opts.table
@@ -216,6 +231,9 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         conn = self._connect(read_timeout=3600, write_timeout=3600)
         lock = None
         try:
+            # a writable primary: from now on each writing connection checks it
+            # still is one, and a lost primary is followed (``follow.py``)
+            self._guarding = r is None and not int(scalar(conn, "SELECT @@global.read_only") or 0)
             if o.revert:
                 self._check_revert_options()
                 notes: list[str] = []
@@ -269,7 +287,20 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                 self.set_phase("dry-run")
                 self.log("dry run: inspection passed, nothing changed (add --execute to migrate)")
                 return
-            self._execute(conn, self.ins)
+            state = self._resume_state if self.opts.resume else None
+            while True:
+                try:
+                    self._execute(conn, self.ins, state)
+                    return
+                except (Panic, Aborted, ValueChanged, HookFailed, TaskStopped):
+                    raise
+                except Exception as e:
+                    why = self._lost_primary(e)
+                    if not why:
+                        raise
+                close_quietly(*(c for c in (lock, conn) if c is not None))
+                conn = lock = None
+                conn, lock, state = self._follow_primary(why)
         finally:
             close_quietly(*(c for c in (lock, conn) if c is not None))
 
@@ -339,10 +370,14 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                  f"no ghost table, no copy)")
         return True
 
-    def _execute(self, conn, ins: Inspection) -> None:
+    def _execute(self, conn, ins: Inspection, state: dict | None = None) -> None:
+        """The migration, fresh or from ``state`` (a resume, or the new
+        primary after a failover: ``follow.py``)."""
         opts = self.opts
-        resume = opts.resume
-        state = self._resume_state if resume else None
+        resume = state is not None
+        if self._swapped:       # the primary was lost after the swap: only the cleanup is left
+            self._clean_up(conn, ins)
+            return
         self.dialect = ins.dialect
         if opts.attempt_instant_ddl and not resume and self._instant(conn, ins):
             self.completed = True
@@ -360,11 +395,19 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                 self.log(f"secondary indexes built after the copy: {', '.join(deferred)}")
         start_file = None
         if state:
+            # what this server's changelog records is exact for it (each apply
+            # batch and copy chunk wrote it), the checkpoint file is up to 1 s
+            # old and may come from another server (``follow.py``)
+            applied, last, have_last = recorded(conn, ins)
+            state = dict(state, applied_pos=applied or state["applied_pos"],
+                         last=last if have_last else state["last"])
             start_pos = state["applied_pos"]
         elif ins.flavor == "mariadb":
             start_file, start_pos = binlog_start(conn, self.dialect)
         else:
             start_pos = scalar(conn, "SELECT @@global.gtid_executed") or ""
+        if not state:
+            write_changelog(conn, ins, APPLIED_POS, start_pos)
         self.log(f"binlog apply starts at GTID {start_pos or '(empty)'}"
                  + (f" ({start_file[0]}:{start_file[1]})" if start_file else ""))
         self.copier = copier = Copier(ins, panic_on_warnings=opts.panic_on_warnings,
@@ -376,7 +419,7 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                                          gate=self._gate, dirty_limit=DIRTY_LIMIT if overlap else 0,
                                          start_file=start_file, turns=copier.turns,
                                          session=self._session, own_sessions=own,
-                                         retries=opts.default_retries)
+                                         retries=opts.default_retries, guard=self._guard)
         self._start_workers(ins)
         if state:
             copier.restore(state["min"], state["max"], state["last"], state["rows"])
@@ -480,6 +523,7 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                 self.log("cut-over failed: replication started again")
                 self.hooks.run("start-replication")
             raise
+        self._swapped = True
         if testing:
             self._stop_workers()        # (the apply would take the swap back for foreign DDL)
             with conn.cursor() as cur:
@@ -491,9 +535,15 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                      f"{ins.database}.{ins.ghost} the migrated table, both as of replicated GTID {at}")
 
         # ---- cleanup
-        self.set_phase("cleaning-up")
         self.log(f"binlog apply: {applier.events_applied} row events in {applier.batches} batches, "
                  f"{applier.apply_seconds:.2f}s executing them")
+        self._clean_up(conn, ins, testing)
+
+    def _clean_up(self, conn, ins: Inspection, testing: bool = False) -> None:
+        """After the swap: the changelog goes, the old table stays (or goes
+        with --ok-to-drop-table), the checkpoint goes."""
+        opts, applier = self.opts, self.applier
+        self.set_phase("cleaning-up")
         self._stop_workers()
         drop_tables(conn, ins, ghost=False, changelog=True)
         if testing:
@@ -572,7 +622,8 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
 
     def _status_hooks(self) -> None:
         """gh-ost-on-status every --hooks-status-interval seconds, GH_OST_STATUS set."""
-        while not self._watch_stop.wait(self.opts.hooks_status_interval):
+        stop = self._watch_stop     # (a new one after a failover: ``_start_workers``)
+        while not stop.wait(self.opts.hooks_status_interval):
             self.hooks.run("status", GH_OST_STATUS=self.summary())
 
     def rows_exact(self) -> int | None:
@@ -606,7 +657,9 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
 
     def _start_workers(self, ins: Inspection) -> None:
         """The binlog apply (built by the caller), the heartbeat, the throttle
-        watch and the control socket: what a run and a revert both start."""
+        watch and the control socket: what a run and a revert both start
+        (again on a new primary after a failover)."""
+        self._watch_stop = threading.Event()
         self.applier.start()
         self.heartbeat = Heartbeat(lambda: self._connect(), ins, state=self.phase)
         self.heartbeat.start()
@@ -772,7 +825,7 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                          log=self.log, abort=self._check_panic,
                          check=self._check_under_lock if self._final_keys is not None else None,
                          session=self._session if self.on_replica is not None else None,
-                         position=self._cutover_position)
+                         position=self._cutover_position, guard=self._guard)
                 self.log(f"cut-over done (attempt {attempt})")
                 return
             except UserError:
@@ -782,6 +835,8 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
                 self.log(f"cut-over attempt {attempt} called off, original intact: {last}")
                 self._recopy_differing(e.keys)
             except Exception as e:  # noqa: BLE001 - retried; original intact
+                if why := self._lost_primary(e):    # (never retried on a server that is no primary)
+                    raise PrimaryLost(why) from None
                 last = str(e) if isinstance(e, CutOverFailed) else str(describe_error(e))
                 self.set_error(f"cut-over attempt {attempt}: {last}")
                 self.log(f"cut-over attempt {attempt} failed, original intact: {last}")

@@ -37,7 +37,7 @@ class ThrottleWatch:
     def _gate(self) -> None:
         """Blocks while throttled (copy and apply), never during cut-over."""
         while (self._throttled or time.time() < self._hibernate_until) and not self.cutting_over \
-                and not self._stop.is_set():
+                and not self._stop.is_set() and not self._primary_lost:
             time.sleep(0.05)
 
     def _check_panic(self) -> None:
@@ -50,6 +50,7 @@ class ThrottleWatch:
 
     def _check_abort(self) -> None:
         self._check_panic()
+        self._check_primary()
         if self.applier and self.applier.fatal:
             raise UserError(self.applier.fatal)
         self.checkpoint()
@@ -89,7 +90,12 @@ class ThrottleWatch:
         mon = None
         last_rows = last_events = 0
         last_t = time.monotonic()
-        while not self._watch_stop.wait(0.1):
+        stop = self._watch_stop     # (a new one after a failover: ``_start_workers``)
+        last_probe = time.monotonic()
+        while not stop.wait(0.1):
+            if time.monotonic() - last_probe >= 1.0:
+                last_probe = time.monotonic()
+                self._probe_primary()      # still the primary? (``follow.py``; never raises)
             try:
                 if self.opts.panic_flag_file and os.path.exists(self.opts.panic_flag_file):
                     self._request_panic(f"panic flag file {self.opts.panic_flag_file} exists")
