@@ -34,11 +34,11 @@ NAMES = ("node1", "node2", "node3")
 SUM = "SELECT COUNT(*), SUM(CRC32(CONCAT_WS('#', id, a, b))), BIT_XOR(CRC32(CONCAT_WS('#', id, a, b))) FROM mig.{}"
 
 
-def prepare(h) -> None:
+def prepare(h, rows: int = ROWS) -> None:
     h.sql("node1",
           "CREATE DATABASE mig",
           "CREATE TABLE mig.t (id INT NOT NULL PRIMARY KEY, a INT NOT NULL, b VARCHAR(40) NOT NULL, KEY ka (a))",
-          f"INSERT INTO mig.t SELECT seq, seq % 1000, CONCAT('r', seq) FROM mig.seq_1_to_{ROWS}",
+          f"INSERT INTO mig.t SELECT seq, seq % 1000, CONCAT('r', seq) FROM mig.seq_1_to_{rows}",
           f"CREATE USER '{APP}'@'127.0.0.1' IDENTIFIED BY '{APP_PW}'",      # read_only applies to it
           f"GRANT SELECT, INSERT, UPDATE, DELETE ON mig.* TO '{APP}'@'127.0.0.1'")
     h.wait_replicas_caught_up()
@@ -146,19 +146,21 @@ def state_row(h, node: str) -> str:
     return r[0][0] if r else ""
 
 
-def start_migrate(h, tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
+def start_migrate(h, tmp_path: Path, where: tuple[str, ...] = ("--cluster", "sandbox")
+                  ) -> tuple[subprocess.Popen, Path, Path]:
     """The headless migrate, given the cluster: slowed (small chunks, a nice
     ratio) so that the primary moves during the copy, the cut-over postponed
     until the writer has stopped (to compare the tables)."""
     flag = tmp_path / "postpone"
     flag.touch()
     log = tmp_path / "migrate.log"
-    cmd = [sys.executable, "-m", "console", "--config", str(h.config_path), "migrate", "--cluster", "sandbox",
+    cmd = [sys.executable, "-m", "console", "--config", str(h.config_path), "migrate", *where,
            "--database", "mig", "--table", "t", "--alter", "ADD COLUMN c INT NULL, MODIFY b VARCHAR(60) NOT NULL",
            "--execute", "--chunk-size", "1000", "--nice-ratio", "2", "--max-lag-millis", "60000",
            "--postpone-cut-over-flag-file", str(flag), "--state-dir", str(tmp_path / "state"),
            "--status-interval", "1", "--failover-wait-seconds", "60"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("w"), env=dict(os.environ))
+    env = dict(os.environ, DBOPS_TEST_PW=h.ops_password)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env)
     return proc, flag, log
 
 
@@ -270,5 +272,41 @@ def test_kill_9_of_the_primary_during_the_copy_completes_on_the_promoted_replica
         finish_and_check(h, proc, flag, log, w, new, model=False)
     finally:
         w.finish()
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_without_the_cluster_a_switchover_fails_the_migration_at_once_saying_what_to_do(make_sandbox, tmp_path):
+    """gh-ost hangs when its primary goes (gh-ost #1569): without the
+    cluster's hosts the migration cannot tell the new primary, so it stops
+    in one line that says how to go on, and never writes to the old primary,
+    now a replica (the ops account bypasses read_only)."""
+    h = make_sandbox(2)
+    prepare(h, rows=60_000)
+    proc, flag, log = start_migrate(h, tmp_path, ("--port", str(h.port("node1")), "--user", "dbops",
+                                                  "--password-env", "DBOPS_TEST_PW"))
+    try:
+        wait_for("copy progress", lambda: ghost_rows(h, "node1") >= 10_000, 60, proc, log)
+        rep = Switchover(ClusterOps(h.cluster, tmp_path / "fo"), RecoveryOptions(to="node2")).run()
+        assert rep.outcome == "ok", rep.error
+        t0 = time.monotonic()
+        rc = proc.wait(30)
+        text = log.read_text()
+        assert rc == 2, text
+        assert time.monotonic() - t0 < 15
+        assert "cannot tell the new primary (no cluster configuration)" in text, text
+        assert "--resume --execute --host H --port P" in text and "--config F --cluster C" in text
+        assert f"127.0.0.1:{h.port('node1')} it is read-only" in text, text
+        # node1 replicates from node2 without an errant write of ours
+        gtid = h.sql("node2", "SELECT @@gtid_binlog_pos")[0][0]
+        assert h.sql("node1", f"SELECT MASTER_GTID_WAIT('{gtid}', 30)")[0][0] == 0
+        c = h.connect("node1", cursorclass=pymysql.cursors.DictCursor)
+        with c.cursor() as cur:
+            cur.execute("SHOW SLAVE STATUS")
+            st = cur.fetchone()
+        c.close()
+        assert (st["Slave_IO_Running"], st["Slave_SQL_Running"], st["Last_SQL_Errno"]) == ("Yes", "Yes", 0)
+        assert h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0] == gtid
+    finally:
         if proc.poll() is None:
             proc.kill()

@@ -71,7 +71,8 @@ def probe(ep: Endpoint) -> str:
     try:
         c = connect(ep, connect_timeout=2, read_timeout=5, write_timeout=5)
     except Exception as e:  # noqa: BLE001
-        return f"unreachable ({describe_error(e)})"
+        msg = str(describe_error(e))
+        return f"unreachable ({msg.removeprefix(f'{ep.label}: ')})"
     try:
         return primary_problem(c)
     except Exception as e:  # noqa: BLE001

@@ -1,0 +1,99 @@
+"""Failover survival of a migration (``follow.py``): which host is the new
+primary, what the changelog records, and the clear failure without a cluster."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+
+from console.config import Secret
+from console.engine.migration import follow
+from console.engine.migration.checkpoint import enc
+from console.errors import UserError
+from console.mysql.connection import Endpoint
+
+
+def _ep(port: int) -> Endpoint:
+    return Endpoint("127.0.0.1", port, "u", Secret("p"), f"n{port}")
+
+
+def test_the_new_primary_is_the_one_writable_host_that_replicates_from_nobody(monkeypatch):
+    states = {1: "unreachable (refused)", 2: "", 3: "it replicates from 127.0.0.1:2"}
+    monkeypatch.setattr(follow, "probe", lambda ep: states[ep.port])
+    found, why = follow.find_primary((_ep(1), _ep(2), _ep(3)))
+    assert found is not None and found.port == 2
+    assert set(why) == {"n1 (127.0.0.1:1)", "n3 (127.0.0.1:3)"}
+
+
+def test_no_primary_or_two_writable_hosts_is_no_answer_yet(monkeypatch):
+    monkeypatch.setattr(follow, "probe", lambda ep: "it is read-only")
+    assert follow.find_primary((_ep(1), _ep(2)))[0] is None
+    monkeypatch.setattr(follow, "probe", lambda ep: "")
+    found, why = follow.find_primary((_ep(1), _ep(2)))
+    assert found is None and all(v == "one of several writable hosts" for v in why.values())
+
+
+def test_the_changelog_records_are_read_back_as_the_apply_position_and_the_copy_prefix(monkeypatch):
+    rows = [{"hint": follow.APPLIED_POS, "value": "0-1-638"},
+            {"hint": follow.COPY_LAST, "value": json.dumps(enc((45011, "x")))}]
+    monkeypatch.setattr(follow, "query", lambda conn, sql, args=None: rows)
+    ins = types.SimpleNamespace(database="d", changelog="t_ghc")
+    assert follow.recorded(None, ins) == ("0-1-638", (45011, "x"), True)
+    monkeypatch.setattr(follow, "query", lambda conn, sql, args=None: [])
+    assert follow.recorded(None, ins) == (None, None, False)
+
+
+class _Task(follow.FollowPrimary):
+    """Just what ``_follow_primary`` uses."""
+
+    def __init__(self, cluster=()):
+        self.ep, self.cluster = _ep(1), tuple(cluster)
+        self.ins = types.SimpleNamespace(changelog="t_ghc")
+        self.copier = types.SimpleNamespace()
+        self.applier = None
+        self.opts = types.SimpleNamespace(failover_wait_seconds=1, database="d")
+        self.primary_moves = 0
+        self.logged: list[str] = []
+        self.log = self.logged.append
+
+    def set_phase(self, p): self.phase = p
+    def set_waiting(self, w): pass
+    def sleep(self, s): pass
+    def _stop_workers(self): pass
+    def _check_panic(self): pass
+
+
+def test_without_a_cluster_a_demoted_primary_fails_at_once_saying_what_to_do(monkeypatch):
+    monkeypatch.setattr(follow, "probe", lambda ep: "it is read-only")
+    t = _Task()
+    with pytest.raises(UserError) as e:
+        t._follow_primary("n1 (127.0.0.1:1) it is read-only")
+    msg = str(e.value)
+    assert "cannot tell the new primary" in msg and "--resume --execute --host" in msg
+    assert "--config F --cluster C" in msg and t.phase == "finding-primary"
+
+
+def test_a_cluster_without_any_primary_gives_up_after_the_wait(monkeypatch):
+    monkeypatch.setattr(follow, "probe", lambda ep: "unreachable (refused)")
+    clock = iter(range(0, 1000, 1))
+    monkeypatch.setattr(follow.time, "monotonic", lambda: next(clock))
+    t = _Task(cluster=(_ep(1), _ep(2)))
+    with pytest.raises(UserError, match=r"no new primary among the cluster's hosts within 1s"):
+        t._follow_primary("n1 (127.0.0.1:1) unreachable (refused)")
+
+
+def test_lost_primary_judges_an_error_by_the_server_state(monkeypatch):
+    import pymysql
+
+    t = _Task()
+    t._guarding = True
+    monkeypatch.setattr(follow, "probe", lambda ep: "")
+    assert t._lost_primary(ValueError("checksum differs")) == ""
+    assert "lost the connection" in t._lost_primary(pymysql.err.OperationalError(2013, "Lost connection"))
+    assert t._lost_primary(follow.PrimaryLost("x is read-only now")) == "x is read-only now"
+    monkeypatch.setattr(follow, "probe", lambda ep: "it is read-only")
+    assert t._lost_primary(ValueError("any")) == "n1 (127.0.0.1:1) it is read-only"
+    t._guarding = False         # (on a replica, or a primary read-only from the start)
+    assert t._lost_primary(follow.PrimaryLost("x")) == ""
