@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -49,10 +50,10 @@ class Writer(threading.Thread):
     writable, and keeps the expected content: a statement whose outcome is
     unknown (its connection died) makes its id uncertain."""
 
-    def __init__(self, ports: list[int]):
+    def __init__(self, ports: list[int], rows: int = ROWS):
         super().__init__(daemon=True)
-        self.ports = ports
-        self.model = {i: (i % 1000, f"r{i}") for i in range(1, ROWS + 1)}
+        self.ports, self.rows = ports, rows
+        self.model = {i: (i % 1000, f"r{i}") for i in range(1, rows + 1)}
         self.uncertain: set[int] = set()
         self.ops = 0
         self.where: dict[int, int] = {}
@@ -74,7 +75,7 @@ class Writer(threading.Thread):
 
     def run(self) -> None:
         rng = random.Random(16)
-        conn, port, next_id = None, None, ROWS + 1
+        conn, port, next_id = None, None, self.rows + 1
         while not self.stop_ev.is_set():
             if conn is None:
                 conn, port = self._connect()
@@ -209,14 +210,14 @@ def finish_and_check(h, proc, flag: Path, log: Path, w: Writer, new: str, *, mod
         cur.execute("SELECT @@gtid_binlog_pos")
         gtid = cur.fetchone()[0]
     c.close()
-    assert migrated[0] > ROWS * 0.9
+    assert migrated[0] > w.rows * 0.9
     if model:       # nothing lost by a switchover: the writer's record holds
         want = {i: r for i, r in w.model.items() if i not in w.uncertain}
         have = {i: r for i, r in got.items() if i not in w.uncertain}
         assert have == want, (f"{len(set(want) - set(have))} row(s) missing, "
                               f"{len(set(have) - set(want))} extra, "
                               f"{sum(1 for i in want if i in have and have[i] != want[i])} differ")
-    for n in NAMES:
+    for n in (x.name for x in h.nodes):
         if n == new or not _up(h, n):
             continue
         assert h.sql(n, f"SELECT MASTER_GTID_WAIT('{gtid}', 30)")[0][0] == 0, f"{n} did not catch up"
@@ -308,5 +309,33 @@ def test_without_the_cluster_a_switchover_fails_the_migration_at_once_saying_wha
         assert (st["Slave_IO_Running"], st["Slave_SQL_Running"], st["Last_SQL_Errno"]) == ("Yes", "Yes", 0)
         assert h.sql("node1", "SELECT @@gtid_binlog_pos")[0][0] == gtid
     finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_chunks_and_batches_the_new_primary_never_got_are_done_again_there(make_sandbox, tmp_path):
+    """The promoted replica had stopped replicating for a while before the
+    primary died: copy chunks and apply batches committed on the old
+    primary never reached it.  The migration reads what the new primary
+    holds from its changelog and copies and applies the rest again there."""
+    rows = 100_000
+    h = make_sandbox(1)
+    prepare(h, rows=rows)
+    w = Writer([h.port("node1"), h.port("node2")], rows=rows)
+    w.start()
+    proc, flag, log = start_migrate(h, tmp_path)
+    try:
+        wait_for("copy progress", lambda: ghost_rows(h, "node1") >= 15_000, 60, proc, log)
+        h.sql("node2", "STOP SLAVE")
+        held = ghost_rows(h, "node2")
+        wait_for("chunks node2 lacks", lambda: ghost_rows(h, "node1") >= held + 10_000, 60, proc, log)
+        h.sb.stop_node("node1", signal.SIGKILL)
+        h.sql("node2", "RESET SLAVE ALL", "SET GLOBAL read_only = 0")     # promoted by hand
+        assert ghost_rows(h, "node2") == held
+        finish_and_check(h, proc, flag, log, w, "node2", model=False)
+        m = re.search(r"the copy after key \((\d+),\)", log.read_text())
+        assert m and int(m.group(1)) <= held + 1000, "the copy did not restart from what node2 held"
+    finally:
+        w.finish()
         if proc.poll() is None:
             proc.kill()
