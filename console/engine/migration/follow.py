@@ -175,6 +175,7 @@ class FollowPrimary:
         self._stop_workers()
         if self.applier is not None:
             self.applier.join(10)
+        self._final_keys = None         # (the new run checks every chunk again: a full pass)
         mem_pos = self.applier.applied_pos if self.applier is not None else ""
         candidates = self.cluster or (old,)
         deadline = time.monotonic() + self.opts.failover_wait_seconds
