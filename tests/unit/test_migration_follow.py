@@ -97,3 +97,35 @@ def test_lost_primary_judges_an_error_by_the_server_state(monkeypatch):
     assert t._lost_primary(ValueError("any")) == "n1 (127.0.0.1:1) it is read-only"
     t._guarding = False         # (on a replica, or a primary read-only from the start)
     assert t._lost_primary(follow.PrimaryLost("x")) == ""
+
+
+def test_a_configured_migration_task_knows_its_cluster_hosts(tmp_path):
+    """A config task follows a failover among its cluster's hosts."""
+    from console.config import parse_config
+    from console.engine.migration import make_migration_task
+    from console.engine.state import StateDir
+
+    cfg = parse_config({"clusters": {"c": {"hosts": {
+        "db1": {"host": "10.0.0.1", "user": "u", "password": "p"},
+        "db2": {"host": "10.0.0.2", "user": "u", "password": "p"}}}},
+        "tasks": {"m": {"kind": "migration", "cluster": "c", "database": "d", "table": "t",
+                        "alter": "ADD x INT"}}})
+    engine = types.SimpleNamespace(config=cfg, state=StateDir(tmp_path), event=lambda *a: None)
+    task = make_migration_task(engine, cfg.tasks["m"])
+    assert task.ep.host == "10.0.0.1"
+    assert [e.host for e in task.cluster] == ["10.0.0.1", "10.0.0.2"]
+
+
+def test_migrate_with_a_cluster_starts_on_its_primary_or_the_named_host(monkeypatch):
+    from console.commands import migrate
+
+    cluster = (_ep(1), _ep(2))
+    none = dict(password=None, password_file=None, password_env=None, user="me", cluster="c")
+    monkeypatch.setattr(follow, "probe", lambda ep: "" if ep.port == 2 else "it is read-only")
+    args = types.SimpleNamespace(host=None, port=None, **none)
+    assert migrate._start_endpoint(args, cluster) is cluster[1]
+    args = types.SimpleNamespace(host="127.0.0.1", port=1, **none)
+    assert migrate._start_endpoint(args, cluster) is cluster[0]       # (the config's account)
+    monkeypatch.setattr(follow, "probe", lambda ep: "it is read-only")
+    with pytest.raises(UserError, match="no single writable primary"):
+        migrate._start_endpoint(types.SimpleNamespace(host=None, port=None, **none), cluster)
