@@ -21,16 +21,16 @@ def _ep(port: int) -> Endpoint:
 
 def test_the_new_primary_is_the_one_writable_host_that_replicates_from_nobody(monkeypatch):
     states = {1: "unreachable (refused)", 2: "", 3: "it replicates from 127.0.0.1:2"}
-    monkeypatch.setattr(follow, "probe", lambda ep: states[ep.port])
+    monkeypatch.setattr(follow, "probe", lambda ep, replicating=True: states[ep.port])
     found, why = follow.find_primary((_ep(1), _ep(2), _ep(3)))
     assert found is not None and found.port == 2
     assert set(why) == {"n1 (127.0.0.1:1)", "n3 (127.0.0.1:3)"}
 
 
 def test_no_primary_or_two_writable_hosts_is_no_answer_yet(monkeypatch):
-    monkeypatch.setattr(follow, "probe", lambda ep: "it is read-only")
+    monkeypatch.setattr(follow, "probe", lambda ep, replicating=True: "it is read-only")
     assert follow.find_primary((_ep(1), _ep(2)))[0] is None
-    monkeypatch.setattr(follow, "probe", lambda ep: "")
+    monkeypatch.setattr(follow, "probe", lambda ep, replicating=True: "")
     found, why = follow.find_primary((_ep(1), _ep(2)))
     assert found is None and all(v == "one of several writable hosts" for v in why.values())
 
@@ -66,7 +66,7 @@ class _Task(follow.FollowPrimary):
 
 
 def test_without_a_cluster_a_demoted_primary_fails_at_once_saying_what_to_do(monkeypatch):
-    monkeypatch.setattr(follow, "probe", lambda ep: "it is read-only")
+    monkeypatch.setattr(follow, "probe", lambda ep, replicating=True: "it is read-only")
     t = _Task()
     with pytest.raises(UserError) as e:
         t._follow_primary("n1 (127.0.0.1:1) it is read-only")
@@ -76,7 +76,7 @@ def test_without_a_cluster_a_demoted_primary_fails_at_once_saying_what_to_do(mon
 
 
 def test_a_cluster_without_any_primary_gives_up_after_the_wait(monkeypatch):
-    monkeypatch.setattr(follow, "probe", lambda ep: "unreachable (refused)")
+    monkeypatch.setattr(follow, "probe", lambda ep, replicating=True: "unreachable (refused)")
     clock = iter(range(0, 1000, 1))
     monkeypatch.setattr(follow.time, "monotonic", lambda: next(clock))
     t = _Task(cluster=(_ep(1), _ep(2)))
@@ -89,11 +89,11 @@ def test_lost_primary_judges_an_error_by_the_server_state(monkeypatch):
 
     t = _Task()
     t._guarding = True
-    monkeypatch.setattr(follow, "probe", lambda ep: "")
+    monkeypatch.setattr(follow, "probe", lambda ep, replicating=True: "")
     assert t._lost_primary(ValueError("checksum differs")) == ""
     assert "lost the connection" in t._lost_primary(pymysql.err.OperationalError(2013, "Lost connection"))
     assert t._lost_primary(follow.PrimaryLost("x is read-only now")) == "x is read-only now"
-    monkeypatch.setattr(follow, "probe", lambda ep: "it is read-only")
+    monkeypatch.setattr(follow, "probe", lambda ep, replicating=True: "it is read-only")
     assert t._lost_primary(ValueError("any")) == "n1 (127.0.0.1:1) it is read-only"
     t._guarding = False         # (on a replica, or a primary read-only from the start)
     assert t._lost_primary(follow.PrimaryLost("x")) == ""
@@ -121,11 +121,11 @@ def test_migrate_with_a_cluster_starts_on_its_primary_or_the_named_host(monkeypa
 
     cluster = (_ep(1), _ep(2))
     none = dict(password=None, password_file=None, password_env=None, user="me", cluster="c")
-    monkeypatch.setattr(follow, "probe", lambda ep: "" if ep.port == 2 else "it is read-only")
+    monkeypatch.setattr(follow, "probe", lambda ep, replicating=True: "" if ep.port == 2 else "it is read-only")
     args = types.SimpleNamespace(host=None, port=None, **none)
     assert migrate._start_endpoint(args, cluster) is cluster[1]
     args = types.SimpleNamespace(host="127.0.0.1", port=1, **none)
     assert migrate._start_endpoint(args, cluster) is cluster[0]       # (the config's account)
-    monkeypatch.setattr(follow, "probe", lambda ep: "it is read-only")
+    monkeypatch.setattr(follow, "probe", lambda ep, replicating=True: "it is read-only")
     with pytest.raises(UserError, match="no single writable primary"):
         migrate._start_endpoint(types.SimpleNamespace(host=None, port=None, **none), cluster)

@@ -48,11 +48,13 @@ class PrimaryLost(Exception):
     """The server the migration writes to is no longer the primary."""
 
 
-def primary_problem(conn) -> str:
-    """'' when the connected server is writable and replicates from nobody;
-    else why it is not the primary."""
+def primary_problem(conn, replicating: bool = True) -> str:
+    """'' when the connected server is writable and (``replicating``)
+    replicates from nobody; else why it is not the primary."""
     if int(scalar(conn, "SELECT @@global.read_only") or 0):
         return "it is read-only"
+    if not replicating:
+        return ""
     for sql in ("SHOW ALL SLAVES STATUS", "SHOW REPLICA STATUS"):
         try:
             rows = query(conn, sql)
@@ -66,15 +68,18 @@ def primary_problem(conn) -> str:
     return ""
 
 
-def probe(ep: Endpoint) -> str:
-    """'' when ``ep`` is a primary now, else why not (unreachable included)."""
+def probe(ep: Endpoint, replicating: bool = True) -> str:
+    """'' when ``ep`` is a primary now, else why not (unreachable included).
+    ``replicating=False``: a writable server that replicates is one too (the
+    host a migration runs on may replicate from another cluster by design:
+    only a host that became read-only or went away is lost)."""
     try:
         c = connect(ep, connect_timeout=2, read_timeout=5, write_timeout=5)
     except Exception as e:  # noqa: BLE001
         msg = str(describe_error(e))
         return f"unreachable ({msg.removeprefix(f'{ep.label}: ')})"
     try:
-        return primary_problem(c)
+        return primary_problem(c, replicating)
     except Exception as e:  # noqa: BLE001
         return f"does not answer ({describe_error(e)})"
     finally:
@@ -140,7 +145,7 @@ class FollowPrimary:
         apply waiting) notice a failover too."""
         if not self._guarding or self._primary_lost:
             return
-        why = probe(self.ep)
+        why = probe(self.ep, replicating=False)
         if not why:
             self._probe_failures = 0
             return
@@ -156,7 +161,7 @@ class FollowPrimary:
             return ""
         if isinstance(e, PrimaryLost):
             return str(e)
-        why = probe(self.ep)
+        why = probe(self.ep, replicating=False)
         if why:
             return f"{self.ep.label} {why}"
         code = e.args[0] if isinstance(e, pymysql.MySQLError) and e.args else None
