@@ -178,7 +178,8 @@ def wait_for(what, cond, timeout: float, proc: subprocess.Popen, log: Path):
         time.sleep(0.05)
 
 
-def finish_and_check(h, proc, flag: Path, log: Path, w: Writer, new: str, *, model: bool) -> None:
+def finish_and_check(h, proc, flag: Path, log: Path, w: Writer, new: str, *, model: bool,
+                     was: str = "") -> None:
     """Writer stopped once the migration is postponed on the new primary,
     then the cut-over; the migrated table equals the original everywhere."""
     wait_for("postponed cut-over", lambda: state_row(h, new) == "postponed", 90, proc, log)
@@ -192,8 +193,11 @@ def finish_and_check(h, proc, flag: Path, log: Path, w: Writer, new: str, *, mod
         raise AssertionError(f"migrate did not finish:\n{log.read_text()}") from None
     text = log.read_text()
     assert rc == 0, text
-    assert "primary lost: node1 (127.0.0.1:" in text, text
-    assert f"new primary {new} (127.0.0.1:{h.port(new)})" in text, text
+    assert "primary lost: node1 (127.0.0.1:" in text or f"primary lost: 127.0.0.1:{h.port('node1')}" in text, text
+    if was:     # the same host again: its address is its name (no cluster)
+        assert f"primary 127.0.0.1:{h.port(was)} is back: the binlog apply continues" in text, text
+    else:
+        assert f"new primary {new} (127.0.0.1:{h.port(new)})" in text, text
     c = pymysql.connect(host="127.0.0.1", port=h.port(new), user="dbops", password=h.ops_password,
                         database="mig", autocommit=True, read_timeout=60)
     with c.cursor() as cur:
@@ -335,6 +339,31 @@ def test_chunks_and_batches_the_new_primary_never_got_are_done_again_there(make_
         finish_and_check(h, proc, flag, log, w, "node2", model=False)
         m = re.search(r"the copy after key \((\d+),\)", log.read_text())
         assert m and int(m.group(1)) <= held + 1000, "the copy did not restart from what node2 held"
+    finally:
+        w.finish()
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_restart_of_the_primary_is_waited_for_and_the_migration_goes_on_there(make_sandbox, tmp_path):
+    """gh-ost does not reconnect after a primary restart (gh-ost #1169).
+    Without the cluster the migration waits (--failover-wait-seconds) for
+    the same host to be writable again and continues there from what its
+    changelog records."""
+    rows = 100_000
+    h = make_sandbox(1)
+    prepare(h, rows=rows)
+    w = Writer([h.port("node1")], rows=rows)
+    w.start()
+    proc, flag, log = start_migrate(h, tmp_path, ("--port", str(h.port("node1")), "--user", "dbops",
+                                                  "--password-env", "DBOPS_TEST_PW"))
+    try:
+        wait_for("copy progress", lambda: ghost_rows(h, "node1") >= 15_000, 60, proc, log)
+        h.sb.stop_node("node1", signal.SIGKILL)
+        time.sleep(2)
+        assert proc.poll() is None, log.read_text()        # waiting, not failed
+        h.sb.start_node("node1")
+        finish_and_check(h, proc, flag, log, w, "node1", model=False, was="node1")
     finally:
         w.finish()
         if proc.poll() is None:

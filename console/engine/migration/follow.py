@@ -221,7 +221,9 @@ class FollowPrimary:
         c = self.copier
         state = {"applied_pos": applied or mem_pos, "min": c.min, "max": c.max,
                  "last": last if have_last else None, "rows": c.rows_copied, "done": False}
-        self.log(f"new primary {self.ep.label} (was {old.label}): the binlog apply continues from GTID "
+        where = (f"primary {old.label} is back" if self.ep.address == old.address
+                 else f"new primary {self.ep.label} (was {old.label})")
+        self.log(f"{where}: the binlog apply continues from GTID "
                  f"{state['applied_pos'] or '(empty)'}, the copy after key {state['last']} (what "
                  f"{self.ep.label} holds)")
         return conn, lock, state
