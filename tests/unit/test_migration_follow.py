@@ -3,6 +3,7 @@ primary, what the changelog records, and the clear failure without a cluster."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import types
 
@@ -129,3 +130,23 @@ def test_migrate_with_a_cluster_starts_on_its_primary_or_the_named_host(monkeypa
     monkeypatch.setattr(follow, "probe", lambda ep, replicating=True: "it is read-only")
     with pytest.raises(UserError, match="no single writable primary"):
         migrate._start_endpoint(types.SimpleNamespace(host=None, port=None, **none), cluster)
+
+
+def test_a_rename_made_before_the_primary_was_lost_leaves_only_the_cleanup(monkeypatch):
+    """The cut-over's RENAME committed, its acknowledgement went with the
+    primary: on the new one the ghost is gone and the old table is there."""
+    monkeypatch.setattr(follow, "probe", lambda ep, replicating=True: "" if ep.port == 2 else "unreachable")
+    monkeypatch.setattr(follow, "table_exists", lambda conn, db, t: t == "t_del")
+    monkeypatch.setattr(follow, "check_tables", lambda *a, **k: pytest.fail("not a resume"))
+    t = _Task(cluster=(_ep(1), _ep(2)))
+    ins = dataclasses.make_dataclass("Ins", ["database", "ghost", "old", "changelog", "dialect", "replicas"])
+    t.ins = ins("d", "t_gho", "t_del", "t_ghc", types.SimpleNamespace(replica_hosts=lambda conn: []), ())
+    t.copier = types.SimpleNamespace(min=(1,), max=(9,), rows_copied=9)
+    t._swapped, t.cutover_attempts = False, 1
+    t.cutover_at = {"file": "mysql-bin.000001", "pos": 4, "gtid": "0-1-9"}
+    t._connect = lambda **kw: object()
+    t._take_table_lock = lambda: object()
+    conn, lock, state = t._follow_primary("n1 unreachable")
+    assert t._swapped and t.ep.port == 2
+    assert t.cutover_at == {"file": None, "pos": None, "gtid": "0-1-9"}    # (the GTID holds there)
+    assert any("only the cleanup is left" in m for m in t.logged)

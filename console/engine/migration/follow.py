@@ -32,7 +32,7 @@ import pymysql
 
 from console.engine.migration.checkpoint import dec, enc
 from console.engine.migration.sqlutil import qt
-from console.engine.migration.tables import check_tables, write_changelog
+from console.engine.migration.tables import check_tables, table_exists, write_changelog
 from console.errors import UserError
 from console.mysql.connection import Endpoint, close_quietly, connect, describe_error, query, scalar
 
@@ -209,6 +209,13 @@ class FollowPrimary:
         lock = None
         try:
             applied, last, have_last = None, None, False
+            db, ins = self.ins.database, self.ins
+            if (not self._swapped and self.cutover_attempts and not table_exists(conn, db, ins.ghost)
+                    and table_exists(conn, db, ins.old)):
+                # the RENAME (atomic) was made, its acknowledgement lost with the primary
+                self._swapped = True
+                self.log(f"the cut-over's RENAME was made before the primary was lost ({db}.{ins.ghost} "
+                         f"is gone, {db}.{ins.old} is there): only the cleanup is left")
             if not self._swapped:       # (after the swap only the cleanup is left)
                 check_tables(conn, self.ins, drop_ghost=False, drop_old=False, resume=True)
                 applied, last, have_last = recorded(conn, self.ins)
@@ -218,6 +225,10 @@ class FollowPrimary:
             close_quietly(*(c for c in (lock, conn) if c is not None))
             raise
         self.ins = dataclasses.replace(self.ins, replicas=replicas)
+        if self.cutover_at and self.ep.address != old.address:
+            # --revert's record: the old primary's binlog file:pos mean nothing
+            # here; the GTID does (log_slave_updates kept it)
+            self.cutover_at = dict(self.cutover_at, file=None, pos=None)
         c = self.copier
         state = {"applied_pos": applied or mem_pos, "min": c.min, "max": c.max,
                  "last": last if have_last else None, "rows": c.rows_copied, "done": False}

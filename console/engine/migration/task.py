@@ -553,6 +553,9 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
             with conn.cursor() as cur:
                 cur.execute(f"DROP TABLE IF EXISTS `{ins.database}`.`{ins.old}`")
             self.log(f"dropped old table {ins.old}")
+        elif not self.cutover_at.get("gtid"):
+            self.log(f"old table kept as {ins.database}.{ins.old} (drop it when satisfied); the cut-over's "
+                     f"binlog position was lost with the primary: no --revert record")
         else:
             path = record_completed(self.task_dir, ins, self.cutover_at, applier.own_sessions, opts.alter)
             self.log(f"old table kept as {ins.database}.{ins.old} (drop it when satisfied; --revert swaps it "
