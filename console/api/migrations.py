@@ -32,6 +32,22 @@ def _endpoint(body: dict):
     return Endpoint(host, port, user, Secret(password), f"{host}:{port}")
 
 
+def _cluster(engine, name):
+    """The hosts of the cluster a failover is followed in (``follow.py``),
+    from the engine's config; () when none was named."""
+    from console.errors import UserError
+    from console.mysql.connection import Endpoint
+
+    if name is None:
+        return ()
+    if not isinstance(name, str) or not name:
+        return "`cluster` must be the name of a cluster of the engine's config"
+    try:
+        return tuple(Endpoint.from_host(h) for h in engine.config.cluster(name).hosts)
+    except UserError as e:
+        return str(e)
+
+
 def _options(raw):
     from console.config import Table, parse_options
     from console.kinds.migration import MigrationOptions
@@ -56,6 +72,9 @@ async def hand_over(request: web.Request) -> web.Response:
     opts = _options(body.get("options"))
     if isinstance(opts, str):
         return error(400, opts)
+    cluster = _cluster(engine, body.get("cluster"))
+    if isinstance(cluster, str):
+        return error(400, cluster)
     if not opts.execute:
         return error(400, "a dry run (execute false) changes nothing and needs no engine: "
                           "`dbops-console migrate` without --execute runs it by itself")
@@ -64,7 +83,7 @@ async def hand_over(request: web.Request) -> web.Response:
 
     seq = engine.last_seq
     try:
-        task = await in_thread(start, engine, ep, opts, actor_of(request))
+        task = await in_thread(start, engine, ep, opts, actor_of(request), cluster)
     except AlreadyRuns as e:
         return error(409, str(e))
     return ok({"seq": seq, "task": snapshots.task_dict(task.status())}, status=201)

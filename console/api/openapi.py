@@ -26,6 +26,9 @@ def _hand_over_schema() -> dict:
             "properties": {"host": {"type": "string"},
                            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
                            "user": {"type": "string"}, "password": {"type": "string"},
+                           "cluster": {"type": "string", "description": "a cluster of the engine's "
+                                       "config: a failover moves the migration to the new primary "
+                                       "found among its hosts"},
                            "options": json_schema_of(MigrationOptions)}}
 
 

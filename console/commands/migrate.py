@@ -146,7 +146,7 @@ def run(args) -> int:
             from console.commands.migrate_handed import hand_over
 
             with stop_signals() as stop:
-                return hand_over(client, ep, opts, task_id, detach=args.detach,
+                return hand_over(client, ep, opts, task_id, detach=args.detach, cluster=args.cluster or "",
                                  status_interval=args.status_interval, stop=stop, log=log)
     if args.detach:
         raise UserError("--detach needs --execute and an engine serving the state directory "

@@ -45,11 +45,13 @@ def options_json(opts: MigrationOptions) -> dict:
 
 
 def hand_over(client: EngineClient, ep: Endpoint, opts: MigrationOptions, task_id: str, *,
-              detach: bool, status_interval: float, stop, log) -> int:
+              detach: bool, status_interval: float, stop, log, cluster: str = "") -> int:
     info = client.info()
     where = f"the engine serving {info['state_dir']} (pid {info['pid']})"
     body = {"host": ep.host, "port": ep.port, "user": ep.user, "password": ep.password.reveal(),
             "options": options_json(opts)}
+    if cluster:     # (the engine's config names its hosts: a failover is followed there)
+        body["cluster"] = cluster
     try:
         res = client.post("/api/v1/migrations", body, timeout=3600)
     except ApiError as e:

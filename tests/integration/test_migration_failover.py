@@ -26,6 +26,7 @@ from console.engine.failover.context import ClusterOps, RecoveryOptions
 from console.engine.failover.detection import assess
 from console.engine.failover.emergency import Failover
 from console.engine.failover.switchover import Switchover
+from tests.support.serving import cluster_part, start_serving
 
 pytestmark = pytest.mark.integration
 
@@ -147,15 +148,15 @@ def state_row(h, node: str) -> str:
     return r[0][0] if r else ""
 
 
-def start_migrate(h, tmp_path: Path, where: tuple[str, ...] = ("--cluster", "sandbox")
-                  ) -> tuple[subprocess.Popen, Path, Path]:
+def start_migrate(h, tmp_path: Path, where: tuple[str, ...] = ("--cluster", "sandbox"),
+                  config: Path | None = None) -> tuple[subprocess.Popen, Path, Path]:
     """The headless migrate, given the cluster: slowed (small chunks, a nice
     ratio) so that the primary moves during the copy, the cut-over postponed
     until the writer has stopped (to compare the tables)."""
     flag = tmp_path / "postpone"
     flag.touch()
     log = tmp_path / "migrate.log"
-    cmd = [sys.executable, "-m", "console", "--config", str(h.config_path), "migrate", *where,
+    cmd = [sys.executable, "-m", "console", "--config", str(config or h.config_path), "migrate", *where,
            "--database", "mig", "--table", "t", "--alter", "ADD COLUMN c INT NULL, MODIFY b VARCHAR(60) NOT NULL",
            "--execute", "--chunk-size", "1000", "--nice-ratio", "2", "--max-lag-millis", "60000",
            "--postpone-cut-over-flag-file", str(flag), "--state-dir", str(tmp_path / "state"),
@@ -364,6 +365,30 @@ def test_a_restart_of_the_primary_is_waited_for_and_the_migration_goes_on_there(
         assert proc.poll() is None, log.read_text()        # waiting, not failed
         h.sb.start_node("node1")
         finish_and_check(h, proc, flag, log, w, "node1", model=False, was="node1")
+    finally:
+        w.finish()
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_migration_handed_to_a_serving_engine_follows_a_switchover(make_sandbox, tmp_path, serve):
+    """``migrate --cluster`` beside ``serve``: the run is the engine's task,
+    which follows the primary among the hosts of the engine's cluster."""
+    h = make_sandbox(2)
+    prepare(h)
+    state = tmp_path / "state"
+    cfg = tmp_path / "dbops.toml"
+    cfg.write_text(cluster_part(h, state))
+    start_serving(serve, cfg, state)
+    w = Writer([h.port(n) for n in NAMES])
+    w.start()
+    proc, flag, log = start_migrate(h, tmp_path, config=cfg)
+    try:
+        wait_for("copy progress", lambda: ghost_rows(h, "node1") >= 40_000, 60, proc, log)
+        assert "handed to the engine serving" in log.read_text()
+        rep = Switchover(ClusterOps(h.cluster, tmp_path / "fo"), RecoveryOptions(to="node2")).run()
+        assert rep.outcome == "ok", rep.error
+        finish_and_check(h, proc, flag, log, w, "node2", model=True)
     finally:
         w.finish()
         if proc.poll() is None:

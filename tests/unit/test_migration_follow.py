@@ -150,3 +150,16 @@ def test_a_rename_made_before_the_primary_was_lost_leaves_only_the_cleanup(monke
     assert t._swapped and t.ep.port == 2
     assert t.cutover_at == {"file": None, "pos": None, "gtid": "0-1-9"}    # (the GTID holds there)
     assert any("only the cleanup is left" in m for m in t.logged)
+
+
+def test_a_migration_handed_to_the_engine_gets_the_named_clusters_hosts_from_its_config():
+    from console.api.migrations import _cluster
+    from console.config import parse_config
+
+    cfg = parse_config({"clusters": {"c": {"hosts": {"db1": {"host": "10.0.0.1", "user": "u", "password": "p"},
+                                                     "db2": {"host": "10.0.0.2", "user": "u", "password": "p"}}}}})
+    engine = types.SimpleNamespace(config=cfg)
+    assert _cluster(engine, None) == ()
+    assert [e.host for e in _cluster(engine, "c")] == ["10.0.0.1", "10.0.0.2"]
+    assert "no cluster named 'x'" in _cluster(engine, "x")
+    assert "must be the name" in _cluster(engine, 5)

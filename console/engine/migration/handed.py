@@ -21,9 +21,10 @@ class AlreadyRuns(CommandError):
     """The engine already runs a migration of this table."""
 
 
-def hand_over(engine, ep: Endpoint, opts: MigrationOptions, actor: str):
+def hand_over(engine, ep: Endpoint, opts: MigrationOptions, actor: str,
+              cluster: tuple[Endpoint, ...] = ()):
     """Inspect, add and start the migration of ``opts``' table on ``ep`` in
-    ``engine``; returns the task.  Refused (nothing created) when the
+    ``engine`` (a failover followed among ``cluster``'s hosts); returns the task.  Refused (nothing created) when the
     engine runs one of that table already, or by the inspection."""
     from console.engine.migration.task import MigrationTask
 
@@ -36,7 +37,7 @@ def hand_over(engine, ep: Endpoint, opts: MigrationOptions, actor: str):
         raise AlreadyRuns(f"the engine already runs {task_id} ({running.state}, "
                           f"{running.phase or 'starting'})")
     task = MigrationTask(task_id, ep, opts, engine.state.task_path(task_id),
-                         log=lambda m: engine.event(task_id, m))
+                         log=lambda m: engine.event(task_id, m), cluster=cluster)
     task.prepare()
     try:
         engine.state.task_dir(task_id)
