@@ -163,3 +163,24 @@ def test_a_migration_handed_to_the_engine_gets_the_named_clusters_hosts_from_its
     assert [e.host for e in _cluster(engine, "c")] == ["10.0.0.1", "10.0.0.2"]
     assert "no cluster named 'x'" in _cluster(engine, "x")
     assert "must be the name" in _cluster(engine, 5)
+
+
+def test_the_watch_probe_calls_the_primary_lost_after_two_failures_or_at_once_when_read_only(monkeypatch):
+    from console.mysql.connection import DBError
+
+    def refused(ep, **kw):
+        raise DBError(f"{ep.label}: error 2003: Can't connect")
+
+    t = _Task()
+    t._guarding, t._primary_lost, t._probe_failures = True, "", 0
+    monkeypatch.setattr(follow, "connect", refused)
+    held: list = []
+    t._probe_primary(held)
+    assert t._primary_lost == ""            # one failure may be a blip
+    t._probe_primary(held)
+    assert t._primary_lost == "n1 (127.0.0.1:1) unreachable (error 2003: Can't connect)"
+    t._primary_lost, t._probe_failures = "", 0
+    monkeypatch.setattr(follow, "connect", lambda ep, **kw: "conn")
+    monkeypatch.setattr(follow, "primary_problem", lambda conn, replicating=True: "it is read-only")
+    t._probe_primary(held)
+    assert t._primary_lost == "n1 (127.0.0.1:1) it is read-only" and held == ["conn"]

@@ -139,13 +139,21 @@ class FollowPrimary:
         if why:
             raise PrimaryLost(why)
 
-    def _probe_primary(self) -> None:
-        """From the watch loop, once a second: the primary still is one
-        (two failed probes in a row: gone).  Idle phases (postponed, the
+    def _probe_primary(self, held: list) -> None:
+        """From the watch loop, once a second, on its connection ``held[0]``
+        (reopened after an error; the loop closes it): the primary still is
+        one (two failed probes in a row: gone).  Idle phases (postponed, the
         apply waiting) notice a failover too."""
         if not self._guarding or self._primary_lost:
             return
-        why = probe(self.ep, replicating=False)
+        try:
+            if not held:
+                held.append(connect(self.ep, connect_timeout=2, read_timeout=5, write_timeout=5))
+            why = primary_problem(held[0], replicating=False)
+        except Exception as e:  # noqa: BLE001
+            if held:
+                close_quietly(held.pop())
+            why = f"unreachable ({str(describe_error(e)).removeprefix(f'{self.ep.label}: ')})"
         if not why:
             self._probe_failures = 0
             return

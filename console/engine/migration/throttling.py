@@ -20,7 +20,7 @@ from console.engine.migration.onreplica import own_lag
 from console.engine.migration.tables import replica_lag_sql
 from console.engine.migration.throttle import Observer, decide
 from console.errors import UserError
-from console.mysql.connection import connect, query
+from console.mysql.connection import close_quietly, connect, query
 
 
 class Panic(UserError):
@@ -92,10 +92,11 @@ class ThrottleWatch:
         last_t = time.monotonic()
         stop = self._watch_stop     # (a new one after a failover: ``_start_workers``)
         last_probe = time.monotonic()
+        probe_conn: list = []
         while not stop.wait(0.1):
             if time.monotonic() - last_probe >= 1.0:
                 last_probe = time.monotonic()
-                self._probe_primary()      # still the primary? (``follow.py``; never raises)
+                self._probe_primary(probe_conn)    # still the primary? (``follow.py``; never raises)
             try:
                 if self.opts.panic_flag_file and os.path.exists(self.opts.panic_flag_file):
                     self._request_panic(f"panic flag file {self.opts.panic_flag_file} exists")
@@ -139,6 +140,7 @@ class ThrottleWatch:
         obs.close()
         if mon is not None:
             mon.close()
+        close_quietly(*probe_conn)
 
     def _request_panic(self, reason: str) -> None:
         if not self._panic:
