@@ -54,6 +54,9 @@ def document() -> dict:
                                 "properties": {"session": {"type": "integer"},
                                                "query_only": {"type": "boolean"},
                                                "confirm": {"type": "string"}}},
+                "Acknowledge": {"type": "object", "required": ["confirm"],
+                                "properties": {"confirm": {"type": "string",
+                                                           "description": "the cluster's name"}}},
                 "CommandCall": {"type": "object", "properties": {
                     "args": {"type": "object", "description": "the command's arguments"},
                     "confirm": {"type": "string",

@@ -217,6 +217,22 @@ class RemoteEngine:
                                {"session": session, "query_only": query_only, "confirm": confirm})
         return out["result"]
 
+    def recoveries(self, cluster: str) -> list:
+        """The engine's ``recoveries``: PastRecovery records typed again."""
+        from urllib.parse import quote
+
+        from console.engine.topology.actions.history import PastRecovery
+
+        out = self.client.get(f"/api/v1/clusters/{quote(cluster, safe='')}/recoveries")
+        return [from_jsonable(PastRecovery, r) for r in out["recoveries"]]
+
+    def acknowledge(self, cluster: str, *, confirm: str | None = None, actor: str = "operator") -> str:
+        from urllib.parse import quote
+
+        out = self.client.post(f"/api/v1/clusters/{quote(cluster, safe='')}/recoveries/acknowledge",
+                               {"confirm": confirm})
+        return out["result"]
+
     def running_tasks(self) -> list[str]:
         return [st.task_id for st in self.statuses()
                 if st.kind != "monitor" and st.state in ("running", "paused")]

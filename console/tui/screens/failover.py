@@ -4,7 +4,8 @@ recovery.
 
 Keys: ``S`` switchover to the selected candidate, ``F`` emergency failover,
 ``d`` dry run (plan) of a switchover to the selected candidate, ``a``
-acknowledge the last recovery, ``o`` automatic failover on/off.  ``S``,
+acknowledge the last recovery, ``o`` automatic failover on/off, ``h`` the
+cluster's recovery history (``screens/recoveries.py``).  ``S``,
 ``F`` and ``o`` need the cluster name typed in a confirmation dialog.  The
 screen refreshes from one ``task.status()`` snapshot per timer tick;
 commands run in worker threads.
@@ -25,15 +26,13 @@ from textual.widgets import Footer, Header, Static
 from console.errors import UserError
 from console.tui.screens.taskbase import TaskScreenBase, state_line
 from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.steps import StepTable, step_rows
 from console.tui.widgets.tables import ResponsiveTable
 from console.tui.widgets.topology import HostTable, TopologyTree
 
 CAND_COLS3 = (("rank", "#", 2), ("name", "candidate", 9), ("address", "address", 15),
               ("reasons", "reasons", 40))
-STEP_COLS3 = (("outcome", "outcome", 7), ("ms", "ms", 5), ("name", "step", 12),
-              ("target", "target", 15), ("detail", "detail", 40))
 CAND_COLS = tuple((k, label) for k, label, _ in CAND_COLS3)
-STEP_COLS = tuple((k, label) for k, label, _ in STEP_COLS3)
 VERDICT_STYLE = {"healthy": "green", "dead": "bold red", "primary-unreachable": "bold yellow",
                  "no-primary": "bold red", "unknown": "yellow"}
 
@@ -41,11 +40,6 @@ VERDICT_STYLE = {"healthy": "green", "dead": "bold red", "primary-unreachable": 
 class CandidateTable(ResponsiveTable):
     COLUMNS = CAND_COLS3
     PRIORITY = ("name", "rank", "reasons", "address")
-
-
-class StepTable(ResponsiveTable):
-    COLUMNS = STEP_COLS3
-    PRIORITY = ("name", "outcome", "ms", "detail", "target")
 
 
 class FailoverScreen(TaskScreenBase):
@@ -64,6 +58,7 @@ class FailoverScreen(TaskScreenBase):
         Binding("d", "plan", "Dry run"),
         Binding("a", "acknowledge", "Acknowledge"),
         Binding("o", "toggle_auto", "Auto on/off"),
+        Binding("h", "history", "Recovery history"),
     ]
     HELP_NOTES = ("S switches over to the candidate selected in Candidates; S, F and o ask for the\n"
                   "cluster name typed. d shows the plan of a switchover without running it.")
@@ -153,10 +148,7 @@ class FailoverScreen(TaskScreenBase):
                  for c in d.candidates]
         self.query_one("#fo-candidates", CandidateTable).sync(cands)
         steps = d.steps if (d.recovering or self._plan_steps is None) else self._plan_steps
-        rows = [(str(i), {"outcome": s.outcome, "ms": f"{s.ms:.0f}" if s.ms else "",
-                          "name": s.name, "target": s.target, "detail": s.detail or " | ".join(s.sql)[:120]})
-                for i, s in enumerate(steps)]
-        self.query_one("#fo-steps", StepTable).sync(rows)
+        self.query_one("#fo-steps", StepTable).sync(step_rows(steps))
         r = d.last_report
         if r is not None and not d.recovering:
             parts = [f"last {r.kind}: [b]{r.outcome}[/b] {r.old_primary} -> {r.new_primary}"]
@@ -210,6 +202,11 @@ class FailoverScreen(TaskScreenBase):
 
     def action_acknowledge(self) -> None:
         self._cmd("acknowledge")
+
+    def action_history(self) -> None:
+        from console.tui.screens.recoveries import RecoveriesScreen
+
+        self.app.push_screen(RecoveriesScreen(self.engine, self.detail().cluster))
 
     def action_toggle_auto(self) -> None:
         """Automatic failover on or off asks first (the cluster name typed)."""
