@@ -13,14 +13,12 @@ from tests.tui.fixed_recoveries import running_journal, write_recoveries
 
 
 def test_journal_outcome():
+    """The outcome comes last; until then the journal is running (between
+    two steps too), or was left by an engine that died."""
     now = time.time()
-    running = ({"outcome": "ok"}, {"outcome": "running"})
-    assert journal_outcome({"outcome": "refused"}, running, now, now) == "refused"
-    assert journal_outcome({}, running, now - 5, now) == "running"
-    assert journal_outcome({}, running, now - STALE_AFTER - 1, now) == "interrupted"
-    assert journal_outcome({}, ({"outcome": "ok"}, {"outcome": "failed"}), now, now) == "failed"
-    assert journal_outcome({}, ({"outcome": "ok"},), now, now) == "ok"
-    assert journal_outcome({}, (), now, now) == ""
+    assert journal_outcome({"outcome": "refused"}, now - 10 * STALE_AFTER, now) == "refused"
+    assert journal_outcome({"steps": [{"outcome": "ok"}]}, now - 5, now) == "running"
+    assert journal_outcome({}, now - STALE_AFTER - 1, now) == "interrupted"
 
 
 def test_engine_recoveries(tmp_path):

@@ -10,9 +10,9 @@ anti-flapping records and ``failover.journal`` writes the journals):
   anti-flapping, with ``acknowledged``; ``ack.json``: when this console
   last acknowledged (who: the audit log's ``acknowledge`` entries).
 
-A journal without a final outcome is ``running`` while a step runs and
-the journal was written within ``STALE_AFTER`` (every step rewrites it),
-``interrupted`` after that (an engine that died mid-recovery).
+A journal without a final outcome is ``running`` while it is written
+(every step rewrites it, the outcome comes last), ``interrupted`` when
+nobody wrote it for ``STALE_AFTER`` (an engine that died mid-recovery).
 
 A journal is matched to a history record by kind and time (the record is
 written at the end of the recovery, within its journal's span).  The
@@ -75,15 +75,13 @@ def _acks(state_dir: Path) -> list[tuple[float, str, str]]:
 STALE_AFTER = 600.0
 
 
-def journal_outcome(j: dict, steps: tuple, mtime: float, now: float) -> str:
-    """The journal's final outcome, else what its steps say."""
+def journal_outcome(j: dict, mtime: float, now: float) -> str:
+    """The journal's final outcome (every recovery writes one when it ends);
+    without one: ``running`` while the journal is being written (after
+    every step), ``interrupted`` once nobody wrote it for ``STALE_AFTER``."""
     if j.get("outcome"):
         return str(j["outcome"])
-    if any(s.get("outcome") == "running" for s in steps):
-        return "running" if now - mtime < STALE_AFTER else "interrupted"
-    if any(s.get("outcome") == "failed" for s in steps):
-        return "failed"
-    return "ok" if steps else ""
+    return "running" if now - mtime < STALE_AFTER else "interrupted"
 
 
 def _duration_ms(j: dict, started: float, end: float, outcome: str, now: float) -> float | None:
@@ -120,7 +118,7 @@ def recoveries(state_dir: Path, cluster: str, conn=None) -> list[PastRecovery]:
             mtime = p.stat().st_mtime
         except OSError:  # removed meanwhile
             mtime = now
-        outcome = journal_outcome(j, steps, mtime, now)
+        outcome = journal_outcome(j, mtime, now)
         rec = _make(kind, started, j.get("old_primary") or (match.old_primary if match else ""),
                     j.get("new_primary") or (match.new_primary if match else ""), outcome, match,
                     ack_at, acks, j.get("actor", ""), str(p), steps,
