@@ -21,11 +21,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from console.errors import UserError
 from console.tui.screens.taskbase import TaskScreenBase, state_line
 from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.footer import ConsoleFooter
 from console.tui.widgets.steps import StepTable, step_rows
 from console.tui.widgets.tables import ResponsiveTable
 from console.tui.widgets.topology import HostTable, TopologyTree
@@ -87,7 +88,7 @@ class FailoverScreen(TaskScreenBase):
                 p.border_title = "Recovery steps"
                 yield StepTable(id="fo-steps")
                 yield Static(id="fo-report")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         super().on_mount()

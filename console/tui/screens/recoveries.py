@@ -18,11 +18,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from console.errors import UserError
 from console.tui.screens.base import ConsoleScreen
 from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.footer import ConsoleFooter
 from console.tui.widgets.steps import StepTable, outcome_text, step_rows
 from console.tui.widgets.tables import ResponsiveTable
 
@@ -125,7 +126,7 @@ class RecoveriesScreen(ConsoleScreen):
                 p.border_title = "Steps"
                 yield Static(id="rh-summary")
                 yield StepTable(id="rh-steps")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.query_one("#rh-state", Static).update(Text("reading the recovery history…", style="dim"))

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Header, Label, OptionList, Static
+from textual.widgets import Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from console.engine.relay.status import RelayStatus
@@ -21,6 +21,7 @@ from console.errors import UserError
 from console.tui.screens.taskbase import TaskScreenBase, state_line
 from console.tui.widgets.confirm import ConfirmDialog
 from console.tui.widgets.dialog import HELP
+from console.tui.widgets.footer import ConsoleFooter
 from console.tui.widgets.spark import Spark
 
 GAUGE_WIDTH = 30
@@ -133,7 +134,7 @@ class RelayScreen(TaskScreenBase):
                 lag.border_title = "Lag and throughput"
                 yield Static(id="gauge")
                 yield Spark("MB/s", floor=1.0, fmt=lambda v: f"{v:.2f}", id="spark")
-        yield Footer()
+        yield ConsoleFooter()
 
     def render_status(self, st) -> None:
         d: RelayStatus = st.detail
