@@ -7,6 +7,7 @@ from console.tui.screens.recoveries import RecoveriesScreen
 from console.tui.widgets.ask import AskDialog
 from console.tui.widgets.confirm import ConfirmDialog
 from console.tui.widgets.restore_dialog import RestoreDialog
+from tests.support.pilot import wait_until
 from tests.tui.fixed import fixed_engine
 from tests.tui.fixed_recoveries import write_recoveries
 from tests.tui.screens_fixed import console, utc
@@ -44,7 +45,9 @@ async def _confirm(app, pilot):
 async def _recoveries(app, pilot):
     write_recoveries(app.engine.state.root)
     app.push_screen(RecoveriesScreen(app.engine, "prod"))
-    await pilot.pause(0.3)
+    await pilot.pause(0.1)
+    table = app.screen.query_one("#rh-list")
+    assert await wait_until(pilot, lambda: table.row_count == 3, 10)
     await pilot.press("down")  # the switchover: its steps
 
 

@@ -1,4 +1,7 @@
 """Relay screen: upstream vs relayed positions, lag gauge, throughput sparkline.
+The upstream's position is polled on its own connection: the panel says
+how old it is, and never shows it behind what was already relayed (the
+engine shows the relayed position then, marked ``≥``).
 
 Keys: p pause, u resume, m switch-master (pick a host of the discovered
 topology, then type the task name to confirm), g purge old relay files
@@ -52,10 +55,22 @@ def lag_gauge(d: RelayStatus) -> str:
     return f"lag  {bar}  {state}"
 
 
+def polled_text(d: RelayStatus) -> str:
+    """How old the upstream's figures are (polled on their own connection),
+    and whether they show the relayed position because the poll was older."""
+    if d.upstream_age is None:
+        return "polled    [dim]not yet[/dim]"
+    age = f"{d.upstream_age:.1f} s ago"
+    if d.upstream_at_least:
+        return f"polled    {age} [yellow](≥ relayed: shown as that)[/yellow]"
+    return f"polled    {age}"
+
+
 def position_panels(d: RelayStatus) -> tuple[str, str]:
     up = (f"{d.upstream}\n"
-          f"position  {d.upstream_file or '-'}:{d.upstream_pos}\n"
+          f"position  {'≥ ' if d.upstream_at_least else ''}{d.upstream_file or '-'}:{d.upstream_pos}\n"
           f"GTID      {d.upstream_gtid or '-'}\n"
+          f"{polled_text(d)}\n"
           f"identity  {d.upstream_identity or '-'}   "
           f"{'[green]connected[/green]' if d.connected else '[red]not connected[/red]'}\n"
           f"binlog retention {d.upstream_retention or '?'}")
