@@ -66,15 +66,17 @@ class RecoveryTable(ResponsiveTable):
         """Rows in this order (newest first); the cursor stays on its
         recovery when rows come or go."""
         keys = [k for k, _ in rows]
-        if keys == [k.value for k in self.rows]:
+        have = [k.value for k in self.rows]
+        if keys == have or not have:  # the same rows, or the first ones: in place
             self.sync(rows)
-            return
-        selected = self.selected()
-        self._rows = list(rows)
-        self.clear()
-        self.sync(rows)
-        if selected in keys:
-            self.move_cursor(row=keys.index(selected))
+        else:
+            selected = self.selected()
+            self._rows = list(rows)
+            self.clear()
+            self.sync(rows)
+            if selected in keys:
+                self.move_cursor(row=keys.index(selected))
+
 
     def selected(self) -> str | None:
         if not self.row_count:
@@ -144,8 +146,9 @@ class RecoveriesScreen(ConsoleScreen):
         for c in self.clusters():
             try:
                 records += self.engine.recoveries(c)
-            except UserError as e:
+            except UserError as e:  # the engine is away: what was read last stays, with why
                 errors[c] = str(e)
+                records += [r for r in self.records if r.cluster == c]
         records.sort(key=lambda r: r.started)
         self.app.call_from_thread(self._take, records, errors)
 

@@ -62,7 +62,7 @@ def polled_text(d: RelayStatus) -> str:
         return "polled    [dim]not yet[/dim]"
     age = f"{d.upstream_age:.1f} s ago"
     if d.upstream_at_least:
-        return f"polled    {age} [yellow](≥ relayed: shown as that)[/yellow]"
+        return f"polled    {age} [yellow](older than relayed)[/yellow]"
     return f"polled    {age}"
 
 

@@ -22,6 +22,7 @@ connection is given, so recoveries made by other consoles show up.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass, replace
@@ -99,7 +100,7 @@ def recoveries(state_dir: Path, cluster: str, conn=None) -> list[PastRecovery]:
     remote = fh.load_remote(conn, cluster) if conn is not None else []
     ack_file = read_json(d / "ack.json", {}) or {}
     ack_at = (float(ack_file.get("at", 0.0) or 0.0), str(ack_file.get("by", "")))
-    acks = _acks(state_dir)
+    acks = functools.cache(lambda: _acks(state_dir))  # the audit log is read only when needed
     out: list[PastRecovery] = []
     used: set[int] = set()
     for p in sorted((d / "journal").glob("*.json")) if (d / "journal").exists() else []:
@@ -149,7 +150,7 @@ def _make(kind, started, old, new, outcome, rec, ack, acks, actor, journal, step
     if acked and ack_by and rec.at <= ack_at:
         by, at = ack_by, ack_at
     elif acked:
-        for t, a, _target in sorted(acks):
+        for t, a, _target in sorted(acks()):
             if t >= (rec.at if rec else started):
                 by, at = a, t
                 break
