@@ -150,3 +150,19 @@ async def test_acknowledge_without_a_failover_task_marks_the_state_directory(tmp
         assert ack["by"] == "operator" and time.time() - ack["at"] < 60
         assert any(e.action == "acknowledge" and e.target == "prod" and e.outcome == "ok"
                    for _, e in engine.events_since(0, audited_only=True))
+
+
+async def test_acknowledge_on_the_failover_screen_asks_too(tmp_path):
+    app, engine = console(tmp_path)
+    task = engine.task("failover:prod")
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_task("failover:prod")
+        await pilot.pause(0.2)
+        await pilot.press("a")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert task.sent == []
+        await pilot.press("a", *"prod", "enter")
+        assert await wait_until(pilot, lambda: task.sent == [("acknowledge", {})], 5)

@@ -6,7 +6,7 @@ Keys: ``S`` switchover to the selected candidate, ``F`` emergency failover,
 ``d`` dry run (plan) of a switchover to the selected candidate, ``a``
 acknowledge the last recovery, ``o`` automatic failover on/off, ``h`` the
 cluster's recovery history (``screens/recoveries.py``).  ``S``,
-``F`` and ``o`` need the cluster name typed in a confirmation dialog.  The
+``F``, ``a`` and ``o`` need the cluster name typed in a confirmation dialog.  The
 screen refreshes from one ``task.status()`` snapshot per timer tick;
 commands run in worker threads.
 """
@@ -61,8 +61,9 @@ class FailoverScreen(TaskScreenBase):
         Binding("o", "toggle_auto", "Auto on/off"),
         Binding("h", "history", "Recovery history"),
     ]
-    HELP_NOTES = ("S switches over to the candidate selected in Candidates; S, F and o ask for the\n"
-                  "cluster name typed. d shows the plan of a switchover without running it.")
+    HELP_NOTES = ("S switches over to the candidate selected in Candidates; S, F, a and o ask for\n"
+                  "the cluster name typed. d shows the plan of a switchover without running it;\n"
+                  "h opens the cluster's recovery history.")
 
     def __init__(self, engine, task_id: str):
         super().__init__(engine, task_id)
@@ -202,7 +203,19 @@ class FailoverScreen(TaskScreenBase):
         self._plan(self.selected_candidate() or "")
 
     def action_acknowledge(self) -> None:
-        self._cmd("acknowledge")
+        """Lifting the anti-flapping block asks first (the cluster name typed),
+        as on the recovery history screen."""
+        cluster = self.detail().cluster
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._cmd("acknowledge")
+
+        self.app.push_screen(ConfirmDialog(
+            "Acknowledge recoveries",
+            f"Acknowledge every recovery of {cluster}. This lifts the anti-flapping block: a later "
+            f"dead primary of {cluster} is again failed over automatically (when automatic failover "
+            f"is on).", cluster, action_label="Acknowledge"), done)
 
     def action_history(self) -> None:
         from console.tui.screens.recoveries import RecoveriesScreen
