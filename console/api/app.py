@@ -39,6 +39,7 @@ def build_app(ctx: ApiContext, token: str | None) -> web.Application:
 
     app = web.Application(middlewares=[guard], client_max_size=1 << 20)
     app["ctx"] = ctx
+    app["local"] = token is None    # the unix socket (its directory 0700): no token needed
     app["openapi"] = document()
     from console.api.metrics import registry_for
 

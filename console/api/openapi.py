@@ -18,6 +18,17 @@ def _declaration_schema() -> dict:
     return one
 
 
+def _hand_over_schema() -> dict:
+    from console.kinds.migration import MigrationOptions
+    from console.options import json_schema_of
+
+    return {"type": "object", "required": ["host", "port", "user", "password", "options"],
+            "properties": {"host": {"type": "string"},
+                           "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                           "user": {"type": "string"}, "password": {"type": "string"},
+                           "options": json_schema_of(MigrationOptions)}}
+
+
 @lru_cache(maxsize=1)
 def document() -> dict:
     from console import __version__
@@ -57,6 +68,7 @@ def document() -> dict:
                 "Acknowledge": {"type": "object", "required": ["confirm"],
                                 "properties": {"confirm": {"type": "string",
                                                            "description": "the cluster's name"}}},
+                "MigrationHandOver": _hand_over_schema(),
                 "CommandCall": {"type": "object", "properties": {
                     "args": {"type": "object", "description": "the command's arguments"},
                     "confirm": {"type": "string",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from console.api import handlers, stream
+from console.api import handlers, migrations, stream
 
 PREFIX = "/api/v1"
 
@@ -101,6 +101,14 @@ ROUTES: tuple[Route, ...] = (
           body="CommandCall",
           responses={**_ERR, "409": "dangerous: confirm target missing or wrong (`confirm` says "
                                     "what to type)"}, mutates=True),
+    Route("POST", "/migrations", migrations.hand_over, "hand a `migrate --execute` run to the "
+          "engine: inspected as the CLI does (a refusal creates nothing), then one of its tasks "
+          "(`migrate-DB.TABLE`); unix socket only (the body carries the password)",
+          body="MigrationHandOver",
+          responses={"201": "started: {seq (the feed's number before it), task}",
+                     "400": "bad input or refused by the inspection (one line in `error`)",
+                     "403": "not on the unix socket", "409": "the engine already runs it"},
+          mutates=True),
     Route("GET", "/audit", stream.audit, "the audit log (newest last); with follow=true a "
           "text/event-stream of `audit` events after the last `limit` entries",
           (Param("limit", "query", {"type": "integer", "minimum": 1}, "at most this many (200)"),

@@ -5,7 +5,13 @@ validated (the ALTER is tried on a temporary copy) and nothing changes.
 Exit codes: 0 done (or dry run passed), 2 refused / bad input, 3 panic,
 4 aborted on critical load, 1 any other failure, 128 + the signal number when
 a signal stopped it (SIGINT 130, SIGTERM 143, SIGHUP 129: the ghost and
-checkpoint are kept, rerun with ``--resume``)."""
+checkpoint are kept, rerun with ``--resume``).
+
+Beside a serving engine (``serve``, or a console's background engine, on
+the same state directory) ``--execute`` hands the run to that engine
+(``migrate_handed``): it becomes one of its tasks and outlives this
+command, which follows it (``--detach``: ends at once; ``--standalone``:
+run here anyway)."""
 
 from __future__ import annotations
 
@@ -39,6 +45,10 @@ def register(sub) -> None:
     a("--state-dir", metavar="DIR", help=f"checkpoints and audit log (default: the --config's "
       f"state_dir, else {DEFAULT_STATE_DIR})")
     a("--status-interval", type=float, default=5.0, metavar="S", help="progress line every S seconds")
+    a("--detach", action="store_true", help="beside a serving engine: hand the migration to it and "
+      "end at once (it keeps running there)")
+    a("--standalone", action="store_true", help="run here even when an engine serves the state "
+      "directory (default: --execute hands the run to that engine)")
     p.set_defaults(func=run)
 
 
@@ -97,6 +107,20 @@ def run(args) -> int:
 
     def log(msg: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
+
+    if opts.execute and not args.standalone:
+        from console.api.client import connect
+
+        client = connect(state_dir, actor=f"cli:{os.getpid()}")
+        if client is not None:  # an engine serves the state directory: the run becomes its task
+            from console.commands.migrate_handed import hand_over
+
+            with stop_signals() as stop:
+                return hand_over(client, ep, opts, task_id, detach=args.detach,
+                                 status_interval=args.status_interval, stop=stop, log=log)
+    if args.detach:
+        raise UserError("--detach needs --execute and an engine serving the state directory "
+                        f"({state_dir}): start one with `dbops-console serve`")
 
     # inspection first: a refused run creates nothing (no state directory,
     # task directory or audit entry; it created all three).  The stop

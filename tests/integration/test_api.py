@@ -296,3 +296,19 @@ def test_bad_listen_is_one_line_and_creates_nothing(sandbox, tmp_path):
             lines = p.stderr.strip().splitlines()
             assert len(lines) == 1 and "--listen" in lines[0] and words in lines[0], p.stderr
             assert not state.exists()
+
+
+def test_a_migration_is_handed_over_on_the_unix_socket_only(served, sandbox):
+    """Its body carries the server's password: TCP (even with the token) is
+    refused with 403 and nothing started."""
+    client, port, state, _, _ = served
+    token = (state / "api.token").read_text().strip()
+    body = {"host": "127.0.0.1", "port": sandbox.primary_port, "user": "dbops",
+            "password": "pw-on-tcp", "options": {"database": "mig", "table": "t",
+                                                 "alter": "ADD COLUMN y INT"}}
+    status, out = tcp_request(port, "POST", "/api/v1/migrations", token, body)
+    assert status == 403 and "unix socket" in out["error"], out
+    assert "pw-on-tcp" not in json.dumps(out)
+    assert not any(t["task_id"].startswith("migrate-") for t in client.tasks())
+    status, out = tcp_request(port, "POST", "/api/v1/migrations", None, body)
+    assert status == 401

@@ -14,12 +14,11 @@ import sys
 
 import pytest
 
-from console.api.client import connect
 from console.engine.relay.store import RelayStore
 from tests.integration.failover_support import prepare
 from tests.integration.relay_support import wait_meta_gtid
 from tests.support.backup_helpers import wait_for
-from tests.support.serving import cluster_part, relay_task
+from tests.support.serving import cluster_part, relay_task, start_serving
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +26,6 @@ pytestmark = pytest.mark.integration
 def cli(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "console", *argv], capture_output=True, text=True,
                           timeout=timeout)
-
-
-def start_serving(serve, cfg, state):
-    proc = serve(cfg)
-    wait_for(lambda: connect(state) is not None or proc.p.poll() is not None, timeout=120,
-             what="the engine's API")
-    assert proc.p.poll() is None, "\n".join(proc.err)
-    return proc, connect(state, actor="test")
 
 
 def test_failover_beside_serve_switches_the_engines_relay(make_sandbox, tmp_path, serve):

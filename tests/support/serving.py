@@ -29,6 +29,19 @@ def relay_task(name: str, relay_dir: Path, server_id: int, *, autostart: bool = 
             f'reconnect_max = 1.0\nautostart = {str(autostart).lower()}\n{extra}')
 
 
+def start_serving(serve, cfg: Path, state: Path, *extra: str):
+    """``serve`` of ``cfg`` started and answering on its unix socket:
+    (the process, a client of it)."""
+    from console.api.client import connect
+    from tests.support.backup_helpers import wait_for
+
+    proc = serve(cfg, None, *extra)
+    wait_for(lambda: connect(state) is not None or proc.p.poll() is not None, timeout=120,
+             what="the engine's API")
+    assert proc.p.poll() is None, "\n".join(proc.err)
+    return proc, connect(state, actor="test")
+
+
 @pytest.fixture
 def serve():
     """Start ``serve`` in the background; any still running at the end of the

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from console.config import ClusterConfig
@@ -66,8 +67,13 @@ class FailoverTask(Task):
     kind = "failover"
 
     def __init__(self, cluster: ClusterConfig, state_dir, options: FailoverOptions | None = None,
-                 *, task_id: str | None = None, auto: bool | None = None):
+                 *, task_id: str | None = None, auto: bool | None = None,
+                 relay_follow: Callable[[str, str], list[str]] | None = None):
         super().__init__(task_id or task_id_for(cluster.name))
+        # who switches the cluster's relays after a recovery: the engine's own
+        # relay tasks by default; a ``monitor`` beside a serving engine passes
+        # a follower that switches that engine's relays through its API
+        self.relay_follow = relay_follow
         self.cluster = cluster
         self.state_dir = state_dir
         self.opts = options or FailoverOptions()
@@ -232,7 +238,7 @@ class FailoverTask(Task):
         ops = ClusterOps(self.cluster, self.state_dir)
         opts = self._rec_opts(to=to or None, actor=actor, dry_run=dry_run, force=force,
                               relay_dirs=self._relay_dirs())
-        follow = relay_follower(self.engine) if self.engine else None
+        follow = self.relay_follow or (relay_follower(self.engine) if self.engine else None)
         cls = Switchover if kind == "switchover" else Failover
         return cls(ops, opts, on_steps=self._on_steps if not dry_run else None,
                    relay_follow=follow, previous=self._healthy,

@@ -48,6 +48,8 @@ class MigrationDetail:
     notes: tuple[str, ...] = ()
     copy_rate_history: tuple[float, ...] = ()
     apply_rate_history: tuple[float, ...] = ()
+    exit_code: int = 0                # the ``migrate`` exit code once ended (3 panic, 4 critical load)
+    phase_seconds: tuple[tuple[str, float], ...] = ()   # time spent in each phase so far
 
 
 def binlog_backlog(read: tuple[str, int], server: tuple[str, int],
@@ -77,7 +79,9 @@ class StatusReport:
                             critical_load=format_load(self.critical_load),
                             throttle_query=self.throttle_query, postponed=self._postponed(),
                             cutover_attempts=self.cutover_attempts, waiting_for=self._waiting_for,
-                            throttle_kind=reason_kind(self._throttle_reason))
+                            throttle_kind=reason_kind(self._throttle_reason),
+                            exit_code=self.exit_code,
+                            phase_seconds=tuple((k, round(v, 2)) for k, v in self.phase_seconds().items()))
         if ins is None:
             return d
         exact = self.rows_exact()
