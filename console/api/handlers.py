@@ -150,6 +150,29 @@ async def host_kill(request: web.Request) -> web.Response:
     return ok({"result": out})
 
 
+async def recoveries(request: web.Request) -> web.Response:
+    engine = ctx_of(request).engine
+    name = request.match_info["cluster"]
+    if name not in engine.config.clusters:
+        return error(404, f"no cluster {name!r}")
+    items = await in_thread(engine.recoveries, name)
+    return ok({"cluster": name, "recoveries": items})
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    engine = ctx_of(request).engine
+    name = request.match_info["cluster"]
+    if name not in engine.config.clusters:
+        return error(404, f"no cluster {name!r}")
+    body = await body_of(request)
+    try:
+        out = await in_thread(engine.acknowledge, name, confirm=body.get("confirm"),
+                              actor=actor_of(request))
+    except ConfirmationRequired as e:
+        return error(409, str(e), confirm=name)
+    return ok({"cluster": name, "result": out})
+
+
 async def tasks(request: web.Request) -> web.Response:
     monitors = request.query.get("monitors", "").lower() in ("1", "true", "yes")
     return ok(snapshots.tasks_list(ctx_of(request).engine, monitors=monitors))

@@ -68,6 +68,9 @@ def document() -> dict:
                                 "properties": {"session": {"type": "integer"},
                                                "query_only": {"type": "boolean"},
                                                "confirm": {"type": "string"}}},
+                "Acknowledge": {"type": "object", "required": ["confirm"],
+                                "properties": {"confirm": {"type": "string",
+                                                           "description": "the cluster's name"}}},
                 "MigrationHandOver": _hand_over_schema(),
                 "CommandCall": {"type": "object", "properties": {
                     "args": {"type": "object", "description": "the command's arguments"},

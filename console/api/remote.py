@@ -136,12 +136,11 @@ class RemoteEngine:
             with self._lock:
                 self._statuses = statuses
             if not self.connected:
+                again = self._ready.is_set()  # back after a loss: maybe another engine now
+                if again:
+                    self._engine_changed()  # before `connected`: the title never pairs it with the old pid
                 self.connected = True
-                if self._ready.is_set():  # back after a loss: maybe another engine now
-                    try:
-                        self.pid = self.client.info()["pid"]
-                    except ApiError:
-                        pass
+                if again:
                     self._note("info", f"connected again to the engine (pid {self.pid})")
             self._ready.set()
         elif name in ("audit", "event"):
@@ -149,6 +148,17 @@ class RemoteEngine:
             if seq is not None:
                 self._engine_seq = max(self._engine_seq, seq)
             self._add(AuditEntry(**data))
+
+    def _engine_changed(self) -> None:
+        """After a loss: which engine answers now (the title shows its pid);
+        another one than before was not started by this console."""
+        try:
+            pid = self.client.info()["pid"]
+        except ApiError:
+            return
+        if pid != self.pid:
+            self.started_here = False
+            self.pid = pid
 
     def _add(self, entry: AuditEntry) -> None:
         with self._lock:
@@ -215,6 +225,22 @@ class RemoteEngine:
         out = self.client.post(f"/api/v1/clusters/{quote(cluster, safe='')}/hosts/"
                                f"{quote(host, safe='')}/kill",
                                {"session": session, "query_only": query_only, "confirm": confirm})
+        return out["result"]
+
+    def recoveries(self, cluster: str) -> list:
+        """The engine's ``recoveries``: PastRecovery records typed again."""
+        from urllib.parse import quote
+
+        from console.engine.topology.actions.history import PastRecovery
+
+        out = self.client.get(f"/api/v1/clusters/{quote(cluster, safe='')}/recoveries")
+        return [from_jsonable(PastRecovery, r) for r in out["recoveries"]]
+
+    def acknowledge(self, cluster: str, *, confirm: str | None = None, actor: str = "operator") -> str:
+        from urllib.parse import quote
+
+        out = self.client.post(f"/api/v1/clusters/{quote(cluster, safe='')}/recoveries/acknowledge",
+                               {"confirm": confirm})
         return out["result"]
 
     def running_tasks(self) -> list[str]:

@@ -67,6 +67,14 @@ ROUTES: tuple[Route, ...] = (
           "the session id typed", (_CLUSTER, Param("host", "path", {"type": "string"},
                                                    "the host's name or HOST:PORT", required=True)),
           body="KillSession", responses={**_ERR, "409": "confirm missing or wrong"}, mutates=True),
+    Route("GET", "/clusters/{cluster}/recoveries", handlers.recoveries,
+          "every past recovery of the cluster (switchover, failover, reattach), oldest first: id, "
+          "kind, start, duration, outcome (`running` while one runs: its journal is written after "
+          "every step), who acknowledged it, and its steps", (_CLUSTER,), responses=_ERR),
+    Route("POST", "/clusters/{cluster}/recoveries/acknowledge", handlers.acknowledge,
+          "acknowledge the cluster's recoveries (lifts the anti-flapping block): body {confirm}, "
+          "the cluster's name typed", (_CLUSTER,), body="Acknowledge",
+          responses={**_ERR, "409": "confirm missing or wrong"}, mutates=True),
     Route("GET", "/tasks", handlers.tasks, "every task: running, ended, or declared and not started",
           (Param("monitors", "query", {"type": "boolean"}, "include the clusters' monitors"),)),
     Route("GET", "/tasks/{name}", handlers.task, "one task's status and its commands", (_TASK,),

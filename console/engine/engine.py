@@ -206,6 +206,24 @@ class Engine:
         self.audit(actor, what, target, "ok", out)
         return out
 
+    # ---- recovery history, for the console's history screen ------------------------
+
+    def recoveries(self, cluster: str) -> list:
+        """Every past recovery of ``cluster`` with its steps, oldest first
+        (``topology/actions/history.py``: PastRecovery); a running one too,
+        its journal is written after every step.  Reads the state directory:
+        call it from a worker or the API's thread pool."""
+        from console.engine.topology.actions.history import recoveries
+
+        self.config.cluster(cluster)  # an unknown cluster: one line
+        return recoveries(self.state.root, cluster)
+
+    def acknowledge(self, cluster: str, *, confirm: str | None = None, actor: str = "operator") -> str:
+        """Acknowledge the cluster's recoveries (the cluster's name typed)."""
+        from console.engine.topology.actions.acknowledge import acknowledge
+
+        return acknowledge(self, cluster, confirm, actor)
+
     # ---- audit and events ------------------------------------------------------
 
     def audit(self, actor: str, action: str, target: str, outcome: str, detail: str = "") -> None:

@@ -38,8 +38,8 @@ class ConsoleApp(App):
     def on_mount(self) -> None:
         self.apply_theme(self.theme_name)
         if self.remote:
-            how = "started by this console" if self.engine.started_here else "attached"
-            self.title = f"dbops-console · engine pid {self.engine.pid} ({how})"
+            self.update_title()
+            self.set_interval(0.5, self.update_title)  # the engine may be replaced: a new pid
             self.start_monitors = self.autostart = False  # the engine runs them
         if self.start_monitors:
             for cluster in self.engine.config.clusters.values():
@@ -53,6 +53,20 @@ class ConsoleApp(App):
         self.push_screen(DashboardScreen(self.engine))
         if self.autostart:
             self._start_autostart_tasks()
+
+    def engine_title(self) -> str:
+        """Which engine this console talks to (its pid, from the client's
+        last connection), or that it lost it and reconnects."""
+        e = self.engine
+        if not getattr(e, "connected", True):
+            return f"dbops-console · engine pid {e.pid} lost: reconnecting"
+        how = "started by this console" if e.started_here else "attached"
+        return f"dbops-console · engine pid {e.pid} ({how})"
+
+    def update_title(self) -> None:
+        title = self.engine_title()
+        if self.title != title:
+            self.title = title
 
     @work(thread=True, group="autostart")
     def _start_autostart_tasks(self) -> None:

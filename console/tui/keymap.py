@@ -13,12 +13,13 @@ def screens() -> list[tuple[str, type]]:
     from console.tui.screens.host import HostScreen
     from console.tui.screens.log import LogScreen
     from console.tui.screens.migration import MigrationScreen
+    from console.tui.screens.recoveries import RecoveriesScreen
     from console.tui.screens.relay import RelayScreen
     from console.tui.screens.task import TaskScreen
 
     return [("dashboard", DashboardScreen), ("audit log", LogScreen), ("relay", RelayScreen),
             ("migration", MigrationScreen), ("backup", BackupScreen), ("failover", FailoverScreen),
-            ("other tasks", TaskScreen), ("host", HostScreen)]
+            ("recovery history", RecoveriesScreen), ("other tasks", TaskScreen), ("host", HostScreen)]
 
 
 def rows() -> list[tuple[str, str, str]]:

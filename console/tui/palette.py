@@ -1,6 +1,6 @@
 """The command palette's (Ctrl+P) commands: every action of the screen in
 front (from its bindings), go to a cluster, host or task, start a task,
-switchover, failover, snapshot, restore, theme, and a screenshot saved into
+switchover, failover, recovery history, snapshot, restore, theme, and a screenshot saved into
 the state directory.  Built from the snapshots the screens read (no server
 is asked here)."""
 
@@ -92,6 +92,11 @@ def console_commands(app, screen, system):
     for name in app.engine.config.tasks:
         yield SystemCommand(f"Start task {name}", "start the declared task (a finished one asks first)",
                             partial(app.start_task, name))
+    yield SystemCommand("Recovery history", "every recovery of every cluster, with its steps",
+                        partial(recovery_history, app, None))
+    for cluster in app.engine.config.clusters:
+        yield SystemCommand(f"Recovery history {cluster}", "the cluster's recoveries: steps, who "
+                            "acknowledged them; acknowledge", partial(recovery_history, app, cluster))
     for cluster, tid in failover_of.items():
         yield SystemCommand(f"Switchover {cluster}", "pick the candidate, then type the cluster name",
                             partial(on_task_screen, app, tid, "switchover"))
@@ -107,6 +112,12 @@ def console_commands(app, screen, system):
         yield SystemCommand(f"Theme {theme}", "colours of the console", partial(app.apply_theme, theme))
     yield SystemCommand("Screenshot", f"save an SVG of this screen into {app.screenshot_dir()}",
                         app.action_save_screenshot)
+
+
+def recovery_history(app, cluster: str | None) -> None:
+    from console.tui.screens.recoveries import RecoveriesScreen
+
+    app.push_screen(RecoveriesScreen(app.engine, cluster))
 
 
 def snapshot(app, tid: str) -> None:

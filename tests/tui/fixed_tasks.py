@@ -72,7 +72,8 @@ def relay_task(state="running"):
                     total_events=91_000, total_bytes=12_345_678, retries=0, last_error="",
                     relay_dir="/var/lib/dbops/relay", relay_bytes=12_345_678, relay_files=3,
                     upstream_retention="binlogs expire after 7 days", caught_up=False,
-                    mb_history=(0.1, 0.2, 0.35, 0.3, 0.0, 0.4, 0.35), upstream_address="127.0.0.1:3306")
+                    mb_history=(0.1, 0.2, 0.35, 0.3, 0.0, 0.4, 0.35), upstream_address="127.0.0.1:3306",
+                    upstream_polled_at=T0, upstream_age=0.4)
     return FixedTask("relay-a", "relay", d, state=state, phase="streaming", summary="0-1-1233, 111 B behind")
 
 

@@ -174,6 +174,34 @@ async def test_two_consoles_and_an_engine_that_dies(sandbox, tmp_path, serve):
         two.shutdown()
 
 
+async def test_the_title_names_the_new_engine_after_a_reconnect(sandbox, tmp_path, serve):
+    """The engine dies (-9) under an open console: the header says it is
+    lost; a new engine on the state directory: the header names its pid."""
+    state = tmp_path / "state"
+    path = tmp_path / "dbops.toml"
+    path.write_text(cluster_part(sandbox, state))
+    cfg = load_config(path)
+    proc = serve(path)
+    wait_for(lambda: connect(state) is not None or proc.p.poll() is not None, 120, "the engine")
+    engine = RemoteEngine(cfg, connect(state, actor="console:title"))
+    app = ConsoleApp(engine)
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            assert app.title == f"dbops-console · engine pid {proc.p.pid} (attached)"
+            proc.p.kill()
+            proc.p.wait(30)
+            assert await wait_until(pilot, lambda: app.title == f"dbops-console · engine pid {proc.p.pid} "
+                                                                 f"lost: reconnecting", 30)
+            again = serve(path)
+            assert await wait_until(pilot, lambda: app.title == f"dbops-console · engine pid {again.p.pid} "
+                                                                 f"(attached)", 120), app.title
+            assert engine.pid == again.p.pid != proc.p.pid
+            again.p.send_signal(signal.SIGTERM)
+            again.p.wait(60)
+    finally:
+        engine.shutdown()
+
+
 def test_the_engine_outlives_the_console_s_terminal(sandbox, tmp_path):
     """The console (on a pseudo-terminal) starts the engine; the terminal
     goes away (SIGHUP to the console): the engine and its relay go on."""

@@ -3,10 +3,13 @@ data (no server, no clock: fixed timestamps rendered in UTC)."""
 
 import pytest
 
+from console.tui.screens.recoveries import RecoveriesScreen
 from console.tui.widgets.ask import AskDialog
 from console.tui.widgets.confirm import ConfirmDialog
 from console.tui.widgets.restore_dialog import RestoreDialog
+from tests.support.pilot import wait_until
 from tests.tui.fixed import fixed_engine
+from tests.tui.fixed_recoveries import write_recoveries
 from tests.tui.screens_fixed import console, utc
 
 SIZES = {"80x24": (80, 24), "200x50": (200, 50)}
@@ -39,6 +42,15 @@ async def _confirm(app, pilot):
     await pilot.press(*"pro")
 
 
+async def _recoveries(app, pilot):
+    write_recoveries(app.engine.state.root)
+    app.push_screen(RecoveriesScreen(app.engine, "prod"))
+    await pilot.pause(0.1)
+    table = app.screen.query_one("#rh-list")
+    assert await wait_until(pilot, lambda: table.row_count == 3, 10)
+    await pilot.press("down")  # the switchover: its steps
+
+
 async def _filter(app, pilot):
     await pilot.press("slash", *"db3")
 
@@ -53,6 +65,7 @@ SCREENS = {
     "backup": _open("backup-a"),
     "failover": _open("failover:prod"),
     "task": _open("custom-1"),
+    "recoveries": _recoveries,
     "confirm": _confirm,
     "ask": _push(lambda: AskDialog("Run mig-orders again?", "mig-orders has ended (done). Start a new run?")),
     "restore": _push(lambda: RestoreDialog("2023-11-14 22:13:20", "/var/lib/dbops/backup-restore", 3307)),

@@ -44,6 +44,14 @@ class RelayStatus:
     acks: int = 0
     mb_history: tuple[float, ...] = ()
     upstream_address: str = ""   # host:port of the upstream
+    # the upstream's position is polled (every 2 s) on its own connection:
+    # when it was read, and its age when this snapshot was taken (None:
+    # never read); the relayed position is newer.  A poll older than what
+    # was already relayed shows the relayed position instead
+    # (``upstream_at_least``): the upstream is at least there.
+    upstream_polled_at: float = 0.0
+    upstream_age: float | None = None
+    upstream_at_least: bool = False
 
 
 def bytes_behind(file: str, pos: int, up_file: str, up_pos: int,
@@ -91,6 +99,16 @@ class RateMeter:
         return (e1 - e0) / dt, (b1 - b0) / dt / 1e6
 
 
+def position_before(file: str, pos: int, other_file: str, other_pos: int) -> bool:
+    """``file:pos`` is before ``other_file:other_pos`` in one server's
+    binlog sequence (``name.000123``); False when they cannot be compared."""
+    base, _, num = file.rpartition(".")
+    obase, _, onum = other_file.rpartition(".")
+    if not (file and other_file and base == obase and num.isdigit() and onum.isdigit()):
+        return False
+    return (int(num), pos) < (int(onum), other_pos)
+
+
 @dataclass(frozen=True)
 class UpstreamSnapshot:
     file: str = ""
@@ -98,6 +116,7 @@ class UpstreamSnapshot:
     gtid: str = ""
     logs: tuple = ()
     retention: str = ""
+    at: float = 0.0  # wall time of the poll (0: never read)
 
 
 class UpstreamPoller(threading.Thread):
@@ -126,7 +145,7 @@ class UpstreamPoller(threading.Thread):
                 days = float(g.get("d") or 0)
                 self.snapshot = UpstreamSnapshot(str(st.get("File", "")), int(st.get("Position", 0) or 0),
                                                  str(g.get("g") or ""), logs,
-                                                 f"{days:g}d" if days else "unlimited")
+                                                 f"{days:g}d" if days else "unlimited", time.time())
             except Exception:  # noqa: BLE001 - status only: never kill the task
                 _close(c)
                 c = None
@@ -145,17 +164,27 @@ def _close(c) -> None:
 class RelayStatusReport:
     """Status of ``RelayTask``: detail and summary."""
 
-    def _behind(self) -> int | None:
-        meta = self.meta
-        if not meta or not meta.file or (self._identity and meta.identity != self._identity):
+    def _same_upstream(self, meta) -> bool:
+        """The relayed position is in the polled upstream's binlog sequence."""
+        return bool(meta and meta.file and not (self._identity and meta.identity != self._identity))
+
+    def _behind(self, meta, up: UpstreamSnapshot) -> int | None:
+        if not self._same_upstream(meta):
             return None
-        up = self._poller.snapshot
         return bytes_behind(meta.file, meta.pos, up.file, up.pos, up.logs)
 
+    def _upstream_seen(self, meta, up: UpstreamSnapshot) -> tuple[UpstreamSnapshot, bool]:
+        """The poll, or the relayed position when the poll is older than
+        what was already relayed (the upstream is at least there)."""
+        if self._same_upstream(meta) and up.file and position_before(up.file, up.pos, meta.file, meta.pos):
+            return UpstreamSnapshot(meta.file, meta.pos, meta.gtid or up.gtid, up.logs, up.retention, up.at), True
+        return up, False
+
     def detail(self) -> RelayStatus:
-        meta = self.meta
-        up = self._poller.snapshot
-        behind = self._behind()
+        meta = self.meta  # read once: the relayed position of this snapshot
+        polled = self._poller.snapshot
+        up, at_least = self._upstream_seen(meta, polled)
+        behind = self._behind(meta, up)
         caught = behind == 0
         ev_s, mb_s = self._meter.rates()
         files = self.store.all_files()
@@ -176,6 +205,8 @@ class RelayStatusReport:
             upstream_retention=up.retention, caught_up=caught,
             semi_sync=self._semi_state(), acks=self._acks,
             mb_history=tuple(self._meter.history),
+            upstream_polled_at=polled.at, upstream_at_least=at_least,
+            upstream_age=round(max(0.0, time.time() - polled.at), 1) if polled.at else None,
         )
 
     def _semi_state(self) -> str:

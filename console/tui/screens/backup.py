@@ -14,11 +14,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from console.errors import UserError
 from console.tui.screens.taskbase import TaskScreenBase, state_line
 from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.footer import ConsoleFooter
 from console.tui.widgets.message import MessageDialog
 from console.tui.widgets.restore_dialog import RestoreDialog
 from console.tui.widgets.spark import Spark
@@ -104,7 +105,7 @@ class BackupScreen(TaskScreenBase):
             with Vertical(classes="panel") as p:
                 p.border_title = "Snapshots"
                 yield DataTable(id="bk-snapshots", cursor_type="row")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         t = self.query_one("#bk-snapshots", DataTable)

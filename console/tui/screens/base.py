@@ -28,6 +28,7 @@ class ConsoleScreen(Screen):
     BINDINGS = [Binding("question_mark,f1", "app.help", "Help", key_display="?")]
     HELP_NOTES = ""
     FILTERABLE = False  # True: `/` opens the filter line (subclasses bind it)
+    FOOTER_KEEP: tuple[str, ...] = ()  # actions a narrow footer keeps first (widgets/footer.py)
 
     filter_text = ""
 

@@ -13,12 +13,13 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Label, RichLog
+from textual.widgets import DataTable, Header, Label, RichLog
 
 from console.engine.topology.monitor import MonitorDetail, monitor_id
 from console.errors import UserError
 from console.tui.format import STATE_STYLE, clean, lag_text
 from console.tui.screens.base import ConsoleScreen
+from console.tui.widgets.footer import ConsoleFooter
 from console.tui.widgets.spark import Spark
 from console.tui.widgets.tables import ResponsiveTable
 from console.tui.widgets.topology import HostTable, TopologyTree
@@ -69,6 +70,7 @@ class DashboardScreen(ConsoleScreen):
         Binding("minus", "slower", "Refresh slower", key_display="-", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
+    FOOTER_KEEP = ("app.quit",)  # narrow footers keep q
     HELP_NOTES = ("Tab moves between panels; arrows move in tables. Enter on a task opens its screen;\n"
                   "s on a finished task asks before running it again. / filters hosts, tasks and events.\n"
                   "Health: ● up, ▲ lagging or writable replica, ✖ unreachable or replication error.")
@@ -103,7 +105,7 @@ class DashboardScreen(ConsoleScreen):
             with Vertical(id="events-pane", classes="panel") as ep:
                 ep.border_title = "Events"
                 yield RichLog(id="events", markup=False, wrap=True, max_lines=500, min_width=20)
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self._refresh_timer = self.set_interval(self.app.refresh_interval, self.refresh_view)

@@ -4,8 +4,9 @@ recovery.
 
 Keys: ``S`` switchover to the selected candidate, ``F`` emergency failover,
 ``d`` dry run (plan) of a switchover to the selected candidate, ``a``
-acknowledge the last recovery, ``o`` automatic failover on/off.  ``S``,
-``F`` and ``o`` need the cluster name typed in a confirmation dialog.  The
+acknowledge the last recovery, ``o`` automatic failover on/off, ``h`` the
+cluster's recovery history (``screens/recoveries.py``).  ``S``,
+``F``, ``a`` and ``o`` need the cluster name typed in a confirmation dialog.  The
 screen refreshes from one ``task.status()`` snapshot per timer tick;
 commands run in worker threads.
 """
@@ -20,20 +21,19 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from console.errors import UserError
 from console.tui.screens.taskbase import TaskScreenBase, state_line
 from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.footer import ConsoleFooter
+from console.tui.widgets.steps import StepTable, step_rows
 from console.tui.widgets.tables import ResponsiveTable
 from console.tui.widgets.topology import HostTable, TopologyTree
 
 CAND_COLS3 = (("rank", "#", 2), ("name", "candidate", 9), ("address", "address", 15),
               ("reasons", "reasons", 40))
-STEP_COLS3 = (("outcome", "outcome", 7), ("ms", "ms", 5), ("name", "step", 12),
-              ("target", "target", 15), ("detail", "detail", 40))
 CAND_COLS = tuple((k, label) for k, label, _ in CAND_COLS3)
-STEP_COLS = tuple((k, label) for k, label, _ in STEP_COLS3)
 VERDICT_STYLE = {"healthy": "green", "dead": "bold red", "primary-unreachable": "bold yellow",
                  "no-primary": "bold red", "unknown": "yellow"}
 
@@ -41,11 +41,6 @@ VERDICT_STYLE = {"healthy": "green", "dead": "bold red", "primary-unreachable": 
 class CandidateTable(ResponsiveTable):
     COLUMNS = CAND_COLS3
     PRIORITY = ("name", "rank", "reasons", "address")
-
-
-class StepTable(ResponsiveTable):
-    COLUMNS = STEP_COLS3
-    PRIORITY = ("name", "outcome", "ms", "detail", "target")
 
 
 class FailoverScreen(TaskScreenBase):
@@ -64,9 +59,11 @@ class FailoverScreen(TaskScreenBase):
         Binding("d", "plan", "Dry run"),
         Binding("a", "acknowledge", "Acknowledge"),
         Binding("o", "toggle_auto", "Auto on/off"),
+        Binding("h", "history", "Recovery history"),
     ]
-    HELP_NOTES = ("S switches over to the candidate selected in Candidates; S, F and o ask for the\n"
-                  "cluster name typed. d shows the plan of a switchover without running it.")
+    HELP_NOTES = ("S switches over to the candidate selected in Candidates; S, F, a and o ask for\n"
+                  "the cluster name typed. d shows the plan of a switchover without running it;\n"
+                  "h opens the cluster's recovery history.")
 
     def __init__(self, engine, task_id: str):
         super().__init__(engine, task_id)
@@ -92,7 +89,7 @@ class FailoverScreen(TaskScreenBase):
                 p.border_title = "Recovery steps"
                 yield StepTable(id="fo-steps")
                 yield Static(id="fo-report")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -153,10 +150,7 @@ class FailoverScreen(TaskScreenBase):
                  for c in d.candidates]
         self.query_one("#fo-candidates", CandidateTable).sync(cands)
         steps = d.steps if (d.recovering or self._plan_steps is None) else self._plan_steps
-        rows = [(str(i), {"outcome": s.outcome, "ms": f"{s.ms:.0f}" if s.ms else "",
-                          "name": s.name, "target": s.target, "detail": s.detail or " | ".join(s.sql)[:120]})
-                for i, s in enumerate(steps)]
-        self.query_one("#fo-steps", StepTable).sync(rows)
+        self.query_one("#fo-steps", StepTable).sync(step_rows(steps))
         r = d.last_report
         if r is not None and not d.recovering:
             parts = [f"last {r.kind}: [b]{r.outcome}[/b] {r.old_primary} -> {r.new_primary}"]
@@ -209,7 +203,24 @@ class FailoverScreen(TaskScreenBase):
         self._plan(self.selected_candidate() or "")
 
     def action_acknowledge(self) -> None:
-        self._cmd("acknowledge")
+        """Lifting the anti-flapping block asks first (the cluster name typed),
+        as on the recovery history screen."""
+        cluster = self.detail().cluster
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._cmd("acknowledge")
+
+        self.app.push_screen(ConfirmDialog(
+            "Acknowledge recoveries",
+            f"Acknowledge every recovery of {cluster}. This lifts the anti-flapping block: a later "
+            f"dead primary of {cluster} is again failed over automatically (when automatic failover "
+            f"is on).", cluster, action_label="Acknowledge"), done)
+
+    def action_history(self) -> None:
+        from console.tui.screens.recoveries import RecoveriesScreen
+
+        self.app.push_screen(RecoveriesScreen(self.engine, self.detail().cluster))
 
     def action_toggle_auto(self) -> None:
         """Automatic failover on or off asks first (the cluster name typed)."""

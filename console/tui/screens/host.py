@@ -22,7 +22,6 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import (
     DataTable,
-    Footer,
     Header,
     Input,
     Sparkline,
@@ -33,6 +32,7 @@ from textual.widgets import (
 
 from console.errors import UserError
 from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.footer import ConsoleFooter
 from console.tui.widgets.help import HelpScreen, bindings_of
 
 PROCESS_COLUMNS = (("id", "Id"), ("user", "User"), ("db", "Db"), ("command", "Command"),
@@ -64,8 +64,8 @@ def matches(row: dict, needle: str) -> bool:
 
 class HostScreen(Screen):
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("question_mark", "help", "Help"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("escape", "app.pop_screen", "Back", key_display="Esc"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("O", "sort", "Sort order"),
         Binding("e", "explain", "Explain"),
@@ -73,6 +73,7 @@ class HostScreen(Screen):
         Binding("K", "kill_connection", "Kill conn"),
         Binding("r", "refresh_now", "Refresh"),
     ]
+    FOOTER_KEEP = ("kill_query",)  # narrow footers keep k (K and the rest: `?`)
 
     def __init__(self, engine, cluster: str, host: str):
         super().__init__()
@@ -101,7 +102,7 @@ class HostScreen(Screen):
                     yield Sparkline([0.0], id="host-threads")
                     yield Static("", id="host-innodb")
         yield Static("", id="host-note")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.title = f"{self.cluster} > {self.host}"

@@ -8,9 +8,10 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Footer, Header, RichLog
+from textual.widgets import Header, RichLog
 
 from console.tui.screens.base import ConsoleScreen
+from console.tui.widgets.footer import ConsoleFooter
 
 OUTCOME_STYLE = {"refused": "red", "failed": "bold red", "ok": "", "started": "cyan"}
 
@@ -33,7 +34,7 @@ class LogScreen(ConsoleScreen):
             p.border_title = "Audit log"
             p.border_subtitle = str(self.engine.state.audit_path)
             yield RichLog(id="audit", wrap=True, max_lines=5000, min_width=20)
-        yield Footer()
+        yield ConsoleFooter()
 
     def crumbs(self) -> list[str]:
         return ["audit log"]

@@ -12,11 +12,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.widgets import Header, ProgressBar, Static
 
 from console.tui.format import duration
 from console.tui.screens.taskbase import TaskScreenBase, state_line
 from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.footer import ConsoleFooter
 from console.tui.widgets.spark import Spark
 
 
@@ -100,7 +101,7 @@ class MigrationScreen(TaskScreenBase):
                 yield Spark("copy rows/s", floor=100.0, fmt=_rate, id="mig-copy-spark")
                 yield Spark("apply ev/s ", floor=10.0, fmt=_rate, id="mig-apply-spark")
             yield Static(id="mig-error")
-        yield Footer()
+        yield ConsoleFooter()
 
     def render_status(self, st) -> None:
         lines = render_lines(st)

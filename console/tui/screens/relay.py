@@ -1,4 +1,7 @@
 """Relay screen: upstream vs relayed positions, lag gauge, throughput sparkline.
+The upstream's position is polled on its own connection: the panel says
+how old it is, and never shows it behind what was already relayed (the
+engine shows the relayed position then, marked ``≥``).
 
 Keys: p pause, u resume, m switch-master (pick a host of the discovered
 topology, then type the task name to confirm), g purge old relay files
@@ -13,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Header, Label, OptionList, Static
+from textual.widgets import Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from console.engine.relay.status import RelayStatus
@@ -21,6 +24,7 @@ from console.errors import UserError
 from console.tui.screens.taskbase import TaskScreenBase, state_line
 from console.tui.widgets.confirm import ConfirmDialog
 from console.tui.widgets.dialog import HELP
+from console.tui.widgets.footer import ConsoleFooter
 from console.tui.widgets.spark import Spark
 
 GAUGE_WIDTH = 30
@@ -51,10 +55,22 @@ def lag_gauge(d: RelayStatus) -> str:
     return f"lag  {bar}  {state}"
 
 
+def polled_text(d: RelayStatus) -> str:
+    """How old the upstream's figures are (polled on their own connection),
+    and whether they show the relayed position because the poll was older."""
+    if d.upstream_age is None:
+        return "polled    [dim]not yet[/dim]"
+    age = f"{d.upstream_age:.1f} s ago"
+    if d.upstream_at_least:
+        return f"polled    {age} [yellow](older than relayed)[/yellow]"
+    return f"polled    {age}"
+
+
 def position_panels(d: RelayStatus) -> tuple[str, str]:
     up = (f"{d.upstream}\n"
-          f"position  {d.upstream_file or '-'}:{d.upstream_pos}\n"
+          f"position  {'≥ ' if d.upstream_at_least else ''}{d.upstream_file or '-'}:{d.upstream_pos}\n"
           f"GTID      {d.upstream_gtid or '-'}\n"
+          f"{polled_text(d)}\n"
           f"identity  {d.upstream_identity or '-'}   "
           f"{'[green]connected[/green]' if d.connected else '[red]not connected[/red]'}\n"
           f"binlog retention {d.upstream_retention or '?'}")
@@ -133,7 +149,7 @@ class RelayScreen(TaskScreenBase):
                 lag.border_title = "Lag and throughput"
                 yield Static(id="gauge")
                 yield Spark("MB/s", floor=1.0, fmt=lambda v: f"{v:.2f}", id="spark")
-        yield Footer()
+        yield ConsoleFooter()
 
     def render_status(self, st) -> None:
         d: RelayStatus = st.detail

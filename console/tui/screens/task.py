@@ -9,9 +9,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from console.tui.screens.taskbase import TaskScreenBase, state_line
+from console.tui.widgets.footer import ConsoleFooter
 
 
 class TaskScreen(TaskScreenBase):
@@ -29,7 +30,7 @@ class TaskScreen(TaskScreenBase):
             with Vertical(classes="panel") as p:
                 p.border_title = "Status"
                 yield Static(id="task-status", markup=False)
-        yield Footer()
+        yield ConsoleFooter()
 
     def render_status(self, st) -> None:
         self.query_one("#task-state", Static).update(state_line(st, Text(st.summary)))

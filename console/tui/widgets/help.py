@@ -40,7 +40,8 @@ def bindings_of(node) -> list[tuple[str, str]]:
 
 GLOBAL_KEYS = [("?, F1", "this help (on every screen and dialog)"),
                ("Ctrl+P", "command palette: every action here, go to a cluster, host or task, "
-                          "start a task, switchover, failover, snapshot, restore, theme, screenshot"),
+                          "start a task, switchover, failover, recovery history, snapshot, restore, theme, "
+                          "screenshot"),
                ("Tab", "next panel (the header shows where the focus is)"), ("Ctrl+Q", "quit at once")]
 
 

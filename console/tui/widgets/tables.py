@@ -82,5 +82,12 @@ class ResponsiveTable(DataTable):
             self.move_cursor(row=min(cursor, self.row_count - 1))
 
     def sync(self, rows: Iterable[tuple[str, dict[str, object]]]) -> None:
+        before = [k.value for k in self.rows]
         self._rows = list(rows)
         sync_rows(self, self.columns_all, self._rows)
+        if [k for k, _ in self._rows] != before:
+            # rows that come or go can leave the header (or a row) drawn at
+            # the column widths of before: Textual keys its cell cache by an
+            # update count, not by width.  Draw every cell again once the
+            # new widths are known.
+            self.call_after_refresh(self.notify_style_update)
