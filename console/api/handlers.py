@@ -79,6 +79,8 @@ async def index(request: web.Request) -> web.Response:
                "config": str(ctx.engine.config.path) if ctx.engine.config.path else None,
                "clusters": list(ctx.engine.config.clusters), "tasks": len(tasks),
                "running": sum(1 for t in tasks if t["state"] in ("running", "paused")),
+               "engine": ctx.engine.coordinator.engine_id,
+               "coordinator": ctx.engine.coordinator.description,
                "openapi": "/api/v1/openapi.json"})
 
 

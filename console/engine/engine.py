@@ -15,6 +15,8 @@ import time
 from typing import Any
 
 from console.config import Config
+from console.engine.coord.coordinator import Coordinator
+from console.engine.coord.statedir import StateDirCoordinator
 from console.engine.state import AuditEntry, StateDir
 from console.engine.task import DONE, FAILED, NEW, Task, TaskStatus
 from console.errors import CommandError, ConfirmationRequired, UserError
@@ -22,9 +24,13 @@ from console.kinds.registry import get as get_kind
 
 
 class Engine:
-    def __init__(self, config: Config, state: StateDir | None = None):
+    def __init__(self, config: Config, state: StateDir | None = None,
+                 coordinator: Coordinator | None = None):
         self.config = config
         self.state = state or StateDir(config.state_dir)
+        # who runs which task, checkpoints, pause flags, the fleet's audit log
+        # (``coord/``): the state directory unless serve shares a fleet
+        self.coordinator = coordinator or StateDirCoordinator(self.state)
         self._tasks: dict[str, Task] = {}
         self._lock = threading.RLock()
         # (seq, entry, audited): the feed of the last 2000 entries, audited
@@ -172,6 +178,11 @@ class Engine:
         except Exception as e:
             self.audit(actor, name, task_id, "failed", f"{type(e).__name__}: {e}")
             raise
+        if name in ("pause", "resume") and self.coordinator.shared:
+            try:  # the flag outlives this engine: a takeover starts the task paused
+                self.coordinator.set_paused(task_id, name == "pause")
+            except UserError as e:
+                self.audit(actor, name, task_id, "failed", f"pause flag not stored: {e}")
         shown = {k: v for k, v in args.items() if k != "actor"}
         self.audit(actor, name, task_id, "ok", " ".join(f"{k}={v}" for k, v in shown.items()))
         return result
@@ -214,6 +225,8 @@ class Engine:
             self.state.audit(entry)
         except (OSError, UserError) as e:  # never let audit failure kill a task, but say so
             print(f"dbops-console: cannot write audit log: {e}", file=sys.stderr)
+        if self.coordinator.shared:
+            self.coordinator.audit(entry)  # queued: never waits on the coordinator
         self._push(entry, audited=True)
 
     def event(self, source: str, message: str, level: str = "info") -> None:
