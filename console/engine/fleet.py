@@ -55,6 +55,7 @@ class Fleet:
         self._told: dict[str, tuple[float, dict]] = {}
         self._refused: dict[str, float] = {}
         self._down = ""
+        self._fenced: set[str] = set()  # said lost, not released yet
 
     def start(self) -> None:
         """Publish the config's task definitions; take tasks after one interval
@@ -97,16 +98,18 @@ class Fleet:
             ended_fenced = t is not None and t.state in (DONE, FAILED) and isinstance(t.failure, Fenced)
             if not fenced and not ended_fenced:
                 continue
+            if task_id not in self._fenced:
+                self._fenced.add(task_id)
+                self.engine.audit(ACTOR, "lease-lost", task_id, "failed",
+                                  f"engine {self.coord.engine_id} stops writing for it")
+                self.say(f"serve: task {task_id}: ownership lease lost; stopped, this engine "
+                         f"writes nothing more for it")
             if t is not None and t.state not in (DONE, FAILED):
-                if not t.stopping:
-                    self.engine.audit(ACTOR, "lease-lost", task_id, "failed",
-                                      f"engine {self.coord.engine_id} stops writing for it")
-                    self.say(f"serve: task {task_id}: ownership lease lost; stopped, it writes "
-                             f"nothing more")
                 t.stop(actor=ACTOR, wait=None)
                 if not t.join(0):
                     continue  # taken out at a later tick
             self.coord.release(task_id)
+            self._fenced.discard(task_id)
             self._told.pop(task_id, None)
             if t is not None:
                 self.engine.remove_task(task_id, actor=ACTOR, wait=0)

@@ -43,7 +43,8 @@ class Etcd:
             except CoordinatorDown:
                 if time.monotonic() > deadline or self.p.poll() is not None:
                     self.stop()
-                    raise RuntimeError(f"etcd did not start: {(self.dir / 'etcd.log').read_text()[-2000:]}")
+                    raise RuntimeError("etcd did not start: "
+                                       + (self.dir / "etcd.log").read_text()[-2000:]) from None
                 time.sleep(0.2)
 
     def stop(self) -> None:

@@ -83,18 +83,24 @@ class EtcdCoordinator(Coordinator):
 
     def open(self) -> None:
         """Reach etcd and register this engine (one line when etcd cannot be reached)."""
-        t0 = time.monotonic()
-        lease, ttl = self.kv.grant(self.ttl)
-        self._engine = Held(lease, 0)
-        self._engine.clock.renewed(t0, ttl)
-        self.kv.put(self._k("engines", self.engine_id),
-                    _j({"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}),
-                    lease=lease)
+        self._register()
         self._keeper = threading.Thread(target=self._keep, name="coord-keepalive", daemon=True)
         self._keeper.start()
         self._auditor = threading.Thread(target=self._audit_loop, name="coord-audit", daemon=True)
         self._auditor.start()
         self.refresh()
+
+    def _register(self) -> None:
+        """engines/ENGINE on a lease of the engine's own (again when it was
+        lost: the process was stopped longer than the lease)."""
+        t0 = time.monotonic()
+        lease, ttl = self.kv.grant(self.ttl)
+        held = Held(lease, 0)
+        held.clock.renewed(t0, ttl)
+        self.kv.put(self._k("engines", self.engine_id),
+                    _j({"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}),
+                    lease=lease)
+        self._engine = held
 
     def close(self) -> None:
         self._stop.set()
@@ -139,6 +145,8 @@ class EtcdCoordinator(Coordinator):
 
     def refresh(self) -> None:
         """Read the fleet (engines, owners, statuses, pause flags) into the cache."""
+        if self._engine is not None and self._engine.clock.lost:
+            self._register()
         engines = sorted(kv["key"][len(PREFIX) + len(b"engines/"):].decode()
                          for kv in self.kv.get_prefix(self._k("engines") + b"/"))
         owners, fleet, paused, defs = {}, {}, set(), {}

@@ -72,8 +72,8 @@ class EtcdKV:
             with self._lock:
                 self._cur = n
             return out
-        why = str(last).splitlines()[0][:160] if last else "no endpoint"
-        raise CoordinatorDown(f"etcd at {self.describe()} is unreachable ({why})")
+        raise CoordinatorDown(f"etcd at {self.describe()} is unreachable ({_why(last)}); "
+                              f"start it or check --coordinator")
 
     # ---- keys -------------------------------------------------------------------------
 
@@ -118,6 +118,20 @@ class EtcdKV:
 
     def revoke(self, lease: int) -> None:
         self.call("/kv/lease/revoke", {"ID": str(lease)})
+
+
+def _why(e: Exception | None) -> str:
+    """A connection error in a few words (requests' own text is a paragraph)."""
+    from etcd3gw import exceptions as X
+
+    text = " ".join(str(e).split()) if e is not None else ""
+    if isinstance(e, X.ConnectionTimeoutError):
+        return "no answer in time"
+    if "refused" in text.lower():
+        return "connection refused"
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return "unknown host"
+    return text[:120] or (type(e).__name__ if e is not None else "no endpoint")
 
 
 def _kv(k: dict) -> dict:
