@@ -321,7 +321,7 @@ class Task:
         if self.engine is not None:
             self.engine.coordinator.guard(self.task_id)
 
-    def publish_checkpoint(self, name: str, order, value) -> None:
+    def publish_checkpoint(self, name: str, order, value, lineage: str = "") -> None:
         """Tell the coordinator a checkpoint that is durable already; it
         refuses one that moves backwards or comes from a stale owner."""
         if self.engine is None or not self.engine.coordinator.shared:
@@ -329,7 +329,7 @@ class Task:
         from console.engine.coord.etcdkv import CoordinatorDown
 
         try:
-            self.engine.coordinator.publish_checkpoint(self.task_id, name, order, value)
+            self.engine.coordinator.publish_checkpoint(self.task_id, name, order, value, lineage)
         except CoordinatorDown as e:  # unreachable for now: the lease's deadline fences
             self.set_error(f"checkpoint {name} not published: {e}")
 

@@ -72,3 +72,13 @@ def test_engines_pick_free_tasks_in_orders_of_their_own():
     orders = {e: spread_order(e, names) for e in ("h:1", "h:2", "h:3")}
     assert all(sorted(o) == names for o in orders.values())
     assert len({o[0] for o in orders.values()}) > 1
+
+
+def test_the_rule_holds_within_one_lineage_and_a_new_lineage_starts_its_own_count():
+    from console.engine.coord.forward import stored_order
+
+    rec = {"order": [7], "lineage": "/b1 started 1.0"}
+    assert stored_order(rec, "/b1 started 1.0") == [7]
+    assert stored_order(rec, "/elsewhere started 2.0") is None
+    assert stored_order(None, "x") is None
+    assert stored_order({"order": [3]}, "") == [3]

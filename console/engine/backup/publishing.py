@@ -102,7 +102,8 @@ class SegmentPublisher:
                 seq=seq, gtid=man.gtid_end, source=man.source, binlog_file=man.binlog_file,
                 binlog_pos=man.end_pos, last_event_ts=man.last_ts,
                 caught_up_at=self.cp.caught_up_at, updated=time.time(), started=self.cp.started))
-        self.publish_checkpoint("backup", [self.cp.seq], {"seq": self.cp.seq, "gtid": self.cp.gtid})
+        self.publish_checkpoint("backup", [self.cp.seq], {"seq": self.cp.seq, "gtid": self.cp.gtid},
+                                lineage=f"{self.storage.describe()} started {self.cp.started}")
         self._pending, self._pending_bytes = [], 0
         self._txns += len(txns)
         segs, seg_b, snap_b = self._stats

@@ -81,11 +81,20 @@ class Coordinator(ABC):
         """The tasks this engine holds a lease of (lost ones included until released)."""
         return []
 
+    def take_named(self, name: str) -> str:
+        """Take a named lease of the fleet (``failover/CLUSTER``: one recovery
+        of a cluster at a time): "" when taken, else the engine that has it."""
+        return ""
+
+    def give_named(self, name: str) -> None:  # noqa: B027 - nothing held by the state directory
+        """Give a named lease back."""
+
     # ---- checkpoints, flags, statuses, audit -------------------------------------------
 
     @abstractmethod
-    def publish_checkpoint(self, task_id: str, name: str, order: Sequence, value: Any) -> None:
-        """Store a checkpoint if it does not move backwards (``forward.py``)
+    def publish_checkpoint(self, task_id: str, name: str, order: Sequence, value: Any,
+                           lineage: str = "") -> None:
+        """Store a checkpoint if it does not move backwards in its lineage (``forward.py``)
         and this engine still owns the task: else raise ``CheckpointBehind``
         or ``Fenced``; nothing is written then."""
 

@@ -43,7 +43,7 @@ from console.engine.coord.etcdkv import (
     cmp_mod,
     req_put,
 )
-from console.engine.coord.forward import check_forward
+from console.engine.coord.forward import check_forward, stored_order
 from console.engine.coord.url import CoordinatorUrl
 
 PREFIX = b"/dbops/"
@@ -71,6 +71,7 @@ class EtcdCoordinator(Coordinator):
         self.description = f"etcd at {url.text()[len('etcd://'):]}"
         self.kv = EtcdKV(url.endpoints, timeout=max(0.5, min(2.0, self.ttl / 4)))
         self._held: dict[str, Held] = {}
+        self._named: dict[str, Held] = {}  # named leases (failover/CLUSTER)
         self._engine: Held | None = None
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -127,7 +128,8 @@ class EtcdCoordinator(Coordinator):
         period = keepalive_period(self.ttl)
         while not self._stop.wait(period):
             with self._lock:
-                leases = [self._engine, *self._held.values()] if self._engine else list(self._held.values())
+                leases = [*([self._engine] if self._engine else []), *self._held.values(),
+                          *self._named.values()]
             for h in leases:
                 if h.clock.lost:
                     continue
@@ -209,6 +211,32 @@ class EtcdCoordinator(Coordinator):
             except CoordinatorDown:
                 pass  # it expires by itself
 
+    def take_named(self, name: str) -> str:
+        key = self._k("leases", name)
+        t0 = time.monotonic()
+        lease, ttl = self.kv.grant(self.ttl)
+        if self.kv.txn([cmp_create(key, 0)], [req_put(key, self.engine_id.encode(), lease)]):
+            held = Held(lease, 0)
+            held.clock.renewed(t0, ttl)
+            with self._lock:
+                self._named[name] = held
+            return ""
+        try:
+            self.kv.revoke(lease)
+        except CoordinatorDown:
+            pass
+        kv = self.kv.get(key)
+        return kv["value"].decode() if kv else "another engine"
+
+    def give_named(self, name: str) -> None:
+        with self._lock:
+            h = self._named.pop(name, None)
+        if h is not None:
+            try:
+                self.kv.revoke(h.lease)
+            except CoordinatorDown:
+                pass
+
     def holds(self, task_id: str) -> bool:
         h = self._held.get(task_id)
         return h is not None and h.clock.valid(time.monotonic())
@@ -240,14 +268,15 @@ class EtcdCoordinator(Coordinator):
 
     # ---- checkpoints, flags, statuses -----------------------------------------------------
 
-    def publish_checkpoint(self, task_id: str, name: str, order: Sequence, value: Any) -> None:
+    def publish_checkpoint(self, task_id: str, name: str, order: Sequence, value: Any,
+                           lineage: str = "") -> None:
         key = self._task_key(task_id, "checkpoint", name)
         for _ in range(5):
             cur = self.kv.get(key)
-            stored = json.loads(cur["value"])["order"] if cur else None
-            check_forward(task_id, name, stored, order)
+            check_forward(task_id, name, stored_order(json.loads(cur["value"]) if cur else None,
+                                                      lineage), order)
             new = _j({"order": list(order), "value": value, "engine": self.engine_id,
-                      "ts": time.time()})
+                      "lineage": lineage, "ts": time.time()})
             if self._owned_put(task_id, key, new, [cmp_mod(key, cur["mod_revision"] if cur else 0)]):
                 return
         raise CoordinatorDown(f"task {task_id}: checkpoint {name} kept changing under us")

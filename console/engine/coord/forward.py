@@ -2,8 +2,11 @@
 
 A checkpoint is stored with its ``order``: a list of numbers and strings
 compared element by element (the relay: subdirectory index, file name,
-position; the backup: segment number; a migration: chunks copied).  A new
-value is accepted only when its order is not lower than the stored one's."""
+position; the backup: segment number), and its ``lineage``: what the order
+counts in (the relay directory, the backup storage and its first start).  A
+new value of the same lineage is accepted only when its order is not lower
+than the stored one's; a new lineage (the task given another directory)
+starts its own count."""
 
 from __future__ import annotations
 
@@ -24,6 +27,14 @@ def key(order: Sequence) -> tuple:
 def moves_forward(stored: Sequence | None, new: Sequence) -> bool:
     """True when ``new`` may replace ``stored`` (None: nothing stored yet)."""
     return stored is None or key(new) >= key(stored)
+
+
+def stored_order(record: dict | None, lineage: str) -> Sequence | None:
+    """The order a new value must not go below: the stored record's when it
+    counts in the same lineage, else None."""
+    if record is None or record.get("lineage", "") != lineage:
+        return None
+    return record.get("order")
 
 
 def check_forward(task_id: str, name: str, stored: Sequence | None, new: Sequence) -> None:

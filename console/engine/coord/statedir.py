@@ -42,7 +42,8 @@ class StateDirCoordinator(Coordinator):
     def holds(self, task_id: str) -> bool:
         return True
 
-    def publish_checkpoint(self, task_id: str, name: str, order: Sequence, value: Any) -> None:
+    def publish_checkpoint(self, task_id: str, name: str, order: Sequence, value: Any,
+                           lineage: str = "") -> None:
         pass
 
     def checkpoint(self, task_id: str, name: str) -> dict | None:

@@ -158,6 +158,7 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         c, a = self.copier, self.applier
         if c is None or a is None or self.ins is None or self._revert is not None:
             return      # (a revert is not resumed: it starts again from its record)
+        self.guard_write()  # a fenced owner (fleet lease lost) saves nothing more
         self.checkpoint_file.save(
             database=self.opts.database, table=self.opts.table, alter=self.opts.alter,
             applied_pos=a.applied_pos, copy_min=c.min, copy_max=c.max, copy_last=c.last,

@@ -102,7 +102,8 @@ class RelayWriter:
         n = int(meta.subdir.rsplit(".", 1)[-1]) if meta.subdir.rsplit(".", 1)[-1].isdigit() else 0
         self.publish_checkpoint("relay", [n, meta.subdir, meta.file, meta.pos],
                                 {"subdir": meta.subdir, "file": meta.file, "pos": meta.pos,
-                                 "relay_pos": meta.relay_pos, "gtid": meta.gtid})
+                                 "relay_pos": meta.relay_pos, "gtid": meta.gtid},
+                                lineage=f"relay directory {self.store.root}")
 
     def _close_writer(self, sync: bool) -> None:
         w, self.writer, self._writer_key = self.writer, None, None
