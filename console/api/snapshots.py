@@ -128,10 +128,11 @@ def tasks_list(engine: Engine, *, monitors: bool = False) -> list[dict]:
     for name, st in fleet.items():
         if name not in out and st.get("engine"):
             out[name] = fleet_dict(name, st)
+    owners = coord.owners() if coord.shared else {}
     for name in engine.config.tasks:
         if name not in out:
             out[name] = declared_dict(engine, name)
-            out[name]["engine"] = ""
+            out[name]["engine"] = owners.get(name, "")  # taken, its first status not told yet
     for name, d in out.items():
         tc = engine.config.tasks.get(name)
         d["declared"] = tc is not None

@@ -150,10 +150,14 @@ def test_three_engines_share_a_fleet_and_take_over_a_dead_or_stopped_ones_tasks(
 
         wait_for(lambda: shown() == {t: (e, "running") for t, e in got.items()}, timeout=10,
                  what="every task and its engine in engine 1's snapshot")
-        st = json.loads(subprocess.run([sys.executable, "-m", "console", "status", "--json",
-                                        "--config", str(cfgs[1])], capture_output=True, text=True,
-                                       timeout=60, check=True).stdout)
-        assert {d["task_id"]: d["engine"] for d in st["tasks"] if d["task_id"] in TASKS} == got
+
+        def status_json():  # `status --json` beside engine 2
+            st = json.loads(subprocess.run([sys.executable, "-m", "console", "status", "--json",
+                                            "--config", str(cfgs[1])], capture_output=True,
+                                           text=True, timeout=60, check=True).stdout)
+            return {d["task_id"]: d["engine"] for d in st["tasks"] if d["task_id"] in TASKS}
+
+        wait_for(lambda: status_json() == got, timeout=20, what="status --json of engine 2")
         # ---- kill -9 the engine of r1: its tasks resume on the others
         victim = ids[got["r1"]]
         lost = sorted(t for t, e in got.items() if e == engine_id(victim))
