@@ -67,8 +67,7 @@ class EtcdKV:
                 last = e
                 continue
             except X.Etcd3Exception as e:
-                raise EtcdRefused(f"etcd {c.host}:{c.port} refused {path}: "
-                                      f"{str(e).splitlines()[0][:200]}") from None
+                raise EtcdRefused(f"etcd {c.host}:{c.port} refused {path}: {_text(e)[:200]}") from None
             with self._lock:
                 self._cur = n
             return out
@@ -120,11 +119,16 @@ class EtcdKV:
         self.call("/kv/lease/revoke", {"ID": str(lease)})
 
 
+def _text(e: Exception) -> str:
+    """etcd3gw's exceptions keep their text in ``detail_text``."""
+    return " ".join(str(getattr(e, "detail_text", None) or e).split())
+
+
 def _why(e: Exception | None) -> str:
     """A connection error in a few words (requests' own text is a paragraph)."""
     from etcd3gw import exceptions as X
 
-    text = " ".join(str(e).split()) if e is not None else ""
+    text = _text(e) if e is not None else ""
     if isinstance(e, X.ConnectionTimeoutError):
         return "no answer in time"
     if "refused" in text.lower():
