@@ -92,8 +92,13 @@ class Fleet:
     # ---- 1. fence ---------------------------------------------------------------------
 
     def _fence(self) -> None:
+        have = {t.task_id: t for t in self.engine.tasks()}
         for task_id in self.coord.held():
-            t = self.engine._tasks.get(task_id)
+            t = have.get(task_id)
+            if t is None:  # taken out of the engine (a reload removed it): let it go
+                self.coord.release(task_id)
+                self._told.pop(task_id, None)
+                continue
             fenced = not self.coord.holds(task_id)
             ended_fenced = t is not None and t.state in (DONE, FAILED) and isinstance(t.failure, Fenced)
             if not fenced and not ended_fenced:
@@ -118,8 +123,9 @@ class Fleet:
 
     def _tell(self) -> None:
         now = time.monotonic()
+        have = {t.task_id: t for t in self.engine.tasks()}
         for task_id in self.coord.held():
-            t = self.engine._tasks.get(task_id)
+            t = have.get(task_id)
             if t is None or not self.coord.holds(task_id):
                 continue
             st = t.status()
@@ -154,7 +160,7 @@ class Fleet:
             return
 
     def _running(self, name: str) -> bool:
-        t = self.engine._tasks.get(name)
+        t = next((t for t in self.engine.tasks() if t.task_id == name), None)
         return t is not None and t.state not in (DONE, FAILED, NEW)
 
     def _run(self, name: str) -> None:
