@@ -49,6 +49,7 @@ class TaskStatus:
     throttle_reason: str
     summary: str
     detail: Any = None  # the kind's own frozen dataclass
+    engine: str = ""    # the engine that runs it, as the API says (a shared fleet's consoles)
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict, is_dataclass
