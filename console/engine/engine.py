@@ -122,6 +122,11 @@ class Engine:
         try:
             return self._tasks[task_id]
         except KeyError:
+            owner = self.coordinator.owners().get(task_id) if self.coordinator.shared else None
+            if owner:
+                raise CommandError(f"task {task_id} runs on engine {owner} of the fleet, not this "
+                                   f"one ({self.coordinator.engine_id}): send the command to "
+                                   f"that engine") from None
             known = ", ".join(self._tasks) or "none"
             raise CommandError(f"no task {task_id!r} (running tasks: {known})") from None
 
