@@ -64,6 +64,11 @@ class Engine:
             if have is not None and have.state not in (DONE, FAILED, NEW):
                 raise CommandError(f"task {name} is already {have.state}")
             t = have if have is not None and have.state == NEW else None
+        c = self.coordinator
+        if c.shared and not c.claim(name):  # a fleet's task runs under its lease, once
+            owner = c.owners().get(name, "another engine")
+            raise CommandError(f"task {name} runs on engine {owner} of the fleet, not this one "
+                               f"({c.engine_id})")
         if t is None:
             t = self.create_configured(name)
         self.start(t.task_id, actor=actor)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from console.api.client import connect
+from console.api.client import ApiError, connect
 from console.engine.backup.catalog import Catalog
 from console.engine.backup.storage import LocalStorage
 from console.engine.coord.etcd import EtcdCoordinator
@@ -158,6 +158,16 @@ def test_three_engines_share_a_fleet_and_take_over_a_dead_or_stopped_ones_tasks(
             return {d["task_id"]: d["engine"] for d in st["tasks"] if d["task_id"] in TASKS}
 
         wait_for(lambda: status_json() == got, timeout=20, what="status --json of engine 2")
+        # ---- a command goes to the engine that runs the task; its pause flag is the fleet's
+        e1 = engine_id(clis[0])
+        other = next(t for t in RELAYS if got[t] != e1)
+        with pytest.raises(ApiError, match=f"task {other} runs on engine {got[other]} of the fleet"):
+            client.command(other, "pause")
+        own = connect(tmp_path / f"state{clis.index(ids[got['b1']]) + 1}")
+        own.command("b1", "pause")
+        assert reader.paused("b1")
+        own.command("b1", "resume")
+        assert not reader.paused("b1")
         # ---- kill -9 the engine of r1: its tasks resume on the others
         victim = ids[got["r1"]]
         lost = sorted(t for t, e in got.items() if e == engine_id(victim))
