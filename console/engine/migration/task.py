@@ -141,6 +141,7 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         self._waiting_for = ""                # what the migration waits for (status)
         self._prepared: tuple | None = None   # (inspection connection, table lock) from prepare()
         self._resume_state: dict | None = None   # the checkpoint --resume continues from
+        self._run_id = ""  # this run's id (kept by --resume): the lineage of its published progress
         self._rows_counted: tuple[int, int, int] | None = None   # --exact-rowcount: (count, ins, del)
         self.hooks = Hooks(opts.hooks_path, self._hook_env, log=log)
         self._t_start = time.monotonic()
@@ -162,7 +163,11 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         self.checkpoint_file.save(
             database=self.opts.database, table=self.opts.table, alter=self.opts.alter,
             applied_pos=a.applied_pos, copy_min=c.min, copy_max=c.max, copy_last=c.last,
-            rows_copied=c.rows_copied, copy_done=c.done)
+            rows_copied=c.rows_copied, copy_done=c.done, run=self._run_id)
+        # the progress, to a shared fleet's coordinator: never backwards within this run
+        self.publish_checkpoint("migration", [int(c.done), c.rows_copied],
+                                {"rows": c.rows_copied, "done": c.done, "applied_pos": a.applied_pos},
+                                lineage=f"{self.opts.database}.{self.opts.table} run {self._run_id}")
 
     # ---- run ------------------------------------------------------------------------
 
@@ -344,6 +349,8 @@ class MigrationTask(LiveControl, ThrottleWatch, CopyScheduler, StatusReport, Tas
         opts = self.opts
         resume = opts.resume
         state = self._resume_state if resume else None
+        self._run_id = (state or {}).get("run") or hashlib.sha1(
+            f"{self.task_id} {time.time()} {socket.gethostname()}".encode()).hexdigest()[:16]
         self.dialect = ins.dialect
         if opts.attempt_instant_ddl and not resume and self._instant(conn, ins):
             self.completed = True
