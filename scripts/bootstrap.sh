@@ -17,12 +17,13 @@ if ! dpkg -s mariadb-server mariadb-client mariadb-backup zstd >/dev/null 2>&1; 
 fi
 # Test peers for the service (issue 14): a real Prometheus server that scrapes
 # /metrics, and Chromium + ChromeDriver for the browser console's test;
-# HAProxy (issue 15): traffic follows the primary through its runtime API.
-if ! dpkg -s prometheus chromium chromium-driver haproxy >/dev/null 2>&1; then
-  echo "bootstrap: installing prometheus, chromium, chromium-driver and haproxy with apt-get" >&2
+# HAProxy (issue 15): traffic follows the primary through its runtime API;
+# etcd (issue 17): the coordinator of engines that share a fleet.
+if ! dpkg -s prometheus chromium chromium-driver haproxy etcd-server >/dev/null 2>&1; then
+  echo "bootstrap: installing prometheus, chromium, chromium-driver, haproxy and etcd-server with apt-get" >&2
   $SUDO apt-get update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
-    prometheus chromium chromium-driver haproxy
+    prometheus chromium chromium-driver haproxy etcd-server
 fi
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   $SUDO apt-get update

@@ -63,6 +63,16 @@ def _engine_task(ctx: ApiContext, name: str):
     return next((t for t in ctx.engine.tasks() if t.task_id == name), None)
 
 
+def _elsewhere(ctx: ApiContext, name: str):
+    """409 when another engine of the fleet runs the task (serve --coordinator), else None."""
+    engine = ctx.engine
+    owner = engine.coordinator.owners().get(name) if engine.coordinator.shared else None
+    if owner and owner != engine.coordinator.engine_id and _engine_task(ctx, name) is None:
+        return error(409, f"task {name} runs on engine {owner} of the fleet, not this one "
+                          f"({engine.coordinator.engine_id}): send the command to that engine")
+    return None
+
+
 def _known_task(ctx: ApiContext, name: str) -> bool:
     return name in ctx.engine.config.tasks or _engine_task(ctx, name) is not None
 
@@ -79,6 +89,8 @@ async def index(request: web.Request) -> web.Response:
                "config": str(ctx.engine.config.path) if ctx.engine.config.path else None,
                "clusters": list(ctx.engine.config.clusters), "tasks": len(tasks),
                "running": sum(1 for t in tasks if t["state"] in ("running", "paused")),
+               "engine": ctx.engine.coordinator.engine_id,
+               "coordinator": ctx.engine.coordinator.description,
                "openapi": "/api/v1/openapi.json"})
 
 
@@ -225,6 +237,8 @@ def simple(command: str):
     async def handler(request: web.Request) -> web.Response:
         ctx = ctx_of(request)
         name = request.match_info["name"]
+        if (busy := _elsewhere(ctx, name)) is not None:
+            return busy
         if _engine_task(ctx, name) is None:
             return error(404 if not _known_task(ctx, name) else 409,
                          f"task {name!r} is not started" if _known_task(ctx, name)
@@ -239,6 +253,8 @@ def simple(command: str):
 async def run_command(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     name, command = request.match_info["name"], request.match_info["command"]
+    if (busy := _elsewhere(ctx, name)) is not None:
+        return busy
     if _engine_task(ctx, name) is None:
         return error(404, f"no running task {name!r}")
     body = await body_of(request)

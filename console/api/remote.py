@@ -45,7 +45,7 @@ def status_of(d: dict) -> TaskStatus:
     return TaskStatus(task_id=d["task_id"], kind=kind, state=d.get("state", ""),
                       phase=d.get("phase") or "", since=d.get("since") or 0.0,
                       last_error=d.get("last_error") or "", throttle_reason=d.get("throttle_reason") or "",
-                      summary=d.get("summary") or "", detail=detail)
+                      summary=d.get("summary") or "", detail=detail, engine=d.get("engine") or "")
 
 
 class RemoteTask:

@@ -5,7 +5,10 @@ A cluster is its monitor's last ``Topology`` (hosts, roles, positions,
 lags, problems); a task is its ``TaskStatus`` (``state``, ``phase``,
 ``since``, ``last_error``, ``throttle_reason``, ``summary`` and the kind's
 ``detail``), and a task declared in the config that the engine has not
-built yet is ``state: "not started"``.
+built yet is ``state: "not started"``.  Every task says which ``engine``
+runs it: this one's id for its own tasks; with a shared coordinator, a task
+another engine of the fleet runs is that engine's last published status
+(``detail`` null), its owner as ``engine``; "" when nobody runs it.
 """
 
 from __future__ import annotations
@@ -97,6 +100,14 @@ def declared_dict(engine: Engine, name: str) -> dict:
             "last_error": "", "throttle_reason": "", "summary": "", "detail": None}
 
 
+def fleet_dict(name: str, st: dict) -> dict:
+    """A task another engine of the fleet runs, from its published status."""
+    return {"task_id": name, "kind": st.get("kind", ""), "state": st.get("state", ""),
+            "phase": st.get("phase", ""), "since": st.get("since"),
+            "last_error": st.get("last_error", ""), "throttle_reason": st.get("throttle_reason", ""),
+            "summary": st.get("summary", ""), "detail": None, "engine": st.get("engine", "")}
+
+
 def tasks_list(engine: Engine, *, monitors: bool = False) -> list[dict]:
     """Every task the engine has (monitors only when asked) and every task
     declared in the config that it has not built, each with ``declared``,
@@ -104,12 +115,24 @@ def tasks_list(engine: Engine, *, monitors: bool = False) -> list[dict]:
     from console.engine.topology.monitor import MonitorTask
 
     out: dict[str, dict] = {}
+    coord = engine.coordinator
+    fleet = coord.fleet() if coord.shared else {}
+    held = set(coord.held()) if coord.shared else None
     for t in engine.tasks():
         if isinstance(t, MonitorTask) and not monitors:
             continue
+        if held is not None and t.task_id in fleet and t.task_id not in held:
+            continue  # ended here, the fleet's record is newer
         out[t.task_id] = task_dict(t.status())
+        out[t.task_id]["engine"] = coord.engine_id
+    for name, st in fleet.items():
+        if name not in out and st.get("engine"):
+            out[name] = fleet_dict(name, st)
+    owners = coord.owners() if coord.shared else {}
     for name in engine.config.tasks:
-        out.setdefault(name, declared_dict(engine, name))
+        if name not in out:
+            out[name] = declared_dict(engine, name)
+            out[name]["engine"] = owners.get(name, "")  # taken, its first status not told yet
     for name, d in out.items():
         tc = engine.config.tasks.get(name)
         d["declared"] = tc is not None

@@ -30,6 +30,14 @@ def register(sub) -> None:
     p.add_argument("--metrics-listen", metavar="HOST:PORT",
                    help="also serve Prometheus metrics (docs/api.md, Metrics) on this address, "
                         "open to anyone who can reach it (no token)")
+    p.add_argument("--coordinator", metavar="etcd://HOST:PORT[,HOST:PORT...]",
+                   help="share one fleet with every engine of this etcd: the autostart tasks "
+                        "spread over the engines, each under an ownership lease; a dead "
+                        "engine's tasks are taken over from their checkpoints (default: the "
+                        "state directory, this engine alone)")
+    p.add_argument("--lease-ttl", metavar="SECONDS", type=int, default=None,
+                   help="the ownership lease's life with --coordinator (default 10, at least 2): "
+                        "a dead engine's tasks are taken over after about this long")
     p.set_defaults(func=run)
 
 
@@ -45,6 +53,7 @@ def run(args) -> int:
     config = load_config(path)  # bad input: one line, exit 2, before anything is made
     if args.listen:
         parse_listen(args.listen)
+    coordinator = _coordinator(args)  # bad URL, unreachable etcd: one line, nothing made
     requests = Requests()
 
     def on_stop(signum, frame):
@@ -58,7 +67,8 @@ def run(args) -> int:
     metrics = None
     try:
         service = Service(config, load=lambda: load_config(path), say=last_line,
-                          show=None if args.quiet else last_line, notifier=Notifier())
+                          show=None if args.quiet else last_line, notifier=Notifier(),
+                          coordinator=coordinator)
         # a bad or busy --listen / --metrics-listen: one line, before anything is made
         tcp = bind_tcp(args.listen) if args.listen else None
         try:
@@ -90,11 +100,34 @@ def run(args) -> int:
             return service.run(requests)
         finally:
             api.stop()
+    except BaseException:
+        if coordinator is not None:
+            coordinator.close()
+        raise
     finally:
         if metrics:
             metrics.stop()
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _coordinator(args):
+    """The shared coordinator of --coordinator, opened (None without it)."""
+    from console.errors import UserError
+
+    ttl = args.lease_ttl
+    if ttl is not None and ttl < 2:
+        raise UserError(f"--lease-ttl {ttl}: give at least 2 seconds")
+    if not args.coordinator:
+        if ttl is not None:
+            raise UserError("--lease-ttl needs --coordinator")
+        return None
+    from console.engine.coord.etcd import DEFAULT_TTL, EtcdCoordinator
+    from console.engine.coord.url import parse_coordinator
+
+    coordinator = EtcdCoordinator(parse_coordinator(args.coordinator), ttl=ttl or DEFAULT_TTL)
+    coordinator.open()
+    return coordinator
 
 
 def _metrics_server(listen: str, service):

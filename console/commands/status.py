@@ -24,21 +24,37 @@ def run(args) -> int:
     if client:  # an engine serves this state directory: its snapshots, no probe of ours
         every = client.clusters()
         snaps = {c.name: every[c.name] for c in clusters if c.name in every}
-        pid = client.info()["pid"]
+        info = client.info()
+        pid = info["pid"]
+        tasks = [{k: t.get(k) for k in ("task_id", "kind", "state", "phase", "last_error", "engine")}
+                 for t in client.tasks()]
     else:
         from console.engine.topology.monitor import one_shot_all
 
         snaps = {t.cluster: topology_dict(t) for t in one_shot_all(clusters)}
-        pid = None
+        pid, info, tasks = None, {}, None
     from console.engine.topology.actions.flags import flags_dict
 
     snaps = {n: {**d, **flags_dict(cfg.state_dir, n)} for n, d in snaps.items()}
     if args.json:
-        print_json({"clusters": snaps, **({"engine_pid": pid} if pid else {})})
+        extra = {"engine_pid": pid, "engine": info.get("engine"),
+                 "coordinator": info.get("coordinator"), "tasks": tasks} if pid else {}
+        print_json({"clusters": snaps, **extra})
         return 0
     for d in snaps.values():
         print(render_text(d, engine_pid=pid))
+    if tasks and str(info.get("coordinator", "")).startswith("etcd"):
+        print(render_tasks(tasks))
     return 0
+
+
+def render_tasks(tasks: list[dict]) -> str:
+    """The engine's tasks (the fleet's, with a shared coordinator) and who runs each."""
+    lines = [f"tasks  {'name':<16} {'kind':<10} {'state':<12} engine"]
+    for t in tasks:
+        lines.append(f"       {t['task_id']:<16} {t['kind'] or '-':<10} {t['state']:<12} "
+                     f"{t.get('engine') or '-'}")
+    return "\n".join(lines)
 
 
 def fmt_lag(h: dict) -> str:

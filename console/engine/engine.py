@@ -15,6 +15,8 @@ import time
 from typing import Any
 
 from console.config import Config
+from console.engine.coord.coordinator import Coordinator
+from console.engine.coord.statedir import StateDirCoordinator
 from console.engine.state import AuditEntry, StateDir
 from console.engine.task import DONE, FAILED, NEW, Task, TaskStatus
 from console.errors import CommandError, ConfirmationRequired, UserError
@@ -22,9 +24,13 @@ from console.kinds.registry import get as get_kind
 
 
 class Engine:
-    def __init__(self, config: Config, state: StateDir | None = None):
+    def __init__(self, config: Config, state: StateDir | None = None,
+                 coordinator: Coordinator | None = None):
         self.config = config
         self.state = state or StateDir(config.state_dir)
+        # who runs which task, checkpoints, pause flags, the fleet's audit log
+        # (``coord/``): the state directory unless serve shares a fleet
+        self.coordinator = coordinator or StateDirCoordinator(self.state)
         self._tasks: dict[str, Task] = {}
         self._lock = threading.RLock()
         # (seq, entry, audited): the feed of the last 2000 entries, audited
@@ -58,6 +64,11 @@ class Engine:
             if have is not None and have.state not in (DONE, FAILED, NEW):
                 raise CommandError(f"task {name} is already {have.state}")
             t = have if have is not None and have.state == NEW else None
+        c = self.coordinator
+        if c.shared and not c.claim(name):  # a fleet's task runs under its lease, once
+            owner = c.owners().get(name, "another engine")
+            raise CommandError(f"task {name} runs on engine {owner} of the fleet, not this one "
+                               f"({c.engine_id})")
         if t is None:
             t = self.create_configured(name)
         self.start(t.task_id, actor=actor)
@@ -116,6 +127,11 @@ class Engine:
         try:
             return self._tasks[task_id]
         except KeyError:
+            owner = self.coordinator.owners().get(task_id) if self.coordinator.shared else None
+            if owner:
+                raise CommandError(f"task {task_id} runs on engine {owner} of the fleet, not this "
+                                   f"one ({self.coordinator.engine_id}): send the command to "
+                                   f"that engine") from None
             known = ", ".join(self._tasks) or "none"
             raise CommandError(f"no task {task_id!r} (running tasks: {known})") from None
 
@@ -172,6 +188,11 @@ class Engine:
         except Exception as e:
             self.audit(actor, name, task_id, "failed", f"{type(e).__name__}: {e}")
             raise
+        if name in ("pause", "resume") and self.coordinator.shared:
+            try:  # the flag outlives this engine: a takeover starts the task paused
+                self.coordinator.set_paused(task_id, name == "pause")
+            except UserError as e:
+                self.audit(actor, name, task_id, "failed", f"pause flag not stored: {e}")
         shown = {k: v for k, v in args.items() if k != "actor"}
         self.audit(actor, name, task_id, "ok", " ".join(f"{k}={v}" for k, v in shown.items()))
         return result
@@ -232,6 +253,8 @@ class Engine:
             self.state.audit(entry)
         except (OSError, UserError) as e:  # never let audit failure kill a task, but say so
             print(f"dbops-console: cannot write audit log: {e}", file=sys.stderr)
+        if self.coordinator.shared:
+            self.coordinator.audit(entry)  # queued: never waits on the coordinator
         self._push(entry, audited=True)
 
     def event(self, source: str, message: str, level: str = "info") -> None:

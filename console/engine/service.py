@@ -37,8 +37,10 @@ from pathlib import Path
 from typing import IO
 
 from console.config import ClusterConfig, Config, TaskConfig
+from console.engine.coord.coordinator import Coordinator
 from console.engine.dirlock import lock_dir
 from console.engine.engine import Engine
+from console.engine.fleet import Fleet
 from console.engine.sdnotify import Notifier
 from console.engine.state import AuditEntry
 from console.engine.task import FAILED, PAUSED, RUNNING
@@ -156,10 +158,15 @@ def event_line(e: AuditEntry) -> str:
 class Service:
     def __init__(self, config: Config, *, load: Callable[[], Config],
                  say: Callable[[str], None], show: Callable[[str], None] | None = None,
-                 notifier: Notifier | None = None, stop_timeout: float = STOP_TIMEOUT):
+                 notifier: Notifier | None = None, stop_timeout: float = STOP_TIMEOUT,
+                 coordinator: Coordinator | None = None):
         """``load`` reads the config again (a reload); nothing is created yet
-        (a state directory that could never be made is refused here)."""
-        self.engine = Engine(config)
+        (a state directory that could never be made is refused here).  With a
+        shared ``coordinator`` (etcd, opened already) the autostart tasks are
+        the fleet's: ``fleet.Fleet`` takes this engine's share of them."""
+        self.engine = Engine(config, coordinator=coordinator)
+        self.fleet = (Fleet(self.engine, say, interval=min(1.0, config.ui.refresh_interval))
+                      if coordinator is not None and coordinator.shared else None)
         self.load = load
         self.say = say
         self.show = show
@@ -196,7 +203,11 @@ class Service:
         servers), then READY=1."""
         for cluster in self.config.clusters.values():
             self._start_monitor(cluster)
-        refused = self._autostart(retry_failed=False)
+        if self.fleet is not None:
+            self.fleet.start()
+            refused = 0
+        else:
+            refused = self._autostart(retry_failed=False)
         self.pump()
         if self.show:
             self.say(f"serve: serving {self.state_dir} ({self._counts()})"
@@ -212,6 +223,8 @@ class Service:
             if requests.reloads != seen_reloads:
                 seen_reloads = requests.reloads
                 self.reload()
+            if self.fleet is not None:
+                self.fleet.tick()
             self.pump()
             wait = TICK
             nxt = self.notifier.until_next_ping()
@@ -228,6 +241,8 @@ class Service:
         self.engine.audit(ACTOR, "stop", str(self.state_dir), "ok", why)
         tasks = self.engine.tasks()
         self.engine.shutdown(timeout=self.stop_timeout)
+        if self.fleet is not None:
+            self.engine.coordinator.close()  # the leases given back: others take over now
         self.pump()
         stuck = [t.task_id for t in tasks if not t.join(0)]
         stopped = [t for t in tasks if t.task_id not in stuck]
@@ -322,7 +337,10 @@ class Service:
                           f"started; the change applies at its next start")
                 self.engine.audit(ACTOR, "config-changed", t.task_id, "pending", detail)
                 self.say(f"serve: task {t.task_id} {detail}")
-        self._autostart(retry_failed=True)
+        if self.fleet is not None:
+            self.fleet.define()
+        else:
+            self._autostart(retry_failed=True)
 
     # ---- helpers ------------------------------------------------------------------------
 

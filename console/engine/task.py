@@ -49,6 +49,7 @@ class TaskStatus:
     throttle_reason: str
     summary: str
     detail: Any = None  # the kind's own frozen dataclass
+    engine: str = ""    # the engine that runs it, as the API says (a shared fleet's consoles)
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict, is_dataclass
@@ -301,6 +302,37 @@ class Task:
         the endpoints of every server that must not have it, and the setting
         that sets it (checked by ``Engine.start``).  None otherwise."""
         return None
+
+    # ---- coordination (``engine/coord/``) ------------------------------------
+
+    @property
+    def leased(self) -> bool:
+        """True when the task runs under a shared coordinator's ownership
+        lease: the lease, not a directory lock, keeps one writer (another
+        engine on this machine may take the task over from a stopped one)."""
+        return self.engine is not None and self.engine.coordinator.shared
+
+    def may_write(self) -> bool:
+        """False once this engine lost the task's lease (fenced)."""
+        return self.engine is None or self.engine.coordinator.holds(self.task_id)
+
+    def guard_write(self) -> None:
+        """Call before every durable write: raises ``Fenced`` (one line) when
+        the task's ownership lease is lost, so a stale owner writes nothing."""
+        if self.engine is not None:
+            self.engine.coordinator.guard(self.task_id)
+
+    def publish_checkpoint(self, name: str, order, value, lineage: str = "") -> None:
+        """Tell the coordinator a checkpoint that is durable already; it
+        refuses one that moves backwards or comes from a stale owner."""
+        if self.engine is None or not self.engine.coordinator.shared:
+            return
+        from console.engine.coord.etcdkv import CoordinatorDown
+
+        try:
+            self.engine.coordinator.publish_checkpoint(self.task_id, name, order, value, lineage)
+        except CoordinatorDown as e:  # unreachable for now: the lease's deadline fences
+            self.set_error(f"checkpoint {name} not published: {e}")
 
     def confirm_target(self) -> str:
         """What an operator must type to confirm a dangerous command."""

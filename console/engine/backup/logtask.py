@@ -129,8 +129,10 @@ class BackupTask(SegmentPublisher, SnapshotSchedule, BackupCommands, BackupStatu
         return tuple(self.eps.ops) + (() if self.opts.relay_dir else tuple(self.eps.dump))
 
     def claim(self) -> None:
-        """The storage's lock: one backup task per storage, for this process's life."""
-        if self._lock_file is not None:
+        """The storage's lock: one backup task per storage, for this process's
+        life; under a shared coordinator the task's ownership lease instead
+        (fenced publishes, ``publishing.py``)."""
+        if self._lock_file is not None or self.leased:
             return
 
         def running(holder: str, pid: int | None) -> UserError:

@@ -94,12 +94,16 @@ class SegmentPublisher:
             sha256=sha256(stored), created=time.time(),
             key_id=getattr(self.storage, "key_id", ""))
         with self._io:
+            self.guard_write()  # a fenced owner (its lease lost) publishes nothing more
             self.catalog.publish_segment(stored, man)
             self.gtid_state = new_state
+            self.guard_write()
             self.cp = self.catalog.save_checkpoint(Checkpoint(
                 seq=seq, gtid=man.gtid_end, source=man.source, binlog_file=man.binlog_file,
                 binlog_pos=man.end_pos, last_event_ts=man.last_ts,
                 caught_up_at=self.cp.caught_up_at, updated=time.time(), started=self.cp.started))
+        self.publish_checkpoint("backup", [self.cp.seq], {"seq": self.cp.seq, "gtid": self.cp.gtid},
+                                lineage=f"{self.storage.describe()} started {self.cp.started}")
         self._pending, self._pending_bytes = [], 0
         self._txns += len(txns)
         segs, seg_b, snap_b = self._stats
@@ -107,6 +111,9 @@ class SegmentPublisher:
         self._timeline.append((man.first_ts, man.last_ts, man.transactions))
 
     def _safe_publish(self) -> None:
+        if not self.may_write():  # fenced: the new owner stores these from its checkpoint
+            self._pending, self._pending_bytes = [], 0
+            return
         try:
             self._publish()
         except (StorageError, zstd.ZstdError, DumpError, OSError) as e:
@@ -118,6 +125,7 @@ class SegmentPublisher:
         if now - self.cp.caught_up_at < 1.0:
             return
         with self._io:
+            self.guard_write()
             self.cp = self.catalog.save_checkpoint(replace(self.cp, caught_up_at=now - 0.1,
                                                            updated=now))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from console.config import ClusterConfig
 from console.engine.failover.handlers import Handler, handler_for
@@ -39,6 +40,7 @@ class RecoveryOptions:
 class ClusterOps:
     cluster: ClusterConfig
     state_dir: Path | None = None
+    coordinator: Any = None  # the engine's (``engine/coord/``): the fleet's failover lease
     _conns: dict[str, object] = field(default_factory=dict)
     _handlers: dict[str, Handler] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

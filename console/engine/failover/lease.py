@@ -11,7 +11,9 @@ is released by the server when the holder's connection dies: a console
 killed mid-recovery never leaves a stale lease behind.
 
 A state-dir ``flock`` adds the same guarantee between consoles on one machine
-even when no host is reachable.
+even when no host is reachable; the engine's coordinator adds it between the
+engines of a fleet (etcd: ``failover/CLUSTER`` on a lease of its own, taken
+first; the state directory's coordinator has nothing to add).
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ def lock_name(cluster: str) -> str:
 
 
 class ClusterLease:
-    def __init__(self, cluster: str, state_dir: Path | None = None):
+    def __init__(self, cluster: str, state_dir: Path | None = None, coordinator=None):
         self.cluster = cluster
+        self.coordinator = coordinator
+        self._named = False
         self.name = lock_name(cluster)
         self.state_dir = state_dir
         self._conns: dict[str, object] = {}
@@ -55,6 +59,7 @@ class ClusterLease:
         host has it already.  Returns the addresses where it is held."""
         self._local_lock()
         try:
+            self._fleet_lock()
             unreachable = []
             eps = sorted(endpoints, key=lambda e: e.address)
 
@@ -102,10 +107,22 @@ class ClusterLease:
             except Exception:  # noqa: BLE001
                 pass
         self._conns.clear()
+        if self._named:
+            self._named = False
+            self.coordinator.give_named(f"failover/{self.cluster}")
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+    def _fleet_lock(self) -> None:
+        if self.coordinator is None or not self.coordinator.shared:
+            return
+        holder = self.coordinator.take_named(f"failover/{self.cluster}")
+        if holder:
+            raise LeaseBusy(f"cluster {self.cluster}: engine {holder} of the fleet is recovering "
+                            f"it ({self.coordinator.description}); try again when it is done")
+        self._named = True
 
     def _local_lock(self) -> None:
         if self.state_dir is None:

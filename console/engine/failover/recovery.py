@@ -49,7 +49,8 @@ class Recovery:
         self.journal = Journal(None if opts.dry_run else ops.state_dir, self.kind, self.cluster.name,
                                on_steps)
         self.journal.meta["recovery_id"] = self.recovery_id
-        self.lease = ClusterLease(self.cluster.name, None if opts.dry_run else ops.state_dir)
+        self.lease = ClusterLease(self.cluster.name, None if opts.dry_run else ops.state_dir,
+                                  None if opts.dry_run else ops.coordinator)
         self.t0 = time.monotonic()
         self.t_wall = time.time()
         self.old_primary = ""

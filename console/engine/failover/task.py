@@ -235,7 +235,9 @@ class FailoverTask(Task):
                                max_trx_seconds=self.opts.max_trx_seconds, **kw)
 
     def _make(self, kind: str, to: str | None, actor: str, dry_run: bool, force: bool = False):
-        ops = ClusterOps(self.cluster, self.state_dir)
+        # the engine's coordinator: with etcd, the fleet's failover lease too
+        ops = ClusterOps(self.cluster, self.state_dir,
+                         coordinator=self.engine.coordinator if self.engine else None)
         opts = self._rec_opts(to=to or None, actor=actor, dry_run=dry_run, force=force,
                               relay_dirs=self._relay_dirs())
         follow = self.relay_follow or (relay_follower(self.engine) if self.engine else None)

@@ -57,9 +57,10 @@ class Checkpoint:
         self.path = Path(path)
 
     def save(self, *, database: str, table: str, alter: str, applied_pos: str,
-             copy_min, copy_max, copy_last, rows_copied: int, copy_done: bool) -> None:
+             copy_min, copy_max, copy_last, rows_copied: int, copy_done: bool,
+             run: str = "") -> None:
         write_json_atomic(self.path, {
-            "version": VERSION, "database": database, "table": table,
+            "version": VERSION, "database": database, "table": table, "run": run,
             "fingerprint": fingerprint(database, table, alter), "applied_pos": applied_pos,
             "copy": {"min": enc(copy_min), "max": enc(copy_max), "last": enc(copy_last),
                      "rows": rows_copied, "done": copy_done},
@@ -76,7 +77,8 @@ class Checkpoint:
                             f"ALTER; give the same --database, --table and --alter")
         c = raw["copy"]
         return {"applied_pos": raw["applied_pos"], "min": dec(c["min"]), "max": dec(c["max"]),
-                "last": dec(c["last"]), "rows": int(c["rows"]), "done": bool(c["done"])}
+                "last": dec(c["last"]), "rows": int(c["rows"]), "done": bool(c["done"]),
+                "run": raw.get("run", "")}
 
     def remove(self) -> None:
         try:

@@ -154,6 +154,7 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
         self._waiting_for = ""                # what the migration waits for (status)
         self._prepared: tuple | None = None   # (inspection connection, table lock) from prepare()
         self._resume_state: dict | None = None   # the checkpoint --resume continues from
+        self._run_id = ""  # this run's id (kept by --resume): the lineage of its published progress
         self._rows_counted: tuple[int, int, int] | None = None   # --exact-rowcount: (count, ins, del)
         self.hooks = Hooks(opts.hooks_path, self._hook_env, log=log)
         self._t_start = time.monotonic()
@@ -173,10 +174,15 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
         c, a = self.copier, self.applier
         if c is None or a is None or self.ins is None or self._revert is not None:
             return      # (a revert is not resumed: it starts again from its record)
+        self.guard_write()  # a fenced owner (fleet lease lost) saves nothing more
         self.checkpoint_file.save(
             database=self.opts.database, table=self.opts.table, alter=self.opts.alter,
             applied_pos=a.applied_pos, copy_min=c.min, copy_max=c.max, copy_last=c.last,
-            rows_copied=c.rows_copied, copy_done=c.done)
+            rows_copied=c.rows_copied, copy_done=c.done, run=self._run_id)
+        # the progress, to a shared fleet's coordinator: never backwards within this run
+        self.publish_checkpoint("migration", [int(c.done), c.rows_copied],
+                                {"rows": c.rows_copied, "done": c.done, "applied_pos": a.applied_pos},
+                                lineage=f"{self.opts.database}.{self.opts.table} run {self._run_id}")
 
     # ---- run ------------------------------------------------------------------------
 
@@ -375,6 +381,9 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
         primary after a failover: ``follow.py``)."""
         opts = self.opts
         resume = state is not None
+        # the run's id (kept by --resume and across a failover): the lineage of its published progress
+        self._run_id = (state or {}).get("run") or self._run_id or hashlib.sha1(
+            f"{self.task_id} {time.time()} {socket.gethostname()}".encode()).hexdigest()[:16]
         if self._swapped:       # the primary was lost after the swap: only the cleanup is left
             self._clean_up(conn, ins)
             return

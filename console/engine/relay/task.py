@@ -87,6 +87,7 @@ class RelayTask(RelayWriter, RelayCommands, RelayStatusReport, Task):
         self._wake = threading.Event()
         self._ack_pending = False
         self._acks = 0
+        self._last_publish = 0.0  # the last position told to the coordinator
 
     # ---- main loop ---------------------------------------------------------------
 
@@ -147,8 +148,11 @@ class RelayTask(RelayWriter, RelayCommands, RelayStatusReport, Task):
         return self.opts.server_id, tuple(eps), f"tasks.{self.task_id}.server_id" if self.cluster else "--server-id"
 
     def claim(self) -> None:
-        """The relay directory's lock: one relay per directory, for this process's life."""
-        if self._lock_file is None:
+        """The relay directory's lock: one relay per directory, for this
+        process's life.  Under a shared coordinator the task's ownership lease
+        is the one-writer rule instead (fenced writes, ``writer.py``): a flock
+        held by a stopped engine would keep the taker-over out."""
+        if self._lock_file is None and not self.leased:
             self._lock_file = self.store.lock(f"relay task {self.task_id}")
 
     def release(self) -> None:

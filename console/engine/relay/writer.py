@@ -36,6 +36,7 @@ class RelayWriter:
 
     def _handle(self, batch: Batch) -> None:
         if batch.data:
+            self.guard_write()  # a fenced owner (its lease lost) writes nothing more
             meta = self.meta
             assert meta is not None
             key = (meta.subdir, batch.file)
@@ -84,10 +85,25 @@ class RelayWriter:
         file, pos, relay_pos, gtid = cand
         if (meta.file, meta.pos, meta.relay_pos) == (file, pos, relay_pos):
             return
+        self.guard_write()
         if self.writer is not None:
             self.writer.sync()
         self.meta = meta.with_position(file, pos, relay_pos, gtid)
         self.store.save_meta(self.meta)
+        self._publish_position()
+
+    def _publish_position(self, force: bool = False) -> None:
+        """relay.meta's position to the coordinator (shared: at most twice a
+        second), which refuses it from a stale owner or when it moves back."""
+        meta, now = self.meta, time.monotonic()
+        if meta is None or not self.leased or (not force and now - self._last_publish < 0.5):
+            return
+        self._last_publish = now
+        n = int(meta.subdir.rsplit(".", 1)[-1]) if meta.subdir.rsplit(".", 1)[-1].isdigit() else 0
+        self.publish_checkpoint("relay", [n, meta.subdir, meta.file, meta.pos],
+                                {"subdir": meta.subdir, "file": meta.file, "pos": meta.pos,
+                                 "relay_pos": meta.relay_pos, "gtid": meta.gtid},
+                                lineage=f"relay directory {self.store.root}")
 
     def _close_writer(self, sync: bool) -> None:
         w, self.writer, self._writer_key = self.writer, None, None
@@ -105,13 +121,15 @@ class RelayWriter:
                 c.close()
             self._close_writer(sync=False)
             self._cand = None
+            if not self.may_write():
+                return  # fenced: the files are the new owner's now, never cut back
             try:
                 self.meta = self.store.recover()
             except UserError as e:
                 self.set_error(str(e))
 
     def _retention_purge(self) -> None:
-        if self.opts.max_age_hours > 0 or self.opts.max_size_mb > 0:
+        if self.may_write() and (self.opts.max_age_hours > 0 or self.opts.max_size_mb > 0):
             removed = self.store.purge(max_age=self.opts.max_age_hours * 3600,
                                        max_bytes=int(self.opts.max_size_mb * 1024 * 1024))
             if removed and self.engine:

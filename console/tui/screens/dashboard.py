@@ -212,12 +212,16 @@ class DashboardScreen(ConsoleScreen):
     def task_rows(self, statuses=None) -> list[tuple[str, dict]]:
         rows = []
         seen = set()
-        for st in self.engine.statuses() if statuses is None else statuses:
+        statuses = self.engine.statuses() if statuses is None else statuses
+        # engines sharing a fleet (serve --coordinator): each task names its engine
+        fleet = len({st.engine for st in statuses if st.engine and st.kind != "monitor"}) > 1
+        for st in statuses:
             if st.kind == "monitor":
                 continue
             seen.add(st.task_id)
             rows.append((st.task_id, {
-                "task": st.task_id, "kind": st.kind,
+                "task": f"{st.task_id} @{st.engine}" if fleet and st.engine else st.task_id,
+                "kind": st.kind,
                 "state": Text(st.state, style=STATE_STYLE.get(st.state, "")),
                 "phase": st.phase or "-", "summary": st.summary or "",
                 "throttle": Text(st.throttle_reason, style="yellow") if st.throttle_reason else "",

@@ -1,0 +1,179 @@
+"""One engine of a shared fleet (``serve --coordinator``): which tasks it
+takes, when it lets one go, what it tells the others.
+
+Every ``interval`` the service's loop calls ``Fleet.tick``:
+
+1. **fence**: a task whose ownership lease this engine no longer holds (its
+   local deadline passed: etcd unreachable, the process was stopped) is
+   stopped at once (its writes are refused already: ``Task.guard_write``),
+   then taken out of the engine and its lease given back;
+2. **tell**: each owned task's state, phase, last error and summary go to
+   the coordinator (for every engine's console);
+3. **take**: the autostart tasks of the config that nobody owns are taken,
+   one per tick, while this engine runs fewer than its share (the tasks
+   divided by the engines alive, rounded up); the pick is spread by a hash
+   of the engine and the task.  A task taken over starts from its stored
+   checkpoint (relay.meta, the backup catalog: shared storage), paused when
+   its pause flag says so.  A start refused gives the lease back and is
+   not tried again by this engine for ``RETRY_AFTER`` seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+
+from console.engine.coord.coordinator import Fenced
+from console.engine.task import DONE, FAILED, NEW
+from console.errors import UserError
+
+ACTOR = "coordinator"
+RETRY_AFTER = 30.0
+STATUS_EVERY = 5.0  # a status unchanged is told again this often
+
+
+def share(tasks: int, engines: int) -> int:
+    """How many of ``tasks`` one of ``engines`` engines runs at most."""
+    return math.ceil(tasks / max(1, engines)) if tasks else 0
+
+
+def spread_order(engine_id: str, names: list[str]) -> list[str]:
+    """``names`` in an order of this engine's own (engines pick different ones first)."""
+    return sorted(names, key=lambda n: hashlib.sha1(f"{engine_id}/{n}".encode()).digest())
+
+
+class Fleet:
+    def __init__(self, engine, say: Callable[[str], None], interval: float = 1.0):
+        self.engine = engine
+        self.coord = engine.coordinator
+        self.say = say
+        self.interval = interval
+        self._next = 0.0
+        self._settle_until = 0.0
+        self._told: dict[str, tuple[float, dict]] = {}
+        self._refused: dict[str, float] = {}
+        self._down = ""
+        self._fenced: set[str] = set()  # said lost, not released yet
+
+    def start(self) -> None:
+        """Publish the config's task definitions; take tasks after one interval
+        (the engines started together see each other first)."""
+        self.define()
+        self._settle_until = time.monotonic() + 2 * self.interval
+        self.say(f"serve: sharing the fleet through {self.coord.description} as engine "
+                 f"{self.coord.engine_id}")
+
+    def define(self) -> None:
+        self.coord.define_tasks({n: {"kind": tc.kind, "cluster": tc.cluster, "autostart": tc.autostart}
+                                 for n, tc in self.engine.config.tasks.items()})
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next:
+            return
+        self._next = now + self.interval
+        self._fence()
+        try:
+            self.coord.refresh()
+        except UserError as e:
+            if str(e) != self._down:
+                self._down = str(e)
+                self.say(f"serve: coordinator: {e}")
+            return
+        if self._down:
+            self._down = ""
+            self.say(f"serve: coordinator: {self.coord.description} answers again")
+        self._tell()
+        if now >= self._settle_until:
+            self._take()
+
+    # ---- 1. fence ---------------------------------------------------------------------
+
+    def _fence(self) -> None:
+        have = {t.task_id: t for t in self.engine.tasks()}
+        for task_id in self.coord.held():
+            t = have.get(task_id)
+            if t is None:  # taken out of the engine (a reload removed it): let it go
+                self.coord.release(task_id)
+                self._told.pop(task_id, None)
+                continue
+            fenced = not self.coord.holds(task_id)
+            ended_fenced = t is not None and t.state in (DONE, FAILED) and isinstance(t.failure, Fenced)
+            if not fenced and not ended_fenced:
+                continue
+            if task_id not in self._fenced:
+                self._fenced.add(task_id)
+                self.engine.audit(ACTOR, "lease-lost", task_id, "failed",
+                                  f"engine {self.coord.engine_id} stops writing for it")
+                self.say(f"serve: task {task_id}: ownership lease lost; stopped, this engine "
+                         f"writes nothing more for it")
+            if t is not None and t.state not in (DONE, FAILED):
+                t.stop(actor=ACTOR, wait=None)
+                if not t.join(0):
+                    continue  # taken out at a later tick
+            self.coord.release(task_id)
+            self._fenced.discard(task_id)
+            self._told.pop(task_id, None)
+            if t is not None:
+                self.engine.remove_task(task_id, actor=ACTOR, wait=0)
+
+    # ---- 2. tell --------------------------------------------------------------------------
+
+    def _tell(self) -> None:
+        now = time.monotonic()
+        have = {t.task_id: t for t in self.engine.tasks()}
+        for task_id in self.coord.held():
+            t = have.get(task_id)
+            if t is None or not self.coord.holds(task_id):
+                continue
+            st = t.status()
+            d = {"kind": st.kind, "state": st.state, "phase": st.phase, "since": st.since,
+                 "last_error": st.last_error, "throttle_reason": st.throttle_reason,
+                 "summary": st.summary}
+            last = self._told.get(task_id)
+            if last is not None and last[1] == d and now - last[0] < STATUS_EVERY:
+                continue
+            try:
+                self.coord.publish_status(task_id, d)
+                self._told[task_id] = (now, d)
+            except UserError:
+                pass
+
+    # ---- 3. take ----------------------------------------------------------------------------
+
+    def _take(self) -> None:
+        config = self.engine.config
+        wanted = [n for n, tc in config.tasks.items() if tc.autostart]
+        owners = self.coord.owners()
+        mine = [n for n in self.coord.held() if self.coord.holds(n)]
+        if len(mine) >= share(len(wanted), len(self.coord.engines())):
+            return
+        now = time.monotonic()
+        free = [n for n in wanted if n not in owners and self._refused.get(n, 0) <= now
+                and not self._running(n)]
+        for name in spread_order(self.coord.engine_id, free):
+            if not self.coord.claim(name):
+                continue
+            self._run(name)
+            return
+
+    def _running(self, name: str) -> bool:
+        t = next((t for t in self.engine.tasks() if t.task_id == name), None)
+        return t is not None and t.state not in (DONE, FAILED, NEW)
+
+    def _run(self, name: str) -> None:
+        c = self.coord
+        try:
+            paused = c.paused(name)
+            self.engine.audit(ACTOR, "take", name, "ok", f"engine {c.engine_id}")
+            t = self.engine.start_declared(name, actor=ACTOR)
+            if paused and t.state not in (DONE, FAILED):
+                t.pause(actor=ACTOR)
+            self.say(f"serve: task {name}: taken by this engine ({c.engine_id})"
+                     + (", paused as its flag says" if paused else ""))
+        except UserError as e:
+            self._refused[name] = time.monotonic() + RETRY_AFTER
+            c.release(name)
+            self.say(f"serve: task {name} refused: {e}")
