@@ -42,10 +42,18 @@ MUST = {"dashboard": {"q", "/"}, "audit-log": {"Esc"}, "relay": {"Esc", "p", "m"
         "task": {"Esc", "x"}, "recoveries": {"Esc", "a"}, "host": {"Esc", "k"}}
 
 
-def footer_keys(app):
-    keys = list(app.screen.query(FooterKey))
-    return [k for k in keys if "-command-palette" not in k.classes], \
-        next(k for k in keys if "-command-palette" in k.classes)
+async def footer_keys(app, pilot):
+    """The footer's keys and its palette key, once it is laid out: the footer
+    composes its keys again on a screen change or resize, and on a busy
+    machine a query can fall between the removal and the new keys (the
+    palette key missing, or not yet placed)."""
+    for _ in range(100):
+        keys = list(app.screen.query(FooterKey))
+        palette = [k for k in keys if "-command-palette" in k.classes]
+        if palette and all(k.region.width for k in keys):
+            return [k for k in keys if "-command-palette" not in k.classes], palette[0]
+        await pilot.pause(0.05)
+    raise AssertionError(f"the footer was never laid out: {[k.key_display for k in keys]}")
 
 
 @pytest.mark.parametrize("name", SCREENS)
@@ -57,7 +65,7 @@ async def test_footer_at_80_columns(tmp_path, name):
             await SCREENS[name](app, pilot)
         await pilot.pause(0.4)
         footer = app.screen.query_one(ConsoleFooter)
-        keys, palette = footer_keys(app)
+        keys, palette = await footer_keys(app, pilot)
         assert keys[0].key_display == "?"
         for k in keys:  # whole, left of the palette key, none over another
             assert k.region.right <= palette.region.x, (k.key_display, k.region, palette.region)
@@ -82,6 +90,6 @@ async def test_every_key_at_200_columns_and_after_a_resize(tmp_path):
         assert footer.hidden_keys == ["Acknowledge", "Auto on/off", "Recovery history"]
         await pilot.resize_terminal(200, 50)
         await pilot.pause(0.4)
-        keys, _ = footer_keys(app)
+        keys, _ = await footer_keys(app, pilot)
         assert footer.hidden_keys == [] and keys[0].description == "Help"
         assert [k.key_display for k in keys] == ["?", "Esc", "S", "F", "d", "a", "o", "h"]
