@@ -2,19 +2,27 @@
 server's own blocking ``ALTER TABLE ... ALGORITHM=COPY``, in one run.
 
     python -m bench.migration_vs_ptosc.run [--rows 500000] [--rate 100]
-        [--dir /tmp/bench-mig] [--port 26550] [--chunk-size 10000] [--copy-threads 1] [--rounds 3]
+        [--dir /tmp/bench-mig] [--port 26550] [--chunk-size 10000] [--copy-threads 1,2,4]
+        [--shapes autoinc,plain] [--rounds 3] [--no-checksum-run]
 
 A private sandbox (primary only, ROW binlog) is started, ``sysbench
 oltp_common`` prepares ``sbtest.sbtest1``; each tool adds a column (a full
 table rebuild), first idle, then under ``sysbench oltp_write_only`` at a
 fixed rate.  Tools: the native ALTER; pt-osc with its defaults (chunks
 sized to ``--chunk-time 0.5`` s: 60-93k rows here); pt-osc with our chunk
-size (``--chunk-size N --chunk-time 0``); ours; ours with
-``--no-verify-checksum``; and, idle only, the floor of the chunked-copy
+size (``--chunk-size N --chunk-time 0``); ours with each ``--copy-threads``
+count; ours with ``--no-verify-checksum`` (one thread; ``--no-checksum-run``
+drops it); and, idle only, the floor of the chunked-copy
 algorithm itself: the same ``INSERT IGNORE ... SELECT ... LOCK IN SHARE
 MODE`` chunks issued bare from one connection, the secondary index built
 after, a RENAME (no change capture: not online-safe, a reference only).
-Printed: wall times, ratios, and sysbench p95
+Data shapes (``--shapes``), each a whole run of the phases on the same
+table: ``autoinc`` is sysbench's table (``id`` AUTO_INCREMENT: under
+MariaDB's ``innodb_autoinc_lock_mode=1`` every ``INSERT ... SELECT`` holds
+the ghost's AUTO-INC lock, so parallel chunks serialize); ``plain`` is the
+same table with the AUTO_INCREMENT attribute dropped (chunks run in
+parallel).  Printed per shape: wall times, ratios, copy rows/s per thread
+count, what ``--copy-threads 0`` (the default) chooses there, and sysbench p95
 latency (per-second p95, median and max over the run of each tool).  Idle
 runs verify content by a checksum of the original columns before and after.
 Passwords go to tools through 0600 files or the environment, never argv.
@@ -37,6 +45,7 @@ from pathlib import Path
 import pymysql
 
 from bench import compile_console
+from console.engine.migration import copythreads
 from console.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +67,7 @@ class Bench:
         self.port = args.port
         self.results: dict[str, dict] = {}
         self.n_runs = 0
+        self.threads = args.threads
 
     def up(self) -> None:
         self.sb.up()
@@ -170,18 +180,18 @@ class Bench:
     def ours_nocheck(self, col: str) -> None:
         self.ours(col, checksum=False)
 
-    def ours(self, col: str, checksum: bool = True) -> None:
+    def ours(self, col: str, checksum: bool = True, threads: int = 1) -> None:
         env = dict(os.environ, BENCH_PW=self.pw)
         r = subprocess.run(
             [sys.executable, "-m", "console", "migrate", "--host", "127.0.0.1", "--port", str(self.port),
              "--user", "dbops", "--password-env", "BENCH_PW", "--database", "sbtest",
              "--table", "sbtest1", "--alter", f"ADD COLUMN {col} INT", "--execute",
              "--ok-to-drop-table", "--initially-drop-ghost-table", "--initially-drop-old-table",
-             "--chunk-size", str(self.args.chunk_size), "--copy-threads", str(self.args.copy_threads),
+             "--chunk-size", str(self.args.chunk_size), "--copy-threads", str(threads),
              "--state-dir", str(self.dir / "state"),
              "--status-interval", "1"] + ([] if checksum else ["--no-verify-checksum"]),
             capture_output=True, text=True, env=env, cwd=ROOT)
-        (self.dir / f"ours-{col}{'' if checksum else '-nocheck'}.log").write_text(r.stderr)
+        (self.dir / f"ours-{col}-t{threads}{'' if checksum else '-nocheck'}.log").write_text(r.stderr)
         if r.returncode != 0:
             raise RuntimeError(f"dbops-console migrate failed: {r.stderr.strip()[-800:]}")
 
@@ -226,42 +236,71 @@ class Bench:
 
     # ---- main ---------------------------------------------------------------------
 
+    def ours_tools(self) -> list[tuple[str, object]]:
+        return [(self.ours_name(n), lambda col, n=n: self.ours(col, threads=n)) for n in self.threads]
+
+    @staticmethod
+    def ours_name(n: int) -> str:
+        return f"dbops-console migrate -t{n}"
+
+    def shape(self, name: str) -> None:
+        """Put the table in the shape ``name`` (not timed)."""
+        c = self.conn()
+        with c.cursor() as cur:
+            if name == "plain":
+                cur.execute("ALTER TABLE sbtest1 MODIFY id INT NOT NULL")
+            elif name == "autoinc":
+                cur.execute("ALTER TABLE sbtest1 MODIFY id INT NOT NULL AUTO_INCREMENT")
+            cur.execute("SELECT @@thread_pool_size, @@innodb_autoinc_lock_mode")
+            cores, mode = cur.fetchone()
+        c.close()
+        n, why = copythreads.choose(0, cores, name == "autoinc", mode)
+        self.auto[name] = f"{n} ({why})"
+
     def main(self) -> None:
         self.up()
+        self.auto: dict[str, str] = {}
         try:
             self.prepare()
-            tools = [("native ALTER ALGORITHM=COPY", self.native), ("pt-online-schema-change", self.ptosc),
-                     ("pt-osc --chunk-size N", self.ptosc_chunked),
-                     ("dbops-console migrate", self.ours),
-                     ("ours --no-verify-checksum", self.ours_nocheck)]
-            floor = (self.FLOOR, self.floor)
-            print(f"\n== idle ({self.args.rounds} round(s), tool order rotated each round) ==", flush=True)
-            for name, fn, col in self._runs(tools + [floor]):
-                before = self.checksum()
-                t = time.monotonic()
-                fn(col)
-                wall = time.monotonic() - t
-                ok = before == self.checksum()
-                self.results.setdefault(("idle", name), []).append({"wall": wall, "ok": ok})
-                print(f"{name:30s} {wall:7.2f}s  content {'equal' if ok else 'DIFFERENT'}", flush=True)
-            print(f"\n== under sysbench oltp_write_only --rate={self.args.rate} --threads=4 ==", flush=True)
-            base = self.baseline_load()
-            print(f"{'no migration (baseline)':30s}          p95 median {statistics.median(base):7.2f}ms "
-                  f"max {max(base):7.2f}ms", flush=True)
-            for name, fn, col in self._runs(tools):
-                wall, lat = self.run_with_load(fn, col)
-                self.results.setdefault(("load", name), []).append(
-                    {"wall": wall, "p95_med": statistics.median(lat), "p95_max": max(lat)})
-                print(f"{name:30s} {wall:7.2f}s  p95 median {statistics.median(lat):7.2f}ms "
-                      f"max {max(lat):7.2f}ms", flush=True)
-            c = self.conn()
-            with c.cursor() as cur:
-                cur.execute("SHOW TABLES")
-                left = [r[0] for r in cur.fetchall()]
-            c.close()
-            self.report(left)
+            for shape in self.args.shapes.split(","):
+                self.shape(shape)
+                self.run_shape(shape)
         finally:
             self.sb.down()
+
+    def run_shape(self, shape: str) -> None:
+        tools = [("native ALTER ALGORITHM=COPY", self.native), ("pt-online-schema-change", self.ptosc),
+                 ("pt-osc --chunk-size N", self.ptosc_chunked)] + self.ours_tools()
+        if not self.args.no_checksum_run:
+            tools.append(("ours --no-verify-checksum", self.ours_nocheck))
+        floor = (self.FLOOR, self.floor)
+        self.results = {}
+        print(f"\n######## shape {shape}: --copy-threads 0 chooses {self.auto[shape]}", flush=True)
+        print(f"\n== idle ({self.args.rounds} round(s), tool order rotated each round) ==", flush=True)
+        for name, fn, col in self._runs(tools + [floor]):
+            before = self.checksum()
+            t = time.monotonic()
+            fn(col)
+            wall = time.monotonic() - t
+            ok = before == self.checksum()
+            self.results.setdefault(("idle", name), []).append({"wall": wall, "ok": ok})
+            print(f"{name:30s} {wall:7.2f}s  content {'equal' if ok else 'DIFFERENT'}", flush=True)
+        print(f"\n== under sysbench oltp_write_only --rate={self.args.rate} --threads=4 ==", flush=True)
+        base = self.baseline_load()
+        print(f"{'no migration (baseline)':30s}          p95 median {statistics.median(base):7.2f}ms "
+              f"max {max(base):7.2f}ms", flush=True)
+        for name, fn, col in self._runs(tools):
+            wall, lat = self.run_with_load(fn, col)
+            self.results.setdefault(("load", name), []).append(
+                {"wall": wall, "p95_med": statistics.median(lat), "p95_max": max(lat)})
+            print(f"{name:30s} {wall:7.2f}s  p95 median {statistics.median(lat):7.2f}ms "
+                  f"max {max(lat):7.2f}ms", flush=True)
+        c = self.conn()
+        with c.cursor() as cur:
+            cur.execute("SHOW TABLES")
+            left = [r[0] for r in cur.fetchall()]
+        c.close()
+        self.report(shape, left)
 
     def _runs(self, tools):
         """One phase's runs, ``--rounds`` times every tool, the order rotated
@@ -274,7 +313,7 @@ class Bench:
                 self.settle()
                 yield name, fn, f"bench_c{self.n_runs}"
 
-    def report(self, left) -> None:
+    def report(self, shape: str, left) -> None:
         r = self.results
 
         def med(phase, name, key="wall"):
@@ -283,24 +322,31 @@ class Bench:
         def best(phase, name):
             return min(x["wall"] for x in r[(phase, name)])
 
-        print("\n== wall time per tool: median (best; all rounds) ==")
+        print(f"\n== shape {shape}: wall time per tool: median (best; all rounds) ==")
         for (phase, name), xs in r.items():
             ok = "" if phase == "load" else ("  content equal" if all(x["ok"] for x in xs)
                                              else "  content DIFFERENT")
             print(f"{phase:4s} {name:30s} {med(phase, name):6.2f}s ({best(phase, name):.2f}; "
                   + " ".join(f"{x['wall']:.2f}" for x in xs) + f"){ok}")
-        print("\n== ratios (wall time of ours / theirs): median (best) ==")
+        print(f"\n== shape {shape}: ratios (wall time of ours / theirs): median (best) ==")
         peers = ("pt-online-schema-change", "pt-osc --chunk-size N", "native ALTER ALGORITHM=COPY")
         floor = self.FLOOR
+        mine_all = tuple(self.ours_name(n) for n in self.threads) + (
+            () if self.args.no_checksum_run else ("ours --no-verify-checksum",))
         for phase in ("idle", "load"):
-            for mine in ("dbops-console migrate", "ours --no-verify-checksum") + ((floor,) if phase == "idle" else ()):
+            for mine in mine_all + ((floor,) if phase == "idle" else ()):
                 parts = [f"vs {peer} {med(phase, mine) / med(phase, peer):.2f}x "
                          f"({best(phase, mine) / best(phase, peer):.2f}x)"
                          for peer in peers + ((floor,) if phase == "idle" and mine != floor else ())]
                 print(f"{phase}: {mine}: " + ", ".join(parts))
+        print(f"shape {shape}: rows/s of the whole migration (rows / median wall) per --copy-threads:")
+        for phase in ("idle", "load"):
+            print(f"  {phase}: " + ", ".join(
+                f"{n} thread(s) {self.args.rows / med(phase, self.ours_name(n)):,.0f}" for n in self.threads)
+                + f"; pt-osc {self.args.rows / med(phase, 'pt-online-schema-change'):,.0f}")
+        print(f"shape {shape}: --copy-threads 0 (the default) chooses {self.auto[shape]}")
         print("load p95 (sysbench, per second) median / max over the rounds:")
-        for name in ("pt-online-schema-change", "pt-osc --chunk-size N", "dbops-console migrate",
-                     "ours --no-verify-checksum"):
+        for name in ("pt-online-schema-change", "pt-osc --chunk-size N") + mine_all:
             xs = r[("load", name)]
             print(f"  {name:30s} {statistics.median(x['p95_med'] for x in xs):8.2f}ms "
                   f"{max(x['p95_max'] for x in xs):8.2f}ms")
@@ -314,10 +360,22 @@ def main(argv=None) -> int:
     p.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "bench-migration"))
     p.add_argument("--port", type=int, default=26550)
     p.add_argument("--chunk-size", type=int, default=10000)
-    p.add_argument("--copy-threads", type=int, default=1)
+    p.add_argument("--copy-threads", default="1,2,4", help="comma-separated thread counts, one run of ours each")
+    p.add_argument("--shapes", default="autoinc,plain", help="comma-separated: autoinc, plain (see the doc)")
+    p.add_argument("--no-checksum-run", action="store_true", help="skip ours with --no-verify-checksum")
     p.add_argument("--rounds", type=int, default=3,
                    help="runs of every tool per phase (order rotated each round); medians are compared")
     args = p.parse_args(argv)
+    try:
+        threads = [int(x) for x in args.copy_threads.split(",")]
+        if not threads or min(threads) < 1:
+            raise ValueError
+    except ValueError:
+        p.error(f"--copy-threads: comma-separated counts of at least 1, got {args.copy_threads!r}")
+    bad = set(args.shapes.split(",")) - {"autoinc", "plain"}
+    if bad:
+        p.error(f"--shapes: unknown shape(s) {', '.join(sorted(bad))}: use autoinc and/or plain")
+    args.threads = threads
     compile_console()
     Bench(args).main()
     return 0

@@ -123,8 +123,9 @@ class MigrationOptions:
     verify_checksum: bool = opt(True, "compare the tables before the cut-over")
     checksum_chunk_size: int = opt(10000, "rows per checksum chunk", minimum=1, maximum=1_000_000,
                                    unit="rows")
-    copy_threads: int = opt(1, "copy chunks in parallel on this many connections", minimum=1,
-                            maximum=64)
+    copy_threads: int = opt(0, "copy chunks in parallel on this many connections (0: chosen from "
+                               "the server: its cores, at most 4; 1 where the ghost's AUTO_INCREMENT "
+                               "serializes chunks)", minimum=0, maximum=64)
     defer_secondary_indexes: bool = opt(True, "build plain secondary indexes after the copy, in one "
                                               "sorted online build")
     checksum_threads: int = opt(4, "check chunks in parallel on this many connection pairs",

@@ -296,3 +296,42 @@ def test_fulltext_and_partitioned_tables_migrate(sb, tmp_path, table, ddl, row):
         assert ("FULLTEXT" if table == "s6" else "PARTITION") in cur.fetchone()[1]
     assert_replicas_equal(sb, table, ["id", "z"])     # the ghost's DDL was binlogged
     c.close()
+
+
+@pytest.mark.parametrize("autoinc", [False, True], ids=["plain-key", "auto-increment"])
+def test_copy_threads_chosen_from_the_server_under_writes(sb, tmp_path, autoinc):
+    """--copy-threads left at 0 (the default): the server's cores
+    (thread_pool_size) copy in parallel a table without AUTO_INCREMENT; one
+    connection copies an AUTO_INCREMENT table (its chunks would serialize on
+    the AUTO-INC lock under MariaDB's innodb_autoinc_lock_mode=1); writers
+    run throughout and nothing is lost."""
+    c = connect(sb)
+    table = f"ct_{'ai' if autoinc else 'pk'}"
+    with c.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
+        cur.execute(f"CREATE TABLE {table} (id INT NOT NULL {'AUTO_INCREMENT ' if autoinc else ''}PRIMARY KEY, "
+                    f"n INT NULL, name VARCHAR(40) NULL) ENGINE=InnoDB")
+        rows = {(i,): {"id": i, "n": i % 97, "name": f"r{i}"} for i in range(1, 20001)}
+        cur.executemany(f"INSERT INTO {table} (id, n, name) VALUES (%s, %s, %s)",
+                        [(r["id"], r["n"], r["name"]) for r in rows.values()])
+        cur.execute("SELECT @@thread_pool_size, @@innodb_autoinc_lock_mode")
+        cores, mode = cur.fetchone()
+    rng = random.Random(3)
+    load = Load(lambda: connect(sb), table, ["id"], rows, threads=2, owner=lambda k: k[0] % 2,
+                new_key=lambda t, n: (100000 + 2 * n + t,),
+                make_row=lambda r: {"n": rng.randint(0, 9), "name": rng.choice(["a", None, "é"])}).start()
+    try:
+        _, task = start_task(sb, tmp_path, table=table, chunk_size=500, alter="ADD COLUMN extra INT NULL")
+        wait_phase(task, ("cutting-over", "cleaning-up", "complete"))
+        finish(task)
+    finally:
+        load.stop()
+    st = task.status()
+    assert st.state == "done" and st.phase == "complete", st.last_error
+    assert not load.errors, load.errors[:3]
+    want = 1 if autoinc and mode != 2 else min(cores, 4)
+    assert task.copy_threads == want, (task.copy_threads, cores, mode)
+    assert task.copier.turns.needed == (autoinc and mode != 2)
+    assert table_rows(c, table, ["id", "n", "name"]) == load.expected(["id", "n", "name"])
+    assert_replicas_equal(sb, table, ["id", "n", "name", "extra"])
+    c.close()

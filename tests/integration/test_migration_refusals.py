@@ -66,7 +66,7 @@ REFUSED = [
     (("--table", "rf_missing"), "does not exist"),
     (("--table", "rf_nokey"), "no NOT NULL unique key is shared"),
     (("--table", "rf_plain", "--chunk-size", "5"), "--chunk-size must be between 10"),
-    (("--table", "rf_plain", "--copy-threads", "0"), "--copy-threads must be between 1"),
+    (("--table", "rf_plain", "--copy-threads", "-1"), "--copy-threads must be between 0"),
     (("--table", "rf_plain", "--max-load", "Threads_runing=50"),
      "--max-load: Threads_runing is not a status variable of this server"),
     (("--table", "rf_plain", "--critical-load", "Threads_running=90,Questionz=5"),

@@ -32,6 +32,7 @@ from console.engine.migration.copycheck import (
     strict_error,
     value_warnings,
 )
+from console.engine.migration.copythreads import serializes
 from console.engine.migration.inspect import Inspection
 from console.engine.migration.sqlutil import cmp_tuple, col_list, key_eq, key_in, key_range, qi, qt
 from console.engine.migration.turns import Turns
@@ -43,14 +44,15 @@ Key = tuple[Any, ...]
 
 class Copier:
     def __init__(self, ins: Inspection, turns: Turns | None = None, panic_on_warnings: bool = False,
-                 retries: int = 10):
+                 retries: int = 10, autoinc_lock_mode: int | None = None):
         self.ins = ins
         self.retries = retries      # --default-retries: attempts of a chunk that met a lock conflict
         # a duplicate-key warning that cost a row (a new unique key) stops the copy
         self.panic_on_warnings = panic_on_warnings
         # shared with the binlog apply: one ghost writer at a time, where the
         # ghost has an AUTO-INC lock to wait for
-        self.turns = turns or Turns(any(c.auto_increment for c in ins.ghost_columns))
+        self.turns = turns or Turns(serializes(any(c.auto_increment for c in ins.ghost_columns),
+                                               autoinc_lock_mode))
         self.kcols = list(ins.key.columns)
         self.min: Key | None = None
         self.max: Key | None = None

@@ -78,7 +78,7 @@ class CopyScheduler:
             return n
 
         self._observed.wait(10)       # no chunk before the first throttle check
-        threads = self.opts.copy_threads
+        threads = self.copy_threads     # --copy-threads, or chosen (``copythreads.py``)
         inflight: set[cf.Future] = set()
         after = copier.last
         last_save = time.monotonic()

@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+from console.engine.migration import copythreads
 from console.engine.migration.apply import Applier
 from console.engine.migration.apply_stream import OWN_SESSION, own_sessions_of
 from console.engine.migration.checkpoint import Checkpoint
@@ -33,6 +34,7 @@ from console.engine.migration.control_commands import LiveControl
 from console.engine.migration.copy import Copier
 from console.engine.migration.copycheck import ValueChanged
 from console.engine.migration.copyschedule import CopyScheduler
+from console.engine.migration.copythreads import server_facts
 from console.engine.migration.cutover import CutOverFailed, KeysDiffer, cut_over
 from console.engine.migration.follow import APPLIED_POS, FollowPrimary, PrimaryLost, recorded
 from console.engine.migration.hooks import HookFailed, Hooks
@@ -154,6 +156,7 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
         self._waiting_for = ""                # what the migration waits for (status)
         self._prepared: tuple | None = None   # (inspection connection, table lock) from prepare()
         self._resume_state: dict | None = None   # the checkpoint --resume continues from
+        self.copy_threads = 1                 # the copy's connections (chosen when the copy starts)
         self._run_id = ""  # this run's id (kept by --resume): the lineage of its published progress
         self._rows_counted: tuple[int, int, int] | None = None   # --exact-rowcount: (count, ins, del)
         self.hooks = Hooks(opts.hooks_path, self._hook_env, log=log)
@@ -419,8 +422,12 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
             write_changelog(conn, ins, APPLIED_POS, start_pos)
         self.log(f"binlog apply starts at GTID {start_pos or '(empty)'}"
                  + (f" ({start_file[0]}:{start_file[1]})" if start_file else ""))
+        cores, lock_mode = server_facts(conn)
+        self.copy_threads, why = copythreads.choose(
+            opts.copy_threads, cores, any(c.auto_increment for c in ins.ghost_columns), lock_mode)
+        self.log(f"copy: {self.copy_threads} connection(s) ({why})")
         self.copier = copier = Copier(ins, panic_on_warnings=opts.panic_on_warnings,
-                                     retries=opts.default_retries)
+                                     retries=opts.default_retries, autoinc_lock_mode=lock_mode)
         # checksum overlapped with the copy: only for a copy made entirely by
         # this run (after a resume, the full pass checks everything)
         overlap = opts.verify_checksum and not state
