@@ -1,11 +1,17 @@
-"""Snapshot tests of every screen and dialog at 80x24 and 200x50, fed fixed
+"""Snapshot tests of every screen and dialog (the host drill-down, the declare
+form and the quit dialog too) at 80x24 and 200x50, fed fixed
 data (no server, no clock: fixed timestamps rendered in UTC)."""
+
+import time
 
 import pytest
 
+from console.tui.screens.host import HostScreen
 from console.tui.screens.recoveries import RecoveriesScreen
 from console.tui.widgets.ask import AskDialog
 from console.tui.widgets.confirm import ConfirmDialog
+from console.tui.widgets.declare_form import DeclareTaskForm
+from console.tui.widgets.quit_dialog import QuitDialog
 from console.tui.widgets.restore_dialog import RestoreDialog
 from tests.support.pilot import wait_until
 from tests.tui.fixed import fixed_engine
@@ -51,6 +57,26 @@ async def _recoveries(app, pilot):
     await pilot.press("down")  # the switchover: its steps
 
 
+HOST = {
+    "status": {"counters": {"Questions": 1200, "Threads_running": 3},
+               "innodb": {"buffer_pool_hit_rate": "99.9%", "history_list_length": 42}},
+    "processlist": [
+        {"id": 31, "user": "app", "db": "shop", "command": "Query", "time": 12.5,
+         "state": "Waiting for table metadata lock", "trx_started": None,
+         "info": "ALTER TABLE shop.orders ADD COLUMN note TEXT"},
+        {"id": 27, "user": "app", "db": "shop", "command": "Sleep", "time": 40.0, "state": "",
+         "trx_started": "2023-11-14 22:12:40", "info": None},
+        {"id": 5, "user": "repl", "db": None, "command": "Binlog Dump GTID", "time": 3600.0,
+         "state": "Master has sent all binlog to slave", "trx_started": None, "info": None},
+    ],
+}
+
+
+async def _host(app, pilot):
+    app.engine.host_info = lambda c, h, what, *a: HOST.get(what, [])
+    app.push_screen(HostScreen(app.engine, "prod", "db1"))
+
+
 async def _filter(app, pilot):
     await pilot.press("slash", *"db3")
 
@@ -68,6 +94,9 @@ SCREENS = {
     "recoveries": _recoveries,
     "confirm": _confirm,
     "ask": _push(lambda: AskDialog("Run mig-orders again?", "mig-orders has ended (done). Start a new run?")),
+    "host": _host,
+    "declare": _push(lambda: DeclareTaskForm(["prod"], "relay")),
+    "quit": _push(lambda: QuitDialog(4242, ["relay-a", "mig-orders"])),
     "restore": _push(lambda: RestoreDialog("2023-11-14 22:13:20", "/var/lib/dbops/backup-restore", 3307)),
 }
 
@@ -76,6 +105,9 @@ SCREENS = {
 @pytest.mark.parametrize("screen", SCREENS)
 def test_screen_snapshot(snap_compare, monkeypatch, screen, size):
     utc(monkeypatch)
+    strftime = time.strftime    # "now" fixed (the host screen's "processlist at HH:MM:SS")
+    monkeypatch.setattr(time, "strftime", lambda fmt, t=None: strftime(fmt, t if t is not None
+                                                                       else time.gmtime(1700000000)))
     app, _ = console()
     step = SCREENS[screen]
 
