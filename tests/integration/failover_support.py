@@ -21,6 +21,24 @@ def prepare(h) -> None:
     h.wait_replicas_caught_up()
 
 
+def connect_writable(ports, user: str, password: str):
+    """(connection, port) of the first of ``ports`` that answers and is not
+    read_only (the primary, wherever a recovery put it); (None, None) while
+    none is."""
+    for p in ports:
+        try:
+            c = pymysql.connect(host="127.0.0.1", port=p, user=user, password=password, autocommit=True,
+                                connect_timeout=0.5, read_timeout=5, write_timeout=5)
+        except pymysql.MySQLError:
+            continue
+        with c.cursor() as cur:
+            cur.execute("SELECT @@global.read_only")
+            if int(cur.fetchone()[0]) == 0:
+                return c, p
+        c.close()
+    return None, None
+
+
 class Writer(threading.Thread):
     """Inserts increasing ids into app.t on whichever node accepts writes;
     ``acked`` holds the ids whose commit returned OK."""
@@ -36,18 +54,7 @@ class Writer(threading.Thread):
         self.port_of: dict[int, int] = {}  # acknowledged id -> port of the node that acknowledged it
 
     def _connect(self):
-        for p in self.ports:
-            try:
-                c = pymysql.connect(host="127.0.0.1", port=p, user=APP_USER, password=APP_PW,
-                                    autocommit=True, connect_timeout=0.5, read_timeout=5)
-            except pymysql.MySQLError:
-                continue
-            with c.cursor() as cur:
-                cur.execute("SELECT @@global.read_only")
-                if int(cur.fetchone()[0]) == 0:
-                    return c, p
-            c.close()
-        return None, None
+        return connect_writable(self.ports, APP_USER, APP_PW)
 
     def run(self) -> None:
         conn, port = None, None

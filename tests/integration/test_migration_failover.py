@@ -26,6 +26,7 @@ from console.engine.failover.context import ClusterOps, RecoveryOptions
 from console.engine.failover.detection import assess
 from console.engine.failover.emergency import Failover
 from console.engine.failover.switchover import Switchover
+from tests.integration.failover_support import connect_writable
 from tests.support.serving import cluster_part, start_serving
 
 pytestmark = pytest.mark.integration
@@ -61,18 +62,7 @@ class Writer(threading.Thread):
         self.stop_ev = threading.Event()
 
     def _connect(self):
-        for p in self.ports:
-            try:
-                c = pymysql.connect(host="127.0.0.1", port=p, user=APP, password=APP_PW, autocommit=True,
-                                    connect_timeout=0.5, read_timeout=5, write_timeout=5)
-            except pymysql.MySQLError:
-                continue
-            with c.cursor() as cur:
-                cur.execute("SELECT @@global.read_only")
-                if int(cur.fetchone()[0]) == 0:
-                    return c, p
-            c.close()
-        return None, None
+        return connect_writable(self.ports, APP, APP_PW)
 
     def run(self) -> None:
         rng = random.Random(16)
