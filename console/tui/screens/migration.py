@@ -45,7 +45,7 @@ def render_lines(st) -> dict[str, str]:
         "title": f"{d.database}.{d.table}  [b]{st.phase or st.state}[/b]  ({st.state})",
         "head": f"[b]{d.percent:.1f}%[/b]   ETA [b]{eta}[/b]",
         "alter": f"ALTER: {d.alter}",
-        "rows": f"rows {d.rows_copied:,} / {d.rows_estimate:,} ({d.percent:.1f}%)  "
+        "rows": f"rows {d.rows_copied:,} / {d.rows_estimate:,} ({d.percent:.1f}%)\n"
                 f"{d.copy_rate if on else 0:,.0f} rows/s  ETA {eta}",
         "apply": f"applied {d.events_applied:,} events  {d.apply_rate if on else 0:,.0f}/s\nbacklog "
                  f"{'-' if d.backlog_bytes is None or not on else f'{d.backlog_bytes:,} B'}  "
