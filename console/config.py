@@ -528,6 +528,31 @@ def _parse_task(t: Table, name: str, clusters: Mapping[str, ClusterConfig],
     return TaskConfig(name=name, kind=kind, cluster=cluster, autostart=autostart, options=options)
 
 
+def task_table(tc: TaskConfig) -> dict[str, Any]:
+    """``tc`` as the ``[tasks.NAME]`` table that declares it (JSON-safe:
+    paths as strings, lists as lists; options left unset omitted): what a
+    shared fleet keeps of a task (``engine/fleet.py``)."""
+    out: dict[str, Any] = {"kind": tc.kind, "autostart": tc.autostart}
+    if tc.cluster is not None:
+        out["cluster"] = tc.cluster
+    for o in options_of(type(tc.options)):
+        v = getattr(tc.options, o.name)
+        if v is None or not o.spec.config:
+            continue
+        out[o.name] = str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def parse_task_table(data: Mapping[str, Any], name: str, clusters: Mapping[str, ClusterConfig],
+                     origin: str) -> TaskConfig:
+    """A ``[tasks.NAME]`` table from elsewhere than the config file (the
+    fleet's definitions in etcd), checked exactly as the file's are; a
+    ``ConfigError`` names ``origin`` and the key."""
+    task = _parse_task(Table(data, f"tasks.{name}", origin), name, clusters)
+    assert task is not None  # (no error list: a problem raises)
+    return task
+
+
 # ---------------------------------------------------------------------------
 # the JSON Schema of a config file (``config schema``): every option from its
 # declaration; the password sources, tags and state_dir as the parser reads them

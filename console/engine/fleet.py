@@ -9,7 +9,14 @@ Every ``interval`` the service's loop calls ``Fleet.tick``:
    then taken out of the engine and its lease given back;
 2. **tell**: each owned task's state, phase, last error and summary go to
    the coordinator (for every engine's console);
-3. **take**: the autostart tasks of the config that nobody owns are taken,
+3. **adopt**: the fleet's task definitions (each engine publishes its
+   config file's whole ``[tasks.NAME]`` tables) that this engine's file
+   lacks are read as the file's are and join its config, when it knows
+   their cluster (the hosts and passwords stay in each engine's file, never
+   in etcd); one it cannot read is said once and left out.  A definition
+   its declarer took out of its file is forgotten in etcd, and an engine
+   running it stops it;
+4. **take**: the autostart tasks of the config that nobody owns are taken,
    one per tick, while this engine runs fewer than its share (the tasks
    divided by the engines alive, rounded up); the pick is spread by a hash
    of the engine and the task.  A task taken over starts from its stored
@@ -24,7 +31,9 @@ import hashlib
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
+from console.config import Config, ConfigError, parse_task_table, task_table
 from console.engine.coord.coordinator import Fenced
 from console.engine.task import DONE, FAILED, NEW
 from console.errors import UserError
@@ -56,6 +65,11 @@ class Fleet:
         self._refused: dict[str, float] = {}
         self._down = ""
         self._fenced: set[str] = set()  # said lost, not released yet
+        self.own: set[str] = set(engine.config.tasks)   # the tasks this engine's config file declares
+        self._forget: set[str] = set()    # declared by the file before, not any more: out of etcd
+        self._file_tasks: set[str] | None = None   # the file's tasks after a reload, until define()
+        self._unread: dict[str, str] = {}  # a fleet definition left out -> why (said once)
+        self._dropping: set[str] = set()  # adopted, then no longer declared: being taken out
 
     def start(self) -> None:
         """Publish the config's task definitions; take tasks after one interval
@@ -66,8 +80,66 @@ class Fleet:
                  f"{self.coord.engine_id}")
 
     def define(self) -> None:
-        self.coord.define_tasks({n: {"kind": tc.kind, "cluster": tc.cluster, "autostart": tc.autostart}
-                                 for n, tc in self.engine.config.tasks.items()})
+        """Publish the config file's task definitions, whole; forget those it
+        no longer declares (after a reload: ``merged``)."""
+        tasks = self.engine.config.tasks
+        if self._file_tasks is not None:
+            self._forget |= self.own - self._file_tasks
+            self.own, self._file_tasks = self._file_tasks, None
+        self.coord.define_tasks({n: task_table(tasks[n]) for n in sorted(self.own) if n in tasks},
+                                forget=sorted(self._forget))
+        self._forget.clear()
+
+    def merged(self, file_config: Config) -> Config:
+        """A config read again from the file (a reload), with the fleet's
+        definitions it lacks: what the engine runs once the reload applies
+        (``define`` then makes the file's tasks this engine's own)."""
+        self._file_tasks = set(file_config.tasks)
+        return self._adopted(file_config, self._file_tasks, self.own - self._file_tasks)
+
+    def cancel(self) -> None:
+        """The reload ``merged`` read was refused: the file's tasks stay as they were."""
+        self._file_tasks = None
+
+    def _adopted(self, config: Config, own: set[str], dropped: set[str] = frozenset()) -> Config:
+        """``config``'s tasks of the file (``own``) and the fleet's others,
+        but for those this engine's file no longer declares (``dropped``)."""
+        tasks = {n: tc for n, tc in config.tasks.items() if n in own}
+        for name, table in sorted(self.coord.definitions().items()):
+            if name in own or name in dropped or name in self._forget:
+                continue
+            try:
+                tasks[name] = parse_task_table(table, name, config.clusters, "the fleet's definition")
+                self._unread.pop(name, None)
+            except (ConfigError, UserError) as e:
+                if self._unread.get(name) != str(e):
+                    self._unread[name] = str(e)
+                    self.say(f"serve: fleet task {name} left out (this engine cannot run it): {e}")
+        return replace(config, tasks=tasks)
+
+    def _adopt(self) -> None:
+        if self._file_tasks is not None:   # a reload applies (another thread): its define() comes
+            return
+        old = self.engine.config
+        new = self._adopted(old, self.own)
+        if new.tasks == old.tasks:
+            return
+        self.engine.set_config(new)
+        for name in sorted(set(new.tasks) - set(old.tasks)):
+            self.say(f"serve: task {name}: declared by another engine of the fleet, adopted")
+        for name in sorted(set(old.tasks) - set(new.tasks)):
+            self.say(f"serve: task {name}: no longer declared in the fleet")
+            self._dropping.add(name)
+
+    def _drop(self) -> None:
+        """Take out the tasks the fleet no longer declares (a stop may take
+        a few ticks; the lease goes back once it is out: ``_fence``)."""
+        have = {t.task_id for t in self.engine.tasks()}
+        for name in sorted(self._dropping):
+            if name in self.engine.config.tasks:   # declared again
+                self._dropping.discard(name)
+            elif name not in have or self.engine.remove_task(name, actor=ACTOR, wait=0):
+                self._dropping.discard(name)
 
     def tick(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -86,6 +158,8 @@ class Fleet:
             self._down = ""
             self.say(f"serve: coordinator: {self.coord.description} answers again")
         self._tell()
+        self._adopt()
+        self._drop()
         if now >= self._settle_until:
             self._take()
 

@@ -275,8 +275,12 @@ class Service:
         try:
             try:
                 new = self.load()
+                if self.fleet is not None:  # the fleet's tasks other engines declare stay
+                    new = self.fleet.merged(new)
                 plan = plan_reload(self.config, new)
             except UserError as e:
+                if self.fleet is not None:
+                    self.fleet.cancel()
                 self.engine.audit(ACTOR, "reload", self._config_name(), "refused", str(e))
                 self.say(f"serve: reload refused, the old config stays in force: {e}")
                 return None
@@ -288,6 +292,11 @@ class Service:
                                   f"{type(e).__name__}: {e}")
                 self.say(f"serve: reload failed part way: {type(e).__name__}: {e} "
                          f"(traceback in {self.state_dir / 'errors.log'}); serving on")
+            if self.fleet is not None:  # the file's definitions are the fleet's
+                try:
+                    self.fleet.define()
+                except UserError as e:
+                    self.say(f"serve: coordinator: the config's task definitions not published: {e}")
             return plan
         finally:
             self.notifier.ready(self._counts())
@@ -337,9 +346,7 @@ class Service:
                           f"started; the change applies at its next start")
                 self.engine.audit(ACTOR, "config-changed", t.task_id, "pending", detail)
                 self.say(f"serve: task {t.task_id} {detail}")
-        if self.fleet is not None:
-            self.fleet.define()
-        else:
+        if self.fleet is None:
             self._autostart(retry_failed=True)
 
     # ---- helpers ------------------------------------------------------------------------

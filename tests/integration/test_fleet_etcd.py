@@ -253,3 +253,51 @@ def test_a_bad_or_unreachable_coordinator_is_one_line_and_makes_nothing(sandbox,
         lines = p.stderr.strip().splitlines()
         assert len(lines) == 1 and says in lines[0], p.stderr
         assert not state.exists() and not (tmp_path / "relay").exists()
+
+
+def test_a_task_declared_by_one_engine_is_taken_over_by_an_engine_whose_file_lacks_it(
+        sandbox, tmp_path, serve, etcd):  # noqa: F811 - the fixture
+    """Task definitions live in etcd: engine 1's file declares relay `ra`,
+    engine 2's only the cluster.  Engine 2 adopts `ra` (its console and
+    `status --json` list it as declared), a definition it cannot read (an
+    unknown cluster) is left out in one line, and after kill -9 of engine 1
+    engine 2 runs `ra` on from its checkpoint: byte-identical, every
+    transaction once."""
+    h = sandbox
+    reader = EtcdCoordinator(parse_coordinator(etcd.url), ttl=TTL, engine_id="test")
+    reader.define_tasks({"elsewhere": {"kind": "relay", "cluster": "nowhere", "relay_dir": "/nonexistent",
+                                       "server_id": 5499, "autostart": True}})
+    cfg1, cfg2 = tmp_path / "engine1.toml", tmp_path / "engine2.toml"
+    cfg1.write_text(cluster_part(h, tmp_path / "state1") + relay_task("ra", tmp_path / "ra", 5441))
+    cfg2.write_text(cluster_part(h, tmp_path / "state2"))
+    with Load(h):
+        e1 = serve(cfg1, None, "--coordinator", etcd.url, "--lease-ttl", str(TTL))
+        wait_for(lambda: fleet_state(reader, "ra") == ("running", engine_id(e1)), timeout=60,
+                 what="ra running on engine 1")
+        e2 = serve(cfg2, None, "--coordinator", etcd.url, "--lease-ttl", str(TTL))
+        wait_for(lambda: any("task ra: declared by another engine of the fleet, adopted" in ln
+                             for ln in e2.err), timeout=30, what="engine 2 adopts ra")
+        left_out = [ln for ln in e2.err if "fleet task elsewhere left out" in ln]
+        assert len(left_out) == 1 and "no cluster named 'nowhere'" in left_out[0], e2.err
+        client = wait_for(lambda: connect(tmp_path / "state2"), timeout=30, what="engine 2's API")
+        wait_for(lambda: any(d["task_id"] == "ra" and d["declared"] for d in client.tasks()), timeout=10,
+                 what="ra declared in engine 2's task list")
+        st = json.loads(subprocess.run([sys.executable, "-m", "console", "status", "--json", "--config",
+                                        str(cfg2)], capture_output=True, text=True, timeout=60,
+                                       check=True).stdout)
+        assert {d["task_id"]: d["engine"] for d in st["tasks"]}.get("ra") == engine_id(e1)
+        time.sleep(1.0)
+        e1.p.kill()
+        assert e1.p.wait(30) == -signal.SIGKILL
+        wait_for(lambda: fleet_state(reader, "ra") == ("running", engine_id(e2)), timeout=4 * TTL + 30,
+                 what="ra taken over by engine 2")
+    end = gtid_pos(h)
+    wait_meta_gtid(tmp_path / "ra", end, timeout=60)
+    e2.p.send_signal(signal.SIGTERM)
+    assert e2.p.wait(60) == 0, e2.err
+    assert not any("Traceback" in ln for ln in e2.err), e2.err
+    meta = assert_consistent(tmp_path / "ra")
+    assert meta.gtid == end
+    compare_with_upstream(tmp_path / "ra" / meta.subdir, datadir(h), h.sql("node1", "SHOW MASTER STATUS")[0][0])
+    assert relayed_gtids(tmp_path / "ra") == upstream_gtids(h, "node1")
+    assert "elsewhere" not in {d["task_id"] for d in st["tasks"] if d.get("declared")}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from console.errors import UserError
@@ -48,8 +48,14 @@ class Coordinator(ABC):
     # ---- engines and task ownership -----------------------------------------------
 
     @abstractmethod
-    def define_tasks(self, defs: dict[str, dict]) -> None:
-        """Publish the task definitions this engine knows (name -> kind, cluster, autostart)."""
+    def define_tasks(self, defs: dict[str, dict], forget: Collection[str] = ()) -> None:
+        """Publish the task definitions of this engine's config file (name ->
+        its ``[tasks.NAME]`` table: ``config.task_table``); ``forget``: those
+        it declared before and no longer does."""
+
+    def definitions(self) -> dict[str, dict]:
+        """Every task definition of the fleet (read by ``refresh``)."""
+        return {}
 
     @abstractmethod
     def engines(self) -> list[str]:

@@ -29,7 +29,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -141,9 +141,11 @@ class EtcdCoordinator(Coordinator):
 
     # ---- task ownership -----------------------------------------------------------------
 
-    def define_tasks(self, defs: dict[str, dict]) -> None:
+    def define_tasks(self, defs: dict[str, dict], forget: Collection[str] = ()) -> None:
         for name, d in defs.items():
             self.kv.put(self._task_key(name, "def"), _j(d))
+        for name in forget:
+            self.kv.delete(self._task_key(name, "def"))
 
     def refresh(self) -> None:
         """Read the fleet (engines, owners, statuses, pause flags) into the cache."""

@@ -8,7 +8,7 @@ pause flags and statuses are the engine's own, in memory."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from console.engine.coord.coordinator import Coordinator, default_engine_id
@@ -24,7 +24,7 @@ class StateDirCoordinator(Coordinator):
         self.description = f"state directory {state.root}"
         self._paused: set[str] = set()
 
-    def define_tasks(self, defs: dict[str, dict]) -> None:
+    def define_tasks(self, defs: dict[str, dict], forget: Collection[str] = ()) -> None:
         pass
 
     def engines(self) -> list[str]:
