@@ -157,3 +157,4 @@ def test_a_refused_reload_changes_nothing():
     fleet.cancel()
     fleet.define()
     assert fleet.own == {"r1"} and set(engine.coordinator.defs) == {"r1"}
+

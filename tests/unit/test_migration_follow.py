@@ -111,7 +111,8 @@ def test_a_configured_migration_task_knows_its_cluster_hosts(tmp_path):
         "db2": {"host": "10.0.0.2", "user": "u", "password": "p"}}}},
         "tasks": {"m": {"kind": "migration", "cluster": "c", "database": "d", "table": "t",
                         "alter": "ADD x INT"}}})
-    engine = types.SimpleNamespace(config=cfg, state=StateDir(tmp_path), event=lambda *a: None)
+    engine = types.SimpleNamespace(config=cfg, state=StateDir(tmp_path), event=lambda *a: None,
+                                   coordinator=types.SimpleNamespace(shared=False))
     task = make_migration_task(engine, cfg.tasks["m"])
     assert task.ep.host == "10.0.0.1"
     assert [e.host for e in task.cluster] == ["10.0.0.1", "10.0.0.2"]

@@ -17,6 +17,13 @@ def make_migration_task(engine, tc):
     if host is None:
         raise UserError(f"task {tc.name}: no host {opts.host!r} in cluster {cluster.name}")
     task_dir = engine.state.task_dir(tc.name)
+    if opts.execute and not opts.resume:
+        from console.engine.migration.checkpoint import Checkpoint
+        from console.engine.migration.fleet_resume import take_fleet_checkpoint
+
+        if owner := take_fleet_checkpoint(engine, tc.name, Checkpoint(task_dir / "checkpoint.json")):
+            engine.event(tc.name, f"taken over in the fleet: resuming the run of engine {owner} from "
+                                  f"its last published checkpoint")
     if opts.execute and not opts.resume and (task_dir / "checkpoint.json").exists():
         # an engine's migration starts again where its earlier run stopped (a
         # stop, the engine's SIGTERM, a kill -9, a failed cut-over): the

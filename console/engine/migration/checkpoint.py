@@ -56,15 +56,29 @@ class Checkpoint:
     def __init__(self, path: Path):
         self.path = Path(path)
 
-    def save(self, *, database: str, table: str, alter: str, applied_pos: str,
-             copy_min, copy_max, copy_last, rows_copied: int, copy_done: bool,
-             run: str = "") -> None:
-        write_json_atomic(self.path, {
+    @staticmethod
+    def record(*, database: str, table: str, alter: str, applied_pos: str,
+               copy_min, copy_max, copy_last, rows_copied: int, copy_done: bool,
+               run: str = "") -> dict:
+        """The checkpoint as stored (JSON-safe): in the file, and in a shared
+        fleet's coordinator, from which another engine resumes the run."""
+        return {
             "version": VERSION, "database": database, "table": table, "run": run,
             "fingerprint": fingerprint(database, table, alter), "applied_pos": applied_pos,
             "copy": {"min": enc(copy_min), "max": enc(copy_max), "last": enc(copy_last),
                      "rows": rows_copied, "done": copy_done},
-        })
+        }
+
+    def save(self, **fields) -> dict:
+        rec = self.record(**fields)
+        self.write(rec)
+        return rec
+
+    def write(self, rec: dict) -> None:
+        write_json_atomic(self.path, rec)
+
+    def exists(self) -> bool:
+        return self.path.exists()
 
     def load(self, database: str, table: str, alter: str) -> dict:
         raw = read_json(self.path)

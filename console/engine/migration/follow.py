@@ -31,7 +31,7 @@ import time
 import pymysql
 
 from console.engine.migration.checkpoint import dec, enc
-from console.engine.migration.sqlutil import qt
+from console.engine.migration.sqlutil import key_range, qt
 from console.engine.migration.tables import check_tables, table_exists, write_changelog
 from console.errors import UserError
 from console.mysql.connection import Endpoint, close_quietly, connect, describe_error, query, scalar
@@ -110,6 +110,13 @@ def recorded(conn, ins) -> tuple[str | None, tuple | None, bool]:
     got = {r["hint"]: r["value"] for r in rows}
     last = dec(json.loads(got[COPY_LAST])) if COPY_LAST in got else None
     return got.get(APPLIED_POS), (tuple(last) if last is not None else None), COPY_LAST in got
+
+
+def ghost_rows_upto(conn, ins, last) -> int:
+    """The ghost's rows up to key ``last``: the copy's count once chunks the
+    checkpoint did not see are found committed (``recorded``)."""
+    where, params = key_range(list(ins.key.columns), None, list(last))
+    return int(scalar(conn, f"SELECT COUNT(*) FROM {qt(ins.database, ins.ghost)} WHERE {where}", params))
 
 
 def record_copy_last(conn, ins, last) -> None:

@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+from console.engine.coord.coordinator import Fenced
 from console.engine.migration import copythreads
 from console.engine.migration.apply import Applier
 from console.engine.migration.apply_stream import OWN_SESSION, own_sessions_of
@@ -36,7 +37,13 @@ from console.engine.migration.copycheck import ValueChanged
 from console.engine.migration.copyschedule import CopyScheduler
 from console.engine.migration.copythreads import server_facts
 from console.engine.migration.cutover import CutOverFailed, KeysDiffer, cut_over
-from console.engine.migration.follow import APPLIED_POS, FollowPrimary, PrimaryLost, recorded
+from console.engine.migration.follow import (
+    APPLIED_POS,
+    FollowPrimary,
+    PrimaryLost,
+    ghost_rows_upto,
+    recorded,
+)
 from console.engine.migration.hooks import HookFailed, Hooks
 from console.engine.migration.inspect import Inspection, Refused, inspect, table_names
 from console.engine.migration.onreplica import (
@@ -178,14 +185,20 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
         if c is None or a is None or self.ins is None or self._revert is not None:
             return      # (a revert is not resumed: it starts again from its record)
         self.guard_write()  # a fenced owner (fleet lease lost) saves nothing more
-        self.checkpoint_file.save(
+        rec = self.checkpoint_file.save(
             database=self.opts.database, table=self.opts.table, alter=self.opts.alter,
             applied_pos=a.applied_pos, copy_min=c.min, copy_max=c.max, copy_last=c.last,
             rows_copied=c.rows_copied, copy_done=c.done, run=self._run_id)
-        # the progress, to a shared fleet's coordinator: never backwards within this run
-        self.publish_checkpoint("migration", [int(c.done), c.rows_copied],
-                                {"rows": c.rows_copied, "done": c.done, "applied_pos": a.applied_pos},
-                                lineage=f"{self.opts.database}.{self.opts.table} run {self._run_id}")
+        # to a shared fleet's coordinator, never backwards within this run: the
+        # progress, and the whole record another engine resumes from
+        # (``fleet_resume.py``) when this one dies
+        rows, done = rec["copy"]["rows"], rec["copy"]["done"]   # (the copy threads count on)
+        self.publish_checkpoint("migration", [int(done), rows],
+                                {"rows": rows, "done": done, "applied_pos": rec["applied_pos"],
+                                 "record": rec}, lineage=self._lineage())
+
+    def _lineage(self) -> str:
+        return f"{self.opts.database}.{self.opts.table} run {self._run_id}"
 
     # ---- run ------------------------------------------------------------------------
 
@@ -411,8 +424,14 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
             # batch and copy chunk wrote it), the checkpoint file is up to 1 s
             # old and may come from another server (``follow.py``)
             applied, last, have_last = recorded(conn, ins)
+            rows = state["rows"]
+            if have_last and last is not None and last != state["last"]:
+                # chunks committed after the checkpoint's save: the rows copied
+                # are the ghost's up to the server's copy-last (never fewer than
+                # the checkpoint said: a published count never goes back)
+                rows = max(rows, ghost_rows_upto(conn, ins, last))
             state = dict(state, applied_pos=applied or state["applied_pos"],
-                         last=last if have_last else state["last"])
+                         last=last if have_last else state["last"], rows=rows)
             start_pos = state["applied_pos"]
         elif ins.flavor == "mariadb":
             start_file, start_pos = binlog_start(conn, self.dialect)
@@ -577,6 +596,12 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
             self.log(f"old table kept as {ins.database}.{ins.old} (drop it when satisfied; --revert swaps it "
                      f"back with the changes made since, recorded in {path})")
         self.checkpoint_file.remove()
+        rows = self.copier.rows_copied if self.copier else 0
+        try:   # nothing left to resume
+            self.publish_checkpoint("migration", [2, rows], {"rows": rows, "done": True, "complete": True},
+                                    lineage=self._lineage())
+        except Fenced:  # the lease went after the cut-over: the next owner finds the tables swapped
+            self.log("the fleet's lease was lost after the cut-over: its checkpoint was not marked complete")
         self.completed = True
         self.set_phase("complete")
 
@@ -741,6 +766,12 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
                      f"kept as {ins.database}.{ins.old}")
         (self.task_dir / "completed.json").unlink(missing_ok=True)
         self.checkpoint_file.remove()
+        rows = self.copier.rows_copied if self.copier else 0
+        try:   # nothing left to resume
+            self.publish_checkpoint("migration", [2, rows], {"rows": rows, "done": True, "complete": True},
+                                    lineage=self._lineage())
+        except Fenced:  # the lease went after the cut-over: the next owner finds the tables swapped
+            self.log("the fleet's lease was lost after the cut-over: its checkpoint was not marked complete")
         self.completed = True
         self.set_phase("complete")
 
