@@ -113,13 +113,12 @@ class Copier:
         sql = self._insert_select(where)
 
         def chunk():
-            with conn.cursor() as cur, transaction(cur):
+            with self.turns, conn.cursor() as cur, transaction(cur):
                 n = cur.execute(sql, params)
                 self._check_values(cur, where, params)
                 return n
 
-        with self.turns:
-            return retry_locks(chunk, self.retries)
+        return retry_locks(chunk, self.retries)   # the turn given back between attempts
 
     def _insert_select(self, where: str) -> str:
         return (f"INSERT IGNORE INTO {qt(self.ins.database, self.ins.ghost)} "
@@ -217,14 +216,13 @@ class Copier:
         insert = self._insert_select(where)
 
         def both():
-            with conn.cursor() as cur, transaction(cur):
+            with self.turns, conn.cursor() as cur, transaction(cur):
                 cur.execute(delete, gparams)
                 n = cur.execute(insert, params)
                 self._check_values(cur, where, params)
                 return n
 
-        with self.turns:
-            return retry_locks(both, self.retries)
+        return retry_locks(both, self.retries)
 
 
 def open_range(cols: list[str], lo: Key | None, hi: Key | None) -> tuple[str, list[Any]]:
@@ -236,6 +234,16 @@ def open_range(cols: list[str], lo: Key | None, hi: Key | None) -> tuple[str, li
 
 
 # the copy connection's session when the chunks are binlogged as statements
+# A copy chunk waits at most this long for a row lock of the original, then
+# rolls back, gives its turn back and tries again (pt-osc's default too).  A
+# writer's transaction can hold a row the chunk reads while it waits for a
+# range a locked checksum pass holds; that pass waits for the binlog apply,
+# and the apply for the chunk's turn (or its ghost rows): a cycle through
+# our own threads that InnoDB cannot see, which held every writer of the
+# range until innodb_lock_wait_timeout (50 s: sysbench's p95 at 98 s in the
+# migration bench, 2026-12-04).
+COPY_LOCK_WAIT_SECONDS = 1
+
 COPY_SESSION_STATEMENT = ("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
                           "SET SESSION binlog_format = 'STATEMENT'")
 

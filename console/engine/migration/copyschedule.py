@@ -19,7 +19,7 @@ import time
 import pymysql
 
 from console.engine.migration.checksum import CheckRanges, Checksummer
-from console.engine.migration.copy import COPY_SESSION_STATEMENT, Copier
+from console.engine.migration.copy import COPY_LOCK_WAIT_SECONDS, COPY_SESSION_STATEMENT, Copier
 from console.engine.migration.follow import record_copy_last
 from console.mysql.connection import describe_error
 
@@ -131,6 +131,8 @@ class CopyScheduler:
         chunks are binlogged as statements (falls back to row events, once
         and logged, where the user may not set the session's binlog_format)."""
         c = self._connect(read_timeout=3600, write_timeout=3600)
+        with c.cursor() as cur:
+            cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (COPY_LOCK_WAIT_SECONDS,))
         if self.copy_format == "statement":
             try:
                 with c.cursor() as cur:
