@@ -197,6 +197,19 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
                                 {"rows": rows, "done": done, "applied_pos": rec["applied_pos"],
                                  "record": rec}, lineage=self._lineage())
 
+    def _complete(self) -> None:
+        """The run is complete (a cut-over, or a revert): nothing is left to
+        resume, here or, in a shared fleet, on another engine."""
+        self.checkpoint_file.remove()
+        rows = self.copier.rows_copied if self.copier else 0
+        try:
+            self.publish_checkpoint("migration", [2, rows], {"rows": rows, "done": True, "complete": True},
+                                    lineage=self._lineage())
+        except Fenced:  # the lease went after the swap: the next owner finds the tables swapped
+            self.log("the fleet's lease was lost after the swap: its checkpoint was not marked complete")
+        self.completed = True
+        self.set_phase("complete")
+
     def _lineage(self) -> str:
         return f"{self.opts.database}.{self.opts.table} run {self._run_id}"
 
@@ -595,15 +608,7 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
             path = record_completed(self.task_dir, ins, self.cutover_at, applier.own_sessions, opts.alter)
             self.log(f"old table kept as {ins.database}.{ins.old} (drop it when satisfied; --revert swaps it "
                      f"back with the changes made since, recorded in {path})")
-        self.checkpoint_file.remove()
-        rows = self.copier.rows_copied if self.copier else 0
-        try:   # nothing left to resume
-            self.publish_checkpoint("migration", [2, rows], {"rows": rows, "done": True, "complete": True},
-                                    lineage=self._lineage())
-        except Fenced:  # the lease went after the cut-over: the next owner finds the tables swapped
-            self.log("the fleet's lease was lost after the cut-over: its checkpoint was not marked complete")
-        self.completed = True
-        self.set_phase("complete")
+        self._complete()
 
     def _count_rows(self) -> None:
         """--exact-rowcount (gh-ost's, with its concurrent rowcount): a
@@ -765,15 +770,7 @@ class MigrationTask(FollowPrimary, LiveControl, ThrottleWatch, CopyScheduler, St
             self.log(f"reverted: {ins.database}.{ins.table} is the old table again; the migrated table is "
                      f"kept as {ins.database}.{ins.old}")
         (self.task_dir / "completed.json").unlink(missing_ok=True)
-        self.checkpoint_file.remove()
-        rows = self.copier.rows_copied if self.copier else 0
-        try:   # nothing left to resume
-            self.publish_checkpoint("migration", [2, rows], {"rows": rows, "done": True, "complete": True},
-                                    lineage=self._lineage())
-        except Fenced:  # the lease went after the cut-over: the next owner finds the tables swapped
-            self.log("the fleet's lease was lost after the cut-over: its checkpoint was not marked complete")
-        self.completed = True
-        self.set_phase("complete")
+        self._complete()
 
     def set_waiting(self, what: str) -> None:
         """What the migration waits for, in the status ("" when nothing)."""
