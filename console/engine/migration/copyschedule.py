@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import itertools
 import threading
 import time
 
@@ -80,6 +81,22 @@ class CopyScheduler:
         self._observed.wait(10)       # no chunk before the first throttle check
         threads = self.copy_threads     # --copy-threads, or chosen (``copythreads.py``)
         inflight: set[cf.Future] = set()
+        seq: dict[cf.Future, int] = {}      # the chunks in flight, numbered in key order
+        numbers = itertools.count()
+
+        def settle(done) -> None:
+            """A failed chunk fails the copy, with the failure of the first
+            range in key order among those in flight (with several threads a
+            later chunk can fail first: the row named is then still the
+            first that does not fit)."""
+            for f in done:
+                if f.exception() is None:
+                    seq.pop(f, None)
+                    continue
+                cf.wait(list(seq))
+                failed = [g for g in seq if not g.cancelled() and g.exception() is not None]
+                raise min(failed, key=seq.__getitem__).exception()
+
         after = copier.last
         last_save = time.monotonic()
         try:
@@ -90,21 +107,22 @@ class CopyScheduler:
                     while len(inflight) >= threads:
                         done, inflight = cf.wait(inflight, timeout=0.5,
                                                  return_when=cf.FIRST_COMPLETED)
-                        for f in done:
-                            f.result()          # a failed chunk fails the copy
+                        settle(done)
                         self._check_abort()
                     self._check_abort()
                     self._gate()
                     self._check_abort()
                     reap(False)
-                    inflight.add(ex.submit(work, after, hi))
+                    f = ex.submit(work, after, hi)
+                    seq[f] = next(numbers)
+                    inflight.add(f)
                     after = hi
                     if time.monotonic() - last_save >= 1.0:
                         self._save_checkpoint()
                         last_save = time.monotonic()
                     hi = copier.next_bound(conn, self.chunk_size, after)
                 for f in cf.as_completed(inflight):
-                    f.result()
+                    settle([f])
                 inflight = set()
             if cs_ex is not None:
                 for rlo, rhi in ranges.rest():
