@@ -30,7 +30,7 @@ ROWS = 30000
 def migration_task() -> str:
     return (f'\n[tasks.mig]\nkind = "migration"\ncluster = "sandbox"\ndatabase = "{DB}"\n'
             f'table = "{TABLE}"\nalter = "ADD COLUMN z INT NOT NULL DEFAULT 7"\n'
-            f'chunk_size = 100\nnice_ratio = 3\npostpone_cut_over = false\nautostart = true\n')
+            f'chunk_size = 100\nnice_ratio = 3\ncopy_threads = 1\npostpone_cut_over = false\nautostart = true\n')
 
 
 def test_a_migration_is_taken_over_by_another_engine_from_its_published_checkpoint(
