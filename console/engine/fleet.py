@@ -28,12 +28,13 @@ Every ``interval`` the service's loop calls ``Fleet.tick``:
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from console.config import Config, ConfigError, parse_task_table, task_table
+from console.config import Config, parse_task_table, task_table
 from console.engine.coord.coordinator import Fenced
 from console.engine.task import DONE, FAILED, NEW
 from console.errors import UserError
@@ -69,6 +70,7 @@ class Fleet:
         self._forget: set[str] = set()    # declared by the file before, not any more: out of etcd
         self._file_tasks: set[str] | None = None   # the file's tasks after a reload, until define()
         self._unread: dict[str, str] = {}  # a fleet definition left out -> why (said once)
+        self._parsed: dict[str, tuple[tuple, object]] = {}  # name -> (its table and clusters, TaskConfig)
         self._dropping: set[str] = set()  # adopted, then no longer declared: being taken out
 
     def start(self) -> None:
@@ -108,10 +110,15 @@ class Fleet:
         for name, table in sorted(self.coord.definitions().items()):
             if name in own or name in dropped or name in self._forget:
                 continue
+            key = (json.dumps(table, sort_keys=True), id(config.clusters))
+            if name in self._parsed and self._parsed[name][0] == key:   # read once per definition
+                tasks[name] = self._parsed[name][1]
+                continue
             try:
                 tasks[name] = parse_task_table(table, name, config.clusters, "the fleet's definition")
+                self._parsed[name] = (key, tasks[name])
                 self._unread.pop(name, None)
-            except (ConfigError, UserError) as e:
+            except UserError as e:
                 if self._unread.get(name) != str(e):
                     self._unread[name] = str(e)
                     self.say(f"serve: fleet task {name} left out (this engine cannot run it): {e}")
