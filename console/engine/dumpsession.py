@@ -6,7 +6,14 @@ The policy, the same for every streaming task:
 
 - a refused login (access denied) and a ``server_id`` clash (error 4052:
   another replica took our id) are operator errors: never retried, the
-  task fails with the server's reason;
+  task fails with the server's reason; but for a task of a shared fleet
+  that still holds its ownership lease, a clash is retried for two lease
+  periods (``clash_grace``): the other session is the task's previous
+  owner, woken after a stop, which the lease fences within a period (a
+  replica that keeps taking the id fails the task after those periods);
+- before every session a task of a shared fleet checks it still holds its
+  lease (``Task.guard_write``): a stale owner never opens a dump session,
+  which would kick the new owner's out with error 4052;
 - any other error a server marked permanent (e.g. 1236: the position is
   gone, or an upstream that lacks transactions we already hold) ends the
   task too, unless the task can try another source (a backup that follows
@@ -21,6 +28,7 @@ A session ends on purpose (pause, switch of source) by raising
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +49,22 @@ class EndSession(Exception):
 def never_retried(err: BaseException) -> bool:
     """An operator error: a refused login or a server_id clash."""
     return is_access_denied(err) or (isinstance(err, DumpError) and err.code == ER_SLAVE_SAME_ID)
+
+
+CLASH_STREAK = 10  # clashes this many grace periods after a streak's first start a new one
+
+
+def same_id(err: BaseException) -> bool:
+    return isinstance(err, DumpError) and err.code == ER_SLAVE_SAME_ID
+
+
+def clash_grace(task: Task) -> float:
+    """How long a task retries server_id clashes (seconds since the first
+    of a streak): two lease periods while it holds a shared fleet's lease,
+    else none."""
+    if not task.leased or not task.may_write():
+        return 0.0
+    return 2.0 * float(getattr(task.engine.coordinator, "ttl", 0) or 0)
 
 
 def permanent(err: BaseException) -> bool:
@@ -82,8 +106,10 @@ class SessionLoop:
     def run(self) -> None:
         task = self.task
         delays = None
+        clashed_at: float | None = None   # the first server_id clash of a streak
         while True:
             task.checkpoint()
+            task.guard_write()   # a stale owner of a fleet's task opens no session
             try:
                 if self.session():
                     return
@@ -106,10 +132,16 @@ class SessionLoop:
             task.set_error(msg)
             if task.engine:  # the event log pane shows every failed session
                 task.engine.event(task.task_id, msg, level="warn")
-            if never_retried(err) or (permanent(err) and not self.other_source()):
-                raise (err if isinstance(err, UserError) else UserError(msg)) from None
             if self.streamed():
                 delays = None
+            if same_id(err):
+                now, grace = time.monotonic(), clash_grace(task)
+                if clashed_at is None or now - clashed_at >= CLASH_STREAK * grace:
+                    clashed_at = now   # a new streak (a later hand-over)
+                if now - clashed_at >= grace:
+                    raise UserError(msg) from None
+            elif never_retried(err) or (permanent(err) and not self.other_source()):
+                raise (err if isinstance(err, UserError) else UserError(msg)) from None
             self.on_retry(err)
             delays = delays or backoff_delays(self.reconnect_base, self.reconnect_max)
             task.set_phase("reconnecting")

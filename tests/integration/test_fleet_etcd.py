@@ -206,12 +206,16 @@ def test_three_engines_share_a_fleet_and_take_over_a_dead_or_stopped_ones_tasks(
         time.sleep(2 * TTL)  # the woken engine had every chance to write late
         assert all(owners(reader).get(t) == engine_id(third) for t in moved)
     end = gtid_pos(h)
-    for r in RELAYS:
-        wait_meta_gtid(tmp_path / r, end, timeout=60)
-    for b in BACKUPS:
-        cat = Catalog(LocalStorage(tmp_path / b))
-        wait_for(lambda cat=cat: (cp := cat.load_checkpoint()) is not None
-                 and G.position(end) <= G.position(cp.gtid), timeout=60, what=f"{b} backed up to the end")
+    try:
+        for r in RELAYS:
+            wait_meta_gtid(tmp_path / r, end, timeout=60)
+        for b in BACKUPS:
+            cat = Catalog(LocalStorage(tmp_path / b))
+            wait_for(lambda cat=cat: (cp := cat.load_checkpoint()) is not None
+                     and G.position(end) <= G.position(cp.gtid), timeout=60, what=f"{b} backed up to the end")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; owners {owners(reader)}; "
+                             + "\n".join(f"--- {engine_id(c)}\n" + "\n".join(c.err[-30:]) for c in clis)) from None
     for c in (stopped, third):
         c.p.send_signal(signal.SIGTERM)
     for c in (stopped, third):
