@@ -88,6 +88,7 @@ class RelayWriter:
         self.guard_write()
         if self.writer is not None:
             self.writer.sync()
+            self.guard_write()   # the fsync may take long on a busy disk: again before the meta
         self.meta = meta.with_position(file, pos, relay_pos, gtid)
         self.store.save_meta(self.meta)
         self._publish_position()
