@@ -19,7 +19,10 @@ Every ``interval`` the service's loop calls ``Fleet.tick``:
 4. **take**: the autostart tasks of the config that nobody owns are taken,
    one per tick, while this engine runs fewer than its share (the tasks
    divided by the engines alive, rounded up); the pick is spread by a hash
-   of the engine and the task.  A task taken over starts from its stored
+   of the engine and the task.  A task left free for ``ORPHAN_AFTER``
+   seconds is taken past the share: the engines under their share cannot
+   run it (their files lack its cluster) or are stuck, and a task nobody
+   runs is worse than an uneven spread.  A task taken over starts from its stored
    checkpoint (relay.meta, the backup catalog: shared storage), paused when
    its pause flag says so.  A start refused gives the lease back and is
    not tried again by this engine for ``RETRY_AFTER`` seconds.
@@ -42,6 +45,7 @@ from console.errors import UserError
 ACTOR = "coordinator"
 RETRY_AFTER = 30.0
 STATUS_EVERY = 5.0  # a status unchanged is told again this often
+ORPHAN_AFTER = 5.0  # a task free this long is taken by an engine past its share
 
 
 def share(tasks: int, engines: int) -> int:
@@ -72,6 +76,7 @@ class Fleet:
         self._unread: dict[str, str] = {}  # a fleet definition left out -> why (said once)
         self._parsed: dict[str, tuple[tuple, object]] = {}  # name -> (its table and clusters, TaskConfig)
         self._dropping: set[str] = set()  # adopted, then no longer declared: being taken out
+        self._free_since: dict[str, float] = {}  # a task nobody owns -> since when (seen by _take)
 
     def start(self) -> None:
         """Publish the config's task definitions; take tasks after one interval
@@ -229,11 +234,12 @@ class Fleet:
         wanted = [n for n, tc in config.tasks.items() if tc.autostart]
         owners = self.coord.owners()
         mine = [n for n in self.coord.held() if self.coord.holds(n)]
-        if len(mine) >= share(len(wanted), len(self.coord.engines())):
-            return
         now = time.monotonic()
+        self._free_since = {n: self._free_since.get(n, now) for n in wanted if n not in owners}
         free = [n for n in wanted if n not in owners and self._refused.get(n, 0) <= now
                 and not self._running(n)]
+        if len(mine) >= share(len(wanted), len(self.coord.engines())):
+            free = [n for n in free if now - self._free_since[n] >= ORPHAN_AFTER]   # orphans only
         for name in spread_order(self.coord.engine_id, free):
             if not self.coord.claim(name):
                 continue
