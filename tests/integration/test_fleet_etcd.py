@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,35 +21,34 @@ from pathlib import Path
 import pytest
 
 from console.api.client import ApiError, connect
-from console.engine.backup.catalog import Catalog
-from console.engine.backup.storage import LocalStorage
 from console.engine.coord.etcd import EtcdCoordinator
 from console.engine.coord.forward import key as order_key
-from console.engine.coord.url import parse_coordinator
-from console.mysql import gtid as G
 from tests.integration.relay_support import (
     Load,
-    compare_with_upstream,
     gtid_pos,
-    upstream_gtids,
     wait_meta_gtid,
 )
-from tests.integration.test_serve import assert_consistent, datadir, relayed_gtids
-from tests.support.backup_helpers import stored_gtids, wait_for
+from tests.integration.test_serve import assert_consistent
+from tests.support.backup_helpers import wait_for
 from tests.support.etcd import etcd  # noqa: F401 - the fixture
+from tests.support.fleet import (
+    TTL,
+    assert_backup_contiguous,
+    assert_relay_exact,
+    backed_up_to,
+    backup_task,
+    engine_id,
+    fleet_state,
+    owners,
+    reader_of,
+)
 from tests.support.serving import cluster_part, relay_task
 
 pytestmark = pytest.mark.integration
 
-TTL = 3
 RELAYS = ("r1", "r2", "r3")
 BACKUPS = ("b1", "b2")
 TASKS = (*RELAYS, *BACKUPS, "fo")
-
-
-def backup_task(name: str, storage: Path, server_id: int) -> str:
-    return (f'\n[tasks.{name}]\nkind = "backup"\ncluster = "sandbox"\nstorage = "{storage}"\n'
-            f'server_id = {server_id}\nstart_from = "now"\nreconnect_max = 1.0\nautostart = true\n')
 
 
 def fleet_config(h, tmp: Path, n: int) -> Path:
@@ -109,25 +107,10 @@ class Sampler:
         return hands
 
 
-def engine_id(cli) -> str:
-    return f"{socket.gethostname()}:{cli.p.pid}"
-
-
-def owners(reader: EtcdCoordinator) -> dict[str, str]:
-    reader.refresh()
-    return reader.owners()
-
-
-def fleet_state(reader: EtcdCoordinator, task: str) -> tuple[str, str]:
-    reader.refresh()
-    st = reader.fleet().get(task) or {}
-    return st.get("state", ""), st.get("engine", "")
-
-
 def test_three_engines_share_a_fleet_and_take_over_a_dead_or_stopped_ones_tasks(
         sandbox, tmp_path, serve, etcd):  # noqa: F811 - the fixture
     h = sandbox
-    reader = EtcdCoordinator(parse_coordinator(etcd.url), ttl=TTL, engine_id="test")
+    reader = reader_of(etcd)
     cfgs = [fleet_config(h, tmp_path, n) for n in (1, 2, 3)]
     sampler = Sampler(reader)
     with Load(h):
@@ -210,9 +193,7 @@ def test_three_engines_share_a_fleet_and_take_over_a_dead_or_stopped_ones_tasks(
         for r in RELAYS:
             wait_meta_gtid(tmp_path / r, end, timeout=60)
         for b in BACKUPS:
-            cat = Catalog(LocalStorage(tmp_path / b))
-            wait_for(lambda cat=cat: (cp := cat.load_checkpoint()) is not None
-                     and G.position(end) <= G.position(cp.gtid), timeout=60, what=f"{b} backed up to the end")
+            backed_up_to(tmp_path, b, end)
     except AssertionError as e:
         raise AssertionError(f"{e}; owners {owners(reader)}; "
                              + "\n".join(f"--- {engine_id(c)}\n" + "\n".join(c.err[-30:]) for c in clis)) from None
@@ -227,16 +208,11 @@ def test_three_engines_share_a_fleet_and_take_over_a_dead_or_stopped_ones_tasks(
         if t in hands:
             assert len(hands[t]) >= 2, (t, hands[t])  # its checkpoint moved on under the new owner
     assert {s[0] for s in sampler.seen} == {*RELAYS, *BACKUPS}
-    ups = upstream_gtids(h, "node1")
     for r in RELAYS:
-        meta = assert_consistent(tmp_path / r)
-        assert meta.gtid == end
-        compare_with_upstream(tmp_path / r / meta.subdir, datadir(h),
-                              h.sql("node1", "SHOW MASTER STATUS")[0][0])
-        assert relayed_gtids(tmp_path / r) == ups, r
+        assert assert_consistent(tmp_path / r).gtid == end
+        assert_relay_exact(h, tmp_path, r)
     for b in BACKUPS:
-        seqs = [s for d, srv, s in stored_gtids(tmp_path / b) if d == 0]
-        assert seqs and seqs == list(range(seqs[0], seqs[0] + len(seqs))), b  # no gap, no twice
+        assert_backup_contiguous(tmp_path, b)
     for c in clis:
         assert not any("Traceback" in ln for ln in c.err), c.err
 
@@ -268,7 +244,7 @@ def test_a_task_declared_by_one_engine_is_taken_over_by_an_engine_whose_file_lac
     engine 2 runs `ra` on from its checkpoint: byte-identical, every
     transaction once."""
     h = sandbox
-    reader = EtcdCoordinator(parse_coordinator(etcd.url), ttl=TTL, engine_id="test")
+    reader = reader_of(etcd)
     reader.define_tasks({"elsewhere": {"kind": "relay", "cluster": "nowhere", "relay_dir": "/nonexistent",
                                        "server_id": 5499, "autostart": True}})
     cfg1, cfg2 = tmp_path / "engine1.toml", tmp_path / "engine2.toml"
@@ -300,8 +276,6 @@ def test_a_task_declared_by_one_engine_is_taken_over_by_an_engine_whose_file_lac
     e2.p.send_signal(signal.SIGTERM)
     assert e2.p.wait(60) == 0, e2.err
     assert not any("Traceback" in ln for ln in e2.err), e2.err
-    meta = assert_consistent(tmp_path / "ra")
-    assert meta.gtid == end
-    compare_with_upstream(tmp_path / "ra" / meta.subdir, datadir(h), h.sql("node1", "SHOW MASTER STATUS")[0][0])
-    assert relayed_gtids(tmp_path / "ra") == upstream_gtids(h, "node1")
+    assert assert_consistent(tmp_path / "ra").gtid == end
+    assert_relay_exact(h, tmp_path, "ra")
     assert "elsewhere" not in {d["task_id"] for d in st["tasks"] if d.get("declared")}

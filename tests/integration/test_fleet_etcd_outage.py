@@ -15,37 +15,16 @@ import pytest
 
 from console.engine.backup.catalog import Catalog
 from console.engine.backup.storage import LocalStorage
-from console.engine.coord.etcd import EtcdCoordinator
-from console.engine.coord.url import parse_coordinator
-from console.mysql import gtid as G
-from tests.integration.relay_support import (
-    Load,
-    compare_with_upstream,
-    gtid_pos,
-    upstream_gtids,
-    wait_meta_gtid,
-)
-from tests.integration.test_fleet_etcd import TTL, backup_task, engine_id, fleet_state
-from tests.integration.test_serve import assert_consistent, datadir, relayed_gtids
-from tests.support.backup_helpers import stored_gtids, wait_for
+from tests.support.backup_helpers import wait_for
 from tests.support.etcd import etcd  # noqa: F401 - the fixture
-from tests.support.serving import cluster_part, relay_task
+from tests.support.fleet import TTL, engine_id, fleet_state, one_engine
 
 pytestmark = pytest.mark.integration
 
 
 def test_an_engine_cut_off_from_etcd_stops_writing_and_takes_its_tasks_back(
         sandbox, tmp_path, serve, etcd):  # noqa: F811 - the fixture
-    h = sandbox
-    reader = EtcdCoordinator(parse_coordinator(etcd.url), ttl=TTL, engine_id="test")
-    cfg = tmp_path / "engine.toml"
-    cfg.write_text(cluster_part(h, tmp_path / "state") + relay_task("ro", tmp_path / "ro", 5461)
-                   + backup_task("bo", tmp_path / "bo", 5462))
-    with Load(h):
-        e = serve(cfg, None, "--coordinator", etcd.url, "--lease-ttl", str(TTL))
-        for t in ("ro", "bo"):
-            wait_for(lambda t=t: fleet_state(reader, t) == ("running", engine_id(e)), timeout=60,
-                     what=f"{t} running")
+    with one_engine(sandbox, tmp_path, serve, etcd, ("ro", 5461), ("bo", 5462)) as (e, reader):
         time.sleep(1.0)
         etcd.p.send_signal(signal.SIGSTOP)
         try:
@@ -64,16 +43,3 @@ def test_an_engine_cut_off_from_etcd_stops_writing_and_takes_its_tasks_back(
         for t in ("ro", "bo"):
             wait_for(lambda t=t: fleet_state(reader, t) == ("running", engine_id(e)), timeout=60,
                      what=f"{t} taken back")
-    end = gtid_pos(h)
-    wait_meta_gtid(tmp_path / "ro", end, timeout=60)
-    cat = Catalog(LocalStorage(tmp_path / "bo"))
-    wait_for(lambda: (cp := cat.load_checkpoint()) is not None and G.position(end) <= G.position(cp.gtid),
-             timeout=60, what="bo backed up to the end")
-    e.p.send_signal(signal.SIGTERM)
-    assert e.p.wait(60) == 0, e.err
-    assert not any("Traceback" in ln for ln in e.err), e.err
-    meta = assert_consistent(tmp_path / "ro")
-    compare_with_upstream(tmp_path / "ro" / meta.subdir, datadir(h), h.sql("node1", "SHOW MASTER STATUS")[0][0])
-    assert relayed_gtids(tmp_path / "ro") == upstream_gtids(h, "node1")
-    seqs = [s for d, srv, s in stored_gtids(tmp_path / "bo") if d == 0]
-    assert seqs and seqs == list(range(seqs[0], seqs[0] + len(seqs)))

@@ -11,13 +11,11 @@ import signal
 
 import pytest
 
-from console.engine.coord.etcd import EtcdCoordinator
-from console.engine.coord.url import parse_coordinator
 from tests.integration.relay_support import Load, gtid_pos, upstream_gtids, wait_meta_gtid
-from tests.integration.test_fleet_etcd import TTL, engine_id, owners
 from tests.integration.test_serve import assert_consistent, relayed_gtids
 from tests.support.backup_helpers import wait_for
 from tests.support.etcd import etcd  # noqa: F401 - the fixture
+from tests.support.fleet import TTL, engine_id, owners, reader_of
 from tests.support.serving import cluster_part, relay_task
 
 pytestmark = pytest.mark.integration
@@ -27,7 +25,7 @@ RELAYS = ("o1", "o2", "o3", "o4")
 
 def test_tasks_no_other_engine_can_run_are_run_past_the_share(sandbox, tmp_path, serve, etcd):  # noqa: F811
     h = sandbox
-    reader = EtcdCoordinator(parse_coordinator(etcd.url), ttl=TTL, engine_id="test")
+    reader = reader_of(etcd)
     cfg1, cfg2 = tmp_path / "engine1.toml", tmp_path / "engine2.toml"
     cfg1.write_text(cluster_part(h, tmp_path / "state1")
                     + "".join(relay_task(r, tmp_path / r, 5471 + i) for i, r in enumerate(RELAYS)))
