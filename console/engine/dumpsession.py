@@ -48,13 +48,14 @@ class EndSession(Exception):
 
 def never_retried(err: BaseException) -> bool:
     """An operator error: a refused login or a server_id clash."""
-    return is_access_denied(err) or (isinstance(err, DumpError) and err.code == ER_SLAVE_SAME_ID)
+    return is_access_denied(err) or same_id(err)
 
 
 CLASH_STREAK = 10  # clashes this many grace periods after a streak's first start a new one
 
 
 def same_id(err: BaseException) -> bool:
+    """Error 4052: another replica registered with our server_id."""
     return isinstance(err, DumpError) and err.code == ER_SLAVE_SAME_ID
 
 
@@ -64,7 +65,7 @@ def clash_grace(task: Task) -> float:
     else none."""
     if not task.leased or not task.may_write():
         return 0.0
-    return 2.0 * float(getattr(task.engine.coordinator, "ttl", 0) or 0)
+    return 2.0 * task.engine.coordinator.ttl
 
 
 def permanent(err: BaseException) -> bool:

@@ -74,7 +74,7 @@ class Fleet:
         self._forget: set[str] = set()    # declared by the file before, not any more: out of etcd
         self._file_tasks: set[str] | None = None   # the file's tasks after a reload, until define()
         self._unread: dict[str, str] = {}  # a fleet definition left out -> why (said once)
-        self._parsed: dict[str, tuple[tuple, object]] = {}  # name -> (its table and clusters, TaskConfig)
+        self._parsed: dict[str, tuple[str, object, object]] = {}  # name -> (its table, clusters, TaskConfig)
         self._dropping: set[str] = set()  # adopted, then no longer declared: being taken out
         self._free_since: dict[str, float] = {}  # a task nobody owns -> since when (seen by _take)
 
@@ -115,13 +115,14 @@ class Fleet:
         for name, table in sorted(self.coord.definitions().items()):
             if name in own or name in dropped or name in self._forget:
                 continue
-            key = (json.dumps(table, sort_keys=True), id(config.clusters))
-            if name in self._parsed and self._parsed[name][0] == key:   # read once per definition
-                tasks[name] = self._parsed[name][1]
+            text = json.dumps(table, sort_keys=True)
+            cached = self._parsed.get(name)
+            if cached and cached[0] == text and cached[1] is config.clusters:   # read once per definition
+                tasks[name] = cached[2]
                 continue
             try:
                 tasks[name] = parse_task_table(table, name, config.clusters, "the fleet's definition")
-                self._parsed[name] = (key, tasks[name])
+                self._parsed[name] = (text, config.clusters, tasks[name])
                 self._unread.pop(name, None)
             except UserError as e:
                 if self._unread.get(name) != str(e):

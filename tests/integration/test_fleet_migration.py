@@ -8,21 +8,18 @@ the fleet's checkpoint then says complete (nothing left to resume)."""
 from __future__ import annotations
 
 import signal
-import socket
 
 import pytest
 
-from console.engine.coord.etcd import EtcdCoordinator
-from console.engine.coord.url import parse_coordinator
 from tests.integration.migration_helpers import DB, columns
 from tests.integration.migration_helpers import connect as db
 from tests.support.backup_helpers import wait_for
 from tests.support.etcd import etcd  # noqa: F401 - the fixture
+from tests.support.fleet import TTL, engine_id, reader_of
 from tests.support.serving import cluster_part
 
 pytestmark = pytest.mark.integration
 
-TTL = 3
 TABLE = "fleetmig"
 ROWS = 30000
 
@@ -43,7 +40,7 @@ def test_a_migration_is_taken_over_by_another_engine_from_its_published_checkpoi
             cur.execute(f"DROP TABLE IF EXISTS {TABLE}{t}")
         cur.execute(f"CREATE TABLE {TABLE} (id INT PRIMARY KEY, v INT)")
         cur.execute(f"INSERT INTO {TABLE} SELECT seq, seq FROM seq_1_to_{ROWS}")
-    reader = EtcdCoordinator(parse_coordinator(etcd.url), ttl=TTL, engine_id="test")
+    reader = reader_of(etcd)
     cfg1, cfg2 = tmp_path / "engine1.toml", tmp_path / "engine2.toml"
     cfg1.write_text(cluster_part(sandbox, tmp_path / "state1") + migration_task())
     cfg2.write_text(cluster_part(sandbox, tmp_path / "state2"))
@@ -57,10 +54,10 @@ def test_a_migration_is_taken_over_by_another_engine_from_its_published_checkpoi
         return st.get("state", ""), st.get("engine", "")
 
     e1 = serve(cfg1, None, "--coordinator", etcd.url, "--lease-ttl", str(TTL))
-    id1 = f"{socket.gethostname()}:{e1.p.pid}"
+    id1 = engine_id(e1)
     wait_for(lambda: state_of() == ("running", id1), 120, "the migration running on engine 1")
     e2 = serve(cfg2, None, "--coordinator", etcd.url, "--lease-ttl", str(TTL))
-    id2 = f"{socket.gethostname()}:{e2.p.pid}"
+    id2 = engine_id(e2)
     wait_for(lambda: any("task mig: declared by another engine of the fleet, adopted" in x for x in e2.err),
              60, "engine 2 adopts the migration")
     wait_for(lambda: published().get("rows", 0) > 3000, 300, "the copy under way on engine 1")

@@ -34,6 +34,7 @@ class Coordinator(ABC):
     engine_id: str = ""
     shared: bool = False
     description: str = ""
+    ttl: int = 0   # seconds of a task's ownership lease (0: no lease, the state directory)
 
     def open(self) -> None:  # noqa: B027 - nothing to open for the state directory
         """Connect (a shared coordinator); one line when it cannot be reached."""
